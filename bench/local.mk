@@ -1,0 +1,1 @@
+# bench: sources and tests (fragment of the top-level Makefile.am)

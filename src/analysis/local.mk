@@ -1,0 +1,1 @@
+# analysis: sources and tests (fragment of the top-level Makefile.am)

@@ -1,0 +1,1 @@
+# core: sources and tests (fragment of the top-level Makefile.am)

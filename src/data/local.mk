@@ -1,0 +1,1 @@
+# data: sources and tests (fragment of the top-level Makefile.am)

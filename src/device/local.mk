@@ -1,0 +1,1 @@
+# device: sources and tests (fragment of the top-level Makefile.am)
