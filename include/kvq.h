@@ -162,6 +162,23 @@ KVQ_API double kvq_rng_normal(kvq_rng *rng);
  * Device: quantization and attention on a context (src/device)
  * ====================================================================== */
 /* @@device@@ */
+/* Per-query attention results (SPEC §2), from the device or the host
+ * reference. All in nats; var_p_eps = Var_p(eps), the denominator of the
+ * Jensen ratio (jensen_ratio = kl / (var_p_eps / 2), undefined when 0). */
+typedef struct kvq_query_metrics {
+    double kl, kl_rev, js, tv;
+    double entropy_ref, entropy_quant;
+    double top1, topk_recall;
+    double logit_mse, logit_bias, var_p_eps;
+    double out_rel_err, out_dir_err;
+} kvq_query_metrics;
+
+/* Per-vector reconstruction errors, averaged over the non-zero vectors of a
+ * tensor; zero_vectors counts the zero reference vectors left out. */
+typedef struct kvq_vector_errors {
+    double rel_mse, dir_err;
+    size_t zero_vectors;
+} kvq_vector_errors;
 /* @@end device@@ */
 
 /* ======================================================================
