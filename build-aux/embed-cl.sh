@@ -5,7 +5,7 @@ set -e
 out=$1; shift
 tmp="$out.tmp"
 {
-  echo "/* Generated from cl/*.cl by build-aux/embed-cl.sh; do not edit. */"
+  echo "/* Generated from the cl/ folder by build-aux/embed-cl.sh; do not edit. */"
   echo "#include \"runtime/kernels.h\""
   for f in "$@"; do
     n=$(basename "$f" .cl)

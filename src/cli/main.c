@@ -1,0 +1,54 @@
+/* main.c — the kvq command: dispatch to subcommands. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "kvq.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"devices", kvq_cmd_devices, "list OpenCL devices and the host reference; resolve a device spec"},
+};
+
+/* Prints the top-level usage to f. */
+static void usage(FILE *f)
+{
+    fputs("usage: kvq <command> [options]   (kvq <command> --help for its options)\n\n"
+          "kvq measures what KV-cache quantization (KV, KQV, QKQV schemes) does to\n"
+          "transformer attention, on any OpenCL device or the host reference.\n\ncommands:\n", f);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fputs("\nenvironment:\n"
+          "  KVQ_DEVICE            default device spec (host, P:D, cpu, gpu, accelerator, name)\n"
+          "  KVQ_CL_BUILD_OPTIONS  extra OpenCL build options\n"
+          "  KVQ_POOL_LIMIT        device buffer pool limit in bytes (K/M/G suffixes)\n"
+          "\nexit status: 0 success, 1 runtime failure, 2 usage or input error\n", f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return KVQ_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return KVQ_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("kvq %s\n", PACKAGE_VERSION);
+        return KVQ_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    kvq_cli_error(argv[1], "unknown command (try 'kvq --help')");
+    return KVQ_EXIT_USAGE;
+}

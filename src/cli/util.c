@@ -1,0 +1,101 @@
+/* util.c — argument parsing and error printing shared by the subcommands. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+/* Prints one "kvq: input: message" line. */
+static void vreport(const char *input, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "kvq: %s: ", input);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+int kvq_cli_error(const char *input, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(input, fmt, ap);
+    va_end(ap);
+    return KVQ_EXIT_USAGE;
+}
+
+int kvq_cli_fail(const char *input, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(input, fmt, ap);
+    va_end(ap);
+    return KVQ_EXIT_RUNTIME;
+}
+
+int kvq_cli_parse_int(const char *text, const char *flag, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (!*text || *end || errno == ERANGE)
+        return kvq_cli_error(flag, "'%s' is not an integer", text);
+    if (v < lo || v > hi)
+        return kvq_cli_error(flag, "%ld is out of range %ld..%ld", v, lo, hi);
+    *out = v;
+    return 0;
+}
+
+int kvq_cli_parse_double(const char *text, const char *flag, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (!*text || *end || errno == ERANGE || !isfinite(v))
+        return kvq_cli_error(flag, "'%s' is not a finite number", text);
+    if (v < lo || v > hi)
+        return kvq_cli_error(flag, "%g is out of range %g..%g", v, lo, hi);
+    *out = v;
+    return 0;
+}
+
+int kvq_cli_want_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return 1;
+    return 0;
+}
+
+int kvq_cli_is(const char *arg, const char *flag)
+{
+    size_t n = strlen(flag);
+    return !strncmp(arg, flag, n) && (arg[n] == '\0' || arg[n] == '=');
+}
+
+const char *kvq_cli_value(int argc, char **argv, int *i, const char *flag)
+{
+    const char *eq = strchr(argv[*i], '=');
+    if (eq && !strncmp(argv[*i], "--", 2))
+        return eq + 1;
+    if (*i + 1 >= argc) {
+        kvq_cli_error(flag, "missing value");
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+void kvq_cli_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}

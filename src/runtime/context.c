@@ -1,0 +1,316 @@
+/* context.c — contexts and queues on a chosen device, and the per-context
+ * cache of built programs and kernels with their build logs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+#include "kernels.h"
+
+int kvq_rt_device_ids(int p, int d, cl_platform_id *plat, cl_device_id *dev);
+
+/* Opens the OpenCL context and in-order profiling queue of ctx->info. */
+static int open_cl(kvq_ctx *ctx)
+{
+    cl_int st;
+    int rc = kvq_rt_device_ids(ctx->info.platform_index, ctx->info.device_index,
+                               &ctx->platform, &ctx->device);
+    if (rc)
+        return rc;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
+    ctx->context = clCreateContext(props, 1, &ctx->device, NULL, NULL, &st);
+    if (st != CL_SUCCESS)
+        return kvq_rt_fail(st, "clCreateContext", __FILE__, __LINE__);
+    ctx->queue = clCreateCommandQueue(ctx->context, ctx->device, CL_QUEUE_PROFILING_ENABLE, &st);
+    if (st != CL_SUCCESS)
+        return kvq_rt_fail(st, "clCreateCommandQueue", __FILE__, __LINE__);
+    return KVQ_OK;
+}
+
+/* Sets the pool limit from $KVQ_POOL_LIMIT, else the device's global memory. */
+static int init_pool_limit(kvq_ctx *ctx)
+{
+    const char *env = getenv("KVQ_POOL_LIMIT");
+    uint64_t lim = ctx->info.global_mem;
+    if (env && *env && kvq_parse_bytes(env, &lim))
+        return KVQ_ERR_BAD_SPEC;
+    ctx->pool.stats.limit = lim;
+    return KVQ_OK;
+}
+
+/* Reads $KVQ_CHUNK_KEYS, the forced chunk size over keys (0 = automatic). */
+static int init_chunking(kvq_ctx *ctx)
+{
+    const char *env = getenv("KVQ_CHUNK_KEYS");
+    uint64_t v = 0;
+    if (env && *env && kvq_parse_bytes(env, &v))
+        return KVQ_ERR_BAD_SPEC;
+    ctx->chunk_keys = (size_t)v;
+    return KVQ_OK;
+}
+
+KVQ_API int kvq_ctx_create(kvq_ctx **out, const char *spec)
+{
+    kvq_device_info *list = NULL;
+    size_t n = 0, idx = 0;
+    int st;
+    kvq_ctx *ctx = calloc(1, sizeof *ctx);
+
+    *out = NULL;
+    if (!ctx)
+        return KVQ_ERR_NOMEM;
+    if (!spec)
+        spec = kvq_device_spec_default();
+    KVQ_TRY(st, kvq_device_list(&list, &n));
+    KVQ_TRY(st, kvq_device_resolve(list, n, spec, &idx));
+    ctx->info = list[idx];
+    ctx->is_host = ctx->info.type == KVQ_DEVICE_HOST;
+    KVQ_TRY(st, init_pool_limit(ctx));
+    KVQ_TRY(st, init_chunking(ctx));
+    if (!ctx->is_host)
+        KVQ_TRY(st, open_cl(ctx));
+    *out = ctx;
+    ctx = NULL;
+cleanup:
+    kvq_device_list_free(list);
+    kvq_ctx_destroy(ctx);
+    return st;
+}
+
+KVQ_API void kvq_ctx_destroy(kvq_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    for (size_t i = 0; i < ctx->nkernels; i++) {
+        clReleaseKernel(ctx->kernels[i].kernel);
+        free(ctx->kernels[i].key);
+    }
+    for (size_t i = 0; i < ctx->nprograms; i++) {
+        clReleaseProgram(ctx->programs[i].program);
+        free(ctx->programs[i].key);
+    }
+    kvq_pool_destroy(ctx);
+    if (ctx->queue)
+        clReleaseCommandQueue(ctx->queue);
+    if (ctx->context)
+        clReleaseContext(ctx->context);
+    free(ctx->kernels);
+    free(ctx->programs);
+    free(ctx->build_log);
+    free(ctx);
+}
+
+KVQ_API const kvq_device_info *kvq_ctx_device(const kvq_ctx *ctx)
+{
+    return &ctx->info;
+}
+
+KVQ_API int kvq_ctx_is_host(const kvq_ctx *ctx)
+{
+    return ctx->is_host;
+}
+
+KVQ_API const char *kvq_ctx_build_log(const kvq_ctx *ctx)
+{
+    return ctx->build_log ? ctx->build_log : "";
+}
+
+const char *kvq_rt_source(const char *name)
+{
+    for (const kvq_cl_source *s = kvq_cl_sources; s->name; s++)
+        if (!strcmp(s->name, name))
+            return s->text;
+    return NULL;
+}
+
+/* Keeps the build log of the device for the caller. */
+static void keep_build_log(kvq_ctx *ctx, cl_program prog)
+{
+    size_t len = 0;
+    free(ctx->build_log);
+    ctx->build_log = NULL;
+    if (clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &len) != CL_SUCCESS)
+        len = 0;
+    size_t head = strlen(ctx->info.name) + 16;
+    ctx->build_log = malloc(len + head + 1);
+    if (!ctx->build_log)
+        return;
+    int w = snprintf(ctx->build_log, head, "[%s]\n", ctx->info.name);
+    if (w < 0 || (size_t)w >= head)
+        w = 0;
+    if (len == 0 || clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, len,
+                                          ctx->build_log + w, NULL) != CL_SUCCESS)
+        strcpy(ctx->build_log + w, "(no build log)");
+    else
+        ctx->build_log[w + len] = '\0';
+}
+
+/* Compiles source with kvq's fixed flags, the caller's options and
+ * $KVQ_CL_BUILD_OPTIONS; on failure keeps the log and returns KVQ_ERR_BUILD. */
+static int build_source(kvq_ctx *ctx, const char *source, const char *options, cl_program *out)
+{
+    const char *extra = getenv("KVQ_CL_BUILD_OPTIONS");
+    size_t len = strlen(options ? options : "") + strlen(extra ? extra : "") + 64;
+    char *opts = malloc(len);
+    cl_int st;
+    cl_program prog = NULL;
+    int rc;
+
+    *out = NULL;
+    if (!opts)
+        return KVQ_ERR_NOMEM;
+    snprintf(opts, len, "-cl-std=CL1.2 %s %s", options ? options : "", extra ? extra : "");
+    prog = clCreateProgramWithSource(ctx->context, 1, &source, NULL, &st);
+    if (st != CL_SUCCESS) {
+        rc = kvq_rt_fail(st, "clCreateProgramWithSource", __FILE__, __LINE__);
+        goto cleanup;
+    }
+    st = clBuildProgram(prog, 1, &ctx->device, opts, NULL, NULL);
+    if (st != CL_SUCCESS) {
+        keep_build_log(ctx, prog);
+        kvq_rt_fail(st, "clBuildProgram", __FILE__, __LINE__);
+        rc = (st == CL_BUILD_PROGRAM_FAILURE || st == CL_INVALID_BUILD_OPTIONS) ? KVQ_ERR_BUILD : st;
+        goto cleanup;
+    }
+    *out = prog;
+    prog = NULL;
+    rc = KVQ_OK;
+cleanup:
+    if (prog)
+        clReleaseProgram(prog);
+    free(opts);
+    return rc;
+}
+
+KVQ_API int kvq_ctx_try_build(kvq_ctx *ctx, const char *source, const char *options)
+{
+    cl_program prog;
+    if (ctx->is_host)
+        return KVQ_ERR_UNSUPPORTED;
+    int st = build_source(ctx, source, options, &prog);
+    if (st == KVQ_OK)
+        clReleaseProgram(prog);
+    return st;
+}
+
+/* Joins a and b with a separator into a malloc'd key. */
+static char *make_key(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *k = malloc(n);
+    if (k)
+        snprintf(k, n, "%s|%s", a, b);
+    return k;
+}
+
+int kvq_rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_program *out)
+{
+    const char *src = kvq_rt_source(name);
+    char *key = NULL;
+    int st;
+
+    if (!src || ctx->is_host)
+        return KVQ_ERR_INVALID_ARG;
+    key = make_key(name, options ? options : "");
+    if (!key)
+        return KVQ_ERR_NOMEM;
+    for (size_t i = 0; i < ctx->nprograms; i++)
+        if (!strcmp(ctx->programs[i].key, key)) {
+            *out = ctx->programs[i].program;
+            free(key);
+            return KVQ_OK;
+        }
+    kvq_program_entry *g = realloc(ctx->programs, (ctx->nprograms + 1) * sizeof *g);
+    if (!g) {
+        free(key);
+        return KVQ_ERR_NOMEM;
+    }
+    ctx->programs = g;
+    st = build_source(ctx, src, options, out);
+    if (st) {
+        free(key);
+        return st;
+    }
+    g[ctx->nprograms].key = key;
+    g[ctx->nprograms].program = *out;
+    ctx->nprograms++;
+    return KVQ_OK;
+}
+
+int kvq_rt_kernel(kvq_ctx *ctx, const char *name, const char *options, const char *kernel,
+                  cl_kernel *out)
+{
+    cl_program prog;
+    cl_int cst;
+    char *pkey = make_key(name, options ? options : ""), *key = NULL;
+    int st = KVQ_ERR_NOMEM;
+
+    if (!pkey)
+        return st;
+    key = make_key(pkey, kernel);
+    free(pkey);
+    if (!key)
+        return st;
+    for (size_t i = 0; i < ctx->nkernels; i++)
+        if (!strcmp(ctx->kernels[i].key, key)) {
+            *out = ctx->kernels[i].kernel;
+            free(key);
+            return KVQ_OK;
+        }
+    KVQ_TRY(st, kvq_rt_program(ctx, name, options, &prog));
+    kvq_kernel_entry *g = realloc(ctx->kernels, (ctx->nkernels + 1) * sizeof *g);
+    if (!g) {
+        st = KVQ_ERR_NOMEM;
+        goto cleanup;
+    }
+    ctx->kernels = g;
+    *out = clCreateKernel(prog, kernel, &cst);
+    if (cst != CL_SUCCESS) {
+        st = kvq_rt_fail(cst, "clCreateKernel", __FILE__, __LINE__);
+        goto cleanup;
+    }
+    g[ctx->nkernels].key = key;
+    g[ctx->nkernels].kernel = *out;
+    ctx->nkernels++;
+    return KVQ_OK;
+cleanup:
+    free(key);
+    return st;
+}
+
+size_t kvq_rt_wg_size(kvq_ctx *ctx, cl_kernel k, size_t want)
+{
+    size_t kmax = 0;
+    if (clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax,
+                                 NULL) != CL_SUCCESS || kmax == 0)
+        kmax = 1;
+    if (ctx->info.max_work_group && kmax > ctx->info.max_work_group)
+        kmax = ctx->info.max_work_group;
+    size_t w = 1;
+    while (w * 2 <= want && w * 2 <= kmax)
+        w *= 2;
+    return w;
+}
+
+int kvq_parse_bytes(const char *text, uint64_t *out)
+{
+    char *end;
+    if (!text || !*text || *text == '-')
+        return -1;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (end == text)
+        return -1;
+    unsigned shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: break;
+    }
+    if (*end == 'i' || *end == 'B')
+        end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+    if (*end || (shift && v > (~0ULL >> shift)))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}

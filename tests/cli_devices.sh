@@ -1,0 +1,33 @@
+#!/bin/sh
+# cli_devices.sh — `kvq devices`: table, JSON, --select, no-platform behaviour, usage errors.
+kvq="${top_builddir:-.}/kvq"
+n=0; fail=0
+t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
+echo "1..11"
+out=$("$kvq" devices); rc=$?
+t $rc "kvq devices exits 0"
+echo "$out" | grep -q '^host ' ; t $? "table lists host"
+dev=$(echo "$out" | grep -v '^spec' | grep -v '^host' | head -n1)
+echo "# first OpenCL device: ${dev:-none}"
+json=$("$kvq" devices --json); rc=$?
+t $rc "--json exits 0"
+if command -v python3 >/dev/null 2>&1; then
+  echo "$json" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[-1]["type"]=="host"; assert sum(x["default"] for x in d)==1'
+  t $? "--json is a JSON array ending with host, one default"
+else
+  echo "$json" | grep -q '"type":"host"'; t $? "--json names host"
+fi
+out=$(OCL_ICD_VENDORS=/nonexistent "$kvq" devices); rc=$?
+t $rc "no platform: exit 0"
+lines=$(echo "$out" | grep -vc '^spec')
+[ "$lines" = 1 ] && echo "$out" | grep -q '^host'; t $? "no platform: only host listed"
+"$kvq" devices --select host | grep -q '^host'; t $? "--select host"
+"$kvq" devices --select nosuch >/dev/null 2>err.$$; rc=$?
+[ $rc = 2 ]; t $? "--select nosuch exits 2"
+grep -q "^kvq: nosuch: no device matches" err.$$ && grep -q '^host ' err.$$; t $? "names the input and lists the devices"
+"$kvq" devices --bogus >/dev/null 2>err.$$; rc=$?
+[ $rc = 2 ] && [ "$(wc -l < err.$$)" = 1 ]; t $? "unknown option: exit 2, one line"
+"$kvq" devices --select '1:' >/dev/null 2>err.$$; rc=$?
+[ $rc = 2 ] && grep -q malformed err.$$; t $? "malformed spec: exit 2, says malformed"
+rm -f err.$$
+exit 0
