@@ -390,6 +390,51 @@ typedef struct kvq_vector_errors {
     double rel_mse, dir_err;
     size_t zero_vectors;
 } kvq_vector_errors;
+
+/* One attention experiment (SPEC §2): M queries against N keys and values,
+ * each quantized by its codec. The quantized tensors come from
+ * kvq_quantize (any context) or kvq_codec_quantize (host). */
+typedef struct kvq_attention_job {
+    int dim;
+    size_t keys, queries;
+    double sharpness;               /* τ; logits τ·⟨q, k⟩/√d */
+    int topk;                       /* k of top-k recall; 0 means 8 */
+    const float *q, *k, *v;         /* queries×dim, keys×dim, keys×dim */
+    const struct kvq_codec *k_codec, *v_codec;
+    const struct kvq_qtensor *k_codes, *v_codes;
+} kvq_attention_job;
+
+/* Where kvq_attention_run puts its results. queries is required; the
+ * others are optional (NULL: not returned). */
+typedef struct kvq_attention_out {
+    kvq_query_metrics *queries;     /* [queries] */
+    kvq_vector_errors k_err, v_err; /* filled when want_vector_errors */
+    int want_vector_errors;
+    float *logits_ref, *logits_quant; /* [queries × keys] */
+    float *out_ref, *out_quant;       /* [queries × dim] */
+} kvq_attention_out;
+
+/* Runs the job on ctx: on an OpenCL device, logits straight from the codes,
+ * softmax statistics on the device (keys split into chunks with a
+ * log-sum-exp merge when $KVQ_CHUNK_KEYS or the device's allocation limit
+ * asks for it); on the host, the double-precision reference. */
+KVQ_API int kvq_attention_run(kvq_ctx *ctx, const kvq_attention_job *job,
+                              kvq_attention_out *out);
+
+/* The double-precision host reference of the same job (what the host
+ * context runs; the oracle of the conformance tests). */
+KVQ_API int kvq_reference_attention(const kvq_attention_job *job, kvq_attention_out *out);
+
+/* Quantizes count vectors (count × dim floats) with codec on ctx into out
+ * (allocated by the caller with kvq_qtensor_alloc). */
+KVQ_API int kvq_quantize(kvq_ctx *ctx, const struct kvq_codec *codec, const float *x,
+                         size_t count, struct kvq_qtensor *out);
+/* Reconstructs x̂ (count × dim floats) from a quantized tensor on ctx. */
+KVQ_API int kvq_dequantize(kvq_ctx *ctx, const struct kvq_codec *codec,
+                           const struct kvq_qtensor *t, float *xhat);
+/* x ← R x (or Rᵀ x when inverse) for count vectors, batched on ctx. */
+KVQ_API int kvq_rotate(kvq_ctx *ctx, const struct kvq_rotation *r, float *x, size_t count,
+                       int inverse);
 /* @@end device@@ */
 
 /* ======================================================================
@@ -657,8 +702,8 @@ KVQ_API const char *kvq_verdict_name(int verdict);
  * configuration (delta = a - b), or for the Jensen finding the ratio itself
  * (mean/CI of jensen_ratio, tested against 1; b = "1"). */
 typedef struct kvq_finding_cell {
-    char label[128];         /* "n=4 gauss/full: KQV vs KV" */
-    char source[48];         /* dist/rank */
+    char label[320];         /* "n=4 gauss/full: KQV vs KV"; Jensen: "n=4 gauss/full: QKQV" */
+    char source[64];         /* dist/rank */
     char a[64], b[64];
     int bits, metric;
     double mean, ci_lo, ci_hi, p_holm;

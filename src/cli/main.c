@@ -15,6 +15,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"devices", kvq_cmd_devices, "list OpenCL devices and the host reference; resolve a device spec"},
+    {"codebook", kvq_cmd_codebook, "Lloyd-Max codebook of the hypersphere Beta law for (dim, bits)"},
 };
 
 /* Prints the top-level usage to f. */

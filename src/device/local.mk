@@ -1,1 +1,15 @@
-# device: sources and tests (fragment of the top-level Makefile.am)
+# device: kernel launchers (OpenCL + CLBlast) and the host reference of attention
+libkvq_impl_la_SOURCES += src/device/device.h src/device/devbuf.c src/device/codec.c \
+	src/device/attention.c src/core/attention_ref.c
+KVQ_CL_FILES += cl/common.cl cl/wht.cl cl/quantize.cl cl/attention.cl
+
+check_HEADERS += tests/conformance.h
+check_PROGRAMS += tests/test_conf_wht
+tests_test_conf_wht_LDADD = $(TEST_LDADD)
+TESTS += tests/test_conf_wht
+check_PROGRAMS += tests/test_conf_quantize
+tests_test_conf_quantize_LDADD = $(TEST_LDADD)
+TESTS += tests/test_conf_quantize
+check_PROGRAMS += tests/test_conf_attention
+tests_test_conf_attention_LDADD = $(TEST_LDADD)
+TESTS += tests/test_conf_attention

@@ -203,17 +203,48 @@ static char *make_key(const char *a, const char *b)
     return k;
 }
 
+/* The sources named in "a+b+c", concatenated into one malloc'd text. */
+static char *joined_source(const char *names)
+{
+    size_t total = 1;
+    char name[64];
+    char *text = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        const char *p = names;
+        while (*p) {
+            size_t n = strcspn(p, "+");
+            if (n == 0 || n >= sizeof name)
+                goto bad;
+            memcpy(name, p, n);
+            name[n] = '\0';
+            const char *src = kvq_rt_source(name);
+            if (!src)
+                goto bad;
+            if (pass == 0)
+                total += strlen(src) + 1;
+            else
+                strcat(strcat(text, src), "\n");
+            p += n + (p[n] == '+');
+        }
+        if (pass == 0 && !(text = calloc(1, total)))
+            return NULL;
+    }
+    return text;
+bad:
+    free(text);
+    return NULL;
+}
+
 int kvq_rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_program *out)
 {
-    const char *src = kvq_rt_source(name);
-    char *key = NULL;
-    int st;
+    char *key = NULL, *src = NULL;
+    int st = KVQ_ERR_NOMEM;
 
-    if (!src || ctx->is_host)
+    if (ctx->is_host)
         return KVQ_ERR_INVALID_ARG;
     key = make_key(name, options ? options : "");
     if (!key)
-        return KVQ_ERR_NOMEM;
+        return st;
     for (size_t i = 0; i < ctx->nprograms; i++)
         if (!strcmp(ctx->programs[i].key, key)) {
             *out = ctx->programs[i].program;
@@ -221,20 +252,23 @@ int kvq_rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_progr
             return KVQ_OK;
         }
     kvq_program_entry *g = realloc(ctx->programs, (ctx->nprograms + 1) * sizeof *g);
-    if (!g) {
-        free(key);
-        return KVQ_ERR_NOMEM;
-    }
+    if (!g)
+        goto cleanup;
     ctx->programs = g;
-    st = build_source(ctx, src, options, out);
-    if (st) {
-        free(key);
-        return st;
+    src = joined_source(name);
+    if (!src) {
+        st = KVQ_ERR_INVALID_ARG;
+        goto cleanup;
     }
+    KVQ_TRY(st, build_source(ctx, src, options, out));
     g[ctx->nprograms].key = key;
     g[ctx->nprograms].program = *out;
     ctx->nprograms++;
-    return KVQ_OK;
+    key = NULL;
+cleanup:
+    free(key);
+    free(src);
+    return st;
 }
 
 int kvq_rt_kernel(kvq_ctx *ctx, const char *name, const char *options, const char *kernel,

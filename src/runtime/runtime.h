@@ -78,7 +78,8 @@ int kvq_rt_fail(int status, const char *call, const char *file, int line);
             goto cleanup;                                                     \
     } while (0)
 
-/* Builds (once per context) the embedded cl/<name>.cl with extra options. */
+/* Builds (once per context) embedded cl/ files, name "a+b" concatenating
+ * cl/a.cl and cl/b.cl, with extra options. */
 int kvq_rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_program *out);
 /* A cached kernel object of kvq_rt_program(name, options). */
 int kvq_rt_kernel(kvq_ctx *ctx, const char *name, const char *options,

@@ -1,0 +1,312 @@
+/* attention.cl — compressed-domain attention: logits straight from packed
+ * codes, two-pass softmax statistics (KL, JS, TV, entropies, top-k, logit
+ * error moments) with a log-sum-exp merge over key chunks, value
+ * accumulation in the rotated domain, and per-vector reconstruction errors. */
+
+#define KVQ_TOPK_MAX 8
+
+/* ⟨q, C[idx]⟩ over the MSE planes of one key (q already rotated and scaled). */
+float mse_dot(__global const uint *w, __global const float *q,
+              __global const float *centroids, const uint bits)
+{
+    float acc = 0.0f;
+#if KVQ_D % 32 == 0
+    for (uint blk = 0; blk < KVQ_D / 32; blk++) {
+        uint pw[8];
+        for (uint k = 0; k < bits; k++)
+            pw[k] = w[k * (KVQ_D / 32) + blk];
+        for (uint t = 0; t < 32; t++) {
+            uint idx = 0;
+            for (uint k = 0; k < bits; k++)
+                idx |= ((pw[k] >> t) & 1u) << k;
+            acc += q[blk * 32 + t] * centroids[idx];
+        }
+    }
+#else
+    for (uint c = 0; c < KVQ_D; c++)
+        acc += q[c] * centroids[code_index(w, c, bits)];
+#endif
+    return acc;
+}
+
+/* ⟨s, z⟩ with z ∈ ±1 the m sign bits that follow the MSE planes. */
+float sign_dot(__global const uint *w, __global const float *s, const uint first, const uint m)
+{
+    float acc = 0.0f;
+    if ((first & 31) == 0) {
+        __global const uint *zw = w + (first >> 5);
+        for (uint l0 = 0; l0 < m; l0 += 32) {
+            uint word = zw[l0 >> 5];
+            uint n = min(32u, m - l0);
+            for (uint t = 0; t < n; t++)
+                acc += ((word >> t) & 1u) ? s[l0 + t] : -s[l0 + t];
+        }
+    } else {
+        for (uint l = 0; l < m; l++)
+            acc += stream_bit(w, first + l) ? s[l] : -s[l];
+    }
+    return acc;
+}
+
+/* out[i][j] = ν_j ⟨qr_i, C[idx_j]⟩ + qjl_scale · γ_j ⟨sq_i, z_j⟩ for keys
+ * j0 … j0+n-1 and queries i < nq (qr, sq prescaled by τ/√d). */
+__kernel void kvq_logits_codes(__global const uint *codes, __global const float *norms,
+                               __global const float *gammas, const uint bits, const uint m,
+                               const uint words, __global const float *centroids,
+                               __global const float *qr, __global const float *sq,
+                               const float qjl_scale, const uint j0, const uint n,
+                               const uint nq, __global float *out)
+{
+    const uint j = get_global_id(0), i = get_global_id(1);
+    if (j >= n || i >= nq)
+        return;
+    const uint key = j0 + j;
+    __global const uint *w = codes + (size_t)key * words;
+    float l = 0.0f;
+    if (bits)
+        l = norms[key] * mse_dot(w, qr + (size_t)i * KVQ_D, centroids, bits);
+    if (m)
+        l += qjl_scale * gammas[key] * sign_dot(w, sq + (size_t)i * m, bits * KVQ_D, m);
+    out[(size_t)i * n + j] = l;
+}
+
+/* Work-group argmax of (v, idx): larger value wins, ties go to the lower index. */
+uint wg_argmax(float v, uint idx, __local float *sv, __local uint *si, float *best)
+{
+    const uint lid = get_local_id(0), ls = get_local_size(0);
+    sv[lid] = v;
+    si[lid] = idx;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = ls >> 1; s > 0; s >>= 1) {
+        if (lid < s) {
+            float a = sv[lid], b = sv[lid + s];
+            uint ia = si[lid], ib = si[lid + s];
+            if (b > a || (b == a && ib < ia)) {
+                sv[lid] = b;
+                si[lid] = ib;
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    uint r = si[0];
+    *best = sv[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+/* 1 if idx is one of the first n entries of chosen. */
+int is_chosen(__local const uint *chosen, uint n, uint idx)
+{
+    for (uint r = 0; r < n; r++)
+        if (chosen[r] == idx)
+            return 1;
+    return 0;
+}
+
+/* Top-k of row[0..n) into out_idx/out_val (global key index = j0 + j). */
+void wg_topk(__global const float *row, const uint n, const uint j0, const uint k,
+             __local float *sv, __local uint *si, __local uint *chosen,
+             __global float *out_val, __global uint *out_idx)
+{
+    const uint lid = get_local_id(0), ls = get_local_size(0);
+    for (uint r = 0; r < k; r++) {
+        float bv = -INFINITY;
+        uint bi = 0xffffffffu;
+        for (uint j = lid; j < n; j += ls) {
+            float v = row[j];
+            if ((v > bv || (v == bv && j < bi)) && !is_chosen(chosen, r, j)) {
+                bv = v;
+                bi = j;
+            }
+        }
+        float best;
+        uint win = wg_argmax(bv, bi, sv, si, &best);
+        if (lid == 0) {
+            chosen[r] = win;
+            out_idx[r] = win == 0xffffffffu ? win : j0 + win;
+            out_val[r] = best;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+/* Pass 1 over one chunk, one work-group per query: row maxima and scaled sums
+ * for both log-sum-exps, Σ e^{ℓ−max}·δ for the mean logit error under p, and
+ * the chunk's top-k of both rows. stats[q] = {m_ref, s_ref, m_q, s_q, t}. */
+__kernel void kvq_softmax_pass1(__global const float *lref, __global const float *lq,
+                                const uint n, const uint j0, const uint k,
+                                __global float *stats, __global float *top_val,
+                                __global uint *top_idx, __local float *sv, __local uint *si,
+                                __local uint *chosen)
+{
+    const uint i = get_group_id(0), lid = get_local_id(0), ls = get_local_size(0);
+    __global const float *a = lref + (size_t)i * n, *b = lq + (size_t)i * n;
+    float ma = -INFINITY, mb = -INFINITY;
+    for (uint j = lid; j < n; j += ls) {
+        ma = fmax(ma, a[j]);
+        mb = fmax(mb, b[j]);
+    }
+    ma = wg_max(ma, sv);
+    mb = wg_max(mb, sv);
+    float sa = 0.0f, sb = 0.0f, t = 0.0f;
+    for (uint j = lid; j < n; j += ls) {
+        float ea = exp(a[j] - ma);
+        sa += ea;
+        sb += exp(b[j] - mb);
+        t += ea * (b[j] - a[j]);
+    }
+    sa = wg_sum(sa, sv);
+    sb = wg_sum(sb, sv);
+    t = wg_sum(t, sv);
+    if (lid == 0) {
+        __global float *s = stats + (size_t)i * 5;
+        s[0] = ma;
+        s[1] = sa;
+        s[2] = mb;
+        s[3] = sb;
+        s[4] = t;
+    }
+    wg_topk(a, n, j0, k, sv, si, chosen, top_val + (size_t)i * 2 * k,
+            top_idx + (size_t)i * 2 * k);
+    wg_topk(b, n, j0, k, sv, si, chosen, top_val + (size_t)i * 2 * k + k,
+            top_idx + (size_t)i * 2 * k + k);
+}
+
+/* expm1(x) − x without cancellation for small |x|. */
+float expm1_minus_x(float x)
+{
+    if (fabs(x) < 0.01f)
+        return x * x * (0.5f + x * (1.0f / 6.0f + x * (1.0f / 24.0f + x * (1.0f / 120.0f))));
+    return expm1(x) - x;
+}
+
+/* Per-key Jensen–Shannon sum p·log(2p/(p+q)) + q·log(2q/(p+q)), with
+ * q = p(1+y): a series in y where the logs cancel (|y| < 0.01), else direct. */
+float js_term(float p, float q, float y)
+{
+    if (fabs(y) < 0.01f)
+        return p * y * y * (0.25f + y * (-0.125f + y * (7.0f / 96.0f)));
+    float mid = p + q, r = 0.0f;
+    if (p > 0.0f)
+        r += p * log(2.0f * p / mid);
+    if (q > 0.0f)
+        r += q * log(2.0f * q / mid);
+    return r;
+}
+
+/* Pass 2 over one chunk, one work-group per query, given per-query constants
+ * c[q] = {lse_ref, lse_q, μ, G_est}. Sums (x = δ − μ, y = p̃/p − 1):
+ * 0 Σ p·(e^x−1−x) (KL = log1p of it, exact for small KL), 1 Σ p·x·(e^x−1)
+ * (reverse KL), 2 JS·2, 3 TV·2, 4 H(p), 5 H(p̃), 6 Var_p(δ), 7 Σδ², 8 Σδ,
+ * 9 Σ p̃·log(p̃/p) (reverse KL, direct, for large divergences). Writes p and
+ * p̃ of the chunk for the output products. */
+__kernel void kvq_softmax_pass2(__global const float *lref, __global const float *lq,
+                                const uint n, __global const float *consts,
+                                __global float *sums, __global float *p_out,
+                                __global float *pq_out, __local float *sv)
+{
+    const uint i = get_group_id(0), lid = get_local_id(0), ls = get_local_size(0);
+    __global const float *a = lref + (size_t)i * n, *b = lq + (size_t)i * n;
+    __global const float *c = consts + (size_t)i * 4;
+    const float lse_a = c[0], lse_b = c[1], mu = c[2], g_est = c[3];
+    float acc[10] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (uint j = lid; j < n; j += ls) {
+        float la = a[j] - lse_a, lb = b[j] - lse_b;
+        float p = exp(la), pq = exp(lb);
+        float delta = b[j] - a[j], x = delta - mu;
+        if (p > 0.0f) {
+            float em = expm1(x);
+            float y = (em - g_est) / (1.0f + g_est);
+            acc[0] += p * expm1_minus_x(x);
+            acc[1] += p * x * em;
+            acc[2] += js_term(p, pq, y);
+            acc[3] += fabs(y) < 1.0f ? p * fabs(y) : fabs(pq - p);
+            acc[6] += p * x * x;
+        } else {
+            acc[2] += pq * M_LN2_F;
+            acc[3] += pq;
+        }
+        acc[4] -= p * la;
+        acc[5] -= pq * lb;
+        acc[7] += delta * delta;
+        acc[8] += delta;
+        acc[9] += pq * (lb - la);
+        p_out[(size_t)i * n + j] = p;
+        pq_out[(size_t)i * n + j] = pq;
+    }
+    for (uint s = 0; s < 10; s++) {
+        float tot = wg_sum(acc[s], sv);
+        if (lid == 0)
+            sums[(size_t)i * 10 + s] = tot;
+    }
+}
+
+/* o_rot[i][c] += Σ_j p̃[i][j] · ν_j · C[idx_jc] over the chunk's keys. */
+__kernel void kvq_value_mse(__global const uint *codes, __global const float *norms,
+                            __global const float *centroids, const uint bits, const uint words,
+                            __global const float *pq, const uint j0, const uint n,
+                            const uint nq, __global float *o_rot)
+{
+    const uint c = get_global_id(0), i = get_global_id(1);
+    if (c >= KVQ_D || i >= nq)
+        return;
+    __global const float *prow = pq + (size_t)i * n;
+    float acc = 0.0f;
+    for (uint j = 0; j < n; j++) {
+        __global const uint *w = codes + (size_t)(j0 + j) * words;
+        acc += prow[j] * norms[j0 + j] * centroids[code_index(w, c, bits)];
+    }
+    o_rot[(size_t)i * KVQ_D + c] += acc;
+}
+
+/* a[i][l] += Σ_j p̃[i][j] · γ_j · z_jl over the chunk's keys (QJL part of õ). */
+__kernel void kvq_value_qjl(__global const uint *codes, __global const float *gammas,
+                            const uint bits, const uint m, const uint words,
+                            __global const float *pq, const uint j0, const uint n,
+                            const uint nq, __global float *a)
+{
+    const uint l = get_global_id(0), i = get_global_id(1);
+    if (l >= m || i >= nq)
+        return;
+    __global const float *prow = pq + (size_t)i * n;
+    const uint p = bits * KVQ_D + l;
+    float acc = 0.0f;
+    for (uint j = 0; j < n; j++) {
+        float g = prow[j] * gammas[j0 + j];
+        acc += stream_bit(codes + (size_t)(j0 + j) * words, p) ? g : -g;
+    }
+    a[(size_t)i * m + l] += acc;
+}
+
+/* Per vector: ‖x − x̂‖²/‖x‖² and 1 − cos(x, x̂) computed as ½‖x/‖x‖ − x̂/‖x̂‖‖²
+ * (no cancellation near cos = 1). A zero x gives err = {−1, −1}; a zero x̂
+ * gives a direction error of 1 (cos taken as 0). */
+__kernel void kvq_vector_errors(__global const float *x, __global const float *xh,
+                                const uint count, __global float *err, __local float *sv)
+{
+    const uint lid = get_local_id(0), ls = get_local_size(0);
+    for (uint v = get_group_id(0); v < count; v += get_num_groups(0)) {
+        __global const float *a = x + (size_t)v * KVQ_D, *b = xh + (size_t)v * KVQ_D;
+        float sa = 0.0f, sb = 0.0f, sd = 0.0f;
+        for (uint c = lid; c < KVQ_D; c += ls) {
+            float d = a[c] - b[c];
+            sa += a[c] * a[c];
+            sb += b[c] * b[c];
+            sd += d * d;
+        }
+        sa = wg_sum(sa, sv);
+        sb = wg_sum(sb, sv);
+        sd = wg_sum(sd, sv);
+        float na = sqrt(sa), nb = sqrt(sb), sdir = 0.0f;
+        for (uint c = lid; c < KVQ_D; c += ls) {
+            float d = (nb > 0.0f ? b[c] / nb : 0.0f) - (na > 0.0f ? a[c] / na : 0.0f);
+            sdir += d * d;
+        }
+        sdir = wg_sum(sdir, sv);
+        if (lid == 0) {
+            err[2 * v] = sa > 0.0f ? sd / sa : -1.0f;
+            err[2 * v + 1] = sa > 0.0f ? (nb > 0.0f ? 0.5f * sdir : 1.0f) : -1.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}

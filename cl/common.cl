@@ -1,0 +1,109 @@
+/* common.cl — helpers shared by kvq's kernels; built in front of each file.
+ * KVQ_D (head dimension, a power of two) is given by the host at build time.
+ * Everything is OpenCL C 1.2, float only, no extensions. */
+#pragma OPENCL FP_CONTRACT OFF
+
+#ifndef KVQ_D
+#error "KVQ_D (head dimension) must be defined"
+#endif
+
+#define KVQ_SQRT_PI_2 1.2533141373155003f
+
+/* Sum of v over the work-group; scratch holds get_local_size(0) floats, a power of two. */
+float wg_sum(float v, __local float *scratch)
+{
+    const uint lid = get_local_id(0), ls = get_local_size(0);
+    scratch[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = ls >> 1; s > 0; s >>= 1) {
+        if (lid < s)
+            scratch[lid] += scratch[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float r = scratch[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+/* Maximum of v over the work-group. */
+float wg_max(float v, __local float *scratch)
+{
+    const uint lid = get_local_id(0), ls = get_local_size(0);
+    scratch[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = ls >> 1; s > 0; s >>= 1) {
+        if (lid < s)
+            scratch[lid] = fmax(scratch[lid], scratch[lid + s]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float r = scratch[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+/* Unnormalised Sylvester–Hadamard butterfly of buf[0..KVQ_D) by the work-group. */
+void wg_hadamard(__local float *buf)
+{
+    const uint lid = get_local_id(0), ls = get_local_size(0);
+    for (uint h = 1; h < KVQ_D; h <<= 1) {
+        for (uint p = lid; p < KVQ_D / 2; p += ls) {
+            uint i = ((p & ~(h - 1)) << 1) | (p & (h - 1));
+            float a = buf[i], b = buf[i + h];
+            buf[i] = a + b;
+            buf[i + h] = a - b;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+/* buf ← R buf, R = Π_r H·D_r/√d (rounds 0, 1 or 2; signs: rounds × KVQ_D). */
+void wg_rotate_forward(__local float *buf, __global const float *signs, uint rounds)
+{
+    const uint lid = get_local_id(0), ls = get_local_size(0);
+    const float s = rsqrt((float)KVQ_D);
+    for (uint r = 0; r < rounds; r++) {
+        for (uint c = lid; c < KVQ_D; c += ls)
+            buf[c] *= signs[r * KVQ_D + c];
+        barrier(CLK_LOCAL_MEM_FENCE);
+        wg_hadamard(buf);
+        for (uint c = lid; c < KVQ_D; c += ls)
+            buf[c] *= s;
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+/* buf ← Rᵀ buf, the inverse of wg_rotate_forward. */
+void wg_rotate_inverse(__local float *buf, __global const float *signs, uint rounds)
+{
+    const uint lid = get_local_id(0), ls = get_local_size(0);
+    const float s = rsqrt((float)KVQ_D);
+    for (uint r = rounds; r-- > 0;) {
+        wg_hadamard(buf);
+        for (uint c = lid; c < KVQ_D; c += ls)
+            buf[c] *= s * signs[r * KVQ_D + c];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+/* Bit p of a vector's packed bit stream. */
+uint stream_bit(__global const uint *words, uint p)
+{
+    return (words[p >> 5] >> (p & 31)) & 1u;
+}
+
+/* Code index of coordinate c: bit k of the code sits in plane k at k·D + c. */
+uint code_index(__global const uint *words, uint c, uint bits)
+{
+    uint idx = 0;
+    for (uint k = 0; k < bits; k++)
+        idx |= stream_bit(words, k * KVQ_D + c) << k;
+    return idx;
+}
+
+/* A value as stored with 16-bit side information (IEEE half, nearest-even). */
+float round_to_half(float v)
+{
+    ushort bits16;
+    vstore_half_rte(v, 0, (__private half *)&bits16);
+    return vload_half(0, (__private const half *)&bits16);
+}

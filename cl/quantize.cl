@@ -1,0 +1,135 @@
+/* quantize.cl — fused MSE(+QJL) quantization: norm, rotation, codebook search,
+ * QJL residual signs and bit-planar packing in one kernel; dequantization. */
+
+/* Count of thresholds t with u > t: the code of u (ties go to the lower level). */
+uint codebook_search(float u, __global const float *thresholds, uint levels)
+{
+    uint lo = 0, hi = levels - 1;      /* answer in [lo, hi] */
+    while (lo < hi) {
+        uint mid = (lo + hi) >> 1;     /* is u > thresholds[mid]? */
+        if (u > thresholds[mid])
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Quantizes count vectors x (count × KVQ_D): for each, the stored norm, the
+ * QJL residual norm γ, and the packed code words (bits planes, then m sign
+ * bits). sprime is S·Rᵀ (m × KVQ_D), so the residual is projected in the
+ * rotated domain. Local buffers: u, r (KVQ_D floats), idx (KVQ_D uints),
+ * z (m uints), scratch (local size floats). */
+__kernel void kvq_quantize(__global const float *x, const uint count,
+                           __global const float *signs, const uint rounds,
+                           __global const float *thresholds, __global const float *centroids,
+                           const uint bits, const uint norm_correct, const uint half_side,
+                           __global const float *sprime, const uint m,
+                           const uint words, __global uint *codes,
+                           __global float *norms, __global float *gammas,
+                           __local float *u, __local float *r, __local uint *idx,
+                           __local uint *z, __local float *scratch)
+{
+    const uint lid = get_local_id(0), ls = get_local_size(0);
+    const uint levels = 1u << bits;
+    for (uint v = get_group_id(0); v < count; v += get_num_groups(0)) {
+        __global const float *row = x + (size_t)v * KVQ_D;
+        float part = 0.0f;
+        for (uint c = lid; c < KVQ_D; c += ls) {
+            float xv = row[c];
+            u[c] = xv;
+            part += xv * xv;
+        }
+        float nu = sqrt(wg_sum(part, scratch));
+        wg_rotate_forward(u, signs, rounds);
+
+        /* codes, and ‖C[idx]‖² for the norm correction */
+        float inv = nu > 0.0f ? 1.0f / nu : 0.0f;
+        part = 0.0f;
+        for (uint c = lid; c < KVQ_D; c += ls) {
+            float uc = u[c] * inv;
+            uint k = bits ? codebook_search(uc, thresholds, levels) : 0u;
+            float cv = bits ? centroids[k] : 0.0f;
+            idx[c] = k;
+            r[c] = cv;
+            part += cv * cv;
+        }
+        float cnorm = sqrt(wg_sum(part, scratch));
+        float stored = nu;
+        if (norm_correct && cnorm > 0.0f)
+            stored = nu / cnorm;
+        if (half_side)
+            stored = round_to_half(stored);
+
+        /* QJL: residual in the rotated domain, its norm and projection signs */
+        float gamma = 0.0f;
+        if (m) {
+            part = 0.0f;
+            for (uint c = lid; c < KVQ_D; c += ls) {
+                float rc = u[c] - stored * r[c];
+                r[c] = rc;
+                part += rc * rc;
+            }
+            gamma = sqrt(wg_sum(part, scratch));
+            for (uint l = lid; l < m; l += ls) {
+                __global const float *srow = sprime + (size_t)l * KVQ_D;
+                float acc = 0.0f;
+                for (uint c = 0; c < KVQ_D; c++)
+                    acc += srow[c] * r[c];
+                z[l] = acc >= 0.0f ? 1u : 0u;
+            }
+            if (half_side)
+                gamma = round_to_half(gamma);
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+
+        /* pack: bit p of the stream is plane p / D (p < bits·D), then signs */
+        const uint mse_bits = bits * KVQ_D;
+        __global uint *out = codes + (size_t)v * words;
+        for (uint w = lid; w < words; w += ls) {
+            uint word = 0;
+            for (uint t = 0; t < 32; t++) {
+                uint p = w * 32 + t, b = 0;
+                if (p < mse_bits)
+                    b = (idx[p % KVQ_D] >> (p / KVQ_D)) & 1u;
+                else if (p < mse_bits + m)
+                    b = z[p - mse_bits];
+                word |= b << t;
+            }
+            out[w] = word;
+        }
+        if (lid == 0) {
+            norms[v] = stored;
+            if (m)
+                gammas[v] = gamma;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+/* Rotated-domain MSE reconstruction: out[v][c] = norm_v · C[idx_vc]. The
+ * caller inverse-rotates the result and adds the QJL residual. */
+__kernel void kvq_dequantize_rot(__global const uint *codes, __global const float *norms,
+                                 __global const float *centroids, const uint bits,
+                                 const uint words, const uint count, __global float *out)
+{
+    const uint c = get_global_id(0), v = get_global_id(1);
+    if (c >= KVQ_D || v >= count)
+        return;
+    __global const uint *w = codes + (size_t)v * words;
+    float cv = bits ? centroids[code_index(w, c, bits)] : 0.0f;
+    out[(size_t)v * KVQ_D + c] = norms[v] * cv;
+}
+
+/* Scaled QJL signs as a dense matrix: out[v][l] = scale · γ_v · z_vl (z ∈ ±1). */
+__kernel void kvq_signs_dense(__global const uint *codes, __global const float *gammas,
+                              const uint bits, const uint m, const uint words,
+                              const uint count, const float scale, __global float *out)
+{
+    const uint l = get_global_id(0), v = get_global_id(1);
+    if (l >= m || v >= count)
+        return;
+    uint b = stream_bit(codes + (size_t)v * words, bits * KVQ_D + l);
+    float g = scale * gammas[v];
+    out[(size_t)v * m + l] = b ? g : -g;
+}

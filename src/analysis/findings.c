@@ -1,0 +1,462 @@
+/* findings.c — the results table of a sweep and the evaluation of the
+ * paper's findings F1, F2, F3 and Jensen (SPEC §4) from paired comparisons.
+ * Nothing here knows the expected answer beyond the claim's wording: each
+ * verdict is counted from the comparisons, all in one Holm family. */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvq.h"
+
+#define NO_CELL ((size_t)-1)   /* comparison against the constant 1 */
+
+/* ---- results table ------------------------------------------------------ */
+
+/* A new, empty results table. */
+int kvq_results_create(kvq_results **out, uint64_t seed)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return KVQ_ERR_NOMEM;
+    (*out)->seed = seed;
+    return KVQ_OK;
+}
+
+/* Frees one cell's arrays. */
+static void cell_clear(kvq_cell *c)
+{
+    for (int m = 0; m < KVQ_METRIC_COUNT; m++)
+        free(c->per_trial[m]);
+    free(c->qjl_var_measured);
+    free(c->qjl_var_bound);
+}
+
+/* Frees the table and every cell's arrays. */
+void kvq_results_free(kvq_results *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->count; i++)
+        cell_clear(&r->cells[i]);
+    free(r->cells);
+    free(r);
+}
+
+/* A fresh array of t values: a copy of src, or NaN-filled when src is NULL. */
+static double *trial_array(const double *src, size_t t)
+{
+    double *a = malloc((t ? t : 1) * sizeof *a);
+    for (size_t i = 0; a && i < t; i++)
+        a[i] = src ? src[i] : NAN;
+    return a;
+}
+
+/* Deep-copies tmpl into c; on failure c holds only what it can free. */
+static int cell_copy(kvq_cell *c, const kvq_cell *tmpl)
+{
+    *c = *tmpl;
+    c->scheme[sizeof c->scheme - 1] = c->dist[sizeof c->dist - 1] = '\0';
+    c->rank[sizeof c->rank - 1] = c->device[sizeof c->device - 1] = '\0';
+    int bad = 0;
+    for (int m = 0; m < KVQ_METRIC_COUNT; m++)
+        bad |= !(c->per_trial[m] = trial_array(tmpl->per_trial[m], c->trials));
+    c->qjl_var_measured = tmpl->qjl_var_measured ? trial_array(tmpl->qjl_var_measured, c->trials) : NULL;
+    c->qjl_var_bound = tmpl->qjl_var_bound ? trial_array(tmpl->qjl_var_bound, c->trials) : NULL;
+    bad |= (tmpl->qjl_var_measured && !c->qjl_var_measured) ||
+           (tmpl->qjl_var_bound && !c->qjl_var_bound);
+    return bad ? KVQ_ERR_NOMEM : KVQ_OK;
+}
+
+/* Appends a deep copy of tmpl. */
+int kvq_results_add(kvq_results *r, const kvq_cell *tmpl, kvq_cell **out)
+{
+    if (!r || !tmpl)
+        return KVQ_ERR_INVALID_ARG;
+    if (r->count == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 16;
+        kvq_cell *cells = realloc(r->cells, cap * sizeof *cells);
+        if (!cells)
+            return KVQ_ERR_NOMEM;
+        r->cells = cells;
+        r->cap = cap;
+    }
+    kvq_cell *c = &r->cells[r->count];
+    if (cell_copy(c, tmpl) != KVQ_OK) {
+        cell_clear(c);
+        return KVQ_ERR_NOMEM;
+    }
+    r->count++;
+    if (out)
+        *out = c;
+    return KVQ_OK;
+}
+
+/* Case-insensitive string equality. */
+static int same_name(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++)
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+            return 0;
+    return *a == *b;
+}
+
+/* The first cell with this scheme, bits, dist and rank. */
+const kvq_cell *kvq_results_find(const kvq_results *r, const char *scheme, int bits,
+                                 const char *dist, const char *rank)
+{
+    for (size_t i = 0; r && i < r->count; i++) {
+        const kvq_cell *c = &r->cells[i];
+        if (c->bits == bits && same_name(c->scheme, scheme) && strcmp(c->dist, dist) == 0 &&
+            strcmp(c->rank, rank) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+/* Mean of the non-NaN values (NaN if none). */
+static double nan_mean(const double *x, size_t n)
+{
+    double s = 0;
+    size_t m = 0;
+    for (size_t i = 0; x && i < n; i++)
+        if (!isnan(x[i])) {
+            s += x[i];
+            m++;
+        }
+    return m ? s / (double)m : NAN;
+}
+
+/* Mean and 95% bootstrap CI of one metric of a cell. */
+void kvq_cell_summary(const kvq_cell *c, int metric, uint64_t seed, double *mean,
+                      double *ci_lo, double *ci_hi)
+{
+    *mean = *ci_lo = *ci_hi = NAN;
+    if (metric < 0 || metric >= KVQ_METRIC_COUNT || !c->per_trial[metric])
+        return;
+    *mean = nan_mean(c->per_trial[metric], c->trials);
+    kvq_bootstrap_ci(c->per_trial[metric], c->trials, 0, 0.95, seed, (uint32_t)metric,
+                     ci_lo, ci_hi);
+}
+
+/* ---- findings ----------------------------------------------------------- */
+
+static const char *const verdict_names[] = { "NO DATA", "HOLDS", "FAILS", "MIXED" };
+
+/* The printable name of a finding verdict. */
+const char *kvq_verdict_name(int verdict)
+{
+    return verdict >= 0 && verdict <= KVQ_MIXED ? verdict_names[verdict] : "?";
+}
+
+/* One distinct hypothesis of the Holm family. */
+typedef struct reg_entry {
+    size_t a, b;     /* cell indices (b = NO_CELL: against 1) */
+    int metric;
+    kvq_comparison c;
+} reg_entry;
+
+/* Where a finding cell takes its numbers from. */
+typedef struct link {
+    size_t reg;
+    int flip;        /* the entry compares (b, a): negate */
+} link;
+
+typedef struct builder {
+    const kvq_results *r;
+    uint64_t seed;
+    reg_entry *reg;
+    size_t nreg, capreg;
+    link *links[KVQ_FINDING_COUNT];
+    size_t cap[KVQ_FINDING_COUNT];
+    int varied;      /* the grid varies in dim/keys/queries/sharpness */
+    int status;
+} builder;
+
+/* 1 when two cells are the same configuration apart from the scheme. */
+static int same_config(const kvq_cell *x, const kvq_cell *y)
+{
+    return x->bits == y->bits && x->dim == y->dim && x->keys == y->keys &&
+           x->queries == y->queries && x->sharpness == y->sharpness &&
+           strcmp(x->dist, y->dist) == 0 && strcmp(x->rank, y->rank) == 0;
+}
+
+/* Index of the cell of `scheme` in the same configuration as cell i. */
+static size_t partner(const kvq_results *r, size_t i, const char *scheme)
+{
+    for (size_t j = 0; j < r->count; j++)
+        if (j != i && same_name(r->cells[j].scheme, scheme) &&
+            same_config(&r->cells[i], &r->cells[j]))
+            return j;
+    return NO_CELL;
+}
+
+/* 1 when the grid has more than one dim, N, M or sharpness. */
+static int grid_varies(const kvq_results *r)
+{
+    for (size_t i = 1; i < r->count; i++) {
+        const kvq_cell *a = &r->cells[0], *b = &r->cells[i];
+        if (a->dim != b->dim || a->keys != b->keys || a->queries != b->queries ||
+            a->sharpness != b->sharpness)
+            return 1;
+    }
+    return 0;
+}
+
+/* Index of the (a, b, metric) hypothesis, computing it on first use. */
+static size_t reg_get(builder *bd, size_t a, size_t b, int metric, int *flip)
+{
+    for (size_t i = 0; i < bd->nreg; i++) {
+        reg_entry *e = &bd->reg[i];
+        if (e->metric != metric)
+            continue;
+        if ((e->a == a && e->b == b) || (e->a == b && e->b == a)) {
+            *flip = e->a != a;
+            return i;
+        }
+    }
+    if (bd->nreg == bd->capreg) {
+        size_t cap = bd->capreg ? 2 * bd->capreg : 64;
+        reg_entry *n = realloc(bd->reg, cap * sizeof *n);
+        if (!n)
+            return NO_CELL;
+        bd->reg = n;
+        bd->capreg = cap;
+    }
+    const kvq_cell *ca = &bd->r->cells[a];
+    size_t t = ca->trials;
+    double *ones = NULL;
+    const double *vb;
+    if (b == NO_CELL) {
+        if (!(ones = malloc((t ? t : 1) * sizeof *ones)))
+            return NO_CELL;
+        for (size_t i = 0; i < t; i++)
+            ones[i] = 1;
+        vb = ones;
+    } else {
+        vb = bd->r->cells[b].per_trial[metric];
+        t = t < bd->r->cells[b].trials ? t : bd->r->cells[b].trials;
+    }
+    reg_entry *e = &bd->reg[bd->nreg];
+    memset(e, 0, sizeof *e);
+    e->a = a;
+    e->b = b;
+    e->metric = metric;
+    int rc = kvq_compare_paired(ca->per_trial[metric], vb, t, bd->seed, (uint32_t)bd->nreg, &e->c);
+    free(ones);
+    if (rc == KVQ_ERR_NOMEM)
+        return NO_CELL;
+    *flip = 0;
+    return bd->nreg++;
+}
+
+/* Appends an evidence cell for a vs b on metric to finding fid. */
+static void add_evidence(builder *bd, kvq_finding *f, int fid, size_t a, size_t b, int metric,
+                         int expected)
+{
+    const kvq_cell *ca = &bd->r->cells[a];
+    if (bd->status || !ca->per_trial[metric] ||
+        (b != NO_CELL && !bd->r->cells[b].per_trial[metric]))
+        return;
+    if (f->count == bd->cap[fid]) {
+        size_t cap = bd->cap[fid] ? 2 * bd->cap[fid] : 16;
+        kvq_finding_cell *nc = realloc(f->cells, cap * sizeof *nc);
+        link *nl = nc ? realloc(bd->links[fid], cap * sizeof *nl) : NULL;
+        if (nc)
+            f->cells = nc;
+        if (!nl) {
+            bd->status = KVQ_ERR_NOMEM;
+            return;
+        }
+        bd->links[fid] = nl;
+        bd->cap[fid] = cap;
+    }
+    int flip = 0;
+    size_t reg = reg_get(bd, a, b, metric, &flip);
+    if (reg == NO_CELL) {
+        bd->status = KVQ_ERR_NOMEM;
+        return;
+    }
+    kvq_finding_cell *fc = &f->cells[f->count];
+    memset(fc, 0, sizeof *fc);
+    snprintf(fc->source, sizeof fc->source, "%s/%s", ca->dist, ca->rank);
+    snprintf(fc->a, sizeof fc->a, "%s", ca->scheme);
+    snprintf(fc->b, sizeof fc->b, "%s", b == NO_CELL ? "1" : bd->r->cells[b].scheme);
+    char cfg[96] = "";
+    if (bd->varied)
+        snprintf(cfg, sizeof cfg, " (d=%d N=%zu M=%zu tau=%g)", ca->dim, ca->keys, ca->queries,
+                 ca->sharpness);
+    if (b == NO_CELL)
+        snprintf(fc->label, sizeof fc->label, "n=%d %s%s: %s", ca->bits, fc->source, cfg, fc->a);
+    else
+        snprintf(fc->label, sizeof fc->label, "n=%d %s%s: %s vs %s", ca->bits, fc->source, cfg,
+                 fc->a, fc->b);
+    fc->bits = ca->bits;
+    fc->metric = metric;
+    fc->expected = expected;
+    fc->qjl_var = fc->qjl_bound = NAN;
+    bd->links[fid][f->count++] = (link){ reg, flip };
+}
+
+/* 1 when the scheme puts QJL on K: QKQV, or a spec whose k= part has qjl. */
+static int qjl_on_k(const char *scheme)
+{
+    if (same_name(scheme, "QKQV"))
+        return 1;
+    for (const char *s = scheme; *s; s++) {
+        if ((s == scheme || s[-1] == ',') && tolower((unsigned char)s[0]) == 'k' && s[1] == '=') {
+            const char *e = strchr(s, ',');
+            size_t len = e ? (size_t)(e - s) : strlen(s);
+            for (size_t i = 0; i + 3 <= len; i++)
+                if (strncmp(s + i, "qjl", 3) == 0)
+                    return 1;
+        }
+    }
+    return 0;
+}
+
+/* F1: at n = 4, KQV against KV and QKQV on kl, k_dir_err and dist6. */
+static void build_f1(builder *bd, kvq_finding *f)
+{
+    static const int metrics[3] = { KVQ_METRIC_KL, KVQ_METRIC_K_DIR_ERR, KVQ_METRIC_DIST6 };
+    static const char *const others[2] = { "KV", "QKQV" };
+    for (size_t i = 0; i < bd->r->count; i++) {
+        if (bd->r->cells[i].bits != 4 || !same_name(bd->r->cells[i].scheme, "KQV"))
+            continue;
+        for (int o = 0; o < 2; o++) {
+            size_t j = partner(bd->r, i, others[o]);
+            for (int m = 0; j != NO_CELL && m < 3; m++)
+                add_evidence(bd, f, KVQ_FINDING_F1, i, j, metrics[m], -1);
+        }
+    }
+}
+
+/* F2 (kl) and F3 (k_dir_err): QKQV against KQV at every budget. */
+static void build_f2_f3(builder *bd, kvq_finding *f2, kvq_finding *f3)
+{
+    for (size_t i = 0; i < bd->r->count; i++) {
+        if (!same_name(bd->r->cells[i].scheme, "KQV"))
+            continue;
+        size_t j = partner(bd->r, i, "QKQV");
+        if (j == NO_CELL)
+            continue;
+        int n = bd->r->cells[i].bits;
+        int claim = (n == 2 || n == 3 || n == 5) ? -1 : (n == 4 || n == 6) ? 1 : KVQ_NO_CLAIM;
+        add_evidence(bd, f2, KVQ_FINDING_F2, j, i, KVQ_METRIC_KL, 1);
+        add_evidence(bd, f3, KVQ_FINDING_F3, j, i, KVQ_METRIC_K_DIR_ERR, claim);
+    }
+}
+
+/* Jensen: jensen_ratio against 1 for every scheme with QJL on K. */
+static void build_jensen(builder *bd, kvq_finding *f)
+{
+    for (size_t i = 0; i < bd->r->count; i++) {
+        const kvq_cell *c = &bd->r->cells[i];
+        if (!qjl_on_k(c->scheme))
+            continue;
+        size_t before = f->count;
+        add_evidence(bd, f, KVQ_FINDING_JENSEN, i, NO_CELL, KVQ_METRIC_JENSEN_RATIO, 1);
+        if (f->count > before) {
+            f->cells[before].qjl_var = nan_mean(c->qjl_var_measured, c->trials);
+            f->cells[before].qjl_bound = nan_mean(c->qjl_var_bound, c->trials);
+        }
+    }
+}
+
+/* Copies the finalized comparison into each evidence cell, then counts. */
+static void settle(builder *bd, kvq_finding *f, int fid)
+{
+    size_t judged = 0, agree = 0, ties = 0, opposite = 0;
+    for (size_t i = 0; i < f->count; i++) {
+        kvq_finding_cell *fc = &f->cells[i];
+        const kvq_comparison *c = &bd->reg[bd->links[fid][i].reg].c;
+        int s = bd->links[fid][i].flip ? -1 : 1;
+        double shift = fid == KVQ_FINDING_JENSEN ? 1.0 : 0.0;  /* ratio, not ratio − 1 */
+        fc->mean = s * c->mean + shift;
+        fc->ci_lo = (s > 0 ? c->ci_lo : -c->ci_hi) + shift;
+        fc->ci_hi = (s > 0 ? c->ci_hi : -c->ci_lo) + shift;
+        fc->p_holm = c->p_holm;
+        fc->n = c->n;
+        fc->verdict = s * c->verdict;
+        fc->agrees = fc->verdict == fc->expected;
+        if (fc->expected == KVQ_NO_CLAIM)
+            continue;
+        judged++;
+        agree += fc->agrees;
+        ties += fc->verdict == 0;
+        opposite += fc->verdict == -fc->expected;
+    }
+    f->verdict = judged == 0 ? KVQ_NO_DATA : agree == judged ? KVQ_HOLDS
+               : 2 * agree >= judged ? KVQ_MIXED : KVQ_FAILS;
+    if (judged == 0)
+        snprintf(f->summary, sizeof f->summary, "no cell of the grid tests this claim");
+    else
+        snprintf(f->summary, sizeof f->summary,
+                 "%zu of %zu comparisons agree with the claim (%zu ties, %zu significant the other way)",
+                 agree, judged, ties, opposite);
+}
+
+static const char *const finding_ids[KVQ_FINDING_COUNT] = { "F1", "F2", "F3", "Jensen" };
+static const char *const finding_claims[KVQ_FINDING_COUNT] = {
+    "At n = 4, KQV beats both KV and QKQV on kl, k_dir_err and dist6, for every data source and rank.",
+    "QKQV is worse than KQV in kl at every budget and data source.",
+    "QKQV has lower k_dir_err than KQV at n in {2,3,5}, KQV lower at n in {4,6}, for every rank and tail weight.",
+    "With QJL on K, softmax amplifies the logit noise superlinearly: jensen_ratio > 1.",
+};
+
+/* Evaluates every finding from the results in one Holm family. */
+int kvq_findings_evaluate(const kvq_results *r, uint64_t seed, kvq_findings **out)
+{
+    builder bd = { .r = r, .seed = seed };
+    *out = NULL;
+    if (!r)
+        return KVQ_ERR_INVALID_ARG;
+    kvq_findings *fs = calloc(1, sizeof *fs);
+    if (!fs)
+        return KVQ_ERR_NOMEM;
+    fs->seed = seed;
+    for (int i = 0; i < KVQ_FINDING_COUNT; i++) {
+        snprintf(fs->f[i].id, sizeof fs->f[i].id, "%s", finding_ids[i]);
+        snprintf(fs->f[i].claim, sizeof fs->f[i].claim, "%s", finding_claims[i]);
+    }
+    bd.varied = grid_varies(r);
+    build_f1(&bd, &fs->f[KVQ_FINDING_F1]);
+    build_f2_f3(&bd, &fs->f[KVQ_FINDING_F2], &fs->f[KVQ_FINDING_F3]);
+    build_jensen(&bd, &fs->f[KVQ_FINDING_JENSEN]);
+    if (bd.status == KVQ_OK) {
+        kvq_comparison *c = malloc((bd.nreg ? bd.nreg : 1) * sizeof *c);
+        if (!c) {
+            bd.status = KVQ_ERR_NOMEM;
+        } else {   /* one Holm family over the distinct hypotheses */
+            for (size_t i = 0; i < bd.nreg; i++)
+                c[i] = bd.reg[i].c;
+            kvq_comparisons_finalize(c, bd.nreg);
+            for (size_t i = 0; i < bd.nreg; i++)
+                bd.reg[i].c = c[i];
+            free(c);
+        }
+    }
+    for (int i = 0; i < KVQ_FINDING_COUNT && bd.status == KVQ_OK; i++)
+        settle(&bd, &fs->f[i], i);
+    fs->comparisons = bd.nreg;
+    for (int i = 0; i < KVQ_FINDING_COUNT; i++)
+        free(bd.links[i]);
+    free(bd.reg);
+    if (bd.status != KVQ_OK) {
+        kvq_findings_free(fs);
+        return bd.status;
+    }
+    *out = fs;
+    return KVQ_OK;
+}
+
+/* Frees findings from kvq_findings_evaluate. */
+void kvq_findings_free(kvq_findings *f)
+{
+    if (!f)
+        return;
+    for (int i = 0; i < KVQ_FINDING_COUNT; i++)
+        free(f->f[i].cells);
+    free(f);
+}

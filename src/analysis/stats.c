@@ -1,0 +1,317 @@
+/* stats.c — the inference of SPEC §3: percentile bootstrap CI of a mean,
+ * Wilcoxon signed-rank and sign tests, Holm–Bonferroni, paired comparisons. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvq.h"
+
+#define KVQ_BOOT_DEFAULT 10000
+#define KVQ_WILCOXON_EXACT_MAX 25
+#define KVQ_ALPHA 0.05
+
+/* qsort order for doubles (no NaN reaches it). */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Copies the non-NaN entries of x into a new array; *m gets their count. */
+static double *finite_copy(const double *x, size_t n, size_t *m)
+{
+    double *y = malloc((n ? n : 1) * sizeof *y);
+    *m = 0;
+    if (!y)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(x[i]))
+            y[(*m)++] = x[i];
+    return y;
+}
+
+/* Quantile of sorted s[0..n) at prob, linear interpolation (type 7). */
+static double quantile_sorted(const double *s, size_t n, double prob)
+{
+    double h = (double)(n - 1) * prob;
+    size_t lo = (size_t)floor(h);
+    if (lo + 1 >= n)
+        return s[n - 1];
+    return s[lo] + (h - (double)lo) * (s[lo + 1] - s[lo]);
+}
+
+/* Means of `b` resamples of y[0..m), indices uniform from the rng. The index
+ * is (u32 · m) >> 32: its bias, at most m / 2^32, is negligible here. */
+static void resample_means(const double *y, size_t m, int b, kvq_rng *rng, double *means)
+{
+    for (int r = 0; r < b; r++) {
+        double s = 0;
+        for (size_t i = 0; i < m; i++)
+            s += y[((uint64_t)kvq_rng_u32(rng) * m) >> 32];
+        means[r] = s / (double)m;
+    }
+}
+
+/* Percentile bootstrap CI of the mean of x (NaN skipped). */
+int kvq_bootstrap_ci(const double *x, size_t n, int resamples, double level,
+                     uint64_t seed, uint32_t stream, double *lo, double *hi)
+{
+    size_t m;
+    int b = resamples > 0 ? resamples : KVQ_BOOT_DEFAULT, rc = KVQ_OK;
+    *lo = *hi = NAN;
+    if (!(level > 0 && level < 1))
+        return KVQ_ERR_INVALID_ARG;
+    double *y = finite_copy(x, n, &m), *means = NULL;
+    if (!y)
+        return KVQ_ERR_NOMEM;
+    if (m == 0) {
+        rc = KVQ_ERR_INVALID_ARG;
+    } else if (m == 1) {
+        *lo = *hi = y[0];
+    } else if (!(means = malloc((size_t)b * sizeof *means))) {
+        rc = KVQ_ERR_NOMEM;
+    } else {
+        kvq_rng rng;
+        kvq_rng_init(&rng, seed, KVQ_RNG_BOOTSTRAP, stream);
+        resample_means(y, m, b, &rng, means);
+        qsort(means, (size_t)b, sizeof *means, cmp_double);
+        *lo = quantile_sorted(means, (size_t)b, 0.5 * (1 - level));
+        *hi = quantile_sorted(means, (size_t)b, 0.5 * (1 + level));
+    }
+    free(means);
+    free(y);
+    return rc;
+}
+
+/* ---- Wilcoxon signed-rank ---------------------------------------------- */
+
+typedef struct signed_abs { double a; int pos; } signed_abs;
+
+/* qsort order by absolute value. */
+static int cmp_abs(const void *x, const void *y)
+{
+    double a = ((const signed_abs *)x)->a, b = ((const signed_abs *)y)->a;
+    return (a > b) - (a < b);
+}
+
+/* Doubled midranks (integers) of the sorted |d| in r2; returns Σ (t³ − t)
+ * over tie groups, for the variance correction. */
+static double doubled_midranks(const signed_abs *s, size_t m, int *r2)
+{
+    double ties = 0;
+    for (size_t i = 0; i < m;) {
+        size_t j = i;
+        while (j + 1 < m && s[j + 1].a == s[i].a)
+            j++;
+        for (size_t k = i; k <= j; k++)
+            r2[k] = (int)(i + j + 2);   /* 2 · (mean of ranks i+1 … j+1) */
+        double t = (double)(j - i + 1);
+        ties += t * t * t - t;
+        i = j + 1;
+    }
+    return ties;
+}
+
+/* Exact two-sided p of the doubled signed-rank sum w2 under the null: every
+ * sign pattern of the m (mid)ranks equally likely; counts by subset-sum DP. */
+static double wilcoxon_exact(const int *r2, size_t m, long w2)
+{
+    long total = 0;
+    for (size_t i = 0; i < m; i++)
+        total += r2[i];
+    double *cnt = calloc((size_t)total + 1, sizeof *cnt);
+    if (!cnt)
+        return NAN;
+    cnt[0] = 1;
+    long reach = 0;
+    for (size_t i = 0; i < m; i++) {
+        reach += r2[i];
+        for (long s = reach; s >= r2[i]; s--)
+            cnt[s] += cnt[s - r2[i]];
+    }
+    double le = 0, ge = 0, all = ldexp(1.0, (int)m);
+    for (long s = 0; s <= total; s++) {
+        if (s <= w2)
+            le += cnt[s];
+        if (s >= w2)
+            ge += cnt[s];
+    }
+    free(cnt);
+    double p = 2 * fmin(le, ge) / all;
+    return p < 1 ? p : 1;
+}
+
+/* Normal approximation with tie and continuity correction. */
+static double wilcoxon_normal(size_t m, double w, double ties)
+{
+    double nn = (double)m;
+    double mu = nn * (nn + 1) / 4;
+    double var = nn * (nn + 1) * (2 * nn + 1) / 24 - ties / 48;
+    double z = fmax(0.0, fabs(w - mu) - 0.5) / sqrt(var);
+    return erfc(z / sqrt(2.0));
+}
+
+/* Two-sided Wilcoxon signed-rank p of the differences d. */
+double kvq_wilcoxon_p(const double *d, size_t n)
+{
+    signed_abs *s = malloc((n ? n : 1) * sizeof *s);
+    int *r2 = malloc((n ? n : 1) * sizeof *r2);
+    size_t m = 0;
+    double p = NAN;
+    if (!s || !r2)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (d[i] != 0 && !isnan(d[i]))
+            s[m++] = (signed_abs){ fabs(d[i]), d[i] > 0 };
+    if (m == 0) {
+        p = 1;
+        goto out;
+    }
+    qsort(s, m, sizeof *s, cmp_abs);
+    double ties = doubled_midranks(s, m, r2);
+    long w2 = 0;
+    for (size_t i = 0; i < m; i++)
+        w2 += s[i].pos ? r2[i] : 0;
+    p = m <= KVQ_WILCOXON_EXACT_MAX ? wilcoxon_exact(r2, m, w2)
+                                    : wilcoxon_normal(m, 0.5 * (double)w2, ties);
+out:
+    free(s);
+    free(r2);
+    return p;
+}
+
+/* ---- sign test ---------------------------------------------------------- */
+
+/* Two-sided exact binomial(m, ½) p of k successes: 2 · smaller tail. The
+ * pmf is summed in log space by the ratio recurrence (no underflow). */
+static double binom_two_sided(size_t m, size_t k)
+{
+    double lp = -(double)m * log(2.0), le = 0, ge = 0;
+    for (size_t i = 0; i <= m; i++) {
+        double pmf = exp(lp);
+        if (i <= k)
+            le += pmf;
+        if (i >= k)
+            ge += pmf;
+        lp += log((double)(m - i) / (double)(i + 1));
+    }
+    double p = 2 * fmin(le, ge);
+    return p < 1 ? p : 1;
+}
+
+/* Two-sided exact sign test (zeros and NaN dropped). */
+double kvq_sign_test_p(const double *d, size_t n)
+{
+    size_t m = 0, k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i] == 0 || isnan(d[i]))
+            continue;
+        m++;
+        k += d[i] > 0;
+    }
+    return m ? binom_two_sided(m, k) : 1;
+}
+
+/* ---- Holm–Bonferroni ---------------------------------------------------- */
+
+typedef struct p_index { double p; size_t i; } p_index;
+
+/* qsort order by p, then by index (stable). */
+static int cmp_p_index(const void *x, const void *y)
+{
+    const p_index *a = x, *b = y;
+    if (a->p != b->p)
+        return (a->p > b->p) - (a->p < b->p);
+    return (a->i > b->i) - (a->i < b->i);
+}
+
+/* Holm step-down: adj_(j) = max over i ≤ j of min(1, (m − i) p_(i)). */
+void kvq_holm(const double *p, size_t n, double *adj)
+{
+    p_index *s = malloc((n ? n : 1) * sizeof *s);
+    size_t m = 0;
+    if (!s) {   /* no memory: Bonferroni, a valid (more conservative) bound */
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            k += !isnan(p[i]);
+        for (size_t i = 0; i < n; i++)
+            adj[i] = isnan(p[i]) ? NAN : fmin(1.0, p[i] * (double)k);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(p[i]))
+            s[m++] = (p_index){ p[i], i };
+    qsort(s, m, sizeof *s, cmp_p_index);
+    for (size_t i = 0; i < n; i++)
+        if (isnan(p[i]))
+            adj[i] = NAN;
+    double run = 0;
+    for (size_t j = 0; j < m; j++) {
+        double v = fmin(1.0, (double)(m - j) * s[j].p);
+        run = fmax(run, v);
+        adj[s[j].i] = run;
+    }
+    free(s);
+}
+
+/* ---- paired comparisons ------------------------------------------------- */
+
+/* Win / loss / tie from the CI and the Holm-adjusted p. */
+static int verdict_of(const kvq_comparison *c)
+{
+    if (c->p_holm < KVQ_ALPHA && c->ci_hi < 0)
+        return -1;
+    if (c->p_holm < KVQ_ALPHA && c->ci_lo > 0)
+        return 1;
+    return 0;
+}
+
+/* Paired comparison of a against b: delta = a − b over the complete pairs. */
+int kvq_compare_paired(const double *a, const double *b, size_t n, uint64_t seed,
+                       uint32_t stream, kvq_comparison *out)
+{
+    double *d = malloc((n ? n : 1) * sizeof *d), s = 0;
+    size_t m = 0;
+    *out = (kvq_comparison){ NAN, NAN, NAN, NAN, NAN, NAN, 0, 0 };
+    if (!d)
+        return KVQ_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(a[i]) && !isnan(b[i]))
+            s += d[m++] = a[i] - b[i];
+    out->n = m;
+    int rc = m ? KVQ_OK : KVQ_ERR_INVALID_ARG;
+    if (m) {
+        out->mean = s / (double)m;
+        rc = kvq_bootstrap_ci(d, m, KVQ_BOOT_DEFAULT, 0.95, seed, stream,
+                              &out->ci_lo, &out->ci_hi);
+        out->p_wilcoxon = kvq_wilcoxon_p(d, m);
+        out->p_sign = kvq_sign_test_p(d, m);
+        out->p_holm = out->p_wilcoxon;
+        out->verdict = verdict_of(out);
+    }
+    free(d);
+    return rc;
+}
+
+/* One Holm family over the comparisons, then every verdict. */
+void kvq_comparisons_finalize(kvq_comparison *c, size_t n)
+{
+    if (n == 0)
+        return;
+    double *p = malloc(n * sizeof *p);
+    if (!p) {   /* cannot adjust: mark every comparison undecided */
+        for (size_t i = 0; i < n; i++) {
+            c[i].p_holm = NAN;
+            c[i].verdict = 0;
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = c[i].p_wilcoxon;
+    kvq_holm(p, n, p);
+    for (size_t i = 0; i < n; i++) {
+        c[i].p_holm = p[i];
+        c[i].verdict = verdict_of(&c[i]);
+    }
+    free(p);
+}

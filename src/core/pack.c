@@ -1,0 +1,107 @@
+/* pack.c — the bit-planar code layout (SPEC §1.7, documented in kvq.h),
+ * packed tensors, and IEEE half rounding of the side information. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvq.h"
+#include "core/core.h"
+
+/* Sets stream bit p to v (0/1). */
+static void bit_put(uint32_t *w, size_t p, unsigned v)
+{
+    uint32_t mask = 1u << (p & 31);
+    w[p >> 5] = v ? (w[p >> 5] | mask) : (w[p >> 5] & ~mask);
+}
+
+/* Stream bit p. */
+static unsigned bit_get(const uint32_t *w, size_t p)
+{
+    return (w[p >> 5] >> (p & 31)) & 1u;
+}
+
+size_t kvq_packed_words(int dim, int bits, int m)
+{
+    return ((size_t)bits * dim + (size_t)m + 31) / 32;
+}
+
+/* Plane k, coordinate j at stream bit k·d + j. */
+void kvq_pack_codes(const uint8_t *idx, int dim, int bits, uint32_t *words)
+{
+    for (int k = 0; k < bits; k++)
+        for (int j = 0; j < dim; j++)
+            bit_put(words, (size_t)k * dim + j, (idx[j] >> k) & 1u);
+}
+
+void kvq_unpack_codes(const uint32_t *words, int dim, int bits, uint8_t *idx)
+{
+    for (int j = 0; j < dim; j++)
+        idx[j] = 0;
+    for (int k = 0; k < bits; k++)
+        for (int j = 0; j < dim; j++)
+            idx[j] |= (uint8_t)(bit_get(words, (size_t)k * dim + j) << k);
+}
+
+/* Sign i at stream bit b·d + i; 1 ⇔ +1. */
+void kvq_pack_signs(const int8_t *z, int m, int dim, int bits, uint32_t *words)
+{
+    size_t base = (size_t)bits * dim;
+    for (int i = 0; i < m; i++)
+        bit_put(words, base + i, z[i] >= 0);
+}
+
+void kvq_unpack_signs(const uint32_t *words, int m, int dim, int bits, int8_t *z)
+{
+    size_t base = (size_t)bits * dim;
+    for (int i = 0; i < m; i++)
+        z[i] = bit_get(words, base + i) ? 1 : -1;
+}
+
+/* Nearest binary16 value, ties to even: the quantum is 2^(e−11) for
+ * |x| ∈ [2^(e−1), 2^e), never below the subnormal step 2^−24; rint rounds
+ * ties to even in the default rounding mode. */
+double kvq_round_half(double x)
+{
+    if (x == 0.0 || !isfinite(x))
+        return x;
+    int e;
+    frexp(x, &e);
+    double q = ldexp(1.0, e - 11 > -24 ? e - 11 : -24);
+    double r = rint(x / q) * q;
+    return fabs(r) >= 65536.0 ? copysign(INFINITY, x) : r;
+}
+
+int kvq_qtensor_alloc(kvq_qtensor *t, const kvq_codec *c, size_t count)
+{
+    if (!t || !c)
+        return KVQ_ERR_INVALID_ARG;
+    memset(t, 0, sizeof *t);
+    const kvq_codec_spec *s = kvq_codec_spec_get(c);
+    size_t n = count ? count : 1;
+    t->dim = kvq_codec_dim(c);
+    t->count = count;
+    t->mse_bits = s->mse_bits;
+    t->qjl_m = kvq_codec_qjl_m(c);
+    t->words = kvq_codec_words(c);
+    if (t->words && n > SIZE_MAX / sizeof(uint32_t) / t->words)
+        return KVQ_ERR_NOMEM;
+    t->codes = calloc(n * (t->words ? t->words : 1), sizeof *t->codes);
+    t->norms = calloc(n, sizeof *t->norms);
+    if (s->qjl)
+        t->gammas = calloc(n, sizeof *t->gammas);
+    if (!t->codes || !t->norms || (s->qjl && !t->gammas)) {
+        kvq_qtensor_free(t);
+        return KVQ_ERR_NOMEM;
+    }
+    return 0;
+}
+
+void kvq_qtensor_free(kvq_qtensor *t)
+{
+    if (!t)
+        return;
+    free(t->codes);
+    free(t->norms);
+    free(t->gammas);
+    memset(t, 0, sizeof *t);
+}

@@ -1,0 +1,514 @@
+/* attention.c — compressed-domain attention on an OpenCL device: reference
+ * and quantized logits, two-pass softmax statistics merged over key chunks,
+ * outputs from quantized values, per-vector errors; the host reference runs
+ * the same job where the context is the host. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device/device.h"
+
+/* Regime above which KL is taken from the log-sum-exps directly: below it
+ * the cancellation-free sums are exact, above it float cancellation is
+ * irrelevant and keys with underflowing p may carry p̃ mass. */
+#define DIRECT_KL 1.0
+
+/* Everything one device run holds. */
+typedef struct run {
+    kvq_ctx *ctx;
+    const kvq_attention_job *job;
+    kvq_attention_out *out;
+    size_t m, n, d, chunk, nchunks, k;
+    float scale;
+    kvq_dev_codec kc, vc;
+    cl_mem q, kx, vx, qr, sq;
+    cl_mem kcodes, knorms, kgammas, vcodes, vnorms, vgammas;
+    cl_mem lref, lq, p, pq, stats, topv, topi, consts, sums, oref, orot, acc;
+    float *h_stats, *h_topv, *h_sums;
+    cl_uint *h_topi;
+} run;
+
+/* Uploads a quantized tensor's codes, norms and gammas. */
+static int upload_codes(kvq_ctx *ctx, const kvq_qtensor *t, size_t n, int has_qjl, cl_mem *codes,
+                        cl_mem *norms, cl_mem *gammas)
+{
+    int st = kvq_dev_upload(ctx, t->codes, n * t->words * sizeof(cl_uint), codes);
+    if (!st)
+        st = kvq_dev_upload(ctx, t->norms, n * sizeof(float), norms);
+    if (!st)
+        st = kvq_dev_upload(ctx, has_qjl ? t->gammas : NULL, n * sizeof(float), gammas);
+    return st;
+}
+
+/* Keys per chunk: $KVQ_CHUNK_KEYS, else as many as one allocation holds. */
+static size_t chunk_keys(const run *r)
+{
+    size_t c = r->ctx->chunk_keys;
+    size_t fit = (size_t)(r->ctx->info.max_alloc / 4 / (r->m ? r->m : 1));
+    if (!c || c > fit)
+        c = fit;
+    if (c > r->n)
+        c = r->n;
+    return c ? c : 1;
+}
+
+/* Uploads inputs and codecs; prepares rotated, scaled queries and S·q. */
+static int setup(run *r)
+{
+    const kvq_attention_job *j = r->job;
+    kvq_ctx *ctx = r->ctx;
+    size_t md = r->m * r->d, nd = r->n * r->d;
+    int st;
+    KVQ_TRY(st, kvq_dev_codec_upload(ctx, j->k_codec, &r->kc));
+    KVQ_TRY(st, kvq_dev_codec_upload(ctx, j->v_codec, &r->vc));
+    KVQ_TRY(st, kvq_dev_upload(ctx, j->q, md * 4, &r->q));
+    KVQ_TRY(st, kvq_dev_upload(ctx, j->q, md * 4, &r->qr));
+    KVQ_TRY(st, kvq_dev_upload(ctx, j->k, nd * 4, &r->kx));
+    KVQ_TRY(st, kvq_dev_upload(ctx, j->v, nd * 4, &r->vx));
+    KVQ_TRY(st, upload_codes(ctx, j->k_codes, r->n, r->kc.m, &r->kcodes, &r->knorms, &r->kgammas));
+    KVQ_TRY(st, upload_codes(ctx, j->v_codes, r->n, r->vc.m, &r->vcodes, &r->vnorms, &r->vgammas));
+    KVQ_TRY(st, kvq_dev_rotate(ctx, &r->kc, r->qr, r->m, 0, r->scale));
+    KVQ_TRY(st, kvq_pool_acquire(ctx, (r->kc.m ? r->m * r->kc.m : 1) * 4, &r->sq));
+    if (r->kc.m)
+        KVQ_TRY(st, kvq_blas_sgemm(ctx, 0, 1, r->m, (size_t)r->kc.m, r->d, 1.0f, r->qr, r->d,
+                                   r->kc.sprime, r->d, 0.0f, r->sq, (size_t)r->kc.m));
+cleanup:
+    return st;
+}
+
+/* Allocates the per-chunk and per-query work buffers. */
+static int alloc_work(run *r)
+{
+    kvq_ctx *ctx = r->ctx;
+    size_t mc = r->m * r->chunk * 4, mq = r->m * r->nchunks;
+    size_t vm = r->vc.m ? (size_t)r->vc.m : 1;
+    int st;
+    KVQ_TRY(st, kvq_pool_acquire(ctx, mc, &r->lref));
+    KVQ_TRY(st, kvq_pool_acquire(ctx, mc, &r->lq));
+    KVQ_TRY(st, kvq_pool_acquire(ctx, mc, &r->p));
+    KVQ_TRY(st, kvq_pool_acquire(ctx, mc, &r->pq));
+    /* device statistics hold one chunk; the host copies keep every chunk */
+    KVQ_TRY(st, kvq_pool_acquire(ctx, r->m * 5 * 4, &r->stats));
+    KVQ_TRY(st, kvq_pool_acquire(ctx, r->m * 2 * r->k * 4, &r->topv));
+    KVQ_TRY(st, kvq_pool_acquire(ctx, r->m * 2 * r->k * 4, &r->topi));
+    KVQ_TRY(st, kvq_pool_acquire(ctx, r->m * 4 * 4, &r->consts));
+    KVQ_TRY(st, kvq_pool_acquire(ctx, r->m * 10 * 4, &r->sums));
+    KVQ_TRY(st, kvq_pool_acquire(ctx, r->m * r->d * 4, &r->oref));
+    KVQ_TRY(st, kvq_pool_acquire(ctx, r->m * r->d * 4, &r->orot));
+    KVQ_TRY(st, kvq_pool_acquire(ctx, r->m * vm * 4, &r->acc));
+    KVQ_TRY(st, kvq_dev_zero(ctx, r->oref, r->m * r->d * 4));
+    KVQ_TRY(st, kvq_dev_zero(ctx, r->orot, r->m * r->d * 4));
+    KVQ_TRY(st, kvq_dev_zero(ctx, r->acc, r->m * vm * 4));
+    r->h_stats = malloc(mq * 5 * sizeof *r->h_stats);
+    r->h_topv = malloc(mq * 2 * r->k * sizeof *r->h_topv);
+    r->h_topi = malloc(mq * 2 * r->k * sizeof *r->h_topi);
+    r->h_sums = malloc(mq * 10 * sizeof *r->h_sums);
+    if (!r->h_stats || !r->h_topv || !r->h_topi || !r->h_sums)
+        st = KVQ_ERR_NOMEM;
+cleanup:
+    return st;
+}
+
+/* Reference and quantized logits of keys [j0, j0+n) for every query. */
+static int chunk_logits(run *r, size_t j0, size_t n)
+{
+    cl_kernel k;
+    int st;
+    KVQ_TRY(st, kvq_blas_sgemm_at(r->ctx, 0, 1, r->m, n, r->d, r->scale, r->q, 0, r->d, r->kx,
+                                  j0 * r->d, r->d, 0.0f, r->lref, 0, n));
+    KVQ_TRY(st, kvq_dev_kernel(r->ctx, "attention", (int)r->d, "kvq_logits_codes", &k));
+    cl_uint bits = (cl_uint)r->kc.bits, m = (cl_uint)r->kc.m, words = (cl_uint)r->kc.words;
+    cl_uint uj0 = (cl_uint)j0, un = (cl_uint)n, nq = (cl_uint)r->m;
+    float qs = r->kc.m ? (float)(sqrt(M_PI / 2.0) / r->kc.m) : 0.0f;
+    kvq_arg a[] = {{sizeof(cl_mem), &r->kcodes}, {sizeof(cl_mem), &r->knorms},
+                   {sizeof(cl_mem), &r->kgammas}, {4, &bits}, {4, &m}, {4, &words},
+                   {sizeof(cl_mem), &r->kc.centroids}, {sizeof(cl_mem), &r->qr},
+                   {sizeof(cl_mem), &r->sq}, {4, &qs}, {4, &uj0}, {4, &un}, {4, &nq},
+                   {sizeof(cl_mem), &r->lq}};
+    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
+    size_t g[2] = {n, r->m};
+    st = kvq_dev_launch(r->ctx, k, 2, g, NULL);
+cleanup:
+    return st;
+}
+
+/* Copies the chunk's logits rows into the caller's [queries × keys] arrays. */
+static int export_logits(run *r, size_t j0, size_t n)
+{
+    int st = KVQ_OK;
+    for (size_t i = 0; i < r->m && !st; i++) {
+        if (r->out->logits_ref)
+            st = kvq_dev_download(r->ctx, r->lref, i * n * 4, r->out->logits_ref + i * r->n + j0,
+                                  n * 4);
+        if (!st && r->out->logits_quant)
+            st = kvq_dev_download(r->ctx, r->lq, i * n * 4, r->out->logits_quant + i * r->n + j0,
+                                  n * 4);
+    }
+    return st;
+}
+
+/* Pass 1 kernel on chunk c (keys j0 … j0+n-1). */
+static int pass1(run *r, size_t c, size_t j0, size_t n)
+{
+    cl_kernel k;
+    int st;
+    KVQ_TRY(st, kvq_dev_kernel(r->ctx, "attention", (int)r->d, "kvq_softmax_pass1", &k));
+    size_t ls = kvq_dev_group(r->ctx, k, 256);
+    cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, kk = (cl_uint)r->k;
+    kvq_arg a[] = {{sizeof(cl_mem), &r->lref}, {sizeof(cl_mem), &r->lq}, {4, &un}, {4, &uj0},
+                   {4, &kk}, {sizeof(cl_mem), &r->stats}, {sizeof(cl_mem), &r->topv},
+                   {sizeof(cl_mem), &r->topi}, {ls * 4, NULL}, {ls * 4, NULL}, {r->k * 4, NULL}};
+    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
+    size_t g = ls * r->m;
+    KVQ_TRY(st, kvq_dev_launch(r->ctx, k, 1, &g, &ls));
+    KVQ_TRY(st, kvq_dev_download(r->ctx, r->stats, 0, r->h_stats + c * r->m * 5, r->m * 5 * 4));
+    KVQ_TRY(st, kvq_dev_download(r->ctx, r->topv, 0, r->h_topv + c * r->m * 2 * r->k,
+                                 r->m * 2 * r->k * 4));
+    st = kvq_dev_download(r->ctx, r->topi, 0, r->h_topi + c * r->m * 2 * r->k, r->m * 2 * r->k * 4);
+cleanup:
+    return st;
+}
+
+/* Log-sum-exp of chunk partials (max, Σe^{ℓ−max}) and the p-weighted mean
+ * of δ, merged in double. */
+static void merge_chunks(const run *r, size_t i, double *lse_ref, double *lse_q, double *mu)
+{
+    double ma = -INFINITY, mb = -INFINITY, sa = 0, sb = 0, t = 0;
+    for (size_t c = 0; c < r->nchunks; c++) {
+        const float *s = r->h_stats + (c * r->m + i) * 5;
+        ma = fmax(ma, s[0]);
+        mb = fmax(mb, s[2]);
+    }
+    for (size_t c = 0; c < r->nchunks; c++) {
+        const float *s = r->h_stats + (c * r->m + i) * 5;
+        double wa = exp(s[0] - ma), wb = exp(s[2] - mb);
+        sa += wa * s[1];
+        sb += wb * s[3];
+        t += wa * s[4];
+    }
+    *lse_ref = ma + log(sa);
+    *lse_q = mb + log(sb);
+    *mu = t / sa;
+}
+
+/* One top-k candidate. */
+typedef struct cand {
+    float v;
+    cl_uint idx;
+} cand;
+
+/* Orders candidates by value descending, then index ascending. */
+static int cand_cmp(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->v != y->v)
+        return x->v > y->v ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* The global top-k of query i from the chunks' candidates (which = 0 ref, 1 quant). */
+static size_t merge_topk(const run *r, size_t i, int which, cand *buf, cl_uint *sel)
+{
+    size_t n = 0;
+    for (size_t c = 0; c < r->nchunks; c++) {
+        size_t base = ((c * r->m + i) * 2 + (size_t)which) * r->k;
+        for (size_t t = 0; t < r->k; t++)
+            if (r->h_topi[base + t] != 0xffffffffu)
+                buf[n++] = (cand){r->h_topv[base + t], r->h_topi[base + t]};
+    }
+    qsort(buf, n, sizeof *buf, cand_cmp);
+    size_t k = n < r->k ? n : r->k;
+    for (size_t t = 0; t < k; t++)
+        sel[t] = buf[t].idx;
+    return k;
+}
+
+/* top1 and top-k recall of query i. */
+static void topk_agreement(const run *r, size_t i, cand *buf, kvq_query_metrics *q)
+{
+    cl_uint a[8], b[8];
+    size_t ka = merge_topk(r, i, 0, buf, a), kb = merge_topk(r, i, 1, buf, b), hit = 0;
+    for (size_t x = 0; x < ka; x++)
+        for (size_t y = 0; y < kb; y++)
+            hit += a[x] == b[y];
+    q->top1 = ka && kb && a[0] == b[0];
+    q->topk_recall = ka ? (double)hit / (double)ka : 0.0;
+}
+
+/* Per-query constants for pass 2, from the merged pass-1 statistics. */
+static int upload_consts(run *r, cand *buf)
+{
+    float *c = malloc(r->m * 4 * sizeof *c);
+    if (!c)
+        return KVQ_ERR_NOMEM;
+    for (size_t i = 0; i < r->m; i++) {
+        double la, lb, mu;
+        merge_chunks(r, i, &la, &lb, &mu);
+        c[4 * i] = (float)la;
+        c[4 * i + 1] = (float)lb;
+        c[4 * i + 2] = (float)mu;
+        c[4 * i + 3] = (float)expm1(lb - la - mu);
+        topk_agreement(r, i, buf, &r->out->queries[i]);
+    }
+    cl_int cs = clEnqueueWriteBuffer(r->ctx->queue, r->consts, CL_TRUE, 0, r->m * 16, c, 0, NULL, NULL);
+    free(c);
+    return cs == CL_SUCCESS ? KVQ_OK : kvq_rt_fail(cs, "clEnqueueWriteBuffer", __FILE__, __LINE__);
+}
+
+/* Pass 2 kernel on chunk c, then the chunk's share of both outputs. */
+static int pass2(run *r, size_t c, size_t j0, size_t n)
+{
+    cl_kernel k;
+    int st;
+    cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, nq = (cl_uint)r->m;
+    KVQ_TRY(st, kvq_dev_kernel(r->ctx, "attention", (int)r->d, "kvq_softmax_pass2", &k));
+    size_t ls = kvq_dev_group(r->ctx, k, 256), g = ls * r->m;
+    kvq_arg a[] = {{sizeof(cl_mem), &r->lref}, {sizeof(cl_mem), &r->lq}, {4, &un},
+                   {sizeof(cl_mem), &r->consts}, {sizeof(cl_mem), &r->sums},
+                   {sizeof(cl_mem), &r->p}, {sizeof(cl_mem), &r->pq}, {ls * 4, NULL}};
+    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
+    KVQ_TRY(st, kvq_dev_launch(r->ctx, k, 1, &g, &ls));
+    KVQ_TRY(st, kvq_dev_download(r->ctx, r->sums, 0, r->h_sums + c * r->m * 10, r->m * 40));
+    /* reference output o += P · V[j0 … j0+n) */
+    KVQ_TRY(st, kvq_blas_sgemm_at(r->ctx, 0, 0, r->m, r->d, n, 1.0f, r->p, 0, n, r->vx, j0 * r->d,
+                                  r->d, 1.0f, r->oref, 0, r->d));
+    cl_uint bits = (cl_uint)r->vc.bits, words = (cl_uint)r->vc.words, m = (cl_uint)r->vc.m;
+    if (bits) {
+        KVQ_TRY(st, kvq_dev_kernel(r->ctx, "attention", (int)r->d, "kvq_value_mse", &k));
+        kvq_arg b[] = {{sizeof(cl_mem), &r->vcodes}, {sizeof(cl_mem), &r->vnorms},
+                       {sizeof(cl_mem), &r->vc.centroids}, {4, &bits}, {4, &words},
+                       {sizeof(cl_mem), &r->pq}, {4, &uj0}, {4, &un}, {4, &nq},
+                       {sizeof(cl_mem), &r->orot}};
+        KVQ_TRY(st, kvq_dev_args(k, b, sizeof b / sizeof b[0]));
+        size_t g2[2] = {r->d, r->m};
+        KVQ_TRY(st, kvq_dev_launch(r->ctx, k, 2, g2, NULL));
+    }
+    if (m) {
+        KVQ_TRY(st, kvq_dev_kernel(r->ctx, "attention", (int)r->d, "kvq_value_qjl", &k));
+        kvq_arg b[] = {{sizeof(cl_mem), &r->vcodes}, {sizeof(cl_mem), &r->vgammas}, {4, &bits},
+                       {4, &m}, {4, &words}, {sizeof(cl_mem), &r->pq}, {4, &uj0}, {4, &un},
+                       {4, &nq}, {sizeof(cl_mem), &r->acc}};
+        KVQ_TRY(st, kvq_dev_args(k, b, sizeof b / sizeof b[0]));
+        size_t g2[2] = {(size_t)m, r->m};
+        st = kvq_dev_launch(r->ctx, k, 2, g2, NULL);
+    }
+cleanup:
+    return st;
+}
+
+/* õ = Rᵀ·õ_rot + √(π/2)/m · A·S for the value codec. */
+static int finish_outputs(run *r)
+{
+    int st;
+    KVQ_TRY(st, kvq_dev_rotate(r->ctx, &r->vc, r->orot, r->m, 1, 1.0f));
+    if (r->vc.m)
+        st = kvq_blas_sgemm(r->ctx, 0, 0, r->m, r->d, (size_t)r->vc.m,
+                            (float)(sqrt(M_PI / 2.0) / r->vc.m), r->acc, (size_t)r->vc.m,
+                            r->vc.s, r->d, 1.0f, r->orot, r->d);
+cleanup:
+    return st;
+}
+
+/* ‖õ − o‖/‖o‖ and 1 − cos(õ, o) = ½‖õ/‖õ‖ − o/‖o‖‖², in double. */
+static void output_errors(const float *o, const float *oq, size_t d, kvq_query_metrics *q)
+{
+    double no = 0, nq = 0, diff = 0, dir = 0;
+    for (size_t c = 0; c < d; c++) {
+        no += (double)o[c] * o[c];
+        nq += (double)oq[c] * oq[c];
+        diff += ((double)oq[c] - o[c]) * ((double)oq[c] - o[c]);
+    }
+    no = sqrt(no);
+    nq = sqrt(nq);
+    for (size_t c = 0; c < d; c++) {
+        double t = (nq > 0 ? oq[c] / nq : 0.0) - (no > 0 ? o[c] / no : 0.0);
+        dir += t * t;
+    }
+    q->out_rel_err = no > 0 ? sqrt(diff) / no : NAN;
+    q->out_dir_err = no > 0 ? (nq > 0 ? 0.5 * dir : 1.0) : NAN;
+}
+
+/* Per-query metrics from the chunk sums (see kvq_softmax_pass2 for indices). */
+static void finalize_query(const run *r, size_t i, double la, double lb, double mu,
+                           kvq_query_metrics *q)
+{
+    double s[10] = {0};
+    for (size_t c = 0; c < r->nchunks; c++)
+        for (int t = 0; t < 10; t++)
+            s[t] += r->h_sums[(c * r->m + i) * 10 + (size_t)t];
+    double direct = lb - la - mu, g = s[0];
+    if (direct > DIRECT_KL || !isfinite(g)) {
+        q->kl = direct;
+        q->kl_rev = s[9];
+    } else {
+        q->kl = log1p(g);
+        q->kl_rev = s[1] / (1.0 + g) - log1p(g);
+    }
+    q->js = 0.5 * s[2];
+    q->tv = 0.5 * s[3];
+    q->entropy_ref = s[4];
+    q->entropy_quant = s[5];
+    q->var_p_eps = s[6];
+    q->logit_mse = s[7] / (double)r->n;
+    q->logit_bias = s[8] / (double)r->n;
+}
+
+/* Downloads both outputs and fills the per-query metrics. */
+static int collect(run *r)
+{
+    size_t md = r->m * r->d;
+    float *o = malloc(md * 4), *oq = malloc(md * 4);
+    int st = (!o || !oq) ? KVQ_ERR_NOMEM : KVQ_OK;
+    if (!st)
+        st = kvq_dev_download(r->ctx, r->oref, 0, o, md * 4);
+    if (!st)
+        st = kvq_dev_download(r->ctx, r->orot, 0, oq, md * 4);
+    for (size_t i = 0; !st && i < r->m; i++) {
+        double la, lb, mu;
+        merge_chunks(r, i, &la, &lb, &mu);
+        finalize_query(r, i, la, lb, mu, &r->out->queries[i]);
+        output_errors(o + i * r->d, oq + i * r->d, r->d, &r->out->queries[i]);
+    }
+    if (!st && r->out->out_ref)
+        memcpy(r->out->out_ref, o, md * 4);
+    if (!st && r->out->out_quant)
+        memcpy(r->out->out_quant, oq, md * 4);
+    free(o);
+    free(oq);
+    return st;
+}
+
+/* Mean relative MSE and direction error of x̂ against x on the device. */
+static int vector_errors(run *r, const kvq_dev_codec *dc, cl_mem codes, cl_mem norms,
+                         cl_mem gammas, cl_mem x, kvq_vector_errors *e)
+{
+    cl_mem xh = NULL, err = NULL;
+    float *h = NULL;
+    cl_kernel k;
+    int st;
+    cl_uint n = (cl_uint)r->n;
+    KVQ_TRY(st, kvq_pool_acquire(r->ctx, r->n * r->d * 4, &xh));
+    KVQ_TRY(st, kvq_pool_acquire(r->ctx, r->n * 8, &err));
+    KVQ_TRY(st, kvq_dev_dequantize(r->ctx, dc, codes, norms, gammas, r->n, xh));
+    KVQ_TRY(st, kvq_dev_kernel(r->ctx, "attention", (int)r->d, "kvq_vector_errors", &k));
+    size_t ls = kvq_dev_group(r->ctx, k, r->d);
+    kvq_arg a[] = {{sizeof(cl_mem), &x}, {sizeof(cl_mem), &xh}, {4, &n}, {sizeof(cl_mem), &err},
+                   {ls * 4, NULL}};
+    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
+    size_t groups = r->n < 65536 ? r->n : 65536, g = groups * ls;
+    KVQ_TRY(st, kvq_dev_launch(r->ctx, k, 1, &g, &ls));
+    if (!(h = malloc(r->n * 8))) {
+        st = KVQ_ERR_NOMEM;
+        goto cleanup;
+    }
+    KVQ_TRY(st, kvq_dev_download(r->ctx, err, 0, h, r->n * 8));
+    double rel = 0, dir = 0;
+    size_t used = 0;
+    for (size_t v = 0; v < r->n; v++) {
+        if (h[2 * v] < 0)
+            continue;
+        rel += h[2 * v];
+        dir += h[2 * v + 1];
+        used++;
+    }
+    e->zero_vectors = r->n - used;
+    e->rel_mse = used ? rel / (double)used : NAN;
+    e->dir_err = used ? dir / (double)used : NAN;
+cleanup:
+    free(h);
+    kvq_pool_release(r->ctx, xh);
+    kvq_pool_release(r->ctx, err);
+    return st;
+}
+
+/* Returns every buffer of the run to the pool. */
+static void release_run(run *r)
+{
+    cl_mem *bufs[] = {&r->q, &r->kx, &r->vx, &r->qr, &r->sq, &r->kcodes, &r->knorms,
+                      &r->kgammas, &r->vcodes, &r->vnorms, &r->vgammas, &r->lref, &r->lq,
+                      &r->p, &r->pq, &r->stats, &r->topv, &r->topi, &r->consts, &r->sums,
+                      &r->oref, &r->orot, &r->acc};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        kvq_pool_release(r->ctx, *bufs[i]);
+    kvq_dev_codec_release(r->ctx, &r->kc);
+    kvq_dev_codec_release(r->ctx, &r->vc);
+    free(r->h_stats);
+    free(r->h_topv);
+    free(r->h_topi);
+    free(r->h_sums);
+}
+
+/* Both passes over every chunk, then outputs and vector errors. */
+static int device_run(run *r)
+{
+    cand *buf = NULL;
+    int st;
+    KVQ_TRY(st, setup(r));
+    r->chunk = chunk_keys(r);
+    r->nchunks = (r->n + r->chunk - 1) / r->chunk;
+    KVQ_TRY(st, alloc_work(r));
+    for (size_t c = 0; c < r->nchunks; c++) {
+        size_t j0 = c * r->chunk, n = r->n - j0 < r->chunk ? r->n - j0 : r->chunk;
+        KVQ_TRY(st, chunk_logits(r, j0, n));
+        KVQ_TRY(st, export_logits(r, j0, n));
+        KVQ_TRY(st, pass1(r, c, j0, n));
+    }
+    if (!(buf = malloc(r->nchunks * r->k * sizeof *buf))) {
+        st = KVQ_ERR_NOMEM;
+        goto cleanup;
+    }
+    KVQ_TRY(st, upload_consts(r, buf));
+    for (size_t c = 0; c < r->nchunks; c++) {
+        size_t j0 = c * r->chunk, n = r->n - j0 < r->chunk ? r->n - j0 : r->chunk;
+        if (r->nchunks > 1)
+            KVQ_TRY(st, chunk_logits(r, j0, n));
+        KVQ_TRY(st, pass2(r, c, j0, n));
+    }
+    KVQ_TRY(st, finish_outputs(r));
+    KVQ_TRY(st, collect(r));
+    if (r->out->want_vector_errors) {
+        KVQ_TRY(st, vector_errors(r, &r->kc, r->kcodes, r->knorms, r->kgammas, r->kx, &r->out->k_err));
+        KVQ_TRY(st, vector_errors(r, &r->vc, r->vcodes, r->vnorms, r->vgammas, r->vx, &r->out->v_err));
+    }
+cleanup:
+    free(buf);
+    return st;
+}
+
+/* Checks that the job's sizes and tensors agree. */
+static int job_valid(const kvq_attention_job *j, const kvq_attention_out *o)
+{
+    if (!j || !o || !o->queries || !j->q || !j->k || !j->v || !j->k_codec || !j->v_codec ||
+        !j->k_codes || !j->v_codes || j->keys == 0 || j->queries == 0 ||
+        j->keys > 0xffffffffu || j->queries > 0xffffffffu)
+        return 0;
+    if (kvq_codec_dim(j->k_codec) != j->dim || kvq_codec_dim(j->v_codec) != j->dim)
+        return 0;
+    return j->k_codes->count >= j->keys && j->v_codes->count >= j->keys &&
+           j->k_codes->words == kvq_codec_words(j->k_codec) &&
+           j->v_codes->words == kvq_codec_words(j->v_codec) && j->topk >= 0 && j->topk <= 8 &&
+           isfinite(j->sharpness);
+}
+
+KVQ_API int kvq_attention_run(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out)
+{
+    if (!ctx || !job_valid(job, out))
+        return KVQ_ERR_INVALID_ARG;
+    if (kvq_ctx_is_host(ctx))
+        return kvq_reference_attention(job, out);
+    run r;
+    memset(&r, 0, sizeof r);
+    r.ctx = ctx;
+    r.job = job;
+    r.out = out;
+    r.m = job->queries;
+    r.n = job->keys;
+    r.d = (size_t)job->dim;
+    r.k = (size_t)(job->topk ? job->topk : 8);
+    if (r.k > r.n)
+        r.k = r.n;
+    r.scale = (float)(job->sharpness / sqrt((double)job->dim));
+    int st = device_run(&r);
+    release_run(&r);
+    return st;
+}

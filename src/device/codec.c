@@ -1,0 +1,280 @@
+/* codec.c — device-resident codecs, batched rotation, fused quantization and
+ * dequantization launchers, with the host reference behind the same API. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device/device.h"
+
+/* Uploads a double table as floats. */
+static int upload_doubles(kvq_ctx *ctx, const double *v, size_t n, cl_mem *out)
+{
+    float *f = malloc((n ? n : 1) * sizeof *f);
+    if (!f)
+        return KVQ_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        f[i] = (float)v[i];
+    int st = kvq_dev_upload(ctx, f, n * sizeof *f, out);
+    free(f);
+    return st;
+}
+
+/* Uploads the rotation's sign diagonals (rounds × dim; a dummy for none). */
+static int upload_signs(kvq_ctx *ctx, const kvq_rotation *r, cl_mem *out, int *rounds)
+{
+    int dim = kvq_rotation_dim(r), kind = kvq_rotation_kind(r), st;
+    *rounds = kvq_rotation_rounds(r);
+    if (kind == KVQ_ROT_DENSE)
+        return KVQ_ERR_UNSUPPORTED;
+    if (*rounds == 0)
+        return kvq_dev_upload(ctx, NULL, 4, out);
+    KVQ_TRY(st, kvq_dev_upload(ctx, NULL, (size_t)*rounds * dim * sizeof(float), out));
+    for (int k = 0; k < *rounds; k++) {
+        cl_int cs = clEnqueueWriteBuffer(ctx->queue, *out, CL_TRUE, (size_t)k * dim * sizeof(float),
+                                         dim * sizeof(float), kvq_rotation_signs(r, k), 0, NULL, NULL);
+        if (cs != CL_SUCCESS) {
+            st = kvq_rt_fail(cs, "clEnqueueWriteBuffer", __FILE__, __LINE__);
+            goto cleanup;
+        }
+    }
+cleanup:
+    return st;
+}
+
+/* Launches kvq_rotate on count vectors of buffer x. */
+static int launch_rotate(kvq_ctx *ctx, int dim, cl_mem signs, int rounds, cl_mem x,
+                         size_t count, int inverse, float scale)
+{
+    cl_kernel k;
+    int st;
+    if (!count)
+        return KVQ_OK;
+    KVQ_TRY(st, kvq_dev_kernel(ctx, "wht", dim, "kvq_rotate", &k));
+    size_t ls = kvq_dev_group(ctx, k, (size_t)dim / 2);
+    cl_uint n = (cl_uint)count, r = (cl_uint)rounds, inv = (cl_uint)inverse;
+    kvq_arg args[] = {{sizeof x, &x}, {sizeof n, &n}, {sizeof signs, &signs}, {sizeof r, &r},
+                      {sizeof inv, &inv}, {sizeof scale, &scale}, {dim * sizeof(float), NULL}};
+    KVQ_TRY(st, kvq_dev_args(k, args, sizeof args / sizeof args[0]));
+    size_t groups = count < 65536 ? count : 65536, global = groups * ls;
+    st = kvq_dev_launch(ctx, k, 1, &global, &ls);
+cleanup:
+    return st;
+}
+
+int kvq_dev_rotate(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem x, size_t count, int inverse,
+                   float scale)
+{
+    return launch_rotate(ctx, d->dim, d->signs, d->rounds, x, count, inverse, scale);
+}
+
+void kvq_dev_codec_release(kvq_ctx *ctx, kvq_dev_codec *d)
+{
+    kvq_pool_release(ctx, d->thresholds);
+    kvq_pool_release(ctx, d->centroids);
+    kvq_pool_release(ctx, d->signs);
+    kvq_pool_release(ctx, d->s);
+    kvq_pool_release(ctx, d->sprime);
+    memset(d, 0, sizeof *d);
+}
+
+int kvq_dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq_dev_codec *d)
+{
+    const kvq_codec_spec *spec = kvq_codec_spec_get(c);
+    const kvq_codebook *cb = kvq_codec_codebook(c);
+    int st;
+
+    memset(d, 0, sizeof *d);
+    d->dim = kvq_codec_dim(c);
+    d->bits = spec->mse_bits;
+    d->m = spec->qjl ? kvq_codec_qjl_m(c) : 0;
+    d->words = kvq_codec_words(c);
+    d->norm_correct = spec->norm_correct;
+    d->half_side = spec->norm_bits == 16;
+    KVQ_TRY(st, upload_signs(ctx, kvq_codec_rotation(c), &d->signs, &d->rounds));
+    if (cb) {
+        KVQ_TRY(st, upload_doubles(ctx, cb->thresholds, (size_t)cb->levels - 1, &d->thresholds));
+        KVQ_TRY(st, upload_doubles(ctx, cb->centroids, (size_t)cb->levels, &d->centroids));
+    } else {
+        KVQ_TRY(st, kvq_dev_upload(ctx, NULL, 4, &d->thresholds));
+        KVQ_TRY(st, kvq_dev_upload(ctx, NULL, 4, &d->centroids));
+    }
+    if (d->m) {
+        size_t bytes = (size_t)d->m * d->dim * sizeof(float);
+        KVQ_TRY(st, kvq_dev_upload(ctx, kvq_codec_qjl_matrix(c), bytes, &d->s));
+        KVQ_TRY(st, kvq_dev_upload(ctx, kvq_codec_qjl_matrix(c), bytes, &d->sprime));
+        /* row l of S·Rᵀ is R s_l */
+        KVQ_TRY(st, kvq_dev_rotate(ctx, d, d->sprime, (size_t)d->m, 0, 1.0f));
+    }
+cleanup:
+    if (st)
+        kvq_dev_codec_release(ctx, d);
+    return st;
+}
+
+/* Launches the fused quantization kernel on count device vectors. */
+static int launch_quantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem x, size_t count,
+                           cl_mem codes, cl_mem norms, cl_mem gammas)
+{
+    cl_kernel k;
+    int st;
+    KVQ_TRY(st, kvq_dev_kernel(ctx, "quantize", d->dim, "kvq_quantize", &k));
+    size_t ls = kvq_dev_group(ctx, k, (size_t)d->dim);
+    cl_uint n = (cl_uint)count, rounds = (cl_uint)d->rounds, bits = (cl_uint)d->bits;
+    cl_uint nc = (cl_uint)d->norm_correct, half = (cl_uint)d->half_side, m = (cl_uint)d->m;
+    cl_uint words = (cl_uint)d->words;
+    cl_mem sp = d->sprime ? d->sprime : d->signs;
+    size_t dimf = (size_t)d->dim * sizeof(float), zbytes = (m ? m : 1) * sizeof(cl_uint);
+    kvq_arg args[] = {
+        {sizeof x, &x}, {sizeof n, &n}, {sizeof d->signs, &d->signs}, {sizeof rounds, &rounds},
+        {sizeof d->thresholds, &d->thresholds}, {sizeof d->centroids, &d->centroids},
+        {sizeof bits, &bits}, {sizeof nc, &nc}, {sizeof half, &half}, {sizeof sp, &sp},
+        {sizeof m, &m}, {sizeof words, &words}, {sizeof codes, &codes}, {sizeof norms, &norms},
+        {sizeof gammas, &gammas}, {dimf, NULL}, {dimf, NULL}, {(size_t)d->dim * sizeof(cl_uint), NULL},
+        {zbytes, NULL}, {ls * sizeof(float), NULL}};
+    KVQ_TRY(st, kvq_dev_args(k, args, sizeof args / sizeof args[0]));
+    size_t groups = count < 65536 ? count : 65536, global = groups * ls;
+    st = kvq_dev_launch(ctx, k, 1, &global, &ls);
+cleanup:
+    return st;
+}
+
+int kvq_dev_dequantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem norms,
+                       cl_mem gammas, size_t count, cl_mem xhat)
+{
+    cl_kernel k;
+    cl_mem zg = NULL;
+    int st;
+    cl_uint bits = (cl_uint)d->bits, words = (cl_uint)d->words, n = (cl_uint)count;
+    KVQ_TRY(st, kvq_dev_kernel(ctx, "quantize", d->dim, "kvq_dequantize_rot", &k));
+    kvq_arg a1[] = {{sizeof codes, &codes}, {sizeof norms, &norms},
+                    {sizeof d->centroids, &d->centroids}, {sizeof bits, &bits},
+                    {sizeof words, &words}, {sizeof n, &n}, {sizeof xhat, &xhat}};
+    KVQ_TRY(st, kvq_dev_args(k, a1, sizeof a1 / sizeof a1[0]));
+    size_t g1[2] = {(size_t)d->dim, count};
+    KVQ_TRY(st, kvq_dev_launch(ctx, k, 2, g1, NULL));
+    KVQ_TRY(st, kvq_dev_rotate(ctx, d, xhat, count, 1, 1.0f));
+    if (!d->m)
+        goto cleanup;
+    cl_uint m = (cl_uint)d->m;
+    float scale = (float)(sqrt(M_PI / 2.0) / d->m);
+    KVQ_TRY(st, kvq_pool_acquire(ctx, count * d->m * sizeof(float), &zg));
+    KVQ_TRY(st, kvq_dev_kernel(ctx, "quantize", d->dim, "kvq_signs_dense", &k));
+    kvq_arg a2[] = {{sizeof codes, &codes}, {sizeof gammas, &gammas}, {sizeof bits, &bits},
+                    {sizeof m, &m}, {sizeof words, &words}, {sizeof n, &n},
+                    {sizeof scale, &scale}, {sizeof zg, &zg}};
+    KVQ_TRY(st, kvq_dev_args(k, a2, sizeof a2 / sizeof a2[0]));
+    size_t g2[2] = {(size_t)d->m, count};
+    KVQ_TRY(st, kvq_dev_launch(ctx, k, 2, g2, NULL));
+    /* x̂ += (scale·γ∘Z) · S */
+    st = kvq_blas_sgemm(ctx, 0, 0, count, (size_t)d->dim, (size_t)d->m, 1.0f, zg, (size_t)d->m,
+                        d->s, (size_t)d->dim, 1.0f, xhat, (size_t)d->dim);
+cleanup:
+    kvq_pool_release(ctx, zg);
+    return st;
+}
+
+/* KVQ_ERR_NONFINITE if any of n floats is NaN or Inf. */
+static int check_finite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return KVQ_ERR_NONFINITE;
+    return KVQ_OK;
+}
+
+/* Like the host codec: a norm or γ that the side format cannot hold (16-bit
+ * side information overflows above 65504) is KVQ_ERR_UNSUPPORTED. */
+static int check_side(const kvq_qtensor *t, size_t count, int has_qjl)
+{
+    int st = check_finite(t->norms, count);
+    if (!st && has_qjl)
+        st = check_finite(t->gammas, count);
+    return st ? KVQ_ERR_UNSUPPORTED : KVQ_OK;
+}
+
+KVQ_API int kvq_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t count,
+                         kvq_qtensor *out)
+{
+    kvq_dev_codec d = {0};
+    cl_mem xb = NULL, codes = NULL, norms = NULL, gammas = NULL;
+    int st;
+    size_t dim = (size_t)kvq_codec_dim(c);
+
+    if (kvq_ctx_is_host(ctx))
+        return kvq_codec_quantize(c, x, count, out);
+    if (!out || out->count < count || out->words != kvq_codec_words(c))
+        return KVQ_ERR_INVALID_ARG;
+    KVQ_TRY(st, check_finite(x, count * dim));
+    KVQ_TRY(st, kvq_dev_codec_upload(ctx, c, &d));
+    KVQ_TRY(st, kvq_dev_upload(ctx, x, count * dim * sizeof(float), &xb));
+    KVQ_TRY(st, kvq_pool_acquire(ctx, count * d.words * sizeof(cl_uint), &codes));
+    KVQ_TRY(st, kvq_pool_acquire(ctx, count * sizeof(float), &norms));
+    KVQ_TRY(st, kvq_pool_acquire(ctx, count * sizeof(float), &gammas));
+    KVQ_TRY(st, launch_quantize(ctx, &d, xb, count, codes, norms, gammas));
+    KVQ_TRY(st, kvq_dev_download(ctx, codes, 0, out->codes, count * d.words * sizeof(cl_uint)));
+    KVQ_TRY(st, kvq_dev_download(ctx, norms, 0, out->norms, count * sizeof(float)));
+    if (d.m)
+        KVQ_TRY(st, kvq_dev_download(ctx, gammas, 0, out->gammas, count * sizeof(float)));
+    st = check_side(out, count, d.m);
+cleanup:
+    kvq_pool_release(ctx, xb);
+    kvq_pool_release(ctx, codes);
+    kvq_pool_release(ctx, norms);
+    kvq_pool_release(ctx, gammas);
+    kvq_dev_codec_release(ctx, &d);
+    return st;
+}
+
+KVQ_API int kvq_dequantize(kvq_ctx *ctx, const kvq_codec *c, const kvq_qtensor *t, float *xhat)
+{
+    kvq_dev_codec d = {0};
+    cl_mem codes = NULL, norms = NULL, gammas = NULL, xb = NULL;
+    int st;
+    size_t n = t->count, dim = (size_t)kvq_codec_dim(c);
+
+    if (kvq_ctx_is_host(ctx))
+        return kvq_codec_dequantize(c, t, xhat);
+    KVQ_TRY(st, kvq_dev_codec_upload(ctx, c, &d));
+    KVQ_TRY(st, kvq_dev_upload(ctx, t->codes, n * d.words * sizeof(cl_uint), &codes));
+    KVQ_TRY(st, kvq_dev_upload(ctx, t->norms, n * sizeof(float), &norms));
+    KVQ_TRY(st, kvq_dev_upload(ctx, d.m ? t->gammas : NULL, n * sizeof(float), &gammas));
+    KVQ_TRY(st, kvq_pool_acquire(ctx, n * dim * sizeof(float), &xb));
+    KVQ_TRY(st, kvq_dev_dequantize(ctx, &d, codes, norms, gammas, n, xb));
+    st = kvq_dev_download(ctx, xb, 0, xhat, n * dim * sizeof(float));
+cleanup:
+    kvq_pool_release(ctx, codes);
+    kvq_pool_release(ctx, norms);
+    kvq_pool_release(ctx, gammas);
+    kvq_pool_release(ctx, xb);
+    kvq_dev_codec_release(ctx, &d);
+    return st;
+}
+
+KVQ_API int kvq_rotate(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t count, int inverse)
+{
+    int dim = kvq_rotation_dim(r), rounds, st;
+    cl_mem signs = NULL, xb = NULL;
+    if (kvq_ctx_is_host(ctx)) {
+        double *v = malloc((size_t)dim * sizeof *v);
+        if (!v)
+            return KVQ_ERR_NOMEM;
+        for (size_t i = 0; i < count; i++) {
+            float *row = x + i * (size_t)dim;
+            for (int c = 0; c < dim; c++)
+                v[c] = row[c];
+            (inverse ? kvq_rotation_inverse : kvq_rotation_forward)(r, v);
+            for (int c = 0; c < dim; c++)
+                row[c] = (float)v[c];
+        }
+        free(v);
+        return KVQ_OK;
+    }
+    KVQ_TRY(st, upload_signs(ctx, r, &signs, &rounds));
+    KVQ_TRY(st, kvq_dev_upload(ctx, x, count * dim * sizeof(float), &xb));
+    KVQ_TRY(st, launch_rotate(ctx, dim, signs, rounds, xb, count, inverse, 1.0f));
+    st = kvq_dev_download(ctx, xb, 0, x, count * dim * sizeof(float));
+cleanup:
+    kvq_pool_release(ctx, signs);
+    kvq_pool_release(ctx, xb);
+    return st;
+}

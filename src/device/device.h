@@ -1,0 +1,56 @@
+/* device.h — internal helpers of the kernel launchers (src/device). */
+#ifndef KVQ_DEVICE_H
+#define KVQ_DEVICE_H
+
+#include "runtime/runtime.h"
+
+/* A device buffer from the pool filled with bytes of host data (src may be NULL). */
+int kvq_dev_upload(kvq_ctx *ctx, const void *src, size_t bytes, cl_mem *out);
+/* Blocking read of bytes from a device buffer at offset. */
+int kvq_dev_download(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t bytes);
+/* Sets bytes of a buffer to zero. */
+int kvq_dev_zero(kvq_ctx *ctx, cl_mem buf, size_t bytes);
+/* Sets kernel arguments from a table of (size, pointer) pairs. */
+typedef struct kvq_arg {
+    size_t size;
+    const void *value;     /* NULL with size > 0: a __local buffer of that size */
+} kvq_arg;
+int kvq_dev_args(cl_kernel k, const kvq_arg *args, size_t n);
+/* Enqueues a 1-D or 2-D range; local may be NULL (implementation's choice). */
+int kvq_dev_launch(kvq_ctx *ctx, cl_kernel k, cl_uint dims, const size_t *global,
+                   const size_t *local);
+/* Build options with the head dimension: "-DKVQ_D=<d>". */
+void kvq_dev_options(int dim, char *buf, size_t len);
+/* The kernel named name from the "common+file" program for dimension dim. */
+int kvq_dev_kernel(kvq_ctx *ctx, const char *file, int dim, const char *name, cl_kernel *out);
+/* Local size for a per-vector work-group kernel: ≤ dim, ≤ 256, a power of two. */
+size_t kvq_dev_group(kvq_ctx *ctx, cl_kernel k, size_t want);
+
+/* Row-major C ← alpha·op(A)·op(B) + beta·C through CLBlast (m×n result, inner k). */
+int kvq_blas_sgemm(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                   float alpha, cl_mem a, size_t lda, cl_mem b, size_t ldb, float beta,
+                   cl_mem c, size_t ldc);
+/* The same with element offsets into a, b and c. */
+int kvq_blas_sgemm_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                      float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off,
+                      size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc);
+
+/* Device-resident form of a codec: codebook, rotation signs and QJL matrices. */
+typedef struct kvq_dev_codec {
+    int dim, bits, m, rounds, norm_correct, half_side;
+    size_t words;
+    cl_mem thresholds, centroids;   /* floats; NULL without MSE */
+    cl_mem signs;                   /* rounds × dim floats (a dummy buffer if rounds = 0) */
+    cl_mem s;                       /* S, m × dim; NULL without QJL */
+    cl_mem sprime;                  /* S·Rᵀ, m × dim; NULL without QJL */
+} kvq_dev_codec;
+int kvq_dev_codec_upload(kvq_ctx *ctx, const struct kvq_codec *c, kvq_dev_codec *d);
+void kvq_dev_codec_release(kvq_ctx *ctx, kvq_dev_codec *d);
+/* x ← scale · R x (or Rᵀ) in place for count device vectors. */
+int kvq_dev_rotate(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem x, size_t count, int inverse,
+                   float scale);
+/* Reconstruct x̂ (count × dim) on the device from device codes/norms/gammas. */
+int kvq_dev_dequantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem norms,
+                       cl_mem gammas, size_t count, cl_mem xhat);
+
+#endif

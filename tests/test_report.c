@@ -1,0 +1,367 @@
+/* test_report.c — JSON, CSV and Markdown writers and the atomic file helper:
+ * well-formed output, every metric present, NaN as null, consistent CSV
+ * columns, byte-identical output for one seed, no file left on failure. */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <locale.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kvq.h"
+#include "tap.h"
+
+#define SEED 99u
+#define T 8
+
+/* ---- a minimal JSON validator (RFC 8259 grammar, no semantics) ---------- */
+static const char *jv(const char *s, int depth);
+
+/* Skips JSON whitespace. */
+static const char *ws(const char *s)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    return s;
+}
+
+/* A string literal; NULL if malformed. */
+static const char *jstr(const char *s)
+{
+    if (*s++ != '"')
+        return NULL;
+    for (; *s != '"'; s++) {
+        if ((unsigned char)*s < 0x20)
+            return NULL;
+        if (*s == '\\') {
+            s++;
+            if (*s == 'u') {
+                for (int i = 1; i <= 4; i++)
+                    if (!strchr("0123456789abcdefABCDEF", s[i]) || !s[i])
+                        return NULL;
+                s += 4;
+            } else if (!*s || !strchr("\"\\/bfnrt", *s)) {
+                return NULL;
+            }
+        }
+    }
+    return s + 1;
+}
+
+/* A number per the JSON grammar; NULL if malformed. */
+static const char *jnum(const char *s)
+{
+    if (*s == '-')
+        s++;
+    if (*s == '0')
+        s++;
+    else if (*s >= '1' && *s <= '9')
+        while (*s >= '0' && *s <= '9')
+            s++;
+    else
+        return NULL;
+    if (*s == '.') {
+        if (!(*++s >= '0' && *s <= '9'))
+            return NULL;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            s++;
+        if (!(*s >= '0' && *s <= '9'))
+            return NULL;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    return s;
+}
+
+/* An array or object body after the opening bracket. */
+static const char *jcontainer(const char *s, int depth, char close, int object)
+{
+    s = ws(s);
+    if (*s == close)
+        return s + 1;
+    for (;;) {
+        if (object) {
+            if (!(s = jstr(ws(s))) || *(s = ws(s)) != ':')
+                return NULL;
+            s++;
+        }
+        if (!(s = jv(s, depth + 1)))
+            return NULL;
+        s = ws(s);
+        if (*s == close)
+            return s + 1;
+        if (*s++ != ',')
+            return NULL;
+    }
+}
+
+/* Any JSON value; NULL if malformed. */
+static const char *jv(const char *s, int depth)
+{
+    if (depth > 64)
+        return NULL;
+    s = ws(s);
+    if (*s == '{')
+        return jcontainer(s + 1, depth, '}', 1);
+    if (*s == '[')
+        return jcontainer(s + 1, depth, ']', 0);
+    if (*s == '"')
+        return jstr(s);
+    if (!strncmp(s, "null", 4) || !strncmp(s, "true", 4))
+        return s + 4;
+    if (!strncmp(s, "false", 5))
+        return s + 5;
+    return jnum(s);
+}
+
+/* 1 when the whole text is one JSON value. */
+static int json_valid(const char *s)
+{
+    const char *e = jv(s, 0);
+    return e && *ws(e) == '\0';
+}
+
+/* ---- fixtures ----------------------------------------------------------- */
+
+/* A small sweep: KV/KQV/QKQV at n = 3, 4 on one source; odd strings in the
+ * device name; one NaN per-trial value. */
+static kvq_results *fixture(void)
+{
+    static const char *const schemes[3] = { "KV", "KQV", "QKQV" };
+    kvq_results *r;
+    kvq_rng rng;
+    kvq_results_create(&r, SEED);
+    kvq_rng_init(&rng, SEED, KVQ_RNG_TEST, 0);
+    for (int n = 3; n <= 4; n++)
+        for (int k = 0; k < 3; k++) {
+            kvq_cell c, *st;
+            memset(&c, 0, sizeof c);
+            snprintf(c.scheme, sizeof c.scheme, "%s", schemes[k]);
+            strcpy(c.dist, "gauss");
+            strcpy(c.rank, "full");
+            strcpy(c.device, "pocl \"cpu\", x\\86");
+            c.bits = n;
+            c.dim = 128;
+            c.keys = 1024;
+            c.queries = 64;
+            c.sharpness = 1.5;
+            c.trials = T;
+            c.seconds = 0.125;
+            c.eff_bits_k = n + 0.25;
+            c.eff_bits_v = n + 0.5;
+            if (k == 2) {
+                double qm[T], qb[T];
+                for (int t = 0; t < T; t++)
+                    qm[t] = 0.5, qb[t] = 1;
+                c.qjl_var_measured = qm;
+                c.qjl_var_bound = qb;
+                kvq_results_add(r, &c, &st);
+            } else {
+                kvq_results_add(r, &c, &st);
+            }
+            for (int m = 0; m < KVQ_METRIC_COUNT; m++)
+                for (int t = 0; t < T; t++)
+                    st->per_trial[m][t] = (k + 1) * (1 + 0.1 * kvq_rng_normal(&rng)) / 3.0;
+        }
+    r->cells[1].per_trial[KVQ_METRIC_JENSEN_RATIO][2] = NAN;
+    return r;
+}
+
+/* Text written by writer into a memory stream (malloc'd). */
+static char *capture(int (*writer)(FILE *, void *), void *arg, int *rc)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    *rc = writer(f, arg);
+    fclose(f);
+    return buf;
+}
+
+typedef struct md_args { const kvq_results *r; const kvq_findings *fs; } md_args;
+
+/* Writer adapters for kvq_write_atomic and capture. */
+static int w_json(FILE *f, void *a) { return kvq_report_json(f, a); }
+static int w_csv(FILE *f, void *a) { return kvq_report_csv(f, a); }
+static int w_cell(FILE *f, void *a) { return kvq_report_json_cell(f, a, SEED); }
+static int w_md(FILE *f, void *a)
+{
+    const md_args *m = a;
+    return kvq_report_markdown(f, m->r, m->fs);
+}
+static int w_fail(FILE *f, void *a)
+{
+    (void)a;
+    fputs("partial", f);
+    return KVQ_ERR_IO;
+}
+
+/* Fields of one CSV record (RFC 4180 quoting); advances *s past it. */
+static int csv_fields(const char **s)
+{
+    int n = 1, q = 0;
+    const char *p = *s;
+    for (; *p && (q || (*p != '\r' && *p != '\n')); p++) {
+        if (*p == '"')
+            q = !q;
+        else if (*p == ',' && !q)
+            n++;
+    }
+    while (*p == '\r' || *p == '\n')
+        p++;
+    *s = p;
+    return n;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+/* JSON: valid, complete, NaN as null, exact numbers, deterministic. */
+static void test_json(kvq_results *r)
+{
+    int rc;
+    ok(!json_valid("[1,]") && !json_valid("{\"a\":nan}") && !json_valid("{\"a\" 1}") &&
+       !json_valid("[1.]") && !json_valid("\"x") && json_valid("{\"a\":[1,-2.5e-3,null,\"\\u00e9\"]}"),
+       "the validator rejects malformed JSON and accepts valid JSON");
+    char *cell = capture(w_cell, &r->cells[1], &rc);
+    ok(rc == 0 && json_valid(cell), "cell JSON is valid");
+    int all = 1;
+    for (int m = 0; m < KVQ_METRIC_COUNT; m++) {
+        char key[64];
+        snprintf(key, sizeof key, "\"%s\":{\"mean\":", kvq_metric_name(m));
+        all &= strstr(cell, key) != NULL;
+    }
+    ok(all && strstr(cell, "\"config\":{\"scheme\":\"KQV\",\"bits\":3,\"dim\":128") &&
+       strstr(cell, "\"effective_bits\":{\"k\":3.25,\"v\":3.5}") &&
+       strstr(cell, "\"timing\":{\"seconds\":0.125}") && strstr(cell, "\"seed\":99") &&
+       strstr(cell, "\"sharpness\":1.5"), "every metric and the SPEC §10 config/timing keys");
+    ok(strstr(cell, ",null,") && !strstr(cell, "nan") && !strstr(cell, "inf"),
+       "NaN per-trial value written as null");
+    ok(strstr(cell, "\"device\":\"pocl \\\"cpu\\\", x\\\\86\"") != NULL, "strings escaped");
+    char want[64];
+    snprintf(want, sizeof want, "\"per_trial\":[%.17g,", r->cells[1].per_trial[KVQ_METRIC_KL][0]);
+    const char *at = strstr(cell, "\"kl\":{");
+    ok(at && strstr(at, want) && strtod(strstr(at, want) + 13, NULL) ==
+       r->cells[1].per_trial[KVQ_METRIC_KL][0], "per-trial numbers round-trip exactly");
+    ok(strstr(cell, "qjl_variance") == NULL, "no qjl_variance without the arrays");
+    free(cell);
+    char *a = capture(w_json, r, &rc), *b = capture(w_json, r, &rc);
+    ok(rc == 0 && json_valid(a) && a[0] == '[' && strstr(a, "\"qjl_variance\":{\"measured\":[0.5,"),
+       "sweep JSON array is valid, QKQV cells carry qjl_variance");
+    ok(strcmp(a, b) == 0, "same seed: byte-identical JSON (%zu bytes)", strlen(a));
+    kvq_results empty = { NULL, 0, 0, 1 };
+    char *e = capture(w_json, &empty, &rc);
+    ok(json_valid(e), "empty sweep: valid JSON");
+    free(e);
+    /* Another locale's decimal comma must not leak into the output. */
+    const char *locs[] = { "de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "ru_RU.UTF-8" };
+    const char *got = NULL;
+    for (size_t i = 0; i < 5 && !got; i++)
+        got = setlocale(LC_NUMERIC, locs[i]);
+    if (got) {
+        char *c = capture(w_json, r, &rc);
+        ok(strcmp(a, c) == 0, "locale %s: identical JSON", got);
+        free(c);
+        setlocale(LC_NUMERIC, "C");
+    } else {
+        skip(1, "no decimal-comma locale installed");
+    }
+    free(a);
+    free(b);
+}
+
+/* CSV: one header and one row per cell, every record the same width. */
+static void test_csv(kvq_results *r)
+{
+    int rc;
+    char *s = capture(w_csv, r, &rc);
+    const char *p = s;
+    int head = csv_fields(&p), rows = 0, same = 1;
+    while (*p) {
+        same &= csv_fields(&p) == head;
+        rows++;
+    }
+    ok(rc == 0 && head == 14 + 3 * KVQ_METRIC_COUNT && rows == (int)r->count && same,
+       "CSV: %d columns, %d rows, all the same width", head, rows);
+    ok(strncmp(s, "scheme,bits,dist,rank,", 22) == 0 && strstr(s, ",kl_mean,kl_ci_lo,kl_ci_hi,") &&
+       strstr(s, "\"pocl \"\"cpu\"\", x\\86\""), "CSV header names and RFC 4180 quoting");
+    free(s);
+}
+
+/* Markdown: the verdict table, the evidence, the definitions. */
+static void test_markdown(kvq_results *r)
+{
+    kvq_findings *fs;
+    int rc;
+    kvq_findings_evaluate(r, SEED, &fs);
+    md_args m = { r, fs };
+    char *s = capture(w_md, &m, &rc), *s2 = capture(w_md, &m, &rc);
+    ok(rc == 0 && strstr(s, "# kvq findings") && strstr(s, "## F1 — ") && strstr(s, "## F2 — ") &&
+       strstr(s, "## F3 — ") && strstr(s, "## Jensen — "), "Markdown has every finding");
+    ok(strstr(s, "dist6 = ‖(k_rel_mse, k_dir_err, v_rel_mse, v_dir_err, js / ln 2, out_rel_err)‖₂") &&
+       strstr(s, "Winner table") && strstr(s, "| n=4 gauss/full: KQV vs KV | kl |") &&
+       strstr(s, "superlinear"), "Markdown: dist6 definition, evidence rows, winner table, Jensen table");
+    ok(strcmp(s, s2) == 0, "Markdown deterministic");
+    free(s);
+    free(s2);
+    kvq_findings_free(fs);
+}
+
+/* Number of directory entries starting with prefix. */
+static int count_prefix(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)))
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Atomic writes: content on success; nothing left behind on failure. */
+static void test_atomic(kvq_results *r)
+{
+    char dir[] = "/tmp/kvq_report_XXXXXX", path[64];
+    if (!mkdtemp(dir)) {
+        skip(4, "mkdtemp failed");
+        return;
+    }
+    snprintf(path, sizeof path, "%s/sweep.json", dir);
+    int rc = kvq_write_atomic(path, w_json, r);
+    FILE *f = fopen(path, "r");
+    char buf[2];
+    ok(rc == 0 && f && fread(buf, 1, 1, f) == 1 && buf[0] == '[' && count_prefix(dir, "sweep") == 1,
+       "atomic write: file in place, no temporary left");
+    if (f)
+        fclose(f);
+    snprintf(path, sizeof path, "%s/bad.json", dir);
+    ok(kvq_write_atomic(path, w_fail, NULL) == KVQ_ERR_IO && access(path, F_OK) != 0 &&
+       count_prefix(dir, "bad") == 0, "failing writer: status kept, nothing left");
+    snprintf(path, sizeof path, "%s/nodir/x.json", dir);
+    ok(kvq_write_atomic(path, w_json, r) == KVQ_ERR_IO, "missing directory: KVQ_ERR_IO");
+    snprintf(path, sizeof path, "%s/sweep.json", dir);
+    ok(kvq_write_atomic(path, w_fail, NULL) == KVQ_ERR_IO && access(path, F_OK) == 0,
+       "failed rewrite keeps the old file");
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    plan(20);
+    diag("seed %u", SEED);
+    kvq_results *r = fixture();
+    test_json(r);
+    test_csv(r);
+    test_markdown(r);
+    test_atomic(r);
+    kvq_results_free(r);
+    return exit_status();
+}
