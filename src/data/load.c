@@ -1,0 +1,109 @@
+/* load.c — loads a real K, V (and optional Q) set for `kvq run`, checking
+ * finiteness, layouts and that the three tensors agree. */
+#include <string.h>
+
+#include "data/data_internal.h"
+
+/* Checks one tensor and views it as heads; which = "K", "V" or "Q". */
+static int view(const kvq_tensor *t, const char *which, size_t *h, size_t *n, size_t *d,
+                char *err, size_t errlen)
+{
+    char inner[200];
+    int rc = kvq_tensor_check_finite(t, inner, sizeof inner);
+    if (!rc)
+        rc = kvq_tensor_as_heads(t, h, n, d, inner, sizeof inner);
+    if (rc)
+        return kvq_data_errf(err, errlen, rc, "%s: %s", which, inner);
+    return 0;
+}
+
+/* Checks that K, V, Q agree, folds grouped query heads, checks d.
+ * *bad is 0, 1 or 2 for the tensor (K, V, Q) an error is about. */
+static int check_set(kvq_kv_data *kv, int has_q, int *bad, char *err, size_t errlen)
+{
+    size_t hv, nv, dv, hq, nq, dq;
+    int rc;
+    *bad = 0;
+    if ((rc = view(&kv->k, "K", &kv->heads, &kv->keys, &kv->dim, err, errlen)))
+        return rc;
+    *bad = 1;
+    if ((rc = view(&kv->v, "V", &hv, &nv, &dv, err, errlen)))
+        return rc;
+    if (hv != kv->heads || nv != kv->keys || dv != kv->dim)
+        return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+                             "V has %zu heads x %zu vectors x %zu dims but K has %zu x %zu x %zu",
+                             hv, nv, dv, kv->heads, kv->keys, kv->dim);
+    *bad = 0;
+    if ((rc = kvq_dim_check(kv->dim, err, errlen)))
+        return rc;
+    kv->q_group = 1;
+    if (!has_q)
+        return 0;
+    *bad = 2;
+    if ((rc = view(&kv->q, "Q", &hq, &nq, &dq, err, errlen)))
+        return rc;
+    if (dq != kv->dim || hq % kv->heads)
+        return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+                             "Q has %zu heads x %zu dims; K has %zu x %zu (Q heads must be a "
+                             "multiple of K heads)", hq, dq, kv->heads, kv->dim);
+    kv->q_group = hq / kv->heads;
+    kv->queries = nq * kv->q_group;   /* query heads of a group are contiguous */
+    return 0;
+}
+
+/* Frees the three tensors. */
+void kvq_kv_free(kvq_kv_data *kv)
+{
+    if (!kv)
+        return;
+    kvq_tensor_free(&kv->k);
+    kvq_tensor_free(&kv->v);
+    kvq_tensor_free(&kv->q);
+    memset(kv, 0, sizeof *kv);
+}
+
+/* Loads K, V, Q from one .safetensors file. */
+int kvq_kv_load_safetensors(const char *path, const char *k_name, const char *v_name,
+                            const char *q_name, kvq_kv_data *kv, char *err, size_t errlen)
+{
+    int rc, bad, has_q = q_name != NULL;
+    memset(kv, 0, sizeof *kv);
+    if ((rc = kvq_safetensors_read(path, k_name ? k_name : "k", &kv->k, err, errlen)) ||
+        (rc = kvq_safetensors_read(path, v_name ? v_name : "v", &kv->v, err, errlen)))
+        goto fail;
+    if (!has_q && (rc = kvq_safetensors_has(path, "q", err, errlen)) < 0)
+        goto fail;
+    has_q = has_q || rc == 1;
+    if (has_q && (rc = kvq_safetensors_read(path, q_name ? q_name : "q", &kv->q, err, errlen)))
+        goto fail;
+    if ((rc = check_set(kv, has_q, &bad, err, errlen)))
+        goto fail;
+    return 0;
+fail:
+    kvq_kv_free(kv);
+    return rc;
+}
+
+/* Loads K, V and optionally Q from .npy files. */
+int kvq_kv_load_npy(const char *k_path, const char *v_path, const char *q_path,
+                    kvq_kv_data *kv, const char **bad_path, char *err, size_t errlen)
+{
+    const char *paths[3] = {k_path, v_path, q_path};
+    kvq_tensor *ts[3];
+    int rc = 0, bad = 0;
+    memset(kv, 0, sizeof *kv);
+    ts[0] = &kv->k;
+    ts[1] = &kv->v;
+    ts[2] = &kv->q;
+    for (bad = 0; bad < 3 && !rc; bad++)
+        if (paths[bad])
+            rc = kvq_npy_read(paths[bad], ts[bad], err, errlen);
+    bad--;
+    if (!rc)
+        rc = check_set(kv, q_path != NULL, &bad, err, errlen);
+    if (bad_path)
+        *bad_path = rc ? paths[bad] : NULL;
+    if (rc)
+        kvq_kv_free(kv);
+    return rc;
+}
