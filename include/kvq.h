@@ -151,6 +151,8 @@ typedef struct kvq_rng {
     uint64_t seed;
     uint32_t purpose, trial;
     uint64_t next;       /* index of the next 32-bit word */
+    uint64_t cached;     /* index of the block held in block[] (UINT64_MAX: none) */
+    uint32_t block[4];   /* one Philox block, so sequential draws cost ¼ block each */
 } kvq_rng;
 KVQ_API void kvq_rng_init(kvq_rng *rng, uint64_t seed, uint32_t purpose, uint32_t trial);
 KVQ_API uint32_t kvq_rng_u32(kvq_rng *rng);
@@ -756,6 +758,30 @@ KVQ_API int kvq_report_markdown(FILE *f, const kvq_results *r, const kvq_finding
  * directory, renamed over path when writer returns 0 and the data reached
  * the disk; removed otherwise. Returns writer's status or KVQ_ERR_IO. */
 KVQ_API int kvq_write_atomic(const char *path, int (*writer)(FILE *, void *), void *arg);
+
+/* An experiment grid (SPEC §3): every scheme (each carrying its budget) on
+ * every source, `trials` paired trials each. With `real` set, the sources
+ * are ignored and trial t is head t of the real tensors (trials ≤ heads);
+ * without real queries, queries are keys of the head drawn at random. */
+typedef struct kvq_experiment {
+    int dim;
+    size_t keys, queries;         /* synthetic sizes (and queries drawn from real keys) */
+    double sharpness;             /* τ */
+    int topk;                     /* 0 means 8 */
+    size_t trials;
+    uint64_t seed;
+    const kvq_scheme *schemes;
+    size_t nschemes;
+    const kvq_source *sources;
+    size_t nsources;
+    const kvq_kv_data *real;
+    const char *real_name;        /* the "dist" label of real data */
+    void (*progress)(void *arg, size_t done, size_t total);
+    void *progress_arg;
+} kvq_experiment;
+
+/* Runs the grid on ctx, appending one cell per (source, scheme) to r. */
+KVQ_API int kvq_experiment_run(kvq_ctx *ctx, const kvq_experiment *e, kvq_results *r);
 /* @@end analysis@@ */
 
 #ifdef __cplusplus

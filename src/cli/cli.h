@@ -30,5 +30,8 @@ void kvq_cli_json_string(FILE *f, const char *s);
 /* Subcommands: argv[0] is the subcommand's name. */
 int kvq_cmd_devices(int argc, char **argv);
 int kvq_cmd_codebook(int argc, char **argv);
+int kvq_cmd_run(int argc, char **argv);
+int kvq_cmd_sweep(int argc, char **argv);
+int kvq_cmd_findings(int argc, char **argv);
 
 #endif

@@ -16,6 +16,9 @@ typedef struct command {
 static const command commands[] = {
     {"devices", kvq_cmd_devices, "list OpenCL devices and the host reference; resolve a device spec"},
     {"codebook", kvq_cmd_codebook, "Lloyd-Max codebook of the hypersphere Beta law for (dim, bits)"},
+    {"run", kvq_cmd_run, "one scheme and budget on one data source: every metric with CIs"},
+    {"sweep", kvq_cmd_sweep, "a grid of schemes x budgets x sources; CSV, JSON, Markdown, plots"},
+    {"findings", kvq_cmd_findings, "the main job: the paper grid and a verdict on each finding"},
 };
 
 /* Prints the top-level usage to f. */

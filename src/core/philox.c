@@ -74,11 +74,17 @@ void kvq_rng_init(kvq_rng *rng, uint64_t seed, uint32_t purpose, uint32_t trial)
     rng->purpose = purpose;
     rng->trial = trial;
     rng->next = 0;
+    rng->cached = UINT64_MAX;
 }
 
 uint32_t kvq_rng_u32(kvq_rng *rng)
 {
-    return kvq_core_word(rng->seed, rng->purpose, rng->trial, rng->next++);
+    uint64_t i = rng->next++;
+    if (i >> 2 != rng->cached) {
+        rng->cached = i >> 2;
+        kvq_core_block(rng->seed, rng->purpose, rng->trial, rng->cached, rng->block);
+    }
+    return rng->block[i & 3];
 }
 
 double kvq_rng_uniform(kvq_rng *rng)

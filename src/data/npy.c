@@ -362,9 +362,9 @@ static int check_text(const unsigned char *s, size_t n, int major, char *err, si
 static int npy_read(kvq_bytes *b, kvq_tensor *t, char *err, size_t errlen)
 {
     npy_header h;
-    uint64_t hoff;
-    size_t hlen, count = 0;
-    int major, elem = 0, rc;
+    uint64_t hoff = 0;
+    size_t hlen = 0, count = 0;
+    int major = 0, elem = 0, rc;
     char *text = NULL;
     memset(t, 0, sizeof *t);
     memset(&h, 0, sizeof h);

@@ -175,7 +175,7 @@ static int jp_string(jp *p, st_name *out)
 {
     const unsigned char *start;
     unsigned char *buf = NULL;
-    size_t n = 0, k;
+    size_t n = 0, k = 0;
     jp_ws(p);
     if (p->s >= p->end || *p->s != '"')
         return jp_fail(p, "expected a string");

@@ -1,0 +1,231 @@
+/* runner.c — the experiment runner: a grid of schemes over data sources,
+ * T paired trials each (every scheme of a trial sees the same K, V, Q and
+ * the same rotation and QJL randomness), run on one context and gathered
+ * into a results table for the statistics and findings. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kvq.h"
+
+/* One trial's tensors. */
+typedef struct trial_data {
+    float *k, *v, *q;
+    size_t keys, queries;
+} trial_data;
+
+/* Wall-clock seconds (monotonic). */
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Frees a trial's tensors. */
+static void trial_free(trial_data *t)
+{
+    free(t->k);
+    free(t->v);
+    free(t->q);
+    memset(t, 0, sizeof *t);
+}
+
+/* Synthetic K, V, Q of (source, trial). */
+static int trial_synthetic(const kvq_experiment *e, const kvq_source *s, uint32_t trial,
+                           trial_data *t)
+{
+    size_t nd = e->keys * (size_t)e->dim, md = e->queries * (size_t)e->dim;
+    t->keys = e->keys;
+    t->queries = e->queries;
+    t->k = malloc(nd * sizeof(float));
+    t->v = malloc(nd * sizeof(float));
+    t->q = malloc(md * sizeof(float));
+    if (!t->k || !t->v || !t->q)
+        return KVQ_ERR_NOMEM;
+    int st = kvq_source_generate(s, e->seed, KVQ_RNG_DATA_K, trial, e->keys, e->dim, t->k);
+    if (!st)
+        st = kvq_source_generate(s, e->seed, KVQ_RNG_DATA_V, trial, e->keys, e->dim, t->v);
+    if (!st)
+        st = kvq_source_queries(s, e->seed, trial, t->k, e->keys, e->queries, e->dim, t->q);
+    return st;
+}
+
+/* Real data: head `trial`; without real queries, queries are keys of the
+ * head drawn at random (with replacement) from the Philox DATA_Q stream. */
+static int trial_real(const kvq_experiment *e, uint32_t trial, trial_data *t)
+{
+    const kvq_kv_data *kv = e->real;
+    size_t d = kv->dim, nd = kv->keys * d;
+    t->keys = kv->keys;
+    t->queries = kv->q.data ? kv->queries : e->queries;
+    t->k = malloc(nd * sizeof(float));
+    t->v = malloc(nd * sizeof(float));
+    t->q = malloc(t->queries * d * sizeof(float));
+    if (!t->k || !t->v || !t->q)
+        return KVQ_ERR_NOMEM;
+    memcpy(t->k, kv->k.data + trial * nd, nd * sizeof(float));
+    memcpy(t->v, kv->v.data + trial * nd, nd * sizeof(float));
+    if (kv->q.data) {
+        memcpy(t->q, kv->q.data + trial * t->queries * d, t->queries * d * sizeof(float));
+        return KVQ_OK;
+    }
+    kvq_rng rng;
+    kvq_rng_init(&rng, e->seed, KVQ_RNG_DATA_Q, trial);
+    for (size_t i = 0; i < t->queries; i++) {
+        size_t j = (size_t)(((uint64_t)kvq_rng_u32(&rng) * kv->keys) >> 32);
+        memcpy(t->q + i * d, t->k + j * d, d * sizeof(float));
+    }
+    return KVQ_OK;
+}
+
+/* The QJL variance bound π/(2m)·τ²/d·mean‖q‖²·mean γ² of one K tensor. */
+static double qjl_bound(const kvq_experiment *e, const trial_data *t, const kvq_qtensor *kq,
+                        int m)
+{
+    double q2 = 0, g2 = 0;
+    for (size_t i = 0; i < t->queries * (size_t)e->dim; i++)
+        q2 += (double)t->q[i] * t->q[i];
+    for (size_t j = 0; j < t->keys; j++)
+        g2 += (double)kq->gammas[j] * kq->gammas[j];
+    q2 /= (double)t->queries;
+    g2 /= (double)t->keys;
+    return M_PI / (2.0 * m) * e->sharpness * e->sharpness / e->dim * q2 * g2;
+}
+
+/* Quantizes K and V with the scheme's codecs and runs attention; fills the
+ * trial's metrics (and the QJL variance pair when K has a QJL stage). */
+static int run_scheme(kvq_ctx *ctx, const kvq_experiment *e, const kvq_scheme *s,
+                      uint32_t trial, const trial_data *t, double metrics[KVQ_METRIC_COUNT],
+                      double *qjl_measured, double *qjl_bound_out)
+{
+    kvq_codec *kc = NULL, *vc = NULL;
+    kvq_qtensor kq = {0}, vq = {0};
+    kvq_query_metrics *qm = calloc(t->queries, sizeof *qm);
+    kvq_attention_out out = {0};
+    int st = qm ? KVQ_OK : KVQ_ERR_NOMEM;
+    if (!st)
+        st = kvq_codec_create(&kc, &s->k, e->dim, e->seed, 0, trial);
+    if (!st)
+        st = kvq_codec_create(&vc, &s->v, e->dim, e->seed, 1, trial);
+    if (!st)
+        st = kvq_qtensor_alloc(&kq, kc, t->keys);
+    if (!st)
+        st = kvq_qtensor_alloc(&vq, vc, t->keys);
+    if (!st)
+        st = kvq_quantize(ctx, kc, t->k, t->keys, &kq);
+    if (!st)
+        st = kvq_quantize(ctx, vc, t->v, t->keys, &vq);
+    if (!st) {
+        kvq_attention_job job = {e->dim, t->keys, t->queries, e->sharpness, e->topk,
+                                 t->q, t->k, t->v, kc, vc, &kq, &vq};
+        out.queries = qm;
+        out.want_vector_errors = 1;
+        st = kvq_attention_run(ctx, &job, &out);
+    }
+    if (!st) {
+        kvq_trial_aggregate(qm, t->queries, &out.k_err, &out.v_err, metrics);
+        *qjl_measured = s->k.qjl ? metrics[KVQ_METRIC_LOGIT_MSE] : NAN;
+        *qjl_bound_out = s->k.qjl ? qjl_bound(e, t, &kq, kvq_codec_qjl_m(kc)) : NAN;
+    }
+    kvq_qtensor_free(&kq);
+    kvq_qtensor_free(&vq);
+    kvq_codec_destroy(kc);
+    kvq_codec_destroy(vc);
+    free(qm);
+    return st;
+}
+
+/* Adds the result cells of one source, one per scheme; returns the index of
+ * the first. */
+static int add_cells(const kvq_experiment *e, kvq_ctx *ctx, const char *dist, const char *rank,
+                     size_t keys, size_t queries, kvq_results *r, size_t *first)
+{
+    *first = r->count;
+    for (size_t c = 0; c < e->nschemes; c++) {
+        const kvq_scheme *s = &e->schemes[c];
+        kvq_budget bk, bv;
+        kvq_cell tmpl;
+        memset(&tmpl, 0, sizeof tmpl);
+        snprintf(tmpl.scheme, sizeof tmpl.scheme, "%s", s->name);
+        snprintf(tmpl.dist, sizeof tmpl.dist, "%s", dist);
+        snprintf(tmpl.rank, sizeof tmpl.rank, "%s", rank);
+        snprintf(tmpl.device, sizeof tmpl.device, "%s", kvq_ctx_device(ctx)->name);
+        tmpl.bits = s->bits;
+        tmpl.dim = e->dim;
+        tmpl.keys = keys;
+        tmpl.queries = queries;
+        tmpl.sharpness = e->sharpness;
+        tmpl.trials = e->trials;
+        kvq_codec_budget(&s->k, e->dim, &bk);
+        kvq_codec_budget(&s->v, e->dim, &bv);
+        tmpl.eff_bits_k = bk.effective_bits;
+        tmpl.eff_bits_v = bv.effective_bits;
+        kvq_cell *cell;
+        int st = kvq_results_add(r, &tmpl, &cell);
+        if (st)
+            return st;
+        if (s->k.qjl) {
+            cell->qjl_var_measured = calloc(e->trials, sizeof(double));
+            cell->qjl_var_bound = calloc(e->trials, sizeof(double));
+            if (!cell->qjl_var_measured || !cell->qjl_var_bound)
+                return KVQ_ERR_NOMEM;
+        }
+    }
+    return KVQ_OK;
+}
+
+/* Runs every scheme on every trial of one source into cells[first …]. */
+static int run_source(kvq_ctx *ctx, const kvq_experiment *e, const kvq_source *src,
+                      kvq_results *r, size_t first, size_t *done, size_t total)
+{
+    double m[KVQ_METRIC_COUNT];
+    int st = KVQ_OK;
+    for (size_t t = 0; t < e->trials && !st; t++) {
+        trial_data td = {0};
+        st = src ? trial_synthetic(e, src, (uint32_t)t, &td) : trial_real(e, (uint32_t)t, &td);
+        for (size_t c = 0; c < e->nschemes && !st; c++) {
+            kvq_cell *cell = &r->cells[first + c];
+            double t0 = now(), qm = NAN, qb = NAN;
+            st = run_scheme(ctx, e, &e->schemes[c], (uint32_t)t, &td, m, &qm, &qb);
+            cell->seconds += now() - t0;
+            for (int k = 0; k < KVQ_METRIC_COUNT && !st; k++)
+                cell->per_trial[k][t] = m[k];
+            if (!st && cell->qjl_var_measured) {
+                cell->qjl_var_measured[t] = qm;
+                cell->qjl_var_bound[t] = qb;
+            }
+            if (e->progress)
+                e->progress(e->progress_arg, ++*done, total);
+        }
+        trial_free(&td);
+    }
+    return st;
+}
+
+KVQ_API int kvq_experiment_run(kvq_ctx *ctx, const kvq_experiment *e, kvq_results *r)
+{
+    size_t done = 0, nsrc = e->real ? 1 : e->nsources;
+    size_t total = nsrc * e->trials * e->nschemes;
+    int st = KVQ_OK;
+    if (!ctx || !e || !r || !e->nschemes || !e->trials || (!e->real && !e->nsources))
+        return KVQ_ERR_INVALID_ARG;
+    if (e->real && (e->trials > e->real->heads || e->real->dim != (size_t)e->dim))
+        return KVQ_ERR_INVALID_ARG;
+    for (size_t s = 0; s < nsrc && !st; s++) {
+        const kvq_source *src = e->real ? NULL : &e->sources[s];
+        char rank[16];
+        size_t first;
+        if (src && src->rank)
+            snprintf(rank, sizeof rank, "%d", src->rank);
+        else
+            snprintf(rank, sizeof rank, "%s", src ? "full" : "real");
+        size_t keys = e->real ? e->real->keys : e->keys;
+        size_t queries = e->real && e->real->q.data ? e->real->queries : e->queries;
+        st = add_cells(e, ctx, src ? src->name : e->real_name, rank, keys, queries, r, &first);
+        if (!st)
+            st = run_source(ctx, e, src, r, first, &done, total);
+    }
+    return st;
+}

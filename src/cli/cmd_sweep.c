@@ -1,0 +1,295 @@
+/* cmd_sweep.c — `kvq sweep` (a grid of schemes × budgets × sources × trials)
+ * and `kvq findings` (the paper's grid, ending in the verdict table). Both
+ * write results.csv, results.json, findings.md and plots with --out DIR. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli/common.h"
+#include "cli/grid.h"
+
+#define MAX_SCHEMES 256
+#define MAX_SOURCES 128
+
+/* One sweep's grid and options. */
+typedef struct sweep {
+    kvq_cli_opts o;
+    const char *schemes, *bits, *dists, *ranks, *out_dir;
+    int findings;             /* the main job: print the verdicts */
+} sweep;
+
+static const char sweep_help[] =
+    "usage: kvq sweep [--schemes KV,KQV,QKQV] [--bits 2-6] [--dist gauss,t3,...]\n"
+    "                 [--rank full,8,...] [data options] [--out DIR] [--json]\n\n"
+    "Run every scheme at every budget on every source (dist × rank), T paired\n"
+    "trials each, and evaluate the paper's findings on the grid.\n"
+    "  --schemes LIST     presets (each at every budget) and/or custom specs\n"
+    "  --bits LIST        budgets: ranges and lists, e.g. 2-6 or 2,4,6 (default 2-6)\n"
+    "  --dist LIST        sources (default gauss)\n"
+    "  --rank LIST        full and/or integers below d (default full)\n"
+    "  --out DIR          write results.csv, results.json, findings.md and PNG plots\n"
+    "                     (kl, k_dir_err, dist6 against n; needs gnuplot) into DIR\n";
+
+static const char findings_help[] =
+    "usage: kvq findings [--out DIR] [sweep options]\n\n"
+    "The main job: the paper's grid — KV, KQV, QKQV at n = 2..6 on gauss, t5 and t3,\n"
+    "ranks full, 32 and 8, d = 128, T = 32 — on the default device; prints each\n"
+    "finding's verdict (HOLDS / FAILS / MIXED / NO DATA) with its evidence, the F3\n"
+    "winner table and the Jensen summary. Any sweep option narrows or widens the grid.\n";
+
+/* Parses the arguments of sweep/findings; exit status or 0. */
+static int parse(sweep *s, int argc, char **argv)
+{
+    static const struct { const char *flag; size_t offset; } lists[] = {
+        {"--schemes", offsetof(sweep, schemes)}, {"--bits", offsetof(sweep, bits)},
+        {"--dist", offsetof(sweep, dists)}, {"--rank", offsetof(sweep, ranks)},
+        {"--out", offsetof(sweep, out_dir)},
+    };
+    for (int i = 1; i < argc; i++) {
+        int k = kvq_cli_opts_parse(&s->o, argc, argv, &i), hit = 0;
+        if (k < 0)
+            return KVQ_EXIT_USAGE;
+        if (k > 0)
+            continue;
+        for (size_t l = 0; l < sizeof lists / sizeof lists[0] && !hit; l++)
+            if (kvq_cli_is(argv[i], lists[l].flag)) {
+                const char *v = kvq_cli_value(argc, argv, &i, lists[l].flag);
+                if (!v)
+                    return KVQ_EXIT_USAGE;
+                *(const char **)((char *)s + lists[l].offset) = v;
+                hit = 1;
+            }
+        if (!hit)
+            return kvq_cli_error(argv[i], "unknown option for 'kvq %s' (see --help)", argv[0]);
+    }
+    return 0;
+}
+
+/* Creates DIR if needed; exit status or 0. */
+static int make_dir(const char *dir)
+{
+    struct stat st;
+    if (mkdir(dir, 0777) == 0 || (errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)))
+        return 0;
+    return kvq_cli_error(dir, "cannot create output directory: %s", strerror(errno));
+}
+
+/* Writer callbacks for kvq_write_atomic. */
+typedef struct report_args {
+    const kvq_results *r;
+    const kvq_findings *f;
+} report_args;
+
+static int write_csv(FILE *f, void *a)
+{
+    return kvq_report_csv(f, ((report_args *)a)->r);
+}
+
+static int write_json(FILE *f, void *a)
+{
+    return kvq_report_json(f, ((report_args *)a)->r);
+}
+
+static int write_md(FILE *f, void *a)
+{
+    return kvq_report_markdown(f, ((report_args *)a)->r, ((report_args *)a)->f);
+}
+
+/* Writes one report file atomically; exit status or 0. */
+static int write_file(const char *dir, const char *name, int (*w)(FILE *, void *), void *arg)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int st = kvq_write_atomic(path, w, arg);
+    return st ? kvq_cli_fail(path, "cannot write: %s", kvq_strerror(st)) : 0;
+}
+
+int kvq_plots_write(const char *dir, const kvq_results *r, int quiet);
+
+/* Prints the verdict table and the per-finding summaries. */
+static void print_verdicts(const kvq_findings *fs)
+{
+    printf("%-8s %-8s %s\n", "finding", "verdict", "evidence");
+    for (int i = 0; i < KVQ_FINDING_COUNT; i++)
+        printf("%-8s %-8s %s\n", fs->f[i].id, kvq_verdict_name(fs->f[i].verdict), fs->f[i].summary);
+    printf("\n");
+    for (int i = 0; i < KVQ_FINDING_COUNT; i++)
+        printf("%s: %s\n", fs->f[i].id, fs->f[i].claim);
+}
+
+/* Index of s in list (appending it when new). */
+static int intern(char list[][64], int *n, const char *s)
+{
+    for (int i = 0; i < *n; i++)
+        if (!strcmp(list[i], s))
+            return i;
+    snprintf(list[*n], 64, "%s", s);
+    return (*n)++;
+}
+
+/* The F3 winner table: lower k_dir_err of QKQV vs KQV per (source, n). */
+static void print_f3(const kvq_finding *f3)
+{
+    char src[64][64];
+    int nsrc = 0, bits[9] = {0};
+    if (!f3->count)
+        return;
+    for (size_t i = 0; i < f3->count && nsrc < 64; i++) {
+        intern(src, &nsrc, f3->cells[i].source);
+        if (f3->cells[i].bits >= 1 && f3->cells[i].bits <= 8)
+            bits[f3->cells[i].bits] = 1;
+    }
+    printf("\nF3 winner table: lower k_dir_err, QKQV vs KQV (* = agrees with the claim, "
+           "! = disagrees)\n%-24s", "source \\ n");
+    for (int b = 1; b <= 8; b++)
+        if (bits[b])
+            printf(" %7d", b);
+    printf("\n");
+    for (int s = 0; s < nsrc; s++) {
+        printf("%-24s", src[s]);
+        for (int b = 1; b <= 8; b++) {
+            if (!bits[b])
+                continue;
+            const char *w = "   -  ";
+            char mark = ' ';
+            for (size_t i = 0; i < f3->count; i++) {
+                const kvq_finding_cell *c = &f3->cells[i];
+                if (c->bits != b || strcmp(c->source, src[s]))
+                    continue;
+                w = c->verdict < 0 ? c->a : c->verdict > 0 ? c->b : "tie";
+                mark = c->expected == KVQ_NO_CLAIM ? ' ' : c->agrees ? '*' : '!';
+            }
+            printf(" %6s%c", w, mark);
+        }
+        printf("\n");
+    }
+}
+
+/* The Jensen summary: superlinear cells and QJL variance against its bound. */
+static void print_jensen(const kvq_finding *fj)
+{
+    size_t sup = 0, sub = 0, tie = 0;
+    double lo = INFINITY, hi = -INFINITY, vr = 0;
+    size_t nv = 0;
+    for (size_t i = 0; i < fj->count; i++) {
+        const kvq_finding_cell *c = &fj->cells[i];
+        sup += c->verdict > 0;
+        sub += c->verdict < 0;
+        tie += c->verdict == 0;
+        lo = fmin(lo, c->mean);
+        hi = fmax(hi, c->mean);
+        if (isfinite(c->qjl_var) && c->qjl_bound > 0) {
+            vr += c->qjl_var / c->qjl_bound;
+            nv++;
+        }
+    }
+    if (!fj->count)
+        return;
+    printf("\nJensen: jensen_ratio = KL / (Var_p(eps)/2) over %zu QJL-on-K configurations: "
+           "%.4g .. %.4g; superlinear (>1, significant) in %zu, sublinear in %zu, not "
+           "significant in %zu.\n", fj->count, lo, hi, sup, sub, tie);
+    if (nv)
+        printf("QJL logit-error variance / pi/(2m) bound: mean %.3g over %zu configurations "
+               "(<= 1 expected).\n", vr / (double)nv, nv);
+}
+
+/* Runs the grid and reports; exit status. */
+static int run_sweep(sweep *s)
+{
+    int bits[8], rc = 0, st;
+    static kvq_scheme schemes[MAX_SCHEMES];
+    static kvq_source sources[MAX_SOURCES];
+    kvq_kv_data kv;
+    const char *label = NULL;
+    kvq_results *res = NULL;
+    kvq_findings *fs = NULL;
+    kvq_ctx *ctx = NULL;
+    int nbits = -kvq_grid_bits(s->bits, bits, 8);
+    if (nbits <= 0)
+        return -nbits;
+    int nsch = -kvq_grid_schemes(s->schemes, bits, nbits, schemes, MAX_SCHEMES);
+    if (nsch <= 0)
+        return -nsch;
+    if ((rc = kvq_cli_load_real(&s->o, &kv, &label)))
+        return rc;
+    int nsrc = 1;
+    if (label) {
+        char err[256];
+        if (kvq_dim_check(kv.dim, err, sizeof err)) {
+            rc = kvq_cli_error(label, "%s", err);
+            goto cleanup;
+        }
+        s->o.dim = (long)kv.dim;
+        if (!s->o.trials_given || (size_t)s->o.trials > kv.heads)
+            s->o.trials = (long)kv.heads;
+    } else if ((nsrc = -kvq_grid_sources(s->dists, s->ranks, (int)s->o.dim, sources,
+                                         MAX_SOURCES)) <= 0) {
+        rc = -nsrc;
+        goto cleanup;
+    }
+    if (s->out_dir && (rc = make_dir(s->out_dir)))
+        goto cleanup;
+    if (!(ctx = kvq_cli_open_device(&s->o, &rc)))
+        goto cleanup;
+    if (!s->o.quiet)
+        fprintf(stderr, "kvq: %d scheme×budget × %d source(s) × %ld trials on %s\n", nsch, nsrc,
+                s->o.trials, kvq_ctx_device(ctx)->name);
+    kvq_experiment e = {(int)s->o.dim, (size_t)s->o.keys, (size_t)s->o.queries, s->o.sharpness,
+                        (int)s->o.topk, (size_t)s->o.trials, s->o.seed, schemes, (size_t)nsch,
+                        sources, (size_t)nsrc, label ? &kv : NULL, label, kvq_cli_progress, NULL};
+    if ((st = kvq_results_create(&res, s->o.seed)) || (st = kvq_experiment_run(ctx, &e, res)) ||
+        (st = kvq_findings_evaluate(res, s->o.seed, &fs))) {
+        rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
+        goto cleanup;
+    }
+    report_args ra = {res, fs};
+    if (s->out_dir && ((rc = write_file(s->out_dir, "results.csv", write_csv, &ra)) ||
+                       (rc = write_file(s->out_dir, "results.json", write_json, &ra)) ||
+                       (rc = write_file(s->out_dir, "findings.md", write_md, &ra)) ||
+                       (rc = kvq_plots_write(s->out_dir, res, s->o.quiet))))
+        goto cleanup;
+    if (s->o.json)
+        kvq_report_json(stdout, res);
+    else {
+        print_verdicts(fs);
+        print_f3(&fs->f[KVQ_FINDING_F3]);
+        print_jensen(&fs->f[KVQ_FINDING_JENSEN]);
+        if (s->out_dir)
+            printf("\nwrote %s/{results.csv,results.json,findings.md} and plots\n", s->out_dir);
+    }
+    rc = fflush(stdout) ? kvq_cli_fail("stdout", "write error") : 0;
+cleanup:
+    kvq_findings_free(fs);
+    kvq_results_free(res);
+    kvq_ctx_destroy(ctx);
+    kvq_kv_free(&kv);
+    return rc;
+}
+
+int kvq_cmd_sweep(int argc, char **argv)
+{
+    sweep s = {.schemes = "KV,KQV,QKQV", .bits = "2-6", .dists = "gauss", .ranks = "full"};
+    if (kvq_cli_want_help(argc, argv)) {
+        printf("%s%s", sweep_help, kvq_cli_opts_help);
+        return KVQ_EXIT_OK;
+    }
+    kvq_cli_opts_init(&s.o);
+    int rc = parse(&s, argc, argv);
+    return rc ? rc : run_sweep(&s);
+}
+
+int kvq_cmd_findings(int argc, char **argv)
+{
+    sweep s = {.schemes = "KV,KQV,QKQV", .bits = "2-6", .dists = "gauss,t5,t3",
+               .ranks = "full,32,8", .findings = 1};
+    if (kvq_cli_want_help(argc, argv)) {
+        printf("%s\n%s%s", findings_help, sweep_help, kvq_cli_opts_help);
+        return KVQ_EXIT_OK;
+    }
+    kvq_cli_opts_init(&s.o);
+    int rc = parse(&s, argc, argv);
+    return rc ? rc : run_sweep(&s);
+}

@@ -1,0 +1,123 @@
+/* plots.c — PNG plots of a sweep through gnuplot: kl, k_dir_err and dist6
+ * against the budget n, one line per scheme, one panel per source, log
+ * scale, 95% bootstrap CIs as error bars. The self-contained gnuplot script
+ * (data inline) is kept beside the PNGs so users can restyle them. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "kvq.h"
+
+static const int plot_metrics[] = {KVQ_METRIC_KL, KVQ_METRIC_K_DIR_ERR, KVQ_METRIC_DIST6};
+
+/* Distinct values of a string field of the cells, in first-seen order. */
+static int distinct(const kvq_results *r, int which, char out[][80], int max)
+{
+    int n = 0;
+    for (size_t i = 0; i < r->count; i++) {
+        char key[80];
+        const kvq_cell *c = &r->cells[i];
+        if (which)
+            snprintf(key, sizeof key, "%s", c->scheme);
+        else
+            snprintf(key, sizeof key, "%s/%s", c->dist, c->rank);
+        int seen = 0;
+        for (int k = 0; k < n && !seen; k++)
+            seen = !strcmp(out[k], key);
+        if (!seen && n < max)
+            snprintf(out[n++], 80, "%s", key);
+    }
+    return n;
+}
+
+/* One datablock: (n, mean, lo, hi) of a scheme on a source, sorted by n. */
+static void datablock(FILE *f, const kvq_results *r, int metric, const char *src,
+                      const char *scheme, uint64_t seed, const char *name)
+{
+    fprintf(f, "$%s << EOD\n", name);
+    for (int b = 0; b <= 8; b++)
+        for (size_t i = 0; i < r->count; i++) {
+            const kvq_cell *c = &r->cells[i];
+            char key[80];
+            snprintf(key, sizeof key, "%s/%s", c->dist, c->rank);
+            if (c->bits != b || strcmp(key, src) || strcmp(c->scheme, scheme))
+                continue;
+            double mean, lo, hi;
+            kvq_cell_summary(c, metric, seed, &mean, &lo, &hi);
+            if (mean > 0 && lo > 0 && isfinite(hi))
+                fprintf(f, "%d %.9g %.9g %.9g\n", b, mean, lo, hi);
+            else if (mean > 0)
+                fprintf(f, "%d %.9g %.9g %.9g\n", b, mean, mean, mean);
+        }
+    fputs("EOD\n", f);
+}
+
+/* The gnuplot script of one metric's figure into f. */
+static void script(FILE *f, const kvq_results *r, int metric, const char *png)
+{
+    char src[32][80], sch[32][80];
+    int ns = distinct(r, 0, src, 32), nc = distinct(r, 1, sch, 32);
+    int cols = (int)ceil(sqrt((double)ns)), rows = (ns + cols - 1) / cols;
+    const char *m = kvq_metric_name(metric);
+    for (int s = 0; s < ns; s++)
+        for (int c = 0; c < nc; c++) {
+            char name[32];
+            snprintf(name, sizeof name, "%s_%d_%d", m, s, c);
+            datablock(f, r, metric, src[s], sch[c], r->seed, name);
+        }
+    fprintf(f, "set terminal pngcairo size %d,%d noenhanced font ',9'\nset output '%s'\n",
+            420 * cols, 320 * rows + 40, png);
+    fprintf(f, "set multiplot layout %d,%d title '%s against budget n (95%% bootstrap CI)'\n",
+            rows, cols, m);
+    fputs("set logscale y\nset format y '%g'\nset xlabel 'n (bits per coordinate)'\n"
+          "set key top right\nset grid\nset xtics 1\nset offsets 0.3, 0.3, 0, 0\n", f);
+    for (int s = 0; s < ns; s++) {
+        fprintf(f, "set title '%s'\nset ylabel '%s'\nplot ", src[s], m);
+        for (int c = 0; c < nc; c++)
+            fprintf(f, "%s$%s_%d_%d using 1:2:3:4 with yerrorlines lw 1.5 title '%s'",
+                    c ? ", " : "", m, s, c, sch[c]);
+        fputs("\n", f);
+    }
+    fputs("unset multiplot\nset output\n", f);
+}
+
+/* Writes DIR/plots.gp and runs it; PNGs appear atomically (rendered to a
+ * temporary name, renamed when gnuplot succeeds). Missing gnuplot is a note,
+ * not an error. Returns an exit status. */
+int kvq_plots_write(const char *dir, const kvq_results *r, int quiet)
+{
+    char gp[4096], tmp[4096], png[4096], ptmp[4096], cmd[8300];
+    snprintf(gp, sizeof gp, "%s/plots.gp", dir);
+    snprintf(tmp, sizeof tmp, "%s/.plots.gp.tmp", dir);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return kvq_cli_fail(gp, "cannot write");
+    for (size_t k = 0; k < sizeof plot_metrics / sizeof plot_metrics[0]; k++) {
+        snprintf(ptmp, sizeof ptmp, "%s/.%s.png.tmp", dir, kvq_metric_name(plot_metrics[k]));
+        script(f, r, plot_metrics[k], ptmp);
+    }
+    if (fclose(f) || rename(tmp, gp)) {
+        remove(tmp);
+        return kvq_cli_fail(gp, "cannot write");
+    }
+    if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+        if (!quiet)
+            fprintf(stderr, "kvq: gnuplot not found: no PNG plots (script kept in %s)\n", gp);
+        return 0;
+    }
+    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1 >/dev/null | grep -v 'warning: .*logscale' >&2",
+             gp);
+    int bad = system(cmd) == -1;
+    for (size_t k = 0; k < sizeof plot_metrics / sizeof plot_metrics[0]; k++) {
+        const char *m = kvq_metric_name(plot_metrics[k]);
+        snprintf(ptmp, sizeof ptmp, "%s/.%s.png.tmp", dir, m);
+        snprintf(png, sizeof png, "%s/%s.png", dir, m);
+        if (bad || rename(ptmp, png)) {
+            remove(ptmp);
+            return kvq_cli_fail(png, "gnuplot failed to draw the plot (script: %s)", gp);
+        }
+    }
+    return 0;
+}
