@@ -19,6 +19,7 @@ static const command commands[] = {
     {"run", kvq_cmd_run, "one scheme and budget on one data source: every metric with CIs"},
     {"sweep", kvq_cmd_sweep, "a grid of schemes x budgets x sources; CSV, JSON, Markdown, plots"},
     {"findings", kvq_cmd_findings, "the main job: the paper grid and a verdict on each finding"},
+    {"compare", kvq_cmd_compare, "the same workloads on several devices: agreement and speed"},
 };
 
 /* Prints the top-level usage to f. */
