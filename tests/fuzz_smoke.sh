@@ -1,0 +1,51 @@
+#!/bin/sh
+# fuzz_smoke.sh — a short libFuzzer run of the .npy and .safetensors parsers
+# (KVQ_FUZZ_SECONDS each, default 10), seeded with tests/data. Skipped when
+# clang cannot link a libFuzzer program. Crashing inputs are kept in the
+# current directory as fuzz_<parser>-crash-*.
+: "${top_srcdir:=.}"
+CLANG=${CLANG:-clang}
+secs=${KVQ_FUZZ_SECONDS:-10}
+work=$(mktemp -d "${TMPDIR:-/tmp}/kvq_fuzz.XXXXXX") || { echo "1..0 # SKIP no temporary directory"; exit 0; }
+trap 'rm -rf "$work"' EXIT
+trap 'exit 1' INT TERM
+printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n)\n{ (void)d; (void)n; return 0; }\n' >"$work/probe.c"
+if ! command -v "$CLANG" >/dev/null 2>&1 ||
+   ! "$CLANG" -fsanitize=fuzzer,address,undefined "$work/probe.c" -o "$work/probe" >/dev/null 2>&1; then
+    echo "1..0 # SKIP no libFuzzer"
+    exit 0
+fi
+echo "1..4"
+n=0
+fail=0
+for t in npy safetensors; do
+    n=$((n + 1))
+    if "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+        -I"$top_srcdir/include" -I"$top_srcdir/src" "$top_srcdir/src/data/util.c" \
+        "$top_srcdir/src/data/npy.c" "$top_srcdir/src/data/safetensors.c" \
+        "$top_srcdir/tests/fuzz/fuzz_$t.c" -lm -o "$work/fuzz_$t" 2>"$work/build.log"; then
+        echo "ok $n - build fuzz_$t"
+    else
+        echo "not ok $n - build fuzz_$t"
+        sed 's/^/# /' "$work/build.log"
+        fail=1
+    fi
+    n=$((n + 1))
+    mkdir "$work/corpus_$t"
+    case $t in npy) seeds="bad/npy_* good/*.npy" ;; *) seeds="bad/st_* good/*.safetensors" ;; esac
+    for s in $seeds; do
+        for f in "$top_srcdir"/tests/data/$s; do
+            [ -f "$f" ] && cp "$f" "$work/corpus_$t/"
+        done
+    done
+    if [ -x "$work/fuzz_$t" ] &&
+       "$work/fuzz_$t" -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+           -artifact_prefix="fuzz_$t-" "$work/corpus_$t" >"$work/run.log" 2>&1; then
+        echo "ok $n - fuzz_$t ran ${secs}s without a finding ($(grep -o 'Done [0-9]* runs' "$work/run.log"))"
+    else
+        echo "not ok $n - fuzz_$t"
+        tail -n 40 "$work/run.log" | sed 's/^/# /'
+        fail=1
+    fi
+done
+exit $fail
