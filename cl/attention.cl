@@ -310,3 +310,132 @@ __kernel void kvq_vector_errors(__global const float *x, __global const float *x
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 }
+
+/* ---- Logits with one work-item per 16 keys (the CPU path): lanes are keys,
+ * so every operation below is one AVX-512 instruction (or two AVX2 ones) for
+ * 16 keys. KVQ_LB (the MSE bits, 0…8) is a compile-time constant here so the
+ * plane loops unroll. Needs KVQ_D % 32 == 0 (whole plane words). */
+#ifdef KVQ_LB
+
+/* Word add of the packed rows at lane offsets offs (one load per lane). */
+uint16 gather_words(__global const uint *codes, uint16 offs, uint add)
+{
+    offs += add;
+    return (uint16)(codes[offs.s0], codes[offs.s1], codes[offs.s2], codes[offs.s3],
+                    codes[offs.s4], codes[offs.s5], codes[offs.s6], codes[offs.s7],
+                    codes[offs.s8], codes[offs.s9], codes[offs.sa], codes[offs.sb],
+                    codes[offs.sc], codes[offs.sd], codes[offs.se], codes[offs.sf]);
+}
+
+/* tab[idx] lane by lane, for tables longer than 32 entries. */
+float16 gather_table(__private const float *tab, uint16 idx)
+{
+    return (float16)(tab[idx.s0], tab[idx.s1], tab[idx.s2], tab[idx.s3], tab[idx.s4],
+                     tab[idx.s5], tab[idx.s6], tab[idx.s7], tab[idx.s8], tab[idx.s9],
+                     tab[idx.sa], tab[idx.sb], tab[idx.sc], tab[idx.sd], tab[idx.se],
+                     tab[idx.sf]);
+}
+
+#if KVQ_LB > 0
+/* Σ_c q_c · C[idx_c] for 16 keys (lanes) whose rows start at offs. Up to
+ * 5 bits C[idx] is a tree of selects on the plane bits (OpenCL's shuffle
+ * with a variable mask is scalarised by PoCL; selects are single blends);
+ * above, a lane-by-lane table read. */
+float16 mse_dot16(__global const uint *codes, uint16 offs, __global const float *q,
+                  __global const float *centroids)
+{
+    float16 acc = 0.0f;
+    float tab[1 << KVQ_LB];
+    for (int c = 0; c < (1 << KVQ_LB); c++)
+        tab[c] = centroids[c];
+    for (uint blk = 0; blk < KVQ_D / 32; blk++) {
+        uint16 p[KVQ_LB];
+#pragma unroll
+        for (int k = 0; k < KVQ_LB; k++)
+            p[k] = gather_words(codes, offs, k * (KVQ_D / 32) + blk);
+#pragma unroll 4
+        for (uint t = 0; t < 32; t++) {
+#if KVQ_LB <= 5
+            float16 lv[1 << (KVQ_LB - 1)];
+            int16 mk = as_int16(p[0] << (31 - t));
+#pragma unroll
+            for (int c = 0; c < (1 << (KVQ_LB - 1)); c++)
+                lv[c] = select((float16)tab[2 * c], (float16)tab[2 * c + 1], mk);
+#pragma unroll
+            for (int k = 1; k < KVQ_LB; k++) {
+                mk = as_int16(p[k] << (31 - t));
+#pragma unroll
+                for (int c = 0; c < (1 << (KVQ_LB - 1 - k)); c++)
+                    lv[c] = select(lv[2 * c], lv[2 * c + 1], mk);
+            }
+            float16 cv = lv[0];
+#else
+            uint16 idx = 0;
+#pragma unroll
+            for (int k = 0; k < KVQ_LB; k++)
+                idx |= ((p[k] >> t) & 1u) << k;
+            float16 cv = gather_table(tab, idx);
+#endif
+            acc += q[blk * 32 + t] * cv;
+        }
+    }
+    return acc;
+}
+#endif
+
+/* Σ_l ±s_l over the m sign bits that start at word first of each row. */
+float16 sign_dot16(__global const uint *codes, uint16 offs, uint first, __global const float *s,
+                   const uint m)
+{
+    float16 acc = 0.0f;
+    for (uint l0 = 0; l0 < m; l0 += 32) {
+        uint16 z = gather_words(codes, offs, first + (l0 >> 5));
+        uint n = min(32u, m - l0);
+        for (uint t = 0; t < n; t++) {
+            float16 sv = (float16)s[l0 + t];
+            acc += select(-sv, sv, as_int16(z << (31 - t)));
+        }
+    }
+    return acc;
+}
+
+/* kvq_logits_codes for keys j0+16g … j0+16g+15 and query get_global_id(1). */
+__kernel void kvq_logits_codes_vec(__global const uint *codes, __global const float *norms,
+                                   __global const float *gammas, const uint bits, const uint m,
+                                   const uint words, __global const float *centroids,
+                                   __global const float *qr, __global const float *sq,
+                                   const float qjl_scale, const uint j0, const uint n,
+                                   const uint nq, __global float *out)
+{
+    const uint jb = get_global_id(0) * 16, i = get_global_id(1);
+    if (jb >= n || i >= nq)
+        return;
+    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const uint16 key = j0 + min(jb + lane, (uint16)(n - 1));
+    const uint16 offs = key * words;
+    float16 l = 0.0f;
+#if KVQ_LB > 0
+    float16 nu = (float16)(norms[key.s0], norms[key.s1], norms[key.s2], norms[key.s3],
+                           norms[key.s4], norms[key.s5], norms[key.s6], norms[key.s7],
+                           norms[key.s8], norms[key.s9], norms[key.sa], norms[key.sb],
+                           norms[key.sc], norms[key.sd], norms[key.se], norms[key.sf]);
+    l = nu * mse_dot16(codes, offs, qr + (size_t)i * KVQ_D, centroids);
+#endif
+    if (m) {
+        float16 g = (float16)(gammas[key.s0], gammas[key.s1], gammas[key.s2], gammas[key.s3],
+                              gammas[key.s4], gammas[key.s5], gammas[key.s6], gammas[key.s7],
+                              gammas[key.s8], gammas[key.s9], gammas[key.sa], gammas[key.sb],
+                              gammas[key.sc], gammas[key.sd], gammas[key.se], gammas[key.sf]);
+        l += qjl_scale * g * sign_dot16(codes, offs, KVQ_LB * KVQ_D / 32, sq + (size_t)i * m, m);
+    }
+    __global float *o = out + (size_t)i * n + jb;
+    if (jb + 16 <= n) {
+        vstore16(l, 0, o);
+    } else {
+        float tmp[16];
+        vstore16(l, 0, tmp);
+        for (uint t = 0; t < n - jb; t++)
+            o[t] = tmp[t];
+    }
+}
+#endif

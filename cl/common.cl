@@ -107,3 +107,74 @@ float round_to_half(float v)
     vstore_half_rte(v, 0, (__private half *)&bits16);
     return vload_half(0, (__private const half *)&bits16);
 }
+
+/* ---- One work-item per vector (the CPU path): a vector of KVQ_D floats is
+ * KVQ_NV float16 registers, v[i] lane j = coordinate 16·i + j. PoCL turns
+ * these into AVX-512 / AVX2 code directly; GPUs keep the work-group kernels. */
+#define KVQ_NV (KVQ_D / 16)
+
+/* Natural-order Hadamard H_16 over the lanes of v: four constant-geometry
+ * stages y_j = x_2j + x_2j+1, y_j+8 = x_2j − x_2j+1 (H_16 = (P·(I⊗H_2))⁴),
+ * each two lane permutations, a sign multiply (exact) and an add. */
+float16 lanes_hadamard(float16 v)
+{
+    const float16 sg = (float16)(1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1, -1);
+#pragma unroll
+    for (int s = 0; s < 4; s++)
+        v = v.s02468ace02468ace + v.s13579bdf13579bdf * sg;
+    return v;
+}
+
+/* Unnormalised H_D on v: H_D = H_NV ⊗ H_16 for index 16·i + j. */
+void vec_hadamard(float16 *v)
+{
+#pragma unroll
+    for (int i = 0; i < KVQ_NV; i++)
+        v[i] = lanes_hadamard(v[i]);
+#pragma unroll
+    for (int h = 1; h < KVQ_NV; h <<= 1)
+#pragma unroll
+        for (int i0 = 0; i0 < KVQ_NV; i0 += 2 * h)
+#pragma unroll
+            for (int i = i0; i < i0 + h; i++) {
+                float16 a = v[i], b = v[i + h];
+                v[i] = a + b;
+                v[i + h] = a - b;
+            }
+}
+
+/* v ← R v, R = Π_r H·D_r/√d (as wg_rotate_forward). */
+void vec_rotate_forward(float16 *v, __global const float *signs, uint rounds)
+{
+    const float s = rsqrt((float)KVQ_D);
+    for (uint r = 0; r < rounds; r++) {
+#pragma unroll
+        for (int i = 0; i < KVQ_NV; i++)
+            v[i] *= vload16(i, signs + r * KVQ_D);
+        vec_hadamard(v);
+#pragma unroll
+        for (int i = 0; i < KVQ_NV; i++)
+            v[i] *= s;
+    }
+}
+
+/* v ← Rᵀ v, the inverse of vec_rotate_forward. */
+void vec_rotate_inverse(float16 *v, __global const float *signs, uint rounds)
+{
+    const float s = rsqrt((float)KVQ_D);
+    for (uint r = rounds; r-- > 0;) {
+        vec_hadamard(v);
+#pragma unroll
+        for (int i = 0; i < KVQ_NV; i++)
+            v[i] *= s * vload16(i, signs + r * KVQ_D);
+    }
+}
+
+/* Sum of the 16 lanes of v (pairwise). */
+float hsum16(float16 v)
+{
+    float8 a = v.lo + v.hi;
+    float4 b = a.lo + a.hi;
+    float2 c = b.lo + b.hi;
+    return c.x + c.y;
+}

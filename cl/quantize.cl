@@ -133,3 +133,151 @@ __kernel void kvq_signs_dense(__global const uint *codes, __global const float *
     float g = scale * gammas[v];
     out[(size_t)v * m + l] = b ? g : -g;
 }
+
+/* ---- Fused quantization with one work-item per vector (the CPU path):
+ * the vector lives in KVQ_NV float16 registers; KVQ_LB (MSE bits) is a
+ * compile-time constant. Same results as kvq_quantize up to float rounding
+ * order (norms, the rotation and the QJL projections sum in another order). */
+#ifdef KVQ_LB
+
+/* Sequential writer of a vector's packed bit stream in 16-bit chunks. */
+typedef struct stream_writer {
+    uint cur, word;
+} stream_writer;
+
+/* Puts 16 bits at stream position p (a multiple of 16, increasing). */
+void put16(__global uint *out, stream_writer *w, uint p, uint chunk)
+{
+    uint wi = p >> 5;
+    if (wi != w->word) {
+        out[w->word] = w->cur;
+        w->cur = 0;
+        w->word = wi;
+    }
+    w->cur |= chunk << (p & 31);
+}
+
+/* The 16 lanes of b (each 0 or 1) as a 16-bit number, lane j at bit j. */
+uint pack_lanes(uint16 b)
+{
+    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    b <<= lane;
+    uint8 a = b.lo | b.hi;
+    uint4 c = a.lo | a.hi;
+    uint2 d = c.lo | c.hi;
+    return d.x | d.y;
+}
+
+__kernel void kvq_quantize_vec(__global const float *x, const uint count,
+                               __global const float *signs, const uint rounds,
+                               __global const float *thresholds,
+                               __global const float *centroids, const uint norm_correct,
+                               const uint half_side, __global const float *sprime, const uint m,
+                               const uint words, __global uint *codes, __global float *norms,
+                               __global float *gammas)
+{
+    const uint v = get_global_id(0);
+    if (v >= count)
+        return;
+    __global const float *row = x + (size_t)v * KVQ_D;
+    float16 u[KVQ_NV], cv[KVQ_NV], acc = 0.0f;
+#pragma unroll
+    for (int i = 0; i < KVQ_NV; i++) {
+        u[i] = vload16(i, row);
+        acc += u[i] * u[i];
+    }
+    const float nu = sqrt(hsum16(acc));
+    vec_rotate_forward(u, signs, rounds);
+
+    /* codes and ‖C[idx]‖² */
+    const float inv = nu > 0.0f ? 1.0f / nu : 0.0f;
+    uint16 idx[KVQ_NV];
+    acc = 0.0f;
+#if KVQ_LB == 0
+#pragma unroll
+    for (int i = 0; i < KVQ_NV; i++) {
+        idx[i] = 0;
+        cv[i] = 0.0f;
+    }
+#elif KVQ_LB <= 5
+    /* count of thresholds below u (ties to the lower level) and C[idx], by a
+     * compare and two blends per threshold (PoCL scalarises a variable shuffle) */
+    float tt[(1 << KVQ_LB) - 1], ct[1 << KVQ_LB];
+    for (int c = 0; c < (1 << KVQ_LB); c++) {
+        ct[c] = centroids[c];
+        if (c + 1 < (1 << KVQ_LB))
+            tt[c] = thresholds[c];
+    }
+#pragma unroll
+    for (int i = 0; i < KVQ_NV; i++) {
+        const float16 uc = u[i] * inv;
+        uint16 k16 = 0;
+        float16 c16 = (float16)ct[0];
+#pragma unroll
+        for (int t = 0; t + 1 < (1 << KVQ_LB); t++) {
+            int16 gt = isgreater(uc, (float16)tt[t]);
+            k16 = select(k16, (uint16)(t + 1), gt);
+            c16 = select(c16, (float16)ct[t + 1], gt);
+        }
+        idx[i] = k16;
+        cv[i] = c16;
+        acc += c16 * c16;
+    }
+#else
+    for (int i = 0; i < KVQ_NV; i++) {
+        float uc[16], c16[16];
+        uint k16[16];
+        vstore16(u[i] * inv, 0, uc);
+        for (int j = 0; j < 16; j++) {
+            k16[j] = codebook_search(uc[j], thresholds, 1u << KVQ_LB);
+            c16[j] = centroids[k16[j]];
+        }
+        idx[i] = vload16(0, k16);
+        cv[i] = vload16(0, c16);
+        acc += cv[i] * cv[i];
+    }
+#endif
+    const float cnorm = sqrt(hsum16(acc));
+    float stored = nu;
+    if (norm_correct && cnorm > 0.0f)
+        stored = nu / cnorm;
+    if (half_side)
+        stored = round_to_half(stored);
+
+    __global uint *out = codes + (size_t)v * words;
+    stream_writer w = {0, 0};
+#pragma unroll
+    for (int k = 0; k < KVQ_LB; k++)
+#pragma unroll
+        for (int i = 0; i < KVQ_NV; i++)
+            put16(out, &w, (uint)(k * KVQ_D + 16 * i), pack_lanes((idx[i] >> k) & 1u));
+
+    /* QJL: residual in the rotated domain, its norm and projection signs */
+    if (m) {
+        acc = 0.0f;
+#pragma unroll
+        for (int i = 0; i < KVQ_NV; i++) {
+            u[i] = u[i] - stored * cv[i];
+            acc += u[i] * u[i];
+        }
+        float gamma = sqrt(hsum16(acc));
+        for (uint l0 = 0; l0 < m; l0 += 16) {
+            uint chunk = 0;
+            for (uint t = 0; t < 16 && l0 + t < m; t++) {
+                __global const float *srow = sprime + (size_t)(l0 + t) * KVQ_D;
+                float16 d = 0.0f;
+#pragma unroll
+                for (int i = 0; i < KVQ_NV; i++)
+                    d += vload16(i, srow) * u[i];
+                chunk |= (hsum16(d) >= 0.0f ? 1u : 0u) << t;
+            }
+            put16(out, &w, KVQ_LB * KVQ_D + l0, chunk);
+        }
+        if (half_side)
+            gamma = round_to_half(gamma);
+        gammas[v] = gamma;
+    }
+    out[w.word] = w.cur;
+    norms[v] = stored;
+}
+#endif

@@ -21,3 +21,25 @@ __kernel void kvq_rotate(__global float *x, const uint count, __global const flo
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 }
+
+/* The same rotation with one work-item per vector held in float16 registers
+ * (the CPU path: no barriers, explicit SIMD); gid ≥ count does nothing. */
+__kernel void kvq_rotate_vec(__global float *x, const uint count, __global const float *signs,
+                             const uint rounds, const uint inverse, const float scale)
+{
+    const uint v = get_global_id(0);
+    if (v >= count)
+        return;
+    __global float *row = x + (size_t)v * KVQ_D;
+    float16 buf[KVQ_NV];
+#pragma unroll
+    for (int i = 0; i < KVQ_NV; i++)
+        buf[i] = vload16(i, row);
+    if (inverse)
+        vec_rotate_inverse(buf, signs, rounds);
+    else
+        vec_rotate_forward(buf, signs, rounds);
+#pragma unroll
+    for (int i = 0; i < KVQ_NV; i++)
+        vstore16(buf[i] * scale, i, row);
+}

@@ -89,4 +89,40 @@ static inline int conf_div_ok(double dev, double ref)
     return d <= 1e-7 || d <= 1e-3 * fabs(ref);
 }
 
+/* A test body: runs its checks (a fixed number of TAP lines) on one device. */
+typedef void (*conf_body)(kvq_ctx *ctx, const char *spec, kvq_ctx *host);
+
+/* Runs body on every OpenCL device; on CPU devices a second time with
+ * $KVQ_PORTABLE_KERNELS=1, so the work-group kernels that GPUs run are held
+ * to the same tolerances here. per = TAP lines body emits. */
+static inline int conf_main(size_t per, conf_body body)
+{
+    char specs[8][16];
+    size_t ndev = conf_devices(specs, 8);
+    kvq_ctx *host = NULL;
+    kvq_ctx_create(&host, "host");
+    plan((int)(ndev * 2 * (per + 1)));
+    for (size_t dv = 0; dv < ndev; dv++)
+        for (int portable = 0; portable < 2; portable++) {
+            kvq_ctx *ctx = NULL;
+            if (portable)
+                setenv("KVQ_PORTABLE_KERNELS", "1", 1);
+            int st = kvq_ctx_create(&ctx, specs[dv]);
+            if (!ok(st == 0, "context on %s%s", specs[dv], portable ? " (portable kernels)" : ""))
+                skip((int)per, "no context");
+            else if (portable && kvq_ctx_device(ctx)->type != KVQ_DEVICE_CPU)
+                skip((int)per, "the portable kernels are this device's default");
+            else {
+                conf_banner(ctx);
+                diag("kernels: %s", portable ? "portable (work-group per vector)"
+                                             : "the device's default");
+                body(ctx, specs[dv], host);
+            }
+            kvq_ctx_destroy(ctx);
+            unsetenv("KVQ_PORTABLE_KERNELS");
+        }
+    kvq_ctx_destroy(host);
+    return exit_status();
+}
+
 #endif

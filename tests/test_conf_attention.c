@@ -217,62 +217,54 @@ cleanup:
 
 static const char *schemes[] = {"KV", "KQV", "QKQV"};
 
+static const int dims[] = {16, 64, 256, 1024};
+
+/* Every preset and budget, the dimensions, ragged and extreme sizes, and
+ * chunking on one device. */
+static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
+{
+    kvq_ctx *chunked = NULL;
+    worst w = {0};
+    uint32_t tag = 1;
+    for (int s = 0; s < 3; s++)
+        for (int n = 1; n <= 8; n++) {
+            conf_case c = {schemes[s], n, 128, 1000, 4, 1.0f, 1.0};
+            ok(check_case(ctx, host, &c, tag++, &w), "%s n=%d d=128 N=1000 M=4", schemes[s], n);
+        }
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        for (int s = 0; s < 3; s++)
+            for (int n = 2; n <= 4; n += 2) {
+                conf_case c = {schemes[s], n, dims[i], dims[i] == 1024 ? 97 : 301, 3, 1.0f, 1.0};
+                ok(check_case(ctx, host, &c, tag++, &w), "%s n=%d d=%d N=%zu M=3", schemes[s], n,
+                   dims[i], c.keys);
+            }
+    static const conf_case ragged[] = {{"KQV", 4, 128, 1, 1, 1.0f, 1.0},
+                                       {"QKQV", 3, 64, 1, 7, 1.0f, 1.0},
+                                       {"KV", 2, 128, 2049, 1, 1.0f, 1.0},
+                                       {"QKQV", 5, 32, 777, 13, 1.0f, 1.0}};
+    for (size_t i = 0; i < 4; i++)
+        ok(check_case(ctx, host, &ragged[i], tag++, &w), "ragged %s n=%d d=%d N=%zu M=%zu",
+           ragged[i].scheme, ragged[i].bits, ragged[i].dim, ragged[i].keys, ragged[i].queries);
+    static const conf_case extreme[] = {{"KQV", 4, 128, 500, 3, 30.0f, 1.0},
+                                        {"QKQV", 2, 128, 500, 3, 1000.0f, 1.0},
+                                        {"KV", 6, 64, 300, 3, 1.0f, 8.0}};
+    for (size_t i = 0; i < 3; i++)
+        ok(check_case(ctx, host, &extreme[i], tag++, &w), "large inputs %s n=%d scale %g tau %g",
+           extreme[i].scheme, extreme[i].bits, extreme[i].scale, extreme[i].tau);
+    setenv("KVQ_CHUNK_KEYS", "300", 1);
+    int st = kvq_ctx_create(&chunked, spec);
+    unsetenv("KVQ_CHUNK_KEYS");
+    conf_case cc = {"QKQV", 3, 128, 1000, 5, 1.0f, 1.0};
+    ok(st == 0 && check_chunking(ctx, chunked, &cc, tag++),
+       "4 chunks of <= 300 keys give the one-chunk results");
+    diag("worst deviations on %s: logits %.3g (of s+|l|), KL %.3g, JS %.3g, TV %.3g, "
+         "entropy %.3g, out_rel_err %.3g, vector errors %.3g (relative); "
+         "top-1 differs in %zu of %zu queries",
+         spec, w.logit, w.kl, w.js, w.tv, w.ent, w.out, w.vec, w.top1_diff, w.queries);
+    kvq_ctx_destroy(chunked);
+}
+
 int main(void)
 {
-    char specs[8][16];
-    size_t ndev = conf_devices(specs, 8);
-    static const int dims[] = {16, 64, 256, 1024};
-    int per = 1 + 3 * 8 + 4 * 3 * 2 + 4 + 3 + 1;
-    kvq_ctx *host = NULL;
-    plan((int)ndev * per);
-    kvq_ctx_create(&host, "host");
-    for (size_t dv = 0; dv < ndev; dv++) {
-        kvq_ctx *ctx = NULL, *chunked = NULL;
-        worst w = {0};
-        uint32_t tag = 1;
-        if (!ok(kvq_ctx_create(&ctx, specs[dv]) == 0, "context on %s", specs[dv])) {
-            skip(per - 1, "no context");
-            continue;
-        }
-        conf_banner(ctx);
-        for (int s = 0; s < 3; s++)
-            for (int n = 1; n <= 8; n++) {
-                conf_case c = {schemes[s], n, 128, 1000, 4, 1.0f, 1.0};
-                ok(check_case(ctx, host, &c, tag++, &w), "%s n=%d d=128 N=1000 M=4", schemes[s], n);
-            }
-        for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
-            for (int s = 0; s < 3; s++)
-                for (int n = 2; n <= 4; n += 2) {
-                    conf_case c = {schemes[s], n, dims[i], dims[i] == 1024 ? 97 : 301, 3, 1.0f, 1.0};
-                    ok(check_case(ctx, host, &c, tag++, &w), "%s n=%d d=%d N=%zu M=3", schemes[s],
-                       n, dims[i], c.keys);
-                }
-        static const conf_case ragged[] = {{"KQV", 4, 128, 1, 1, 1.0f, 1.0},
-                                           {"QKQV", 3, 64, 1, 7, 1.0f, 1.0},
-                                           {"KV", 2, 128, 2049, 1, 1.0f, 1.0},
-                                           {"QKQV", 5, 32, 777, 13, 1.0f, 1.0}};
-        for (size_t i = 0; i < 4; i++)
-            ok(check_case(ctx, host, &ragged[i], tag++, &w), "ragged %s n=%d d=%d N=%zu M=%zu",
-               ragged[i].scheme, ragged[i].bits, ragged[i].dim, ragged[i].keys, ragged[i].queries);
-        static const conf_case extreme[] = {{"KQV", 4, 128, 500, 3, 30.0f, 1.0},
-                                            {"QKQV", 2, 128, 500, 3, 1000.0f, 1.0},
-                                            {"KV", 6, 64, 300, 3, 1.0f, 8.0}};
-        for (size_t i = 0; i < 3; i++)
-            ok(check_case(ctx, host, &extreme[i], tag++, &w), "large inputs %s n=%d scale %g tau %g",
-               extreme[i].scheme, extreme[i].bits, extreme[i].scale, extreme[i].tau);
-        setenv("KVQ_CHUNK_KEYS", "300", 1);
-        int st = kvq_ctx_create(&chunked, specs[dv]);
-        unsetenv("KVQ_CHUNK_KEYS");
-        conf_case cc = {"QKQV", 3, 128, 1000, 5, 1.0f, 1.0};
-        ok(st == 0 && check_chunking(ctx, chunked, &cc, tag++),
-           "4 chunks of ≤300 keys give the one-chunk results");
-        diag("worst deviations on %s: logits %.3g (of s+|l|), KL %.3g, JS %.3g, TV %.3g, "
-             "entropy %.3g, out_rel_err %.3g, vector errors %.3g (relative); "
-             "top-1 differs in %zu of %zu queries",
-             specs[dv], w.logit, w.kl, w.js, w.tv, w.ent, w.out, w.vec, w.top1_diff, w.queries);
-        kvq_ctx_destroy(chunked);
-        kvq_ctx_destroy(ctx);
-    }
-    kvq_ctx_destroy(host);
-    return exit_status();
+    return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 + 4 + 3 + 1, body);
 }

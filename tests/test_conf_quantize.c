@@ -202,40 +202,35 @@ cleanup:
     return good;
 }
 
+/* Every dimension, budget and codec variant on one device. */
+static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
+{
+    kvq_codec_spec sp[4];
+    dev_stats s = {0};
+    (void)host;
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        for (int b = 1; b <= 8; b++) {
+            int n = codec_specs(b, sp);
+            for (int k = 0; k < n; k++) {
+                char what[128];
+                size_t count = dims[i] >= 1024 ? 67 : 301;
+                int good = check_codec(ctx, &sp[k], dims[i], count, &s, what, sizeof what);
+                ok(good, "%s: norms, codes, signs, dequantization agree", what);
+            }
+        }
+    ok(s.code_bad <= s.codes / 10000, "code mismatches %zu of %zu (all near thresholds: %zu)",
+       s.code_bad, s.codes, s.code_near);
+    ok(s.sign_bad <= s.signs / 10000, "sign mismatches %zu of %zu (near zero: %zu)", s.sign_bad,
+       s.signs, s.sign_near);
+    diag("worst deviations on %s: norm %.3g (relative), gamma %.3g of |x|, xhat %.3g of |x|",
+         spec, s.norm, s.gamma, s.xhat);
+}
+
 int main(void)
 {
-    char specs[8][16];
-    size_t ndev = conf_devices(specs, 8);
     kvq_codec_spec sp[4];
-    int per = 1 + 2;
+    size_t per = 2;
     for (int b = 1; b <= 8; b++)
-        per += codec_specs(b, sp) * (int)(sizeof dims / sizeof dims[0]);
-    plan((int)ndev * per);
-    for (size_t dv = 0; dv < ndev; dv++) {
-        kvq_ctx *ctx = NULL;
-        if (!ok(kvq_ctx_create(&ctx, specs[dv]) == 0, "context on %s", specs[dv])) {
-            skip(per - 1, "no context");
-            continue;
-        }
-        conf_banner(ctx);
-        dev_stats s = {0};
-        for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
-            for (int b = 1; b <= 8; b++) {
-                int n = codec_specs(b, sp);
-                for (int k = 0; k < n; k++) {
-                    char what[128];
-                    size_t count = dims[i] >= 1024 ? 67 : 301;
-                    int good = check_codec(ctx, &sp[k], dims[i], count, &s, what, sizeof what);
-                    ok(good, "%s: norms, codes, signs, dequantization agree", what);
-                }
-            }
-        ok(s.code_bad <= s.codes / 10000, "code mismatches %zu of %zu (all near thresholds: %zu)",
-           s.code_bad, s.codes, s.code_near);
-        ok(s.sign_bad <= s.signs / 10000 + 0, "sign mismatches %zu of %zu (near zero: %zu)",
-           s.sign_bad, s.signs, s.sign_near);
-        diag("worst deviations on %s: norm %.3g (relative), gamma %.3g of |x|, xhat %.3g of |x|",
-             specs[dv], s.norm, s.gamma, s.xhat);
-        kvq_ctx_destroy(ctx);
-    }
-    return exit_status();
+        per += (size_t)codec_specs(b, sp) * (sizeof dims / sizeof dims[0]);
+    return conf_main(per, body);
 }

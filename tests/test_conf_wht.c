@@ -31,43 +31,32 @@ static double check_one(kvq_ctx *dev, kvq_ctx *host, int kind, int dim, size_t c
     return dev_max;
 }
 
+/* Every rotation kind, dimension and direction on one device. */
+static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
+{
+    double worst = 0;
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+            for (int inv = 0; inv < 2; inv++) {
+                double w = 0;
+                int bad = 0;
+                for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+                    int s1;
+                    double d1 = check_one(ctx, host, kinds[k], dims[i], counts[c], inv, 1.0f, &s1);
+                    bad |= s1;
+                    double d2 = check_one(ctx, host, kinds[k], dims[i], counts[c], inv, 1e6f, &s1);
+                    bad |= s1;
+                    w = fmax(w, fmax(d1, d2));
+                }
+                worst = fmax(worst, w);
+                ok(!bad && w <= 1e-5, "rotation kind %d d=%d %s: max |Δ|/‖x‖ = %.3g", kinds[k],
+                   dims[i], inv ? "inverse" : "forward", w);
+            }
+    ok(worst > 0, "the comparison sees rounding differences (not comparing host to host)");
+    diag("worst WHT deviation on %s: %.3g of ‖x‖", spec, worst);
+}
+
 int main(void)
 {
-    char specs[8][16];
-    size_t ndev = conf_devices(specs, 8);
-    size_t per = sizeof dims / sizeof dims[0] * (sizeof kinds / sizeof kinds[0]) * 2 + 2;
-    kvq_ctx *host = NULL;
-    plan((int)(ndev * per));
-    kvq_ctx_create(&host, "host");
-    for (size_t dv = 0; dv < ndev; dv++) {
-        kvq_ctx *ctx = NULL;
-        int st = kvq_ctx_create(&ctx, specs[dv]);
-        if (!ok(st == 0, "context on %s", specs[dv])) {
-            skip((int)per - 1, "no context");
-            continue;
-        }
-        conf_banner(ctx);
-        double worst = 0;
-        for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
-            for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
-                for (int inv = 0; inv < 2; inv++) {
-                    double w = 0;
-                    int bad = 0;
-                    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
-                        int s1;
-                        double d1 = check_one(ctx, host, kinds[k], dims[i], counts[c], inv, 1.0f, &s1);
-                        double d2 = check_one(ctx, host, kinds[k], dims[i], counts[c], inv, 1e6f, &s1);
-                        bad |= s1;
-                        w = fmax(w, fmax(d1, d2));
-                    }
-                    worst = fmax(worst, w);
-                    ok(!bad && w <= 1e-5, "rotation kind %d d=%d %s: max |Δ|/‖x‖ = %.3g",
-                       kinds[k], dims[i], inv ? "inverse" : "forward", w);
-                }
-        ok(worst > 0, "the comparison sees rounding differences (not comparing host to host)");
-        diag("worst WHT deviation on %s: %.3g of ‖x‖", specs[dv], worst);
-        kvq_ctx_destroy(ctx);
-    }
-    kvq_ctx_destroy(host);
-    return exit_status();
+    return conf_main(sizeof dims / sizeof dims[0] * (sizeof kinds / sizeof kinds[0]) * 2 + 1, body);
 }

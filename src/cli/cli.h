@@ -34,5 +34,6 @@ int kvq_cmd_run(int argc, char **argv);
 int kvq_cmd_sweep(int argc, char **argv);
 int kvq_cmd_findings(int argc, char **argv);
 int kvq_cmd_compare(int argc, char **argv);
+int kvq_cmd_bench(int argc, char **argv);
 
 #endif

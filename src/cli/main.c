@@ -20,6 +20,7 @@ static const command commands[] = {
     {"sweep", kvq_cmd_sweep, "a grid of schemes x budgets x sources; CSV, JSON, Markdown, plots"},
     {"findings", kvq_cmd_findings, "the main job: the paper grid and a verdict on each finding"},
     {"compare", kvq_cmd_compare, "the same workloads on several devices: agreement and speed"},
+    {"bench", kvq_cmd_bench, "the benchmark suite: kernels vs the copy roofline, CLBlast and the host"},
 };
 
 /* Prints the top-level usage to f. */

@@ -3,6 +3,7 @@
  * outputs from quantized values, per-vector errors; the host reference runs
  * the same job where the context is the host. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,25 +110,50 @@ cleanup:
     return st;
 }
 
-/* Reference and quantized logits of keys [j0, j0+n) for every query. */
-static int chunk_logits(run *r, size_t j0, size_t n)
+int kvq_dev_logits(kvq_ctx *ctx, const kvq_dev_codec *kc, cl_mem codes, cl_mem norms,
+                   cl_mem gammas, cl_mem qr, cl_mem sq, size_t j0, size_t n, size_t nq,
+                   cl_mem out)
 {
     cl_kernel k;
     int st;
+    size_t ls, g[2] = {n, nq}, l[2] = {1, 1};
+    int vec = kvq_dev_vector_path(ctx) && kc->dim % 32 == 0;
+    if (vec) {
+        char opts[64];
+        snprintf(opts, sizeof opts, "-DKVQ_D=%d -DKVQ_LB=%d", kc->dim, kc->bits);
+        KVQ_TRY(st, kvq_rt_kernel(ctx, "common+attention", opts, "kvq_logits_codes_vec", &k));
+    } else {
+        KVQ_TRY(st, kvq_dev_kernel(ctx, "attention", kc->dim, "kvq_logits_codes", &k));
+    }
+    cl_uint bits = (cl_uint)kc->bits, m = (cl_uint)kc->m, words = (cl_uint)kc->words;
+    cl_uint uj0 = (cl_uint)j0, un = (cl_uint)n, unq = (cl_uint)nq;
+    float qs = kc->m ? (float)(sqrt(M_PI / 2.0) / kc->m) : 0.0f;
+    kvq_arg a[] = {{sizeof(cl_mem), &codes}, {sizeof(cl_mem), &norms}, {sizeof(cl_mem), &gammas},
+                   {4, &bits}, {4, &m}, {4, &words}, {sizeof(cl_mem), &kc->centroids},
+                   {sizeof(cl_mem), &qr}, {sizeof(cl_mem), &sq}, {4, &qs}, {4, &uj0}, {4, &un},
+                   {4, &unq}, {sizeof(cl_mem), &out}};
+    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
+    if (!vec) {
+        st = kvq_dev_launch(ctx, k, 2, g, NULL);
+        goto cleanup;
+    }
+    /* one work-item per 16 keys; groups of up to 16 work-items (256 keys) */
+    ls = kvq_dev_group(ctx, k, 16);
+    l[0] = ls;
+    g[0] = ((n + 15) / 16 + ls - 1) / ls * ls;
+    st = kvq_dev_launch(ctx, k, 2, g, l);
+cleanup:
+    return st;
+}
+
+/* Reference and quantized logits of keys [j0, j0+n) for every query. */
+static int chunk_logits(run *r, size_t j0, size_t n)
+{
+    int st;
     KVQ_TRY(st, kvq_blas_sgemm_at(r->ctx, 0, 1, r->m, n, r->d, r->scale, r->q, 0, r->d, r->kx,
                                   j0 * r->d, r->d, 0.0f, r->lref, 0, n));
-    KVQ_TRY(st, kvq_dev_kernel(r->ctx, "attention", (int)r->d, "kvq_logits_codes", &k));
-    cl_uint bits = (cl_uint)r->kc.bits, m = (cl_uint)r->kc.m, words = (cl_uint)r->kc.words;
-    cl_uint uj0 = (cl_uint)j0, un = (cl_uint)n, nq = (cl_uint)r->m;
-    float qs = r->kc.m ? (float)(sqrt(M_PI / 2.0) / r->kc.m) : 0.0f;
-    kvq_arg a[] = {{sizeof(cl_mem), &r->kcodes}, {sizeof(cl_mem), &r->knorms},
-                   {sizeof(cl_mem), &r->kgammas}, {4, &bits}, {4, &m}, {4, &words},
-                   {sizeof(cl_mem), &r->kc.centroids}, {sizeof(cl_mem), &r->qr},
-                   {sizeof(cl_mem), &r->sq}, {4, &qs}, {4, &uj0}, {4, &un}, {4, &nq},
-                   {sizeof(cl_mem), &r->lq}};
-    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
-    size_t g[2] = {n, r->m};
-    st = kvq_dev_launch(r->ctx, k, 2, g, NULL);
+    st = kvq_dev_logits(r->ctx, &r->kc, r->kcodes, r->knorms, r->kgammas, r->qr, r->sq, j0, n,
+                        r->m, r->lq);
 cleanup:
     return st;
 }
@@ -147,20 +173,30 @@ static int export_logits(run *r, size_t j0, size_t n)
     return st;
 }
 
+int kvq_dev_softmax_pass1(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t j0,
+                          size_t k, size_t nq, cl_mem stats, cl_mem topv, cl_mem topi)
+{
+    cl_kernel kern;
+    int st;
+    KVQ_TRY(st, kvq_dev_kernel(ctx, "attention", dim, "kvq_softmax_pass1", &kern));
+    size_t ls = kvq_dev_group(ctx, kern, 256);
+    cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, kk = (cl_uint)k;
+    kvq_arg a[] = {{sizeof(cl_mem), &lref}, {sizeof(cl_mem), &lq}, {4, &un}, {4, &uj0},
+                   {4, &kk}, {sizeof(cl_mem), &stats}, {sizeof(cl_mem), &topv},
+                   {sizeof(cl_mem), &topi}, {ls * 4, NULL}, {ls * 4, NULL}, {k * 4, NULL}};
+    KVQ_TRY(st, kvq_dev_args(kern, a, sizeof a / sizeof a[0]));
+    size_t g = ls * nq;
+    st = kvq_dev_launch(ctx, kern, 1, &g, &ls);
+cleanup:
+    return st;
+}
+
 /* Pass 1 kernel on chunk c (keys j0 … j0+n-1). */
 static int pass1(run *r, size_t c, size_t j0, size_t n)
 {
-    cl_kernel k;
     int st;
-    KVQ_TRY(st, kvq_dev_kernel(r->ctx, "attention", (int)r->d, "kvq_softmax_pass1", &k));
-    size_t ls = kvq_dev_group(r->ctx, k, 256);
-    cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, kk = (cl_uint)r->k;
-    kvq_arg a[] = {{sizeof(cl_mem), &r->lref}, {sizeof(cl_mem), &r->lq}, {4, &un}, {4, &uj0},
-                   {4, &kk}, {sizeof(cl_mem), &r->stats}, {sizeof(cl_mem), &r->topv},
-                   {sizeof(cl_mem), &r->topi}, {ls * 4, NULL}, {ls * 4, NULL}, {r->k * 4, NULL}};
-    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
-    size_t g = ls * r->m;
-    KVQ_TRY(st, kvq_dev_launch(r->ctx, k, 1, &g, &ls));
+    KVQ_TRY(st, kvq_dev_softmax_pass1(r->ctx, (int)r->d, r->lref, r->lq, n, j0, r->k, r->m,
+                                      r->stats, r->topv, r->topi));
     KVQ_TRY(st, kvq_dev_download(r->ctx, r->stats, 0, r->h_stats + c * r->m * 5, r->m * 5 * 4));
     KVQ_TRY(st, kvq_dev_download(r->ctx, r->topv, 0, r->h_topv + c * r->m * 2 * r->k,
                                  r->m * 2 * r->k * 4));
@@ -255,19 +291,31 @@ static int upload_consts(run *r, cand *buf)
     return cs == CL_SUCCESS ? KVQ_OK : kvq_rt_fail(cs, "clEnqueueWriteBuffer", __FILE__, __LINE__);
 }
 
+int kvq_dev_softmax_pass2(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t nq,
+                          cl_mem consts, cl_mem sums, cl_mem p, cl_mem pq)
+{
+    cl_kernel k;
+    int st;
+    cl_uint un = (cl_uint)n;
+    KVQ_TRY(st, kvq_dev_kernel(ctx, "attention", dim, "kvq_softmax_pass2", &k));
+    size_t ls = kvq_dev_group(ctx, k, 256), g = ls * nq;
+    kvq_arg a[] = {{sizeof(cl_mem), &lref}, {sizeof(cl_mem), &lq}, {4, &un},
+                   {sizeof(cl_mem), &consts}, {sizeof(cl_mem), &sums}, {sizeof(cl_mem), &p},
+                   {sizeof(cl_mem), &pq}, {ls * 4, NULL}};
+    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
+    st = kvq_dev_launch(ctx, k, 1, &g, &ls);
+cleanup:
+    return st;
+}
+
 /* Pass 2 kernel on chunk c, then the chunk's share of both outputs. */
 static int pass2(run *r, size_t c, size_t j0, size_t n)
 {
     cl_kernel k;
     int st;
     cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, nq = (cl_uint)r->m;
-    KVQ_TRY(st, kvq_dev_kernel(r->ctx, "attention", (int)r->d, "kvq_softmax_pass2", &k));
-    size_t ls = kvq_dev_group(r->ctx, k, 256), g = ls * r->m;
-    kvq_arg a[] = {{sizeof(cl_mem), &r->lref}, {sizeof(cl_mem), &r->lq}, {4, &un},
-                   {sizeof(cl_mem), &r->consts}, {sizeof(cl_mem), &r->sums},
-                   {sizeof(cl_mem), &r->p}, {sizeof(cl_mem), &r->pq}, {ls * 4, NULL}};
-    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
-    KVQ_TRY(st, kvq_dev_launch(r->ctx, k, 1, &g, &ls));
+    KVQ_TRY(st, kvq_dev_softmax_pass2(r->ctx, (int)r->d, r->lref, r->lq, n, r->m, r->consts,
+                                      r->sums, r->p, r->pq));
     KVQ_TRY(st, kvq_dev_download(r->ctx, r->sums, 0, r->h_sums + c * r->m * 10, r->m * 40));
     /* reference output o += P · V[j0 … j0+n) */
     KVQ_TRY(st, kvq_blas_sgemm_at(r->ctx, 0, 0, r->m, r->d, n, 1.0f, r->p, 0, n, r->vx, j0 * r->d,

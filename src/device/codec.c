@@ -1,6 +1,7 @@
 /* codec.c — device-resident codecs, batched rotation, fused quantization and
  * dequantization launchers, with the host reference behind the same API. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,23 @@ cleanup:
     return st;
 }
 
+/* Launches kvq_rotate_vec (one work-item per vector) on count vectors of x. */
+static int launch_rotate_vec(kvq_ctx *ctx, int dim, cl_mem signs, int rounds, cl_mem x,
+                             size_t count, int inverse, float scale)
+{
+    cl_kernel k;
+    int st;
+    KVQ_TRY(st, kvq_dev_kernel(ctx, "wht", dim, "kvq_rotate_vec", &k));
+    cl_uint n = (cl_uint)count, r = (cl_uint)rounds, inv = (cl_uint)inverse;
+    kvq_arg args[] = {{sizeof x, &x}, {sizeof n, &n}, {sizeof signs, &signs}, {sizeof r, &r},
+                      {sizeof inv, &inv}, {sizeof scale, &scale}};
+    KVQ_TRY(st, kvq_dev_args(k, args, sizeof args / sizeof args[0]));
+    size_t ls = kvq_dev_group(ctx, k, 16), global = (count + ls - 1) / ls * ls;
+    st = kvq_dev_launch(ctx, k, 1, &global, &ls);
+cleanup:
+    return st;
+}
+
 /* Launches kvq_rotate on count vectors of buffer x. */
 static int launch_rotate(kvq_ctx *ctx, int dim, cl_mem signs, int rounds, cl_mem x,
                          size_t count, int inverse, float scale)
@@ -49,6 +67,8 @@ static int launch_rotate(kvq_ctx *ctx, int dim, cl_mem signs, int rounds, cl_mem
     int st;
     if (!count)
         return KVQ_OK;
+    if (kvq_dev_vector_path(ctx))
+        return launch_rotate_vec(ctx, dim, signs, rounds, x, count, inverse, scale);
     KVQ_TRY(st, kvq_dev_kernel(ctx, "wht", dim, "kvq_rotate", &k));
     size_t ls = kvq_dev_group(ctx, k, (size_t)dim / 2);
     cl_uint n = (cl_uint)count, r = (cl_uint)rounds, inv = (cl_uint)inverse;
@@ -111,12 +131,40 @@ cleanup:
     return st;
 }
 
-/* Launches the fused quantization kernel on count device vectors. */
-static int launch_quantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem x, size_t count,
-                           cl_mem codes, cl_mem norms, cl_mem gammas)
+/* Launches kvq_quantize_vec (one work-item per vector, bits compiled in). */
+static int launch_quantize_vec(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem x, size_t count,
+                               cl_mem codes, cl_mem norms, cl_mem gammas)
 {
     cl_kernel k;
     int st;
+    char opts[64];
+    snprintf(opts, sizeof opts, "-DKVQ_D=%d -DKVQ_LB=%d", d->dim, d->bits);
+    KVQ_TRY(st, kvq_rt_kernel(ctx, "common+quantize", opts, "kvq_quantize_vec", &k));
+    cl_uint n = (cl_uint)count, rounds = (cl_uint)d->rounds, nc = (cl_uint)d->norm_correct;
+    cl_uint half = (cl_uint)d->half_side, m = (cl_uint)d->m, words = (cl_uint)d->words;
+    cl_mem sp = d->sprime ? d->sprime : d->signs;
+    kvq_arg args[] = {
+        {sizeof x, &x}, {sizeof n, &n}, {sizeof d->signs, &d->signs}, {sizeof rounds, &rounds},
+        {sizeof d->thresholds, &d->thresholds}, {sizeof d->centroids, &d->centroids},
+        {sizeof nc, &nc}, {sizeof half, &half}, {sizeof sp, &sp}, {sizeof m, &m},
+        {sizeof words, &words}, {sizeof codes, &codes}, {sizeof norms, &norms},
+        {sizeof gammas, &gammas}};
+    KVQ_TRY(st, kvq_dev_args(k, args, sizeof args / sizeof args[0]));
+    size_t ls = kvq_dev_group(ctx, k, 16), global = (count + ls - 1) / ls * ls;
+    st = kvq_dev_launch(ctx, k, 1, &global, &ls);
+cleanup:
+    return st;
+}
+
+int kvq_dev_quantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem x, size_t count,
+                     cl_mem codes, cl_mem norms, cl_mem gammas)
+{
+    cl_kernel k;
+    int st;
+    if (!count)
+        return KVQ_OK;
+    if (kvq_dev_vector_path(ctx))
+        return launch_quantize_vec(ctx, d, x, count, codes, norms, gammas);
     KVQ_TRY(st, kvq_dev_kernel(ctx, "quantize", d->dim, "kvq_quantize", &k));
     size_t ls = kvq_dev_group(ctx, k, (size_t)d->dim);
     cl_uint n = (cl_uint)count, rounds = (cl_uint)d->rounds, bits = (cl_uint)d->bits;
@@ -210,7 +258,7 @@ KVQ_API int kvq_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_
     KVQ_TRY(st, kvq_pool_acquire(ctx, count * d.words * sizeof(cl_uint), &codes));
     KVQ_TRY(st, kvq_pool_acquire(ctx, count * sizeof(float), &norms));
     KVQ_TRY(st, kvq_pool_acquire(ctx, count * sizeof(float), &gammas));
-    KVQ_TRY(st, launch_quantize(ctx, &d, xb, count, codes, norms, gammas));
+    KVQ_TRY(st, kvq_dev_quantize(ctx, &d, xb, count, codes, norms, gammas));
     KVQ_TRY(st, kvq_dev_download(ctx, codes, 0, out->codes, count * d.words * sizeof(cl_uint)));
     KVQ_TRY(st, kvq_dev_download(ctx, norms, 0, out->norms, count * sizeof(float)));
     if (d.m)

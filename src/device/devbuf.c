@@ -1,6 +1,7 @@
 /* devbuf.c — buffers, kernel arguments, launches and CLBlast calls for the
  * launchers, each OpenCL call checked and its call site recorded. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <clblast_c.h>
@@ -74,6 +75,12 @@ int kvq_dev_kernel(kvq_ctx *ctx, const char *file, int dim, const char *name, cl
     kvq_dev_options(dim, opts, sizeof opts);
     snprintf(prog, sizeof prog, "common+%s", file);
     return kvq_rt_kernel(ctx, prog, opts, name, out);
+}
+
+int kvq_dev_vector_path(const kvq_ctx *ctx)
+{
+    const char *env = getenv("KVQ_PORTABLE_KERNELS");
+    return ctx->info.type == KVQ_DEVICE_CPU && !(env && *env && strcmp(env, "0"));
 }
 
 size_t kvq_dev_group(kvq_ctx *ctx, cl_kernel k, size_t want)

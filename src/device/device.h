@@ -26,6 +26,11 @@ int kvq_dev_kernel(kvq_ctx *ctx, const char *file, int dim, const char *name, cl
 /* Local size for a per-vector work-group kernel: ≤ dim, ≤ 256, a power of two. */
 size_t kvq_dev_group(kvq_ctx *ctx, cl_kernel k, size_t want);
 
+/* 1 when the one-work-item-per-vector kernels (explicit float16 SIMD, no
+ * barriers) should run: on CPU devices, unless $KVQ_PORTABLE_KERNELS is set
+ * (then the work-group kernels every device runs are used, e.g. to test them). */
+int kvq_dev_vector_path(const kvq_ctx *ctx);
+
 /* Row-major C ← alpha·op(A)·op(B) + beta·C through CLBlast (m×n result, inner k). */
 int kvq_blas_sgemm(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                    float alpha, cl_mem a, size_t lda, cl_mem b, size_t ldb, float beta,
@@ -49,6 +54,20 @@ void kvq_dev_codec_release(kvq_ctx *ctx, kvq_dev_codec *d);
 /* x ← scale · R x (or Rᵀ) in place for count device vectors. */
 int kvq_dev_rotate(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem x, size_t count, int inverse,
                    float scale);
+/* Fused quantization of count device vectors x into codes, norms and gammas. */
+int kvq_dev_quantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem x, size_t count, cl_mem codes,
+                     cl_mem norms, cl_mem gammas);
+/* Compressed-domain logits out[i][j] (nq × n) of keys j0 … j0+n−1 against nq
+ * queries: qr = τ/√d·R q (nq × dim), sq = S'·qr (nq × m; unused without QJL). */
+int kvq_dev_logits(kvq_ctx *ctx, const kvq_dev_codec *kc, cl_mem codes, cl_mem norms,
+                   cl_mem gammas, cl_mem qr, cl_mem sq, size_t j0, size_t n, size_t nq,
+                   cl_mem out);
+/* Softmax pass 1 (row maxima, sums, top-k) over nq rows of n logits (see attention.cl). */
+int kvq_dev_softmax_pass1(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t j0,
+                          size_t k, size_t nq, cl_mem stats, cl_mem topv, cl_mem topi);
+/* Softmax pass 2 (divergence sums, p and p̃) over nq rows given per-query constants. */
+int kvq_dev_softmax_pass2(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t nq,
+                          cl_mem consts, cl_mem sums, cl_mem p, cl_mem pq);
 /* Reconstruct x̂ (count × dim) on the device from device codes/norms/gammas. */
 int kvq_dev_dequantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem norms,
                        cl_mem gammas, size_t count, cl_mem xhat);

@@ -1,0 +1,66 @@
+/* cmd_bench.c — `kvq bench`: the benchmark suite of bench/ (SPEC §8) as a
+ * table or JSON on stdout, progress on stderr. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench/bench.h"
+#include "cli/cli.h"
+#include "kvq.h"
+
+/* Prints the usage of the subcommand to f. */
+static void usage(FILE *f)
+{
+    fputs("usage: kvq bench [--json] [--quick] [--repeats N] [--no-host] [--device SPEC] [--quiet]\n\n"
+          "Times kvq's OpenCL kernels in one context and queue (SPEC 8): a float4 copy (the\n"
+          "device's memory roofline), batched WHT (d = 64, 128, 256), fused quantization\n"
+          "(b = 2, 3, 4, 3+QJL), compressed-domain logits for 1 and 64 queries against\n"
+          "65536 keys (d = 128, b = 1..8 and 1-bit QJL) beside CLBlast SGEMV/SGEMM on fp32\n"
+          "keys, softmax + KL, and the double-precision host reference of each kernel.\n"
+          "Each shape is warmed up once, then timed N times (median and min, OpenCL events\n"
+          "and wall clock); the report ends with the ratios wht_vs_copy, quantize_vs_copy,\n"
+          "decode4_vs_sgemv, qjl_vs_sgemv and opencl_vs_host.\n\n"
+          "  --json         one JSON object on stdout (\"results\", \"ratios\", \"ceilings\", ...)\n"
+          "  --quick        small shapes (a smoke test; the ratios are not meaningful)\n"
+          "  --repeats N    timed repeats per workload, 1..1000 (default 5)\n"
+          "  --no-host      skip the host reference timings (opencl_vs_host is then 0)\n"
+          "  --device SPEC  device (default: $KVQ_DEVICE, else first GPU, else CPU)\n"
+          "  --quiet        no progress lines on stderr\n", f);
+}
+
+int kvq_cmd_bench(int argc, char **argv)
+{
+    kvq_bench_opts o = {0, 0, 5, 1, NULL, 1};
+    long rep;
+    if (kvq_cli_want_help(argc, argv)) {
+        usage(stdout);
+        return KVQ_EXIT_OK;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (kvq_cli_is(argv[i], "--repeats")) {
+            if (!(v = kvq_cli_value(argc, argv, &i, "--repeats")) ||
+                kvq_cli_parse_int(v, "--repeats", 1, 1000, &rep))
+                return KVQ_EXIT_USAGE;
+            o.repeats = (int)rep;
+        } else if (kvq_cli_is(argv[i], "--device")) {
+            if (!(o.device = kvq_cli_value(argc, argv, &i, "--device")))
+                return KVQ_EXIT_USAGE;
+        } else if (!strcmp(argv[i], "--json")) {
+            o.json = 1;
+        } else if (!strcmp(argv[i], "--quick")) {
+            o.quick = 1;
+        } else if (!strcmp(argv[i], "--no-host")) {
+            o.host = 0;
+        } else if (!strcmp(argv[i], "--quiet")) {
+            o.verbose = 0;
+        } else {
+            return kvq_cli_error(argv[i], "unknown option for 'kvq bench' (try --help)");
+        }
+    }
+    int st = kvq_bench_suite(&o, stdout);
+    if (st == KVQ_ERR_NO_DEVICE || st == KVQ_ERR_BAD_SPEC)
+        return kvq_cli_error(o.device ? o.device : "--device", "%s", kvq_strerror(st));
+    if (st)
+        return kvq_cli_fail("bench", "%s", kvq_strerror(st));
+    return fflush(stdout) == 0 ? KVQ_EXIT_OK : kvq_cli_fail("stdout", "write failed");
+}

@@ -1,0 +1,43 @@
+#!/bin/sh
+# bench_smoke.sh — `kvq bench --quick --json`: completes, prints one JSON object whose
+# "ratios" hold every ratio of the [bench] issue as a positive number. No speed assertions
+# (speed lives in bench/); skipped when there is no OpenCL device.
+kvq="${top_builddir:-.}/kvq"
+sel=$("$kvq" devices --select "${KVQ_DEVICE:-}" 2>/dev/null)
+case "$sel" in
+  ''|*host*) echo "1..0 # SKIP no OpenCL device (kvq devices --select: ${sel:-nothing})"; exit 0 ;;
+esac
+n=0; fail=0
+t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
+echo "1..4"
+out=out.bench_smoke.$$
+"$kvq" bench --quick --json --repeats 2 --quiet > "$out" 2> "$out.err"; rc=$?
+t $rc "kvq bench --quick --json exits 0"
+sed 's/^/# stderr: /' "$out.err" | head -5
+[ "$(wc -l < "$out")" -eq 1 ]; t $? "JSON is one line on stdout"
+if command -v python3 >/dev/null 2>&1; then
+  python3 - "$out" <<'PY'
+import json, math, sys
+d = json.load(open(sys.argv[1]))
+r = d["ratios"]
+keys = ["wht_vs_copy", "quantize_vs_copy", "decode4_vs_sgemv", "qjl_vs_sgemv", "opencl_vs_host"]
+for k in keys:
+    v = r[k]
+    assert isinstance(v, (int, float)) and math.isfinite(v) and v > 0, (k, v)
+    print("# %s = %.3g" % (k, v))
+for e in d["results"]:
+    assert e["event_s"]["min"] <= e["event_s"]["median"], e["name"]
+    assert e["wall_s"]["min"] > 0, e["name"]
+assert d["device"]["name"] and d["clblast"]["version"]
+PY
+  t $? "every ratio key is a positive number; min <= median; device and CLBlast named"
+else
+  for k in wht_vs_copy quantize_vs_copy decode4_vs_sgemv qjl_vs_sgemv opencl_vs_host; do
+    grep -q "\"$k\":[0-9]*\.*[0-9]*[1-9]" "$out" || false
+  done
+  t $? "every ratio key present with a nonzero value (grep)"
+fi
+"$kvq" bench --repeats 0 >/dev/null 2>"$out.err"; rc=$?
+[ $rc -eq 2 ] && [ "$(wc -l < "$out.err")" -eq 1 ]; t $? "--repeats 0 is a usage error (exit 2, one line)"
+rm -f "$out" "$out.err"
+exit $fail

@@ -1,0 +1,137 @@
+#!/bin/sh
+# cli_run.sh — kvq run / sweep / findings / compare from the command line:
+# help, usage errors (exit 2, one line naming the input), host vs OpenCL
+# agreement (SPEC §7), determinism, real tensors, atomic outputs.
+kvq="${top_builddir:-.}/kvq"
+data="${top_srcdir:-.}/tests/data"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvq-cli.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+n=0
+t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
+have_py=0; command -v python3 >/dev/null 2>&1 && have_py=1
+gpu=$("$kvq" devices --select cpu 2>/dev/null | cut -f1)   # an OpenCL device, if any
+[ -n "$gpu" ] || gpu=$("$kvq" devices --select gpu 2>/dev/null | cut -f1)
+echo "1..33"
+echo "# OpenCL device for agreement checks: ${gpu:-none}"
+
+# 1-7: help of every subcommand
+for c in devices codebook run sweep findings compare bench; do
+  "$kvq" $c --help >"$tmp/h" 2>&1 && grep -q "usage: kvq $c" "$tmp/h"; t $? "kvq $c --help"
+done
+
+# 8-15: usage errors: exit 2 and one line "kvq: <input>: ..."
+usage() { # expected-input-substring args...
+  want=$1; shift
+  "$kvq" "$@" >/dev/null 2>"$tmp/e"; rc=$?
+  [ $rc = 2 ] && [ "$(wc -l <"$tmp/e")" = 1 ] && grep -q "^kvq: .*$want" "$tmp/e"
+}
+usage "--bits" run --bits 9; t $? "bits out of range"
+usage "--keys" run --keys 12x; t $? "bad number"
+usage "--scheme" run --scheme KQQV; t $? "unknown scheme"
+usage "--dist" run --dist cauchy; t $? "unknown source"
+usage "--device" run --device nosuch; t $? "bad device"
+usage "--dim" run --dim 100; t $? "dim not a power of two"
+usage "--schemes" sweep --schemes 'k=wht:mse9,v=wht:mse3'; t $? "bad custom spec in a sweep"
+usage "--frobnicate" findings --frobnicate; t $? "unknown option"
+
+# 16-17: host and OpenCL agree on every metric of the same run (SPEC §7)
+args="--scheme QKQV --bits 3 --dim 64 --keys 300 --queries 8 --trials 4 --seed 7 --json"
+"$kvq" run $args --device host >"$tmp/host.json"; rc=$?
+t $rc "run on host"
+if [ -n "$gpu" ] && [ $have_py = 1 ]; then
+  "$kvq" run $args --device "$gpu" >"$tmp/dev.json" && python3 - "$tmp/host.json" "$tmp/dev.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert set(a["metrics"]) == set(b["metrics"]) and len(a["metrics"]) == 18
+for m, va in a["metrics"].items():
+    for x, y in zip(va["per_trial"], b["metrics"][m]["per_trial"]):
+        if m in ("top1", "topk_recall"):
+            assert abs(x - y) <= 0.25, (m, x, y)   # one query of 8 may flip on a near-tie
+        else:
+            assert abs(x - y) <= 1e-7 or abs(x - y) <= 1e-3 * abs(x), (m, x, y)
+print("# host vs OpenCL: every per-trial metric within relative 1e-3 or absolute 1e-7")
+PY
+  t $? "host and OpenCL runs agree within SPEC 7 tolerances"
+else
+  echo "ok $((n=n+1)) - # SKIP no OpenCL device or python3"
+fi
+
+# 18-19: determinism: same seed identical (but for timing), other seed differs
+"$kvq" run $args --device host >"$tmp/host2.json"
+strip() { sed 's/"timing":{[^}]*}//' "$1"; }
+[ "$(strip "$tmp/host.json")" = "$(strip "$tmp/host2.json")" ]; t $? "same seed: identical JSON (timing aside)"
+"$kvq" run $(echo "$args" | sed 's/--seed 7/--seed 8/') --device host >"$tmp/host3.json"
+[ "$(strip "$tmp/host.json")" != "$(strip "$tmp/host3.json")" ]; t $? "another seed: different numbers"
+
+# 20-23: real tensors (safetensors F32 with q, BF16 without, F16 with names; npy)
+"$kvq" run --kv "$data/good/kvq_f32.safetensors" --json --device host >"$tmp/r.json" 2>/dev/null \
+  && grep -q '"dist":"kvq_f32.safetensors"' "$tmp/r.json"; t $? "run on F32 safetensors [H,N,d] with queries"
+"$kvq" run --kv "$data/good/kvq_bf16.safetensors" --queries 4 --json >"$tmp/r.json" 2>"$tmp/e" \
+  && grep -q "drawn at random" "$tmp/e"; t $? "BF16 without queries: says queries are drawn from keys"
+"$kvq" run --kv "$data/good/kvq_f16.safetensors" --k-name layer0.k --v-name layer0.v --queries 4 \
+  --json >/dev/null 2>&1; t $? "F16 [N,d] with --k-name/--v-name"
+if [ $have_py = 1 ]; then
+  python3 - "$tmp" <<'PY'
+import struct, sys, random
+def npy(path, shape, vals):
+    hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }" % ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "")
+    hdr = hdr.ljust(((10 + len(hdr) + 1 + 63) // 64) * 64 - 10 - 1) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode())
+        f.write(struct.pack("<%df" % len(vals), *vals))
+random.seed(3)
+for name in "kv":
+    npy(sys.argv[1] + "/%s.npy" % name, (2, 40, 32), [random.gauss(0, 1) for _ in range(2 * 40 * 32)])
+npy(sys.argv[1] + "/nan.npy", (40, 32), [float("nan")] + [0.5] * (40 * 32 - 1))
+PY
+  "$kvq" run --keys-file "$tmp/k.npy" --values-file "$tmp/v.npy" --queries 5 --json >"$tmp/r.json" 2>/dev/null \
+    && grep -q '"trials":2' "$tmp/r.json"; t $? "npy [H,N,d]: one trial per head"
+else
+  echo "ok $((n=n+1)) - # SKIP python3 missing"
+fi
+
+# 24-26: bad tensors: exit 2 naming the file
+"$kvq" run --kv "$data/bad/st_1d.safetensors" 2>"$tmp/e" >/dev/null; rc=$?
+[ $rc = 2 ] && grep -q "st_1d.safetensors" "$tmp/e"; t $? "malformed safetensors: exit 2 naming the file"
+if [ $have_py = 1 ]; then
+  "$kvq" run --keys-file "$tmp/nan.npy" --values-file "$tmp/nan.npy" 2>"$tmp/e" >/dev/null; rc=$?
+  [ $rc = 2 ] && grep -q "nan.npy" "$tmp/e" && grep -qi "nan" "$tmp/e"; t $? "NaN input: exit 2 naming the file"
+else
+  echo "ok $((n=n+1)) - # SKIP python3 missing"
+fi
+"$kvq" run --keys-file /nonexistent.npy --values-file /nonexistent.npy 2>"$tmp/e" >/dev/null; rc=$?
+[ $rc = 2 ] && grep -q "/nonexistent.npy" "$tmp/e"; t $? "missing file: exit 2 naming it"
+
+# 27-30: sweep --out on a tiny grid writes parseable CSV, JSON, Markdown
+"$kvq" sweep --bits 2,4 --dist gauss,t5 --keys 64 --queries 4 --trials 3 --dim 32 --device host \
+  --out "$tmp/out" >/dev/null 2>&1; t $? "sweep --out on a tiny grid"
+if [ $have_py = 1 ]; then
+  python3 - "$tmp/out" <<'PY'
+import csv, json, sys
+d = sys.argv[1]
+rows = list(csv.reader(open(d + "/results.csv")))
+assert len(rows) == 1 + 12 and all(len(r) == len(rows[0]) for r in rows), len(rows)
+cells = json.load(open(d + "/results.json"))
+assert len(cells) == 12 and all(len(c["metrics"]) == 18 for c in cells)
+PY
+  t $? "results.csv and results.json parse: 12 cells, consistent columns"
+else
+  grep -q '"metrics"' "$tmp/out/results.json"; t $? "results.json written"
+fi
+grep -q "^# kvq findings" "$tmp/out/findings.md" && grep -q "F3" "$tmp/out/findings.md"; t $? "findings.md written"
+ls "$tmp/out" | grep -q '\.tmp'; [ $? != 0 ]; t $? "no temporary files left behind"
+
+# 31: an interrupted sweep leaves no file at all in its output directory
+"$kvq" sweep --trials 50 --keys 2048 --device host --out "$tmp/int" >/dev/null 2>&1 &
+pid=$!; sleep 1; kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null  # (background jobs of sh ignore SIGINT)
+[ -z "$(ls -A "$tmp/int" 2>/dev/null)" ]; t $? "interrupted sweep: nothing half-written"
+
+# 32-33: compare on host and the OpenCL device reports agreement
+if [ -n "$gpu" ]; then
+  "$kvq" compare --devices "$gpu" --json --quiet >"$tmp/c.json"; rc=$?
+  t $rc "compare host and $gpu: exit 0"
+  grep -q '"conformant":true' "$tmp/c.json" && ! grep -q '"verdicts_agree":false' "$tmp/c.json"
+  t $? "compare: conformant and the verdicts agree"
+else
+  echo "ok $((n=n+1)) - # SKIP no OpenCL device"; echo "ok $((n=n+1)) - # SKIP no OpenCL device"
+fi
