@@ -70,64 +70,73 @@ __kernel void kvq_logits_codes(__global const uint *codes, __global const float 
     out[(size_t)i * n + j] = l;
 }
 
-/* Work-group argmax of (v, idx): larger value wins, ties go to the lower index. */
-uint wg_argmax(float v, uint idx, __local float *sv, __local uint *si, float *best)
+/* 1 if (v, i) ranks before (w, j): larger value first, then lower index. */
+int ranks_before(float v, uint i, float w, uint j)
+{
+    return v > w || (v == w && i < j);
+}
+
+/* Inserts (v, idx) into a sorted private list of at most k entries. */
+void topk_insert(float *tv, uint *ti, uint *cnt, uint k, float v, uint idx)
+{
+    if (*cnt == k && !ranks_before(v, idx, tv[k - 1], ti[k - 1]))
+        return;
+    uint p = *cnt < k ? (*cnt)++ : k - 1;
+    while (p > 0 && ranks_before(v, idx, tv[p - 1], ti[p - 1])) {
+        tv[p] = tv[p - 1];
+        ti[p] = ti[p - 1];
+        p--;
+    }
+    tv[p] = v;
+    ti[p] = idx;
+}
+
+/* Top-k of row[0..n) into out_val/out_idx (global key index j0 + j): each
+ * work-item keeps a sorted list of its own elements, then the lists are
+ * merged pairwise in local memory (lv, li: local size × k entries) — log2
+ * of the group size barriers instead of k full reductions. Empty slots are
+ * (−inf, 0xffffffff). */
+void wg_topk(__global const float *row, const uint n, const uint j0, const uint k,
+             __local float *lv, __local uint *li, __global float *out_val,
+             __global uint *out_idx)
 {
     const uint lid = get_local_id(0), ls = get_local_size(0);
-    sv[lid] = v;
-    si[lid] = idx;
+    float tv[KVQ_TOPK_MAX];
+    uint ti[KVQ_TOPK_MAX], cnt = 0;
+    for (uint j = lid; j < n; j += ls)
+        topk_insert(tv, ti, &cnt, k, row[j], j);
+    for (uint r = 0; r < k; r++) {
+        lv[lid * k + r] = r < cnt ? tv[r] : -INFINITY;
+        li[lid * k + r] = r < cnt ? ti[r] : 0xffffffffu;
+    }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (uint s = ls >> 1; s > 0; s >>= 1) {
         if (lid < s) {
-            float a = sv[lid], b = sv[lid + s];
-            uint ia = si[lid], ib = si[lid + s];
-            if (b > a || (b == a && ib < ia)) {
-                sv[lid] = b;
-                si[lid] = ib;
+            __local float *av = lv + lid * k, *bv = lv + (lid + s) * k;
+            __local uint *ai = li + lid * k, *bi = li + (lid + s) * k;
+            uint x = 0, y = 0;
+            for (uint r = 0; r < k; r++) {
+                if (ranks_before(av[x], ai[x], bv[y], bi[y])) {
+                    tv[r] = av[x];
+                    ti[r] = ai[x++];
+                } else {
+                    tv[r] = bv[y];
+                    ti[r] = bi[y++];
+                }
+            }
+            for (uint r = 0; r < k; r++) {
+                av[r] = tv[r];
+                ai[r] = ti[r];
             }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    uint r = si[0];
-    *best = sv[0];
+    if (lid == 0)
+        for (uint r = 0; r < k; r++) {
+            out_val[r] = lv[r];
+            out_idx[r] = li[r] == 0xffffffffu ? li[r] : j0 + li[r];
+        }
     barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
-
-/* 1 if idx is one of the first n entries of chosen. */
-int is_chosen(__local const uint *chosen, uint n, uint idx)
-{
-    for (uint r = 0; r < n; r++)
-        if (chosen[r] == idx)
-            return 1;
-    return 0;
-}
-
-/* Top-k of row[0..n) into out_idx/out_val (global key index = j0 + j). */
-void wg_topk(__global const float *row, const uint n, const uint j0, const uint k,
-             __local float *sv, __local uint *si, __local uint *chosen,
-             __global float *out_val, __global uint *out_idx)
-{
-    const uint lid = get_local_id(0), ls = get_local_size(0);
-    for (uint r = 0; r < k; r++) {
-        float bv = -INFINITY;
-        uint bi = 0xffffffffu;
-        for (uint j = lid; j < n; j += ls) {
-            float v = row[j];
-            if ((v > bv || (v == bv && j < bi)) && !is_chosen(chosen, r, j)) {
-                bv = v;
-                bi = j;
-            }
-        }
-        float best;
-        uint win = wg_argmax(bv, bi, sv, si, &best);
-        if (lid == 0) {
-            chosen[r] = win;
-            out_idx[r] = win == 0xffffffffu ? win : j0 + win;
-            out_val[r] = best;
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
 }
 
 /* Pass 1 over one chunk, one work-group per query: row maxima and scaled sums
@@ -136,8 +145,8 @@ void wg_topk(__global const float *row, const uint n, const uint j0, const uint 
 __kernel void kvq_softmax_pass1(__global const float *lref, __global const float *lq,
                                 const uint n, const uint j0, const uint k,
                                 __global float *stats, __global float *top_val,
-                                __global uint *top_idx, __local float *sv, __local uint *si,
-                                __local uint *chosen)
+                                __global uint *top_idx, __local float *sv, __local float *lv,
+                                __local uint *li)
 {
     const uint i = get_group_id(0), lid = get_local_id(0), ls = get_local_size(0);
     __global const float *a = lref + (size_t)i * n, *b = lq + (size_t)i * n;
@@ -166,9 +175,8 @@ __kernel void kvq_softmax_pass1(__global const float *lref, __global const float
         s[3] = sb;
         s[4] = t;
     }
-    wg_topk(a, n, j0, k, sv, si, chosen, top_val + (size_t)i * 2 * k,
-            top_idx + (size_t)i * 2 * k);
-    wg_topk(b, n, j0, k, sv, si, chosen, top_val + (size_t)i * 2 * k + k,
+    wg_topk(a, n, j0, k, lv, li, top_val + (size_t)i * 2 * k, top_idx + (size_t)i * 2 * k);
+    wg_topk(b, n, j0, k, lv, li, top_val + (size_t)i * 2 * k + k,
             top_idx + (size_t)i * 2 * k + k);
 }
 
@@ -276,39 +284,6 @@ __kernel void kvq_value_qjl(__global const uint *codes, __global const float *ga
         acc += stream_bit(codes + (size_t)(j0 + j) * words, p) ? g : -g;
     }
     a[(size_t)i * m + l] += acc;
-}
-
-/* Per vector: ‖x − x̂‖²/‖x‖² and 1 − cos(x, x̂) computed as ½‖x/‖x‖ − x̂/‖x̂‖‖²
- * (no cancellation near cos = 1). A zero x gives err = {−1, −1}; a zero x̂
- * gives a direction error of 1 (cos taken as 0). */
-__kernel void kvq_vector_errors(__global const float *x, __global const float *xh,
-                                const uint count, __global float *err, __local float *sv)
-{
-    const uint lid = get_local_id(0), ls = get_local_size(0);
-    for (uint v = get_group_id(0); v < count; v += get_num_groups(0)) {
-        __global const float *a = x + (size_t)v * KVQ_D, *b = xh + (size_t)v * KVQ_D;
-        float sa = 0.0f, sb = 0.0f, sd = 0.0f;
-        for (uint c = lid; c < KVQ_D; c += ls) {
-            float d = a[c] - b[c];
-            sa += a[c] * a[c];
-            sb += b[c] * b[c];
-            sd += d * d;
-        }
-        sa = wg_sum(sa, sv);
-        sb = wg_sum(sb, sv);
-        sd = wg_sum(sd, sv);
-        float na = sqrt(sa), nb = sqrt(sb), sdir = 0.0f;
-        for (uint c = lid; c < KVQ_D; c += ls) {
-            float d = (nb > 0.0f ? b[c] / nb : 0.0f) - (na > 0.0f ? a[c] / na : 0.0f);
-            sdir += d * d;
-        }
-        sdir = wg_sum(sdir, sv);
-        if (lid == 0) {
-            err[2 * v] = sa > 0.0f ? sd / sa : -1.0f;
-            err[2 * v + 1] = sa > 0.0f ? (nb > 0.0f ? 0.5f * sdir : 1.0f) : -1.0f;
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
 }
 
 /* ---- Logits with one work-item per 16 keys (the CPU path): lanes are keys,
@@ -439,3 +414,29 @@ __kernel void kvq_logits_codes_vec(__global const uint *codes, __global const fl
     }
 }
 #endif
+
+/* Per vector, one work-item each (the layout CPUs vectorise and GPUs run
+ * without barriers): ‖x − x̂‖²/‖x‖² and 1 − cos(x, x̂) = ½‖x/‖x‖ − x̂/‖x̂‖‖².
+ * A zero x gives {−1, −1}; a zero x̂ a direction error of 1. */
+__kernel void kvq_vector_errors(__global const float *x, __global const float *xh,
+                                     const uint count, __global float *err)
+{
+    const uint v = get_global_id(0);
+    if (v >= count)
+        return;
+    __global const float *a = x + (size_t)v * KVQ_D, *b = xh + (size_t)v * KVQ_D;
+    float sa = 0.0f, sb = 0.0f, sd = 0.0f, sdir = 0.0f;
+    for (uint c = 0; c < KVQ_D; c++) {
+        float d = a[c] - b[c];
+        sa += a[c] * a[c];
+        sb += b[c] * b[c];
+        sd += d * d;
+    }
+    float ia = sa > 0.0f ? 1.0f / sqrt(sa) : 0.0f, ib = sb > 0.0f ? 1.0f / sqrt(sb) : 0.0f;
+    for (uint c = 0; c < KVQ_D; c++) {
+        float d = b[c] * ib - a[c] * ia;
+        sdir += d * d;
+    }
+    err[2 * v] = sa > 0.0f ? sd / sa : -1.0f;
+    err[2 * v + 1] = sa > 0.0f ? (sb > 0.0f ? 0.5f * sdir : 1.0f) : -1.0f;
+}

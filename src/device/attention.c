@@ -25,6 +25,7 @@ typedef struct run {
     cl_mem q, kx, vx, qr, sq;
     cl_mem kcodes, knorms, kgammas, vcodes, vnorms, vgammas;
     cl_mem lref, lq, p, pq, stats, topv, topi, consts, sums, oref, orot, acc;
+    cl_mem vrot, vz;              /* dense V̂ (rotated domain) and γ∘Z for the GEMM value path */
     float *h_stats, *h_topv, *h_sums;
     cl_uint *h_topi;
 } run;
@@ -53,6 +54,27 @@ static size_t chunk_keys(const run *r)
     return c ? c : 1;
 }
 
+/* From this many queries on, õ is accumulated by GEMMs over dense
+ * rotated-domain values (one decode of V, reused by every query); below it,
+ * straight from the codes, which reads fewer bytes for decode-like M. */
+#define VALUE_GEMM_QUERIES 4
+
+/* Dense rotated-domain V̂ (ν·C[idx]) and γ∘Z for the GEMM value path. */
+static int value_matrices(run *r)
+{
+    int st = KVQ_OK;
+    if (r->vc.bits) {
+        KVQ_TRY(st, kvq_pool_acquire(r->ctx, r->n * r->d * 4, &r->vrot));
+        KVQ_TRY(st, kvq_dev_recon_rot(r->ctx, &r->vc, r->vcodes, r->vnorms, r->n, r->vrot));
+    }
+    if (r->vc.m) {
+        KVQ_TRY(st, kvq_pool_acquire(r->ctx, r->n * (size_t)r->vc.m * 4, &r->vz));
+        KVQ_TRY(st, kvq_dev_signs_dense(r->ctx, &r->vc, r->vcodes, r->vgammas, r->n, 1.0f, r->vz));
+    }
+cleanup:
+    return st;
+}
+
 /* Uploads inputs and codecs; prepares rotated, scaled queries and S·q. */
 static int setup(run *r)
 {
@@ -73,6 +95,8 @@ static int setup(run *r)
     if (r->kc.m)
         KVQ_TRY(st, kvq_blas_sgemm(ctx, 0, 1, r->m, (size_t)r->kc.m, r->d, 1.0f, r->qr, r->d,
                                    r->kc.sprime, r->d, 0.0f, r->sq, (size_t)r->kc.m));
+    if (r->m >= VALUE_GEMM_QUERIES)
+        st = value_matrices(r);
 cleanup:
     return st;
 }
@@ -183,7 +207,8 @@ int kvq_dev_softmax_pass1(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t 
     cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, kk = (cl_uint)k;
     kvq_arg a[] = {{sizeof(cl_mem), &lref}, {sizeof(cl_mem), &lq}, {4, &un}, {4, &uj0},
                    {4, &kk}, {sizeof(cl_mem), &stats}, {sizeof(cl_mem), &topv},
-                   {sizeof(cl_mem), &topi}, {ls * 4, NULL}, {ls * 4, NULL}, {k * 4, NULL}};
+                   {sizeof(cl_mem), &topi}, {ls * 4, NULL}, {ls * k * 4, NULL},
+                   {ls * k * 4, NULL}};
     KVQ_TRY(st, kvq_dev_args(kern, a, sizeof a / sizeof a[0]));
     size_t g = ls * nq;
     st = kvq_dev_launch(ctx, kern, 1, &g, &ls);
@@ -320,6 +345,16 @@ static int pass2(run *r, size_t c, size_t j0, size_t n)
     /* reference output o += P · V[j0 … j0+n) */
     KVQ_TRY(st, kvq_blas_sgemm_at(r->ctx, 0, 0, r->m, r->d, n, 1.0f, r->p, 0, n, r->vx, j0 * r->d,
                                   r->d, 1.0f, r->oref, 0, r->d));
+    if (r->m >= VALUE_GEMM_QUERIES) {
+        if (r->vc.bits)
+            KVQ_TRY(st, kvq_blas_sgemm_at(r->ctx, 0, 0, r->m, r->d, n, 1.0f, r->pq, 0, n, r->vrot,
+                                          j0 * r->d, r->d, 1.0f, r->orot, 0, r->d));
+        if (r->vc.m)
+            st = kvq_blas_sgemm_at(r->ctx, 0, 0, r->m, (size_t)r->vc.m, n, 1.0f, r->pq, 0, n,
+                                   r->vz, j0 * (size_t)r->vc.m, (size_t)r->vc.m, 1.0f, r->acc, 0,
+                                   (size_t)r->vc.m);
+        goto cleanup;
+    }
     cl_uint bits = (cl_uint)r->vc.bits, words = (cl_uint)r->vc.words, m = (cl_uint)r->vc.m;
     if (bits) {
         KVQ_TRY(st, kvq_dev_kernel(r->ctx, "attention", (int)r->d, "kvq_value_mse", &k));
@@ -439,12 +474,10 @@ static int vector_errors(run *r, const kvq_dev_codec *dc, cl_mem codes, cl_mem n
     KVQ_TRY(st, kvq_pool_acquire(r->ctx, r->n * 8, &err));
     KVQ_TRY(st, kvq_dev_dequantize(r->ctx, dc, codes, norms, gammas, r->n, xh));
     KVQ_TRY(st, kvq_dev_kernel(r->ctx, "attention", (int)r->d, "kvq_vector_errors", &k));
-    size_t ls = kvq_dev_group(r->ctx, k, r->d);
-    kvq_arg a[] = {{sizeof(cl_mem), &x}, {sizeof(cl_mem), &xh}, {4, &n}, {sizeof(cl_mem), &err},
-                   {ls * 4, NULL}};
+    kvq_arg a[] = {{sizeof(cl_mem), &x}, {sizeof(cl_mem), &xh}, {4, &n}, {sizeof(cl_mem), &err}};
     KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
-    size_t groups = r->n < 65536 ? r->n : 65536, g = groups * ls;
-    KVQ_TRY(st, kvq_dev_launch(r->ctx, k, 1, &g, &ls));
+    size_t g = r->n;
+    KVQ_TRY(st, kvq_dev_launch(r->ctx, k, 1, &g, NULL));
     if (!(h = malloc(r->n * 8))) {
         st = KVQ_ERR_NOMEM;
         goto cleanup;
@@ -475,7 +508,7 @@ static void release_run(run *r)
     cl_mem *bufs[] = {&r->q, &r->kx, &r->vx, &r->qr, &r->sq, &r->kcodes, &r->knorms,
                       &r->kgammas, &r->vcodes, &r->vnorms, &r->vgammas, &r->lref, &r->lq,
                       &r->p, &r->pq, &r->stats, &r->topv, &r->topi, &r->consts, &r->sums,
-                      &r->oref, &r->orot, &r->acc};
+                      &r->oref, &r->orot, &r->acc, &r->vrot, &r->vz};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         kvq_pool_release(r->ctx, *bufs[i]);
     kvq_dev_codec_release(r->ctx, &r->kc);

@@ -186,33 +186,53 @@ cleanup:
     return st;
 }
 
-int kvq_dev_dequantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem norms,
-                       cl_mem gammas, size_t count, cl_mem xhat)
+int kvq_dev_recon_rot(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem norms,
+                      size_t count, cl_mem out)
 {
     cl_kernel k;
-    cl_mem zg = NULL;
     int st;
     cl_uint bits = (cl_uint)d->bits, words = (cl_uint)d->words, n = (cl_uint)count;
     KVQ_TRY(st, kvq_dev_kernel(ctx, "quantize", d->dim, "kvq_dequantize_rot", &k));
-    kvq_arg a1[] = {{sizeof codes, &codes}, {sizeof norms, &norms},
-                    {sizeof d->centroids, &d->centroids}, {sizeof bits, &bits},
-                    {sizeof words, &words}, {sizeof n, &n}, {sizeof xhat, &xhat}};
-    KVQ_TRY(st, kvq_dev_args(k, a1, sizeof a1 / sizeof a1[0]));
-    size_t g1[2] = {(size_t)d->dim, count};
-    KVQ_TRY(st, kvq_dev_launch(ctx, k, 2, g1, NULL));
+    kvq_arg a[] = {{sizeof codes, &codes}, {sizeof norms, &norms},
+                   {sizeof d->centroids, &d->centroids}, {sizeof bits, &bits},
+                   {sizeof words, &words}, {sizeof n, &n}, {sizeof out, &out}};
+    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
+    size_t g[2] = {(size_t)d->dim, count};
+    st = kvq_dev_launch(ctx, k, 2, g, NULL);
+cleanup:
+    return st;
+}
+
+int kvq_dev_signs_dense(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem gammas,
+                        size_t count, float scale, cl_mem out)
+{
+    cl_kernel k;
+    int st;
+    cl_uint bits = (cl_uint)d->bits, words = (cl_uint)d->words, n = (cl_uint)count;
+    cl_uint m = (cl_uint)d->m;
+    KVQ_TRY(st, kvq_dev_kernel(ctx, "quantize", d->dim, "kvq_signs_dense", &k));
+    kvq_arg a[] = {{sizeof codes, &codes}, {sizeof gammas, &gammas}, {sizeof bits, &bits},
+                   {sizeof m, &m}, {sizeof words, &words}, {sizeof n, &n},
+                   {sizeof scale, &scale}, {sizeof out, &out}};
+    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
+    size_t g[2] = {(size_t)d->m, count};
+    st = kvq_dev_launch(ctx, k, 2, g, NULL);
+cleanup:
+    return st;
+}
+
+int kvq_dev_dequantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem norms,
+                       cl_mem gammas, size_t count, cl_mem xhat)
+{
+    cl_mem zg = NULL;
+    int st;
+    KVQ_TRY(st, kvq_dev_recon_rot(ctx, d, codes, norms, count, xhat));
     KVQ_TRY(st, kvq_dev_rotate(ctx, d, xhat, count, 1, 1.0f));
     if (!d->m)
         goto cleanup;
-    cl_uint m = (cl_uint)d->m;
-    float scale = (float)(sqrt(M_PI / 2.0) / d->m);
     KVQ_TRY(st, kvq_pool_acquire(ctx, count * d->m * sizeof(float), &zg));
-    KVQ_TRY(st, kvq_dev_kernel(ctx, "quantize", d->dim, "kvq_signs_dense", &k));
-    kvq_arg a2[] = {{sizeof codes, &codes}, {sizeof gammas, &gammas}, {sizeof bits, &bits},
-                    {sizeof m, &m}, {sizeof words, &words}, {sizeof n, &n},
-                    {sizeof scale, &scale}, {sizeof zg, &zg}};
-    KVQ_TRY(st, kvq_dev_args(k, a2, sizeof a2 / sizeof a2[0]));
-    size_t g2[2] = {(size_t)d->m, count};
-    KVQ_TRY(st, kvq_dev_launch(ctx, k, 2, g2, NULL));
+    KVQ_TRY(st, kvq_dev_signs_dense(ctx, d, codes, gammas, count,
+                                    (float)(sqrt(M_PI / 2.0) / d->m), zg));
     /* x̂ += (scale·γ∘Z) · S */
     st = kvq_blas_sgemm(ctx, 0, 0, count, (size_t)d->dim, (size_t)d->m, 1.0f, zg, (size_t)d->m,
                         d->s, (size_t)d->dim, 1.0f, xhat, (size_t)d->dim);

@@ -68,6 +68,12 @@ int kvq_dev_softmax_pass1(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t 
 /* Softmax pass 2 (divergence sums, p and p̃) over nq rows given per-query constants. */
 int kvq_dev_softmax_pass2(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t nq,
                           cl_mem consts, cl_mem sums, cl_mem p, cl_mem pq);
+/* Rotated-domain MSE reconstruction out[v] = ν_v·C[idx_v] (count × dim). */
+int kvq_dev_recon_rot(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem norms,
+                      size_t count, cl_mem out);
+/* Dense QJL signs out[v][l] = scale·γ_v·z_vl (count × m). */
+int kvq_dev_signs_dense(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem gammas,
+                        size_t count, float scale, cl_mem out);
 /* Reconstruct x̂ (count × dim) on the device from device codes/norms/gammas. */
 int kvq_dev_dequantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem norms,
                        cl_mem gammas, size_t count, cl_mem xhat);
