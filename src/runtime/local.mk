@@ -10,3 +10,5 @@ tests_test_runtime_LDADD = $(TEST_LDADD)
 TESTS += tests/test_status tests/test_device_spec tests/test_runtime
 dist_check_SCRIPTS += tests/cli_devices.sh
 TESTS += tests/cli_devices.sh
+dist_check_SCRIPTS += tests/exports.sh
+TESTS += tests/exports.sh
