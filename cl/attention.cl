@@ -312,14 +312,57 @@ float16 gather_table(__private const float *tab, uint16 idx)
 }
 
 #if KVQ_LB > 0
-/* Σ_c q_c · C[idx_c] for 16 keys (lanes) whose rows start at offs. Up to
- * 5 bits C[idx] is a tree of selects on the plane bits (OpenCL's shuffle
- * with a variable mask is scalarised by PoCL; selects are single blends);
- * above, a lane-by-lane table read. */
+/* Σ_c q_c · C[idx_c] for 16 keys (lanes) whose rows start at offs.
+ * Up to 6 bits the codebook's symmetry C[L−1−i] = −C[i] (checked by the host
+ * before it picks this kernel) halves the work: the top plane is the sign,
+ * the other planes XOR its complement index the positive half M, and C[idx]
+ * is a tree of selects over M (OpenCL's shuffle with a variable mask is
+ * scalarised by PoCL; a select is one blend) with the sign XORed in. Above
+ * 6 bits, a lane-by-lane table read. */
 float16 mse_dot16(__global const uint *codes, uint16 offs, __global const float *q,
                   __global const float *centroids)
 {
     float16 acc = 0.0f;
+#if KVQ_LB <= 6
+    float mt[1 << (KVQ_LB - 1)];
+    for (int c = 0; c < (1 << (KVQ_LB - 1)); c++)
+        mt[c] = centroids[(1 << (KVQ_LB - 1)) + c];
+    for (uint blk = 0; blk < KVQ_D / 32; blk++) {
+        uint16 p[KVQ_LB];
+#pragma unroll
+        for (int k = 0; k < KVQ_LB; k++)
+            p[k] = gather_words(codes, offs, k * (KVQ_D / 32) + blk);
+        const uint16 neg = ~p[KVQ_LB - 1];
+#if KVQ_LB > 1
+        uint16 mb[KVQ_LB - 1];
+#pragma unroll
+        for (int k = 0; k < KVQ_LB - 1; k++)
+            mb[k] = p[k] ^ neg;
+#endif
+#pragma unroll 4
+        for (uint t = 0; t < 32; t++) {
+#if KVQ_LB == 1
+            float16 mag = (float16)mt[0];
+#else
+            float16 lv[1 << (KVQ_LB - 2)];
+            int16 mk = as_int16(mb[0] << (31 - t));
+#pragma unroll
+            for (int c = 0; c < (1 << (KVQ_LB - 2)); c++)
+                lv[c] = select((float16)mt[2 * c], (float16)mt[2 * c + 1], mk);
+#pragma unroll
+            for (int k = 1; k < KVQ_LB - 1; k++) {
+                mk = as_int16(mb[k] << (31 - t));
+#pragma unroll
+                for (int c = 0; c < (1 << (KVQ_LB - 2 - k)); c++)
+                    lv[c] = select(lv[2 * c], lv[2 * c + 1], mk);
+            }
+            float16 mag = lv[0];
+#endif
+            uint16 sgn = (neg << (31 - t)) & 0x80000000u;
+            acc += q[blk * 32 + t] * as_float16(as_uint16(mag) ^ sgn);
+        }
+    }
+#else
     float tab[1 << KVQ_LB];
     for (int c = 0; c < (1 << KVQ_LB); c++)
         tab[c] = centroids[c];
@@ -328,32 +371,15 @@ float16 mse_dot16(__global const uint *codes, uint16 offs, __global const float 
 #pragma unroll
         for (int k = 0; k < KVQ_LB; k++)
             p[k] = gather_words(codes, offs, k * (KVQ_D / 32) + blk);
-#pragma unroll 4
         for (uint t = 0; t < 32; t++) {
-#if KVQ_LB <= 5
-            float16 lv[1 << (KVQ_LB - 1)];
-            int16 mk = as_int16(p[0] << (31 - t));
-#pragma unroll
-            for (int c = 0; c < (1 << (KVQ_LB - 1)); c++)
-                lv[c] = select((float16)tab[2 * c], (float16)tab[2 * c + 1], mk);
-#pragma unroll
-            for (int k = 1; k < KVQ_LB; k++) {
-                mk = as_int16(p[k] << (31 - t));
-#pragma unroll
-                for (int c = 0; c < (1 << (KVQ_LB - 1 - k)); c++)
-                    lv[c] = select(lv[2 * c], lv[2 * c + 1], mk);
-            }
-            float16 cv = lv[0];
-#else
             uint16 idx = 0;
 #pragma unroll
             for (int k = 0; k < KVQ_LB; k++)
                 idx |= ((p[k] >> t) & 1u) << k;
-            float16 cv = gather_table(tab, idx);
-#endif
-            acc += q[blk * 32 + t] * cv;
+            acc += q[blk * 32 + t] * gather_table(tab, idx);
         }
     }
+#endif
     return acc;
 }
 #endif

@@ -141,7 +141,8 @@ int kvq_dev_logits(kvq_ctx *ctx, const kvq_dev_codec *kc, cl_mem codes, cl_mem n
     cl_kernel k;
     int st;
     size_t ls, g[2] = {n, nq}, l[2] = {1, 1};
-    int vec = kvq_dev_vector_path(ctx) && kc->dim % 32 == 0;
+    int vec = kvq_dev_vector_path(ctx) && kc->dim % 32 == 0 &&
+              (kc->bits == 0 || kc->bits > 6 || kc->symmetric);
     if (vec) {
         char opts[64];
         snprintf(opts, sizeof opts, "-DKVQ_D=%d -DKVQ_LB=%d", kc->dim, kc->bits);

@@ -112,6 +112,9 @@ int kvq_dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq_dev_codec *d)
     d->half_side = spec->norm_bits == 16;
     KVQ_TRY(st, upload_signs(ctx, kvq_codec_rotation(c), &d->signs, &d->rounds));
     if (cb) {
+        d->symmetric = 1;
+        for (int i = 0; i < cb->levels; i++)
+            d->symmetric &= (float)cb->centroids[cb->levels - 1 - i] == -(float)cb->centroids[i];
         KVQ_TRY(st, upload_doubles(ctx, cb->thresholds, (size_t)cb->levels - 1, &d->thresholds));
         KVQ_TRY(st, upload_doubles(ctx, cb->centroids, (size_t)cb->levels, &d->centroids));
     } else {

@@ -43,6 +43,7 @@ int kvq_blas_sgemm_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n
 /* Device-resident form of a codec: codebook, rotation signs and QJL matrices. */
 typedef struct kvq_dev_codec {
     int dim, bits, m, rounds, norm_correct, half_side;
+    int symmetric;                  /* float centroids satisfy C[L−1−i] = −C[i] exactly */
     size_t words;
     cl_mem thresholds, centroids;   /* floats; NULL without MSE */
     cl_mem signs;                   /* rounds × dim floats (a dummy buffer if rounds = 0) */
