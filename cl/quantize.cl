@@ -168,6 +168,17 @@ uint pack_lanes(uint16 b)
     return d.x | d.y;
 }
 
+/* Lanes of a (bits 0–15) and b (bits 16–31), each 0 or 1, as one word. */
+uint pack_lanes32(uint16 a, uint16 b)
+{
+    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    uint16 x = (a << lane) | (b << (lane + 16u));
+    uint8 y = x.lo | x.hi;
+    uint4 z = y.lo | y.hi;
+    uint2 t = z.lo | z.hi;
+    return t.x | t.y;
+}
+
 __kernel void kvq_quantize_vec(__global const float *x, const uint count,
                                __global const float *signs, const uint rounds,
                                __global const float *thresholds,
@@ -199,9 +210,14 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
         idx[i] = 0;
         cv[i] = 0.0f;
     }
-#elif KVQ_LB <= 5
-    /* count of thresholds below u (ties to the lower level) and C[idx], by a
-     * compare and two blends per threshold (PoCL scalarises a variable shuffle) */
+#else
+    /* Branch-free binary search, 16 lanes at a time: at level j the probed
+     * threshold t[k + 2^j − 1] is picked from the candidates by a tree of
+     * selects on the bits decided so far (OpenCL's variable shuffle is
+     * scalarised by PoCL; a select is one blend). idx = number of thresholds
+     * strictly below u, i.e. ties go to the lower level. C[idx] (for the norm
+     * correction and the QJL residual) is a tree of selects on the planes. */
+    const int need_cv = norm_correct || m;
     float tt[(1 << KVQ_LB) - 1], ct[1 << KVQ_LB];
     for (int c = 0; c < (1 << KVQ_LB); c++) {
         ct[c] = centroids[c];
@@ -211,30 +227,39 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
 #pragma unroll
     for (int i = 0; i < KVQ_NV; i++) {
         const float16 uc = u[i] * inv;
+        int16 mk[KVQ_LB];
         uint16 k16 = 0;
-        float16 c16 = (float16)ct[0];
 #pragma unroll
-        for (int t = 0; t + 1 < (1 << KVQ_LB); t++) {
-            int16 gt = isgreater(uc, (float16)tt[t]);
-            k16 = select(k16, (uint16)(t + 1), gt);
-            c16 = select(c16, (float16)ct[t + 1], gt);
+        for (int j = KVQ_LB - 1; j >= 0; j--) {
+            float16 lv[1 << (KVQ_LB - 1)];
+            const int nd = KVQ_LB - 1 - j;
+#pragma unroll
+            for (int c = 0; c < (1 << nd); c++)
+                lv[c] = (float16)tt[c * (2 << j) + (1 << j) - 1];
+#pragma unroll
+            for (int b = 0; b < nd; b++)
+#pragma unroll
+                for (int c = 0; c < (1 << (nd - 1 - b)); c++)
+                    lv[c] = select(lv[2 * c], lv[2 * c + 1], mk[j + 1 + b]);
+            mk[j] = isgreater(uc, lv[0]);
+            k16 |= as_uint16(mk[j]) & (uint16)(1u << j);
         }
         idx[i] = k16;
-        cv[i] = c16;
-        acc += c16 * c16;
-    }
-#else
-    for (int i = 0; i < KVQ_NV; i++) {
-        float uc[16], c16[16];
-        uint k16[16];
-        vstore16(u[i] * inv, 0, uc);
-        for (int j = 0; j < 16; j++) {
-            k16[j] = codebook_search(uc[j], thresholds, 1u << KVQ_LB);
-            c16[j] = centroids[k16[j]];
+        if (need_cv) {
+            float16 lv[1 << KVQ_LB];
+#pragma unroll
+            for (int c = 0; c < (1 << (KVQ_LB - 1)); c++)
+                lv[c] = select((float16)ct[2 * c], (float16)ct[2 * c + 1], mk[0]);
+#pragma unroll
+            for (int b = 1; b < KVQ_LB; b++)
+#pragma unroll
+                for (int c = 0; c < (1 << (KVQ_LB - 1 - b)); c++)
+                    lv[c] = select(lv[2 * c], lv[2 * c + 1], mk[b]);
+            cv[i] = lv[0];
+            acc += cv[i] * cv[i];
+        } else {
+            cv[i] = 0.0f;
         }
-        idx[i] = vload16(0, k16);
-        cv[i] = vload16(0, c16);
-        acc += cv[i] * cv[i];
     }
 #endif
     const float cnorm = sqrt(hsum16(acc));
@@ -245,12 +270,22 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
         stored = round_to_half(stored);
 
     __global uint *out = codes + (size_t)v * words;
+#if KVQ_NV % 2 == 0
+    /* whole plane words: two 16-lane chunks per word */
+#pragma unroll
+    for (int k = 0; k < KVQ_LB; k++)
+#pragma unroll
+        for (int i = 0; i < KVQ_NV; i += 2)
+            out[k * (KVQ_D / 32) + i / 2] = pack_lanes32((idx[i] >> k) & 1u, (idx[i + 1] >> k) & 1u);
+    stream_writer w = {0, KVQ_LB * KVQ_D / 32};
+#else
     stream_writer w = {0, 0};
 #pragma unroll
     for (int k = 0; k < KVQ_LB; k++)
 #pragma unroll
         for (int i = 0; i < KVQ_NV; i++)
             put16(out, &w, (uint)(k * KVQ_D + 16 * i), pack_lanes((idx[i] >> k) & 1u));
+#endif
 
     /* QJL: residual in the rotated domain, its norm and projection signs */
     if (m) {
@@ -277,7 +312,8 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
             gamma = round_to_half(gamma);
         gammas[v] = gamma;
     }
-    out[w.word] = w.cur;
+    if (w.word < words)
+        out[w.word] = w.cur;
     norms[v] = stored;
 }
 #endif
