@@ -134,6 +134,37 @@ __kernel void kvq_signs_dense(__global const uint *codes, __global const float *
     out[(size_t)v * m + l] = b ? g : -g;
 }
 
+/* x̂[v] += scale·γ_v·Σ_l z_vl·S_l — the dequantized QJL residual, straight
+ * from the packed sign bits, one work-item per vector in KVQ_NV float16
+ * registers (the CPU path; S's rows stay in cache for every work-item). */
+__kernel void kvq_qjl_add_vec(__global const uint *codes, __global const float *gammas,
+                              const uint bits, const uint m, const uint words,
+                              const uint count, const float scale, __global const float *s,
+                              __global float *xhat)
+{
+    const uint v = get_global_id(0);
+    if (v >= count)
+        return;
+    __global const uint *w = codes + (size_t)v * words;
+    float16 acc[KVQ_NV];
+#pragma unroll
+    for (int i = 0; i < KVQ_NV; i++)
+        acc[i] = 0.0f;
+    const uint first = bits * KVQ_D;
+    for (uint l = 0; l < m; l++) {
+        __global const float *row = s + (size_t)l * KVQ_D;
+        const float sg = stream_bit(w, first + l) ? 1.0f : -1.0f;
+#pragma unroll
+        for (int i = 0; i < KVQ_NV; i++)
+            acc[i] += sg * vload16(i, row);
+    }
+    const float g = scale * gammas[v];
+    __global float *o = xhat + (size_t)v * KVQ_D;
+#pragma unroll
+    for (int i = 0; i < KVQ_NV; i++)
+        vstore16(vload16(i, o) + g * acc[i], i, o);
+}
+
 /* ---- Fused quantization with one work-item per vector (the CPU path):
  * the vector lives in KVQ_NV float16 registers; KVQ_LB (MSE bits) is a
  * compile-time constant. Same results as kvq_quantize up to float rounding

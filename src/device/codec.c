@@ -224,6 +224,26 @@ cleanup:
     return st;
 }
 
+/* x̂ += √(π/2)/m·γ·Sᵀz by the one-work-item-per-vector kernel (CPU path). */
+static int qjl_add_vec(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem gammas,
+                       size_t count, cl_mem xhat)
+{
+    cl_kernel k;
+    int st;
+    cl_uint bits = (cl_uint)d->bits, m = (cl_uint)d->m, words = (cl_uint)d->words;
+    cl_uint n = (cl_uint)count;
+    float scale = (float)(sqrt(M_PI / 2.0) / d->m);
+    KVQ_TRY(st, kvq_dev_kernel(ctx, "quantize", d->dim, "kvq_qjl_add_vec", &k));
+    kvq_arg a[] = {{sizeof codes, &codes}, {sizeof gammas, &gammas}, {sizeof bits, &bits},
+                   {sizeof m, &m}, {sizeof words, &words}, {sizeof n, &n},
+                   {sizeof scale, &scale}, {sizeof d->s, &d->s}, {sizeof xhat, &xhat}};
+    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
+    size_t g = count;
+    st = kvq_dev_launch(ctx, k, 1, &g, NULL);
+cleanup:
+    return st;
+}
+
 int kvq_dev_dequantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem norms,
                        cl_mem gammas, size_t count, cl_mem xhat)
 {
@@ -233,10 +253,14 @@ int kvq_dev_dequantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_me
     KVQ_TRY(st, kvq_dev_rotate(ctx, d, xhat, count, 1, 1.0f));
     if (!d->m)
         goto cleanup;
+    if (kvq_dev_vector_path(ctx)) {
+        st = qjl_add_vec(ctx, d, codes, gammas, count, xhat);
+        goto cleanup;
+    }
     KVQ_TRY(st, kvq_pool_acquire(ctx, count * d->m * sizeof(float), &zg));
     KVQ_TRY(st, kvq_dev_signs_dense(ctx, d, codes, gammas, count,
                                     (float)(sqrt(M_PI / 2.0) / d->m), zg));
-    /* x̂ += (scale·γ∘Z) · S */
+    /* x̂ += (scale·γ∘Z) · S, a GEMM (the portable path: fast on GPUs) */
     st = kvq_blas_sgemm(ctx, 0, 0, count, (size_t)d->dim, (size_t)d->m, 1.0f, zg, (size_t)d->m,
                         d->s, (size_t)d->dim, 1.0f, xhat, (size_t)d->dim);
 cleanup:
