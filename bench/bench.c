@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "bench.h"
+#include "analysis/report.h"
 #include "device/bench_kernels.h"
 #include "kvq.h"
 
@@ -424,27 +425,11 @@ static void json_stat(FILE *f, const char *key, stat2 s)
     fprintf(f, "\"%s\":{\"median\":%.9g,\"min\":%.9g}", key, s.med, s.min);
 }
 
-/* Prints a JSON string literal (device names may hold anything). */
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
 /* One result object. */
 static void json_entry(FILE *f, const entry *e)
 {
     fputs("{\"name\":", f);
-    json_str(f, e->label);
+    kvq_json_string(f, e->label);
     fprintf(f, ",\"kernel\":\"%s\",\"dim\":%d,\"bits\":%d,\"qjl\":%s,\"count\":%zu,\"queries\":%zu,"
                "\"bytes\":%.0f,\"gbps\":%.6g,",
             e->kind, e->w.dim, e->w.bits, e->w.qjl ? "true" : "false", e->w.count,
@@ -478,13 +463,13 @@ static void print_json(FILE *f, const suite *s, double seconds)
     const kvq_device_info *di = kvq_ctx_device(s->dev);
     ratios r = compute_ratios(s, 0), rw = compute_ratios(s, 1);
     fputs("{\"device\":{\"name\":", f);
-    json_str(f, di->name);
+    kvq_json_string(f, di->name);
     fputs(",\"platform\":", f);
-    json_str(f, di->platform);
+    kvq_json_string(f, di->platform);
     fputs(",\"version\":", f);
-    json_str(f, di->version);
+    kvq_json_string(f, di->version);
     fputs(",\"driver\":", f);
-    json_str(f, di->driver);
+    kvq_json_string(f, di->driver);
     fprintf(f, ",\"compute_units\":%u},", di->compute_units);
     fprintf(f, "\"clblast\":{\"version\":\"%s\",\"tuned\":\"unknown\",\"tuned_note\":"
                "\"CLBlast's C API cannot report whether its database had an entry for this "

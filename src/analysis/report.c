@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "kvq.h"
+#include "analysis/report.h"
 
 /* ---- formatting helpers ------------------------------------------------- */
 
@@ -45,8 +46,8 @@ static const char *num6(char buf[40], double x)
     return isfinite(x) ? fmt_num(buf, x, 6) : strcpy(buf, "–");
 }
 
-/* A JSON string literal. */
-static void json_str(FILE *f, const char *s)
+/* A JSON string literal (shared with the CLI and bench through report.h). */
+void kvq_json_string(FILE *f, const char *s)
 {
     fputc('"', f);
     for (; *s; s++) {
@@ -84,15 +85,15 @@ static void json_config(FILE *f, const kvq_cell *c, uint64_t seed)
 {
     char b[40];
     fputs("{\"scheme\":", f);
-    json_str(f, c->scheme);
+    kvq_json_string(f, c->scheme);
     fprintf(f, ",\"bits\":%d,\"dim\":%d,\"keys\":%zu,\"queries\":%zu,\"trials\":%zu,\"dist\":",
             c->bits, c->dim, c->keys, c->queries, c->trials);
-    json_str(f, c->dist);
+    kvq_json_string(f, c->dist);
     fputs(",\"rank\":", f);
-    json_str(f, c->rank);
+    kvq_json_string(f, c->rank);
     fprintf(f, ",\"sharpness\":%s,\"seed\":%llu,\"device\":", num17(b, c->sharpness),
             (unsigned long long)seed);
-    json_str(f, c->device);
+    kvq_json_string(f, c->device);
     fprintf(f, ",\"effective_bits\":{\"k\":%s,", num17(b, c->eff_bits_k));
     fprintf(f, "\"v\":%s}}", num17(b, c->eff_bits_v));
 }

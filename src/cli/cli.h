@@ -4,6 +4,8 @@
 
 #include <stdio.h>
 
+#include "analysis/report.h"   /* kvq_json_string */
+
 /* Exit statuses (SPEC §10). */
 enum { KVQ_EXIT_OK = 0, KVQ_EXIT_RUNTIME = 1, KVQ_EXIT_USAGE = 2 };
 
@@ -24,8 +26,6 @@ int kvq_cli_want_help(int argc, char **argv);
 const char *kvq_cli_value(int argc, char **argv, int *i, const char *flag);
 /* 1 if argv[i] is the option flag, alone or as "flag=value". */
 int kvq_cli_is(const char *arg, const char *flag);
-/* Prints a JSON string literal with escapes. */
-void kvq_cli_json_string(FILE *f, const char *s);
 
 /* Subcommands: argv[0] is the subcommand's name. */
 int kvq_cmd_devices(int argc, char **argv);

@@ -248,9 +248,9 @@ static void print_json(const dev_result *r, int n)
     printf("{\"devices\":[");
     for (int i = 0; i < n; i++) {
         printf("%s{\"spec\":", i ? "," : "");
-        kvq_cli_json_string(stdout, r[i].spec);
+        kvq_json_string(stdout, r[i].spec);
         printf(",\"name\":");
-        kvq_cli_json_string(stdout, r[i].name);
+        kvq_json_string(stdout, r[i].name);
         printf(",\"ok\":%s", r[i].ok_run ? "true" : "false");
         if (r[i].ok_run) {
             printf(",\"max_logit_dev\":%.9g,\"max_divergence_rel_dev\":%.9g,\"conformant\":%s,"

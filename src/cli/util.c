@@ -84,18 +84,3 @@ const char *kvq_cli_value(int argc, char **argv, int *i, const char *flag)
     }
     return argv[++*i];
 }
-
-void kvq_cli_json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
