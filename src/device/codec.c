@@ -26,7 +26,8 @@ static int upload_signs(kvq_ctx *ctx, const kvq_rotation *r, cl_mem *out, int *r
     int dim = kvq_rotation_dim(r), kind = kvq_rotation_kind(r), st;
     *rounds = kvq_rotation_rounds(r);
     if (kind == KVQ_ROT_DENSE)
-        return KVQ_ERR_UNSUPPORTED;
+        return kvq_rt_explain(KVQ_ERR_UNSUPPORTED, "(the dense rotation runs on the host "
+                                                   "reference only: use --device host)");
     if (*rounds == 0)
         return kvq_dev_upload(ctx, NULL, 4, out);
     KVQ_TRY(st, kvq_dev_upload(ctx, NULL, (size_t)*rounds * dim * sizeof(float), out));

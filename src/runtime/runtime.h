@@ -57,6 +57,8 @@ struct kvq_ctx {
     size_t chunk_keys;            /* 0: chunk only when a device allocation is too small */
 };
 
+/* Records why a request failed (for kvq_error_detail()); returns status. */
+int kvq_rt_explain(int status, const char *why);
 /* Records where an OpenCL call failed for kvq_error_detail(); returns status. */
 int kvq_rt_fail(int status, const char *call, const char *file, int line);
 

@@ -98,6 +98,12 @@ int kvq_rt_fail(int status, const char *call, const char *file, int line)
     return status;
 }
 
+int kvq_rt_explain(int status, const char *why)
+{
+    snprintf(last_detail, sizeof last_detail, "%s", why);
+    return status;
+}
+
 KVQ_API const char *kvq_error_detail(void)
 {
     return last_detail;
