@@ -393,6 +393,19 @@ typedef struct kvq_vector_errors {
     size_t zero_vectors;
 } kvq_vector_errors;
 
+/* Exact double-precision distribution metrics (the host reference, src/core)
+ * of one query from its reference
+ * and quantized logits (length n >= 1): stable softmax, KL both ways, JS
+ * (nats), TV, entropies, top1 (argmax, ties to the lowest index), top-k
+ * recall with k = min(topk, n) (ties to the lower index), logit_mse/bias of
+ * eps = quant - ref, var_p_eps. Written to be accurate for tiny divergences
+ * (KL ~ 1e-12 keeps ~1e-6 relative accuracy). out_rel_err/out_dir_err are
+ * set to 0 (the caller fills them). topk_recall is NaN if topk < 1 or a
+ * large-k scratch allocation fails. */
+KVQ_API void kvq_distribution_metrics(const double *logits_ref,
+                                      const double *logits_quant, size_t n,
+                                      int topk, kvq_query_metrics *out);
+
 /* One attention experiment (SPEC §2): M queries against N keys and values,
  * each quantized by its codec. The quantized tensors come from
  * kvq_quantize (any context) or kvq_codec_quantize (host). */
@@ -596,18 +609,6 @@ KVQ_API void kvq_trial_aggregate(const kvq_query_metrics *q, size_t m,
                                  const kvq_vector_errors *k,
                                  const kvq_vector_errors *v,
                                  double out[KVQ_METRIC_COUNT]);
-
-/* Exact double-precision distribution metrics of one query from its reference
- * and quantized logits (length n >= 1): stable softmax, KL both ways, JS
- * (nats), TV, entropies, top1 (argmax, ties to the lowest index), top-k
- * recall with k = min(topk, n) (ties to the lower index), logit_mse/bias of
- * eps = quant - ref, var_p_eps. Written to be accurate for tiny divergences
- * (KL ~ 1e-12 keeps ~1e-6 relative accuracy). out_rel_err/out_dir_err are
- * set to 0 (the caller fills them). topk_recall is NaN if topk < 1 or a
- * large-k scratch allocation fails. */
-KVQ_API void kvq_distribution_metrics(const double *logits_ref,
-                                      const double *logits_quant, size_t n,
-                                      int topk, kvq_query_metrics *out);
 
 /* ---- Statistics (SPEC §3) ---- */
 /* Percentile bootstrap CI of the mean of x: `resamples` resamples (<= 0:

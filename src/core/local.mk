@@ -1,7 +1,8 @@
 # core: the host reference math (SPEC §1) — Philox streams, Lloyd–Max codebooks,
 # rotations, codecs, bit-planar packing, schemes — and its tests.
 libkvq_impl_la_SOURCES += src/core/core.h src/core/philox.c src/core/codebook.c \
-	src/core/rotation.c src/core/pack.c src/core/codec.c src/core/scheme.c
+	src/core/rotation.c src/core/pack.c src/core/codec.c src/core/scheme.c \
+	src/core/distribution.c src/core/attention_ref.c
 # `kvq codebook` is part of the kvq program (declared in src/cli/cli.h).
 kvq_SOURCES += src/cli/cmd_codebook.c
 

@@ -1,6 +1,6 @@
-# device: kernel launchers (OpenCL + CLBlast) and the host reference of attention
+# device: kernel launchers (OpenCL + CLBlast) and the attention pipeline
 libkvq_impl_la_SOURCES += src/device/device.h src/device/devbuf.c src/device/codec.c \
-	src/device/attention.c src/core/attention_ref.c
+	src/device/attention.c
 KVQ_CL_FILES += cl/common.cl cl/wht.cl cl/quantize.cl cl/attention.cl
 
 check_HEADERS += tests/conformance.h
