@@ -1,5 +1,6 @@
 #!/bin/sh
-# fuzz_smoke.sh — a short libFuzzer run of the .npy and .safetensors parsers
+# fuzz_smoke.sh — a short libFuzzer run of the .npy and .safetensors parsers and of
+# the text parsers (scheme specs, sources, grid lists, CLI numbers)
 # (KVQ_FUZZ_SECONDS each, default 10), seeded with tests/data. Skipped when
 # clang cannot link a libFuzzer program. Crashing inputs are kept in the
 # current directory as fuzz_<parser>-crash-*.
@@ -15,15 +16,20 @@ if ! command -v "$CLANG" >/dev/null 2>&1 ||
     echo "1..0 # SKIP no libFuzzer"
     exit 0
 fi
-echo "1..4"
+echo "1..6"
 n=0
 fail=0
-for t in npy safetensors; do
+for t in npy safetensors spec; do
     n=$((n + 1))
+    case $t in
+    spec) srcs="$top_srcdir/src/core/*.c $top_srcdir/src/data/*.c $top_srcdir/src/cli/util.c
+                $top_srcdir/src/cli/grid.c" ;;
+    *) srcs="$top_srcdir/src/data/util.c $top_srcdir/src/data/npy.c $top_srcdir/src/data/safetensors.c" ;;
+    esac
+    # shellcheck disable=SC2086
     if "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        -I"$top_srcdir/include" -I"$top_srcdir/src" "$top_srcdir/src/data/util.c" \
-        "$top_srcdir/src/data/npy.c" "$top_srcdir/src/data/safetensors.c" \
-        "$top_srcdir/tests/fuzz/fuzz_$t.c" -lm -o "$work/fuzz_$t" 2>"$work/build.log"; then
+        -D_DEFAULT_SOURCE -I"$top_srcdir/include" -I"$top_srcdir/src" $srcs \
+        "$top_srcdir/tests/fuzz/fuzz_$t.c" -lm -lpthread -o "$work/fuzz_$t" 2>"$work/build.log"; then
         echo "ok $n - build fuzz_$t"
     else
         echo "not ok $n - build fuzz_$t"
@@ -32,7 +38,12 @@ for t in npy safetensors; do
     fi
     n=$((n + 1))
     mkdir "$work/corpus_$t"
-    case $t in npy) seeds="bad/npy_* good/*.npy" ;; *) seeds="bad/st_* good/*.safetensors" ;; esac
+    case $t in npy) seeds="bad/npy_* good/*.npy" ;; safetensors) seeds="bad/st_* good/*.safetensors" ;;
+    spec) seeds=""
+          printf 'KQV\ngauss\nfull' >"$work/corpus_spec/1"
+          printf 'k=wht:mse4,v=wht2:mse3+qjl+nc\nt3+needle2\n8' >"$work/corpus_spec/2"
+          printf '2-6\nKV,k=none:mse4,v=dense:qjl64+nb16\noutlier4x10' >"$work/corpus_spec/3" ;;
+    esac
     for s in $seeds; do
         for f in "$top_srcdir"/tests/data/$s; do
             [ -f "$f" ] && cp "$f" "$work/corpus_$t/"
@@ -40,7 +51,7 @@ for t in npy safetensors; do
     done
     if [ -x "$work/fuzz_$t" ] &&
        "$work/fuzz_$t" -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
-           -artifact_prefix="fuzz_$t-" "$work/corpus_$t" >"$work/run.log" 2>&1; then
+           -close_fd_mask=2 -artifact_prefix="fuzz_$t-" "$work/corpus_$t" >"$work/run.log" 2>&1; then
         echo "ok $n - fuzz_$t ran ${secs}s without a finding ($(grep -o 'Done [0-9]* runs' "$work/run.log"))"
     else
         echo "not ok $n - fuzz_$t"

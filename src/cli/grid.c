@@ -5,8 +5,16 @@
 
 #include "cli/grid.h"
 
+/* Frees split items. */
+static void free_items(char **items, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(items[i]);
+}
+
 /* Splits text on ',' into at most max malloc'd items; for schemes, a "v=…"
- * item is joined to the "k=…" item before it. Returns the count or -1. */
+ * item is joined to the "k=…" item before it. Returns the count, or -1
+ * (having freed what it allocated) on an empty item or too many items. */
 static int split(const char *text, int schemes, char **items, int max)
 {
     int n = 0;
@@ -14,33 +22,29 @@ static int split(const char *text, int schemes, char **items, int max)
     while (*p) {
         size_t len = strcspn(p, ",");
         if (len == 0)
-            return -1;
+            goto fail;
         if (schemes && n > 0 && !strncmp(p, "v=", 2) && !strncmp(items[n - 1], "k=", 2) &&
             !strstr(items[n - 1], ",v=")) {
             size_t old = strlen(items[n - 1]);
             char *j = realloc(items[n - 1], old + len + 2);
             if (!j)
-                return -1;
+                goto fail;
             j[old] = ',';
             memcpy(j + old + 1, p, len);
             j[old + 1 + len] = '\0';
             items[n - 1] = j;
         } else {
             if (n == max || !(items[n] = malloc(len + 1)))
-                return -1;
+                goto fail;
             memcpy(items[n], p, len);
             items[n++][len] = '\0';
         }
         p += len + (p[len] == ',');
     }
     return n;
-}
-
-/* Frees split items. */
-static void free_items(char **items, int n)
-{
-    for (int i = 0; i < n; i++)
-        free(items[i]);
+fail:
+    free_items(items, n);
+    return -1;
 }
 
 int kvq_grid_bits(const char *text, int *bits, int max)
