@@ -538,6 +538,7 @@ static void print_table(FILE *f, const suite *s, double seconds)
             512.0 / code_bytes(128, 4, 0), 512.0 / code_bytes(128, 0, 1), r.host_kernels, seconds);
 }
 
+/* Runs the suite and prints the report to out; progress goes to stderr. */
 int kvq_bench_suite(const kvq_bench_opts *o, FILE *out)
 {
     suite *s = calloc(1, sizeof *s);

@@ -204,6 +204,7 @@ static int run_source(kvq_ctx *ctx, const kvq_experiment *e, const kvq_source *s
     return st;
 }
 
+/* Runs the grid on ctx, appending one cell per (source, scheme) to r. */
 KVQ_API int kvq_experiment_run(kvq_ctx *ctx, const kvq_experiment *e, kvq_results *r)
 {
     size_t done = 0, nsrc = e->real ? 1 : e->nsources;

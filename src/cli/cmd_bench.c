@@ -27,6 +27,7 @@ static void usage(FILE *f)
           "  --quiet        no progress lines on stderr\n", f);
 }
 
+/* `kvq bench`: parses the options and runs the benchmark suite. */
 int kvq_cmd_bench(int argc, char **argv)
 {
     kvq_bench_opts o = {0, 0, 5, 1, NULL, 1};

@@ -65,6 +65,7 @@ static int parse_dim(const char *text, long *dim)
     return st;
 }
 
+/* `kvq codebook`: prints the Lloyd–Max codebook of (dim, bits). */
 int kvq_cmd_codebook(int argc, char **argv)
 {
     long dim = 128, bits = 0;

@@ -266,6 +266,7 @@ static void print_json(const dev_result *r, int n)
     printf("]}\n");
 }
 
+/* `kvq compare`: the same workloads on every device against the host. */
 int kvq_cmd_compare(int argc, char **argv)
 {
     kvq_cli_opts o;

@@ -92,6 +92,7 @@ static const char help[] =
     "      a case-insensitive substring of the platform or device name.\n"
     "Default (no SPEC, no $KVQ_DEVICE): first GPU, else first CPU, else host.\n";
 
+/* `kvq devices`: the device table, JSON, or what --select resolves to. */
 int kvq_cmd_devices(int argc, char **argv)
 {
     int json = 0, rc;

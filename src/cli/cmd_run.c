@@ -64,6 +64,7 @@ static int adopt_real(kvq_cli_opts *o, const kvq_kv_data *kv, const char *label)
     return 0;
 }
 
+/* `kvq run`: one configuration, T paired trials, every metric with its CI. */
 int kvq_cmd_run(int argc, char **argv)
 {
     kvq_cli_opts o;

@@ -83,16 +83,19 @@ typedef struct report_args {
     const kvq_findings *f;
 } report_args;
 
+/* kvq_write_atomic writer of results.csv. */
 static int write_csv(FILE *f, void *a)
 {
     return kvq_report_csv(f, ((report_args *)a)->r);
 }
 
+/* kvq_write_atomic writer of results.json. */
 static int write_json(FILE *f, void *a)
 {
     return kvq_report_json(f, ((report_args *)a)->r);
 }
 
+/* kvq_write_atomic writer of findings.md. */
 static int write_md(FILE *f, void *a)
 {
     return kvq_report_markdown(f, ((report_args *)a)->r, ((report_args *)a)->f);
@@ -269,6 +272,7 @@ cleanup:
     return rc;
 }
 
+/* `kvq sweep`: a grid of schemes × budgets × sources. */
 int kvq_cmd_sweep(int argc, char **argv)
 {
     sweep s = {.schemes = "KV,KQV,QKQV", .bits = "2-6", .dists = "gauss", .ranks = "full"};
@@ -281,6 +285,7 @@ int kvq_cmd_sweep(int argc, char **argv)
     return rc ? rc : run_sweep(&s);
 }
 
+/* `kvq findings`: the paper grid and a verdict on each finding. */
 int kvq_cmd_findings(int argc, char **argv)
 {
     sweep s = {.schemes = "KV,KQV,QKQV", .bits = "2-6", .dists = "gauss,t5,t3",

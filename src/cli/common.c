@@ -28,6 +28,7 @@ const char kvq_cli_opts_help[] =
     "  --json             JSON on stdout\n"
     "  --verbose          OpenCL build logs on failure\n";
 
+/* Fills the defaults (d 128, N 1024, M 64, T 32, τ 1, seed 1). */
 void kvq_cli_opts_init(kvq_cli_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -84,6 +85,7 @@ static const str_opt str_opts[] = {
     {"--q-name", offsetof(kvq_cli_opts, q_name)},
 };
 
+/* Consumes argv[*i] if it is a common option. */
 int kvq_cli_opts_parse(kvq_cli_opts *o, int argc, char **argv, int *i)
 {
     const char *a = argv[*i], *v;
@@ -132,6 +134,7 @@ int kvq_cli_opts_parse(kvq_cli_opts *o, int argc, char **argv, int *i)
     return 0;
 }
 
+/* Opens the context of --device (or $KVQ_DEVICE / the default) */
 kvq_ctx *kvq_cli_open_device(const kvq_cli_opts *o, int *rc)
 {
     kvq_ctx *ctx = NULL;
@@ -161,6 +164,7 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
+/* Loads real K/V(/Q) if the options name files. */
 int kvq_cli_load_real(const kvq_cli_opts *o, kvq_kv_data *kv, const char **label)
 {
     char err[512];
@@ -201,6 +205,7 @@ static double mono(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Progress bar with ETA on stderr when it is a terminal. */
 void kvq_cli_progress(void *arg, size_t done, size_t total)
 {
     static double start;
@@ -218,6 +223,7 @@ void kvq_cli_progress(void *arg, size_t done, size_t total)
     fflush(stderr);
 }
 
+/* Prints a library failure as one "kvq: <what>: <error>" line; returns the exit status. */
 int kvq_cli_report_failure(kvq_ctx *ctx, const kvq_cli_opts *o, const char *what, int st)
 {
     if (st == KVQ_ERR_NONFINITE)

@@ -47,6 +47,7 @@ fail:
     return -1;
 }
 
+/* "2-6", "2,3,5", "1-3,6" into distinct budgets. */
 int kvq_grid_bits(const char *text, int *bits, int max)
 {
     int n = 0;
@@ -79,6 +80,7 @@ int kvq_grid_bits(const char *text, int *bits, int max)
     return n ? -n : kvq_cli_error("--bits", "empty list");
 }
 
+/* Parses a --schemes list: presets at every budget, custom specs once each. */
 int kvq_grid_schemes(const char *text, const int *bits, int nbits, kvq_scheme *out, int max)
 {
     char *items[64], err[256];
@@ -103,6 +105,7 @@ int kvq_grid_schemes(const char *text, const int *bits, int nbits, kvq_scheme *o
     return rc ? rc : -k;
 }
 
+/* Every dist × rank combination. */
 int kvq_grid_sources(const char *dists, const char *ranks, int dim, kvq_source *out, int max)
 {
     char *d[32], *r[16], err[256];

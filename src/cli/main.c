@@ -38,6 +38,7 @@ static void usage(FILE *f)
           "\nexit status: 0 success, 1 runtime failure, 2 usage or input error\n", f);
 }
 
+/* The kvq command: dispatches to the subcommand named by argv[1]. */
 int main(int argc, char **argv)
 {
     if (argc < 2) {

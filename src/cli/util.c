@@ -15,6 +15,7 @@ static void vreport(const char *input, const char *fmt, va_list ap)
     fputc('\n', stderr);
 }
 
+/* Prints "kvq: <input>: <message>" on stderr; returns KVQ_EXIT_USAGE. */
 int kvq_cli_error(const char *input, const char *fmt, ...)
 {
     va_list ap;
@@ -24,6 +25,7 @@ int kvq_cli_error(const char *input, const char *fmt, ...)
     return KVQ_EXIT_USAGE;
 }
 
+/* Prints "kvq: <input>: <message>" on stderr; returns KVQ_EXIT_RUNTIME. */
 int kvq_cli_fail(const char *input, const char *fmt, ...)
 {
     va_list ap;
@@ -33,6 +35,7 @@ int kvq_cli_fail(const char *input, const char *fmt, ...)
     return KVQ_EXIT_RUNTIME;
 }
 
+/* Parses a whole decimal integer in [lo, hi]; prints the error and returns 2 if not. */
 int kvq_cli_parse_int(const char *text, const char *flag, long lo, long hi, long *out)
 {
     char *end;
@@ -46,6 +49,7 @@ int kvq_cli_parse_int(const char *text, const char *flag, long lo, long hi, long
     return 0;
 }
 
+/* Parses a finite double in [lo, hi]; prints the error and returns 2 if not. */
 int kvq_cli_parse_double(const char *text, const char *flag, double lo, double hi, double *out)
 {
     char *end;
@@ -59,6 +63,7 @@ int kvq_cli_parse_double(const char *text, const char *flag, double lo, double h
     return 0;
 }
 
+/* 1 if any argument is -h or --help. */
 int kvq_cli_want_help(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -67,12 +72,14 @@ int kvq_cli_want_help(int argc, char **argv)
     return 0;
 }
 
+/* 1 if argv[i] is the option flag, alone or as "flag=value". */
 int kvq_cli_is(const char *arg, const char *flag)
 {
     size_t n = strlen(flag);
     return !strncmp(arg, flag, n) && (arg[n] == '\0' || arg[n] == '=');
 }
 
+/* The value of an option at argv[*i] ("--x V" or "--x=V"), advancing *i. */
 const char *kvq_cli_value(int argc, char **argv, int *i, const char *flag)
 {
     const char *eq = strchr(argv[*i], '=');

@@ -135,6 +135,7 @@ static void export_row(float *dst, const double *src, size_t n)
             dst[i] = (float)src[i];
 }
 
+/* The double-precision host reference of the same job (what the host context runs. */
 KVQ_API int kvq_reference_attention(const kvq_attention_job *j, kvq_attention_out *out)
 {
     ref_work w;

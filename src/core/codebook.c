@@ -289,6 +289,7 @@ static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static kvq_codebook cache[7][8];          /* [log2 d − 4][b − 1]; dim = 0 until computed */
 static double *cache_mem[7][8];           /* centroids then thresholds, one block each */
 
+/* The cached Lloyd–Max codebook of f_d for (dim, bits), computed once in double. */
 int kvq_codebook_get(int dim, int bits, const kvq_codebook **cb)
 {
     if (!cb || !kvq_core_dim_ok(dim) || bits < 1 || bits > 8)

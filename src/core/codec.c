@@ -44,6 +44,7 @@ static int draw_qjl(kvq_codec *c, uint64_t seed, uint32_t purpose, uint32_t tria
     return 0;
 }
 
+/* Realizes a spec for dim (power of two, 16…1024) and trial. */
 int kvq_codec_create(kvq_codec **out, const kvq_codec_spec *spec, int dim, uint64_t seed,
                      int tensor, uint32_t trial)
 {
@@ -77,6 +78,7 @@ int kvq_codec_create(kvq_codec **out, const kvq_codec_spec *spec, int dim, uint6
     return 0;
 }
 
+/* Frees a codec. */
 void kvq_codec_destroy(kvq_codec *c)
 {
     if (!c)
@@ -86,12 +88,19 @@ void kvq_codec_destroy(kvq_codec *c)
     free(c);
 }
 
+/* The dimension of a codec. */
 int kvq_codec_dim(const kvq_codec *c) { return c->dim; }
+/* The spec in effect (qjl_m resolved to m, norm_bits to 32 or 16). */
 const kvq_codec_spec *kvq_codec_spec_get(const kvq_codec *c) { return &c->spec; }
+/* The rotation of a codec. */
 const kvq_rotation *kvq_codec_rotation(const kvq_codec *c) { return c->rot; }
+/* NULL when mse_bits = 0. */
 const kvq_codebook *kvq_codec_codebook(const kvq_codec *c) { return c->cb; }
+/* S (m×dim floats, row-major), NULL without QJL. */
 const float *kvq_codec_qjl_matrix(const kvq_codec *c) { return c->S; }
+/* m, or 0 without QJL. */
 int kvq_codec_qjl_m(const kvq_codec *c) { return c->m; }
+/* 32-bit words of packed codes per vector: ceil((mse_bits·dim + m) / 32). */
 size_t kvq_codec_words(const kvq_codec *c) { return c->words; }
 
 /* Allocates the scratch of one vector. */
@@ -226,6 +235,7 @@ static int tensor_fits(const kvq_codec *c, const kvq_qtensor *t, size_t count)
            (c->m == 0 || t->gammas);
 }
 
+/* Host reference quantization of count vectors x (count × dim) into out. */
 int kvq_codec_quantize(const kvq_codec *c, const float *x, size_t count, kvq_qtensor *out)
 {
     work w;
@@ -251,6 +261,7 @@ static void qjl_reconstruct(const kvq_codec *c, const int8_t *z, double gamma, d
     }
 }
 
+/* x̂ = ν·Rᵀ C[idx] + sqrt(π/2)/m · γ · Sᵀ z for every vector of t (t->count × dim). */
 int kvq_codec_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat)
 {
     work w;
@@ -275,6 +286,7 @@ int kvq_codec_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat)
     return st;
 }
 
+/* Query side of the compressed-domain estimator. */
 void kvq_codec_prepare_query(const kvq_codec *c, const float *q, double *qr, double *sq)
 {
     for (int j = 0; j < c->dim; j++)
@@ -318,6 +330,7 @@ static double qjl_dot(const kvq_codec *c, const uint32_t *words, const double *s
     return s;
 }
 
+/* Estimate of ⟨q, x_j⟩ from vector j of t without dequantizing. */
 double kvq_codec_dot(const kvq_codec *c, const kvq_qtensor *t, size_t j, const double *qr,
                      const double *sq)
 {
@@ -330,6 +343,7 @@ double kvq_codec_dot(const kvq_codec *c, const kvq_qtensor *t, size_t j, const d
     return est;
 }
 
+/* Payload bits, side bits, effective bits and bytes per token of a codec spec. */
 void kvq_codec_budget(const kvq_codec_spec *s, int dim, kvq_budget *b)
 {
     int m = s->qjl ? (s->qjl_m ? s->qjl_m : dim) : 0;

@@ -20,6 +20,7 @@ static unsigned bit_get(const uint32_t *w, size_t p)
     return (w[p >> 5] >> (p & 31)) & 1u;
 }
 
+/* W for (dim, bits, m). */
 size_t kvq_packed_words(int dim, int bits, int m)
 {
     return ((size_t)bits * dim + (size_t)m + 31) / 32;
@@ -33,6 +34,7 @@ void kvq_pack_codes(const uint8_t *idx, int dim, int bits, uint32_t *words)
             bit_put(words, (size_t)k * dim + j, (idx[j] >> k) & 1u);
 }
 
+/* Reads the b MSE planes of one vector back into idx[0 … dim−1]. */
 void kvq_unpack_codes(const uint32_t *words, int dim, int bits, uint8_t *idx)
 {
     for (int j = 0; j < dim; j++)
@@ -50,6 +52,7 @@ void kvq_pack_signs(const int8_t *z, int m, int dim, int bits, uint32_t *words)
         bit_put(words, base + i, z[i] >= 0);
 }
 
+/* Reads the QJL plane back as z[i] ∈ {−1, +1}. */
 void kvq_unpack_signs(const uint32_t *words, int m, int dim, int bits, int8_t *z)
 {
     size_t base = (size_t)bits * dim;
@@ -71,6 +74,7 @@ double kvq_round_half(double x)
     return fabs(r) >= 65536.0 ? copysign(INFINITY, x) : r;
 }
 
+/* Allocates a zeroed tensor for count vectors of codec c. */
 int kvq_qtensor_alloc(kvq_qtensor *t, const kvq_codec *c, size_t count)
 {
     if (!t || !c)
@@ -96,6 +100,7 @@ int kvq_qtensor_alloc(kvq_qtensor *t, const kvq_codec *c, size_t count)
     return 0;
 }
 
+/* Frees the arrays and zeroes *t; safe on a zeroed struct. */
 void kvq_qtensor_free(kvq_qtensor *t)
 {
     if (!t)

@@ -68,6 +68,7 @@ double kvq_core_normal(uint32_t w0, uint32_t w1)
     return sqrt(-2.0 * log(u1)) * cos(KVQ_TWO_PI * u2);
 }
 
+/* Starts the stream (seed, purpose, trial) at word 0. */
 void kvq_rng_init(kvq_rng *rng, uint64_t seed, uint32_t purpose, uint32_t trial)
 {
     rng->seed = seed;
@@ -77,6 +78,7 @@ void kvq_rng_init(kvq_rng *rng, uint64_t seed, uint32_t purpose, uint32_t trial)
     rng->cached = UINT64_MAX;
 }
 
+/* The next 32-bit word of the stream (one Philox block per four words). */
 uint32_t kvq_rng_u32(kvq_rng *rng)
 {
     uint64_t i = rng->next++;
@@ -87,11 +89,13 @@ uint32_t kvq_rng_u32(kvq_rng *rng)
     return rng->block[i & 3];
 }
 
+/* (u + 0.5) * 2^-32, in (0, 1). */
 double kvq_rng_uniform(kvq_rng *rng)
 {
     return kvq_core_uniform(kvq_rng_u32(rng));
 }
 
+/* Standard normal by Box–Muller. */
 double kvq_rng_normal(kvq_rng *rng)
 {
     uint32_t w0 = kvq_rng_u32(rng);

@@ -102,6 +102,7 @@ static int kind_rounds(int kind)
     return kind == KVQ_ROT_WHT ? 1 : kind == KVQ_ROT_WHT2 ? 2 : 0;
 }
 
+/* Creates a rotation of the given kind for dim from the stream (seed, purpose, trial). */
 int kvq_rotation_create(kvq_rotation **out, int kind, int dim, uint64_t seed,
                         uint32_t purpose, uint32_t trial)
 {
@@ -134,6 +135,7 @@ fail:
     return st;
 }
 
+/* Frees a rotation. */
 void kvq_rotation_destroy(kvq_rotation *r)
 {
     if (!r)
@@ -188,11 +190,16 @@ void kvq_rotation_inverse(const kvq_rotation *r, double *x)
     }
 }
 
+/* The kind of a rotation (enum kvq_rotation_kind). */
 int kvq_rotation_kind(const kvq_rotation *r) { return r->kind; }
+/* The dimension of a rotation. */
 int kvq_rotation_dim(const kvq_rotation *r) { return r->dim; }
+/* Number of sign rounds: 0 (none, dense), 1 (wht), 2 (wht2). */
 int kvq_rotation_rounds(const kvq_rotation *r) { return r->rounds; }
+/* The dense matrix R (dim×dim, row-major, y = R x), or NULL unless dense. */
 const double *kvq_rotation_matrix(const kvq_rotation *r) { return r->matrix; }
 
+/* dim values ±1 of a sign round (0-based), or NULL if there is none. */
 const float *kvq_rotation_signs(const kvq_rotation *r, int round)
 {
     if (round < 0 || round >= r->rounds)

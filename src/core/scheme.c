@@ -39,6 +39,7 @@ static kvq_codec_spec make_spec(int rot, int bits, int qjl)
     return s;
 }
 
+/* Preset name KV | KQV | QKQV (case-insensitive) at budget n (1…8) */
 int kvq_scheme_preset(const char *name, int n, kvq_scheme *s)
 {
     static const char *const names[] = {"KV", "KQV", "QKQV"};
@@ -173,6 +174,7 @@ static int parse_part(const char *t, size_t n, kvq_scheme *s, unsigned *have, ch
     return parse_codec(t + 2, n - 2, which, which == 'k' ? &s->k : &s->v, err, errlen);
 }
 
+/* Writes the canonical text of a codec spec ("wht:mse3+qjl") into buf. */
 void kvq_codec_spec_format(const kvq_codec_spec *s, char *buf, size_t len)
 {
     char qjl[16] = "";
@@ -212,6 +214,7 @@ static int parse_custom(const char *text, kvq_scheme *s, char *err, size_t errle
     return 0;
 }
 
+/* Parses a preset name (then n is used) or a custom spec. */
 int kvq_scheme_parse(const char *text, int n, kvq_scheme *s, char *err, size_t errlen)
 {
     if (err && errlen)

@@ -82,12 +82,14 @@ cleanup:
     return st;
 }
 
+/* x ← scale · R x (or Rᵀ) in place for count device vectors. */
 int kvq_dev_rotate(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem x, size_t count, int inverse,
                    float scale)
 {
     return launch_rotate(ctx, d->dim, d->signs, d->rounds, x, count, inverse, scale);
 }
 
+/* Returns a device codec's buffers to the pool. */
 void kvq_dev_codec_release(kvq_ctx *ctx, kvq_dev_codec *d)
 {
     kvq_pool_release(ctx, d->thresholds);
@@ -98,6 +100,7 @@ void kvq_dev_codec_release(kvq_ctx *ctx, kvq_dev_codec *d)
     memset(d, 0, sizeof *d);
 }
 
+/* Uploads a codec's codebook, rotation signs, S and S·Rᵀ to the device. */
 int kvq_dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq_dev_codec *d)
 {
     const kvq_codec_spec *spec = kvq_codec_spec_get(c);
@@ -160,6 +163,7 @@ cleanup:
     return st;
 }
 
+/* Fused quantization of count device vectors x into codes, norms and gammas. */
 int kvq_dev_quantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem x, size_t count,
                      cl_mem codes, cl_mem norms, cl_mem gammas)
 {
@@ -190,6 +194,7 @@ cleanup:
     return st;
 }
 
+/* Rotated-domain MSE reconstruction out[v] = ν_v·C[idx_v] (count × dim). */
 int kvq_dev_recon_rot(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem norms,
                       size_t count, cl_mem out)
 {
@@ -207,6 +212,7 @@ cleanup:
     return st;
 }
 
+/* Dense QJL signs out[v][l] = scale·γ_v·z_vl (count × m). */
 int kvq_dev_signs_dense(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem gammas,
                         size_t count, float scale, cl_mem out)
 {
@@ -245,6 +251,7 @@ cleanup:
     return st;
 }
 
+/* Reconstruct x̂ (count × dim) on the device from device codes/norms/gammas. */
 int kvq_dev_dequantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem norms,
                        cl_mem gammas, size_t count, cl_mem xhat)
 {
@@ -288,6 +295,7 @@ static int check_side(const kvq_qtensor *t, size_t count, int has_qjl)
     return st ? KVQ_ERR_UNSUPPORTED : KVQ_OK;
 }
 
+/* Quantizes count vectors (count × dim floats) with codec on ctx into out. */
 KVQ_API int kvq_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t count,
                          kvq_qtensor *out)
 {
@@ -321,6 +329,7 @@ cleanup:
     return st;
 }
 
+/* Reconstructs x̂ (count × dim floats) from a quantized tensor on ctx. */
 KVQ_API int kvq_dequantize(kvq_ctx *ctx, const kvq_codec *c, const kvq_qtensor *t, float *xhat)
 {
     kvq_dev_codec d = {0};
@@ -346,6 +355,7 @@ cleanup:
     return st;
 }
 
+/* x ← R x (or Rᵀ x when inverse) for count vectors, batched on ctx. */
 KVQ_API int kvq_rotate(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t count, int inverse)
 {
     int dim = kvq_rotation_dim(r), rounds, st;

@@ -8,6 +8,7 @@
 
 #include "device/device.h"
 
+/* A device buffer from the pool filled with bytes of host data (src may be NULL). */
 int kvq_dev_upload(kvq_ctx *ctx, const void *src, size_t bytes, cl_mem *out)
 {
     int st = kvq_pool_acquire(ctx, bytes, out);
@@ -22,6 +23,7 @@ int kvq_dev_upload(kvq_ctx *ctx, const void *src, size_t bytes, cl_mem *out)
     return KVQ_OK;
 }
 
+/* Blocking read of bytes from a device buffer at offset. */
 int kvq_dev_download(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t bytes)
 {
     if (!bytes)
@@ -30,6 +32,7 @@ int kvq_dev_download(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t 
     return cs == CL_SUCCESS ? KVQ_OK : kvq_rt_fail(cs, "clEnqueueReadBuffer", __FILE__, __LINE__);
 }
 
+/* Sets bytes of a buffer to zero. */
 int kvq_dev_zero(kvq_ctx *ctx, cl_mem buf, size_t bytes)
 {
     const cl_uint zero = 0;
@@ -40,6 +43,7 @@ int kvq_dev_zero(kvq_ctx *ctx, cl_mem buf, size_t bytes)
     return cs == CL_SUCCESS ? KVQ_OK : kvq_rt_fail(cs, "clEnqueueFillBuffer", __FILE__, __LINE__);
 }
 
+/* Sets kernel arguments from a table of (size, value) pairs. */
 int kvq_dev_args(cl_kernel k, const kvq_arg *args, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -53,6 +57,7 @@ int kvq_dev_args(cl_kernel k, const kvq_arg *args, size_t n)
     return KVQ_OK;
 }
 
+/* Enqueues a 1-D or 2-D range; local may be NULL (implementation's choice). */
 int kvq_dev_launch(kvq_ctx *ctx, cl_kernel k, cl_uint dims, const size_t *global,
                    const size_t *local)
 {
@@ -64,11 +69,13 @@ int kvq_dev_launch(kvq_ctx *ctx, cl_kernel k, cl_uint dims, const size_t *global
                             : kvq_rt_fail(cs, "clEnqueueNDRangeKernel", __FILE__, __LINE__);
 }
 
+/* Build options with the head dimension: "-DKVQ_D=<d>". */
 void kvq_dev_options(int dim, char *buf, size_t len)
 {
     snprintf(buf, len, "-DKVQ_D=%d", dim);
 }
 
+/* The kernel named name from the "common+file" program for dimension dim. */
 int kvq_dev_kernel(kvq_ctx *ctx, const char *file, int dim, const char *name, cl_kernel *out)
 {
     char opts[64], prog[64];
@@ -77,12 +84,14 @@ int kvq_dev_kernel(kvq_ctx *ctx, const char *file, int dim, const char *name, cl
     return kvq_rt_kernel(ctx, prog, opts, name, out);
 }
 
+/* 1 when the one-work-item-per-vector kernels (explicit float16 SIMD, no barriers) should run. */
 int kvq_dev_vector_path(const kvq_ctx *ctx)
 {
     const char *env = getenv("KVQ_PORTABLE_KERNELS");
     return ctx->info.type == KVQ_DEVICE_CPU && !(env && *env && strcmp(env, "0"));
 }
 
+/* Local size for a per-vector work-group kernel: ≤ dim, ≤ 256, a power of two. */
 size_t kvq_dev_group(kvq_ctx *ctx, cl_kernel k, size_t want)
 {
     return kvq_rt_wg_size(ctx, k, want > 256 ? 256 : want);
@@ -98,6 +107,7 @@ static int blas_status(CLBlastStatusCode s, const char *call, int line)
     return s > -1000 ? (int)s : KVQ_ERR_UNSUPPORTED;
 }
 
+/* The same with element offsets into a, b and c. */
 int kvq_blas_sgemm_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                       float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off,
                       size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc)
@@ -112,6 +122,7 @@ int kvq_blas_sgemm_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n
     return blas_status(s, "CLBlastSgemm", __LINE__);
 }
 
+/* Row-major C ← alpha·op(A)·op(B) + beta·C through CLBlast (m×n result, inner k). */
 int kvq_blas_sgemm(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                    float alpha, cl_mem a, size_t lda, cl_mem b, size_t ldb, float beta,
                    cl_mem c, size_t ldc)

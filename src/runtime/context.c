@@ -49,6 +49,7 @@ static int init_chunking(kvq_ctx *ctx)
     return KVQ_OK;
 }
 
+/* Opens a context and an in-order, profiling queue on the device the spec names (NULL. */
 KVQ_API int kvq_ctx_create(kvq_ctx **out, const char *spec)
 {
     kvq_device_info *list = NULL;
@@ -77,6 +78,7 @@ cleanup:
     return st;
 }
 
+/* Releases a context, its programs, kernels and pooled buffers. */
 KVQ_API void kvq_ctx_destroy(kvq_ctx *ctx)
 {
     if (!ctx)
@@ -100,21 +102,25 @@ KVQ_API void kvq_ctx_destroy(kvq_ctx *ctx)
     free(ctx);
 }
 
+/* The device a context runs on. */
 KVQ_API const kvq_device_info *kvq_ctx_device(const kvq_ctx *ctx)
 {
     return &ctx->info;
 }
 
+/* 1 if the context is the host reference (no OpenCL objects). */
 KVQ_API int kvq_ctx_is_host(const kvq_ctx *ctx)
 {
     return ctx->is_host;
 }
 
+/* The build log of the last program build that failed in this context. */
 KVQ_API const char *kvq_ctx_build_log(const kvq_ctx *ctx)
 {
     return ctx->build_log ? ctx->build_log : "";
 }
 
+/* The source text of an embedded kernel file, or NULL. */
 const char *kvq_rt_source(const char *name)
 {
     for (const kvq_cl_source *s = kvq_cl_sources; s->name; s++)
@@ -182,6 +188,7 @@ cleanup:
     return rc;
 }
 
+/* Builds OpenCL C source to check that it compiles; keeps the log on failure. */
 KVQ_API int kvq_ctx_try_build(kvq_ctx *ctx, const char *source, const char *options)
 {
     cl_program prog;
@@ -235,6 +242,7 @@ bad:
     return NULL;
 }
 
+/* Builds (once per context) embedded cl/ files; "a+b" concatenates cl/a.cl and cl/b.cl. */
 int kvq_rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_program *out)
 {
     char *key = NULL, *src = NULL;
@@ -271,6 +279,7 @@ cleanup:
     return st;
 }
 
+/* A cached kernel object of kvq_rt_program(name, options). */
 int kvq_rt_kernel(kvq_ctx *ctx, const char *name, const char *options, const char *kernel,
                   cl_kernel *out)
 {
@@ -312,6 +321,7 @@ cleanup:
     return st;
 }
 
+/* Work-group size for a kernel on this device: min(want, kernel max), a power of two. */
 size_t kvq_rt_wg_size(kvq_ctx *ctx, cl_kernel k, size_t want)
 {
     size_t kmax = 0;
@@ -326,6 +336,7 @@ size_t kvq_rt_wg_size(kvq_ctx *ctx, cl_kernel k, size_t want)
     return w;
 }
 
+/* Parses a byte count with an optional K/M/G suffix ("512M"); 0 on success. */
 int kvq_parse_bytes(const char *text, uint64_t *out)
 {
     char *end;

@@ -154,6 +154,7 @@ cleanup:
     return st;
 }
 
+/* Lists every OpenCL device of every platform, then the host, into a malloc'd array. */
 KVQ_API int kvq_device_list(kvq_device_info **list, size_t *count)
 {
     cl_platform_id *plats = NULL;
@@ -197,6 +198,7 @@ cleanup:
     return st;
 }
 
+/* Frees a list from kvq_device_list. */
 KVQ_API void kvq_device_list_free(kvq_device_info *list)
 {
     free(list);
@@ -282,6 +284,7 @@ static long by_kind(const kvq_device_info *list, size_t n, const char *spec)
     return -2;
 }
 
+/* Resolves a device spec against a list. */
 KVQ_API int kvq_device_resolve(const kvq_device_info *list, size_t n, const char *spec,
                                size_t *index)
 {
@@ -326,6 +329,7 @@ done:
     return KVQ_OK;
 }
 
+/* The spec in effect when the caller gives none: $KVQ_DEVICE, else NULL. */
 KVQ_API const char *kvq_device_spec_default(void)
 {
     const char *e = getenv("KVQ_DEVICE");

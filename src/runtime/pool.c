@@ -4,6 +4,7 @@
 
 #include "runtime.h"
 
+/* The size class a request of bytes is rounded up to. */
 size_t kvq_pool_size_class(size_t bytes)
 {
     /* Classes 2^k, 1.25·2^k, 1.5·2^k, 1.75·2^k from 4 KiB up: at most 25 %
@@ -77,6 +78,7 @@ static cl_mem create_buffer(kvq_ctx *ctx, size_t cls, cl_int *st)
     return clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, cls, NULL, st);
 }
 
+/* Hands out a device buffer of at least bytes, reusing a cached one. */
 int kvq_pool_acquire(kvq_ctx *ctx, size_t bytes, cl_mem *out)
 {
     kvq_pool *p = &ctx->pool;
@@ -109,6 +111,7 @@ int kvq_pool_acquire(kvq_ctx *ctx, size_t bytes, cl_mem *out)
     return KVQ_OK;
 }
 
+/* Returns a buffer to the cache (NULL is ignored). */
 void kvq_pool_release(kvq_ctx *ctx, cl_mem mem)
 {
     kvq_pool *p = &ctx->pool;
@@ -125,6 +128,7 @@ void kvq_pool_release(kvq_ctx *ctx, cl_mem mem)
     }
 }
 
+/* Releases every cached (not handed out) buffer to OpenCL. */
 void kvq_pool_trim(kvq_ctx *ctx)
 {
     kvq_pool *p = &ctx->pool;
@@ -141,6 +145,7 @@ void kvq_pool_trim(kvq_ctx *ctx)
     p->count = w;
 }
 
+/* Releases everything; used by kvq_ctx_destroy. */
 void kvq_pool_destroy(kvq_ctx *ctx)
 {
     kvq_pool *p = &ctx->pool;
@@ -151,6 +156,7 @@ void kvq_pool_destroy(kvq_ctx *ctx)
     p->count = p->cap = 0;
 }
 
+/* Copies the buffer pool counters of a context. */
 KVQ_API void kvq_ctx_pool_stats(const kvq_ctx *ctx, kvq_pool_stats *stats)
 {
     *stats = ctx->pool.stats;

@@ -70,12 +70,14 @@ static const status_name *find_status(int status)
     return NULL;
 }
 
+/* The symbolic name of a status ("CL_INVALID_VALUE", "KVQ_ERR_BUILD"). */
 KVQ_API const char *kvq_err_name(int status)
 {
     const status_name *s = find_status(status);
     return s ? s->name : "KVQ_ERR_UNKNOWN";
 }
 
+/* A one-line description of a status. */
 KVQ_API const char *kvq_strerror(int status)
 {
     const status_name *s = find_status(status);
@@ -86,6 +88,7 @@ KVQ_API const char *kvq_strerror(int status)
 
 static _Thread_local char last_detail[512];
 
+/* Records where an OpenCL call failed for kvq_error_detail(); returns status. */
 int kvq_rt_fail(int status, const char *call, const char *file, int line)
 {
     char name[64];
@@ -98,12 +101,14 @@ int kvq_rt_fail(int status, const char *call, const char *file, int line)
     return status;
 }
 
+/* Records why a request failed (for kvq_error_detail()); returns status. */
 int kvq_rt_explain(int status, const char *why)
 {
     snprintf(last_detail, sizeof last_detail, "%s", why);
     return status;
 }
 
+/* Where the last OpenCL call of this thread failed. */
 KVQ_API const char *kvq_error_detail(void)
 {
     return last_detail;
