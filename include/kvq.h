@@ -671,6 +671,9 @@ typedef struct kvq_cell {
     double seconds;
     char device[128];
     double eff_bits_k, eff_bits_v;   /* n + side bits / d, for K and V */
+    double *summary;                 /* kvq_results_summarize's cache: mean, ci_lo, ci_hi
+                                      * of each metric (NULL: none) */
+    uint64_t summary_seed;           /* the seed the cache was computed with */
 } kvq_cell;
 
 typedef struct kvq_results {
@@ -694,6 +697,11 @@ KVQ_API const kvq_cell *kvq_results_find(const kvq_results *r, const char *schem
  * cell, resampled with kvq_rng(seed, KVQ_RNG_BOOTSTRAP, stream = metric). */
 KVQ_API void kvq_cell_summary(const kvq_cell *c, int metric, uint64_t seed,
                               double *mean, double *ci_lo, double *ci_hi);
+/* Computes and caches every cell's summaries (mean and bootstrap CI of each
+ * metric, seeded with r->seed) so the report writers, which each need them,
+ * bootstrap once. Call when the table is complete; per_trial edits after it
+ * are not seen by the cache. */
+KVQ_API int kvq_results_summarize(kvq_results *r);
 
 /* ---- Findings (SPEC §4) ---- */
 enum kvq_verdict { KVQ_NO_DATA = 0, KVQ_HOLDS = 1, KVQ_FAILS = 2, KVQ_MIXED = 3 };

@@ -353,15 +353,42 @@ static void test_atomic(kvq_results *r)
     rmdir(dir);
 }
 
+/* The summary cache returns exactly what the bootstrap computes, and is
+ * what the writers read once it exists. */
+static void test_summary_cache(kvq_results *r)
+{
+    double before[KVQ_METRIC_COUNT][3], after[3];
+    kvq_cell *c = &r->cells[0];
+    int same = 1;
+    for (int m = 0; m < KVQ_METRIC_COUNT; m++)
+        kvq_cell_summary(c, m, r->seed, &before[m][0], &before[m][1], &before[m][2]);
+    ok(kvq_results_summarize(r) == KVQ_OK && c->summary && c->summary_seed == r->seed,
+       "kvq_results_summarize fills every cell's cache");
+    for (int m = 0; m < KVQ_METRIC_COUNT; m++) {
+        kvq_cell_summary(c, m, r->seed, &after[0], &after[1], &after[2]);
+        for (int k = 0; k < 3; k++)
+            same &= (isnan(after[k]) && isnan(before[m][k])) || after[k] == before[m][k];
+    }
+    ok(same, "cached summaries equal the computed ones bit for bit");
+    double keep = c->summary[1];
+    c->summary[1] = -12345.0;
+    kvq_cell_summary(c, 0, r->seed, &after[0], &after[1], &after[2]);
+    ok(after[1] == -12345.0, "kvq_cell_summary reads the cache");
+    kvq_cell_summary(c, 0, r->seed + 1, &after[0], &after[1], &after[2]);
+    ok(after[1] != -12345.0, "another seed bypasses the cache");
+    c->summary[1] = keep;
+}
+
 int main(void)
 {
-    plan(20);
+    plan(24);
     diag("seed %u", SEED);
     kvq_results *r = fixture();
     test_json(r);
     test_csv(r);
     test_markdown(r);
     test_atomic(r);
+    test_summary_cache(r);
     kvq_results_free(r);
     return exit_status();
 }

@@ -31,6 +31,7 @@ static void cell_clear(kvq_cell *c)
         free(c->per_trial[m]);
     free(c->qjl_var_measured);
     free(c->qjl_var_bound);
+    free(c->summary);
 }
 
 /* Frees the table and every cell's arrays. */
@@ -60,6 +61,7 @@ static int cell_copy(kvq_cell *c, const kvq_cell *tmpl)
     c->scheme[sizeof c->scheme - 1] = c->dist[sizeof c->dist - 1] = '\0';
     c->rank[sizeof c->rank - 1] = c->device[sizeof c->device - 1] = '\0';
     int bad = 0;
+    c->summary = NULL;
     for (int m = 0; m < KVQ_METRIC_COUNT; m++)
         bad |= !(c->per_trial[m] = trial_array(tmpl->per_trial[m], c->trials));
     c->qjl_var_measured = tmpl->qjl_var_measured ? trial_array(tmpl->qjl_var_measured, c->trials) : NULL;
@@ -135,9 +137,36 @@ void kvq_cell_summary(const kvq_cell *c, int metric, uint64_t seed, double *mean
     *mean = *ci_lo = *ci_hi = NAN;
     if (metric < 0 || metric >= KVQ_METRIC_COUNT || !c->per_trial[metric])
         return;
+    if (c->summary && c->summary_seed == seed) {
+        const double *s = c->summary + 3 * metric;
+        *mean = s[0];
+        *ci_lo = s[1];
+        *ci_hi = s[2];
+        return;
+    }
     *mean = nan_mean(c->per_trial[metric], c->trials);
     kvq_bootstrap_ci(c->per_trial[metric], c->trials, 0, 0.95, seed, (uint32_t)metric,
                      ci_lo, ci_hi);
+}
+
+/* Fills the summary cache of every cell that lacks one for r->seed. */
+int kvq_results_summarize(kvq_results *r)
+{
+    for (size_t i = 0; r && i < r->count; i++) {
+        kvq_cell *c = &r->cells[i];
+        if (c->summary && c->summary_seed == r->seed)
+            continue;
+        double *s = malloc(3 * KVQ_METRIC_COUNT * sizeof *s);
+        if (!s)
+            return KVQ_ERR_NOMEM;
+        free(c->summary);
+        c->summary = NULL;
+        for (int m = 0; m < KVQ_METRIC_COUNT; m++)
+            kvq_cell_summary(c, m, r->seed, &s[3 * m], &s[3 * m + 1], &s[3 * m + 2]);
+        c->summary = s;
+        c->summary_seed = r->seed;
+    }
+    return KVQ_OK;
 }
 
 /* ---- findings ----------------------------------------------------------- */

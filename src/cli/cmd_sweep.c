@@ -244,7 +244,7 @@ static int run_sweep(sweep *s)
                         (int)s->o.topk, (size_t)s->o.trials, s->o.seed, schemes, (size_t)nsch,
                         sources, (size_t)nsrc, label ? &kv : NULL, label, kvq_cli_progress, NULL};
     if ((st = kvq_results_create(&res, s->o.seed)) || (st = kvq_experiment_run(ctx, &e, res)) ||
-        (st = kvq_findings_evaluate(res, s->o.seed, &fs))) {
+        (st = kvq_results_summarize(res)) || (st = kvq_findings_evaluate(res, s->o.seed, &fs))) {
         rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
         goto cleanup;
     }
