@@ -26,7 +26,8 @@ static const command commands[] = {
 /* Prints the top-level usage to f. */
 static void usage(FILE *f)
 {
-    fputs("usage: kvq <command> [options]   (kvq <command> --help for its options)\n\n"
+    fputs("usage: kvq <command> [options]   (kvq <command> --help for its options)\n"
+          "start with: kvq findings --out DIR   (the paper's grid and a verdict on each finding)\n\n"
           "kvq measures what KV-cache quantization (KV, KQV, QKQV schemes) does to\n"
           "transformer attention, on any OpenCL device or the host reference.\n\ncommands:\n", f);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
@@ -35,6 +36,8 @@ static void usage(FILE *f)
           "  KVQ_DEVICE            default device spec (host, P:D, cpu, gpu, accelerator, name)\n"
           "  KVQ_CL_BUILD_OPTIONS  extra OpenCL build options\n"
           "  KVQ_POOL_LIMIT        device buffer pool limit in bytes (K/M/G suffixes)\n"
+          "  KVQ_CHUNK_KEYS        split attention into chunks of this many keys\n"
+          "  KVQ_PORTABLE_KERNELS  1: the work-group (GPU-style) kernels on CPUs too\n"
           "\nexit status: 0 success, 1 runtime failure, 2 usage or input error\n", f);
 }
 
