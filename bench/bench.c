@@ -6,9 +6,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bench.h"
+#include "base/clock.h"
 #include "analysis/report.h"
 #include "device/bench_kernels.h"
 #include "kvq.h"
@@ -48,14 +48,6 @@ typedef struct suite {
     size_t n;
     size_t logits_n, logits_m, vec_bytes, copy_floats, softmax_m;
 } suite;
-
-/* Monotonic wall clock in seconds. */
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Orders doubles ascending. */
 static int cmp_double(const void *a, const void *b)
@@ -155,10 +147,10 @@ static int host_wht(suite *s, const kvq_bench_work *w, double *sec)
     kvq_rotation *r = NULL;
     float *x = normals(w->count * (size_t)w->dim, 21);
     int st = x ? kvq_rotation_create(&r, KVQ_ROT_WHT, w->dim, 7, KVQ_RNG_ROT_K, 0) : KVQ_ERR_NOMEM;
-    double t0 = now_s();
+    double t0 = kvq_mono_s();
     if (!st)
         st = kvq_rotate(s->host, r, x, w->count, 0);
-    *sec = now_s() - t0;
+    *sec = kvq_mono_s() - t0;
     kvq_rotation_destroy(r);
     free(x);
     return st;
@@ -180,10 +172,10 @@ static int host_quantize(const kvq_bench_work *w, double *sec)
     int st = x ? bench_codec(w, &c) : KVQ_ERR_NOMEM;
     if (!st)
         st = kvq_qtensor_alloc(&t, c, w->count);
-    double t0 = now_s();
+    double t0 = kvq_mono_s();
     if (!st)
         st = kvq_codec_quantize(c, x, w->count, &t);
-    *sec = now_s() - t0;
+    *sec = kvq_mono_s() - t0;
     kvq_qtensor_free(&t);
     kvq_codec_destroy(c);
     free(x);
@@ -217,13 +209,13 @@ static int host_logits(const kvq_bench_work *w, double *sec)
         st = kvq_qtensor_alloc(&t, c, w->count);
     if (!st)
         random_codes(&t);
-    double t0 = now_s();
+    double t0 = kvq_mono_s();
     for (size_t i = 0; !st && i < w->queries; i++) {
         kvq_codec_prepare_query(c, q + i * d, qr, w->qjl ? sq : NULL);
         for (size_t j = 0; j < w->count; j++)
             out[i * w->count + j] = (float)kvq_codec_dot(c, &t, j, qr, sq);
     }
-    *sec = now_s() - t0;
+    *sec = kvq_mono_s() - t0;
     kvq_qtensor_free(&t);
     kvq_codec_destroy(c);
     free(q);
@@ -240,7 +232,7 @@ static int host_dense(const kvq_bench_work *w, double *sec)
     float *k = normals(w->count * d, 25), *q = normals(mq * d, 26);
     float *out = malloc(mq * w->count * sizeof *out);
     int st = (k && q && out) ? KVQ_OK : KVQ_ERR_NOMEM;
-    double t0 = now_s();
+    double t0 = kvq_mono_s();
     for (size_t i = 0; !st && i < mq; i++)
         for (size_t j = 0; j < w->count; j++) {
             double acc = 0;
@@ -248,7 +240,7 @@ static int host_dense(const kvq_bench_work *w, double *sec)
                 acc += (double)q[i * d + c] * k[j * d + c];
             out[i * w->count + j] = (float)acc;
         }
-    *sec = now_s() - t0;
+    *sec = kvq_mono_s() - t0;
     free(k);
     free(q);
     free(out);
@@ -267,10 +259,10 @@ static int host_softmax(const kvq_bench_work *w, double *sec)
         lb[j] = b[j];
     }
     kvq_query_metrics qm;
-    double t0 = now_s();
+    double t0 = kvq_mono_s();
     for (size_t i = 0; !st && i < w->queries; i++)
         kvq_distribution_metrics(la, lb, n, 8, &qm);
-    *sec = now_s() - t0;
+    *sec = kvq_mono_s() - t0;
     free(a);
     free(b);
     free(la);
@@ -543,7 +535,7 @@ int kvq_bench_suite(const kvq_bench_opts *o, FILE *out)
 {
     suite *s = calloc(1, sizeof *s);
     int st;
-    double t0 = now_s();
+    double t0 = kvq_mono_s();
     if (!s)
         return KVQ_ERR_NOMEM;
     s->o = o;
@@ -559,9 +551,9 @@ int kvq_bench_suite(const kvq_bench_opts *o, FILE *out)
     for (size_t i = 0; i < s->n; i++)
         KVQ_BENCH_TRY(st, measure(s, &s->e[i]));
     if (o->json)
-        print_json(out, s, now_s() - t0);
+        print_json(out, s, kvq_mono_s() - t0);
     else
-        print_table(out, s, now_s() - t0);
+        print_table(out, s, kvq_mono_s() - t0);
 cleanup:
     kvq_ctx_destroy(s->host);
     kvq_ctx_destroy(s->dev);

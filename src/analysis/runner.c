@@ -5,8 +5,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "kvq.h"
 
 /* One trial's tensors. */
@@ -14,14 +14,6 @@ typedef struct trial_data {
     float *k, *v, *q;
     size_t keys, queries;
 } trial_data;
-
-/* Wall-clock seconds (monotonic). */
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Frees a trial's tensors. */
 static void trial_free(trial_data *t)
@@ -187,9 +179,9 @@ static int run_source(kvq_ctx *ctx, const kvq_experiment *e, const kvq_source *s
         st = src ? trial_synthetic(e, src, (uint32_t)t, &td) : trial_real(e, (uint32_t)t, &td);
         for (size_t c = 0; c < e->nschemes && !st; c++) {
             kvq_cell *cell = &r->cells[first + c];
-            double t0 = now(), qm = NAN, qb = NAN;
+            double t0 = kvq_mono_s(), qm = NAN, qb = NAN;
             st = run_scheme(ctx, e, &e->schemes[c], (uint32_t)t, &td, m, &qm, &qb);
-            cell->seconds += now() - t0;
+            cell->seconds += kvq_mono_s() - t0;
             for (int k = 0; k < KVQ_METRIC_COUNT && !st; k++)
                 cell->per_trial[k][t] = m[k];
             if (!st && cell->qjl_var_measured) {

@@ -4,9 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/common.h"
+#include "base/clock.h"
 
 #define MAX_DEVICES 16
 
@@ -28,14 +28,6 @@ typedef struct dev_result {
     double logit_dev, div_dev, conf_seconds, sweep_seconds;
     int conf_pass, div_fail, verdicts[KVQ_FINDING_COUNT], verdicts_agree;
 } dev_result;
-
-/* Monotonic seconds. */
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* One conformance job's inputs and the host's answer. */
 typedef struct job_set {
@@ -144,7 +136,7 @@ static int conformance(kvq_ctx *ctx, job_set *js, dev_result *r)
     float *lr = malloc(CONF_M * CONF_N * sizeof *lr), *lq = malloc(CONF_M * CONF_N * sizeof *lq);
     kvq_query_metrics qm[CONF_M];
     int st = (!lr || !lq) ? KVQ_ERR_NOMEM : KVQ_OK;
-    double t0 = mono();
+    double t0 = kvq_mono_s();
     for (int i = 0; i < CONF_JOBS && !st; i++) {
         if ((st = job_run(ctx, &js[i], qm, lr, lq)))
             break;
@@ -157,7 +149,7 @@ static int conformance(kvq_ctx *ctx, job_set *js, dev_result *r)
                            !div_ok(qm[q].tv, h->tv);
         }
     }
-    r->conf_seconds = mono() - t0;
+    r->conf_seconds = kvq_mono_s() - t0;
     r->conf_pass = !st && r->logit_dev <= 1e-4 && !r->div_fail;
     free(lr);
     free(lq);
@@ -178,13 +170,13 @@ static int small_sweep(kvq_ctx *ctx, uint64_t seed, dev_result *r)
     kvq_source_parse("gauss", "full", &src[0], err, sizeof err);
     kvq_source_parse("t3", "full", &src[1], err, sizeof err);
     kvq_experiment e = {CONF_D, 256, 16, 1.0, 0, 16, seed, sch, 9, src, 2, NULL, NULL, NULL, NULL};
-    double t0 = mono();
+    double t0 = kvq_mono_s();
     int st = kvq_results_create(&res, seed);
     if (!st)
         st = kvq_experiment_run(ctx, &e, res);
     if (!st)
         st = kvq_findings_evaluate(res, seed, &fs);
-    r->sweep_seconds = mono() - t0;
+    r->sweep_seconds = kvq_mono_s() - t0;
     for (int f = 0; !st && f < KVQ_FINDING_COUNT; f++)
         r->verdicts[f] = fs->f[f].verdict;
     kvq_findings_free(fs);

@@ -3,10 +3,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/common.h"
+#include "base/clock.h"
 
 const char kvq_cli_opts_help[] =
     "data (synthetic):\n"
@@ -197,14 +197,6 @@ int kvq_cli_load_real(const kvq_cli_opts *o, kvq_kv_data *kv, const char **label
     return 0;
 }
 
-/* Seconds on a monotonic clock. */
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Progress bar with ETA on stderr when it is a terminal. */
 void kvq_cli_progress(void *arg, size_t done, size_t total)
 {
@@ -213,8 +205,8 @@ void kvq_cli_progress(void *arg, size_t done, size_t total)
     if (!isatty(2) || !total)
         return;
     if (done <= 1)
-        start = mono();
-    double el = mono() - start, eta = done ? el / (double)done * (double)(total - done) : 0;
+        start = kvq_mono_s();
+    double el = kvq_mono_s() - start, eta = done ? el / (double)done * (double)(total - done) : 0;
     int width = 30, fill = (int)((double)width * (double)done / (double)total);
     fprintf(stderr, "\r[%.*s%*s] %zu/%zu  %.0fs elapsed, ETA %.0fs ", fill,
             "##############################", width - fill, "", done, total, el, eta);

@@ -1,0 +1,12 @@
+/* clock.c — monotonic seconds. */
+#include <time.h>
+
+#include "base/clock.h"
+
+/* Seconds on a monotonic clock: only differences mean anything. */
+double kvq_mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
