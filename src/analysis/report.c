@@ -1,17 +1,14 @@
 /* report.c — JSON, CSV and Markdown writers for results and findings
  * (SPEC §10), with locale-independent numbers, and an atomic file writer. */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "kvq.h"
 #include "analysis/report.h"
+#include "base/file.h"
 
 /* ---- formatting helpers ------------------------------------------------- */
 
@@ -387,50 +384,13 @@ int kvq_report_markdown(FILE *f, const kvq_results *r, const kvq_findings *fs)
 
 /* ---- atomic files ------------------------------------------------------- */
 
-/* Opens a new temporary file next to path (name in tmp, mode 0666 & ~umask). */
-static FILE *open_temp(const char *path, char *tmp, size_t len)
-{
-    static unsigned counter;
-    for (int tries = 0; tries < 100; tries++) {
-        snprintf(tmp, len, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-        if (fd >= 0) {
-            FILE *f = fdopen(fd, "w");
-            if (!f) {
-                close(fd);
-                unlink(tmp);
-            }
-            return f;
-        }
-        if (errno != EEXIST)
-            return NULL;
-    }
-    return NULL;
-}
-
 /* writer into a temporary next to path, renamed over path on success. */
 int kvq_write_atomic(const char *path, int (*writer)(FILE *, void *), void *arg)
 {
     if (!path || !*path || !writer)
         return KVQ_ERR_INVALID_ARG;
-    size_t len = strlen(path) + 48;
-    char *tmp = malloc(len);
-    if (!tmp)
-        return KVQ_ERR_NOMEM;
-    FILE *f = open_temp(path, tmp, len);
-    if (!f) {
-        free(tmp);
-        return KVQ_ERR_IO;
-    }
-    int rc = writer(f, arg);
-    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0)
-        rc = rc ? rc : KVQ_ERR_IO;
-    if (fclose(f) != 0)
-        rc = rc ? rc : KVQ_ERR_IO;
-    if (rc == KVQ_OK && rename(tmp, path) != 0)
-        rc = KVQ_ERR_IO;
-    if (rc != KVQ_OK)
-        unlink(tmp);
-    free(tmp);
-    return rc;
+    int wrc = 0;
+    if (kvq_file_replace(path, writer, arg, 0, &wrc) == KVQ_REPLACE_OK)
+        return KVQ_OK;
+    return wrc ? wrc : KVQ_ERR_IO;
 }

@@ -83,25 +83,40 @@ static void script(FILE *f, const kvq_results *r, int metric, const char *png)
     fputs("unset multiplot\nset output\n", f);
 }
 
+/* Where gnuplot draws a metric's PNG before it is renamed into place. */
+static void png_temp(char *buf, size_t len, const char *dir, int metric)
+{
+    snprintf(buf, len, "%s/.%s.png.tmp", dir, kvq_metric_name(metric));
+}
+
+/* What the plots.gp writer needs. */
+typedef struct plot_args {
+    const char *dir;
+    const kvq_results *r;
+} plot_args;
+
+/* kvq_write_atomic writer of plots.gp: one multiplot per metric. */
+static int write_script(FILE *f, void *arg)
+{
+    const plot_args *a = arg;
+    char ptmp[4096];
+    for (size_t k = 0; k < sizeof plot_metrics / sizeof plot_metrics[0]; k++) {
+        png_temp(ptmp, sizeof ptmp, a->dir, plot_metrics[k]);
+        script(f, a->r, plot_metrics[k], ptmp);
+    }
+    return 0;
+}
+
 /* Writes DIR/plots.gp and runs it; PNGs appear atomically (rendered to a
  * temporary name, renamed when gnuplot succeeds). Missing gnuplot is a note,
  * not an error. Returns an exit status. */
 int kvq_plots_write(const char *dir, const kvq_results *r, int quiet)
 {
-    char gp[4096], tmp[4096], png[4096], ptmp[4096], cmd[8300];
+    char gp[4096], png[4096], ptmp[4096], cmd[8300];
+    plot_args args = {.dir = dir, .r = r};
     snprintf(gp, sizeof gp, "%s/plots.gp", dir);
-    snprintf(tmp, sizeof tmp, "%s/.plots.gp.tmp", dir);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
+    if (kvq_write_atomic(gp, write_script, &args) != KVQ_OK)
         return kvq_cli_fail(gp, "cannot write");
-    for (size_t k = 0; k < sizeof plot_metrics / sizeof plot_metrics[0]; k++) {
-        snprintf(ptmp, sizeof ptmp, "%s/.%s.png.tmp", dir, kvq_metric_name(plot_metrics[k]));
-        script(f, r, plot_metrics[k], ptmp);
-    }
-    if (fclose(f) || rename(tmp, gp)) {
-        remove(tmp);
-        return kvq_cli_fail(gp, "cannot write");
-    }
     if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
         if (!quiet)
             fprintf(stderr, "kvq: gnuplot not found: no PNG plots (script kept in %s)\n", gp);
@@ -111,9 +126,8 @@ int kvq_plots_write(const char *dir, const kvq_results *r, int quiet)
              gp);
     int bad = system(cmd) == -1;
     for (size_t k = 0; k < sizeof plot_metrics / sizeof plot_metrics[0]; k++) {
-        const char *m = kvq_metric_name(plot_metrics[k]);
-        snprintf(ptmp, sizeof ptmp, "%s/.%s.png.tmp", dir, m);
-        snprintf(png, sizeof png, "%s/%s.png", dir, m);
+        png_temp(ptmp, sizeof ptmp, dir, plot_metrics[k]);
+        snprintf(png, sizeof png, "%s/%s.png", dir, kvq_metric_name(plot_metrics[k]));
         if (bad || rename(ptmp, png)) {
             remove(ptmp);
             return kvq_cli_fail(png, "gnuplot failed to draw the plot (script: %s)", gp);

@@ -16,11 +16,11 @@ EXTRA_DIST += tests/data/bad tests/data/good tools/make_corpus.py tools/export_k
 
 # libFuzzer targets for the two parsers: `make fuzz` builds them with clang,
 # `make fuzz-run FUZZ_SECONDS=300` runs each seeded with tests/data.
-FUZZ_SRCS = src/data/util.c src/data/npy.c src/data/safetensors.c
+FUZZ_SRCS = src/base/file.c src/data/util.c src/data/npy.c src/data/safetensors.c
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I$(top_srcdir)/include -I$(top_srcdir)/src
 FUZZ_TARGETS = tests/fuzz/fuzz_npy tests/fuzz/fuzz_safetensors tests/fuzz/fuzz_spec
-FUZZ_SPEC_SRCS = $(filter src/core/%.c src/data/%.c,$(libkvq_impl_la_SOURCES)) \
+FUZZ_SPEC_SRCS = $(filter src/base/%.c src/core/%.c src/data/%.c,$(libkvq_impl_la_SOURCES)) \
 	src/cli/util.c src/cli/grid.c
 FUZZ_SECONDS = 60
 CLEANFILES += $(FUZZ_TARGETS)

@@ -7,9 +7,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "base/file.h"
 #include "data/data_internal.h"
 
 #define NPY_HEADER_MAX (1u << 20)  /* 1 MiB: NumPy itself refuses > 10 000 by default */
@@ -435,8 +434,9 @@ static size_t make_header(const kvq_tensor *t, char *buf, size_t cap)
 }
 
 /* Writes header and little-endian data to an open stream. */
-static int write_body(FILE *f, const kvq_tensor *t)
+static int write_body(FILE *f, void *arg)
 {
+    const kvq_tensor *t = arg;
     char hdr[640];
     size_t hl = make_header(t, hdr, sizeof hdr), n = kvq_tensor_numel(t);
     if (!hl || fwrite(hdr, 1, hl, f) != hl)
@@ -456,34 +456,15 @@ static int write_body(FILE *f, const kvq_tensor *t)
 /* Writes t as an '<f4' .npy file atomically (temp file + rename). */
 int kvq_npy_write(const char *path, const kvq_tensor *t, char *err, size_t errlen)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    int fd, rc = 0;
-    FILE *f = NULL;
+    static const char *const what[] = {
+        [KVQ_REPLACE_CREATE] = "cannot create a temporary file",
+        [KVQ_REPLACE_WRITE] = "write failed",
+        [KVQ_REPLACE_RENAME] = "cannot rename into place",
+    };
     if (!t || t->ndim < 0 || t->ndim > 4 || (!t->data && kvq_tensor_numel(t)))
-        return free(tmp), kvq_data_errf(err, errlen, KVQ_ERR_INVALID_ARG, "invalid tensor");
-    if (!tmp)
-        return kvq_data_errf(err, errlen, KVQ_ERR_NOMEM, "out of memory");
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    if ((fd = mkstemp(tmp)) < 0) {
-        rc = kvq_data_errf(err, errlen, KVQ_ERR_IO, "cannot create a temporary file: %s",
-                           strerror(errno));
-        free(tmp);
-        return rc;
-    }
-    if (fchmod(fd, 0644) != 0 || !(f = fdopen(fd, "wb")) || write_body(f, t) != 0 ||
-        fflush(f) != 0 || ferror(f)) {
-        rc = kvq_data_errf(err, errlen, KVQ_ERR_IO, "write failed: %s", strerror(errno));
-    }
-    if (f ? fclose(f) != 0 : close(fd) != 0)
-        if (!rc)
-            rc = kvq_data_errf(err, errlen, KVQ_ERR_IO, "write failed: %s", strerror(errno));
-    if (!rc && rename(tmp, path) != 0)
-        rc = kvq_data_errf(err, errlen, KVQ_ERR_IO, "cannot rename into place: %s",
-                           strerror(errno));
-    if (rc)
-        unlink(tmp);
-    free(tmp);
-    return rc;
+        return kvq_data_errf(err, errlen, KVQ_ERR_INVALID_ARG, "invalid tensor");
+    int stage = kvq_file_replace(path, write_body, (void *)t, 0644, NULL);
+    if (stage == KVQ_REPLACE_OK)
+        return 0;
+    return kvq_data_errf(err, errlen, KVQ_ERR_IO, "%s: %s", what[stage], strerror(errno));
 }
