@@ -38,8 +38,8 @@ static double dev(double a, double b, double floor_)
 /* Compares one query's metrics; returns 1 if within SPEC §7. */
 static int compare_query(const kvq_query_metrics *a, const kvq_query_metrics *b, worst *w)
 {
-    int good = conf_div_ok(a->kl, b->kl) && conf_div_ok(a->kl_rev, b->kl_rev) &&
-               conf_div_ok(a->js, b->js) && conf_div_ok(a->tv, b->tv);
+    int good = kvq_tol_div_ok(a->kl, b->kl) && kvq_tol_div_ok(a->kl_rev, b->kl_rev) &&
+               kvq_tol_div_ok(a->js, b->js) && kvq_tol_div_ok(a->tv, b->tv);
     good &= close_to(a->entropy_ref, b->entropy_ref, 1e-4, 1e-6);
     good &= close_to(a->entropy_quant, b->entropy_quant, 1e-4, 1e-6);
     good &= close_to(a->var_p_eps, b->var_p_eps, 1e-3, 1e-7);
@@ -55,26 +55,15 @@ static int compare_query(const kvq_query_metrics *a, const kvq_query_metrics *b,
     return good;
 }
 
-/* Logits rule, SPEC §7 made scale-invariant: |Δ| ≤ 1e-4·(s + |ℓ|) with s
- * the row's RMS logit, or 1 when that is smaller — the SPEC's 1e-4·(1 + |ℓ|)
- * for logits of unit scale, and the same relative accuracy for inputs
- * scaled by 1000, whose logits (~1e6) carry float rounding of that size. */
+/* Logits rule, SPEC §7 made scale-invariant (base/tolerance.h): the SPEC's
+ * 1e-4·(1 + |ℓ|) for logits of unit scale, and the same relative accuracy
+ * for inputs scaled by 1000, whose logits (~1e6) carry float rounding of
+ * that size. */
 static int compare_logits(const float *a, const float *b, size_t rows, size_t n, worst *w)
 {
-    int good = 1;
-    for (size_t r = 0; r < rows; r++) {
-        double ss = 0;
-        for (size_t j = 0; j < n; j++)
-            ss += (double)b[r * n + j] * b[r * n + j];
-        double s = fmax(1.0, sqrt(ss / (double)n));
-        for (size_t j = 0; j < n; j++) {
-            size_t i = r * n + j;
-            double d = fabs((double)a[i] - b[i]) / (s + fabs((double)b[i]));
-            w->logit = fmax(w->logit, d);
-            good &= d <= 1e-4;
-        }
-    }
-    return good;
+    double d = kvq_tol_logit_dev(a, b, rows, n);
+    w->logit = fmax(w->logit, d);
+    return d <= KVQ_TOL_LOGIT;
 }
 
 /* Everything one case needs on the host. */

@@ -7,6 +7,7 @@
 
 #include "cli/common.h"
 #include "base/clock.h"
+#include "base/tolerance.h"
 
 #define MAX_DEVICES 16
 
@@ -99,35 +100,11 @@ static int jobs_make(kvq_ctx *host, uint64_t seed, job_set *js)
     return KVQ_OK;
 }
 
-/* Largest |a−b|/(s+|b|) over logits rows, s = max(1, row RMS of b). */
-static double logit_dev(const float *a, const float *b)
-{
-    double worst = 0;
-    for (size_t r = 0; r < CONF_M; r++) {
-        double ss = 0;
-        for (size_t j = 0; j < CONF_N; j++)
-            ss += (double)b[r * CONF_N + j] * b[r * CONF_N + j];
-        double s = fmax(1.0, sqrt(ss / CONF_N));
-        for (size_t j = 0; j < CONF_N; j++) {
-            size_t i = r * CONF_N + j;
-            worst = fmax(worst, fabs((double)a[i] - b[i]) / (s + fabs((double)b[i])));
-        }
-    }
-    return worst;
-}
-
 /* Relative deviation |a − b| / |b| (0 when both are 0). */
 static double div_dev(double a, double b)
 {
     double d = fabs(a - b);
     return d == 0 ? 0.0 : d / fabs(b);
-}
-
-/* SPEC §7 for per-query divergences: relative 1e-3 or absolute 1e-7. */
-static int div_ok(double a, double b)
-{
-    double d = fabs(a - b);
-    return d <= 1e-7 || d <= 1e-3 * fabs(b);
 }
 
 /* The conformance workload on one device. */
@@ -140,17 +117,18 @@ static int conformance(kvq_ctx *ctx, job_set *js, dev_result *r)
     for (int i = 0; i < CONF_JOBS && !st; i++) {
         if ((st = job_run(ctx, &js[i], qm, lr, lq)))
             break;
-        r->logit_dev = fmax(r->logit_dev, fmax(logit_dev(lr, js[i].lr_host), logit_dev(lq, js[i].lq_host)));
+        r->logit_dev = fmax(r->logit_dev, fmax(kvq_tol_logit_dev(lr, js[i].lr_host, CONF_M, CONF_N),
+                                                kvq_tol_logit_dev(lq, js[i].lq_host, CONF_M, CONF_N)));
         for (int q = 0; q < CONF_M; q++) {
             const kvq_query_metrics *h = &js[i].qm_host[q];
             r->div_dev = fmax(r->div_dev, fmax(fmax(div_dev(qm[q].kl, h->kl), div_dev(qm[q].js, h->js)),
                                                div_dev(qm[q].tv, h->tv)));
-            r->div_fail |= !div_ok(qm[q].kl, h->kl) || !div_ok(qm[q].js, h->js) ||
-                           !div_ok(qm[q].tv, h->tv);
+            r->div_fail |= !kvq_tol_div_ok(qm[q].kl, h->kl) || !kvq_tol_div_ok(qm[q].js, h->js) ||
+                           !kvq_tol_div_ok(qm[q].tv, h->tv);
         }
     }
     r->conf_seconds = kvq_mono_s() - t0;
-    r->conf_pass = !st && r->logit_dev <= 1e-4 && !r->div_fail;
+    r->conf_pass = !st && r->logit_dev <= KVQ_TOL_LOGIT && !r->div_fail;
     free(lr);
     free(lq);
     return st;
