@@ -237,42 +237,73 @@ static int seen(const char *const *list, size_t n, const char *s)
     return 0;
 }
 
+/* The axes of F3's winner table, shared by the Markdown and the terminal
+ * renderings: sources in first-seen order, budgets ascending. */
+typedef struct f3_grid {
+    const char **src;
+    int *bits;
+    size_t ns, nb;
+} f3_grid;
+
+/* Frees a grid's axes. */
+static void f3_grid_free(f3_grid *g)
+{
+    free(g->src);
+    free(g->bits);
+}
+
+/* Collects fd's sources and budgets into g; KVQ_ERR_NOMEM or KVQ_OK. */
+static int f3_grid_build(const kvq_finding *fd, f3_grid *g)
+{
+    size_t cap = fd->count ? fd->count : 1;
+    *g = (f3_grid){.src = malloc(cap * sizeof *g->src), .bits = malloc(cap * sizeof *g->bits)};
+    if (!g->src || !g->bits) {
+        f3_grid_free(g);
+        return KVQ_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < fd->count; i++) {
+        if (!seen(g->src, g->ns, fd->cells[i].source))
+            g->src[g->ns++] = fd->cells[i].source;
+        size_t j = 0;
+        while (j < g->nb && g->bits[j] != fd->cells[i].bits)
+            j++;
+        if (j == g->nb) {   /* insertion keeps bits sorted */
+            while (j > 0 && g->bits[j - 1] > fd->cells[i].bits) {
+                g->bits[j] = g->bits[j - 1];
+                j--;
+            }
+            g->bits[j] = fd->cells[i].bits;
+            g->nb++;
+        }
+    }
+    return KVQ_OK;
+}
+
+/* 1 when cell c sits at row r, column s of grid g. */
+static int f3_at(const f3_grid *g, const kvq_finding_cell *c, size_t r, size_t s)
+{
+    return c->bits == g->bits[r] && strcmp(c->source, g->src[s]) == 0;
+}
+
 /* F3's winner table: rows n, columns source, entries the lower-k_dir_err scheme. */
 static void md_winner_table(FILE *f, const kvq_finding *fd)
 {
-    const char **src = malloc((fd->count ? fd->count : 1) * sizeof *src);
-    int *bits = malloc((fd->count ? fd->count : 1) * sizeof *bits);
-    size_t ns = 0, nb = 0;
-    if (!src || !bits)
-        goto out;
-    for (size_t i = 0; i < fd->count; i++) {
-        if (!seen(src, ns, fd->cells[i].source))
-            src[ns++] = fd->cells[i].source;
-        size_t j = 0;
-        while (j < nb && bits[j] != fd->cells[i].bits)
-            j++;
-        if (j == nb) {   /* insertion keeps bits sorted */
-            while (j > 0 && bits[j - 1] > fd->cells[i].bits) {
-                bits[j] = bits[j - 1];
-                j--;
-            }
-            bits[j] = fd->cells[i].bits;
-            nb++;
-        }
-    }
+    f3_grid g;
+    if (f3_grid_build(fd, &g) != KVQ_OK)
+        return;
     fputs("\nWinner table (lower k_dir_err; δ = QKQV − KQV, 95% CI; ✓ as claimed, ✗ not):\n\n| n |", f);
-    for (size_t s = 0; s < ns; s++)
-        fprintf(f, " %s |", src[s]);
+    for (size_t s = 0; s < g.ns; s++)
+        fprintf(f, " %s |", g.src[s]);
     fputs("\n|---|", f);
-    for (size_t s = 0; s < ns; s++)
+    for (size_t s = 0; s < g.ns; s++)
         fputs("---|", f);
-    for (size_t r = 0; r < nb; r++) {
-        fprintf(f, "\n| %d |", bits[r]);
-        for (size_t s = 0; s < ns; s++) {
+    for (size_t r = 0; r < g.nb; r++) {
+        fprintf(f, "\n| %d |", g.bits[r]);
+        for (size_t s = 0; s < g.ns; s++) {
             int any = 0;
             for (size_t i = 0; i < fd->count; i++) {
                 const kvq_finding_cell *c = &fd->cells[i];
-                if (c->bits != bits[r] || strcmp(c->source, src[s]) != 0)
+                if (!f3_at(&g, c, r, s))
                     continue;
                 char b1[40], b2[40], b3[40];
                 fprintf(f, "%s %s %s [%s, %s] %s", any++ ? ";" : "",
@@ -284,9 +315,66 @@ static void md_winner_table(FILE *f, const kvq_finding *fd)
         }
     }
     fputs("\n", f);
-out:
-    free(src);
-    free(bits);
+    f3_grid_free(&g);
+}
+
+/* F3's winner table for a terminal: rows source, columns n, entries the
+ * winning scheme (the last cell, should a custom grid give several). */
+void kvq_report_f3_text(FILE *f, const kvq_finding *f3)
+{
+    f3_grid g;
+    if (!f3->count || f3_grid_build(f3, &g) != KVQ_OK)
+        return;
+    fprintf(f, "\nF3 winner table: lower k_dir_err, QKQV vs KQV (* = agrees with the claim, "
+               "! = disagrees)\n%-24s", "source \\ n");
+    for (size_t r = 0; r < g.nb; r++)
+        fprintf(f, " %7d", g.bits[r]);
+    fprintf(f, "\n");
+    for (size_t s = 0; s < g.ns; s++) {
+        fprintf(f, "%-24s", g.src[s]);
+        for (size_t r = 0; r < g.nb; r++) {
+            const char *w = "   -  ";
+            char mark = ' ';
+            for (size_t i = 0; i < f3->count; i++) {
+                const kvq_finding_cell *c = &f3->cells[i];
+                if (!f3_at(&g, c, r, s))
+                    continue;
+                w = c->verdict < 0 ? c->a : c->verdict > 0 ? c->b : "tie";
+                mark = c->expected == KVQ_NO_CLAIM ? ' ' : c->agrees ? '*' : '!';
+            }
+            fprintf(f, " %6s%c", w, mark);
+        }
+        fprintf(f, "\n");
+    }
+    f3_grid_free(&g);
+}
+
+/* The Jensen summary for a terminal: the range of jensen_ratio, how many
+ * configurations are superlinear, and QJL's variance against its bound. */
+void kvq_report_jensen_text(FILE *f, const kvq_finding *fj)
+{
+    size_t sup = 0, sub = 0, tie = 0, nv = 0;
+    double lo = INFINITY, hi = -INFINITY, vr = 0;
+    if (!fj->count)
+        return;
+    for (size_t i = 0; i < fj->count; i++) {
+        const kvq_finding_cell *c = &fj->cells[i];
+        sup += c->verdict > 0;
+        sub += c->verdict < 0;
+        tie += c->verdict == 0;
+        lo = fmin(lo, c->mean);
+        hi = fmax(hi, c->mean);
+        if (isfinite(c->qjl_var) && c->qjl_bound > 0) {
+            vr += c->qjl_var / c->qjl_bound;
+            nv++;
+        }
+    }
+    fprintf(f, "\nJensen: jensen_ratio = KL / (Var_p(eps)/2) over %zu QJL-on-K configurations: "
+               "%.4g .. %.4g; superlinear (>1, significant) in %zu, sublinear in %zu, not "
+               "significant in %zu.\n", fj->count, lo, hi, sup, sub, tie);
+    if (nv)
+        fprintf(f, "QJL logit-error variance / pi/(2m) bound: mean %.3g over %zu configurations "
+                   "(<= 1 expected).\n", vr / (double)nv, nv);
 }
 
 /* The Jensen table: ratio, CI, superlinearity, QJL variance against the bound. */

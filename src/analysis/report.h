@@ -5,8 +5,19 @@
 
 #include <stdio.h>
 
+#include "kvq.h"
+
 /* Writes s as a JSON string literal, escaping quotes, backslashes and
  * control characters. */
 void kvq_json_string(FILE *f, const char *s);
+
+/* F3's winner table as plain text: a row per source, a column per budget,
+ * the scheme with the lower k_dir_err in each (nothing for no cells). */
+void kvq_report_f3_text(FILE *f, const kvq_finding *f3);
+
+/* The Jensen finding in a few lines of text: jensen_ratio's range, the
+ * superlinear / sublinear / not significant counts, and QJL's measured
+ * variance over its bound (nothing for no cells). */
+void kvq_report_jensen_text(FILE *f, const kvq_finding *fj);
 
 #endif

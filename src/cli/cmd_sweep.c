@@ -2,11 +2,9 @@
  * and `kvq findings` (the paper's grid, ending in the verdict table). Both
  * write results.csv, results.json, findings.md and plots with --out DIR. */
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "cli/common.h"
 #include "cli/grid.h"
@@ -123,82 +121,6 @@ static void print_verdicts(const kvq_findings *fs)
         printf("%s: %s\n", fs->f[i].id, fs->f[i].claim);
 }
 
-/* Index of s in list (appending it when new). */
-static int intern(char list[][64], int *n, const char *s)
-{
-    for (int i = 0; i < *n; i++)
-        if (!strcmp(list[i], s))
-            return i;
-    snprintf(list[*n], 64, "%s", s);
-    return (*n)++;
-}
-
-/* The F3 winner table: lower k_dir_err of QKQV vs KQV per (source, n). */
-static void print_f3(const kvq_finding *f3)
-{
-    char src[64][64];
-    int nsrc = 0, bits[9] = {0};
-    if (!f3->count)
-        return;
-    for (size_t i = 0; i < f3->count && nsrc < 64; i++) {
-        intern(src, &nsrc, f3->cells[i].source);
-        if (f3->cells[i].bits >= 1 && f3->cells[i].bits <= 8)
-            bits[f3->cells[i].bits] = 1;
-    }
-    printf("\nF3 winner table: lower k_dir_err, QKQV vs KQV (* = agrees with the claim, "
-           "! = disagrees)\n%-24s", "source \\ n");
-    for (int b = 1; b <= 8; b++)
-        if (bits[b])
-            printf(" %7d", b);
-    printf("\n");
-    for (int s = 0; s < nsrc; s++) {
-        printf("%-24s", src[s]);
-        for (int b = 1; b <= 8; b++) {
-            if (!bits[b])
-                continue;
-            const char *w = "   -  ";
-            char mark = ' ';
-            for (size_t i = 0; i < f3->count; i++) {
-                const kvq_finding_cell *c = &f3->cells[i];
-                if (c->bits != b || strcmp(c->source, src[s]))
-                    continue;
-                w = c->verdict < 0 ? c->a : c->verdict > 0 ? c->b : "tie";
-                mark = c->expected == KVQ_NO_CLAIM ? ' ' : c->agrees ? '*' : '!';
-            }
-            printf(" %6s%c", w, mark);
-        }
-        printf("\n");
-    }
-}
-
-/* The Jensen summary: superlinear cells and QJL variance against its bound. */
-static void print_jensen(const kvq_finding *fj)
-{
-    size_t sup = 0, sub = 0, tie = 0;
-    double lo = INFINITY, hi = -INFINITY, vr = 0;
-    size_t nv = 0;
-    for (size_t i = 0; i < fj->count; i++) {
-        const kvq_finding_cell *c = &fj->cells[i];
-        sup += c->verdict > 0;
-        sub += c->verdict < 0;
-        tie += c->verdict == 0;
-        lo = fmin(lo, c->mean);
-        hi = fmax(hi, c->mean);
-        if (isfinite(c->qjl_var) && c->qjl_bound > 0) {
-            vr += c->qjl_var / c->qjl_bound;
-            nv++;
-        }
-    }
-    if (!fj->count)
-        return;
-    printf("\nJensen: jensen_ratio = KL / (Var_p(eps)/2) over %zu QJL-on-K configurations: "
-           "%.4g .. %.4g; superlinear (>1, significant) in %zu, sublinear in %zu, not "
-           "significant in %zu.\n", fj->count, lo, hi, sup, sub, tie);
-    if (nv)
-        printf("QJL logit-error variance / pi/(2m) bound: mean %.3g over %zu configurations "
-               "(<= 1 expected).\n", vr / (double)nv, nv);
-}
-
 /* Runs the grid and reports; exit status. */
 static int run_sweep(sweep *s)
 {
@@ -258,8 +180,8 @@ static int run_sweep(sweep *s)
         kvq_report_json(stdout, res);
     else {
         print_verdicts(fs);
-        print_f3(&fs->f[KVQ_FINDING_F3]);
-        print_jensen(&fs->f[KVQ_FINDING_JENSEN]);
+        kvq_report_f3_text(stdout, &fs->f[KVQ_FINDING_F3]);
+        kvq_report_jensen_text(stdout, &fs->f[KVQ_FINDING_JENSEN]);
         if (s->out_dir)
             printf("\nwrote %s/{results.csv,results.json,findings.md} and plots\n", s->out_dir);
     }
