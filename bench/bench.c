@@ -159,7 +159,8 @@ static int host_wht(suite *s, const kvq_bench_work *w, double *sec)
 /* A codec wht + mse<bits> (+ qjl) at dim, as the device workload uses. */
 static int bench_codec(const kvq_bench_work *w, kvq_codec **c)
 {
-    kvq_codec_spec spec = {KVQ_ROT_WHT, w->bits, w->qjl ? 1 : 0, 0, 0, 32};
+    kvq_codec_spec spec = {.rotation = KVQ_ROT_WHT, .mse_bits = w->bits, .qjl = w->qjl ? 1 : 0,
+                           .norm_bits = 32};
     return kvq_codec_create(c, &spec, w->dim, 7, 0, 0);
 }
 

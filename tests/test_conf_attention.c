@@ -119,8 +119,10 @@ typedef struct results {
 /* Runs the job on ctx into r (allocated here). */
 static int run_job(kvq_ctx *ctx, const conf_case *c, const inputs *in, results *r)
 {
-    kvq_attention_job job = {c->dim, c->keys, c->queries, c->tau, 0, in->q, in->k, in->v,
-                             in->kc, in->vc, &in->kq, &in->vq};
+    kvq_attention_job job = {.dim = c->dim, .keys = c->keys, .queries = c->queries,
+                             .sharpness = c->tau, .q = in->q, .k = in->k, .v = in->v,
+                             .k_codec = in->kc, .v_codec = in->vc, .k_codes = &in->kq,
+                             .v_codes = &in->vq};
     memset(r, 0, sizeof *r);
     r->qm = calloc(c->queries, sizeof *r->qm);
     r->lr = malloc(c->queries * c->keys * sizeof(float));

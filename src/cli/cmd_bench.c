@@ -30,7 +30,7 @@ static void usage(FILE *f)
 /* `kvq bench`: parses the options and runs the benchmark suite. */
 int kvq_cmd_bench(int argc, char **argv)
 {
-    kvq_bench_opts o = {0, 0, 5, 1, NULL, 1};
+    kvq_bench_opts o = {.repeats = 5, .host = 1, .verbose = 1};
     long rep;
     if (kvq_cli_want_help(argc, argv)) {
         usage(stdout);

@@ -67,8 +67,9 @@ static void job_free(job_set *j)
 /* Runs job j on ctx into qm (and logits, when given). */
 static int job_run(kvq_ctx *ctx, job_set *j, kvq_query_metrics *qm, float *lr, float *lq)
 {
-    kvq_attention_job job = {CONF_D, CONF_N, CONF_M, 1.0, 0, j->q, j->k, j->v,
-                             j->kc, j->vc, &j->kq, &j->vq};
+    kvq_attention_job job = {.dim = CONF_D, .keys = CONF_N, .queries = CONF_M, .sharpness = 1.0,
+                             .q = j->q, .k = j->k, .v = j->v, .k_codec = j->kc, .v_codec = j->vc,
+                             .k_codes = &j->kq, .v_codes = &j->vq};
     kvq_attention_out out = {.queries = qm, .logits_ref = lr, .logits_quant = lq};
     return kvq_attention_run(ctx, &job, &out);
 }
@@ -147,7 +148,8 @@ static int small_sweep(kvq_ctx *ctx, uint64_t seed, dev_result *r)
         kvq_scheme_preset(names[i % 3], 2 + i / 3, &sch[i]);
     kvq_source_parse("gauss", "full", &src[0], err, sizeof err);
     kvq_source_parse("t3", "full", &src[1], err, sizeof err);
-    kvq_experiment e = {CONF_D, 256, 16, 1.0, 0, 16, seed, sch, 9, src, 2, NULL, NULL, NULL, NULL};
+    kvq_experiment e = {.dim = CONF_D, .keys = 256, .queries = 16, .sharpness = 1.0, .trials = 16,
+                        .seed = seed, .schemes = sch, .nschemes = 9, .sources = src, .nsources = 2};
     double t0 = kvq_mono_s();
     int st = kvq_results_create(&res, seed);
     if (!st)

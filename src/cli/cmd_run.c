@@ -127,9 +127,7 @@ int kvq_cmd_run(int argc, char **argv)
         rc = kvq_cli_report_failure(ctx, &o, "run", st);
         goto cleanup;
     }
-    kvq_experiment e = {(int)o.dim, (size_t)o.keys, (size_t)o.queries, o.sharpness, (int)o.topk,
-                        (size_t)o.trials, o.seed, &scheme, 1, &src, 1, label ? &kv : NULL,
-                        label, kvq_cli_progress, NULL};
+    kvq_experiment e = kvq_cli_experiment(&o, &scheme, 1, &src, 1, label ? &kv : NULL, label);
     if ((st = kvq_experiment_run(ctx, &e, res)) || (st = kvq_results_summarize(res))) {
         rc = kvq_cli_report_failure(ctx, &o, "run", st);
         goto cleanup;

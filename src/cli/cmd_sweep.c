@@ -162,9 +162,8 @@ static int run_sweep(sweep *s)
     if (!s->o.quiet)
         fprintf(stderr, "kvq: %d scheme×budget × %d source(s) × %ld trials on %s\n", nsch, nsrc,
                 s->o.trials, kvq_ctx_device(ctx)->name);
-    kvq_experiment e = {(int)s->o.dim, (size_t)s->o.keys, (size_t)s->o.queries, s->o.sharpness,
-                        (int)s->o.topk, (size_t)s->o.trials, s->o.seed, schemes, (size_t)nsch,
-                        sources, (size_t)nsrc, label ? &kv : NULL, label, kvq_cli_progress, NULL};
+    kvq_experiment e = kvq_cli_experiment(&s->o, schemes, (size_t)nsch, sources, (size_t)nsrc,
+                                          label ? &kv : NULL, label);
     if ((st = kvq_results_create(&res, s->o.seed)) || (st = kvq_experiment_run(ctx, &e, res)) ||
         (st = kvq_results_summarize(res)) || (st = kvq_findings_evaluate(res, s->o.seed, &fs))) {
         rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);

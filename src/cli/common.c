@@ -229,3 +229,16 @@ int kvq_cli_report_failure(kvq_ctx *ctx, const kvq_cli_opts *o, const char *what
     }
     return KVQ_EXIT_RUNTIME;
 }
+
+/* The experiment the common options describe (see common.h). */
+kvq_experiment kvq_cli_experiment(const kvq_cli_opts *o, const kvq_scheme *schemes,
+                                  size_t nschemes, const kvq_source *sources, size_t nsources,
+                                  const kvq_kv_data *real, const char *label)
+{
+    return (kvq_experiment){.dim = (int)o->dim, .keys = (size_t)o->keys,
+                            .queries = (size_t)o->queries, .sharpness = o->sharpness,
+                            .topk = (int)o->topk, .trials = (size_t)o->trials, .seed = o->seed,
+                            .schemes = schemes, .nschemes = nschemes, .sources = sources,
+                            .nsources = nsources, .real = real, .real_name = label,
+                            .progress = kvq_cli_progress};
+}
