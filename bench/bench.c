@@ -455,14 +455,10 @@ static void print_json(FILE *f, const suite *s, double seconds)
 {
     const kvq_device_info *di = kvq_ctx_device(s->dev);
     ratios r = compute_ratios(s, 0), rw = compute_ratios(s, 1);
-    fputs("{\"device\":{\"name\":", f);
-    kvq_json_string(f, di->name);
-    fputs(",\"platform\":", f);
-    kvq_json_string(f, di->platform);
-    fputs(",\"version\":", f);
-    kvq_json_string(f, di->version);
-    fputs(",\"driver\":", f);
-    kvq_json_string(f, di->driver);
+    const char *const device[][2] = {{"name", di->name}, {"platform", di->platform},
+                                     {"version", di->version}, {"driver", di->driver}};
+    fputs("{\"device\":{", f);
+    kvq_json_strings(f, device, sizeof device / sizeof device[0]);
     fprintf(f, ",\"compute_units\":%u},", di->compute_units);
     fprintf(f, "\"clblast\":{\"version\":\"%s\",\"tuned\":\"unknown\",\"tuned_note\":"
                "\"CLBlast's C API cannot report whether its database had an entry for this "

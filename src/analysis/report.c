@@ -59,6 +59,15 @@ void kvq_json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* Writes n "key":"value" members, comma-separated (see report.h). */
+void kvq_json_strings(FILE *f, const char *const kv[][2], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "%s\"%s\":", i ? "," : "", kv[i][0]);
+        kvq_json_string(f, kv[i][1]);
+    }
+}
+
 /* A JSON array of t numbers. */
 static void json_array(FILE *f, const double *x, size_t t)
 {

@@ -50,20 +50,13 @@ static void print_json_device(FILE *f, const kvq_device_info *d, int is_default)
 {
     char spec[32];
     spec_of(d, spec, sizeof spec);
-    fputs("{\"spec\":", f);
-    kvq_json_string(f, spec);
-    fprintf(f, ",\"type\":\"%s\",\"name\":", type_name(d->type));
-    kvq_json_string(f, d->name);
-    fputs(",\"platform\":", f);
-    kvq_json_string(f, d->platform);
-    fputs(",\"vendor\":", f);
-    kvq_json_string(f, d->vendor);
-    fputs(",\"version\":", f);
-    kvq_json_string(f, d->version);
-    fputs(",\"opencl_c_version\":", f);
-    kvq_json_string(f, d->opencl_c_version);
-    fputs(",\"driver\":", f);
-    kvq_json_string(f, d->driver);
+    const char *const text[][2] = {
+        {"spec", spec}, {"type", type_name(d->type)}, {"name", d->name},
+        {"platform", d->platform}, {"vendor", d->vendor}, {"version", d->version},
+        {"opencl_c_version", d->opencl_c_version}, {"driver", d->driver},
+    };
+    fputc('{', f);
+    kvq_json_strings(f, text, sizeof text / sizeof text[0]);
     fprintf(f, ",\"compute_units\":%u,\"global_mem\":%" PRIu64 ",\"local_mem\":%" PRIu64
                ",\"max_alloc\":%" PRIu64 ",\"max_work_group\":%zu,\"fp16\":%s,\"fp64\":%s,"
                "\"default\":%s}",
