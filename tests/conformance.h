@@ -84,6 +84,40 @@ static inline double conf_row_dev(const float *a, const float *b, const float *r
     return worst;
 }
 
+/* A seeded input x of count × dim floats and room of the same size for the
+ * device's and the host's answers, which a test compares row by row. */
+typedef struct conf_io {
+    float *x, *dev, *host;
+} conf_io;
+
+/* Frees an input and its answers. */
+static inline void conf_io_free(conf_io *io)
+{
+    free(io->x);
+    free(io->dev);
+    free(io->host);
+    *io = (conf_io){0};
+}
+
+/* Takes x (NULL allowed: a failed allocation) and allocates both answers;
+ * 0, or -1 with everything freed. */
+static inline int conf_io_make(conf_io *io, float *x, size_t count, int dim)
+{
+    size_t n = count * (size_t)dim;
+    *io = (conf_io){.x = x, .dev = malloc((n ? n : 1) * sizeof(float)),
+                    .host = malloc((n ? n : 1) * sizeof(float))};
+    if (io->x && io->dev && io->host)
+        return 0;
+    conf_io_free(io);
+    return -1;
+}
+
+/* The device's answer against the host's, per row of x (conf_row_dev). */
+static inline double conf_io_dev(const conf_io *io, size_t count, int dim)
+{
+    return conf_row_dev(io->dev, io->host, io->x, count, dim);
+}
+
 /* A test body: runs its checks (a fixed number of TAP lines) on one device. */
 typedef void (*conf_body)(kvq_ctx *ctx, const char *spec, kvq_ctx *host);
 

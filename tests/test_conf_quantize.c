@@ -162,15 +162,17 @@ static int check_codec(kvq_ctx *ctx, const kvq_codec_spec *sp, int dim, size_t c
 {
     kvq_codec *c = NULL;
     kvq_qtensor a = {0}, b = {0};
-    float *x = make_inputs(count, dim, (uint32_t)(dim * 31 + sp->mse_bits * 3 + sp->qjl),
-                           sp->norm_bits == 16 ? 1e3f : 1e6f);
-    float *xa = malloc(count * dim * sizeof *xa), *xb = malloc(count * dim * sizeof *xb);
+    conf_io io;
+    int have = conf_io_make(&io, make_inputs(count, dim,
+                                             (uint32_t)(dim * 31 + sp->mse_bits * 3 + sp->qjl),
+                                             sp->norm_bits == 16 ? 1e3f : 1e6f), count, dim) == 0;
+    const float *x = io.x;
     int good = 0;
     char desc[64];
     kvq_codec_spec_format(sp, desc, sizeof desc);
     snprintf(what, wlen, "d=%d %s n=%zu", dim, desc, count);
     if (kvq_codec_create(&c, sp, dim, CONF_SEED, 0, 1) || kvq_qtensor_alloc(&a, c, count) ||
-        kvq_qtensor_alloc(&b, c, count) || !x || !xa || !xb)
+        kvq_qtensor_alloc(&b, c, count) || !have)
         goto cleanup;
     int st = kvq_quantize(ctx, c, x, count, &a);
     if (st || kvq_codec_quantize(c, x, count, &b)) {
@@ -183,22 +185,20 @@ static int check_codec(kvq_ctx *ctx, const kvq_codec_spec *sp, int dim, size_t c
     good &= (s->code_bad - bad0) == (s->code_near - near0);
     good &= (s->sign_bad - sb0) == (s->sign_near - sn0);
     /* dequantize the same (host) codes on both sides */
-    st = kvq_dequantize(ctx, c, &b, xa);
-    if (st || kvq_codec_dequantize(c, &b, xb)) {
+    st = kvq_dequantize(ctx, c, &b, io.dev);
+    if (st || kvq_codec_dequantize(c, &b, io.host)) {
         diag("%s: dequantize failed: %s (%s)", what, kvq_strerror(st), kvq_error_detail());
         good = 0;
         goto cleanup;
     }
-    double dx = conf_row_dev(xa, xb, x, count, dim);
+    double dx = conf_io_dev(&io, count, dim);
     s->xhat = fmax(s->xhat, dx);
     good &= dx <= 1e-5;
 cleanup:
     kvq_qtensor_free(&a);
     kvq_qtensor_free(&b);
     kvq_codec_destroy(c);
-    free(x);
-    free(xa);
-    free(xb);
+    conf_io_free(&io);
     return good;
 }
 

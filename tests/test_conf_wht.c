@@ -11,23 +11,23 @@ static double check_one(kvq_ctx *dev, kvq_ctx *host, int kind, int dim, size_t c
                         int inverse, float scale, int *status)
 {
     kvq_rotation *r = NULL;
-    float *x = conf_normals(count, dim, (uint32_t)(dim * 7 + kind), scale);
-    float *a = malloc(count * dim * sizeof *a), *b = malloc(count * dim * sizeof *b);
+    conf_io io;
+    int have = conf_io_make(&io, conf_normals(count, dim, (uint32_t)(dim * 7 + kind), scale),
+                            count, dim) == 0;
     double dev_max = INFINITY;
     *status = kvq_rotation_create(&r, kind, dim, CONF_SEED, KVQ_RNG_ROT_K, 3);
-    if (!*status && x && a && b) {
-        memcpy(a, x, count * dim * sizeof *a);
-        memcpy(b, x, count * dim * sizeof *b);
-        *status = kvq_rotate(dev, r, a, count, inverse);
+    if (!*status && have) {
+        /* the rotation works in place: both sides start from x */
+        memcpy(io.dev, io.x, count * dim * sizeof *io.x);
+        memcpy(io.host, io.x, count * dim * sizeof *io.x);
+        *status = kvq_rotate(dev, r, io.dev, count, inverse);
         if (!*status)
-            *status = kvq_rotate(host, r, b, count, inverse);
+            *status = kvq_rotate(host, r, io.host, count, inverse);
         if (!*status)
-            dev_max = conf_row_dev(a, b, x, count, dim);
+            dev_max = conf_io_dev(&io, count, dim);
     }
     kvq_rotation_destroy(r);
-    free(x);
-    free(a);
-    free(b);
+    conf_io_free(&io);
     return dev_max;
 }
 
