@@ -1,7 +1,6 @@
 /* conformance.h — shared parts of the device conformance tests: the list of
  * OpenCL devices to test (every one; none ⇒ skip), seeded inputs, and the
- * row-deviation measure. The SPEC §7 tolerance rule itself is the library's
- * (base/tolerance.h), shared with `kvq compare`. */
+ * SPEC §7 tolerance rules. */
 #ifndef KVQ_CONFORMANCE_H
 #define KVQ_CONFORMANCE_H
 
@@ -11,7 +10,7 @@
 #include <string.h>
 
 #include "kvq.h"
-#include "base/tolerance.h"
+#include "base/tolerance.h" /* the rule itself, shared with `kvq compare` */
 #include "tap.h"
 
 #define CONF_SEED 20261129u
