@@ -4,6 +4,7 @@
  * preset and budget, d ∈ {16 … 1024}, ragged N and M, zero and large
  * vectors, and key chunking (SPEC §7). */
 #include "conformance.h"
+#include "analysis/kv_codes.h"
 
 /* Worst deviations seen, for the log. */
 typedef struct worst {
@@ -69,8 +70,7 @@ static int compare_logits(const float *a, const float *b, size_t rows, size_t n,
 /* Everything one case needs on the host. */
 typedef struct inputs {
     float *q, *k, *v;
-    kvq_codec *kc, *vc;
-    kvq_qtensor kq, vq;
+    kvq_kv_codes codes;
 } inputs;
 
 /* Frees a case's inputs. */
@@ -79,10 +79,7 @@ static void inputs_free(inputs *in)
     free(in->q);
     free(in->k);
     free(in->v);
-    kvq_qtensor_free(&in->kq);
-    kvq_qtensor_free(&in->vq);
-    kvq_codec_destroy(in->kc);
-    kvq_codec_destroy(in->vc);
+    kvq_kv_codes_free(&in->codes);
 }
 
 /* Seeded inputs of a case, quantized by the host codecs (zero keys included). */
@@ -99,14 +96,8 @@ static int inputs_make(const conf_case *c, uint32_t tag, inputs *in)
         return -1;
     if (c->keys > 5)
         memset(in->k + 3 * (size_t)c->dim, 0, (size_t)c->dim * sizeof(float));
-    if (kvq_codec_create(&in->kc, &s.k, c->dim, CONF_SEED, 0, tag) ||
-        kvq_codec_create(&in->vc, &s.v, c->dim, CONF_SEED, 1, tag) ||
-        kvq_qtensor_alloc(&in->kq, in->kc, c->keys) || kvq_qtensor_alloc(&in->vq, in->vc, c->keys))
-        return -1;
-    if (kvq_codec_quantize(in->kc, in->k, c->keys, &in->kq) ||
-        kvq_codec_quantize(in->vc, in->v, c->keys, &in->vq))
-        return -1;
-    return 0;
+    return kvq_kv_codes_make(&in->codes, NULL, &s, c->dim, CONF_SEED, tag, in->k, in->v, c->keys)
+               ? -1 : 0;
 }
 
 /* Results of one run. */
@@ -121,8 +112,8 @@ static int run_job(kvq_ctx *ctx, const conf_case *c, const inputs *in, results *
 {
     kvq_attention_job job = {.dim = c->dim, .keys = c->keys, .queries = c->queries,
                              .sharpness = c->tau, .q = in->q, .k = in->k, .v = in->v,
-                             .k_codec = in->kc, .v_codec = in->vc, .k_codes = &in->kq,
-                             .v_codes = &in->vq};
+                             .k_codec = in->codes.k_codec, .v_codec = in->codes.v_codec,
+                             .k_codes = &in->codes.k_codes, .v_codes = &in->codes.v_codes};
     memset(r, 0, sizeof *r);
     r->qm = calloc(c->queries, sizeof *r->qm);
     r->lr = malloc(c->queries * c->keys * sizeof(float));

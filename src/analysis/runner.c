@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/clock.h"
 #include "kvq.h"
+#include "analysis/kv_codes.h"
+#include "base/clock.h"
 
 /* One trial's tensors. */
 typedef struct trial_data {
@@ -92,26 +93,18 @@ static int run_scheme(kvq_ctx *ctx, const kvq_experiment *e, const kvq_scheme *s
                       uint32_t trial, const trial_data *t, double metrics[KVQ_METRIC_COUNT],
                       double *qjl_measured, double *qjl_bound_out)
 {
-    kvq_codec *kc = NULL, *vc = NULL;
-    kvq_qtensor kq = {0}, vq = {0};
+    kvq_kv_codes kv = {0};
     kvq_query_metrics *qm = calloc(t->queries, sizeof *qm);
     kvq_attention_out out = {0};
     int st = qm ? KVQ_OK : KVQ_ERR_NOMEM;
     if (!st)
-        st = kvq_codec_create(&kc, &s->k, e->dim, e->seed, 0, trial);
-    if (!st)
-        st = kvq_codec_create(&vc, &s->v, e->dim, e->seed, 1, trial);
-    if (!st)
-        st = kvq_qtensor_alloc(&kq, kc, t->keys);
-    if (!st)
-        st = kvq_qtensor_alloc(&vq, vc, t->keys);
-    if (!st)
-        st = kvq_quantize(ctx, kc, t->k, t->keys, &kq);
-    if (!st)
-        st = kvq_quantize(ctx, vc, t->v, t->keys, &vq);
+        st = kvq_kv_codes_make(&kv, ctx, s, e->dim, e->seed, trial, t->k, t->v, t->keys);
     if (!st) {
-        kvq_attention_job job = {e->dim, t->keys, t->queries, e->sharpness, e->topk,
-                                 t->q, t->k, t->v, kc, vc, &kq, &vq};
+        kvq_attention_job job = {.dim = e->dim, .keys = t->keys, .queries = t->queries,
+                                 .sharpness = e->sharpness, .topk = e->topk, .q = t->q,
+                                 .k = t->k, .v = t->v, .k_codec = kv.k_codec,
+                                 .v_codec = kv.v_codec, .k_codes = &kv.k_codes,
+                                 .v_codes = &kv.v_codes};
         out.queries = qm;
         out.want_vector_errors = 1;
         st = kvq_attention_run(ctx, &job, &out);
@@ -119,12 +112,10 @@ static int run_scheme(kvq_ctx *ctx, const kvq_experiment *e, const kvq_scheme *s
     if (!st) {
         kvq_trial_aggregate(qm, t->queries, &out.k_err, &out.v_err, metrics);
         *qjl_measured = s->k.qjl ? metrics[KVQ_METRIC_LOGIT_MSE] : NAN;
-        *qjl_bound_out = s->k.qjl ? qjl_bound(e, t, &kq, kvq_codec_qjl_m(kc)) : NAN;
+        *qjl_bound_out =
+            s->k.qjl ? qjl_bound(e, t, &kv.k_codes, kvq_codec_qjl_m(kv.k_codec)) : NAN;
     }
-    kvq_qtensor_free(&kq);
-    kvq_qtensor_free(&vq);
-    kvq_codec_destroy(kc);
-    kvq_codec_destroy(vc);
+    kvq_kv_codes_free(&kv);
     free(qm);
     return st;
 }

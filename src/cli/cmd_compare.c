@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/common.h"
+#include "analysis/kv_codes.h"
 #include "base/clock.h"
 #include "base/tolerance.h"
 
@@ -34,8 +35,7 @@ typedef struct dev_result {
 typedef struct job_set {
     kvq_scheme scheme;
     float *q, *k, *v, *lr_host, *lq_host;
-    kvq_codec *kc, *vc;
-    kvq_qtensor kq, vq;
+    kvq_kv_codes codes;
     kvq_query_metrics qm_host[8];
 } job_set;
 
@@ -58,18 +58,16 @@ static void job_free(job_set *j)
     free(j->v);
     free(j->lr_host);
     free(j->lq_host);
-    kvq_qtensor_free(&j->kq);
-    kvq_qtensor_free(&j->vq);
-    kvq_codec_destroy(j->kc);
-    kvq_codec_destroy(j->vc);
+    kvq_kv_codes_free(&j->codes);
 }
 
 /* Runs job j on ctx into qm (and logits, when given). */
 static int job_run(kvq_ctx *ctx, job_set *j, kvq_query_metrics *qm, float *lr, float *lq)
 {
     kvq_attention_job job = {.dim = CONF_D, .keys = CONF_N, .queries = CONF_M, .sharpness = 1.0,
-                             .q = j->q, .k = j->k, .v = j->v, .k_codec = j->kc, .v_codec = j->vc,
-                             .k_codes = &j->kq, .v_codes = &j->vq};
+                             .q = j->q, .k = j->k, .v = j->v, .k_codec = j->codes.k_codec,
+                             .v_codec = j->codes.v_codec, .k_codes = &j->codes.k_codes,
+                             .v_codes = &j->codes.v_codes};
     kvq_attention_out out = {.queries = qm, .logits_ref = lr, .logits_quant = lq};
     return kvq_attention_run(ctx, &job, &out);
 }
@@ -89,12 +87,8 @@ static int jobs_make(kvq_ctx *host, uint64_t seed, job_set *js)
         j->lq_host = malloc(CONF_M * CONF_N * sizeof(float));
         if (st || !j->q || !j->k || !j->v || !j->lr_host || !j->lq_host)
             return st ? st : KVQ_ERR_NOMEM;
-        if ((st = kvq_codec_create(&j->kc, &j->scheme.k, CONF_D, seed, 0, (uint32_t)i)) ||
-            (st = kvq_codec_create(&j->vc, &j->scheme.v, CONF_D, seed, 1, (uint32_t)i)) ||
-            (st = kvq_qtensor_alloc(&j->kq, j->kc, CONF_N)) ||
-            (st = kvq_qtensor_alloc(&j->vq, j->vc, CONF_N)) ||
-            (st = kvq_codec_quantize(j->kc, j->k, CONF_N, &j->kq)) ||
-            (st = kvq_codec_quantize(j->vc, j->v, CONF_N, &j->vq)) ||
+        if ((st = kvq_kv_codes_make(&j->codes, NULL, &j->scheme, CONF_D, seed, (uint32_t)i, j->k,
+                                    j->v, CONF_N)) ||
             (st = job_run(host, j, j->qm_host, j->lr_host, j->lq_host)))
             return st;
     }

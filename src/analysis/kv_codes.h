@@ -1,0 +1,28 @@
+/* kv_codes.h — a scheme's K and V codecs and the codes of one (K, V) pair:
+ * what the experiment runner, `kvq compare` and the attention conformance
+ * test each build before they run attention (internal; hidden in libkvq). */
+#ifndef KVQ_ANALYSIS_KV_CODES_H
+#define KVQ_ANALYSIS_KV_CODES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvq.h"
+
+/* The codecs of K and V and their codes. */
+typedef struct kvq_kv_codes {
+    kvq_codec *k_codec, *v_codec;
+    kvq_qtensor k_codes, v_codes;
+} kvq_kv_codes;
+
+/* Creates scheme s's codecs at dim (K from stream 0, V from stream 1, both
+ * for trial) and quantizes keys rows of k and v with them: on ctx, or with
+ * the host reference codec when ctx is NULL. Returns a kvq status; c must
+ * be freed with kvq_kv_codes_free either way. */
+int kvq_kv_codes_make(kvq_kv_codes *c, kvq_ctx *ctx, const kvq_scheme *s, int dim,
+                      uint64_t seed, uint32_t trial, const float *k, const float *v, size_t keys);
+
+/* Frees the codecs and codes (a zeroed c is fine). */
+void kvq_kv_codes_free(kvq_kv_codes *c);
+
+#endif
