@@ -37,10 +37,8 @@ int kvq_cmd_bench(int argc, char **argv)
         return KVQ_EXIT_OK;
     }
     for (int i = 1; i < argc; i++) {
-        const char *v;
         if (kvq_cli_is(argv[i], "--repeats")) {
-            if (!(v = kvq_cli_value(argc, argv, &i, "--repeats")) ||
-                kvq_cli_parse_int(v, "--repeats", 1, 1000, &rep))
+            if (kvq_cli_int_value(argc, argv, &i, "--repeats", 1, 1000, &rep))
                 return KVQ_EXIT_USAGE;
             o.repeats = (int)rep;
         } else if (kvq_cli_is(argv[i], "--device")) {

@@ -56,10 +56,10 @@ static void print_table(FILE *f, const kvq_codebook *cb)
     fprintf(f, "\nD_b(d) = d*E[(x-Q(x))^2] = %.12g  (MSE of a unit vector)\n", cb->distortion);
 }
 
-/* Parses --dim: an integer in 16..1024 that is a power of two. */
-static int parse_dim(const char *text, long *dim)
+/* Reads --dim at argv[*i]: an integer in 16..1024 that is a power of two. */
+static int parse_dim(int argc, char **argv, int *i, long *dim)
 {
-    int st = kvq_cli_parse_int(text, "--dim", 16, 1024, dim);
+    int st = kvq_cli_int_value(argc, argv, i, "--dim", 16, 1024, dim);
     if (st == 0 && (*dim & (*dim - 1)) != 0)
         return kvq_cli_error("--dim", "%ld is not a power of two", *dim);
     return st;
@@ -75,13 +75,11 @@ int kvq_cmd_codebook(int argc, char **argv)
         return KVQ_EXIT_OK;
     }
     for (int i = 1; i < argc; i++) {
-        const char *v;
         if (kvq_cli_is(argv[i], "--dim")) {
-            if (!(v = kvq_cli_value(argc, argv, &i, "--dim")) || (st = parse_dim(v, &dim)))
+            if (parse_dim(argc, argv, &i, &dim))
                 return KVQ_EXIT_USAGE;
         } else if (kvq_cli_is(argv[i], "--bits")) {
-            if (!(v = kvq_cli_value(argc, argv, &i, "--bits")) ||
-                kvq_cli_parse_int(v, "--bits", 1, 8, &bits))
+            if (kvq_cli_int_value(argc, argv, &i, "--bits", 1, 8, &bits))
                 return KVQ_EXIT_USAGE;
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;

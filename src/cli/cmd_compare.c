@@ -112,8 +112,9 @@ static int conformance(kvq_ctx *ctx, job_set *js, dev_result *r)
     for (int i = 0; i < CONF_JOBS && !st; i++) {
         if ((st = job_run(ctx, &js[i], qm, lr, lq)))
             break;
-        r->logit_dev = fmax(r->logit_dev, fmax(kvq_tol_logit_dev(lr, js[i].lr_host, CONF_M, CONF_N),
-                                                kvq_tol_logit_dev(lq, js[i].lq_host, CONF_M, CONF_N)));
+        double dr = kvq_tol_logit_dev(lr, js[i].lr_host, CONF_M, CONF_N),
+               dq = kvq_tol_logit_dev(lq, js[i].lq_host, CONF_M, CONF_N);
+        r->logit_dev = fmax(r->logit_dev, fmax(dr, dq));
         for (int q = 0; q < CONF_M; q++) {
             const kvq_query_metrics *h = &js[i].qm_host[q];
             r->div_dev = fmax(r->div_dev, fmax(fmax(div_dev(qm[q].kl, h->kl), div_dev(qm[q].js, h->js)),

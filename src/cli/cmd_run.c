@@ -64,11 +64,23 @@ static int adopt_real(kvq_cli_opts *o, const kvq_kv_data *kv, const char *label)
     return 0;
 }
 
+/* The string options of kvq run. */
+typedef struct run_texts {
+    const char *scheme, *dist, *rank;
+} run_texts;
+
+static const kvq_cli_str_opt run_opts[] = {
+    {"--scheme", offsetof(run_texts, scheme)},
+    {"--dist", offsetof(run_texts, dist)},
+    {"--rank", offsetof(run_texts, rank)},
+};
+
 /* `kvq run`: one configuration, T paired trials, every metric with its CI. */
 int kvq_cmd_run(int argc, char **argv)
 {
     kvq_cli_opts o;
-    const char *scheme_text = "KQV", *dist = "gauss", *rank = "full", *label = NULL;
+    run_texts t = {.scheme = "KQV", .dist = "gauss", .rank = "full"};
+    const char *label = NULL;
     long bits = 4;
     int bits_given = 0, rc = 0, st;
     kvq_scheme scheme;
@@ -85,35 +97,28 @@ int kvq_cmd_run(int argc, char **argv)
     kvq_cli_opts_init(&o);
     for (int i = 1; i < argc; i++) {
         int k = kvq_cli_opts_parse(&o, argc, argv, &i);
-        const char *v = NULL;
+        if (!k)
+            k = kvq_cli_str_opts(run_opts, sizeof run_opts / sizeof run_opts[0], &t, argc, argv,
+                                 &i);
+        if (!k && kvq_cli_is(argv[i], "--bits")) {
+            k = kvq_cli_int_value(argc, argv, &i, "--bits", 1, 8, &bits) ? -1 : 1;
+            bits_given = 1;
+        }
         if (k < 0)
             return KVQ_EXIT_USAGE;
         if (k > 0)
             continue;
-        if (kvq_cli_is(argv[i], "--scheme") && (v = kvq_cli_value(argc, argv, &i, "--scheme")))
-            scheme_text = v;
-        else if (kvq_cli_is(argv[i], "--bits") && (v = kvq_cli_value(argc, argv, &i, "--bits"))) {
-            if (kvq_cli_parse_int(v, "--bits", 1, 8, &bits))
-                return KVQ_EXIT_USAGE;
-            bits_given = 1;
-        } else if (kvq_cli_is(argv[i], "--dist") && (v = kvq_cli_value(argc, argv, &i, "--dist")))
-            dist = v;
-        else if (kvq_cli_is(argv[i], "--rank") && (v = kvq_cli_value(argc, argv, &i, "--rank")))
-            rank = v;
-        else if (argv[i][0] == '-' && !strchr(argv[i], '='))
+        if (argv[i][0] == '-')
             return kvq_cli_error(argv[i], "unknown option for 'kvq run' (see kvq run --help)");
-        else if (!v)
-            return KVQ_EXIT_USAGE;
-        else
-            return kvq_cli_error(argv[i], "unexpected argument");
+        return kvq_cli_error(argv[i], "unexpected argument");
     }
-    if ((rc = make_scheme(scheme_text, bits, bits_given, &scheme)))
+    if ((rc = make_scheme(t.scheme, bits, bits_given, &scheme)))
         return rc;
     if ((rc = kvq_cli_load_real(&o, &kv, &label)))
         return rc;
     if (label && (rc = adopt_real(&o, &kv, label)))
         goto cleanup;
-    if (!label && kvq_source_parse(dist, rank, &src, err, sizeof err)) {
+    if (!label && kvq_source_parse(t.dist, t.rank, &src, err, sizeof err)) {
         rc = kvq_cli_error(strstr(err, "rank") ? "--rank" : "--dist", "%s", err);
         goto cleanup;
     }

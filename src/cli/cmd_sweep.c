@@ -41,26 +41,18 @@ static const char findings_help[] =
 /* Parses the arguments of sweep/findings; exit status or 0. */
 static int parse(sweep *s, int argc, char **argv)
 {
-    static const struct { const char *flag; size_t offset; } lists[] = {
+    static const kvq_cli_str_opt lists[] = {
         {"--schemes", offsetof(sweep, schemes)}, {"--bits", offsetof(sweep, bits)},
         {"--dist", offsetof(sweep, dists)}, {"--rank", offsetof(sweep, ranks)},
         {"--out", offsetof(sweep, out_dir)},
     };
     for (int i = 1; i < argc; i++) {
-        int k = kvq_cli_opts_parse(&s->o, argc, argv, &i), hit = 0;
+        int k = kvq_cli_opts_parse(&s->o, argc, argv, &i);
+        if (!k)
+            k = kvq_cli_str_opts(lists, sizeof lists / sizeof lists[0], s, argc, argv, &i);
         if (k < 0)
             return KVQ_EXIT_USAGE;
-        if (k > 0)
-            continue;
-        for (size_t l = 0; l < sizeof lists / sizeof lists[0] && !hit; l++)
-            if (kvq_cli_is(argv[i], lists[l].flag)) {
-                const char *v = kvq_cli_value(argc, argv, &i, lists[l].flag);
-                if (!v)
-                    return KVQ_EXIT_USAGE;
-                *(const char **)((char *)s + lists[l].offset) = v;
-                hit = 1;
-            }
-        if (!hit)
+        if (!k)
             return kvq_cli_error(argv[i], "unknown option for 'kvq %s' (see --help)", argv[0]);
     }
     return 0;

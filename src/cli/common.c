@@ -68,13 +68,8 @@ static const int_opt int_opts[] = {
     {"--topk", offsetof(kvq_cli_opts, topk), 1, 8},
 };
 
-/* Table of the string options: flag, field. */
-typedef struct str_opt {
-    const char *flag;
-    size_t offset;
-} str_opt;
-
-static const str_opt str_opts[] = {
+/* The string options and their fields. */
+static const kvq_cli_str_opt str_opts[] = {
     {"--device", offsetof(kvq_cli_opts, device)},
     {"--kv", offsetof(kvq_cli_opts, kv_file)},
     {"--keys-file", offsetof(kvq_cli_opts, keys_file)},
@@ -101,10 +96,9 @@ int kvq_cli_opts_parse(kvq_cli_opts *o, int argc, char **argv, int *i)
         }
     for (size_t k = 0; k < sizeof int_opts / sizeof int_opts[0]; k++)
         if (kvq_cli_is(a, int_opts[k].flag)) {
-            if (!(v = kvq_cli_value(argc, argv, i, int_opts[k].flag)))
-                return -1;
             long *field = (long *)((char *)o + int_opts[k].offset);
-            if (kvq_cli_parse_int(v, int_opts[k].flag, int_opts[k].lo, int_opts[k].hi, field))
+            if (kvq_cli_int_value(argc, argv, i, int_opts[k].flag, int_opts[k].lo, int_opts[k].hi,
+                                  field))
                 return -1;
             if (!strcmp(int_opts[k].flag, "--trials"))
                 o->trials_given = 1;
@@ -114,13 +108,9 @@ int kvq_cli_opts_parse(kvq_cli_opts *o, int argc, char **argv, int *i)
             }
             return 1;
         }
-    for (size_t k = 0; k < sizeof str_opts / sizeof str_opts[0]; k++)
-        if (kvq_cli_is(a, str_opts[k].flag)) {
-            if (!(v = kvq_cli_value(argc, argv, i, str_opts[k].flag)))
-                return -1;
-            *(const char **)((char *)o + str_opts[k].offset) = v;
-            return 1;
-        }
+    int k = kvq_cli_str_opts(str_opts, sizeof str_opts / sizeof str_opts[0], o, argc, argv, i);
+    if (k)
+        return k;
     if (kvq_cli_is(a, "--sharpness")) {
         if (!(v = kvq_cli_value(argc, argv, i, "--sharpness")))
             return -1;

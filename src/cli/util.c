@@ -7,32 +7,16 @@
 
 #include "cli/cli.h"
 
-/* Prints one "kvq: input: message" line. */
-static void vreport(const char *input, const char *fmt, va_list ap)
+/* Prints "kvq: <input>: <message>" on stderr; returns status. */
+int kvq_cli_report(int status, const char *input, const char *fmt, ...)
 {
+    va_list ap;
     fprintf(stderr, "kvq: %s: ", input);
+    va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fputc('\n', stderr);
-}
-
-/* Prints "kvq: <input>: <message>" on stderr; returns KVQ_EXIT_USAGE. */
-int kvq_cli_error(const char *input, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vreport(input, fmt, ap);
-    va_end(ap);
-    return KVQ_EXIT_USAGE;
-}
-
-/* Prints "kvq: <input>: <message>" on stderr; returns KVQ_EXIT_RUNTIME. */
-int kvq_cli_fail(const char *input, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vreport(input, fmt, ap);
-    va_end(ap);
-    return KVQ_EXIT_RUNTIME;
+    return status;
 }
 
 /* Parses a whole decimal integer in [lo, hi]; prints the error and returns 2 if not. */
@@ -90,4 +74,27 @@ const char *kvq_cli_value(int argc, char **argv, int *i, const char *flag)
         return NULL;
     }
     return argv[++*i];
+}
+
+/* The integer value in [lo, hi] of option flag at argv[*i]; 0 or 2. */
+int kvq_cli_int_value(int argc, char **argv, int *i, const char *flag, long lo, long hi,
+                      long *out)
+{
+    const char *v = kvq_cli_value(argc, argv, i, flag);
+    return v ? kvq_cli_parse_int(v, flag, lo, hi, out) : KVQ_EXIT_USAGE;
+}
+
+/* Stores the value of whichever of the n string options argv[*i] is. */
+int kvq_cli_str_opts(const kvq_cli_str_opt *opts, size_t n, void *base, int argc, char **argv,
+                     int *i)
+{
+    for (size_t k = 0; k < n; k++)
+        if (kvq_cli_is(argv[*i], opts[k].flag)) {
+            const char *v = kvq_cli_value(argc, argv, i, opts[k].flag);
+            if (!v)
+                return -1;
+            *(const char **)((char *)base + opts[k].offset) = v;
+            return 1;
+        }
+    return 0;
 }
