@@ -10,15 +10,22 @@
 
 static const uint64_t seed = 4242;
 
+/* |x|² of one d-vector, in double. */
+static double norm2(const float *x, int d)
+{
+    double s = 0;
+    for (int j = 0; j < d; j++)
+        s += (double)x[j] * x[j];
+    return s;
+}
+
 /* count Gaussian vectors (each row optionally scaled to unit norm) from the TEST stream. */
 static float *random_rows(int d, size_t count, uint32_t trial, int unit)
 {
     float *x = malloc(sizeof(float) * d * count);
     kvq_rng_fill_normal(seed, KVQ_RNG_TEST, trial, 0, x, (size_t)d * count);
     for (size_t v = 0; unit && v < count; v++) {
-        double s = 0;
-        for (int j = 0; j < d; j++)
-            s += (double)x[v * d + j] * x[v * d + j];
+        double s = norm2(x + v * d, d);
         for (int j = 0; j < d; j++)
             x[v * d + j] = (float)(x[v * d + j] / sqrt(s));
     }
@@ -48,15 +55,41 @@ static int round_trip(const kvq_codec_spec *sp, int d, uint32_t trial, const flo
     return st;
 }
 
+/* n random rows through one codec and back: what most checks start from. */
+typedef struct trip {
+    float *x, *xh;
+    kvq_qtensor t;
+    kvq_codec *c;
+    int st;
+} trip;
+
+/* Rows from TEST stream rows (unit-normalized if unit) through codec sp of
+ * codec trial trial; st is round_trip's status. */
+static trip trip_run(const kvq_codec_spec *sp, int d, size_t n, uint32_t rows, int unit,
+                     uint32_t trial)
+{
+    trip r = {.x = random_rows(d, n, rows, unit), .xh = malloc(sizeof(float) * d * n)};
+    r.st = round_trip(sp, d, trial, r.x, n, &r.t, r.xh, &r.c);
+    return r;
+}
+
+/* Frees a round trip. */
+static void trip_free(trip *r)
+{
+    kvq_qtensor_free(&r->t);
+    kvq_codec_destroy(r->c);
+    free(r->x);
+    free(r->xh);
+}
+
 /* Empirical E|x − x̂|² over random unit vectors against D_b(d), within 4 standard errors. */
 static void check_distortion(int rot, int d, int b, size_t n)
 {
-    float *x = random_rows(d, n, (uint32_t)(d * 10 + b), 1), *xh = malloc(sizeof(float) * d * n);
-    kvq_qtensor t;
-    kvq_codec *c = NULL;
     kvq_codec_spec sp = spec(rot, b, 0, 0, 32);
+    trip r = trip_run(&sp, d, n, (uint32_t)(d * 10 + b), 1, 1);
+    const float *x = r.x, *xh = r.xh;
     const kvq_codebook *cb = NULL;
-    int st = round_trip(&sp, d, 1, x, n, &t, xh, &c);
+    int st = r.st;
     double s = 0, s2 = 0;
     for (size_t v = 0; st == 0 && v < n; v++) {
         double e = 0;
@@ -70,33 +103,28 @@ static void check_distortion(int rot, int d, int b, size_t n)
     ok(st == 0 && fabs(mean - cb->distortion) < 4 * se,
        "%s d=%d b=%d: mean |x-xhat|^2 = %.6g vs D_b(d) = %.6g (%.2f SE, n=%zu)",
        rot ? "wht" : "none", d, b, mean, cb->distortion, (mean - cb->distortion) / se, n);
-    kvq_qtensor_free(&t);
-    kvq_codec_destroy(c);
-    free(x);
-    free(xh);
+    trip_free(&r);
 }
 
 /* Codes are the nearest centroid of u = R x / ν by brute force (ties lower), ν = |x|. */
 static void check_codes(void)
 {
     const int d = 128, b = 3, n = 50;
-    float *x = random_rows(d, n, 5, 0), *xh = malloc(sizeof(float) * d * n);
-    kvq_qtensor t;
-    kvq_codec *c = NULL;
     kvq_codec_spec sp = spec(KVQ_ROT_WHT2, b, 0, 0, 32);
-    int st = round_trip(&sp, d, 2, x, n, &t, xh, &c), bad = 0;
+    trip r = trip_run(&sp, d, n, 5, 0, 2);
+    const float *x = r.x;
+    const kvq_qtensor *t = &r.t;
+    const kvq_codec *c = r.c;
+    int st = r.st, bad = 0;
     double nu_err = 0;
     for (int v = 0; st == 0 && v < n; v++) {
         const kvq_codebook *cb = kvq_codec_codebook(c);
-        double u[128], nu = 0;
+        double u[128], nu = sqrt(norm2(x + v * d, d));
         uint8_t idx[128];
-        for (int j = 0; j < d; j++) {
+        for (int j = 0; j < d; j++)
             u[j] = x[v * d + j];
-            nu += u[j] * u[j];
-        }
-        nu = sqrt(nu);
         kvq_rotation_forward(kvq_codec_rotation(c), u);
-        kvq_unpack_codes(t.codes + v * t.words, d, b, idx);
+        kvq_unpack_codes(t->codes + v * t->words, d, b, idx);
         for (int j = 0; j < d; j++) {
             int best = 0;
             for (int k = 1; k < cb->levels; k++)
@@ -104,14 +132,11 @@ static void check_codes(void)
                     best = k;
             bad += best != idx[j];
         }
-        nu_err = fmax(nu_err, fabs(t.norms[v] / nu - 1));
+        nu_err = fmax(nu_err, fabs(t->norms[v] / nu - 1));
     }
     ok(st == 0 && bad == 0, "codes are the nearest centroid of R x / |x| (%d mismatches)", bad);
     ok(st == 0 && nu_err < 1e-7, "stored norm is |x| (max rel. err %.1e)", nu_err);
-    kvq_qtensor_free(&t);
-    kvq_codec_destroy(c);
-    free(x);
-    free(xh);
+    trip_free(&r);
 }
 
 /* Zero vectors and b = 0 give exact zeros, no NaN, for several codecs. */
@@ -165,94 +190,72 @@ static void check_zero_and_b0(void)
 static void check_norm_correction(void)
 {
     const int d = 128, n = 20;
-    float *x = random_rows(d, n, 9, 0), *xh = malloc(sizeof(float) * d * n);
-    kvq_qtensor t;
-    kvq_codec *c = NULL;
     kvq_codec_spec sp = spec(KVQ_ROT_WHT, 2, 0, 1, 32);
-    int st = round_trip(&sp, d, 0, x, n, &t, xh, &c);
+    trip r = trip_run(&sp, d, n, 9, 0, 0);
     double err = 0, stored_err = 0;
-    for (int v = 0; st == 0 && v < n; v++) {
-        double a = 0, b = 0, cn = 0;
+    for (int v = 0; r.st == 0 && v < n; v++) {
+        double a = norm2(r.x + v * d, d), b = norm2(r.xh + v * d, d), cn = 0;
         uint8_t idx[128];
-        kvq_unpack_codes(t.codes + v * t.words, d, 2, idx);
-        for (int j = 0; j < d; j++) {
-            a += (double)x[v * d + j] * x[v * d + j];
-            b += (double)xh[v * d + j] * xh[v * d + j];
-            cn += kvq_codec_codebook(c)->centroids[idx[j]] * kvq_codec_codebook(c)->centroids[idx[j]];
-        }
+        kvq_unpack_codes(r.t.codes + v * r.t.words, d, 2, idx);
+        for (int j = 0; j < d; j++)
+            cn += kvq_codec_codebook(r.c)->centroids[idx[j]] *
+                  kvq_codec_codebook(r.c)->centroids[idx[j]];
         err = fmax(err, fabs(sqrt(b / a) - 1));
-        stored_err = fmax(stored_err, fabs(t.norms[v] / (sqrt(a) / sqrt(cn)) - 1));
+        stored_err = fmax(stored_err, fabs(r.t.norms[v] / (sqrt(a) / sqrt(cn)) - 1));
     }
-    ok(st == 0 && err < 1e-6 && stored_err < 1e-7,
+    ok(r.st == 0 && err < 1e-6 && stored_err < 1e-7,
        "norm correction: |xhat| = |x| (max rel. err %.1e), stored nu/|C[idx]|", err);
-    kvq_qtensor_free(&t);
-    kvq_codec_destroy(c);
-    free(x);
-    free(xh);
+    trip_free(&r);
 }
 
 /* norm_bits 16: stored ν and γ are the half-rounded values; overflow is refused. */
 static void check_half_norms(void)
 {
     const int d = 64, n = 10;
-    float *x = random_rows(d, n, 11, 0), *xh = malloc(sizeof(float) * d * n);
-    kvq_qtensor t;
-    kvq_codec *c = NULL;
     kvq_codec_spec sp = spec(KVQ_ROT_WHT, 2, 1, 0, 16);
-    int st = round_trip(&sp, d, 0, x, n, &t, xh, &c), bad = 0;
-    for (int v = 0; st == 0 && v < n; v++) {
-        double a = 0;
-        for (int j = 0; j < d; j++)
-            a += (double)x[v * d + j] * x[v * d + j];
-        bad += t.norms[v] != (float)kvq_round_half(sqrt(a));
-        bad += t.gammas[v] != (float)kvq_round_half(t.gammas[v]) || !(t.gammas[v] > 0);
+    trip r = trip_run(&sp, d, n, 11, 0, 0);
+    float *x = r.x;
+    kvq_qtensor *t = &r.t;
+    int bad = 0;
+    for (int v = 0; r.st == 0 && v < n; v++) {
+        bad += t->norms[v] != (float)kvq_round_half(sqrt(norm2(x + v * d, d)));
+        bad += t->gammas[v] != (float)kvq_round_half(t->gammas[v]) || !(t->gammas[v] > 0);
     }
-    ok(st == 0 && bad == 0 && kvq_codec_spec_get(c)->norm_bits == 16,
+    ok(r.st == 0 && bad == 0 && kvq_codec_spec_get(r.c)->norm_bits == 16,
        "norm_bits 16: stored nu and gamma are IEEE half values");
     for (int j = 0; j < d; j++)
         x[j] = 1e4f;                  /* |x| = 8e4 > 65504 */
-    ok(kvq_codec_quantize(c, x, 1, &t) == KVQ_ERR_UNSUPPORTED,
+    ok(kvq_codec_quantize(r.c, x, 1, t) == KVQ_ERR_UNSUPPORTED,
        "norm_bits 16: a norm beyond the half range is KVQ_ERR_UNSUPPORTED");
     x[5] = NAN;
-    ok(kvq_codec_quantize(c, x, 1, &t) == KVQ_ERR_NONFINITE, "NaN input is KVQ_ERR_NONFINITE");
+    ok(kvq_codec_quantize(r.c, x, 1, t) == KVQ_ERR_NONFINITE, "NaN input is KVQ_ERR_NONFINITE");
     x[5] = INFINITY;
-    ok(kvq_codec_quantize(c, x, 1, &t) == KVQ_ERR_NONFINITE, "Inf input is KVQ_ERR_NONFINITE");
-    kvq_qtensor_free(&t);
-    kvq_codec_destroy(c);
-    free(x);
-    free(xh);
+    ok(kvq_codec_quantize(r.c, x, 1, t) == KVQ_ERR_NONFINITE, "Inf input is KVQ_ERR_NONFINITE");
+    trip_free(&r);
 }
 
 /* The compressed-domain estimator equals ⟨q, x̂⟩ of the dequantized vector. */
 static void check_dot(int rot, int b, int qjl, int m)
 {
     const int d = 128, n = 40;
-    float *x = random_rows(d, n, 12, 0), *q = random_rows(d, 1, 13, 0);
-    float *xh = malloc(sizeof(float) * d * n);
-    kvq_qtensor t;
-    kvq_codec *c = NULL;
     kvq_codec_spec sp = spec(rot, b, qjl, 0, 32);
     sp.qjl_m = m;
-    int st = round_trip(&sp, d, 3, x, n, &t, xh, &c);
+    trip r = trip_run(&sp, d, n, 12, 0, 3);
+    float *q = random_rows(d, 1, 13, 0);
     double err = 0, *qr = malloc(sizeof(double) * d), *sq = malloc(sizeof(double) * (m ? m : d));
-    if (st == 0)
-        kvq_codec_prepare_query(c, q, qr, sq);
-    for (int v = 0; st == 0 && v < n; v++) {
-        double ref = 0, nx = 0, nq = 0;
-        for (int j = 0; j < d; j++) {
-            ref += (double)q[j] * xh[v * d + j];
-            nx += (double)x[v * d + j] * x[v * d + j];
-            nq += (double)q[j] * q[j];
-        }
-        err = fmax(err, fabs(kvq_codec_dot(c, &t, v, qr, sq) - ref) / sqrt(nx * nq));
+    if (r.st == 0)
+        kvq_codec_prepare_query(r.c, q, qr, sq);
+    for (int v = 0; r.st == 0 && v < n; v++) {
+        double ref = 0, nx = norm2(r.x + v * d, d), nq = norm2(q, d);
+        for (int j = 0; j < d; j++)
+            ref += (double)q[j] * r.xh[v * d + j];
+        err = fmax(err, fabs(kvq_codec_dot(r.c, &r.t, v, qr, sq) - ref) / sqrt(nx * nq));
     }
-    ok(st == 0 && err < 1e-6, "rot=%d mse%d%s m=%d: compressed dot = <q, xhat> (max err %.1e |q||x|)",
-       rot, b, qjl ? "+qjl" : "", m, err);
-    kvq_qtensor_free(&t);
-    kvq_codec_destroy(c);
-    free(x);
+    ok(r.st == 0 && err < 1e-6,
+       "rot=%d mse%d%s m=%d: compressed dot = <q, xhat> (max err %.1e |q||x|)", rot, b,
+       qjl ? "+qjl" : "", m, err);
+    trip_free(&r);
     free(q);
-    free(xh);
     free(qr);
     free(sq);
 }
