@@ -27,21 +27,38 @@ typedef struct stats {
     double res_mean, res_se;   /* of |r̂ − r|²/γ² over trials */
 } stats;
 
+/* Trial t's codec (spec sp, tensor 0 = K or 1 = V) and the codes of the
+ * one vector x; 0 or the failing status. */
+static int quantize_one(const kvq_codec_spec *sp, int tensor, uint32_t t, const float *x,
+                        kvq_codec **c, kvq_qtensor *qt)
+{
+    int st;
+    *c = NULL;
+    memset(qt, 0, sizeof *qt);
+    if ((st = kvq_codec_create(c, sp, D, seed, tensor, t)) != 0 ||
+        (st = kvq_qtensor_alloc(qt, *c, 1)) != 0)
+        return st;
+    return kvq_codec_quantize(*c, x, 1, qt);
+}
+
 /* Runs TRIALS draws of S for a fixed x, q with rotation none and MSE(b) + QJL(m). */
 static int run(int b, int m, const float *x, const float *q, stats *out)
 {
-    kvq_codec_spec sp = {KVQ_ROT_NONE, b, 1, m, 0, 32};
+    kvq_codec_spec sp = {.rotation = KVQ_ROT_NONE, .mse_bits = b, .qjl = 1, .qjl_m = m,
+                         .norm_bits = 32};
     double r[D], qd[D], nq = 0, s = 0, s2 = 0, e = 0, e2 = 0, gamma = 0;
     double qr[D], *sq = malloc(sizeof(double) * m);
     float xh[D];
     int st = 0;
     for (uint32_t t = 0; t < TRIALS && st == 0; t++) {
-        kvq_codec *c = NULL;
+        kvq_codec *c;
         kvq_qtensor qt;
-        if ((st = kvq_codec_create(&c, &sp, D, seed, 0, t)) != 0 ||
-            (st = kvq_qtensor_alloc(&qt, c, 1)) != 0)
+        if ((st = quantize_one(&sp, 0, t, x, &c, &qt)) != 0 ||
+            (st = kvq_codec_dequantize(c, &qt, xh)) != 0) {
+            kvq_qtensor_free(&qt);
+            kvq_codec_destroy(c);
             break;
-        st = kvq_codec_quantize(c, x, 1, &qt) | kvq_codec_dequantize(c, &qt, xh);
+        }
         uint8_t idx[D];
         kvq_unpack_codes(qt.codes, D, b, idx);
         for (int j = 0; j < D; j++) {   /* x̂_mse = ν C[idx] exactly (R = I) */
@@ -131,23 +148,21 @@ static void check(const char *what, int b, int m, int aligned, int check_bound)
 static void check_total_unbiased(void)
 {
     float x[D], q[D];
-    kvq_codec_spec sp = {KVQ_ROT_WHT, 2, 1, 0, 0, 32};
+    kvq_codec_spec sp = {.rotation = KVQ_ROT_WHT, .mse_bits = 2, .qjl = 1, .norm_bits = 32};
     double qr[D], sq[D], s = 0, s2 = 0, truth = 0;
     int st = 0;
     make_inputs(x, q, 0, 2);
     for (int j = 0; j < D; j++)
         truth += (double)q[j] * x[j];
     for (uint32_t t = 0; t < TRIALS && st == 0; t++) {
-        kvq_codec *c = NULL;
+        kvq_codec *c;
         kvq_qtensor qt;
-        if ((st = kvq_codec_create(&c, &sp, D, seed, 1, t)) != 0 ||
-            (st = kvq_qtensor_alloc(&qt, c, 1)) != 0)
-            break;
-        st = kvq_codec_quantize(c, x, 1, &qt);
-        kvq_codec_prepare_query(c, q, qr, sq);
-        double v = kvq_codec_dot(c, &qt, 0, qr, sq);
-        s += v;
-        s2 += v * v;
+        if ((st = quantize_one(&sp, 1, t, x, &c, &qt)) == 0) {
+            kvq_codec_prepare_query(c, q, qr, sq);
+            double v = kvq_codec_dot(c, &qt, 0, qr, sq);
+            s += v;
+            s2 += v * v;
+        }
         kvq_qtensor_free(&qt);
         kvq_codec_destroy(c);
     }
