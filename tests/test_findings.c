@@ -203,26 +203,32 @@ static void test_holds(void)
     kvq_results_free(r);
 }
 
+/* The findings of scenario sc over n = lo..hi, each checked (one TAP line
+ * per finding) to have verdict want; the caller frees *r and the findings. */
+static kvq_findings *expect_all(scenario sc, int lo, int hi, int want, kvq_results **r)
+{
+    kvq_findings *fs;
+    *r = sweep(sc, lo, hi);
+    kvq_findings_evaluate(*r, SEED, &fs);
+    for (int i = 0; i < KVQ_FINDING_COUNT; i++)
+        ok(fs->f[i].verdict == want, "%s %s: %s", fs->f[i].id, kvq_verdict_name(want),
+           fs->f[i].summary);
+    return fs;
+}
+
 /* Every claim reversed: FAILS everywhere. */
 static void test_fails(void)
 {
-    kvq_results *r = sweep(sc_fails, 2, 6);
-    kvq_findings *fs;
-    kvq_findings_evaluate(r, SEED, &fs);
-    for (int i = 0; i < KVQ_FINDING_COUNT; i++)
-        ok(fs->f[i].verdict == KVQ_FAILS, "%s FAILS: %s", fs->f[i].id, fs->f[i].summary);
-    kvq_findings_free(fs);
+    kvq_results *r;
+    kvq_findings_free(expect_all(sc_fails, 2, 6, KVQ_FAILS, &r));
     kvq_results_free(r);
 }
 
 /* Partly true: MIXED everywhere. */
 static void test_mixed(void)
 {
-    kvq_results *r = sweep(sc_mixed, 2, 6);
-    kvq_findings *fs;
-    kvq_findings_evaluate(r, SEED, &fs);
-    for (int i = 0; i < KVQ_FINDING_COUNT; i++)
-        ok(fs->f[i].verdict == KVQ_MIXED, "%s MIXED: %s", fs->f[i].id, fs->f[i].summary);
+    kvq_results *r;
+    kvq_findings *fs = expect_all(sc_mixed, 2, 6, KVQ_MIXED, &r);
     const kvq_finding_cell *t = cell_of(&fs->f[0], "n=4 gauss/full: KQV vs KV", KVQ_METRIC_DIST6);
     ok(t && t->verdict == 0 && t->mean == 0 && !t->agrees, "exact tie: δ = 0, tie, disagrees");
     kvq_findings_free(fs);
