@@ -24,19 +24,12 @@ typedef offsets (*scenario)(const char *scheme, int n, int s);
  * values (a sure tie). jensen_ratio = 1 + (offset − 1)(1 + 0.05 z_t). */
 static void add_cell(kvq_results *r, const char *scheme, int n, int s, offsets o)
 {
-    kvq_cell c;
+    kvq_cell c = {.bits = n, .dim = 64, .keys = 256, .queries = 16, .sharpness = 1, .trials = T};
     double v[KVQ_METRIC_COUNT][T], qm[T], qb[T];
     kvq_rng rng;
-    memset(&c, 0, sizeof c);
     snprintf(c.scheme, sizeof c.scheme, "%s", scheme);
     snprintf(c.dist, sizeof c.dist, "%s", sources[s][0]);
     snprintf(c.rank, sizeof c.rank, "%s", sources[s][1]);
-    c.bits = n;
-    c.dim = 64;
-    c.keys = 256;
-    c.queries = 16;
-    c.sharpness = 1;
-    c.trials = T;
     kvq_rng_init(&rng, SEED, KVQ_RNG_TEST, (uint32_t)(10 * n + s));
     for (int t = 0; t < T; t++) {
         double b = 0.3 * kvq_rng_normal(&rng), z[4];

@@ -140,21 +140,12 @@ static kvq_results *fixture(void)
     kvq_rng_init(&rng, SEED, KVQ_RNG_TEST, 0);
     for (int n = 3; n <= 4; n++)
         for (int k = 0; k < 3; k++) {
-            kvq_cell c, *st;
-            memset(&c, 0, sizeof c);
+            kvq_cell c = {.dist = "gauss", .rank = "full", .device = "pocl \"cpu\", x\\86",
+                          .bits = n, .dim = 128, .keys = 1024, .queries = 64, .sharpness = 1.5,
+                          .trials = T, .seconds = 0.125, .eff_bits_k = n + 0.25,
+                          .eff_bits_v = n + 0.5};
+            kvq_cell *st;
             snprintf(c.scheme, sizeof c.scheme, "%s", schemes[k]);
-            strcpy(c.dist, "gauss");
-            strcpy(c.rank, "full");
-            strcpy(c.device, "pocl \"cpu\", x\\86");
-            c.bits = n;
-            c.dim = 128;
-            c.keys = 1024;
-            c.queries = 64;
-            c.sharpness = 1.5;
-            c.trials = T;
-            c.seconds = 0.125;
-            c.eff_bits_k = n + 0.25;
-            c.eff_bits_v = n + 0.5;
             if (k == 2) {
                 double qm[T], qb[T];
                 for (int t = 0; t < T; t++)
