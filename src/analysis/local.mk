@@ -1,6 +1,6 @@
 # analysis: sources and tests (fragment of the top-level Makefile.am)
 libkvq_impl_la_SOURCES += src/analysis/metrics.c src/analysis/stats.c \
-	src/analysis/findings.c src/analysis/report.c src/analysis/report.h src/analysis/runner.c
+	src/analysis/findings.c src/analysis/report.c src/analysis/report.h src/analysis/runner.c src/analysis/analysis.h
 
 check_PROGRAMS += tests/test_metrics tests/test_stats tests/test_findings tests/test_report
 tests_test_metrics_LDADD = $(TEST_LDADD)

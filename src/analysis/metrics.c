@@ -4,33 +4,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvq.h"
+#include "internal.h"
 
-static const char *const metric_names[KVQ_METRIC_COUNT] = {
-    "kl", "kl_rev", "js", "tv", "entropy_ref", "entropy_quant", "top1",
-    "topk_recall", "logit_mse", "logit_bias", "jensen_ratio", "out_rel_err",
-    "out_dir_err", "k_rel_mse", "k_dir_err", "v_rel_mse", "v_dir_err", "dist6"
+static const struct {
+    const char *name;
+    int higher_is_better;
+} metric_table[KVQ_METRIC_COUNT] = {
+#define METRIC_ROW(id, name, higher) {name, higher},
+    KVQ_METRIC_LIST(METRIC_ROW)
+#undef METRIC_ROW
 };
 
 /* The JSON key of a metric id. */
 const char *kvq_metric_name(int id)
 {
-    return id >= 0 && id < KVQ_METRIC_COUNT ? metric_names[id] : NULL;
+    return id >= 0 && id < KVQ_METRIC_COUNT ? metric_table[id].name : NULL;
 }
 
 /* The id of a metric name, or -1. */
-int kvq_metric_lookup(const char *name)
+int kvq__metric_lookup(const char *name)
 {
     for (int i = 0; name && i < KVQ_METRIC_COUNT; i++)
-        if (strcmp(name, metric_names[i]) == 0)
+        if (strcmp(name, metric_table[i].name) == 0)
             return i;
     return -1;
 }
 
-/* Only the agreement metrics grow with quality. */
 int kvq_metric_higher_is_better(int id)
 {
-    return id == KVQ_METRIC_TOP1 || id == KVQ_METRIC_TOPK_RECALL;
+    return id >= 0 && id < KVQ_METRIC_COUNT && metric_table[id].higher_is_better;
 }
 
 /* Mean of one double field over the query records (offset into the struct). */
@@ -71,7 +73,7 @@ static double dist6(const double *o)
 }
 
 /* One trial's metric vector from its per-query and per-vector records. */
-void kvq_trial_aggregate(const kvq_query_metrics *q, size_t m,
+void kvq__trial_aggregate(const kvq_query_metrics *q, size_t m,
                          const kvq_vector_errors *k, const kvq_vector_errors *v,
                          double out[KVQ_METRIC_COUNT])
 {
