@@ -249,23 +249,29 @@ KVQ_API int kvq_dequantize(kvq_ctx *ctx, const kvq_codec *codec, const kvq_qtens
 KVQ_API int kvq_rotate(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t count,
                        int inverse);
 
-/* Metrics (doc/metrics.md), in report order: X(ID, json name, higher is
- * better). Names are the JSON keys and CSV column stems. */
-#define KVQ_METRIC_LIST(X)                                                              \
-    X(KL, "kl", 0) X(KL_REV, "kl_rev", 0) X(JS, "js", 0) X(TV, "tv", 0)                  \
-    X(ENTROPY_REF, "entropy_ref", 0) X(ENTROPY_QUANT, "entropy_quant", 0)                \
-    X(TOP1, "top1", 1) X(TOPK_RECALL, "topk_recall", 1)                                  \
-    X(LOGIT_MSE, "logit_mse", 0) X(LOGIT_BIAS, "logit_bias", 0)                          \
-    X(JENSEN_RATIO, "jensen_ratio", 0)                                                   \
-    X(OUT_REL_ERR, "out_rel_err", 0) X(OUT_DIR_ERR, "out_dir_err", 0)                    \
-    X(K_REL_MSE, "k_rel_mse", 0) X(K_DIR_ERR, "k_dir_err", 0)                            \
-    X(V_REL_MSE, "v_rel_mse", 0) X(V_DIR_ERR, "v_dir_err", 0)                            \
-    X(DIST6, "dist6", 0)
+/* Metrics (doc/metrics.md), in report order. Q(ID, json name, higher is
+ * better, field): the mean over queries of that kvq_query_metrics field;
+ * D(ID, json name, higher is better): derived from the others or from the
+ * per-vector errors. Names are the JSON keys and CSV column stems. */
+#define KVQ_METRIC_LIST(Q, D)                                                           \
+    Q(KL, "kl", 0, kl) Q(KL_REV, "kl_rev", 0, kl_rev) Q(JS, "js", 0, js)                 \
+    Q(TV, "tv", 0, tv) Q(ENTROPY_REF, "entropy_ref", 0, entropy_ref)                     \
+    Q(ENTROPY_QUANT, "entropy_quant", 0, entropy_quant)                                  \
+    Q(TOP1, "top1", 1, top1) Q(TOPK_RECALL, "topk_recall", 1, topk_recall)               \
+    Q(LOGIT_MSE, "logit_mse", 0, logit_mse) Q(LOGIT_BIAS, "logit_bias", 0, logit_bias)   \
+    D(JENSEN_RATIO, "jensen_ratio", 0)                                                   \
+    Q(OUT_REL_ERR, "out_rel_err", 0, out_rel_err)                                        \
+    Q(OUT_DIR_ERR, "out_dir_err", 0, out_dir_err)                                        \
+    D(K_REL_MSE, "k_rel_mse", 0) D(K_DIR_ERR, "k_dir_err", 0)                            \
+    D(V_REL_MSE, "v_rel_mse", 0) D(V_DIR_ERR, "v_dir_err", 0)                            \
+    D(DIST6, "dist6", 0)
 
 enum kvq_metric {
-#define KVQ_METRIC_ENUM_(id, name, higher) KVQ_METRIC_##id,
-    KVQ_METRIC_LIST(KVQ_METRIC_ENUM_)
-#undef KVQ_METRIC_ENUM_
+#define KVQ_METRIC_Q_(id, name, higher, field) KVQ_METRIC_##id,
+#define KVQ_METRIC_D_(id, name, higher) KVQ_METRIC_##id,
+    KVQ_METRIC_LIST(KVQ_METRIC_Q_, KVQ_METRIC_D_)
+#undef KVQ_METRIC_Q_
+#undef KVQ_METRIC_D_
     KVQ_METRIC_COUNT
 };
 /* The JSON key of a metric id ("kl", "dist6"), or NULL when out of range. */
