@@ -12,6 +12,7 @@
 #include "analysis/report.h"
 #include "device/bench_kernels.h"
 #include "kvq.h"
+#include "internal.h"
 
 #define MAX_ENTRIES 64
 #define MAX_REPEATS 1000
@@ -67,7 +68,7 @@ static stat2 summarize(double *v, int n)
 /* Compressed bytes per key of a (bits, qjl) codec at d: code words plus 32-bit side info. */
 static double code_bytes(int d, int bits, int qjl)
 {
-    size_t words = kvq_packed_words(d, bits, qjl ? d : 0);
+    size_t words = kvq__packed_words(d, bits, qjl ? d : 0);
     return 4.0 * (double)words + (bits ? 4.0 : 0.0) + (qjl ? 4.0 : 0.0);
 }
 
@@ -137,7 +138,7 @@ static float *normals(size_t n, uint32_t tag)
 {
     float *x = malloc((n ? n : 1) * sizeof *x);
     if (x)
-        kvq_rng_fill_normal(54321, KVQ_RNG_TEST, tag, 0, x, n);
+        kvq__rng_fill_normal(54321, KVQ_RNG_TEST, tag, 0, x, n);
     return x;
 }
 
@@ -147,10 +148,10 @@ static int host_wht(suite *s, const kvq_bench_work *w, double *sec)
     kvq_rotation *r = NULL;
     float *x = normals(w->count * (size_t)w->dim, 21);
     int st = x ? kvq_rotation_create(&r, KVQ_ROT_WHT, w->dim, 7, KVQ_RNG_ROT_K, 0) : KVQ_ERR_NOMEM;
-    double t0 = kvq_mono_s();
+    double t0 = kvq__mono_s();
     if (!st)
         st = kvq_rotate(s->host, r, x, w->count, 0);
-    *sec = kvq_mono_s() - t0;
+    *sec = kvq__mono_s() - t0;
     kvq_rotation_destroy(r);
     free(x);
     return st;
@@ -164,7 +165,7 @@ static int bench_codec(const kvq_bench_work *w, kvq_codec **c)
     return kvq_codec_create(c, &spec, w->dim, 7, 0, 0);
 }
 
-/* Host fused quantization (kvq_codec_quantize). */
+/* Host fused quantization (kvq__codec_quantize). */
 static int host_quantize(const kvq_bench_work *w, double *sec)
 {
     kvq_codec *c = NULL;
@@ -172,12 +173,12 @@ static int host_quantize(const kvq_bench_work *w, double *sec)
     float *x = normals(w->count * (size_t)w->dim, 22);
     int st = x ? bench_codec(w, &c) : KVQ_ERR_NOMEM;
     if (!st)
-        st = kvq_qtensor_alloc(&t, c, w->count);
-    double t0 = kvq_mono_s();
+        st = kvq__qtensor_init(&t, c, w->count);
+    double t0 = kvq__mono_s();
     if (!st)
-        st = kvq_codec_quantize(c, x, w->count, &t);
-    *sec = kvq_mono_s() - t0;
-    kvq_qtensor_free(&t);
+        st = kvq__codec_quantize(c, x, w->count, &t);
+    *sec = kvq__mono_s() - t0;
+    kvq__qtensor_clear(&t);
     kvq_codec_destroy(c);
     free(x);
     return st;
@@ -186,18 +187,18 @@ static int host_quantize(const kvq_bench_work *w, double *sec)
 /* Fills a tensor with seeded random code words and side information. */
 static void random_codes(kvq_qtensor *t)
 {
-    kvq_rng r;
-    kvq_rng_init(&r, 54321, KVQ_RNG_TEST, 23);
+    kvq__rng r;
+    kvq__rng_init(&r, 54321, KVQ_RNG_TEST, 23);
     for (size_t i = 0; i < t->count * t->words; i++)
-        t->codes[i] = kvq_rng_u32(&r);
+        t->codes[i] = kvq__rng_u32(&r);
     for (size_t i = 0; i < t->count; i++) {
-        t->norms[i] = (float)kvq_rng_uniform(&r);
+        t->norms[i] = (float)kvq__rng_uniform(&r);
         if (t->gammas)
-            t->gammas[i] = (float)kvq_rng_uniform(&r);
+            t->gammas[i] = (float)kvq__rng_uniform(&r);
     }
 }
 
-/* Host compressed-domain logits: kvq_codec_dot for every (query, key). */
+/* Host compressed-domain logits: kvq__codec_dot for every (query, key). */
 static int host_logits(const kvq_bench_work *w, double *sec)
 {
     kvq_codec *c = NULL;
@@ -207,17 +208,17 @@ static int host_logits(const kvq_bench_work *w, double *sec)
     double *qr = malloc(d * sizeof *qr), *sq = malloc(m * sizeof *sq);
     int st = (q && out && qr && sq) ? bench_codec(w, &c) : KVQ_ERR_NOMEM;
     if (!st)
-        st = kvq_qtensor_alloc(&t, c, w->count);
+        st = kvq__qtensor_init(&t, c, w->count);
     if (!st)
         random_codes(&t);
-    double t0 = kvq_mono_s();
+    double t0 = kvq__mono_s();
     for (size_t i = 0; !st && i < w->queries; i++) {
-        kvq_codec_prepare_query(c, q + i * d, qr, w->qjl ? sq : NULL);
+        kvq__codec_prepare_query(c, q + i * d, qr, w->qjl ? sq : NULL);
         for (size_t j = 0; j < w->count; j++)
-            out[i * w->count + j] = (float)kvq_codec_dot(c, &t, j, qr, sq);
+            out[i * w->count + j] = (float)kvq__codec_dot(c, &t, j, qr, sq);
     }
-    *sec = kvq_mono_s() - t0;
-    kvq_qtensor_free(&t);
+    *sec = kvq__mono_s() - t0;
+    kvq__qtensor_clear(&t);
     kvq_codec_destroy(c);
     free(q);
     free(out);
@@ -233,7 +234,7 @@ static int host_dense(const kvq_bench_work *w, double *sec)
     float *k = normals(w->count * d, 25), *q = normals(mq * d, 26);
     float *out = malloc(mq * w->count * sizeof *out);
     int st = (k && q && out) ? KVQ_OK : KVQ_ERR_NOMEM;
-    double t0 = kvq_mono_s();
+    double t0 = kvq__mono_s();
     for (size_t i = 0; !st && i < mq; i++)
         for (size_t j = 0; j < w->count; j++) {
             double acc = 0;
@@ -241,7 +242,7 @@ static int host_dense(const kvq_bench_work *w, double *sec)
                 acc += (double)q[i * d + c] * k[j * d + c];
             out[i * w->count + j] = (float)acc;
         }
-    *sec = kvq_mono_s() - t0;
+    *sec = kvq__mono_s() - t0;
     free(k);
     free(q);
     free(out);
@@ -260,10 +261,10 @@ static int host_softmax(const kvq_bench_work *w, double *sec)
         lb[j] = b[j];
     }
     kvq_query_metrics qm;
-    double t0 = kvq_mono_s();
+    double t0 = kvq__mono_s();
     for (size_t i = 0; !st && i < w->queries; i++)
         kvq_distribution_metrics(la, lb, n, 8, &qm);
-    *sec = kvq_mono_s() - t0;
+    *sec = kvq__mono_s() - t0;
     free(a);
     free(b);
     free(la);
@@ -422,7 +423,7 @@ static void json_stat(FILE *f, const char *key, stat2 s)
 static void json_entry(FILE *f, const entry *e)
 {
     fputs("{\"name\":", f);
-    kvq_json_string(f, e->label);
+    kvq__json_string(f, e->label);
     fprintf(f, ",\"kernel\":\"%s\",\"dim\":%d,\"bits\":%d,\"qjl\":%s,\"count\":%zu,\"queries\":%zu,"
                "\"bytes\":%.0f,\"gbps\":%.6g,",
             e->kind, e->w.dim, e->w.bits, e->w.qjl ? "true" : "false", e->w.count,
@@ -458,7 +459,7 @@ static void print_json(FILE *f, const suite *s, double seconds)
     const char *const device[][2] = {{"name", di->name}, {"platform", di->platform},
                                      {"version", di->version}, {"driver", di->driver}};
     fputs("{\"device\":{", f);
-    kvq_json_strings(f, device, sizeof device / sizeof device[0]);
+    kvq__json_strings(f, device, sizeof device / sizeof device[0]);
     fprintf(f, ",\"compute_units\":%u},", di->compute_units);
     fprintf(f, "\"clblast\":{\"version\":\"%s\",\"tuned\":\"unknown\",\"tuned_note\":"
                "\"CLBlast's C API cannot report whether its database had an entry for this "
@@ -532,7 +533,7 @@ int kvq_bench_suite(const kvq_bench_opts *o, FILE *out)
 {
     suite *s = calloc(1, sizeof *s);
     int st;
-    double t0 = kvq_mono_s();
+    double t0 = kvq__mono_s();
     if (!s)
         return KVQ_ERR_NOMEM;
     s->o = o;
@@ -548,9 +549,9 @@ int kvq_bench_suite(const kvq_bench_opts *o, FILE *out)
     for (size_t i = 0; i < s->n; i++)
         KVQ_BENCH_TRY(st, measure(s, &s->e[i]));
     if (o->json)
-        print_json(out, s, kvq_mono_s() - t0);
+        print_json(out, s, kvq__mono_s() - t0);
     else
-        print_table(out, s, kvq_mono_s() - t0);
+        print_table(out, s, kvq__mono_s() - t0);
 cleanup:
     kvq_ctx_destroy(s->host);
     kvq_ctx_destroy(s->dev);

@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include "kvq.h"
+#include "internal.h"
 #include "tap.h"
 
 #define PI 3.14159265358979323846

@@ -39,8 +39,8 @@ static double dev(double a, double b, double floor_)
 /* Compares one query's metrics; returns 1 if within SPEC §7. */
 static int compare_query(const kvq_query_metrics *a, const kvq_query_metrics *b, worst *w)
 {
-    int good = kvq_tol_div_ok(a->kl, b->kl) && kvq_tol_div_ok(a->kl_rev, b->kl_rev) &&
-               kvq_tol_div_ok(a->js, b->js) && kvq_tol_div_ok(a->tv, b->tv);
+    int good = kvq__tol_div_ok(a->kl, b->kl) && kvq__tol_div_ok(a->kl_rev, b->kl_rev) &&
+               kvq__tol_div_ok(a->js, b->js) && kvq__tol_div_ok(a->tv, b->tv);
     good &= close_to(a->entropy_ref, b->entropy_ref, 1e-4, 1e-6);
     good &= close_to(a->entropy_quant, b->entropy_quant, 1e-4, 1e-6);
     good &= close_to(a->var_p_eps, b->var_p_eps, 1e-3, 1e-7);
@@ -62,7 +62,7 @@ static int compare_query(const kvq_query_metrics *a, const kvq_query_metrics *b,
  * that size. */
 static int compare_logits(const float *a, const float *b, size_t rows, size_t n, worst *w)
 {
-    double d = kvq_tol_logit_dev(a, b, rows, n);
+    double d = kvq__tol_logit_dev(a, b, rows, n);
     w->logit = fmax(w->logit, d);
     return d <= KVQ_TOL_LOGIT;
 }
@@ -70,7 +70,7 @@ static int compare_logits(const float *a, const float *b, size_t rows, size_t n,
 /* Everything one case needs on the host. */
 typedef struct inputs {
     float *q, *k, *v;
-    kvq_kv_codes codes;
+    kvq__kv_codes codes;
 } inputs;
 
 /* Frees a case's inputs. */
@@ -79,7 +79,7 @@ static void inputs_free(inputs *in)
     free(in->q);
     free(in->k);
     free(in->v);
-    kvq_kv_codes_free(&in->codes);
+    kvq__kv_codes_free(&in->codes);
 }
 
 /* Seeded inputs of a case, quantized by the host codecs (zero keys included). */
@@ -96,7 +96,7 @@ static int inputs_make(const conf_case *c, uint32_t tag, inputs *in)
         return -1;
     if (c->keys > 5)
         memset(in->k + 3 * (size_t)c->dim, 0, (size_t)c->dim * sizeof(float));
-    return kvq_kv_codes_make(&in->codes, NULL, &s, c->dim, CONF_SEED, tag, in->k, in->v, c->keys)
+    return kvq__kv_codes_make(&in->codes, NULL, &s, c->dim, CONF_SEED, tag, in->k, in->v, c->keys)
                ? -1 : 0;
 }
 

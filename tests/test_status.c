@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "kvq.h"
+#include "internal.h"
 #include "tap.h"
 
 int main(void)

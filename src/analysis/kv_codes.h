@@ -8,21 +8,22 @@
 #include <stdint.h>
 
 #include "kvq.h"
+#include "core/core.h"
 
 /* The codecs of K and V and their codes. */
-typedef struct kvq_kv_codes {
+typedef struct kvq__kv_codes {
     kvq_codec *k_codec, *v_codec;
     kvq_qtensor k_codes, v_codes;
-} kvq_kv_codes;
+} kvq__kv_codes;
 
 /* Creates scheme s's codecs at dim (K from stream 0, V from stream 1, both
  * for trial) and quantizes keys rows of k and v with them: on ctx, or with
  * the host reference codec when ctx is NULL. Returns a kvq status; c must
- * be freed with kvq_kv_codes_free either way. */
-int kvq_kv_codes_make(kvq_kv_codes *c, kvq_ctx *ctx, const kvq_scheme *s, int dim,
+ * be freed with kvq__kv_codes_free either way. */
+int kvq__kv_codes_make(kvq__kv_codes *c, kvq_ctx *ctx, const kvq_scheme *s, int dim,
                       uint64_t seed, uint32_t trial, const float *k, const float *v, size_t keys);
 
 /* Frees the codecs and codes (a zeroed c is fine). */
-void kvq_kv_codes_free(kvq_kv_codes *c);
+void kvq__kv_codes_free(kvq__kv_codes *c);
 
 #endif

@@ -4,33 +4,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvq.h"
+#include "internal.h"
 
-static const char *const metric_names[KVQ_METRIC_COUNT] = {
-    "kl", "kl_rev", "js", "tv", "entropy_ref", "entropy_quant", "top1",
-    "topk_recall", "logit_mse", "logit_bias", "jensen_ratio", "out_rel_err",
-    "out_dir_err", "k_rel_mse", "k_dir_err", "v_rel_mse", "v_dir_err", "dist6"
+static const struct {
+    const char *name;
+    int higher_is_better;
+    int per_query;          /* the mean of a kvq_query_metrics field ... */
+    size_t offset;          /* ... at this offset */
+} metric_table[KVQ_METRIC_COUNT] = {
+#define METRIC_Q(id, name, higher, field) {name, higher, 1, offsetof(kvq_query_metrics, field)},
+#define METRIC_D(id, name, higher) {name, higher, 0, 0},
+    KVQ_METRIC_LIST(METRIC_Q, METRIC_D)
+#undef METRIC_Q
+#undef METRIC_D
 };
 
-/* The JSON key of a metric id. */
 const char *kvq_metric_name(int id)
 {
-    return id >= 0 && id < KVQ_METRIC_COUNT ? metric_names[id] : NULL;
+    return id >= 0 && id < KVQ_METRIC_COUNT ? metric_table[id].name : NULL;
 }
 
-/* The id of a metric name, or -1. */
-int kvq_metric_lookup(const char *name)
+int kvq__metric_lookup(const char *name)
 {
     for (int i = 0; name && i < KVQ_METRIC_COUNT; i++)
-        if (strcmp(name, metric_names[i]) == 0)
+        if (strcmp(name, metric_table[i].name) == 0)
             return i;
     return -1;
 }
 
-/* Only the agreement metrics grow with quality. */
 int kvq_metric_higher_is_better(int id)
 {
-    return id == KVQ_METRIC_TOP1 || id == KVQ_METRIC_TOPK_RECALL;
+    return id >= 0 && id < KVQ_METRIC_COUNT && metric_table[id].higher_is_better;
 }
 
 /* Mean of one double field over the query records (offset into the struct). */
@@ -71,26 +75,13 @@ static double dist6(const double *o)
 }
 
 /* One trial's metric vector from its per-query and per-vector records. */
-void kvq_trial_aggregate(const kvq_query_metrics *q, size_t m,
+void kvq__trial_aggregate(const kvq_query_metrics *q, size_t m,
                          const kvq_vector_errors *k, const kvq_vector_errors *v,
                          double out[KVQ_METRIC_COUNT])
 {
-    static const struct { int id; size_t off; } fields[] = {
-        { KVQ_METRIC_KL, offsetof(kvq_query_metrics, kl) },
-        { KVQ_METRIC_KL_REV, offsetof(kvq_query_metrics, kl_rev) },
-        { KVQ_METRIC_JS, offsetof(kvq_query_metrics, js) },
-        { KVQ_METRIC_TV, offsetof(kvq_query_metrics, tv) },
-        { KVQ_METRIC_ENTROPY_REF, offsetof(kvq_query_metrics, entropy_ref) },
-        { KVQ_METRIC_ENTROPY_QUANT, offsetof(kvq_query_metrics, entropy_quant) },
-        { KVQ_METRIC_TOP1, offsetof(kvq_query_metrics, top1) },
-        { KVQ_METRIC_TOPK_RECALL, offsetof(kvq_query_metrics, topk_recall) },
-        { KVQ_METRIC_LOGIT_MSE, offsetof(kvq_query_metrics, logit_mse) },
-        { KVQ_METRIC_LOGIT_BIAS, offsetof(kvq_query_metrics, logit_bias) },
-        { KVQ_METRIC_OUT_REL_ERR, offsetof(kvq_query_metrics, out_rel_err) },
-        { KVQ_METRIC_OUT_DIR_ERR, offsetof(kvq_query_metrics, out_dir_err) },
-    };
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        out[fields[i].id] = query_mean(q, m, fields[i].off);
+    for (int id = 0; id < KVQ_METRIC_COUNT; id++)
+        if (metric_table[id].per_query)
+            out[id] = query_mean(q, m, metric_table[id].offset);
     out[KVQ_METRIC_JENSEN_RATIO] = jensen_mean(q, m);
     out[KVQ_METRIC_K_REL_MSE] = k ? k->rel_mse : NAN;
     out[KVQ_METRIC_K_DIR_ERR] = k ? k->dir_err : NAN;

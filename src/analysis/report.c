@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvq.h"
+#include "internal.h"
 #include "analysis/report.h"
 #include "base/file.h"
 
@@ -44,7 +44,7 @@ static const char *num6(char buf[40], double x)
 }
 
 /* A JSON string literal (shared with the CLI and bench through report.h). */
-void kvq_json_string(FILE *f, const char *s)
+void kvq__json_string(FILE *f, const char *s)
 {
     fputc('"', f);
     for (; *s; s++) {
@@ -60,11 +60,11 @@ void kvq_json_string(FILE *f, const char *s)
 }
 
 /* Writes n "key":"value" members, comma-separated (see report.h). */
-void kvq_json_strings(FILE *f, const char *const kv[][2], size_t n)
+void kvq__json_strings(FILE *f, const char *const kv[][2], size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         fprintf(f, "%s\"%s\":", i ? "," : "", kv[i][0]);
-        kvq_json_string(f, kv[i][1]);
+        kvq__json_string(f, kv[i][1]);
     }
 }
 
@@ -87,25 +87,25 @@ static int stream_status(FILE *f)
 /* ---- JSON --------------------------------------------------------------- */
 
 /* The "config" object of a cell. */
-static void json_config(FILE *f, const kvq_cell *c, uint64_t seed)
+static void json_config(FILE *f, const kvq__cell *c, uint64_t seed)
 {
     char b[40];
     fputs("{\"scheme\":", f);
-    kvq_json_string(f, c->scheme);
+    kvq__json_string(f, c->scheme);
     fprintf(f, ",\"bits\":%d,\"dim\":%d,\"keys\":%zu,\"queries\":%zu,\"trials\":%zu,\"dist\":",
             c->bits, c->dim, c->keys, c->queries, c->trials);
-    kvq_json_string(f, c->dist);
+    kvq__json_string(f, c->dist);
     fputs(",\"rank\":", f);
-    kvq_json_string(f, c->rank);
+    kvq__json_string(f, c->rank);
     fprintf(f, ",\"sharpness\":%s,\"seed\":%llu,\"device\":", num17(b, c->sharpness),
             (unsigned long long)seed);
-    kvq_json_string(f, c->device);
+    kvq__json_string(f, c->device);
     fprintf(f, ",\"effective_bits\":{\"k\":%s,", num17(b, c->eff_bits_k));
     fprintf(f, "\"v\":%s}}", num17(b, c->eff_bits_v));
 }
 
 /* SPEC §10 `run` object of one cell. */
-int kvq_report_json_cell(FILE *f, const kvq_cell *c, uint64_t seed)
+int kvq__report_json_cell(FILE *f, const kvq__cell *c, uint64_t seed)
 {
     char b[40];
     fputs("{\"config\":", f);
@@ -113,7 +113,7 @@ int kvq_report_json_cell(FILE *f, const kvq_cell *c, uint64_t seed)
     fputs(",\"metrics\":{", f);
     for (int m = 0; m < KVQ_METRIC_COUNT; m++) {
         double mean, lo, hi;
-        kvq_cell_summary(c, m, seed, &mean, &lo, &hi);
+        kvq__cell_summary(c, m, seed, &mean, &lo, &hi);
         fprintf(f, "%s\"%s\":{\"mean\":%s,", m ? "," : "", kvq_metric_name(m), num17(b, mean));
         fprintf(f, "\"ci_lo\":%s,", num17(b, lo));
         fprintf(f, "\"ci_hi\":%s,\"per_trial\":", num17(b, hi));
@@ -133,12 +133,12 @@ int kvq_report_json_cell(FILE *f, const kvq_cell *c, uint64_t seed)
 }
 
 /* A JSON array of every cell, one per line. */
-int kvq_report_json(FILE *f, const kvq_results *r)
+int kvq__report_json(FILE *f, const kvq__results *r)
 {
     fputc('[', f);
     for (size_t i = 0; i < r->count; i++) {
         fputs(i ? ",\n" : "\n", f);
-        kvq_report_json_cell(f, &r->cells[i], r->seed);
+        kvq__report_json_cell(f, &r->cells[i], r->seed);
     }
     fputs("\n]\n", f);
     return stream_status(f);
@@ -172,7 +172,7 @@ static void csv_num(FILE *f, double x)
 }
 
 /* One row per cell: configuration, then mean/CI of every metric. */
-int kvq_report_csv(FILE *f, const kvq_results *r)
+int kvq__report_csv(FILE *f, const kvq__results *r)
 {
     fputs("scheme,bits,dist,rank,dim,keys,queries,sharpness,trials,seed,device,"
           "eff_bits_k,eff_bits_v,seconds", f);
@@ -182,7 +182,7 @@ int kvq_report_csv(FILE *f, const kvq_results *r)
     }
     fputs("\r\n", f);
     for (size_t i = 0; i < r->count; i++) {
-        const kvq_cell *c = &r->cells[i];
+        const kvq__cell *c = &r->cells[i];
         csv_str(f, c->scheme);
         fprintf(f, ",%d,", c->bits);
         csv_str(f, c->dist);
@@ -197,7 +197,7 @@ int kvq_report_csv(FILE *f, const kvq_results *r)
         csv_num(f, c->seconds);
         for (int m = 0; m < KVQ_METRIC_COUNT; m++) {
             double mean, lo, hi;
-            kvq_cell_summary(c, m, r->seed, &mean, &lo, &hi);
+            kvq__cell_summary(c, m, r->seed, &mean, &lo, &hi);
             csv_num(f, mean);
             csv_num(f, lo);
             csv_num(f, hi);
@@ -210,7 +210,7 @@ int kvq_report_csv(FILE *f, const kvq_results *r)
 /* ---- Markdown ----------------------------------------------------------- */
 
 /* How a finding cell came out, from A's side. */
-static const char *outcome(char *buf, size_t len, const kvq_finding_cell *c, int v)
+static const char *outcome(char *buf, size_t len, const kvq__finding_cell *c, int v)
 {
     if (v == KVQ_NO_CLAIM)
         return "–";
@@ -221,13 +221,13 @@ static const char *outcome(char *buf, size_t len, const kvq_finding_cell *c, int
 }
 
 /* The evidence table of one finding. */
-static void md_evidence(FILE *f, const kvq_finding *fd)
+static void md_evidence(FILE *f, const kvq__finding *fd)
 {
     char b1[40], b2[40], b3[40], o1[80], o2[80];
     fputs("| comparison | metric | mean δ | 95% CI | p (Holm) | result | claim | agrees |\n"
           "|---|---|---|---|---|---|---|---|\n", f);
     for (size_t i = 0; i < fd->count; i++) {
-        const kvq_finding_cell *c = &fd->cells[i];
+        const kvq__finding_cell *c = &fd->cells[i];
         fprintf(f, "| %s | %s | %s | [%s, ", c->label, kvq_metric_name(c->metric),
                 num6(b1, c->mean), num6(b2, c->ci_lo));
         fprintf(f, "%s] | %s | ", num6(b3, c->ci_hi), num6(b1, c->p_holm));
@@ -262,7 +262,7 @@ static void f3_grid_free(f3_grid *g)
 }
 
 /* Collects fd's sources and budgets into g; KVQ_ERR_NOMEM or KVQ_OK. */
-static int f3_grid_build(const kvq_finding *fd, f3_grid *g)
+static int f3_grid_build(const kvq__finding *fd, f3_grid *g)
 {
     size_t cap = fd->count ? fd->count : 1;
     *g = (f3_grid){.src = malloc(cap * sizeof *g->src), .bits = malloc(cap * sizeof *g->bits)};
@@ -289,13 +289,13 @@ static int f3_grid_build(const kvq_finding *fd, f3_grid *g)
 }
 
 /* 1 when cell c sits at row r, column s of grid g. */
-static int f3_at(const f3_grid *g, const kvq_finding_cell *c, size_t r, size_t s)
+static int f3_at(const f3_grid *g, const kvq__finding_cell *c, size_t r, size_t s)
 {
     return c->bits == g->bits[r] && strcmp(c->source, g->src[s]) == 0;
 }
 
 /* F3's winner table: rows n, columns source, entries the lower-k_dir_err scheme. */
-static void md_winner_table(FILE *f, const kvq_finding *fd)
+static void md_winner_table(FILE *f, const kvq__finding *fd)
 {
     f3_grid g;
     if (f3_grid_build(fd, &g) != KVQ_OK)
@@ -311,7 +311,7 @@ static void md_winner_table(FILE *f, const kvq_finding *fd)
         for (size_t s = 0; s < g.ns; s++) {
             int any = 0;
             for (size_t i = 0; i < fd->count; i++) {
-                const kvq_finding_cell *c = &fd->cells[i];
+                const kvq__finding_cell *c = &fd->cells[i];
                 if (!f3_at(&g, c, r, s))
                     continue;
                 char b1[40], b2[40], b3[40];
@@ -329,7 +329,7 @@ static void md_winner_table(FILE *f, const kvq_finding *fd)
 
 /* F3's winner table for a terminal: rows source, columns n, entries the
  * winning scheme (the last cell, should a custom grid give several). */
-void kvq_report_f3_text(FILE *f, const kvq_finding *f3)
+void kvq__report_f3_text(FILE *f, const kvq__finding *f3)
 {
     f3_grid g;
     if (!f3->count || f3_grid_build(f3, &g) != KVQ_OK)
@@ -345,7 +345,7 @@ void kvq_report_f3_text(FILE *f, const kvq_finding *f3)
             const char *w = "   -  ";
             char mark = ' ';
             for (size_t i = 0; i < f3->count; i++) {
-                const kvq_finding_cell *c = &f3->cells[i];
+                const kvq__finding_cell *c = &f3->cells[i];
                 if (!f3_at(&g, c, r, s))
                     continue;
                 w = c->verdict < 0 ? c->a : c->verdict > 0 ? c->b : "tie";
@@ -360,14 +360,14 @@ void kvq_report_f3_text(FILE *f, const kvq_finding *f3)
 
 /* The Jensen summary for a terminal: the range of jensen_ratio, how many
  * configurations are superlinear, and QJL's variance against its bound. */
-void kvq_report_jensen_text(FILE *f, const kvq_finding *fj)
+void kvq__report_jensen_text(FILE *f, const kvq__finding *fj)
 {
     size_t sup = 0, sub = 0, tie = 0, nv = 0;
     double lo = INFINITY, hi = -INFINITY, vr = 0;
     if (!fj->count)
         return;
     for (size_t i = 0; i < fj->count; i++) {
-        const kvq_finding_cell *c = &fj->cells[i];
+        const kvq__finding_cell *c = &fj->cells[i];
         sup += c->verdict > 0;
         sub += c->verdict < 0;
         tie += c->verdict == 0;
@@ -387,14 +387,14 @@ void kvq_report_jensen_text(FILE *f, const kvq_finding *fj)
 }
 
 /* The Jensen table: ratio, CI, superlinearity, QJL variance against the bound. */
-static void md_jensen(FILE *f, const kvq_finding *fd)
+static void md_jensen(FILE *f, const kvq__finding *fd)
 {
     char b1[40], b2[40], b3[40];
     fputs("| configuration | jensen_ratio | 95% CI | p (Holm) | superlinear | "
           "QJL var measured | π/(2m)·E‖q‖²γ² bound | measured / bound |\n"
           "|---|---|---|---|---|---|---|---|\n", f);
     for (size_t i = 0; i < fd->count; i++) {
-        const kvq_finding_cell *c = &fd->cells[i];
+        const kvq__finding_cell *c = &fd->cells[i];
         fprintf(f, "| %s | %s | [%s, %s] | ", c->label, num6(b1, c->mean), num6(b2, c->ci_lo),
                 num6(b3, c->ci_hi));
         fprintf(f, "%s | %s | ", num6(b1, c->p_holm),
@@ -427,7 +427,7 @@ static void md_definitions(FILE *f)
 }
 
 /* A short per-cell table of the headline metrics. */
-static void md_cells(FILE *f, const kvq_results *r)
+static void md_cells(FILE *f, const kvq__results *r)
 {
     static const int ms[4] = { KVQ_METRIC_KL, KVQ_METRIC_K_DIR_ERR, KVQ_METRIC_DIST6,
                                KVQ_METRIC_JENSEN_RATIO };
@@ -437,12 +437,12 @@ static void md_cells(FILE *f, const kvq_results *r)
         fprintf(f, " %s (95%% CI) |", kvq_metric_name(ms[m]));
     fputs("\n|---|---|---|---|---|---|---|---|---|---|---|---|\n", f);
     for (size_t i = 0; i < r->count; i++) {
-        const kvq_cell *c = &r->cells[i];
+        const kvq__cell *c = &r->cells[i];
         fprintf(f, "| %s | %d | %s/%s | %d | %zu | %zu | %s | %zu |", c->scheme, c->bits, c->dist,
                 c->rank, c->dim, c->keys, c->queries, num6(b1, c->sharpness), c->trials);
         for (int m = 0; m < 4; m++) {
             double mean, lo, hi;
-            kvq_cell_summary(c, ms[m], r->seed, &mean, &lo, &hi);
+            kvq__cell_summary(c, ms[m], r->seed, &mean, &lo, &hi);
             fprintf(f, " %s [%s, %s] |", num6(b1, mean), num6(b2, lo), num6(b3, hi));
         }
         fputc('\n', f);
@@ -451,19 +451,19 @@ static void md_cells(FILE *f, const kvq_results *r)
 }
 
 /* The findings report. */
-int kvq_report_markdown(FILE *f, const kvq_results *r, const kvq_findings *fs)
+int kvq__report_markdown(FILE *f, const kvq__results *r, const kvq__findings *fs)
 {
     fprintf(f, "# kvq findings\n\nSeed %llu; %zu configurations; %zu comparisons in one "
                "Holm–Bonferroni family.\n\n| finding | verdict | evidence |\n|---|---|---|\n",
             (unsigned long long)fs->seed, r->count, fs->comparisons);
     for (int i = 0; i < KVQ_FINDING_COUNT; i++)
-        fprintf(f, "| %s | **%s** | %s |\n", fs->f[i].id, kvq_verdict_name(fs->f[i].verdict),
+        fprintf(f, "| %s | **%s** | %s |\n", fs->f[i].id, kvq__verdict_name(fs->f[i].verdict),
                 fs->f[i].summary);
     fputc('\n', f);
     md_definitions(f);
     for (int i = 0; i < KVQ_FINDING_COUNT; i++) {
-        const kvq_finding *fd = &fs->f[i];
-        fprintf(f, "## %s — %s\n\nClaim: %s\n\n%s.\n\n", fd->id, kvq_verdict_name(fd->verdict),
+        const kvq__finding *fd = &fs->f[i];
+        fprintf(f, "## %s — %s\n\nClaim: %s\n\n%s.\n\n", fd->id, kvq__verdict_name(fd->verdict),
                 fd->claim, fd->summary);
         if (fd->count == 0)
             continue;
@@ -482,12 +482,12 @@ int kvq_report_markdown(FILE *f, const kvq_results *r, const kvq_findings *fs)
 /* ---- atomic files ------------------------------------------------------- */
 
 /* writer into a temporary next to path, renamed over path on success. */
-int kvq_write_atomic(const char *path, int (*writer)(FILE *, void *), void *arg)
+int kvq__write_atomic(const char *path, int (*writer)(FILE *, void *), void *arg)
 {
     if (!path || !*path || !writer)
         return KVQ_ERR_INVALID_ARG;
     int wrc = 0;
-    if (kvq_file_replace(path, writer, arg, 0, &wrc) == KVQ_REPLACE_OK)
+    if (kvq__file_replace(path, writer, arg, 0, &wrc) == KVQ_REPLACE_OK)
         return KVQ_OK;
     return wrc ? wrc : KVQ_ERR_IO;
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvq.h"
+#include "internal.h"
 #include "analysis/kv_codes.h"
 #include "base/clock.h"
 
@@ -26,7 +26,7 @@ static void trial_free(trial_data *t)
 }
 
 /* Synthetic K, V, Q of (source, trial). */
-static int trial_synthetic(const kvq_experiment *e, const kvq_source *s, uint32_t trial,
+static int trial_synthetic(const kvq__experiment *e, const kvq_source *s, uint32_t trial,
                            trial_data *t)
 {
     size_t nd = e->keys * (size_t)e->dim, md = e->queries * (size_t)e->dim;
@@ -47,9 +47,9 @@ static int trial_synthetic(const kvq_experiment *e, const kvq_source *s, uint32_
 
 /* Real data: head `trial`; without real queries, queries are keys of the
  * head drawn at random (with replacement) from the Philox DATA_Q stream. */
-static int trial_real(const kvq_experiment *e, uint32_t trial, trial_data *t)
+static int trial_real(const kvq__experiment *e, uint32_t trial, trial_data *t)
 {
-    const kvq_kv_data *kv = e->real;
+    const kvq_kv *kv = e->real;
     size_t d = kv->dim, nd = kv->keys * d;
     t->keys = kv->keys;
     t->queries = kv->q.data ? kv->queries : e->queries;
@@ -64,17 +64,17 @@ static int trial_real(const kvq_experiment *e, uint32_t trial, trial_data *t)
         memcpy(t->q, kv->q.data + trial * t->queries * d, t->queries * d * sizeof(float));
         return KVQ_OK;
     }
-    kvq_rng rng;
-    kvq_rng_init(&rng, e->seed, KVQ_RNG_DATA_Q, trial);
+    kvq__rng rng;
+    kvq__rng_init(&rng, e->seed, KVQ_RNG_DATA_Q, trial);
     for (size_t i = 0; i < t->queries; i++) {
-        size_t j = (size_t)(((uint64_t)kvq_rng_u32(&rng) * kv->keys) >> 32);
+        size_t j = (size_t)(((uint64_t)kvq__rng_u32(&rng) * kv->keys) >> 32);
         memcpy(t->q + i * d, t->k + j * d, d * sizeof(float));
     }
     return KVQ_OK;
 }
 
 /* The QJL variance bound π/(2m)·τ²/d·mean‖q‖²·mean γ² of one K tensor. */
-static double qjl_bound(const kvq_experiment *e, const trial_data *t, const kvq_qtensor *kq,
+static double qjl_bound(const kvq__experiment *e, const trial_data *t, const kvq_qtensor *kq,
                         int m)
 {
     double q2 = 0, g2 = 0;
@@ -89,16 +89,16 @@ static double qjl_bound(const kvq_experiment *e, const trial_data *t, const kvq_
 
 /* Quantizes K and V with the scheme's codecs and runs attention; fills the
  * trial's metrics (and the QJL variance pair when K has a QJL stage). */
-static int run_scheme(kvq_ctx *ctx, const kvq_experiment *e, const kvq_scheme *s,
+static int run_scheme(kvq_ctx *ctx, const kvq__experiment *e, const kvq_scheme *s,
                       uint32_t trial, const trial_data *t, double metrics[KVQ_METRIC_COUNT],
                       double *qjl_measured, double *qjl_bound_out)
 {
-    kvq_kv_codes kv = {0};
+    kvq__kv_codes kv = {0};
     kvq_query_metrics *qm = calloc(t->queries, sizeof *qm);
     kvq_attention_out out = {0};
     int st = qm ? KVQ_OK : KVQ_ERR_NOMEM;
     if (!st)
-        st = kvq_kv_codes_make(&kv, ctx, s, e->dim, e->seed, trial, t->k, t->v, t->keys);
+        st = kvq__kv_codes_make(&kv, ctx, s, e->dim, e->seed, trial, t->k, t->v, t->keys);
     if (!st) {
         kvq_attention_job job = {.dim = e->dim, .keys = t->keys, .queries = t->queries,
                                  .sharpness = e->sharpness, .topk = e->topk, .q = t->q,
@@ -110,26 +110,26 @@ static int run_scheme(kvq_ctx *ctx, const kvq_experiment *e, const kvq_scheme *s
         st = kvq_attention_run(ctx, &job, &out);
     }
     if (!st) {
-        kvq_trial_aggregate(qm, t->queries, &out.k_err, &out.v_err, metrics);
+        kvq__trial_aggregate(qm, t->queries, &out.k_err, &out.v_err, metrics);
         *qjl_measured = s->k.qjl ? metrics[KVQ_METRIC_LOGIT_MSE] : NAN;
         *qjl_bound_out =
-            s->k.qjl ? qjl_bound(e, t, &kv.k_codes, kvq_codec_qjl_m(kv.k_codec)) : NAN;
+            s->k.qjl ? qjl_bound(e, t, &kv.k_codes, kvq__codec_qjl_m(kv.k_codec)) : NAN;
     }
-    kvq_kv_codes_free(&kv);
+    kvq__kv_codes_free(&kv);
     free(qm);
     return st;
 }
 
 /* Adds the result cells of one source, one per scheme; returns the index of
  * the first. */
-static int add_cells(const kvq_experiment *e, kvq_ctx *ctx, const char *dist, const char *rank,
-                     size_t keys, size_t queries, kvq_results *r, size_t *first)
+static int add_cells(const kvq__experiment *e, kvq_ctx *ctx, const char *dist, const char *rank,
+                     size_t keys, size_t queries, kvq__results *r, size_t *first)
 {
     *first = r->count;
     for (size_t c = 0; c < e->nschemes; c++) {
         const kvq_scheme *s = &e->schemes[c];
         kvq_budget bk, bv;
-        kvq_cell tmpl;
+        kvq__cell tmpl;
         memset(&tmpl, 0, sizeof tmpl);
         snprintf(tmpl.scheme, sizeof tmpl.scheme, "%s", s->name);
         snprintf(tmpl.dist, sizeof tmpl.dist, "%s", dist);
@@ -145,8 +145,8 @@ static int add_cells(const kvq_experiment *e, kvq_ctx *ctx, const char *dist, co
         kvq_codec_budget(&s->v, e->dim, &bv);
         tmpl.eff_bits_k = bk.effective_bits;
         tmpl.eff_bits_v = bv.effective_bits;
-        kvq_cell *cell;
-        int st = kvq_results_add(r, &tmpl, &cell);
+        kvq__cell *cell;
+        int st = kvq__results_add(r, &tmpl, &cell);
         if (st)
             return st;
         if (s->k.qjl) {
@@ -160,8 +160,8 @@ static int add_cells(const kvq_experiment *e, kvq_ctx *ctx, const char *dist, co
 }
 
 /* Runs every scheme on every trial of one source into cells[first …]. */
-static int run_source(kvq_ctx *ctx, const kvq_experiment *e, const kvq_source *src,
-                      kvq_results *r, size_t first, size_t *done, size_t total)
+static int run_source(kvq_ctx *ctx, const kvq__experiment *e, const kvq_source *src,
+                      kvq__results *r, size_t first, size_t *done, size_t total)
 {
     double m[KVQ_METRIC_COUNT];
     int st = KVQ_OK;
@@ -169,10 +169,10 @@ static int run_source(kvq_ctx *ctx, const kvq_experiment *e, const kvq_source *s
         trial_data td = {0};
         st = src ? trial_synthetic(e, src, (uint32_t)t, &td) : trial_real(e, (uint32_t)t, &td);
         for (size_t c = 0; c < e->nschemes && !st; c++) {
-            kvq_cell *cell = &r->cells[first + c];
-            double t0 = kvq_mono_s(), qm = NAN, qb = NAN;
+            kvq__cell *cell = &r->cells[first + c];
+            double t0 = kvq__mono_s(), qm = NAN, qb = NAN;
             st = run_scheme(ctx, e, &e->schemes[c], (uint32_t)t, &td, m, &qm, &qb);
-            cell->seconds += kvq_mono_s() - t0;
+            cell->seconds += kvq__mono_s() - t0;
             for (int k = 0; k < KVQ_METRIC_COUNT && !st; k++)
                 cell->per_trial[k][t] = m[k];
             if (!st && cell->qjl_var_measured) {
@@ -188,7 +188,7 @@ static int run_source(kvq_ctx *ctx, const kvq_experiment *e, const kvq_source *s
 }
 
 /* Runs the grid on ctx, appending one cell per (source, scheme) to r. */
-KVQ_API int kvq_experiment_run(kvq_ctx *ctx, const kvq_experiment *e, kvq_results *r)
+int kvq__experiment_run(kvq_ctx *ctx, const kvq__experiment *e, kvq__results *r)
 {
     size_t done = 0, nsrc = e->real ? 1 : e->nsources;
     size_t total = nsrc * e->trials * e->nschemes;

@@ -4,7 +4,7 @@
 #include "base/clock.h"
 
 /* Seconds on a monotonic clock: only differences mean anything. */
-double kvq_mono_s(void)
+double kvq__mono_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -4,6 +4,6 @@
 #define KVQ_BASE_CLOCK_H
 
 /* Seconds on a monotonic clock: only differences mean anything. */
-double kvq_mono_s(void);
+double kvq__mono_s(void);
 
 #endif

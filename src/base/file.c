@@ -55,7 +55,7 @@ static void sync_dir(const char *path)
 }
 
 /* Replaces path atomically through writer (temporary, fsync, rename, directory fsync). */
-int kvq_file_replace(const char *path, int (*writer)(FILE *, void *), void *arg,
+int kvq__file_replace(const char *path, int (*writer)(FILE *, void *), void *arg,
                      unsigned mode, int *writer_rc)
 {
     char tmp[PATH_MAX + TMP_SUFFIX_MAX];

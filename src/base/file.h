@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-/* Where kvq_file_replace failed. */
+/* Where kvq__file_replace failed. */
 enum {
     KVQ_REPLACE_OK = 0,
     KVQ_REPLACE_CREATE,   /* no temporary file (path too long, no directory, no permission) */
@@ -21,7 +21,7 @@ enum {
  * mode is set exactly. Returns KVQ_REPLACE_OK or the stage that failed, with
  * errno from that failure; *writer_rc (when not NULL) gets writer's return,
  * 0 if it never ran. */
-int kvq_file_replace(const char *path, int (*writer)(FILE *, void *), void *arg,
+int kvq__file_replace(const char *path, int (*writer)(FILE *, void *), void *arg,
                      unsigned mode, int *writer_rc);
 
 #endif

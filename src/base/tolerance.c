@@ -4,14 +4,14 @@
 #include "base/tolerance.h"
 
 /* 1 when a per-query divergence matches the host's (relative 1e-3, absolute 1e-7). */
-int kvq_tol_div_ok(double got, double ref)
+int kvq__tol_div_ok(double got, double ref)
 {
     double d = fabs(got - ref);
     return d <= 1e-7 || d <= 1e-3 * fabs(ref);
 }
 
 /* Worst scaled logit deviation over rows × n logits (INFINITY on NaN). */
-double kvq_tol_logit_dev(const float *got, const float *ref, size_t rows, size_t n)
+double kvq__tol_logit_dev(const float *got, const float *ref, size_t rows, size_t n)
 {
     double worst = 0;
     for (size_t r = 0; r < rows; r++) {

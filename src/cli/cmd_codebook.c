@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "kvq.h"
+#include "internal.h"
 
 /* Prints the usage of the subcommand to f. */
 static void usage(FILE *f)

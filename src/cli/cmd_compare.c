@@ -35,7 +35,7 @@ typedef struct dev_result {
 typedef struct job_set {
     kvq_scheme scheme;
     float *q, *k, *v, *lr_host, *lq_host;
-    kvq_kv_codes codes;
+    kvq__kv_codes codes;
     kvq_query_metrics qm_host[8];
 } job_set;
 
@@ -46,7 +46,7 @@ static float *normals(uint64_t seed, uint32_t tag, size_t n)
 {
     float *x = malloc(n * sizeof *x);
     if (x)
-        kvq_rng_fill_normal(seed, KVQ_RNG_TEST, tag, 0, x, n);
+        kvq__rng_fill_normal(seed, KVQ_RNG_TEST, tag, 0, x, n);
     return x;
 }
 
@@ -58,7 +58,7 @@ static void job_free(job_set *j)
     free(j->v);
     free(j->lr_host);
     free(j->lq_host);
-    kvq_kv_codes_free(&j->codes);
+    kvq__kv_codes_free(&j->codes);
 }
 
 /* Runs job j on ctx into qm (and logits, when given). */
@@ -87,7 +87,7 @@ static int jobs_make(kvq_ctx *host, uint64_t seed, job_set *js)
         j->lq_host = malloc(CONF_M * CONF_N * sizeof(float));
         if (st || !j->q || !j->k || !j->v || !j->lr_host || !j->lq_host)
             return st ? st : KVQ_ERR_NOMEM;
-        if ((st = kvq_kv_codes_make(&j->codes, NULL, &j->scheme, CONF_D, seed, (uint32_t)i, j->k,
+        if ((st = kvq__kv_codes_make(&j->codes, NULL, &j->scheme, CONF_D, seed, (uint32_t)i, j->k,
                                     j->v, CONF_N)) ||
             (st = job_run(host, j, j->qm_host, j->lr_host, j->lq_host)))
             return st;
@@ -108,22 +108,22 @@ static int conformance(kvq_ctx *ctx, job_set *js, dev_result *r)
     float *lr = malloc(CONF_M * CONF_N * sizeof *lr), *lq = malloc(CONF_M * CONF_N * sizeof *lq);
     kvq_query_metrics qm[CONF_M];
     int st = (!lr || !lq) ? KVQ_ERR_NOMEM : KVQ_OK;
-    double t0 = kvq_mono_s();
+    double t0 = kvq__mono_s();
     for (int i = 0; i < CONF_JOBS && !st; i++) {
         if ((st = job_run(ctx, &js[i], qm, lr, lq)))
             break;
-        double dr = kvq_tol_logit_dev(lr, js[i].lr_host, CONF_M, CONF_N),
-               dq = kvq_tol_logit_dev(lq, js[i].lq_host, CONF_M, CONF_N);
+        double dr = kvq__tol_logit_dev(lr, js[i].lr_host, CONF_M, CONF_N),
+               dq = kvq__tol_logit_dev(lq, js[i].lq_host, CONF_M, CONF_N);
         r->logit_dev = fmax(r->logit_dev, fmax(dr, dq));
         for (int q = 0; q < CONF_M; q++) {
             const kvq_query_metrics *h = &js[i].qm_host[q];
             r->div_dev = fmax(r->div_dev, fmax(fmax(div_dev(qm[q].kl, h->kl), div_dev(qm[q].js, h->js)),
                                                div_dev(qm[q].tv, h->tv)));
-            r->div_fail |= !kvq_tol_div_ok(qm[q].kl, h->kl) || !kvq_tol_div_ok(qm[q].js, h->js) ||
-                           !kvq_tol_div_ok(qm[q].tv, h->tv);
+            r->div_fail |= !kvq__tol_div_ok(qm[q].kl, h->kl) || !kvq__tol_div_ok(qm[q].js, h->js) ||
+                           !kvq__tol_div_ok(qm[q].tv, h->tv);
         }
     }
-    r->conf_seconds = kvq_mono_s() - t0;
+    r->conf_seconds = kvq__mono_s() - t0;
     r->conf_pass = !st && r->logit_dev <= KVQ_TOL_LOGIT && !r->div_fail;
     free(lr);
     free(lq);
@@ -135,27 +135,27 @@ static int small_sweep(kvq_ctx *ctx, uint64_t seed, dev_result *r)
 {
     kvq_scheme sch[9];
     kvq_source src[2];
-    kvq_results *res = NULL;
-    kvq_findings *fs = NULL;
+    kvq__results *res = NULL;
+    kvq__findings *fs = NULL;
     char err[128];
     static const char *names[3] = {"KV", "KQV", "QKQV"};
     for (int i = 0; i < 9; i++)
         kvq_scheme_preset(names[i % 3], 2 + i / 3, &sch[i]);
     kvq_source_parse("gauss", "full", &src[0], err, sizeof err);
     kvq_source_parse("t3", "full", &src[1], err, sizeof err);
-    kvq_experiment e = {.dim = CONF_D, .keys = 256, .queries = 16, .sharpness = 1.0, .trials = 16,
+    kvq__experiment e = {.dim = CONF_D, .keys = 256, .queries = 16, .sharpness = 1.0, .trials = 16,
                         .seed = seed, .schemes = sch, .nschemes = 9, .sources = src, .nsources = 2};
-    double t0 = kvq_mono_s();
-    int st = kvq_results_create(&res, seed);
+    double t0 = kvq__mono_s();
+    int st = kvq__results_create(&res, seed);
     if (!st)
-        st = kvq_experiment_run(ctx, &e, res);
+        st = kvq__experiment_run(ctx, &e, res);
     if (!st)
-        st = kvq_findings_evaluate(res, seed, &fs);
-    r->sweep_seconds = kvq_mono_s() - t0;
+        st = kvq__findings_evaluate(res, seed, &fs);
+    r->sweep_seconds = kvq__mono_s() - t0;
     for (int f = 0; !st && f < KVQ_FINDING_COUNT; f++)
         r->verdicts[f] = fs->f[f].verdict;
-    kvq_findings_free(fs);
-    kvq_results_free(res);
+    kvq__findings_free(fs);
+    kvq__results_free(res);
     return st;
 }
 
@@ -166,7 +166,7 @@ static int pick_devices(const char *list, dev_result *out, int *n)
     size_t cnt = 0;
     int rc = 0;
     *n = 0;
-    if (kvq_device_list(&l, &cnt))
+    if (kvq__device_list(&l, &cnt))
         return kvq_cli_fail("devices", "cannot list OpenCL devices: %s", kvq_error_detail());
     snprintf(out[(*n)++].spec, 32, "host");
     if (!strcmp(list, "all")) {
@@ -178,7 +178,7 @@ static int pick_devices(const char *list, dev_result *out, int *n)
         snprintf(buf, sizeof buf, "%s", list);
         for (char *tok = strtok(buf, ","); tok && !rc; tok = strtok(NULL, ",")) {
             size_t idx;
-            int st = kvq_device_resolve(l, cnt, tok, &idx);
+            int st = kvq__device_resolve(l, cnt, tok, &idx);
             if (st)
                 rc = kvq_cli_error("--devices", "%s '%s' (see 'kvq devices')",
                                    st == KVQ_ERR_BAD_SPEC ? "malformed device spec" : "no device matches", tok);
@@ -186,7 +186,7 @@ static int pick_devices(const char *list, dev_result *out, int *n)
                 snprintf(out[(*n)++].spec, 32, "%d:%d", l[idx].platform_index, l[idx].device_index);
         }
     }
-    kvq_device_list_free(l);
+    kvq__device_list_free(l);
     return rc;
 }
 
@@ -204,7 +204,7 @@ static void print_table(const dev_result *r, int n)
                r[i].logit_dev, r[i].div_dev, r[i].conf_pass ? "pass" : "FAIL", r[i].conf_seconds,
                r[i].sweep_seconds);
         for (int f = 0; f < KVQ_FINDING_COUNT; f++)
-            printf("%s ", kvq_verdict_name(r[i].verdicts[f]));
+            printf("%s ", kvq__verdict_name(r[i].verdicts[f]));
         printf("%s\n", i == 0 ? "(reference)" : r[i].verdicts_agree ? "agree" : "DIFFER");
     }
 }
@@ -215,16 +215,16 @@ static void print_json(const dev_result *r, int n)
     printf("{\"devices\":[");
     for (int i = 0; i < n; i++) {
         printf("%s{\"spec\":", i ? "," : "");
-        kvq_json_string(stdout, r[i].spec);
+        kvq__json_string(stdout, r[i].spec);
         printf(",\"name\":");
-        kvq_json_string(stdout, r[i].name);
+        kvq__json_string(stdout, r[i].name);
         printf(",\"ok\":%s", r[i].ok_run ? "true" : "false");
         if (r[i].ok_run) {
             printf(",\"max_logit_dev\":%.9g,\"max_divergence_rel_dev\":%.9g,\"conformant\":%s,"
                    "\"verdicts\":{", r[i].logit_dev, r[i].div_dev, r[i].conf_pass ? "true" : "false");
             static const char *ids[KVQ_FINDING_COUNT] = {"F1", "F2", "F3", "Jensen"};
             for (int f = 0; f < KVQ_FINDING_COUNT; f++)
-                printf("%s\"%s\":\"%s\"", f ? "," : "", ids[f], kvq_verdict_name(r[i].verdicts[f]));
+                printf("%s\"%s\":\"%s\"", f ? "," : "", ids[f], kvq__verdict_name(r[i].verdicts[f]));
             printf("},\"verdicts_agree\":%s,\"seconds\":{\"conformance\":%.6g,\"sweep\":%.6g}",
                    r[i].verdicts_agree ? "true" : "false", r[i].conf_seconds, r[i].sweep_seconds);
         }

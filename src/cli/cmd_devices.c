@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "kvq.h"
+#include "internal.h"
 
 /* The word for a device type. */
 static const char *type_name(int t)
@@ -56,7 +57,7 @@ static void print_json_device(FILE *f, const kvq_device_info *d, int is_default)
         {"opencl_c_version", d->opencl_c_version}, {"driver", d->driver},
     };
     fputc('{', f);
-    kvq_json_strings(f, text, sizeof text / sizeof text[0]);
+    kvq__json_strings(f, text, sizeof text / sizeof text[0]);
     fprintf(f, ",\"compute_units\":%u,\"global_mem\":%" PRIu64 ",\"local_mem\":%" PRIu64
                ",\"max_alloc\":%" PRIu64 ",\"max_work_group\":%zu,\"fp16\":%s,\"fp64\":%s,"
                "\"default\":%s}",
@@ -106,17 +107,17 @@ int kvq_cmd_devices(int argc, char **argv)
         } else
             return kvq_cli_error(argv[i], "unknown option for 'kvq devices'");
     }
-    rc = kvq_device_list(&list, &n);
+    rc = kvq__device_list(&list, &n);
     if (rc)
         return kvq_cli_fail("devices", "cannot list OpenCL devices: %s (%s)", kvq_strerror(rc),
                             kvq_error_detail());
     const char *spec = select ? select : kvq_device_spec_default();
-    rc = kvq_device_resolve(list, n, spec, &chosen);
+    rc = kvq__device_resolve(list, n, spec, &chosen);
     if (rc && select) {
         kvq_cli_error(select, "%s; available devices:",
                       rc == KVQ_ERR_BAD_SPEC ? "malformed device spec" : "no device matches");
         print_table(stderr, list, n, (size_t)-1);
-        kvq_device_list_free(list);
+        kvq__device_list_free(list);
         return KVQ_EXIT_USAGE;
     }
     if (rc)
@@ -131,6 +132,6 @@ int kvq_cmd_devices(int argc, char **argv)
         print_json(stdout, list, n, chosen);
     else
         print_table(stdout, list, n, chosen);
-    kvq_device_list_free(list);
+    kvq__device_list_free(list);
     return KVQ_EXIT_OK;
 }

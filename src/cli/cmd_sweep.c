@@ -67,28 +67,28 @@ static int make_dir(const char *dir)
     return kvq_cli_error(dir, "cannot create output directory: %s", strerror(errno));
 }
 
-/* Writer callbacks for kvq_write_atomic. */
+/* Writer callbacks for kvq__write_atomic. */
 typedef struct report_args {
-    const kvq_results *r;
-    const kvq_findings *f;
+    const kvq__results *r;
+    const kvq__findings *f;
 } report_args;
 
-/* kvq_write_atomic writer of results.csv. */
+/* kvq__write_atomic writer of results.csv. */
 static int write_csv(FILE *f, void *a)
 {
-    return kvq_report_csv(f, ((report_args *)a)->r);
+    return kvq__report_csv(f, ((report_args *)a)->r);
 }
 
-/* kvq_write_atomic writer of results.json. */
+/* kvq__write_atomic writer of results.json. */
 static int write_json(FILE *f, void *a)
 {
-    return kvq_report_json(f, ((report_args *)a)->r);
+    return kvq__report_json(f, ((report_args *)a)->r);
 }
 
-/* kvq_write_atomic writer of findings.md. */
+/* kvq__write_atomic writer of findings.md. */
 static int write_md(FILE *f, void *a)
 {
-    return kvq_report_markdown(f, ((report_args *)a)->r, ((report_args *)a)->f);
+    return kvq__report_markdown(f, ((report_args *)a)->r, ((report_args *)a)->f);
 }
 
 /* Writes one report file atomically; exit status or 0. */
@@ -96,18 +96,18 @@ static int write_file(const char *dir, const char *name, int (*w)(FILE *, void *
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    int st = kvq_write_atomic(path, w, arg);
+    int st = kvq__write_atomic(path, w, arg);
     return st ? kvq_cli_fail(path, "cannot write: %s", kvq_strerror(st)) : 0;
 }
 
-int kvq_plots_write(const char *dir, const kvq_results *r, int quiet);
+int kvq_plots_write(const char *dir, const kvq__results *r, int quiet);
 
 /* Prints the verdict table and the per-finding summaries. */
-static void print_verdicts(const kvq_findings *fs)
+static void print_verdicts(const kvq__findings *fs)
 {
     printf("%-8s %-8s %s\n", "finding", "verdict", "evidence");
     for (int i = 0; i < KVQ_FINDING_COUNT; i++)
-        printf("%-8s %-8s %s\n", fs->f[i].id, kvq_verdict_name(fs->f[i].verdict), fs->f[i].summary);
+        printf("%-8s %-8s %s\n", fs->f[i].id, kvq__verdict_name(fs->f[i].verdict), fs->f[i].summary);
     printf("\n");
     for (int i = 0; i < KVQ_FINDING_COUNT; i++)
         printf("%s: %s\n", fs->f[i].id, fs->f[i].claim);
@@ -119,10 +119,10 @@ static int run_sweep(sweep *s)
     int bits[8], rc = 0, st;
     static kvq_scheme schemes[MAX_SCHEMES];
     static kvq_source sources[MAX_SOURCES];
-    kvq_kv_data kv;
+    kvq_kv kv;
     const char *label = NULL;
-    kvq_results *res = NULL;
-    kvq_findings *fs = NULL;
+    kvq__results *res = NULL;
+    kvq__findings *fs = NULL;
     kvq_ctx *ctx = NULL;
     int nbits = -kvq_grid_bits(s->bits, bits, 8);
     if (nbits <= 0)
@@ -154,10 +154,10 @@ static int run_sweep(sweep *s)
     if (!s->o.quiet)
         fprintf(stderr, "kvq: %d scheme×budget × %d source(s) × %ld trials on %s\n", nsch, nsrc,
                 s->o.trials, kvq_ctx_device(ctx)->name);
-    kvq_experiment e = kvq_cli_experiment(&s->o, schemes, (size_t)nsch, sources, (size_t)nsrc,
+    kvq__experiment e = kvq_cli_experiment(&s->o, schemes, (size_t)nsch, sources, (size_t)nsrc,
                                           label ? &kv : NULL, label);
-    if ((st = kvq_results_create(&res, s->o.seed)) || (st = kvq_experiment_run(ctx, &e, res)) ||
-        (st = kvq_results_summarize(res)) || (st = kvq_findings_evaluate(res, s->o.seed, &fs))) {
+    if ((st = kvq__results_create(&res, s->o.seed)) || (st = kvq__experiment_run(ctx, &e, res)) ||
+        (st = kvq__results_summarize(res)) || (st = kvq__findings_evaluate(res, s->o.seed, &fs))) {
         rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
         goto cleanup;
     }
@@ -168,20 +168,20 @@ static int run_sweep(sweep *s)
                        (rc = kvq_plots_write(s->out_dir, res, s->o.quiet))))
         goto cleanup;
     if (s->o.json)
-        kvq_report_json(stdout, res);
+        kvq__report_json(stdout, res);
     else {
         print_verdicts(fs);
-        kvq_report_f3_text(stdout, &fs->f[KVQ_FINDING_F3]);
-        kvq_report_jensen_text(stdout, &fs->f[KVQ_FINDING_JENSEN]);
+        kvq__report_f3_text(stdout, &fs->f[KVQ_FINDING_F3]);
+        kvq__report_jensen_text(stdout, &fs->f[KVQ_FINDING_JENSEN]);
         if (s->out_dir)
             printf("\nwrote %s/{results.csv,results.json,findings.md} and plots\n", s->out_dir);
     }
     rc = fflush(stdout) ? kvq_cli_fail("stdout", "write error") : 0;
 cleanup:
-    kvq_findings_free(fs);
-    kvq_results_free(res);
+    kvq__findings_free(fs);
+    kvq__results_free(res);
     kvq_ctx_destroy(ctx);
-    kvq_kv_free(&kv);
+    kvq__kv_clear(&kv);
     return rc;
 }
 

@@ -155,7 +155,7 @@ static const char *base_name(const char *p)
 }
 
 /* Loads real K/V(/Q) if the options name files. */
-int kvq_cli_load_real(const kvq_cli_opts *o, kvq_kv_data *kv, const char **label)
+int kvq_cli_load_real(const kvq_cli_opts *o, kvq_kv *kv, const char **label)
 {
     char err[512];
     const char *bad = NULL;
@@ -167,7 +167,7 @@ int kvq_cli_load_real(const kvq_cli_opts *o, kvq_kv_data *kv, const char **label
     if (!o->kv_file && !o->keys_file && !o->values_file && !o->queries_file)
         return 0;
     if (o->kv_file) {
-        st = kvq_kv_load_safetensors(o->kv_file, o->k_name, o->v_name, o->q_name, kv, err,
+        st = kvq__kv_load_safetensors(o->kv_file, o->k_name, o->v_name, o->q_name, kv, err,
                                      sizeof err);
         bad = o->kv_file;
         *label = base_name(o->kv_file);
@@ -175,13 +175,13 @@ int kvq_cli_load_real(const kvq_cli_opts *o, kvq_kv_data *kv, const char **label
         if (!o->keys_file || !o->values_file)
             return kvq_cli_error(o->keys_file ? "--values-file" : "--keys-file",
                                  "both --keys-file and --values-file are needed");
-        st = kvq_kv_load_npy(o->keys_file, o->values_file, o->queries_file, kv, &bad, err,
+        st = kvq__kv_load_npy(o->keys_file, o->values_file, o->queries_file, kv, &bad, err,
                              sizeof err);
         *label = base_name(o->keys_file);
     }
     if (st) {
         kvq_cli_error(bad ? bad : "input", "%s", err);
-        kvq_kv_free(kv);
+        kvq__kv_clear(kv);
         return st == KVQ_ERR_NOMEM ? KVQ_EXIT_RUNTIME : KVQ_EXIT_USAGE;
     }
     return 0;
@@ -195,8 +195,8 @@ void kvq_cli_progress(void *arg, size_t done, size_t total)
     if (!isatty(2) || !total)
         return;
     if (done <= 1)
-        start = kvq_mono_s();
-    double el = kvq_mono_s() - start, eta = done ? el / (double)done * (double)(total - done) : 0;
+        start = kvq__mono_s();
+    double el = kvq__mono_s() - start, eta = done ? el / (double)done * (double)(total - done) : 0;
     int width = 30, fill = (int)((double)width * (double)done / (double)total);
     fprintf(stderr, "\r[%.*s%*s] %zu/%zu  %.0fs elapsed, ETA %.0fs ", fill,
             "##############################", width - fill, "", done, total, el, eta);
@@ -221,11 +221,11 @@ int kvq_cli_report_failure(kvq_ctx *ctx, const kvq_cli_opts *o, const char *what
 }
 
 /* The experiment the common options describe (see common.h). */
-kvq_experiment kvq_cli_experiment(const kvq_cli_opts *o, const kvq_scheme *schemes,
+kvq__experiment kvq_cli_experiment(const kvq_cli_opts *o, const kvq_scheme *schemes,
                                   size_t nschemes, const kvq_source *sources, size_t nsources,
-                                  const kvq_kv_data *real, const char *label)
+                                  const kvq_kv *real, const char *label)
 {
-    return (kvq_experiment){.dim = (int)o->dim, .keys = (size_t)o->keys,
+    return (kvq__experiment){.dim = (int)o->dim, .keys = (size_t)o->keys,
                             .queries = (size_t)o->queries, .sharpness = o->sharpness,
                             .topk = (int)o->topk, .trials = (size_t)o->trials, .seed = o->seed,
                             .schemes = schemes, .nschemes = nschemes, .sources = sources,

@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "kvq.h"
+#include "internal.h"
 
 /* Options of the data and experiment, with their defaults. */
 typedef struct kvq_cli_opts {
@@ -31,14 +32,14 @@ extern const char kvq_cli_opts_help[];
 kvq_ctx *kvq_cli_open_device(const kvq_cli_opts *o, int *rc);
 /* Loads real K/V(/Q) if the options name files; 0 on success or when none
  * are named, else the exit status after printing the error. */
-int kvq_cli_load_real(const kvq_cli_opts *o, kvq_kv_data *kv, const char **label);
+int kvq_cli_load_real(const kvq_cli_opts *o, kvq_kv *kv, const char **label);
 /* Progress bar with ETA on stderr when it is a terminal. */
 void kvq_cli_progress(void *arg, size_t done, size_t total);
 /* The experiment the common options describe, on these schemes and sources
  * (or on real data, named label), with the progress bar. */
-kvq_experiment kvq_cli_experiment(const kvq_cli_opts *o, const kvq_scheme *schemes,
+kvq__experiment kvq_cli_experiment(const kvq_cli_opts *o, const kvq_scheme *schemes,
                                   size_t nschemes, const kvq_source *sources, size_t nsources,
-                                  const kvq_kv_data *real, const char *label);
+                                  const kvq_kv *real, const char *label);
 /* Prints a library failure as "kvq: <what>: <error> (<detail>)"; returns 1
  * (or 2 for input errors), plus the build log with --verbose. */
 int kvq_cli_report_failure(kvq_ctx *ctx, const kvq_cli_opts *o, const char *what, int st);

@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "kvq.h"
+#include "internal.h"
 
 /* "2-6", "2,3,5", "1-3,6" into distinct budgets. */
 int kvq_grid_bits(const char *text, int *bits, int max);

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "kvq.h"
+#include "internal.h"
 
 typedef struct command {
     const char *name;

@@ -9,16 +9,17 @@
 
 #include "cli/cli.h"
 #include "kvq.h"
+#include "internal.h"
 
 static const int plot_metrics[] = {KVQ_METRIC_KL, KVQ_METRIC_K_DIR_ERR, KVQ_METRIC_DIST6};
 
 /* Distinct values of a string field of the cells, in first-seen order. */
-static int distinct(const kvq_results *r, int which, char out[][80], int max)
+static int distinct(const kvq__results *r, int which, char out[][80], int max)
 {
     int n = 0;
     for (size_t i = 0; i < r->count; i++) {
         char key[80];
-        const kvq_cell *c = &r->cells[i];
+        const kvq__cell *c = &r->cells[i];
         if (which)
             snprintf(key, sizeof key, "%s", c->scheme);
         else
@@ -33,19 +34,19 @@ static int distinct(const kvq_results *r, int which, char out[][80], int max)
 }
 
 /* One datablock: (n, mean, lo, hi) of a scheme on a source, sorted by n. */
-static void datablock(FILE *f, const kvq_results *r, int metric, const char *src,
+static void datablock(FILE *f, const kvq__results *r, int metric, const char *src,
                       const char *scheme, uint64_t seed, const char *name)
 {
     fprintf(f, "$%s << EOD\n", name);
     for (int b = 0; b <= 8; b++)
         for (size_t i = 0; i < r->count; i++) {
-            const kvq_cell *c = &r->cells[i];
+            const kvq__cell *c = &r->cells[i];
             char key[80];
             snprintf(key, sizeof key, "%s/%s", c->dist, c->rank);
             if (c->bits != b || strcmp(key, src) || strcmp(c->scheme, scheme))
                 continue;
             double mean, lo, hi;
-            kvq_cell_summary(c, metric, seed, &mean, &lo, &hi);
+            kvq__cell_summary(c, metric, seed, &mean, &lo, &hi);
             if (mean > 0 && lo > 0 && isfinite(hi))
                 fprintf(f, "%d %.9g %.9g %.9g\n", b, mean, lo, hi);
             else if (mean > 0)
@@ -55,7 +56,7 @@ static void datablock(FILE *f, const kvq_results *r, int metric, const char *src
 }
 
 /* The gnuplot script of one metric's figure into f. */
-static void script(FILE *f, const kvq_results *r, int metric, const char *png)
+static void script(FILE *f, const kvq__results *r, int metric, const char *png)
 {
     char src[32][80], sch[32][80];
     int ns = distinct(r, 0, src, 32), nc = distinct(r, 1, sch, 32);
@@ -92,10 +93,10 @@ static void png_temp(char *buf, size_t len, const char *dir, int metric)
 /* What the plots.gp writer needs. */
 typedef struct plot_args {
     const char *dir;
-    const kvq_results *r;
+    const kvq__results *r;
 } plot_args;
 
-/* kvq_write_atomic writer of plots.gp: one multiplot per metric. */
+/* kvq__write_atomic writer of plots.gp: one multiplot per metric. */
 static int write_script(FILE *f, void *arg)
 {
     const plot_args *a = arg;
@@ -110,12 +111,12 @@ static int write_script(FILE *f, void *arg)
 /* Writes DIR/plots.gp and runs it; PNGs appear atomically (rendered to a
  * temporary name, renamed when gnuplot succeeds). Missing gnuplot is a note,
  * not an error. Returns an exit status. */
-int kvq_plots_write(const char *dir, const kvq_results *r, int quiet)
+int kvq_plots_write(const char *dir, const kvq__results *r, int quiet)
 {
     char gp[4096], png[4096], ptmp[4096], cmd[8300];
     plot_args args = {.dir = dir, .r = r};
     snprintf(gp, sizeof gp, "%s/plots.gp", dir);
-    if (kvq_write_atomic(gp, write_script, &args) != KVQ_OK)
+    if (kvq__write_atomic(gp, write_script, &args) != KVQ_OK)
         return kvq_cli_fail(gp, "cannot write");
     if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
         if (!quiet)

@@ -1,25 +1,129 @@
-/* core.h — internal helpers shared by the files of src/core (not installed). */
+/* core.h — the host reference math of src/core, internal to kvq: random
+ * streams, rotation and codec internals, the packed layout, and the
+ * double-precision attention oracle. The tests and tools include it; it is
+ * not installed. */
 #ifndef KVQ_CORE_H
 #define KVQ_CORE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kvq.h"
+
 #define KVQ_PI 3.14159265358979323846
 #define KVQ_TWO_PI 6.28318530717958647692
 #define KVQ_SQRT_PI_2 1.25331413731550025121   /* sqrt(π/2), the QJL scale */
 
+/* ---- Random streams (doc/quantization.md §1) ---- */
+
+/* Philox4x32-10 (Salmon et al., SC'11): one block of 4 × 32-bit outputs
+ * from a 128-bit counter and a 64-bit key. */
+void kvq__philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 /* Philox block b of stream (seed, purpose, trial). */
-void kvq_core_block(uint64_t seed, uint32_t purpose, uint32_t trial, uint64_t b,
-                    uint32_t out[4]);
+void kvq__core_block(uint64_t seed, uint32_t purpose, uint32_t trial, uint64_t b,
+                     uint32_t out[4]);
 /* Word i of stream (seed, purpose, trial). */
-uint32_t kvq_core_word(uint64_t seed, uint32_t purpose, uint32_t trial, uint64_t i);
-/* (u + 0.5)·2^-32. */
-double kvq_core_uniform(uint32_t u);
-/* Box–Muller normal from two words. */
-double kvq_core_normal(uint32_t w0, uint32_t w1);
+uint32_t kvq__core_word(uint64_t seed, uint32_t purpose, uint32_t trial, uint64_t i);
+double kvq__core_uniform(uint32_t u);
+double kvq__core_normal(uint32_t w0, uint32_t w1);
+
+/* Sequential reader of one stream. Word i of (seed, purpose, trial) is a pure
+ * function of those and i, whatever the order of calls; the cached block
+ * makes sequential draws cost a quarter block each. */
+typedef struct kvq__rng {
+    uint64_t seed;
+    uint32_t purpose, trial;
+    uint64_t next;       /* index of the next 32-bit word */
+    uint64_t cached;     /* index of the block held in block[] (UINT64_MAX: none) */
+    uint32_t block[4];
+} kvq__rng;
+void kvq__rng_init(kvq__rng *rng, uint64_t seed, uint32_t purpose, uint32_t trial);
+uint32_t kvq__rng_u32(kvq__rng *rng);
+/* (u + 0.5) · 2^-32, in (0, 1). */
+double kvq__rng_uniform(kvq__rng *rng);
+/* Box–Muller from two consecutive words (rng->next advances by 2). */
+double kvq__rng_normal(kvq__rng *rng);
+/* n normals: element e uses words 2(first+e) and 2(first+e)+1, so any slice
+ * can be generated on its own. */
+void kvq__rng_fill_normal(uint64_t seed, uint32_t purpose, uint32_t trial, uint64_t first,
+                          float *out, size_t n);
 
 /* 1 if dim is a power of two in 16…1024. */
-int kvq_core_dim_ok(int dim);
+int kvq__core_dim_ok(int dim);
+
+/* ---- Codebooks and rotations (doc/quantization.md §2–3) ---- */
+
+struct kvq_codebook {
+    int dim, bits, levels;      /* levels = 2^bits */
+    const double *centroids;    /* ascending, symmetric about 0 */
+    const double *thresholds;   /* levels − 1 midpoints */
+    double distortion;          /* D_b(d) */
+};
+
+/* The unnormalized Sylvester–Hadamard butterfly in place (natural order). */
+void kvq__wht_inplace(double *x, int dim);
+/* Sign rounds: 0 (none, dense), 1 (wht), 2 (wht2). */
+int kvq__rotation_rounds(const kvq_rotation *r);
+/* dim values ±1 of a sign round, or NULL if there is none. */
+const float *kvq__rotation_signs(const kvq_rotation *r, int round);
+/* The dense matrix R (dim×dim, row-major, y = R x), or NULL unless dense. */
+const double *kvq__rotation_matrix(const kvq_rotation *r);
+
+/* ---- Codecs and the packed layout (doc/quantization.md §4–7) ---- */
+
+const kvq_rotation *kvq__codec_rotation(const kvq_codec *c);
+/* NULL when mse_bits = 0. */
+const kvq_codebook *kvq__codec_codebook(const kvq_codec *c);
+/* S (m×dim floats, row-major), NULL without QJL. */
+const float *kvq__codec_qjl_matrix(const kvq_codec *c);
+/* m, or 0 without QJL. */
+int kvq__codec_qjl_m(const kvq_codec *c);
+/* 32-bit words of packed codes per vector: ceil((mse_bits·dim + m) / 32). */
+size_t kvq__codec_words(const kvq_codec *c);
+
+struct kvq_qtensor {
+    int dim;
+    size_t count;       /* vectors */
+    int mse_bits, qjl_m;
+    int norm_bits;      /* bits each stored norm costs (32 or 16) */
+    size_t words;       /* W, 32-bit words per vector */
+    uint32_t *codes;    /* count × words */
+    float *norms;       /* count: ν = ‖x‖, or ν/‖C[idx]‖ with norm correction
+                         * (rounded through IEEE half with 16-bit norms) */
+    float *gammas;      /* count: γ = ‖r‖ of the QJL residual; NULL without QJL */
+};
+/* Fills a caller-owned tensor for count vectors of codec c (zeroed). */
+int kvq__qtensor_init(kvq_qtensor *t, const kvq_codec *c, size_t count);
+/* Frees the arrays and zeroes *t; safe on a zeroed struct. */
+void kvq__qtensor_clear(kvq_qtensor *t);
+
+/* W for (dim, bits, m). */
+size_t kvq__packed_words(int dim, int bits, int m);
+/* Writes the b MSE planes of one vector; other bits are left as they are. */
+void kvq__pack_codes(const uint8_t *idx, int dim, int bits, uint32_t *words);
+void kvq__unpack_codes(const uint32_t *words, int dim, int bits, uint8_t *idx);
+/* The QJL plane from z[i] ∈ {−1, +1} (z ≥ 0 counts as +1). */
+void kvq__pack_signs(const int8_t *z, int m, int dim, int bits, uint32_t *words);
+void kvq__unpack_signs(const uint32_t *words, int m, int dim, int bits, int8_t *z);
+/* x rounded to the nearest IEEE binary16 value (ties to even) and back. */
+double kvq__round_half(double x);
+
+/* The host codec (inputs float, arithmetic in double): the reference every
+ * device is compared with. KVQ_ERR_NONFINITE on NaN/Inf input,
+ * KVQ_ERR_UNSUPPORTED when a norm does not fit a 16-bit norm. */
+int kvq__codec_quantize(const kvq_codec *c, const float *x, size_t count, kvq_qtensor *out);
+int kvq__codec_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat);
+/* Query side of the compressed-domain estimator: qr = R q and, with QJL,
+ * sq = S q (sq may be NULL without QJL). */
+void kvq__codec_prepare_query(const kvq_codec *c, const float *q, double *qr, double *sq);
+/* ⟨q, x̂_j⟩ from vector j's codes: ν_j·⟨qr, C[idx_j]⟩ + sqrt(π/2)/m·γ_j·⟨sq, z_j⟩. */
+double kvq__codec_dot(const kvq_codec *c, const kvq_qtensor *t, size_t j, const double *qr,
+                      const double *sq);
+
+/* ---- Attention (doc/metrics.md) ---- */
+
+/* The double-precision reference of a job: what the host context runs and
+ * the oracle of the conformance tests. */
+int kvq__reference_attention(const kvq_attention_job *job, kvq_attention_out *out);
 
 #endif

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvq.h"
+#include "core/core.h"
 
 /* log sum exp of x[0..n), shifted by the maximum. */
 static double log_sum_exp(const double *x, size_t n)

@@ -7,41 +7,77 @@
 #include "kvq.h"
 
 /* Formats "what is wrong" into err (may be NULL) and returns status. */
-int kvq_data_errf(char *err, size_t errlen, int status, const char *fmt, ...)
+int kvq__data_errf(char *err, size_t errlen, int status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
 
 /* A readable byte range: a memory buffer or an open regular file. */
-typedef struct kvq_bytes {
+typedef struct kvq__bytes {
     const unsigned char *mem;
     FILE *fp;
     uint64_t size;
-} kvq_bytes;
+} kvq__bytes;
 
 /* Opens path as a regular file and records its size. */
-int kvq_bytes_open(kvq_bytes *b, const char *path, char *err, size_t errlen);
+int kvq__bytes_open(kvq__bytes *b, const char *path, char *err, size_t errlen);
 /* Wraps a memory buffer (no copy). */
-void kvq_bytes_mem(kvq_bytes *b, const void *buf, size_t len);
+void kvq__bytes_mem(kvq__bytes *b, const void *buf, size_t len);
 /* Copies len bytes at offset off into dst; the range must lie in the source. */
-int kvq_bytes_read(kvq_bytes *b, uint64_t off, void *dst, size_t len, char *err, size_t errlen);
+int kvq__bytes_read(kvq__bytes *b, uint64_t off, void *dst, size_t len, char *err, size_t errlen);
 /* Closes the file, if any. */
-void kvq_bytes_close(kvq_bytes *b);
+void kvq__bytes_close(kvq__bytes *b);
 
 /* Element types the readers convert to float. */
-enum kvq_elem { KVQ_ELEM_F32, KVQ_ELEM_F16, KVQ_ELEM_BF16, KVQ_ELEM_F64 };
+enum kvq__elem { KVQ_ELEM_F32, KVQ_ELEM_F16, KVQ_ELEM_BF16, KVQ_ELEM_F64 };
 /* Bytes per element of an element type. */
-size_t kvq_elem_size(int elem);
+size_t kvq__elem_size(int elem);
 /* Reads count little-endian elements at off into a new float array. */
-int kvq_bytes_read_floats(kvq_bytes *b, uint64_t off, int elem, size_t count,
+int kvq__bytes_read_floats(kvq__bytes *b, uint64_t off, int elem, size_t count,
                           float **out, char *err, size_t errlen);
 
 /* IEEE binary16 and bfloat16 to float, exact (subnormals, Inf, NaN). */
-float kvq_half_to_float(uint16_t h);
-float kvq_bf16_to_float(uint16_t h);
+float kvq__half_to_float(uint16_t h);
+float kvq__bf16_to_float(uint16_t h);
 
 /* a * b into *r; returns 0 on overflow of size_t. */
-int kvq_mul_size(size_t a, size_t b, size_t *r);
+int kvq__mul_size(size_t a, size_t b, size_t *r);
+
+/* ---- Tensors and KV sets as the library sees them ---- */
+
+/* shape[i] for i >= ndim is 1; data is NULL when there are no elements. */
+struct kvq_tensor {
+    float *data;
+    int ndim;
+    size_t shape[4];
+};
+/* Frees the data and zeroes the struct (safe on a zeroed struct). */
+void kvq__tensor_clear(kvq_tensor *t);
+/* The readers behind kvq_tensor_create_npy/_safetensors, into a caller-owned
+ * struct; the _mem forms parse a buffer (the fuzzing entry points). On
+ * failure *t is zeroed. */
+int kvq__npy_read(const char *path, kvq_tensor *t, char *err, size_t errlen);
+int kvq__npy_read_mem(const void *buf, size_t len, kvq_tensor *t, char *err, size_t errlen);
+int kvq__safetensors_read(const char *path, const char *name, kvq_tensor *t, char *err,
+                          size_t errlen);
+int kvq__safetensors_read_mem(const void *buf, size_t len, const char *name, kvq_tensor *t,
+                              char *err, size_t errlen);
+/* Zero-pads the last dimension to new_dim in place (dot products and norms
+ * are unchanged; the logit scale must stay that of the original d). */
+int kvq__tensor_pad_dim(kvq_tensor *t, size_t new_dim);
+
+struct kvq_kv {
+    kvq_tensor k, v, q;      /* q.data == NULL when there are no queries */
+    size_t heads, keys, queries, dim, q_group;
+};
+int kvq__kv_load_safetensors(const char *path, const char *k_name, const char *v_name,
+                             const char *q_name, kvq_kv *kv, char *err, size_t errlen);
+int kvq__kv_load_npy(const char *k_path, const char *v_path, const char *q_path, kvq_kv *kv,
+                     const char **bad_path, char *err, size_t errlen);
+void kvq__kv_clear(kvq_kv *kv);
+
+/* Index j(i) of the key planted in query i by a needle source. */
+size_t kvq__source_needle_index(uint64_t seed, uint32_t trial, size_t i, size_t n_keys);
 
 #endif

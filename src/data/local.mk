@@ -1,6 +1,6 @@
 # data: sources and tests (fragment of the top-level Makefile.am)
 libkvq_impl_la_SOURCES += src/data/data_internal.h src/data/util.c src/data/npy.c \
-	src/data/safetensors.c src/data/load.c src/data/generate.c
+	src/data/safetensors.c src/data/load.c src/data/generate.c src/data/handles.c
 
 DATA_TESTS = tests/test_npy tests/test_safetensors tests/test_generators tests/test_corpus
 check_PROGRAMS += $(DATA_TESTS)

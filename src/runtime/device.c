@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "devices.h"
 
 /* Fills the host reference's entry. */
 static void host_info(kvq_device_info *d)
@@ -110,7 +111,7 @@ static int get_platforms(cl_platform_id **out, cl_uint *n)
         return KVQ_OK;
     }
     if (st != CL_SUCCESS)
-        return kvq_rt_fail(st, "clGetPlatformIDs", __FILE__, __LINE__);
+        return kvq__rt_fail(st, "clGetPlatformIDs", __FILE__, __LINE__);
     *out = calloc(*n, sizeof **out);
     if (!*out)
         return KVQ_ERR_NOMEM;
@@ -118,13 +119,13 @@ static int get_platforms(cl_platform_id **out, cl_uint *n)
     if (st != CL_SUCCESS) {
         free(*out);
         *out = NULL;
-        return kvq_rt_fail(st, "clGetPlatformIDs", __FILE__, __LINE__);
+        return kvq__rt_fail(st, "clGetPlatformIDs", __FILE__, __LINE__);
     }
     return KVQ_OK;
 }
 
 /* Looks up the CL ids of device P:D; used when opening a context. */
-int kvq_rt_device_ids(int p, int d, cl_platform_id *plat, cl_device_id *dev)
+int kvq__rt_device_ids(int p, int d, cl_platform_id *plat, cl_device_id *dev)
 {
     cl_platform_id *plats = NULL;
     cl_device_id *devs = NULL;
@@ -155,7 +156,7 @@ cleanup:
 }
 
 /* Lists every OpenCL device of every platform, then the host, into a malloc'd array. */
-KVQ_API int kvq_device_list(kvq_device_info **list, size_t *count)
+int kvq__device_list(kvq_device_info **list, size_t *count)
 {
     cl_platform_id *plats = NULL;
     cl_device_id *devs = NULL;
@@ -198,8 +199,8 @@ cleanup:
     return st;
 }
 
-/* Frees a list from kvq_device_list. */
-KVQ_API void kvq_device_list_free(kvq_device_info *list)
+/* Frees a list from kvq__device_list. */
+void kvq__device_list_free(kvq_device_info *list)
 {
     free(list);
 }
@@ -285,7 +286,7 @@ static long by_kind(const kvq_device_info *list, size_t n, const char *spec)
 }
 
 /* Resolves a device spec against a list. */
-KVQ_API int kvq_device_resolve(const kvq_device_info *list, size_t n, const char *spec,
+int kvq__device_resolve(const kvq_device_info *list, size_t n, const char *spec,
                                size_t *index)
 {
     long i;
@@ -334,4 +335,45 @@ KVQ_API const char *kvq_device_spec_default(void)
 {
     const char *e = getenv("KVQ_DEVICE");
     return e && *e ? e : NULL;
+}
+
+struct kvq_devices {
+    kvq_device_info *list;
+    size_t count;
+};
+
+KVQ_API int kvq_devices_create(kvq_devices **out)
+{
+    if (!out)
+        return KVQ_ERR_INVALID_ARG;
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return KVQ_ERR_NOMEM;
+    int st = kvq__device_list(&(*out)->list, &(*out)->count);
+    if (st) {
+        free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+KVQ_API void kvq_devices_destroy(kvq_devices *d)
+{
+    if (d)
+        kvq__device_list_free(d->list);
+    free(d);
+}
+
+KVQ_API size_t kvq_devices_count(const kvq_devices *d) { return d ? d->count : 0; }
+
+KVQ_API const kvq_device_info *kvq_devices_get(const kvq_devices *d, size_t i)
+{
+    return d && i < d->count ? &d->list[i] : NULL;
+}
+
+KVQ_API int kvq_devices_resolve(const kvq_devices *d, const char *spec, size_t *index)
+{
+    if (!d)
+        return KVQ_ERR_INVALID_ARG;
+    return kvq__device_resolve(d->list, d->count, spec, index);
 }

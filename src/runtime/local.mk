@@ -1,6 +1,6 @@
 # runtime: platforms, devices, contexts, programs, buffer pool, status codes
 libkvq_impl_la_SOURCES += src/runtime/status.c src/runtime/device.c \
-	src/runtime/context.c src/runtime/pool.c src/runtime/runtime.h src/runtime/kernels.h
+	src/runtime/context.c src/runtime/pool.c src/runtime/runtime.h src/runtime/kernels.h src/runtime/devices.h
 KVQ_CL_FILES += cl/copy.cl
 
 check_PROGRAMS += tests/test_status tests/test_device_spec tests/test_runtime
@@ -12,3 +12,6 @@ dist_check_SCRIPTS += tests/cli_devices.sh
 TESTS += tests/cli_devices.sh
 dist_check_SCRIPTS += tests/exports.sh
 TESTS += tests/exports.sh
+check_PROGRAMS += tests/test_public_api
+tests_test_public_api_LDADD = libkvq.la
+TESTS += tests/test_public_api

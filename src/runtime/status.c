@@ -48,17 +48,9 @@ static const status_name cl_names[] = {
     {-70, "CL_INVALID_DEVICE_QUEUE", NULL}, {-71, "CL_INVALID_SPEC_ID", NULL},
     {-72, "CL_MAX_SIZE_RESTRICTION_EXCEEDED", NULL},
     {-1001, "CL_PLATFORM_NOT_FOUND_KHR", NULL},
-    {KVQ_ERR_NOMEM, "KVQ_ERR_NOMEM", "out of host memory"},
-    {KVQ_ERR_INVALID_ARG, "KVQ_ERR_INVALID_ARG", "invalid argument"},
-    {KVQ_ERR_BUILD, "KVQ_ERR_BUILD", "OpenCL program build failed (see the build log)"},
-    {KVQ_ERR_NO_DEVICE, "KVQ_ERR_NO_DEVICE", "no device matches the device spec"},
-    {KVQ_ERR_BAD_SPEC, "KVQ_ERR_BAD_SPEC", "malformed specification"},
-    {KVQ_ERR_IO, "KVQ_ERR_IO", "input/output error"},
-    {KVQ_ERR_FORMAT, "KVQ_ERR_FORMAT", "malformed file content"},
-    {KVQ_ERR_NONFINITE, "KVQ_ERR_NONFINITE", "NaN or Inf in input"},
-    {KVQ_ERR_UNSUPPORTED, "KVQ_ERR_UNSUPPORTED", "not supported"},
-    {KVQ_ERR_POOL_LIMIT, "KVQ_ERR_POOL_LIMIT", "buffer pool limit exceeded (KVQ_POOL_LIMIT)"},
-    {KVQ_ERR_INTERNAL, "KVQ_ERR_INTERNAL", "internal error"},
+#define LIB_NAME(name, value, text) {name, #name, text},
+    KVQ_STATUS_LIST(LIB_NAME)
+#undef LIB_NAME
 };
 
 /* The table row for a code, or NULL. */
@@ -89,7 +81,7 @@ KVQ_API const char *kvq_strerror(int status)
 static _Thread_local char last_detail[512];
 
 /* Records where an OpenCL call failed for kvq_error_detail(); returns status. */
-int kvq_rt_fail(int status, const char *call, const char *file, int line)
+int kvq__rt_fail(int status, const char *call, const char *file, int line)
 {
     char name[64];
     snprintf(name, sizeof name, "%.63s", call);
@@ -102,7 +94,7 @@ int kvq_rt_fail(int status, const char *call, const char *file, int line)
 }
 
 /* Records why a request failed (for kvq_error_detail()); returns status. */
-int kvq_rt_explain(int status, const char *why)
+int kvq__rt_explain(int status, const char *why)
 {
     snprintf(last_detail, sizeof last_detail, "%s", why);
     return status;

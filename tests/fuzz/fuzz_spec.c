@@ -6,6 +6,8 @@
 
 #include "cli/grid.h"
 #include "kvq.h"
+#include "internal.h"
+#include "internal.h"
 
 /* Splits the input at newlines into up to three NUL-terminated strings. */
 static void split3(const uint8_t *data, size_t size, char *buf, char *part[3])

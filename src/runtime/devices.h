@@ -1,0 +1,20 @@
+/* devices.h — the runtime's internal declarations that need no OpenCL
+ * header: the device table behind kvq_devices and a build check for tests. */
+#ifndef KVQ_RUNTIME_DEVICES_H
+#define KVQ_RUNTIME_DEVICES_H
+
+#include "kvq.h"
+
+/* Every OpenCL device of every platform, then the host, into a malloc'd
+ * array (kvq__device_list_free). */
+int kvq__device_list(kvq_device_info **list, size_t *count);
+void kvq__device_list_free(kvq_device_info *list);
+/* kvq_devices_resolve on a plain array (tests resolve against made-up lists). */
+int kvq__device_resolve(const kvq_device_info *list, size_t count, const char *spec,
+                        size_t *index);
+/* Builds OpenCL C source with options (plus $KVQ_CL_BUILD_OPTIONS and kvq's
+ * fixed flags) to check that it compiles; KVQ_ERR_BUILD keeps the log for
+ * kvq_ctx_build_log. */
+int kvq__ctx_try_build(kvq_ctx *ctx, const char *source, const char *options);
+
+#endif
