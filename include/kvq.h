@@ -163,7 +163,7 @@ enum kvq_rotation_kind {
 };
 
 /* A random rotation for dim (a power of two, 16…1024) drawn from the
- * stream (seed, purpose, trial) as doc/quantization.md §2 defines. */
+ * stream (seed, purpose, trial) as doc/quantization.md §3 defines. */
 typedef struct kvq_rotation kvq_rotation;
 KVQ_API int kvq_rotation_create(kvq_rotation **r, int kind, int dim, uint64_t seed,
                                 uint32_t purpose, uint32_t trial);
@@ -197,7 +197,7 @@ KVQ_API const kvq_codec_spec *kvq_codec_spec_get(const kvq_codec *c);
 /* Writes the canonical text of a codec spec ("wht:mse3+qjl") into buf. */
 KVQ_API void kvq_codec_spec_format(const kvq_codec_spec *s, char *buf, size_t len);
 
-/* Storage cost of one codec at dim (a record; doc/schemes.md §2). */
+/* Storage cost of one codec at dim (a record; doc/schemes.md §4). */
 typedef struct kvq_budget {
     double payload_bits;    /* per coordinate: mse_bits + m/dim with QJL */
     double side_bits;       /* per vector: norm_bits for ν (if mse_bits > 0)
@@ -215,7 +215,7 @@ typedef struct kvq_scheme {
 } kvq_scheme;
 
 /* Preset name KV | KQV | QKQV (case-insensitive) at budget n (1…8); see
- * doc/schemes.md §1. KVQ_ERR_BAD_SPEC for an unknown name,
+ * doc/schemes.md §2. KVQ_ERR_BAD_SPEC for an unknown name,
  * KVQ_ERR_INVALID_ARG for n. */
 KVQ_API int kvq_scheme_preset(const char *name, int n, kvq_scheme *s);
 /* Parses a preset name (then n is used) or a custom spec in the grammar of
@@ -226,7 +226,7 @@ KVQ_API int kvq_scheme_parse(const char *text, int n, kvq_scheme *s, char *err,
                              size_t errlen);
 
 /* Quantized vectors of one codec: per vector the packed codes
- * (doc/quantization.md §7), the stored norm and, with QJL, γ. */
+ * (doc/quantization.md §6), the stored norm and, with QJL, γ. */
 typedef struct kvq_qtensor kvq_qtensor;
 KVQ_API int kvq_qtensor_create(kvq_qtensor **t, const kvq_codec *c, size_t count);
 KVQ_API void kvq_qtensor_destroy(kvq_qtensor *t);
@@ -298,7 +298,7 @@ typedef struct kvq_vector_errors {
 
 /* Exact double-precision distribution metrics of one query from its
  * reference and quantized logits (length n >= 1), accurate for tiny
- * divergences (doc/metrics.md §3). out_rel_err/out_dir_err are set to 0
+ * divergences (doc/metrics.md §4). out_rel_err/out_dir_err are set to 0
  * (they need the values). topk_recall is NaN if topk < 1. */
 KVQ_API void kvq_distribution_metrics(const double *logits_ref,
                                       const double *logits_quant, size_t n,
@@ -334,7 +334,7 @@ KVQ_API int kvq_attention_run(kvq_ctx *ctx, const kvq_attention_job *job,
                               kvq_attention_out *out);
 
 /* ======================================================================
- * Tensors: files and synthetic sources (doc/conformance.md §5)
+ * Tensors: files and synthetic sources (doc/statistics.md §1.3, §1.4)
  * ====================================================================== */
 /* A dense float32 tensor in C order, 0…4 dimensions. */
 typedef struct kvq_tensor kvq_tensor;
@@ -395,7 +395,7 @@ KVQ_API void kvq_kv_shape(const kvq_kv *kv, size_t *heads, size_t *keys, size_t 
 KVQ_API void kvq_kv_head(const kvq_kv *kv, size_t h, const float **k, const float **v,
                          const float **q);
 
-/* Synthetic data families (doc/conformance.md §5); every one has unit variance. */
+/* Synthetic data families (doc/statistics.md §1.3); every one has unit variance. */
 enum kvq_dist {
     KVQ_DIST_GAUSS = 0,      /* i.i.d. N(0,1) */
     KVQ_DIST_STUDENT_T = 1,  /* Student-t(nu) * sqrt((nu-2)/nu), nu > 2 */

@@ -14,7 +14,7 @@
 #define KVQ_TWO_PI 6.28318530717958647692
 #define KVQ_SQRT_PI_2 1.25331413731550025121   /* sqrt(π/2), the QJL scale */
 
-/* ---- Random streams (doc/quantization.md §1) ---- */
+/* ---- Random streams (doc/quantization.md §2) ---- */
 
 /* Philox4x32-10 (Salmon et al., SC'11): one block of 4 × 32-bit outputs
  * from a 128-bit counter and a 64-bit key. */
@@ -51,7 +51,7 @@ void kvq__rng_fill_normal(uint64_t seed, uint32_t purpose, uint32_t trial, uint6
 /* 1 if dim is a power of two in 16…1024. */
 int kvq__core_dim_ok(int dim);
 
-/* ---- Codebooks and rotations (doc/quantization.md §2–3) ---- */
+/* ---- Codebooks and rotations (doc/quantization.md §3–4) ---- */
 
 struct kvq_codebook {
     int dim, bits, levels;      /* levels = 2^bits */
@@ -69,7 +69,7 @@ const float *kvq__rotation_signs(const kvq_rotation *r, int round);
 /* The dense matrix R (dim×dim, row-major, y = R x), or NULL unless dense. */
 const double *kvq__rotation_matrix(const kvq_rotation *r);
 
-/* ---- Codecs and the packed layout (doc/quantization.md §4–7) ---- */
+/* ---- Codecs and the packed layout (doc/quantization.md §5–6) ---- */
 
 const kvq_rotation *kvq__codec_rotation(const kvq_codec *c);
 /* NULL when mse_bits = 0. */
