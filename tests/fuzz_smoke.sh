@@ -22,9 +22,10 @@ fail=0
 for t in npy safetensors spec; do
     n=$((n + 1))
     case $t in
-    spec) srcs="$top_srcdir/src/core/*.c $top_srcdir/src/data/*.c $top_srcdir/src/cli/util.c
-                $top_srcdir/src/cli/grid.c" ;;
-    *) srcs="$top_srcdir/src/data/util.c $top_srcdir/src/data/npy.c $top_srcdir/src/data/safetensors.c" ;;
+    spec) srcs="$top_srcdir/src/base/*.c $top_srcdir/src/core/*.c $top_srcdir/src/data/*.c
+                $top_srcdir/src/cli/util.c $top_srcdir/src/cli/grid.c" ;;
+    *) srcs="$top_srcdir/src/base/file.c $top_srcdir/src/data/util.c $top_srcdir/src/data/npy.c
+             $top_srcdir/src/data/safetensors.c" ;;
     esac
     # shellcheck disable=SC2086
     if "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
