@@ -18,14 +18,6 @@
 #define MAX_REPEATS 1000
 #define HOST_SLOW_S 1.0   /* a host run longer than this is repeated only 3 times */
 
-/* Jumps to cleanup when a kvq status is an error. */
-#define KVQ_BENCH_TRY(st, expr)                                               \
-    do {                                                                      \
-        (st) = (expr);                                                        \
-        if ((st) != KVQ_OK)                                                   \
-            goto cleanup;                                                     \
-    } while (0)
-
 /* Median and minimum of a set of timings (seconds). */
 typedef struct stat2 {
     double med, min;
@@ -537,17 +529,21 @@ int kvq_bench_suite(const kvq_bench_opts *o, FILE *out)
     if (!s)
         return KVQ_ERR_NOMEM;
     s->o = o;
-    KVQ_BENCH_TRY(st, kvq_ctx_create(&s->dev, o->device));
+    if ((st = kvq_ctx_create(&s->dev, o->device)))
+        goto cleanup;
     if (kvq_ctx_is_host(s->dev)) {
         fprintf(stderr, "kvq: bench: the device is the host reference; kvq bench needs an "
                         "OpenCL device\n");
         st = KVQ_ERR_NO_DEVICE;
         goto cleanup;
     }
-    KVQ_BENCH_TRY(st, kvq_ctx_create(&s->host, "host"));
+    if ((st = kvq_ctx_create(&s->host, "host")))
+        goto cleanup;
     plan(s);
-    for (size_t i = 0; i < s->n; i++)
-        KVQ_BENCH_TRY(st, measure(s, &s->e[i]));
+    for (size_t i = 0; i < s->n && !st; i++)
+        st = measure(s, &s->e[i]);
+    if (st)
+        goto cleanup;
     if (o->json)
         print_json(out, s, kvq__mono_s() - t0);
     else

@@ -328,23 +328,21 @@ int main(void)
 {
     plan(8 + 2 + 2 + 1 + 4 + 5 + 2 + 1);
     diag("seed %llu", (unsigned long long)seed);
-    check_distortion(KVQ_ROT_WHT, 64, 1, 3000);
-    check_distortion(KVQ_ROT_WHT, 64, 2, 3000);
-    check_distortion(KVQ_ROT_WHT, 128, 3, 3000);
-    check_distortion(KVQ_ROT_WHT, 128, 4, 3000);
-    check_distortion(KVQ_ROT_NONE, 128, 4, 3000);
-    check_distortion(KVQ_ROT_WHT, 256, 2, 2000);
-    check_distortion(KVQ_ROT_WHT, 16, 3, 4000);
-    check_distortion(KVQ_ROT_WHT, 32, 8, 4000);
+    static const struct { int rot, d, b; size_t n; } distortion[] = {
+        {KVQ_ROT_WHT, 64, 1, 3000}, {KVQ_ROT_WHT, 64, 2, 3000}, {KVQ_ROT_WHT, 128, 3, 3000},
+        {KVQ_ROT_WHT, 128, 4, 3000}, {KVQ_ROT_NONE, 128, 4, 3000}, {KVQ_ROT_WHT, 256, 2, 2000},
+        {KVQ_ROT_WHT, 16, 3, 4000}, {KVQ_ROT_WHT, 32, 8, 4000}};
+    static const struct { int rot, b, qjl, m; } dots[] = {
+        {KVQ_ROT_NONE, 4, 0, 0}, {KVQ_ROT_WHT, 3, 1, 0}, {KVQ_ROT_WHT2, 0, 1, 0},
+        {KVQ_ROT_DENSE, 2, 1, 64}, {KVQ_ROT_WHT, 1, 1, 200}};
+    for (size_t i = 0; i < sizeof distortion / sizeof distortion[0]; i++)
+        check_distortion(distortion[i].rot, distortion[i].d, distortion[i].b, distortion[i].n);
     check_codes();
     check_zero_and_b0();
     check_norm_correction();
     check_half_norms();
-    check_dot(KVQ_ROT_NONE, 4, 0, 0);
-    check_dot(KVQ_ROT_WHT, 3, 1, 0);
-    check_dot(KVQ_ROT_WHT2, 0, 1, 0);
-    check_dot(KVQ_ROT_DENSE, 2, 1, 64);
-    check_dot(KVQ_ROT_WHT, 1, 1, 200);
+    for (size_t i = 0; i < sizeof dots / sizeof dots[0]; i++)
+        check_dot(dots[i].rot, dots[i].b, dots[i].qjl, dots[i].m);
     check_streams();
     check_args();
     return exit_status();
