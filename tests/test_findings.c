@@ -29,6 +29,7 @@ static void add_cell(kvq_results *r, const char *scheme, int n, int s, offsets o
     kvq_rng rng;
     memset(&c, 0, sizeof c);
     snprintf(c.scheme, sizeof c.scheme, "%s", scheme);
+    kvq_scheme_preset(scheme, n, &c.parsed);
     snprintf(c.dist, sizeof c.dist, "%s", sources[s][0]);
     snprintf(c.rank, sizeof c.rank, "%s", sources[s][1]);
     c.bits = n;
