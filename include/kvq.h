@@ -227,7 +227,13 @@ KVQ_API const double *kvq_rotation_matrix(const kvq_rotation *r);
 
 /* ---- Codecs (SPEC §1.4–1.5) ---- */
 
-/* What a codec does. A zeroed struct plus mse_bits is a valid spec. */
+/* What a codec does: the settings of its stages. A codec is the ordered list
+ * of the stages its spec turns on — rotation, mse, qjl, nc (norm correction),
+ * nb (side precision) — each described in one place inside the library (its
+ * token, bit cost, reference behaviour and kernel parameters; see
+ * doc/extending.md). A zeroed struct plus mse_bits is a valid spec. A new
+ * stage appends its settings at the end, so positional initializers keep
+ * their meaning. */
 typedef struct kvq_codec_spec {
     int rotation;       /* enum kvq_rotation_kind */
     int mse_bits;       /* 0…8; 0 = no MSE stage (x̂_mse = 0) */
@@ -329,7 +335,7 @@ KVQ_API double kvq_codec_dot(const kvq_codec *c, const kvq_qtensor *t, size_t j,
 
 /* ---- Schemes and the fair bit budget (SPEC §1.6) ---- */
 
-/* Storage cost of one codec at dim. */
+/* Storage cost of one codec at dim: the sum of its stages' costs. */
 typedef struct kvq_budget {
     double payload_bits;    /* per coordinate: mse_bits + m/dim with QJL */
     double side_bits;       /* per vector: norm_bits for ν (if mse_bits > 0)
@@ -361,12 +367,14 @@ KVQ_API int kvq_scheme_preset(const char *name, int n, kvq_scheme *s);
  *            checked at codec creation) | nc (norm correction)
  *          | nb16 | nb32 (norm bits)
  * e.g. "k=wht:mse4,v=wht:mse3+qjl", "k=none:mse4,v=wht2:qjl+nb16".
+ * Each token belongs to one stage kind, which parses and formats it.
  * A codec needs an MSE stage or QJL (qjl alone = mse0+qjl). On error returns
  * KVQ_ERR_BAD_SPEC (or KVQ_ERR_INVALID_ARG for n) and writes a one-line
  * reason naming the bad token into err (if errlen > 0). */
 KVQ_API int kvq_scheme_parse(const char *text, int n, kvq_scheme *s, char *err,
                              size_t errlen);
-/* Writes the canonical text of a codec spec ("wht:mse3+qjl") into buf. */
+/* Writes the canonical text of a codec spec ("wht:mse3+qjl") into buf: the
+ * stages' tokens in the order the codec applies them. */
 KVQ_API void kvq_codec_spec_format(const kvq_codec_spec *s, char *buf, size_t len);
 
 /* @@end core@@ */
