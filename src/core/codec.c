@@ -21,8 +21,8 @@ typedef struct work {
 /* Every stage accepts its part of the spec. */
 static int spec_valid(const kvq_codec_spec *s, int dim)
 {
-    for (size_t i = 0; i < kvq_stage_count; i++)
-        if (kvq_stages[i]->valid && !kvq_stages[i]->valid(s, dim))
+    for (size_t i = 0; i < kvq__stage_count; i++)
+        if (kvq__stages[i]->valid && !kvq__stages[i]->valid(s, dim))
             return 0;
     return 1;
 }
@@ -31,21 +31,21 @@ static int spec_valid(const kvq_codec_spec *s, int dim)
 static kvq_codec_spec spec_resolved(const kvq_codec_spec *spec, int dim)
 {
     kvq_codec_spec s = *spec;
-    for (size_t i = 0; i < kvq_stage_count; i++)
-        if (kvq_stages[i]->resolve)
-            kvq_stages[i]->resolve(&s, dim);
+    for (size_t i = 0; i < kvq__stage_count; i++)
+        if (kvq__stages[i]->resolve)
+            kvq__stages[i]->resolve(&s, dim);
     return s;
 }
 
 /* The present stages in table order, and the kernel parameters they set. */
 static void list_stages(kvq_codec *c)
 {
-    kvq_stage_cost cost;
-    kvq_stage_cost_sum(&c->spec, c->kp.dim, &cost);
+    kvq__stage_cost cost;
+    kvq__stage_cost_sum(&c->spec, c->kp.dim, &cost);
     c->kp.side_bits = 32;
     c->kp.words = (cost.stream_bits + 31) / 32;
-    for (size_t i = 0; i < kvq_stage_count; i++) {
-        const kvq_stage_def *d = kvq_stages[i];
+    for (size_t i = 0; i < kvq__stage_count; i++) {
+        const kvq__stage_def *d = kvq__stages[i];
         if (!d->present(&c->spec))
             continue;
         c->stages[c->nstages++] = d;
@@ -62,7 +62,7 @@ int kvq_codec_create(kvq_codec **out, const kvq_codec_spec *spec, int dim, uint6
     if (!out)
         return KVQ_ERR_INVALID_ARG;
     *out = NULL;
-    if (!spec || !kvq_core_dim_ok(dim) || (tensor != 0 && tensor != 1) ||
+    if (!spec || !kvq__core_dim_ok(dim) || (tensor != 0 && tensor != 1) ||
         !spec_valid(spec, dim))
         return KVQ_ERR_INVALID_ARG;
     kvq_codec *c = calloc(1, sizeof *c);
@@ -98,17 +98,17 @@ int kvq_codec_dim(const kvq_codec *c) { return c->kp.dim; }
 /* The spec in effect (qjl_m resolved to m, norm_bits to 32 or 16). */
 const kvq_codec_spec *kvq_codec_spec_get(const kvq_codec *c) { return &c->spec; }
 /* The rotation of a codec. */
-const kvq_rotation *kvq_codec_rotation(const kvq_codec *c) { return c->rot; }
+const kvq_rotation *kvq__codec_rotation(const kvq_codec *c) { return c->rot; }
 /* NULL when mse_bits = 0. */
-const kvq_codebook *kvq_codec_codebook(const kvq_codec *c) { return c->cb; }
+const kvq_codebook *kvq__codec_codebook(const kvq_codec *c) { return c->cb; }
 /* S (m×dim floats, row-major), NULL without QJL. */
-const float *kvq_codec_qjl_matrix(const kvq_codec *c) { return c->S; }
+const float *kvq__codec_qjl_matrix(const kvq_codec *c) { return c->S; }
 /* m, or 0 without QJL. */
-int kvq_codec_qjl_m(const kvq_codec *c) { return c->kp.qjl_m; }
+int kvq__codec_qjl_m(const kvq_codec *c) { return c->kp.qjl_m; }
 /* 32-bit words of packed codes per vector: ceil((mse_bits·dim + m) / 32). */
-size_t kvq_codec_words(const kvq_codec *c) { return c->kp.words; }
+size_t kvq__codec_words(const kvq_codec *c) { return c->kp.words; }
 /* What the kernels need, derived from the stages. */
-const kvq_codec_kparams *kvq_codec_kparams_get(const kvq_codec *c) { return &c->kp; }
+const kvq__codec_kparams *kvq__codec_kparams_get(const kvq_codec *c) { return &c->kp; }
 
 /* Allocates the scratch of one vector. */
 static int work_alloc(work *w, const kvq_codec *c)
@@ -129,9 +129,9 @@ static void work_free(work *w)
 }
 
 /* The per-vector state over the scratch. */
-static kvq_stage_vec vec_of(const work *w)
+static kvq__stage_vec vec_of(const work *w)
 {
-    kvq_stage_vec v = {.x = w->x, .y = w->y, .idx = w->idx, .z = w->z};
+    kvq__stage_vec v = {.x = w->x, .y = w->y, .idx = w->idx, .z = w->z};
     return v;
 }
 
@@ -151,7 +151,7 @@ static int quantize_one(const kvq_codec *c, const float *src, kvq_qtensor *out, 
                         work *w)
 {
     int dim = c->kp.dim;
-    kvq_stage_vec v = vec_of(w);
+    kvq__stage_vec v = vec_of(w);
     int st = load_vector(src, dim, v.x);
     if (st)
         return st;
@@ -180,7 +180,7 @@ static int tensor_fits(const kvq_codec *c, const kvq_qtensor *t, size_t count)
 }
 
 /* Host reference quantization of count vectors x (count × dim) into out. */
-int kvq_codec_quantize(const kvq_codec *c, const float *x, size_t count, kvq_qtensor *out)
+int kvq__codec_quantize(const kvq_codec *c, const float *x, size_t count, kvq_qtensor *out)
 {
     work w;
     int st = 0;
@@ -201,13 +201,13 @@ static kvq_stored stored_of(const kvq_codec *c, const kvq_qtensor *t, size_t i)
 }
 
 /* x̂ for every vector of t (t->count × dim): every stage's decode in order. */
-int kvq_codec_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat)
+int kvq__codec_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat)
 {
     work w;
     if (!c || !xhat || !tensor_fits(c, t, t ? t->count : 0))
         return KVQ_ERR_INVALID_ARG;
     int st = work_alloc(&w, c), dim = c->kp.dim;
-    kvq_stage_vec v = vec_of(&w);
+    kvq__stage_vec v = vec_of(&w);
     for (size_t i = 0; st == 0 && i < t->count; i++) {
         kvq_stored s = stored_of(c, t, i);
         memset(v.y, 0, (size_t)dim * sizeof *v.y);
@@ -222,7 +222,7 @@ int kvq_codec_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat)
 }
 
 /* Query side of the compressed-domain estimator. */
-void kvq_codec_prepare_query(const kvq_codec *c, const float *q, double *qr, double *sq)
+void kvq__codec_prepare_query(const kvq_codec *c, const float *q, double *qr, double *sq)
 {
     for (int j = 0; j < c->kp.dim; j++)
         qr[j] = q[j];
@@ -232,7 +232,7 @@ void kvq_codec_prepare_query(const kvq_codec *c, const float *q, double *qr, dou
 }
 
 /* Estimate of ⟨q, x_j⟩ from vector j of t without dequantizing. */
-double kvq_codec_dot(const kvq_codec *c, const kvq_qtensor *t, size_t j, const double *qr,
+double kvq__codec_dot(const kvq_codec *c, const kvq_qtensor *t, size_t j, const double *qr,
                      const double *sq)
 {
     kvq_stored s = stored_of(c, t, j);
@@ -248,8 +248,8 @@ double kvq_codec_dot(const kvq_codec *c, const kvq_qtensor *t, size_t j, const d
 void kvq_codec_budget(const kvq_codec_spec *spec, int dim, kvq_budget *b)
 {
     kvq_codec_spec s = spec_resolved(spec, dim);
-    kvq_stage_cost c;
-    kvq_stage_cost_sum(&s, dim, &c);
+    kvq__stage_cost c;
+    kvq__stage_cost_sum(&s, dim, &c);
     b->payload_bits = c.payload_bits;
     b->side_bits = c.side_values * (c.side_width ? c.side_width : 32);
     b->effective_bits = b->payload_bits + b->side_bits / dim;

@@ -36,7 +36,7 @@ int kvq_scheme_preset(const char *name, int n, kvq_scheme *s)
     static const char *const names[] = {"KV", "KQV", "QKQV"};
     int which = -1;
     for (int i = 0; name && i < 3; i++)
-        if (kvq_stage_token_is(name, strlen(name), names[i]))
+        if (kvq__stage_token_is(name, strlen(name), names[i]))
             which = i;
     if (!s || which < 0)
         return KVQ_ERR_BAD_SPEC;
@@ -57,8 +57,8 @@ static void list_forms(unsigned want, int first_only, char *buf, size_t len)
 {
     const char *forms[32];
     size_t n = 0, used = 0;
-    for (size_t i = 0; i < kvq_stage_count; i++) {
-        const kvq_stage_def *d = kvq_stages[i];
+    for (size_t i = 0; i < kvq__stage_count; i++) {
+        const kvq__stage_def *d = kvq__stages[i];
         int prefix = (d->flags & KVQ_STAGE_PREFIX) != 0;
         if (want ? (d->flags & want) != want : prefix)
             continue;
@@ -78,8 +78,8 @@ static void list_forms(unsigned want, int first_only, char *buf, size_t len)
 static int parse_stage(const char *t, size_t n, kvq_codec_spec *s, unsigned *seen, int *stores,
                        char tensor, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < kvq_stage_count; i++) {
-        const kvq_stage_def *d = kvq_stages[i];
+    for (size_t i = 0; i < kvq__stage_count; i++) {
+        const kvq__stage_def *d = kvq__stages[i];
         const char *why = "";
         if (d->flags & KVQ_STAGE_PREFIX)
             continue;
@@ -104,8 +104,8 @@ static int parse_stage(const char *t, size_t n, kvq_codec_spec *s, unsigned *see
 static int parse_prefix(const char *t, size_t n, kvq_codec_spec *s, char tensor, char *err,
                         size_t errlen)
 {
-    for (size_t i = 0; i < kvq_stage_count; i++) {
-        const kvq_stage_def *d = kvq_stages[i];
+    for (size_t i = 0; i < kvq__stage_count; i++) {
+        const kvq__stage_def *d = kvq__stages[i];
         const char *why = "";
         if (!(d->flags & KVQ_STAGE_PREFIX))
             continue;
@@ -183,8 +183,8 @@ void kvq_codec_spec_format(const kvq_codec_spec *s, char *buf, size_t len)
     int joined = 0;
     if (len)
         buf[0] = '\0';
-    for (size_t i = 0; i < kvq_stage_count && used < len; i++) {
-        const kvq_stage_def *d = kvq_stages[i];
+    for (size_t i = 0; i < kvq__stage_count && used < len; i++) {
+        const kvq__stage_def *d = kvq__stages[i];
         char tok[32];
         d->format(s, tok, sizeof tok);
         if (!tok[0])

@@ -10,9 +10,9 @@ static const char *const forms[] = {"mse<b>", NULL};
 
 static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
 {
-    if (n < 3 || !kvq_stage_token_is(tok, 3, "mse"))
+    if (n < 3 || !kvq__stage_token_is(tok, 3, "mse"))
         return KVQ_STAGE_NOMATCH;
-    long b = kvq_stage_count_arg(tok + 3, n - 3);
+    long b = kvq__stage_count_arg(tok + 3, n - 3);
     if (b < 0 || b > 8) {
         *why = "MSE bits must be mse0..mse8";
         return KVQ_ERR_BAD_SPEC;
@@ -40,14 +40,14 @@ static int present(const kvq_codec_spec *s)
 }
 
 /* b bits per coordinate and one norm ν per vector. */
-static void cost(const kvq_codec_spec *s, int dim, kvq_stage_cost *c)
+static void cost(const kvq_codec_spec *s, int dim, kvq__stage_cost *c)
 {
     c->payload_bits += s->mse_bits;
     c->stream_bits += (size_t)s->mse_bits * dim;
     c->side_values += 1;
 }
 
-static void kernel(const kvq_codec_spec *s, kvq_codec_kparams *kp)
+static void kernel(const kvq_codec_spec *s, kvq__codec_kparams *kp)
 {
     kp->mse_bits = s->mse_bits;
 }
@@ -84,7 +84,7 @@ static void reconstruct(const kvq_codec *c, const uint8_t *idx, double nu, doubl
 }
 
 /* Codes of u = R x / ν into the stream, the stored norm, and y = x̂_mse. */
-static int encode(const kvq_codec *c, kvq_stage_vec *v)
+static int encode(const kvq_codec *c, kvq__stage_vec *v)
 {
     double *u = v->y, nu = v->nu, cn = 0.0;
     memcpy(u, v->x, (size_t)c->kp.dim * sizeof *u);
@@ -94,15 +94,15 @@ static int encode(const kvq_codec *c, kvq_stage_vec *v)
         cn += c->cb->centroids[v->idx[j]] * c->cb->centroids[v->idx[j]];
     }
     v->cn = cn;
-    kvq_pack_codes(v->idx, c->kp.dim, c->kp.mse_bits, v->words);
-    int st = kvq_stage_store_side(c, KVQ_SIDE_NORM, nu, v, v->norm);
+    kvq__pack_codes(v->idx, c->kp.dim, c->kp.mse_bits, v->words);
+    int st = kvq__stage_store_side(c, KVQ_SIDE_NORM, nu, v, v->norm);
     reconstruct(c, v->idx, *v->norm, v->y);
     return st;
 }
 
-static void decode(const kvq_codec *c, const kvq_stored *s, kvq_stage_vec *v)
+static void decode(const kvq_codec *c, const kvq_stored *s, kvq__stage_vec *v)
 {
-    kvq_unpack_codes(s->words, c->kp.dim, c->kp.mse_bits, v->idx);
+    kvq__unpack_codes(s->words, c->kp.dim, c->kp.mse_bits, v->idx);
     reconstruct(c, v->idx, s->norm, v->y);
 }
 
@@ -123,7 +123,7 @@ static double dot(const kvq_codec *c, const kvq_stored *st, const double *qr, co
     return st->norm * s;
 }
 
-const kvq_stage_def kvq_stage_mse = {
+const kvq__stage_def kvq__stage_mse = {
     .name = "mse", .forms = forms, .flags = KVQ_STAGE_STORES,
     .parse = parse, .format = format, .valid = valid, .present = present,
     .cost = cost, .kernel = kernel,

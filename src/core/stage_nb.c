@@ -9,7 +9,7 @@ static const char *const forms[] = {"nb16", "nb32", NULL};
 static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
 {
     (void)why;
-    if (!kvq_stage_token_is(tok, n, "nb16") && !kvq_stage_token_is(tok, n, "nb32"))
+    if (!kvq__stage_token_is(tok, n, "nb16") && !kvq__stage_token_is(tok, n, "nb32"))
         return KVQ_STAGE_NOMATCH;
     s->norm_bits = tok[2] == '1' ? 16 : 32;
     return 0;
@@ -38,26 +38,26 @@ static int present(const kvq_codec_spec *s)
     return s->norm_bits == 16;
 }
 
-static void cost(const kvq_codec_spec *s, int dim, kvq_stage_cost *c)
+static void cost(const kvq_codec_spec *s, int dim, kvq__stage_cost *c)
 {
     (void)dim;
     c->side_width = s->norm_bits;
 }
 
-static void kernel(const kvq_codec_spec *s, kvq_codec_kparams *kp)
+static void kernel(const kvq_codec_spec *s, kvq__codec_kparams *kp)
 {
     kp->side_bits = s->norm_bits;
 }
 
-static double side(const kvq_codec *c, int slot, double value, const kvq_stage_vec *v)
+static double side(const kvq_codec *c, int slot, double value, const kvq__stage_vec *v)
 {
     (void)c;
     (void)slot;
     (void)v;
-    return kvq_round_half(value);
+    return kvq__round_half(value);
 }
 
-const kvq_stage_def kvq_stage_nb = {
+const kvq__stage_def kvq__stage_nb = {
     .name = "nb", .forms = forms,
     .parse = parse, .format = format, .valid = valid, .resolve = resolve, .present = present,
     .cost = cost, .kernel = kernel,

@@ -10,7 +10,7 @@ static const char *const forms[] = {"nc", NULL};
 static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
 {
     (void)why;
-    if (!kvq_stage_token_is(tok, n, "nc"))
+    if (!kvq__stage_token_is(tok, n, "nc"))
         return KVQ_STAGE_NOMATCH;
     s->norm_correct = 1;
     return 0;
@@ -32,19 +32,19 @@ static int present(const kvq_codec_spec *s)
     return s->norm_correct;
 }
 
-static void kernel(const kvq_codec_spec *s, kvq_codec_kparams *kp)
+static void kernel(const kvq_codec_spec *s, kvq__codec_kparams *kp)
 {
     kp->norm_correct = s->norm_correct;
 }
 
 /* Only the MSE norm; γ stays ‖r‖. */
-static double side(const kvq_codec *c, int slot, double value, const kvq_stage_vec *v)
+static double side(const kvq_codec *c, int slot, double value, const kvq__stage_vec *v)
 {
     (void)c;
     return slot == KVQ_SIDE_NORM ? value / sqrt(v->cn) : value;
 }
 
-const kvq_stage_def kvq_stage_nc = {
+const kvq__stage_def kvq__stage_nc = {
     .name = "nc", .forms = forms,
     .parse = parse, .format = format, .valid = valid, .present = present,
     .kernel = kernel,

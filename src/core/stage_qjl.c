@@ -12,9 +12,9 @@ static const char *const forms[] = {"qjl", "qjl<m>", NULL};
 /* qjl (m = dim) or qjl<m>. */
 static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
 {
-    if (n < 3 || !kvq_stage_token_is(tok, 3, "qjl"))
+    if (n < 3 || !kvq__stage_token_is(tok, 3, "qjl"))
         return KVQ_STAGE_NOMATCH;
-    long m = n == 3 ? 0 : kvq_stage_count_arg(tok + 3, n - 3);
+    long m = n == 3 ? 0 : kvq__stage_count_arg(tok + 3, n - 3);
     if (m < 0 || (n > 3 && (m < 1 || m > 16384))) {
         *why = "QJL is qjl or qjl<m>, m = 1..16384";
         return KVQ_ERR_BAD_SPEC;
@@ -49,14 +49,14 @@ static int present(const kvq_codec_spec *s)
 }
 
 /* m sign bits per vector and one γ. */
-static void cost(const kvq_codec_spec *s, int dim, kvq_stage_cost *c)
+static void cost(const kvq_codec_spec *s, int dim, kvq__stage_cost *c)
 {
     c->payload_bits += (double)s->qjl_m / dim;
     c->stream_bits += (size_t)s->qjl_m;
     c->side_values += 1;
 }
 
-static void kernel(const kvq_codec_spec *s, kvq_codec_kparams *kp)
+static void kernel(const kvq_codec_spec *s, kvq__codec_kparams *kp)
 {
     kp->qjl_m = s->qjl_m;
 }
@@ -67,7 +67,7 @@ static int realize(kvq_codec *c, uint64_t seed, int tensor, uint32_t trial)
     size_t n = (size_t)c->kp.qjl_m * c->kp.dim;
     if (!(c->S = malloc(n * sizeof *c->S)))
         return KVQ_ERR_NOMEM;
-    kvq_rng_fill_normal(seed, tensor ? KVQ_RNG_QJL_V : KVQ_RNG_QJL_K, trial, 0, c->S, n);
+    kvq__rng_fill_normal(seed, tensor ? KVQ_RNG_QJL_V : KVQ_RNG_QJL_K, trial, 0, c->S, n);
     return 0;
 }
 
@@ -86,7 +86,7 @@ static double norm2(const double *x, int n)
 }
 
 /* r = x − y in place of x, z = sign(S r) after the MSE planes, γ = ‖r‖. */
-static int encode(const kvq_codec *c, kvq_stage_vec *v)
+static int encode(const kvq_codec *c, kvq__stage_vec *v)
 {
     int d = c->kp.dim, m = c->kp.qjl_m;
     for (int j = 0; j < d; j++)
@@ -98,15 +98,15 @@ static int encode(const kvq_codec *c, kvq_stage_vec *v)
             dot += s[j] * v->x[j];
         v->z[i] = dot >= 0.0 ? 1 : -1;
     }
-    kvq_pack_signs(v->z, m, d, c->kp.mse_bits, v->words);
-    return kvq_stage_store_side(c, KVQ_SIDE_GAMMA, norm2(v->x, d), v, v->gamma);
+    kvq__pack_signs(v->z, m, d, c->kp.mse_bits, v->words);
+    return kvq__stage_store_side(c, KVQ_SIDE_GAMMA, norm2(v->x, d), v, v->gamma);
 }
 
 /* y += sqrt(π/2)/m · γ · Sᵀ z. */
-static void decode(const kvq_codec *c, const kvq_stored *s, kvq_stage_vec *v)
+static void decode(const kvq_codec *c, const kvq_stored *s, kvq__stage_vec *v)
 {
     int d = c->kp.dim, m = c->kp.qjl_m;
-    kvq_unpack_signs(s->words, m, d, c->kp.mse_bits, v->z);
+    kvq__unpack_signs(s->words, m, d, c->kp.mse_bits, v->z);
     double scale = KVQ_SQRT_PI_2 / m * s->gamma;
     for (int i = 0; i < m; i++) {
         const float *row = c->S + (size_t)i * d;
@@ -144,7 +144,7 @@ static double dot(const kvq_codec *c, const kvq_stored *st, const double *qr, co
     return KVQ_SQRT_PI_2 / c->kp.qjl_m * st->gamma * s;
 }
 
-const kvq_stage_def kvq_stage_qjl = {
+const kvq__stage_def kvq__stage_qjl = {
     .name = "qjl", .forms = forms, .flags = KVQ_STAGE_STORES,
     .parse = parse, .format = format, .valid = valid, .resolve = resolve, .present = present,
     .cost = cost, .kernel = kernel,

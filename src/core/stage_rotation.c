@@ -10,7 +10,7 @@ static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
 {
     (void)why;
     for (int i = 0; names[i]; i++)
-        if (kvq_stage_token_is(tok, n, names[i])) {
+        if (kvq__stage_token_is(tok, n, names[i])) {
             s->rotation = i;
             return 0;
         }
@@ -36,7 +36,7 @@ static int present(const kvq_codec_spec *s)
 }
 
 /* The sign rounds the rotation kernel applies; dense has none (host only). */
-static void kernel(const kvq_codec_spec *s, kvq_codec_kparams *kp)
+static void kernel(const kvq_codec_spec *s, kvq__codec_kparams *kp)
 {
     kp->rotation = s->rotation;
     kp->rounds = s->rotation == KVQ_ROT_WHT ? 1 : s->rotation == KVQ_ROT_WHT2 ? 2 : 0;
@@ -62,7 +62,7 @@ static void query(const kvq_codec *c, const float *q, double *qr, double *sq)
     kvq_rotation_forward(c->rot, qr);
 }
 
-const kvq_stage_def kvq_stage_rotation = {
+const kvq__stage_def kvq__stage_rotation = {
     .name = "rotation", .forms = names, .flags = KVQ_STAGE_PREFIX,
     .parse = parse, .format = format, .valid = valid, .present = present,
     .kernel = kernel,

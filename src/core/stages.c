@@ -9,12 +9,12 @@
 /* Rotation first (MSE quantizes in the rotated domain), then the payload
  * stages, then the stages that rewrite side values: nc before nb, so that the
  * corrected norm is what gets rounded. */
-const kvq_stage_def *const kvq_stages[] = {
-    &kvq_stage_rotation, &kvq_stage_mse, &kvq_stage_qjl, &kvq_stage_nc, &kvq_stage_nb,
+const kvq__stage_def *const kvq__stages[] = {
+    &kvq__stage_rotation, &kvq__stage_mse, &kvq__stage_qjl, &kvq__stage_nc, &kvq__stage_nb,
 };
-const size_t kvq_stage_count = sizeof kvq_stages / sizeof kvq_stages[0];
+const size_t kvq__stage_count = sizeof kvq__stages / sizeof kvq__stages[0];
 
-int kvq_stage_store_side(const kvq_codec *c, int slot, double value, const kvq_stage_vec *v,
+int kvq__stage_store_side(const kvq_codec *c, int slot, double value, const kvq__stage_vec *v,
                          float *out)
 {
     for (int i = 0; i < c->nstages; i++)
@@ -24,17 +24,17 @@ int kvq_stage_store_side(const kvq_codec *c, int slot, double value, const kvq_s
     return isfinite(*out) ? 0 : KVQ_ERR_UNSUPPORTED;
 }
 
-void kvq_stage_cost_sum(const kvq_codec_spec *s, int dim, kvq_stage_cost *c)
+void kvq__stage_cost_sum(const kvq_codec_spec *s, int dim, kvq__stage_cost *c)
 {
     memset(c, 0, sizeof *c);
-    for (size_t i = 0; i < kvq_stage_count; i++) {
-        const kvq_stage_def *d = kvq_stages[i];
+    for (size_t i = 0; i < kvq__stage_count; i++) {
+        const kvq__stage_def *d = kvq__stages[i];
         if (d->cost && d->present(s))
             d->cost(s, dim, c);
     }
 }
 
-int kvq_stage_token_is(const char *tok, size_t n, const char *word)
+int kvq__stage_token_is(const char *tok, size_t n, const char *word)
 {
     size_t i = 0;
     for (; i < n && word[i]; i++)
@@ -43,7 +43,7 @@ int kvq_stage_token_is(const char *tok, size_t n, const char *word)
     return i == n && word[i] == '\0';
 }
 
-long kvq_stage_count_arg(const char *t, size_t n)
+long kvq__stage_count_arg(const char *t, size_t n)
 {
     long v = 0;
     if (n == 0 || n > 5)
