@@ -30,6 +30,7 @@ static void add_cell(kvq__results *r, const char *scheme, int n, int s, offsets 
     kvq__rng rng;
     memset(&c, 0, sizeof c);
     snprintf(c.scheme, sizeof c.scheme, "%s", scheme);
+    kvq_scheme_preset(scheme, n, &c.parsed);
     snprintf(c.dist, sizeof c.dist, "%s", sources[s][0]);
     snprintf(c.rank, sizeof c.rank, "%s", sources[s][1]);
     c.bits = n;
