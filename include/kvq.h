@@ -175,7 +175,12 @@ KVQ_API void kvq_rotation_inverse(const kvq_rotation *r, double *x);
 KVQ_API int kvq_rotation_kind(const kvq_rotation *r);
 KVQ_API int kvq_rotation_dim(const kvq_rotation *r);
 
-/* What a codec does (a record). A zeroed struct plus mse_bits is valid. */
+/* What a codec does (a record): the settings of its stages. A codec is the
+ * ordered list of the stages its spec turns on — rotation, mse, qjl, nc
+ * (norm correction), nb (side precision) — each described in one place
+ * inside the library (doc/extending.md). A zeroed struct plus mse_bits is
+ * valid. A new stage appends its settings at the end, so positional
+ * initializers keep their meaning. */
 typedef struct kvq_codec_spec {
     int rotation;       /* enum kvq_rotation_kind */
     int mse_bits;       /* 0…8; 0 = no MSE stage (x̂_mse = 0) */
@@ -194,10 +199,12 @@ KVQ_API void kvq_codec_destroy(kvq_codec *c);
 KVQ_API int kvq_codec_dim(const kvq_codec *c);
 /* The spec in effect (qjl_m resolved to m, norm_bits to 32 or 16). */
 KVQ_API const kvq_codec_spec *kvq_codec_spec_get(const kvq_codec *c);
-/* Writes the canonical text of a codec spec ("wht:mse3+qjl") into buf. */
+/* Writes the canonical text of a codec spec ("wht:mse3+qjl") into buf: the
+ * stages' tokens in the order the codec applies them. */
 KVQ_API void kvq_codec_spec_format(const kvq_codec_spec *s, char *buf, size_t len);
 
-/* Storage cost of one codec at dim (a record; doc/schemes.md §4). */
+/* Storage cost of one codec at dim, the sum of its stages' costs (a record;
+ * doc/schemes.md §4). */
 typedef struct kvq_budget {
     double payload_bits;    /* per coordinate: mse_bits + m/dim with QJL */
     double side_bits;       /* per vector: norm_bits for ν (if mse_bits > 0)

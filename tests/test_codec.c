@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kvq.h"
+#include "core/stage.h"
 #include "internal.h"
 #include "tap.h"
 
@@ -324,9 +325,59 @@ static void check_args(void)
     kvq_codec_destroy(other);
 }
 
+/* Position of a stage kind in the table; −1 if it is not there. */
+static int table_index(const kvq__stage_def *d)
+{
+    for (size_t i = 0; i < kvq__stage_count; i++)
+        if (kvq__stages[i] == d)
+            return (int)i;
+    return -1;
+}
+
+/* The kernel parameters and the stage list come from the stages present in
+ * the spec: each field matches the spec it was derived from, and absent
+ * stages leave their parameters at zero (32-bit side values by default). */
+static void check_kparams(void)
+{
+    static const struct {
+        kvq_codec_spec sp;
+        int rounds, m, side, nstages;
+        size_t words;
+    } cases[] = {
+        {{KVQ_ROT_NONE, 4, 0, 0, 0, 0}, 0, 0, 32, 2, 8},
+        {{KVQ_ROT_WHT, 3, 1, 0, 0, 32}, 1, 64, 32, 3, 8},
+        {{KVQ_ROT_WHT2, 0, 1, 40, 0, 16}, 2, 40, 16, 3, 2},
+        {{KVQ_ROT_DENSE, 2, 1, 7, 1, 16}, 0, 7, 16, 5, 5},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kvq_codec *c = NULL;
+        if (kvq_codec_create(&c, &cases[i].sp, 64, seed, 1, 0) != 0) {
+            bad++;
+            continue;
+        }
+        const kvq__codec_kparams *kp = kvq__codec_kparams_get(c);
+        int good = kp->dim == 64 && kp->rotation == cases[i].sp.rotation &&
+                   kp->rounds == cases[i].rounds && kp->mse_bits == cases[i].sp.mse_bits &&
+                   kp->qjl_m == cases[i].m && kp->norm_correct == cases[i].sp.norm_correct &&
+                   kp->side_bits == cases[i].side && kp->words == cases[i].words &&
+                   kp->words == kvq__codec_words(c) && c->nstages == cases[i].nstages &&
+                   c->stages[0] == &kvq__stage_rotation;
+        for (int k = 1; k < c->nstages; k++)
+            good &= table_index(c->stages[k]) > table_index(c->stages[k - 1]);
+        if (!good)
+            diag("case %zu: rounds %d bits %d m %d nc %d side %d words %zu stages %d", i,
+                 kp->rounds, kp->mse_bits, kp->qjl_m, kp->norm_correct, kp->side_bits,
+                 kp->words, c->nstages);
+        bad += !good;
+        kvq_codec_destroy(c);
+    }
+    ok(bad == 0, "kernel parameters and the stage list are derived from the stages present");
+}
+
 int main(void)
 {
-    plan(8 + 2 + 2 + 1 + 4 + 5 + 2 + 1);
+    plan(8 + 2 + 2 + 1 + 4 + 5 + 2 + 1 + 1);
     diag("seed %llu", (unsigned long long)seed);
     static const struct { int rot, d, b; size_t n; } distortion[] = {
         {KVQ_ROT_WHT, 64, 1, 3000}, {KVQ_ROT_WHT, 64, 2, 3000}, {KVQ_ROT_WHT, 128, 3, 3000},
@@ -345,5 +396,6 @@ int main(void)
         check_dot(dots[i].rot, dots[i].b, dots[i].qjl, dots[i].m);
     check_streams();
     check_args();
+    check_kparams();
     return exit_status();
 }

@@ -29,6 +29,7 @@ static void add_cell(kvq__results *r, const char *scheme, int n, int s, offsets 
     double v[KVQ_METRIC_COUNT][T], qm[T], qb[T];
     kvq__rng rng;
     snprintf(c.scheme, sizeof c.scheme, "%s", scheme);
+    kvq_scheme_preset(scheme, n, &c.parsed);
     snprintf(c.dist, sizeof c.dist, "%s", sources[s][0]);
     snprintf(c.rank, sizeof c.rank, "%s", sources[s][1]);
     kvq__rng_init(&rng, SEED, KVQ_RNG_TEST, (uint32_t)(10 * n + s));

@@ -95,13 +95,39 @@ static void check_half(void)
        "half rounding: nearest, ties to even, subnormals, overflow to inf");
 }
 
+/* A tensor is shaped by its codec's stages: W words per vector, a γ array
+ * only when there is a QJL stage. */
+static void check_tensor_shape(void)
+{
+    static const kvq_codec_spec specs[3] = {
+        {KVQ_ROT_WHT, 3, 0, 0, 0, 32}, {KVQ_ROT_WHT, 2, 1, 0, 0, 16}, {KVQ_ROT_NONE, 0, 1, 7, 0, 32}};
+    static const size_t words[3] = {6, 6, 1};
+    int bad = 0;
+    for (int i = 0; i < 3; i++) {
+        kvq_codec *c = NULL;
+        kvq_qtensor t;
+        if (kvq_codec_create(&c, &specs[i], 64, 1, 0, 0) || kvq__qtensor_init(&t, c, 5)) {
+            bad++;
+            kvq_codec_destroy(c);
+            continue;
+        }
+        bad += t.dim != 64 || t.count != 5 || t.words != words[i] ||
+               t.mse_bits != specs[i].mse_bits || t.qjl_m != kvq__codec_qjl_m(c) ||
+               (t.gammas != NULL) != specs[i].qjl || !t.codes || !t.norms;
+        kvq__qtensor_clear(&t);
+        kvq_codec_destroy(c);
+    }
+    ok(bad == 0, "tensors are shaped by the codec's stages (words, gamma array with QJL)");
+}
+
 int main(void)
 {
-    plan(3 + 3 + 1 + 1);
+    plan(3 + 3 + 1 + 1 + 1);
     diag("seed %llu", (unsigned long long)seed);
     check_round_trips();
     check_positions();
     check_words();
     check_half();
+    check_tensor_shape();
     return exit_status();
 }

@@ -1,6 +1,7 @@
 /* test_scheme.c — presets, custom spec strings (valid and invalid) and the
  * fair-budget accounting of SPEC §1.6. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "kvq.h"
@@ -173,13 +174,56 @@ static void check_realize(void)
     kvq_codec_destroy(c);
 }
 
+/* The grammar is the stage table's: every stage kind's canonical token parses
+ * back to the same spec, and the messages list every kind's forms. */
+static void check_stage_tokens(void)
+{
+    static const kvq_codec_spec specs[] = {
+        {KVQ_ROT_NONE, 0, 1, 0, 0, 32},  {KVQ_ROT_WHT, 4, 0, 0, 0, 32},
+        {KVQ_ROT_WHT2, 2, 1, 40, 0, 32}, {KVQ_ROT_DENSE, 8, 0, 0, 1, 32},
+        {KVQ_ROT_WHT, 1, 1, 0, 1, 16},   {KVQ_ROT_NONE, 3, 1, 16384, 1, 16},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        char text[64], again[32];
+        kvq_scheme s;
+        kvq_codec_spec_format(&specs[i], again, sizeof again);
+        snprintf(text, sizeof text, "k=%s,v=mse1", again);
+        int good = kvq_scheme_parse(text, 0, &s, NULL, 0) == 0 &&
+                   spec_is(&s.k, specs[i].rotation, specs[i].mse_bits, specs[i].qjl,
+                           specs[i].qjl_m, specs[i].norm_correct, specs[i].norm_bits);
+        if (!good)
+            diag("'%s' does not parse back", text);
+        bad += !good;
+    }
+    ok(bad == 0, "every stage's canonical token parses back to the same spec");
+
+    kvq_scheme s;
+    char err[160];
+    kvq_scheme_parse("k=wht:mse4+zz,v=mse1", 4, &s, err, sizeof err);
+    ok(strstr(err, "(expected mse<b>, qjl, qjl<m>, nc, nb16 or nb32)") != NULL,
+       "unknown stage: the message lists every stage's forms ('%s')", err);
+    kvq_scheme_parse("k=nb16,v=mse1", 4, &s, err, sizeof err);
+    ok(strstr(err, "(add mse<b> or qjl)") != NULL,
+       "a codec without a storing stage names the stages that store ('%s')", err);
+
+    /* mse2 (2 bits, ν) + qjl (m = 64: 1 bit, γ) + nc (free) + nb16 (16-bit ν and γ) at d = 64 */
+    kvq_codec_spec all = {KVQ_ROT_WHT, 2, 1, 0, 1, 16};
+    kvq_budget b;
+    kvq_codec_budget(&all, 64, &b);
+    ok(b.payload_bits == 3 && b.side_bits == 32 && b.effective_bits == 3.5 &&
+       b.bytes_per_token == 28, "the budget sums the stages' costs: %g + %g/64 bits, %g bytes",
+       b.payload_bits, b.side_bits, b.bytes_per_token);
+}
+
 int main(void)
 {
-    plan(4 + 4 + 5 + 3 + 1);
+    plan(4 + 4 + 5 + 3 + 1 + 4);
     check_presets();
     check_budget();
     check_valid();
     check_invalid();
     check_realize();
+    check_stage_tokens();
     return exit_status();
 }

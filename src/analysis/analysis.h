@@ -71,7 +71,8 @@ void kvq__comparisons_finalize(kvq__comparison *c, size_t n);
  * per-trial arrays (NULL when absent): the measured variance of the QJL
  * inner-product estimate and its pi/(2m)·E||q||²γ² bound. */
 typedef struct kvq__cell {
-    char scheme[64];
+    char scheme[64];                 /* its name, as printed (parsed.name) */
+    kvq_scheme parsed;               /* the scheme itself: what its K and V codecs do */
     int bits;
     char dist[32];
     char rank[16];

@@ -328,23 +328,6 @@ static void add_evidence(builder *bd, kvq__finding *f, int fid, size_t a, size_t
     bd->links[fid][f->count++] = (link){ reg, flip };
 }
 
-/* 1 when the scheme puts QJL on K: QKQV, or a spec whose k= part has qjl. */
-static int qjl_on_k(const char *scheme)
-{
-    if (same_name(scheme, "QKQV"))
-        return 1;
-    for (const char *s = scheme; *s; s++) {
-        if ((s == scheme || s[-1] == ',') && tolower((unsigned char)s[0]) == 'k' && s[1] == '=') {
-            const char *e = strchr(s, ',');
-            size_t len = e ? (size_t)(e - s) : strlen(s);
-            for (size_t i = 0; i + 3 <= len; i++)
-                if (strncmp(s + i, "qjl", 3) == 0)
-                    return 1;
-        }
-    }
-    return 0;
-}
-
 /* F1: at n = 4, KQV against KV and QKQV on kl, k_dir_err and dist6. */
 static void build_f1(builder *bd, kvq__finding *f)
 {
@@ -382,7 +365,7 @@ static void build_jensen(builder *bd, kvq__finding *f)
 {
     for (size_t i = 0; i < bd->r->count; i++) {
         const kvq__cell *c = &bd->r->cells[i];
-        if (!qjl_on_k(c->scheme))
+        if (!c->parsed.k.qjl)
             continue;
         size_t before = f->count;
         add_evidence(bd, f, KVQ_FINDING_JENSEN, i, NO_CELL, KVQ_METRIC_JENSEN_RATIO, 1);

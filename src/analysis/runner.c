@@ -132,6 +132,7 @@ static int add_cells(const kvq__experiment *e, kvq_ctx *ctx, const char *dist, c
         kvq__cell tmpl;
         memset(&tmpl, 0, sizeof tmpl);
         snprintf(tmpl.scheme, sizeof tmpl.scheme, "%s", s->name);
+        tmpl.parsed = *s;
         snprintf(tmpl.dist, sizeof tmpl.dist, "%s", dist);
         snprintf(tmpl.rank, sizeof tmpl.rank, "%s", rank);
         snprintf(tmpl.device, sizeof tmpl.device, "%s", kvq_ctx_device(ctx)->name);

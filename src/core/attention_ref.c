@@ -115,15 +115,14 @@ static int work_alloc(ref_work *w, const kvq_attention_job *j)
 static void query_logits(const kvq_attention_job *j, const float *q, ref_work *w)
 {
     double s = j->sharpness / sqrt((double)j->dim);
-    int has_qjl = kvq_codec_spec_get(j->k_codec)->qjl;
-    kvq__codec_prepare_query(j->k_codec, q, w->qr, has_qjl ? w->sq : NULL);
+    kvq__codec_prepare_query(j->k_codec, q, w->qr, w->sq);
     for (size_t k = 0; k < j->keys; k++) {
         const float *kr = j->k + k * (size_t)j->dim;
         double dot = 0;
         for (int c = 0; c < j->dim; c++)
             dot += (double)q[c] * kr[c];
         w->lr[k] = s * dot;
-        w->lq[k] = s * kvq__codec_dot(j->k_codec, j->k_codes, k, w->qr, has_qjl ? w->sq : NULL);
+        w->lq[k] = s * kvq__codec_dot(j->k_codec, j->k_codes, k, w->qr, w->sq);
     }
 }
 

@@ -6,6 +6,7 @@
 
 #include "kvq.h"
 #include "core/core.h"
+#include "core/stage.h"
 
 /* Sets stream bit p to v (0/1). */
 static void bit_put(uint32_t *w, size_t p, unsigned v)
@@ -74,26 +75,27 @@ double kvq__round_half(double x)
     return fabs(r) >= 65536.0 ? copysign(INFINITY, x) : r;
 }
 
+/* Shaped by the codec's stages: stream words, and a γ array with QJL. */
 int kvq__qtensor_init(kvq_qtensor *t, const kvq_codec *c, size_t count)
 {
     if (!t || !c)
         return KVQ_ERR_INVALID_ARG;
     memset(t, 0, sizeof *t);
-    const kvq_codec_spec *s = kvq_codec_spec_get(c);
+    const kvq__codec_kparams *kp = kvq__codec_kparams_get(c);
     size_t n = count ? count : 1;
-    t->dim = kvq_codec_dim(c);
+    t->dim = kp->dim;
     t->count = count;
-    t->mse_bits = s->mse_bits;
-    t->qjl_m = kvq__codec_qjl_m(c);
-    t->norm_bits = s->norm_bits == 16 ? 16 : 32;
-    t->words = kvq__codec_words(c);
+    t->mse_bits = kp->mse_bits;
+    t->qjl_m = kp->qjl_m;
+    t->norm_bits = kp->side_bits;
+    t->words = kp->words;
     if (t->words && n > SIZE_MAX / sizeof(uint32_t) / t->words)
         return KVQ_ERR_NOMEM;
     t->codes = calloc(n * (t->words ? t->words : 1), sizeof *t->codes);
     t->norms = calloc(n, sizeof *t->norms);
-    if (s->qjl)
+    if (kp->qjl_m)
         t->gammas = calloc(n, sizeof *t->gammas);
-    if (!t->codes || !t->norms || (s->qjl && !t->gammas)) {
+    if (!t->codes || !t->norms || (kp->qjl_m && !t->gammas)) {
         kvq__qtensor_clear(t);
         return KVQ_ERR_NOMEM;
     }

@@ -1,5 +1,7 @@
 /* scheme.c — the KV / KQV / QKQV presets at budget n and custom scheme specs
- * (SPEC §1.6); the grammar is documented at kvq_scheme_parse in kvq.h. */
+ * (SPEC §1.6); the grammar is documented at kvq_scheme_parse in kvq.h. The
+ * tokens are the stages' own (core/stage.h): this file only splits the text
+ * and asks each stage of the table in turn. */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,18 +9,7 @@
 
 #include "kvq.h"
 #include "core/core.h"
-
-static const char *const rot_names[] = {"none", "wht", "wht2", "dense"};
-
-/* Case-insensitive equality of a NUL-terminated string and a length-n token. */
-static int token_is(const char *tok, size_t n, const char *word)
-{
-    size_t i = 0;
-    for (; i < n && word[i]; i++)
-        if (tolower((unsigned char)tok[i]) != tolower((unsigned char)word[i]))
-            return 0;
-    return i == n && word[i] == '\0';
-}
+#include "core/stage.h"
 
 /* Writes a formatted one-line reason into err; returns KVQ_ERR_BAD_SPEC. */
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -45,7 +36,7 @@ int kvq_scheme_preset(const char *name, int n, kvq_scheme *s)
     static const char *const names[] = {"KV", "KQV", "QKQV"};
     int which = -1;
     for (int i = 0; name && i < 3; i++)
-        if (token_is(name, strlen(name), names[i]))
+        if (kvq__stage_token_is(name, strlen(name), names[i]))
             which = i;
     if (!s || which < 0)
         return KVQ_ERR_BAD_SPEC;
@@ -60,62 +51,73 @@ int kvq_scheme_preset(const char *name, int n, kvq_scheme *s)
     return 0;
 }
 
-/* Parses a whole unsigned decimal of 1…5 digits; −1 if it is not one. */
-static long parse_count(const char *t, size_t n)
+/* The forms of the stages selected by flags (all of them when want is 0,
+ * prefix stages excluded unless asked for) as "a, b, c or d". */
+static void list_forms(unsigned want, int first_only, char *buf, size_t len)
 {
-    long v = 0;
-    if (n == 0 || n > 5)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)t[i]))
-            return -1;
-        v = 10 * v + (t[i] - '0');
+    const char *forms[32];
+    size_t n = 0, used = 0;
+    for (size_t i = 0; i < kvq__stage_count; i++) {
+        const kvq__stage_def *d = kvq__stages[i];
+        int prefix = (d->flags & KVQ_STAGE_PREFIX) != 0;
+        if (want ? (d->flags & want) != want : prefix)
+            continue;
+        for (int f = 0; d->forms[f] && n < 32 && !(first_only && f > 0); f++)
+            forms[n++] = d->forms[f];
     }
-    return v;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && used < len; i++) {
+        const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+        int w = snprintf(buf + used, len - used, "%s%s", sep, forms[i]);
+        used += w > 0 ? (size_t)w : 0;
+    }
 }
 
-/* 1 if the token starts with the (case-insensitive) prefix. */
-static int has_prefix(const char *t, size_t n, const char *prefix)
+/* Parses one stage token into s through the first stage of the table that
+ * claims it; seen and stores track the stages met so far. */
+static int parse_stage(const char *t, size_t n, kvq_codec_spec *s, unsigned *seen, int *stores,
+                       char tensor, char *err, size_t errlen)
 {
-    size_t k = strlen(prefix);
-    return n >= k && token_is(t, k, prefix);
+    for (size_t i = 0; i < kvq__stage_count; i++) {
+        const kvq__stage_def *d = kvq__stages[i];
+        const char *why = "";
+        if (d->flags & KVQ_STAGE_PREFIX)
+            continue;
+        int st = d->parse(t, n, s, &why);
+        if (st == KVQ_STAGE_NOMATCH)
+            continue;
+        if (st)
+            return fail(err, errlen, "%c: bad stage '%.*s' (%s)", tensor, (int)n, t, why);
+        if (*seen & (1u << i))
+            return fail(err, errlen, "%c: stage '%.*s' repeats an earlier stage", tensor,
+                        (int)n, t);
+        *seen |= 1u << i;
+        *stores |= (d->flags & KVQ_STAGE_STORES) != 0;
+        return 0;
+    }
+    char forms[160];
+    list_forms(0, 0, forms, sizeof forms);
+    return fail(err, errlen, "%c: unknown stage '%.*s' (expected %s)", tensor, (int)n, t, forms);
 }
 
-/* Parses one stage token into s; seen tracks which kinds appeared (bits 0–3). */
-static int parse_stage(const char *t, size_t n, kvq_codec_spec *s, unsigned *seen, char tensor,
-                       char *err, size_t errlen)
+/* Parses the "rot:" prefix (length n) through the table's prefix stage. */
+static int parse_prefix(const char *t, size_t n, kvq_codec_spec *s, char tensor, char *err,
+                        size_t errlen)
 {
-    long v;
-    unsigned kind;
-    if (has_prefix(t, n, "mse")) {
-        kind = 1;
-        if ((v = parse_count(t + 3, n - 3)) < 0 || v > 8)
-            return fail(err, errlen, "%c: bad stage '%.*s' (MSE bits must be mse0..mse8)",
-                        tensor, (int)n, t);
-        s->mse_bits = (int)v;
-    } else if (has_prefix(t, n, "qjl")) {
-        kind = 2;
-        v = n == 3 ? 0 : parse_count(t + 3, n - 3);
-        if (v < 0 || (n > 3 && (v < 1 || v > 16384)))
-            return fail(err, errlen, "%c: bad stage '%.*s' (QJL is qjl or qjl<m>, m = 1..16384)",
-                        tensor, (int)n, t);
-        s->qjl = 1;
-        s->qjl_m = (int)v;
-    } else if (token_is(t, n, "nc")) {
-        kind = 4;
-        s->norm_correct = 1;
-    } else if (token_is(t, n, "nb16") || token_is(t, n, "nb32")) {
-        kind = 8;
-        s->norm_bits = t[2] == '1' ? 16 : 32;
-    } else {
-        return fail(err, errlen,
-                    "%c: unknown stage '%.*s' (expected mse<b>, qjl, qjl<m>, nc, nb16 or nb32)",
-                    tensor, (int)n, t);
+    for (size_t i = 0; i < kvq__stage_count; i++) {
+        const kvq__stage_def *d = kvq__stages[i];
+        const char *why = "";
+        if (!(d->flags & KVQ_STAGE_PREFIX))
+            continue;
+        int st = d->parse(t, n, s, &why);
+        if (st == 0)
+            return 0;
+        char forms[80];
+        list_forms(KVQ_STAGE_PREFIX, 0, forms, sizeof forms);
+        return fail(err, errlen, "%c: unknown %s '%.*s' (expected %s)", tensor, d->name, (int)n,
+                    t, forms);
     }
-    if (*seen & kind)
-        return fail(err, errlen, "%c: stage '%.*s' repeats an earlier stage", tensor, (int)n, t);
-    *seen |= kind;
-    return 0;
+    return fail(err, errlen, "%c: unexpected ':' in '%.*s'", tensor, (int)n, t);
 }
 
 /* Parses "[rot:]stage(+stage)*" (length n) into s. */
@@ -125,24 +127,20 @@ static int parse_codec(const char *t, size_t n, char tensor, kvq_codec_spec *s, 
     const char *colon = memchr(t, ':', n), *whole = t;
     size_t whole_n = n;
     unsigned seen = 0;
+    int stores = 0;
     *s = make_spec(KVQ_ROT_NONE, 0, 0);
     if (colon) {
         size_t rn = (size_t)(colon - t);
-        s->rotation = -1;
-        for (int i = 0; i < 4; i++)
-            if (token_is(t, rn, rot_names[i]))
-                s->rotation = i;
-        if (s->rotation < 0)
-            return fail(err, errlen,
-                        "%c: unknown rotation '%.*s' (expected none, wht, wht2 or dense)",
-                        tensor, (int)rn, t);
+        int st = parse_prefix(t, rn, s, tensor, err, errlen);
+        if (st)
+            return st;
         n -= rn + 1;
         t = colon + 1;
     }
     while (1) {
         const char *plus = memchr(t, '+', n);
         size_t sn = plus ? (size_t)(plus - t) : n;
-        int st = sn ? parse_stage(t, sn, s, &seen, tensor, err, errlen)
+        int st = sn ? parse_stage(t, sn, s, &seen, &stores, tensor, err, errlen)
                     : fail(err, errlen, "%c: empty stage in '%.*s'", tensor, (int)whole_n, whole);
         if (st)
             return st;
@@ -151,8 +149,11 @@ static int parse_codec(const char *t, size_t n, char tensor, kvq_codec_spec *s, 
         n -= sn + 1;
         t = plus + 1;
     }
-    if (!(seen & 3))
-        return fail(err, errlen, "%c: the codec stores nothing (add mse<b> or qjl)", tensor);
+    if (!stores) {
+        char forms[80];
+        list_forms(KVQ_STAGE_STORES, 1, forms, sizeof forms);
+        return fail(err, errlen, "%c: the codec stores nothing (add %s)", tensor, forms);
+    }
     return 0;
 }
 
@@ -174,17 +175,25 @@ static int parse_part(const char *t, size_t n, kvq_scheme *s, unsigned *have, ch
     return parse_codec(t + 2, n - 2, which, which == 'k' ? &s->k : &s->v, err, errlen);
 }
 
-/* Writes the canonical text of a codec spec ("wht:mse3+qjl") into buf. */
+/* Writes the canonical text of a codec spec ("wht:mse3+qjl") into buf: each
+ * stage's token in table order, the prefix stage before ':'. */
 void kvq_codec_spec_format(const kvq_codec_spec *s, char *buf, size_t len)
 {
-    char qjl[16] = "";
-    const char *rot = s->rotation >= 0 && s->rotation <= 3 ? rot_names[s->rotation] : "?";
-    if (s->qjl && s->qjl_m)
-        snprintf(qjl, sizeof qjl, "+qjl%d", s->qjl_m);
-    else if (s->qjl)
-        snprintf(qjl, sizeof qjl, "+qjl");
-    snprintf(buf, len, "%s:mse%d%s%s%s", rot, s->mse_bits, qjl, s->norm_correct ? "+nc" : "",
-             s->norm_bits == 16 ? "+nb16" : "");
+    size_t used = 0;
+    int joined = 0;
+    if (len)
+        buf[0] = '\0';
+    for (size_t i = 0; i < kvq__stage_count && used < len; i++) {
+        const kvq__stage_def *d = kvq__stages[i];
+        char tok[32];
+        d->format(s, tok, sizeof tok);
+        if (!tok[0])
+            continue;
+        int prefix = (d->flags & KVQ_STAGE_PREFIX) != 0;
+        int w = snprintf(buf + used, len - used, "%s%s%s", !prefix && joined++ ? "+" : "", tok,
+                         prefix ? ":" : "");
+        used += w > 0 ? (size_t)w : 0;
+    }
 }
 
 /* Parses a custom spec "k=…,v=…" into s. */

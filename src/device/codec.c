@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/stage.h"
 #include "device/device.h"
 
 /* Uploads a double table as floats. */
@@ -103,17 +104,17 @@ void kvq__dev_codec_release(kvq_ctx *ctx, kvq__dev_codec *d)
 /* Uploads a codec's codebook, rotation signs, S and S·Rᵀ to the device. */
 int kvq__dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq__dev_codec *d)
 {
-    const kvq_codec_spec *spec = kvq_codec_spec_get(c);
+    const kvq__codec_kparams *kp = kvq__codec_kparams_get(c);
     const kvq_codebook *cb = kvq__codec_codebook(c);
     int st;
 
     memset(d, 0, sizeof *d);
-    d->dim = kvq_codec_dim(c);
-    d->bits = spec->mse_bits;
-    d->m = spec->qjl ? kvq__codec_qjl_m(c) : 0;
-    d->words = kvq__codec_words(c);
-    d->norm_correct = spec->norm_correct;
-    d->half_side = spec->norm_bits == 16;
+    d->dim = kp->dim;
+    d->bits = kp->mse_bits;
+    d->m = kp->qjl_m;
+    d->words = kp->words;
+    d->norm_correct = kp->norm_correct;
+    d->half_side = kp->side_bits == 16;
     KVQ_TRY(st, upload_signs(ctx, kvq__codec_rotation(c), &d->signs, &d->rounds));
     if (cb) {
         d->symmetric = 1;

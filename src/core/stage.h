@@ -1,0 +1,139 @@
+/* stage.h — codecs as ordered lists of stages (internal to libkvq).
+ *
+ * A codec applies the stages of kvq__stages[] in table order, each one that is
+ * present in its spec. Every stage kind is described once, by one
+ * kvq__stage_def in its own file (stage_<name>.c): its token in the scheme
+ * grammar, its bit cost, its host reference behaviour and the kernel
+ * parameters it sets. The grammar, the budget, the host codec and the device
+ * upload only iterate this table; doc/extending.md walks through adding one. */
+#ifndef KVQ_STAGE_H
+#define KVQ_STAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvq.h"
+#include "core/core.h"
+
+/* What the kernels read about a codec, derived from its stages once when the
+ * codec is created (src/device takes these instead of re-deriving them from
+ * the spec's fields). */
+typedef struct kvq__codec_kparams {
+    int dim;
+    int rotation;       /* enum kvq_rotation_kind */
+    int rounds;         /* sign rounds the rotation kernel applies: 0, 1 (wht), 2 (wht2) */
+    int mse_bits;       /* MSE code planes, 0 without an MSE stage */
+    int qjl_m;          /* length of the QJL sign plane, 0 without QJL */
+    int norm_correct;   /* the stored ν is ν/‖C[idx]‖ */
+    int side_bits;      /* width of every stored side value: 32 or 16 */
+    size_t words;       /* 32-bit words of the packed stream per vector */
+} kvq__codec_kparams;
+
+/* The derived kernel parameters of a codec. */
+const kvq__codec_kparams *kvq__codec_kparams_get(const kvq_codec *c);
+
+/* A realized codec. The stage files read and fill it; nothing outside
+ * src/core sees its layout. */
+struct kvq_codec {
+    kvq_codec_spec spec;        /* resolved by every stage's resolve hook */
+    kvq__codec_kparams kp;
+    const struct kvq__stage_def *stages[8];  /* the present stages, in table order */
+    int nstages;
+    kvq_rotation *rot;          /* set by the rotation stage (always present) */
+    const kvq_codebook *cb;     /* set by the MSE stage */
+    float *S;                   /* m × dim, row-major; set by the QJL stage */
+};
+
+/* The side values a codec stores per vector, each in its own array of a
+ * kvq_qtensor. */
+enum kvq_side_slot { KVQ_SIDE_NORM, KVQ_SIDE_GAMMA };
+
+/* Bit cost of a codec, summed over its stages. */
+typedef struct kvq__stage_cost {
+    double payload_bits;    /* per coordinate */
+    size_t stream_bits;     /* per vector, in the packed stream */
+    int side_values;        /* stored side values per vector */
+    int side_width;         /* bits per side value; 0 until a precision stage sets it (32) */
+} kvq__stage_cost;
+
+/* One vector on its way through the stages of the host reference. */
+typedef struct kvq__stage_vec {
+    double *x;          /* the input (original domain); QJL turns it into its residual */
+    double *y;          /* the reconstruction so far (original domain) */
+    uint8_t *idx;       /* dim code indices */
+    int8_t *z;          /* m signs */
+    double nu;          /* ‖x‖ of the input */
+    double cn;          /* ‖C[idx]‖², once the MSE stage has chosen codes */
+    uint32_t *words;    /* the vector's packed stream (quantization) */
+    float *norm, *gamma;
+} kvq__stage_vec;
+
+/* One stored vector, read back by decode and dot. */
+typedef struct kvq_stored {
+    const uint32_t *words;
+    float norm, gamma;
+} kvq_stored;
+
+/* parse's answer when a token is not this stage's. */
+#define KVQ_STAGE_NOMATCH 1
+
+/* Written before ':' in the grammar ("wht:…") instead of joined with '+'. */
+#define KVQ_STAGE_PREFIX 1u
+/* Stores payload: a codec needs at least one such stage. */
+#define KVQ_STAGE_STORES 2u
+
+/* One stage kind. Hooks that a stage does not need are NULL. */
+typedef struct kvq__stage_def {
+    const char *name;
+    const char *const *forms;   /* token forms for messages, NULL-terminated */
+    unsigned flags;             /* KVQ_STAGE_* */
+
+    /* Grammar: parse returns 0 (set in s), KVQ_STAGE_NOMATCH, or
+     * KVQ_ERR_BAD_SPEC with *why the rule the token breaks. format writes
+     * the token, or "" when the stage is absent (spec in canonical form). */
+    int (*parse)(const char *tok, size_t n, kvq_codec_spec *s, const char **why);
+    void (*format)(const kvq_codec_spec *s, char *buf, size_t len);
+
+    /* Spec: in range? Fill defaults (m = 0 means dim, …). Present at all? */
+    int (*valid)(const kvq_codec_spec *s, int dim);
+    void (*resolve)(kvq_codec_spec *s, int dim);
+    int (*present)(const kvq_codec_spec *s);
+
+    /* Adds the stage's bits to c (spec resolved). */
+    void (*cost)(const kvq_codec_spec *s, int dim, kvq__stage_cost *c);
+    /* Sets the kernel parameters this stage owns (spec resolved). */
+    void (*kernel)(const kvq_codec_spec *s, kvq__codec_kparams *kp);
+
+    /* Host reference. realize builds the stage's state in c (tensor 0 = K,
+     * 1 = V); release frees it. encode runs per vector in table order; side
+     * rewrites a side value before it is stored; decode adds the stage's
+     * part of x̂ to v->y; query prepares the query side (qr holds q on entry);
+     * dot is the stage's part of the estimate of ⟨q, x⟩. */
+    int (*realize)(kvq_codec *c, uint64_t seed, int tensor, uint32_t trial);
+    void (*release)(kvq_codec *c);
+    int (*encode)(const kvq_codec *c, kvq__stage_vec *v);
+    double (*side)(const kvq_codec *c, int slot, double value, const kvq__stage_vec *v);
+    void (*decode)(const kvq_codec *c, const kvq_stored *s, kvq__stage_vec *v);
+    void (*query)(const kvq_codec *c, const float *q, double *qr, double *sq);
+    double (*dot)(const kvq_codec *c, const kvq_stored *s, const double *qr, const double *sq);
+} kvq__stage_def;
+
+/* Every stage kind, in the order a codec applies them. */
+extern const kvq__stage_def *const kvq__stages[];
+extern const size_t kvq__stage_count;
+
+extern const kvq__stage_def kvq__stage_rotation, kvq__stage_mse, kvq__stage_qjl, kvq__stage_nc,
+    kvq__stage_nb;
+
+/* Stores a side value through every stage's side hook: *out is the value as
+ * stored; KVQ_ERR_UNSUPPORTED if it does not fit the side format. */
+int kvq__stage_store_side(const kvq_codec *c, int slot, double value, const kvq__stage_vec *v,
+                         float *out);
+/* The cost of a resolved spec, summed over its present stages. */
+void kvq__stage_cost_sum(const kvq_codec_spec *s, int dim, kvq__stage_cost *c);
+/* Case-insensitive equality of a NUL-terminated word and a length-n token. */
+int kvq__stage_token_is(const char *tok, size_t n, const char *word);
+/* Parses a whole unsigned decimal of 1…5 digits; −1 if it is not one. */
+long kvq__stage_count_arg(const char *t, size_t n);
+
+#endif

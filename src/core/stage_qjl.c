@@ -1,0 +1,153 @@
+/* stage_qjl.c — QJL on the residual r = x − x̂: m sign bits z = sign(S r)
+ * and γ = ‖r‖ as side value; x̂ += sqrt(π/2)/m · γ · Sᵀ z. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/core.h"
+#include "core/stage.h"
+
+static const char *const forms[] = {"qjl", "qjl<m>", NULL};
+
+/* qjl (m = dim) or qjl<m>. */
+static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
+{
+    if (n < 3 || !kvq__stage_token_is(tok, 3, "qjl"))
+        return KVQ_STAGE_NOMATCH;
+    long m = n == 3 ? 0 : kvq__stage_count_arg(tok + 3, n - 3);
+    if (m < 0 || (n > 3 && (m < 1 || m > 16384))) {
+        *why = "QJL is qjl or qjl<m>, m = 1..16384";
+        return KVQ_ERR_BAD_SPEC;
+    }
+    s->qjl = 1;
+    s->qjl_m = (int)m;
+    return 0;
+}
+
+static void format(const kvq_codec_spec *s, char *buf, size_t len)
+{
+    if (s->qjl && s->qjl_m)
+        snprintf(buf, len, "qjl%d", s->qjl_m);
+    else
+        snprintf(buf, len, "%s", s->qjl ? "qjl" : "");
+}
+
+static int valid(const kvq_codec_spec *s, int dim)
+{
+    return (s->qjl == 0 || s->qjl == 1) && s->qjl_m >= 0 && s->qjl_m <= 16 * dim;
+}
+
+/* m = 0 means m = dim; without QJL m is 0. */
+static void resolve(kvq_codec_spec *s, int dim)
+{
+    s->qjl_m = s->qjl ? (s->qjl_m ? s->qjl_m : dim) : 0;
+}
+
+static int present(const kvq_codec_spec *s)
+{
+    return s->qjl;
+}
+
+/* m sign bits per vector and one γ. */
+static void cost(const kvq_codec_spec *s, int dim, kvq__stage_cost *c)
+{
+    c->payload_bits += (double)s->qjl_m / dim;
+    c->stream_bits += (size_t)s->qjl_m;
+    c->side_values += 1;
+}
+
+static void kernel(const kvq_codec_spec *s, kvq__codec_kparams *kp)
+{
+    kp->qjl_m = s->qjl_m;
+}
+
+/* S[i][j] = normal i·dim + j of the tensor's QJL stream. */
+static int realize(kvq_codec *c, uint64_t seed, int tensor, uint32_t trial)
+{
+    size_t n = (size_t)c->kp.qjl_m * c->kp.dim;
+    if (!(c->S = malloc(n * sizeof *c->S)))
+        return KVQ_ERR_NOMEM;
+    kvq__rng_fill_normal(seed, tensor ? KVQ_RNG_QJL_V : KVQ_RNG_QJL_K, trial, 0, c->S, n);
+    return 0;
+}
+
+static void release(kvq_codec *c)
+{
+    free(c->S);
+}
+
+/* Euclidean norm. */
+static double norm2(const double *x, int n)
+{
+    double s = 0.0;
+    for (int i = 0; i < n; i++)
+        s += x[i] * x[i];
+    return sqrt(s);
+}
+
+/* r = x − y in place of x, z = sign(S r) after the MSE planes, γ = ‖r‖. */
+static int encode(const kvq_codec *c, kvq__stage_vec *v)
+{
+    int d = c->kp.dim, m = c->kp.qjl_m;
+    for (int j = 0; j < d; j++)
+        v->x[j] -= v->y[j];
+    for (int i = 0; i < m; i++) {
+        const float *s = c->S + (size_t)i * d;
+        double dot = 0.0;
+        for (int j = 0; j < d; j++)
+            dot += s[j] * v->x[j];
+        v->z[i] = dot >= 0.0 ? 1 : -1;
+    }
+    kvq__pack_signs(v->z, m, d, c->kp.mse_bits, v->words);
+    return kvq__stage_store_side(c, KVQ_SIDE_GAMMA, norm2(v->x, d), v, v->gamma);
+}
+
+/* y += sqrt(π/2)/m · γ · Sᵀ z. */
+static void decode(const kvq_codec *c, const kvq_stored *s, kvq__stage_vec *v)
+{
+    int d = c->kp.dim, m = c->kp.qjl_m;
+    kvq__unpack_signs(s->words, m, d, c->kp.mse_bits, v->z);
+    double scale = KVQ_SQRT_PI_2 / m * s->gamma;
+    for (int i = 0; i < m; i++) {
+        const float *row = c->S + (size_t)i * d;
+        double a = scale * v->z[i];
+        for (int j = 0; j < d; j++)
+            v->y[j] += a * row[j];
+    }
+}
+
+/* sq = S q, in the original domain. */
+static void query(const kvq_codec *c, const float *q, double *qr, double *sq)
+{
+    (void)qr;
+    if (!sq)
+        return;
+    for (int i = 0; i < c->kp.qjl_m; i++) {
+        const float *s = c->S + (size_t)i * c->kp.dim;
+        double dot = 0.0;
+        for (int j = 0; j < c->kp.dim; j++)
+            dot += s[j] * (double)q[j];
+        sq[i] = dot;
+    }
+}
+
+/* sqrt(π/2)/m · γ · ⟨sq, z⟩, the signs read straight from their plane. */
+static double dot(const kvq_codec *c, const kvq_stored *st, const double *qr, const double *sq)
+{
+    (void)qr;
+    double s = 0.0;
+    size_t base = (size_t)c->kp.mse_bits * c->kp.dim;
+    for (int i = 0; i < c->kp.qjl_m; i++) {
+        size_t p = base + i;
+        s += ((st->words[p >> 5] >> (p & 31)) & 1u) ? sq[i] : -sq[i];
+    }
+    return KVQ_SQRT_PI_2 / c->kp.qjl_m * st->gamma * s;
+}
+
+const kvq__stage_def kvq__stage_qjl = {
+    .name = "qjl", .forms = forms, .flags = KVQ_STAGE_STORES,
+    .parse = parse, .format = format, .valid = valid, .resolve = resolve, .present = present,
+    .cost = cost, .kernel = kernel,
+    .realize = realize, .release = release, .encode = encode, .decode = decode,
+    .query = query, .dot = dot,
+};
