@@ -1,5 +1,5 @@
 # device: kernel launchers (OpenCL + CLBlast) and the attention pipeline
-libkvq_impl_la_SOURCES += src/device/device.h src/device/devbuf.c src/device/codec.c \
+libkvq_impl_la_SOURCES += src/device/device.h src/device/layout.h src/device/devbuf.c src/device/codec.c \
 	src/device/attention.c
 KVQ_CL_FILES += cl/common.cl cl/wht.cl cl/quantize.cl cl/attention.cl
 
