@@ -1,7 +1,7 @@
 /* attention.c — compressed-domain attention on an OpenCL device: reference
  * and quantized logits, two-pass softmax statistics merged over key chunks,
- * outputs from quantized values, per-vector errors; the host reference runs
- * the same job where the context is the host. */
+ * outputs from quantized values, per-vector errors: the OpenCL backend's
+ * attention. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +46,7 @@ static int upload_codes(kvq_ctx *ctx, const kvq_qtensor *t, size_t n, int has_qj
 /* Keys per chunk: $KVQ_CHUNK_KEYS, else as many as one allocation holds. */
 static size_t chunk_keys(const run *r)
 {
-    size_t c = r->ctx->chunk_keys;
+    size_t c = r->ctx->opts.chunk_keys;
     size_t fit = (size_t)(r->ctx->info.max_alloc / 4 / (r->m ? r->m : 1));
     if (!c || c > fit)
         c = fit;
@@ -143,8 +143,7 @@ int kvq_dev_logits(kvq_ctx *ctx, const kvq_dev_codec *kc, cl_mem codes, cl_mem n
     cl_kernel k;
     int st;
     size_t ls, g[2] = {n, nq}, l[2] = {1, 1};
-    int vec = kvq_dev_vector_path(ctx) && kc->dim % 32 == 0 &&
-              (kc->bits == 0 || kc->bits > 6 || kc->symmetric);
+    int vec = kvq_dev_select(ctx, KVQ_OP_LOGITS, kc) == KVQ_VARIANT_VECTOR;
     if (vec) {
         char opts[64];
         snprintf(opts, sizeof opts, "-DKVQ_D=%d -DKVQ_LB=%d", kc->dim, kc->bits);
@@ -207,7 +206,11 @@ int kvq_dev_softmax_pass1(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t 
     cl_kernel kern;
     int st;
     KVQ_TRY(st, kvq_dev_kernel(ctx, "attention", dim, "kvq_softmax_pass1", &kern));
-    size_t ls = kvq_dev_group(ctx, kern, 256);
+    /* per work-item: one reduction float and a k-entry list of values and indices */
+    size_t item = sizeof(float) + k * (sizeof(float) + sizeof(cl_uint));
+    size_t ls = kvq_dev_group_local(ctx, kern, 256, 0, item);
+    if (!ls)
+        return kvq_dev_no_local(ctx, "kvq_softmax_pass1", item);
     cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, kk = (cl_uint)k;
     kvq_arg a[] = {{sizeof(cl_mem), &lref}, {sizeof(cl_mem), &lq}, {4, &un}, {4, &uj0},
                    {4, &kk}, {sizeof(cl_mem), &stats}, {sizeof(cl_mem), &topv},
@@ -331,7 +334,9 @@ int kvq_dev_softmax_pass2(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t 
     int st;
     cl_uint un = (cl_uint)n;
     KVQ_TRY(st, kvq_dev_kernel(ctx, "attention", dim, "kvq_softmax_pass2", &k));
-    size_t ls = kvq_dev_group(ctx, k, 256), g = ls * nq;
+    size_t ls = kvq_dev_group_local(ctx, k, 256, 0, sizeof(float)), g = ls * nq;
+    if (!ls)
+        return kvq_dev_no_local(ctx, "kvq_softmax_pass2", sizeof(float));
     kvq_arg a[] = {{sizeof(cl_mem), &lref}, {sizeof(cl_mem), &lq}, {4, &un},
                    {sizeof(cl_mem), &consts}, {sizeof(cl_mem), &sums}, {sizeof(cl_mem), &p},
                    {sizeof(cl_mem), &pq}, {ls * 4, NULL}};
@@ -566,28 +571,9 @@ cleanup:
     return st;
 }
 
-/* Checks that the job's sizes and tensors agree. */
-static int job_valid(const kvq_attention_job *j, const kvq_attention_out *o)
+/* Runs a checked job on the device (kvq_attention_run checks it). */
+int kvq_cl_attention(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out)
 {
-    if (!j || !o || !o->queries || !j->q || !j->k || !j->v || !j->k_codec || !j->v_codec ||
-        !j->k_codes || !j->v_codes || j->keys == 0 || j->queries == 0 ||
-        j->keys > 0xffffffffu || j->queries > 0xffffffffu)
-        return 0;
-    if (kvq_codec_dim(j->k_codec) != j->dim || kvq_codec_dim(j->v_codec) != j->dim)
-        return 0;
-    return j->k_codes->count >= j->keys && j->v_codes->count >= j->keys &&
-           j->k_codes->words == kvq_codec_words(j->k_codec) &&
-           j->v_codes->words == kvq_codec_words(j->v_codec) && j->topk >= 0 && j->topk <= KVQ_TOPK_MAX &&
-           isfinite(j->sharpness);
-}
-
-/* Runs the job on ctx. */
-KVQ_API int kvq_attention_run(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out)
-{
-    if (!ctx || !job_valid(job, out))
-        return KVQ_ERR_INVALID_ARG;
-    if (kvq_ctx_is_host(ctx))
-        return kvq_reference_attention(job, out);
     run r;
     memset(&r, 0, sizeof r);
     r.ctx = ctx;

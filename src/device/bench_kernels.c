@@ -253,7 +253,8 @@ int kvq_bench_device_run(kvq_ctx *ctx, const kvq_bench_work *w, int warmups, int
     bench_state s;
     int st;
     double ev, wall;
-    if (!ctx || kvq_ctx_is_host(ctx) || !w || repeats < 1 || warmups < 0)
+    /* the workloads are OpenCL kernels: a context without a queue has none to run */
+    if (!ctx || !ctx->queue || !w || repeats < 1 || warmups < 0)
         return KVQ_ERR_INVALID_ARG;
     memset(&s, 0, sizeof s);
     s.w = w;
