@@ -15,3 +15,5 @@ TESTS += tests/test_conf_quantize
 check_PROGRAMS += tests/test_conf_attention
 tests_test_conf_attention_LDADD = $(TEST_LDADD)
 TESTS += tests/test_conf_attention
+dist_check_SCRIPTS += tests/conf_gpu_limits.sh
+TESTS += tests/conf_gpu_limits.sh
