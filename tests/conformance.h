@@ -19,7 +19,7 @@ static inline size_t conf_devices(char specs[][16], size_t max)
 {
     kvq_device_info *l = NULL;
     size_t n = 0, k = 0;
-    if (kvq_device_list(&l, &n) != 0)
+    if (kvq__device_list(&l, &n) != 0)
         skip_all("cannot list OpenCL devices");
     const char *only = getenv("KVQ_DEVICE");
     for (size_t i = 0; i < n && k < max; i++) {
@@ -27,12 +27,12 @@ static inline size_t conf_devices(char specs[][16], size_t max)
             continue;
         if (only && *only) {
             size_t want;
-            if (kvq_device_resolve(l, n, only, &want) != 0 || want != i)
+            if (kvq__device_resolve(l, n, only, &want) != 0 || want != i)
                 continue;
         }
         snprintf(specs[k++], 16, "%d:%d", l[i].platform_index, l[i].device_index);
     }
-    kvq_device_list_free(l);
+    kvq__device_list_free(l);
     if (!k)
         skip_all("no OpenCL platform or device");
     return k;
@@ -53,7 +53,7 @@ static inline float *conf_normals(size_t count, int dim, uint32_t tag, float sca
     float *x = malloc((n ? n : 1) * sizeof *x);
     if (!x)
         return NULL;
-    kvq_rng_fill_normal(CONF_SEED, KVQ_RNG_TEST, tag, 0, x, n);
+    kvq__rng_fill_normal(CONF_SEED, KVQ_RNG_TEST, tag, 0, x, n);
     for (size_t i = 0; i < n; i++)
         x[i] *= scale;
     return x;

@@ -90,8 +90,8 @@ static void inputs_free(inputs *in)
     free(in->q);
     free(in->k);
     free(in->v);
-    kvq_qtensor_free(&in->kq);
-    kvq_qtensor_free(&in->vq);
+    kvq__qtensor_clear(&in->kq);
+    kvq__qtensor_clear(&in->vq);
     kvq_codec_destroy(in->kc);
     kvq_codec_destroy(in->vc);
 }
@@ -112,10 +112,10 @@ static int inputs_make(const conf_case *c, uint32_t tag, inputs *in)
         memset(in->k + 3 * (size_t)c->dim, 0, (size_t)c->dim * sizeof(float));
     if (kvq_codec_create(&in->kc, &s.k, c->dim, CONF_SEED, 0, tag) ||
         kvq_codec_create(&in->vc, &s.v, c->dim, CONF_SEED, 1, tag) ||
-        kvq_qtensor_alloc(&in->kq, in->kc, c->keys) || kvq_qtensor_alloc(&in->vq, in->vc, c->keys))
+        kvq__qtensor_init(&in->kq, in->kc, c->keys) || kvq__qtensor_init(&in->vq, in->vc, c->keys))
         return -1;
-    if (kvq_codec_quantize(in->kc, in->k, c->keys, &in->kq) ||
-        kvq_codec_quantize(in->vc, in->v, c->keys, &in->vq))
+    if (kvq__codec_quantize(in->kc, in->k, c->keys, &in->kq) ||
+        kvq__codec_quantize(in->vc, in->v, c->keys, &in->vq))
         return -1;
     return 0;
 }

@@ -167,7 +167,7 @@ static void check_realize(void)
     int st = kvq_scheme_parse("k=wht:mse2+qjl+nb16,v=none:mse1", 0, &s, NULL, 0);
     if (st == 0)
         st = kvq_codec_create(&c, &s.k, 128, 1, 0, 0);
-    ok(st == 0 && kvq_codec_qjl_m(c) == 128 && kvq_codec_words(c) == 12 &&
+    ok(st == 0 && kvq__codec_qjl_m(c) == 128 && kvq__codec_words(c) == 12 &&
        kvq_codec_spec_get(c)->norm_bits == 16, "parsed codec realizes: m = d = 128, 12 words");
     kvq_codec_destroy(c);
 }

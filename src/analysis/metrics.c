@@ -19,7 +19,7 @@ const char *kvq_metric_name(int id)
 }
 
 /* The id of a metric name, or -1. */
-int kvq_metric_lookup(const char *name)
+int kvq__metric_lookup(const char *name)
 {
     for (int i = 0; name && i < KVQ_METRIC_COUNT; i++)
         if (strcmp(name, metric_names[i]) == 0)
@@ -71,7 +71,7 @@ static double dist6(const double *o)
 }
 
 /* One trial's metric vector from its per-query and per-vector records. */
-void kvq_trial_aggregate(const kvq_query_metrics *q, size_t m,
+void kvq__trial_aggregate(const kvq_query_metrics *q, size_t m,
                          const kvq_vector_errors *k, const kvq_vector_errors *v,
                          double out[KVQ_METRIC_COUNT])
 {

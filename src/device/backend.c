@@ -7,28 +7,28 @@
 
 /* The backend that runs a device type: the host reference for the host,
  * OpenCL for everything else. */
-const kvq_backend *kvq_backend_for(int device_type)
+const kvq__backend *kvq__backend_for(int device_type)
 {
-    return device_type == KVQ_DEVICE_HOST ? &kvq_backend_host : &kvq_backend_opencl;
+    return device_type == KVQ_DEVICE_HOST ? &kvq__backend_host : &kvq__backend_opencl;
 }
 
 /* Quantizes count vectors (count × dim floats) with codec on ctx into out. */
 KVQ_API int kvq_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t count,
                          kvq_qtensor *out)
 {
-    return kvq_ctx_backend(ctx)->quantize(ctx, c, x, count, out);
+    return kvq__ctx_backend(ctx)->quantize(ctx, c, x, count, out);
 }
 
 /* Reconstructs x̂ (count × dim floats) from a quantized tensor on ctx. */
 KVQ_API int kvq_dequantize(kvq_ctx *ctx, const kvq_codec *c, const kvq_qtensor *t, float *xhat)
 {
-    return kvq_ctx_backend(ctx)->dequantize(ctx, c, t, xhat);
+    return kvq__ctx_backend(ctx)->dequantize(ctx, c, t, xhat);
 }
 
 /* x ← R x (or Rᵀ x when inverse) for count vectors, batched on ctx. */
 KVQ_API int kvq_rotate(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t count, int inverse)
 {
-    return kvq_ctx_backend(ctx)->rotate(ctx, r, x, count, inverse);
+    return kvq__ctx_backend(ctx)->rotate(ctx, r, x, count, inverse);
 }
 
 /* Checks that the job's sizes and tensors agree (keys and queries index
@@ -42,8 +42,8 @@ static int job_valid(const kvq_attention_job *j, const kvq_attention_out *o)
     if (kvq_codec_dim(j->k_codec) != j->dim || kvq_codec_dim(j->v_codec) != j->dim)
         return 0;
     return j->k_codes->count >= j->keys && j->v_codes->count >= j->keys &&
-           j->k_codes->words == kvq_codec_words(j->k_codec) &&
-           j->v_codes->words == kvq_codec_words(j->v_codec) && j->topk >= 0 &&
+           j->k_codes->words == kvq__codec_words(j->k_codec) &&
+           j->v_codes->words == kvq__codec_words(j->v_codec) && j->topk >= 0 &&
            j->topk <= KVQ_TOPK_MAX && isfinite(j->sharpness);
 }
 
@@ -52,5 +52,5 @@ KVQ_API int kvq_attention_run(kvq_ctx *ctx, const kvq_attention_job *job, kvq_at
 {
     if (!ctx || !job_valid(job, out))
         return KVQ_ERR_INVALID_ARG;
-    return kvq_ctx_backend(ctx)->attention(ctx, job, out);
+    return kvq__ctx_backend(ctx)->attention(ctx, job, out);
 }

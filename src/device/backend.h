@@ -9,7 +9,7 @@
 
 #include "kvq.h"
 
-typedef struct kvq_backend {
+typedef struct kvq__backend {
     const char *name;
     /* Acquires what the backend needs on ctx (device info and options are set). */
     int (*open)(kvq_ctx *ctx);
@@ -24,14 +24,14 @@ typedef struct kvq_backend {
     int (*dequantize)(kvq_ctx *ctx, const kvq_codec *c, const kvq_qtensor *t, float *xhat);
     int (*rotate)(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t count, int inverse);
     int (*attention)(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out);
-} kvq_backend;
+} kvq__backend;
 
-extern const kvq_backend kvq_backend_host;
-extern const kvq_backend kvq_backend_opencl;
+extern const kvq__backend kvq__backend_host;
+extern const kvq__backend kvq__backend_opencl;
 
 /* The backend that runs a device type (enum kvq_device_type). */
-const kvq_backend *kvq_backend_for(int device_type);
+const kvq__backend *kvq__backend_for(int device_type);
 /* The backend a context was created with. */
-const kvq_backend *kvq_ctx_backend(const kvq_ctx *ctx);
+const kvq__backend *kvq__ctx_backend(const kvq_ctx *ctx);
 
 #endif

@@ -27,13 +27,13 @@ static int host_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_
                          kvq_qtensor *out)
 {
     (void)ctx;
-    return kvq_codec_quantize(c, x, count, out);
+    return kvq__codec_quantize(c, x, count, out);
 }
 
 static int host_dequantize(kvq_ctx *ctx, const kvq_codec *c, const kvq_qtensor *t, float *xhat)
 {
     (void)ctx;
-    return kvq_codec_dequantize(c, t, xhat);
+    return kvq__codec_dequantize(c, t, xhat);
 }
 
 /* Rotates each float row through a double copy, as the reference codec does. */
@@ -59,10 +59,10 @@ static int host_rotate(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t cou
 static int host_attention(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out)
 {
     (void)ctx;
-    return kvq_reference_attention(job, out);
+    return kvq__reference_attention(job, out);
 }
 
-const kvq_backend kvq_backend_host = {
+const kvq__backend kvq__backend_host = {
     .name = "host", .open = host_open, .close = host_close, .try_build = host_try_build,
     .quantize = host_quantize, .dequantize = host_dequantize, .rotate = host_rotate,
     .attention = host_attention,

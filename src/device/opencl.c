@@ -3,8 +3,8 @@
 #include "device/backend.h"
 #include "device/device.h"
 
-const kvq_backend kvq_backend_opencl = {
-    .name = "opencl", .open = kvq_rt_open, .close = kvq_rt_close, .try_build = kvq_rt_try_build,
-    .quantize = kvq_cl_quantize, .dequantize = kvq_cl_dequantize, .rotate = kvq_cl_rotate,
-    .attention = kvq_cl_attention,
+const kvq__backend kvq__backend_opencl = {
+    .name = "opencl", .open = kvq__rt_open, .close = kvq__rt_close, .try_build = kvq__rt_try_build,
+    .quantize = kvq__cl_quantize, .dequantize = kvq__cl_dequantize, .rotate = kvq__cl_rotate,
+    .attention = kvq__cl_attention,
 };

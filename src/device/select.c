@@ -6,7 +6,7 @@
 #include "device/device.h"
 
 /* The vector kernels of these operations take every codec the device can hold. */
-static int any_codec(const kvq_dev_codec *d)
+static int any_codec(const kvq__dev_codec *d)
 {
     (void)d;
     return 1;
@@ -14,25 +14,25 @@ static int any_codec(const kvq_dev_codec *d)
 
 /* kvq_logits_codes_vec reads whole 32-bit plane words and, up to 6 bits,
  * takes C[idx] from the positive half of a symmetric codebook. */
-static int logits_vec_fits(const kvq_dev_codec *d)
+static int logits_vec_fits(const kvq__dev_codec *d)
 {
     return d->dim % 32 == 0 && (d->bits == 0 || d->bits > 6 || d->symmetric);
 }
 
 /* kvq_rotate holds the vector in local memory. */
-static size_t rotate_local(const kvq_dev_codec *d)
+static size_t rotate_local(const kvq__dev_codec *d)
 {
     return (size_t)d->dim * sizeof(float);
 }
 
 /* Local memory of kvq_quantize besides its reduction scratch: u, r, idx and z. */
-size_t kvq_dev_quantize_local(const kvq_dev_codec *d)
+size_t kvq__dev_quantize_local(const kvq__dev_codec *d)
 {
     return 3 * (size_t)d->dim * sizeof(float) + (size_t)(d->m ? d->m : 1) * sizeof(cl_uint);
 }
 
 /* The work-group variant uses no local memory. */
-static size_t no_local(const kvq_dev_codec *d)
+static size_t no_local(const kvq__dev_codec *d)
 {
     (void)d;
     return 0;
@@ -41,20 +41,20 @@ static size_t no_local(const kvq_dev_codec *d)
 /* Per operation: when its vector kernel applies, and the local memory its
  * work-group kernel needs with one work-item (fixed buffers + scratch). */
 typedef struct variant_rule {
-    int (*vector_fits)(const kvq_dev_codec *d);
-    size_t (*group_local)(const kvq_dev_codec *d);
+    int (*vector_fits)(const kvq__dev_codec *d);
+    size_t (*group_local)(const kvq__dev_codec *d);
     size_t scratch_per_item;
 } variant_rule;
 
 static const variant_rule rules[KVQ_OP_COUNT] = {
     [KVQ_OP_ROTATE] = {any_codec, rotate_local, 0},
-    [KVQ_OP_QUANTIZE] = {any_codec, kvq_dev_quantize_local, sizeof(float)},
+    [KVQ_OP_QUANTIZE] = {any_codec, kvq__dev_quantize_local, sizeof(float)},
     [KVQ_OP_DEQUANTIZE] = {any_codec, no_local, 0},
     [KVQ_OP_LOGITS] = {logits_vec_fits, no_local, 0},
 };
 
 /* The variant of op for codec d on ctx. */
-kvq_variant kvq_dev_select(const kvq_ctx *ctx, kvq_dev_op op, const kvq_dev_codec *d)
+kvq_variant kvq__dev_select(const kvq_ctx *ctx, kvq__dev_op op, const kvq__dev_codec *d)
 {
     const variant_rule *r = &rules[op];
     if (!r->vector_fits(d))
@@ -70,16 +70,16 @@ kvq_variant kvq_dev_select(const kvq_ctx *ctx, kvq_dev_op op, const kvq_dev_code
 }
 
 /* Local size for a per-vector work-group kernel: ≤ dim, ≤ 256, a power of two. */
-size_t kvq_dev_group(kvq_ctx *ctx, cl_kernel k, size_t want)
+size_t kvq__dev_group(kvq_ctx *ctx, cl_kernel k, size_t want)
 {
-    return kvq_rt_wg_size(ctx, k, want > 256 ? 256 : want);
+    return kvq__rt_wg_size(ctx, k, want > 256 ? 256 : want);
 }
 
-/* kvq_dev_group, halved until fixed + size × per_item bytes of local memory fit. */
-size_t kvq_dev_group_local(kvq_ctx *ctx, cl_kernel k, size_t want, size_t fixed,
+/* kvq__dev_group, halved until fixed + size × per_item bytes of local memory fit. */
+size_t kvq__dev_group_local(kvq_ctx *ctx, cl_kernel k, size_t want, size_t fixed,
                            size_t per_item)
 {
-    size_t ls = kvq_dev_group(ctx, k, want);
+    size_t ls = kvq__dev_group(ctx, k, want);
     uint64_t limit = ctx->caps.local_mem;
     if (!limit)
         return ls;
@@ -89,10 +89,10 @@ size_t kvq_dev_group_local(kvq_ctx *ctx, cl_kernel k, size_t want, size_t fixed,
 }
 
 /* KVQ_ERR_UNSUPPORTED, explaining that kernel needs bytes of local memory. */
-int kvq_dev_no_local(const kvq_ctx *ctx, const char *kernel, size_t bytes)
+int kvq__dev_no_local(const kvq_ctx *ctx, const char *kernel, size_t bytes)
 {
     char why[160];
     snprintf(why, sizeof why, "%s needs %zu bytes of local memory; the device offers %llu",
              kernel, bytes, (unsigned long long)ctx->caps.local_mem);
-    return kvq_rt_explain(KVQ_ERR_UNSUPPORTED, why);
+    return kvq__rt_explain(KVQ_ERR_UNSUPPORTED, why);
 }

@@ -9,23 +9,23 @@
 #include "kernels.h"
 #include "device/backend.h"
 
-int kvq_rt_device_ids(int p, int d, cl_platform_id *plat, cl_device_id *dev);
+int kvq__rt_device_ids(int p, int d, cl_platform_id *plat, cl_device_id *dev);
 
 /* Opens the OpenCL context and in-order profiling queue of ctx->info. */
-int kvq_rt_open(kvq_ctx *ctx)
+int kvq__rt_open(kvq_ctx *ctx)
 {
     cl_int st;
-    int rc = kvq_rt_device_ids(ctx->info.platform_index, ctx->info.device_index,
+    int rc = kvq__rt_device_ids(ctx->info.platform_index, ctx->info.device_index,
                                &ctx->platform, &ctx->device);
     if (rc)
         return rc;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
     ctx->context = clCreateContext(props, 1, &ctx->device, NULL, NULL, &st);
     if (st != CL_SUCCESS)
-        return kvq_rt_fail(st, "clCreateContext", __FILE__, __LINE__);
+        return kvq__rt_fail(st, "clCreateContext", __FILE__, __LINE__);
     ctx->queue = clCreateCommandQueue(ctx->context, ctx->device, CL_QUEUE_PROFILING_ENABLE, &st);
     if (st != CL_SUCCESS)
-        return kvq_rt_fail(st, "clCreateCommandQueue", __FILE__, __LINE__);
+        return kvq__rt_fail(st, "clCreateCommandQueue", __FILE__, __LINE__);
     return KVQ_OK;
 }
 
@@ -42,28 +42,28 @@ KVQ_API int kvq_ctx_create(kvq_ctx **out, const char *spec)
     if (!ctx)
         return KVQ_ERR_NOMEM;
     /* a malformed KVQ_* variable leaves a detail naming it; a malformed spec none */
-    kvq_rt_explain(KVQ_OK, "");
-    KVQ_TRY(st, kvq_options_read(&ctx->opts));
+    kvq__rt_explain(KVQ_OK, "");
+    KVQ_TRY(st, kvq__options_read(&ctx->opts));
     if (!spec)
         spec = ctx->opts.device;
-    KVQ_TRY(st, kvq_device_list(&list, &n));
-    KVQ_TRY(st, kvq_device_resolve(list, n, spec, &idx));
+    KVQ_TRY(st, kvq__device_list(&list, &n));
+    KVQ_TRY(st, kvq__device_resolve(list, n, spec, &idx));
     ctx->info = list[idx];
     ctx->is_host = ctx->info.type == KVQ_DEVICE_HOST;
-    kvq_caps_init(&ctx->caps, &ctx->info, &ctx->opts);
+    kvq__caps_init(&ctx->caps, &ctx->info, &ctx->opts);
     ctx->pool.stats.limit = ctx->opts.pool_limit ? ctx->opts.pool_limit : ctx->info.global_mem;
-    ctx->backend = kvq_backend_for(ctx->info.type);
+    ctx->backend = kvq__backend_for(ctx->info.type);
     KVQ_TRY(st, ctx->backend->open(ctx));
     *out = ctx;
     ctx = NULL;
 cleanup:
-    kvq_device_list_free(list);
+    kvq__device_list_free(list);
     kvq_ctx_destroy(ctx);
     return st;
 }
 
 /* Releases every OpenCL object of ctx: kernels, programs, pooled buffers, queue. */
-void kvq_rt_close(kvq_ctx *ctx)
+void kvq__rt_close(kvq_ctx *ctx)
 {
     for (size_t i = 0; i < ctx->nkernels; i++) {
         clReleaseKernel(ctx->kernels[i].kernel);
@@ -73,7 +73,7 @@ void kvq_rt_close(kvq_ctx *ctx)
         clReleaseProgram(ctx->programs[i].program);
         free(ctx->programs[i].key);
     }
-    kvq_pool_destroy(ctx);
+    kvq__pool_destroy(ctx);
     if (ctx->queue)
         clReleaseCommandQueue(ctx->queue);
     if (ctx->context)
@@ -94,13 +94,13 @@ KVQ_API void kvq_ctx_destroy(kvq_ctx *ctx)
         return;
     if (ctx->backend)
         ctx->backend->close(ctx);
-    kvq_options_free(&ctx->opts);
+    kvq__options_free(&ctx->opts);
     free(ctx->build_log);
     free(ctx);
 }
 
 /* The backend a context was created with. */
-const kvq_backend *kvq_ctx_backend(const kvq_ctx *ctx)
+const kvq__backend *kvq__ctx_backend(const kvq_ctx *ctx)
 {
     return ctx->backend;
 }
@@ -124,9 +124,9 @@ KVQ_API const char *kvq_ctx_build_log(const kvq_ctx *ctx)
 }
 
 /* The source text of an embedded kernel file, or NULL. */
-const char *kvq_rt_source(const char *name)
+const char *kvq__rt_source(const char *name)
 {
-    for (const kvq_cl_source *s = kvq_cl_sources; s->name; s++)
+    for (const kvq__cl_source *s = kvq__cl_sources; s->name; s++)
         if (!strcmp(s->name, name))
             return s->text;
     return NULL;
@@ -171,13 +171,13 @@ static int build_source(kvq_ctx *ctx, const char *source, const char *options, c
     snprintf(opts, len, "-cl-std=CL1.2 %s %s", options ? options : "", extra ? extra : "");
     prog = clCreateProgramWithSource(ctx->context, 1, &source, NULL, &st);
     if (st != CL_SUCCESS) {
-        rc = kvq_rt_fail(st, "clCreateProgramWithSource", __FILE__, __LINE__);
+        rc = kvq__rt_fail(st, "clCreateProgramWithSource", __FILE__, __LINE__);
         goto cleanup;
     }
     st = clBuildProgram(prog, 1, &ctx->device, opts, NULL, NULL);
     if (st != CL_SUCCESS) {
         keep_build_log(ctx, prog);
-        kvq_rt_fail(st, "clBuildProgram", __FILE__, __LINE__);
+        kvq__rt_fail(st, "clBuildProgram", __FILE__, __LINE__);
         rc = (st == CL_BUILD_PROGRAM_FAILURE || st == CL_INVALID_BUILD_OPTIONS) ? KVQ_ERR_BUILD : st;
         goto cleanup;
     }
@@ -192,13 +192,13 @@ cleanup:
 }
 
 /* Builds OpenCL C source to check that it compiles; keeps the log on failure. */
-KVQ_API int kvq_ctx_try_build(kvq_ctx *ctx, const char *source, const char *options)
+KVQ_API int kvq__ctx_try_build(kvq_ctx *ctx, const char *source, const char *options)
 {
     return ctx->backend->try_build(ctx, source, options);
 }
 
 /* Builds source to check that it compiles (the OpenCL backend's try_build). */
-int kvq_rt_try_build(kvq_ctx *ctx, const char *source, const char *options)
+int kvq__rt_try_build(kvq_ctx *ctx, const char *source, const char *options)
 {
     cl_program prog;
     int st = build_source(ctx, source, options, &prog);
@@ -231,7 +231,7 @@ static char *joined_source(const char *names)
                 goto bad;
             memcpy(name, p, n);
             name[n] = '\0';
-            const char *src = kvq_rt_source(name);
+            const char *src = kvq__rt_source(name);
             if (!src)
                 goto bad;
             if (pass == 0)
@@ -250,7 +250,7 @@ bad:
 }
 
 /* Builds (once per context) embedded cl/ files; "a+b" concatenates cl/a.cl and cl/b.cl. */
-int kvq_rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_program *out)
+int kvq__rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_program *out)
 {
     char *key = NULL, *src = NULL;
     int st = KVQ_ERR_NOMEM;
@@ -266,7 +266,7 @@ int kvq_rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_progr
             free(key);
             return KVQ_OK;
         }
-    kvq_program_entry *g = realloc(ctx->programs, (ctx->nprograms + 1) * sizeof *g);
+    kvq__program_entry *g = realloc(ctx->programs, (ctx->nprograms + 1) * sizeof *g);
     if (!g)
         goto cleanup;
     ctx->programs = g;
@@ -286,8 +286,8 @@ cleanup:
     return st;
 }
 
-/* A cached kernel object of kvq_rt_program(name, options). */
-int kvq_rt_kernel(kvq_ctx *ctx, const char *name, const char *options, const char *kernel,
+/* A cached kernel object of kvq__rt_program(name, options). */
+int kvq__rt_kernel(kvq_ctx *ctx, const char *name, const char *options, const char *kernel,
                   cl_kernel *out)
 {
     cl_program prog;
@@ -307,8 +307,8 @@ int kvq_rt_kernel(kvq_ctx *ctx, const char *name, const char *options, const cha
             free(key);
             return KVQ_OK;
         }
-    KVQ_TRY(st, kvq_rt_program(ctx, name, options, &prog));
-    kvq_kernel_entry *g = realloc(ctx->kernels, (ctx->nkernels + 1) * sizeof *g);
+    KVQ_TRY(st, kvq__rt_program(ctx, name, options, &prog));
+    kvq__kernel_entry *g = realloc(ctx->kernels, (ctx->nkernels + 1) * sizeof *g);
     if (!g) {
         st = KVQ_ERR_NOMEM;
         goto cleanup;
@@ -316,7 +316,7 @@ int kvq_rt_kernel(kvq_ctx *ctx, const char *name, const char *options, const cha
     ctx->kernels = g;
     *out = clCreateKernel(prog, kernel, &cst);
     if (cst != CL_SUCCESS) {
-        st = kvq_rt_fail(cst, "clCreateKernel", __FILE__, __LINE__);
+        st = kvq__rt_fail(cst, "clCreateKernel", __FILE__, __LINE__);
         goto cleanup;
     }
     g[ctx->nkernels].key = key;
@@ -329,7 +329,7 @@ cleanup:
 }
 
 /* Work-group size for a kernel on this device: min(want, kernel max), a power of two. */
-size_t kvq_rt_wg_size(kvq_ctx *ctx, cl_kernel k, size_t want)
+size_t kvq__rt_wg_size(kvq_ctx *ctx, cl_kernel k, size_t want)
 {
     size_t kmax = 0;
     if (clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax,
@@ -344,7 +344,7 @@ size_t kvq_rt_wg_size(kvq_ctx *ctx, cl_kernel k, size_t want)
 }
 
 /* Parses a byte count with an optional K/M/G suffix ("512M"); 0 on success. */
-int kvq_parse_bytes(const char *text, uint64_t *out)
+int kvq__parse_bytes(const char *text, uint64_t *out)
 {
     char *end;
     if (!text || !*text || *text == '-')

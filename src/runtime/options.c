@@ -13,7 +13,7 @@ static int bad_option(const char *name, const char *text, const char *why)
 {
     char msg[320];
     snprintf(msg, sizeof msg, "%s: '%.120s': %s", name, text, why);
-    return kvq_rt_explain(KVQ_ERR_BAD_SPEC, msg);
+    return kvq__rt_explain(KVQ_ERR_BAD_SPEC, msg);
 }
 
 /* A byte count from variable name, or 0 when unset or empty. */
@@ -21,13 +21,13 @@ static int read_bytes(const char *name, uint64_t *out)
 {
     const char *env = getenv(name);
     *out = 0;
-    if (env && *env && kvq_parse_bytes(env, out))
+    if (env && *env && kvq__parse_bytes(env, out))
         return bad_option(name, env, "expected a byte count such as 4096, 64K, 512M or 2G");
     return KVQ_OK;
 }
 
 /* One "key=value" item of KVQ_DEVICE_LIMITS (len bytes of item) into o. */
-static int limit_item(const char *all, const char *item, size_t len, kvq_options *o)
+static int limit_item(const char *all, const char *item, size_t len, kvq__options *o)
 {
     char buf[64];
     uint64_t v;
@@ -41,7 +41,7 @@ static int limit_item(const char *all, const char *item, size_t len, kvq_options
     if (!wg && !local)
         return bad_option("KVQ_DEVICE_LIMITS", all,
                           "expected wg=<work-items>,local=<bytes>, e.g. wg=256,local=32K");
-    if (kvq_parse_bytes(eq + 1, &v) || v == 0 || (wg && v > 65536))
+    if (kvq__parse_bytes(eq + 1, &v) || v == 0 || (wg && v > 65536))
         return bad_option("KVQ_DEVICE_LIMITS", all,
                           wg ? "wg must be a whole number of work-items, 1 to 65536"
                              : "local must be a positive byte count such as 32K");
@@ -53,7 +53,7 @@ static int limit_item(const char *all, const char *item, size_t len, kvq_options
 }
 
 /* KVQ_DEVICE_LIMITS: comma-separated wg= and local= caps (either may be absent). */
-static int read_limits(kvq_options *o)
+static int read_limits(kvq__options *o)
 {
     const char *env = getenv("KVQ_DEVICE_LIMITS");
     if (!env || !*env)
@@ -70,7 +70,7 @@ static int read_limits(kvq_options *o)
 }
 
 /* Reads every KVQ_* variable kvq uses into o (see kvq(1) for each). */
-int kvq_options_read(kvq_options *o)
+int kvq__options_read(kvq__options *o)
 {
     uint64_t chunk;
     int st;
@@ -89,12 +89,12 @@ int kvq_options_read(kvq_options *o)
     o->chunk_keys = (size_t)chunk;
 cleanup:
     if (st)
-        kvq_options_free(o);
+        kvq__options_free(o);
     return st;
 }
 
-/* Frees what kvq_options_read allocated. */
-void kvq_options_free(kvq_options *o)
+/* Frees what kvq__options_read allocated. */
+void kvq__options_free(kvq__options *o)
 {
     free(o->device);
     free(o->build_options);
@@ -102,7 +102,7 @@ void kvq_options_free(kvq_options *o)
 }
 
 /* The capabilities the launchers see on a device under options o. */
-void kvq_caps_init(kvq_caps *c, const kvq_device_info *info, const kvq_options *o)
+void kvq__caps_init(kvq__caps *c, const kvq_device_info *info, const kvq__options *o)
 {
     c->max_work_group = info->max_work_group;
     c->local_mem = info->local_mem;

@@ -17,32 +17,32 @@
 #endif
 
 /* One cached buffer: its size class in bytes and whether it is handed out. */
-typedef struct kvq_pool_entry {
+typedef struct kvq__pool_entry {
     cl_mem mem;
     size_t bytes;
     int in_use;
-} kvq_pool_entry;
+} kvq__pool_entry;
 
-typedef struct kvq_pool {
-    kvq_pool_entry *entries;
+typedef struct kvq__pool {
+    kvq__pool_entry *entries;
     size_t count, cap;
     kvq_pool_stats stats;
-} kvq_pool;
+} kvq__pool;
 
 /* One built program, keyed by embedded source name and build options. */
-typedef struct kvq_program_entry {
+typedef struct kvq__program_entry {
     char *key;
     cl_program program;
-} kvq_program_entry;
+} kvq__program_entry;
 
 /* One kernel object of a cached program, keyed by program key and name. */
-typedef struct kvq_kernel_entry {
+typedef struct kvq__kernel_entry {
     char *key;
     cl_kernel kernel;
-} kvq_kernel_entry;
+} kvq__kernel_entry;
 
 /* The KVQ_* environment variables, read once when a context is created. */
-typedef struct kvq_options {
+typedef struct kvq__options {
     char *device;               /* KVQ_DEVICE: the spec when the caller gives none */
     uint64_t pool_limit;        /* KVQ_POOL_LIMIT; 0: the device's global memory */
     size_t chunk_keys;          /* KVQ_CHUNK_KEYS; 0: chunk only when an allocation is too small */
@@ -51,62 +51,62 @@ typedef struct kvq_options {
     int limited;                /* KVQ_DEVICE_LIMITS given: */
     size_t limit_wg;            /*   wg=, work-items per group (0: no cap) */
     uint64_t limit_local;       /*   local=, bytes of local memory (0: no cap) */
-} kvq_options;
+} kvq__options;
 
 /* What the launchers may assume of the device: its limits, capped by
  * KVQ_DEVICE_LIMITS, and whether its CPU-only kernel variants may run. */
-typedef struct kvq_caps {
+typedef struct kvq__caps {
     size_t max_work_group;      /* CL_DEVICE_MAX_WORK_GROUP_SIZE (capped) */
     uint64_t local_mem;         /* CL_DEVICE_LOCAL_MEM_SIZE (capped) */
     int vector_kernels;         /* one-work-item-per-vector kernels (CPU, not forced off) */
-} kvq_caps;
+} kvq__caps;
 
-struct kvq_backend;
+struct kvq__backend;
 
 struct kvq_ctx {
     kvq_device_info info;
     int is_host;
-    const struct kvq_backend *backend;  /* chosen once, from info.type */
-    kvq_options opts;
-    kvq_caps caps;
+    const struct kvq__backend *backend;  /* chosen once, from info.type */
+    kvq__options opts;
+    kvq__caps caps;
     cl_platform_id platform;
     cl_device_id device;
     cl_context context;
     cl_command_queue queue;
     char *build_log;
-    kvq_program_entry *programs;
+    kvq__program_entry *programs;
     size_t nprograms;
-    kvq_kernel_entry *kernels;
+    kvq__kernel_entry *kernels;
     size_t nkernels;
-    kvq_pool pool;
+    kvq__pool pool;
 };
 
 /* Reads every KVQ_* variable into o; a malformed value is KVQ_ERR_BAD_SPEC
  * with the variable named in kvq_error_detail(). */
-int kvq_options_read(kvq_options *o);
-/* Frees what kvq_options_read allocated. */
-void kvq_options_free(kvq_options *o);
+int kvq__options_read(kvq__options *o);
+/* Frees what kvq__options_read allocated. */
+void kvq__options_free(kvq__options *o);
 /* The capabilities the launchers see on a device under options o. */
-void kvq_caps_init(kvq_caps *c, const kvq_device_info *info, const kvq_options *o);
+void kvq__caps_init(kvq__caps *c, const kvq_device_info *info, const kvq__options *o);
 
 /* Opens the OpenCL context and queue of ctx->info (the OpenCL backend's open). */
-int kvq_rt_open(kvq_ctx *ctx);
+int kvq__rt_open(kvq_ctx *ctx);
 /* Releases every OpenCL object of ctx (the OpenCL backend's close). */
-void kvq_rt_close(kvq_ctx *ctx);
+void kvq__rt_close(kvq_ctx *ctx);
 /* Builds source to check that it compiles; keeps the log on failure. */
-int kvq_rt_try_build(kvq_ctx *ctx, const char *source, const char *options);
+int kvq__rt_try_build(kvq_ctx *ctx, const char *source, const char *options);
 
 /* Records why a request failed (for kvq_error_detail()); returns status. */
-int kvq_rt_explain(int status, const char *why);
+int kvq__rt_explain(int status, const char *why);
 /* Records where an OpenCL call failed for kvq_error_detail(); returns status. */
-int kvq_rt_fail(int status, const char *call, const char *file, int line);
+int kvq__rt_fail(int status, const char *call, const char *file, int line);
 
 /* Checks a CL status; on failure records the call site and jumps to cleanup. */
 #define KVQ_CL_TRY(st, call)                                                  \
     do {                                                                      \
         (st) = (call);                                                        \
         if ((st) != CL_SUCCESS) {                                             \
-            kvq_rt_fail((st), #call, __FILE__, __LINE__);                     \
+            kvq__rt_fail((st), #call, __FILE__, __LINE__);                     \
             goto cleanup;                                                     \
         }                                                                     \
     } while (0)
@@ -121,29 +121,29 @@ int kvq_rt_fail(int status, const char *call, const char *file, int line);
 
 /* Builds (once per context) embedded cl/ files, name "a+b" concatenating
  * cl/a.cl and cl/b.cl, with extra options. */
-int kvq_rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_program *out);
-/* A cached kernel object of kvq_rt_program(name, options). */
-int kvq_rt_kernel(kvq_ctx *ctx, const char *name, const char *options,
+int kvq__rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_program *out);
+/* A cached kernel object of kvq__rt_program(name, options). */
+int kvq__rt_kernel(kvq_ctx *ctx, const char *name, const char *options,
                   const char *kernel, cl_kernel *out);
 /* The source text of an embedded kernel file, or NULL. */
-const char *kvq_rt_source(const char *name);
+const char *kvq__rt_source(const char *name);
 
 /* Hands out a device buffer of at least bytes, reusing a cached one. */
-int kvq_pool_acquire(kvq_ctx *ctx, size_t bytes, cl_mem *out);
+int kvq__pool_acquire(kvq_ctx *ctx, size_t bytes, cl_mem *out);
 /* Returns a buffer to the cache (NULL is ignored). */
-void kvq_pool_release(kvq_ctx *ctx, cl_mem mem);
+void kvq__pool_release(kvq_ctx *ctx, cl_mem mem);
 /* Releases every cached (not handed out) buffer to OpenCL. */
-void kvq_pool_trim(kvq_ctx *ctx);
+void kvq__pool_trim(kvq_ctx *ctx);
 /* Releases everything; used by kvq_ctx_destroy. */
-void kvq_pool_destroy(kvq_ctx *ctx);
+void kvq__pool_destroy(kvq_ctx *ctx);
 /* The size class a request of bytes is rounded up to. */
-size_t kvq_pool_size_class(size_t bytes);
+size_t kvq__pool_size_class(size_t bytes);
 
 /* Work-group size for a kernel on this device: min(want, kernel max,
  * device max), a power of two. */
-size_t kvq_rt_wg_size(kvq_ctx *ctx, cl_kernel k, size_t want);
+size_t kvq__rt_wg_size(kvq_ctx *ctx, cl_kernel k, size_t want);
 
 /* Parses a byte count with an optional K/M/G suffix ("512M"); 0 on success. */
-int kvq_parse_bytes(const char *text, uint64_t *out);
+int kvq__parse_bytes(const char *text, uint64_t *out);
 
 #endif
