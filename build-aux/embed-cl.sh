@@ -1,8 +1,9 @@
 #!/bin/sh
-# Turn OpenCL C sources into a C table {name, text}. Usage: embed-cl.sh OUT.c FILE.cl...
-# Each file becomes a NUL-terminated byte array written by od, so kernels stay plain .cl files.
+# Turn OpenCL C sources into a C table {name, text}. Usage: embed-cl.sh OUT.c PRELUDE.h FILE.cl...
+# Each file, with PRELUDE.h in front (the layout shared with the C launchers),
+# becomes a NUL-terminated byte array written by od, so kernels stay plain .cl files.
 set -e
-out=$1; shift
+out=$1; prelude=$2; shift 2
 tmp="$out.tmp"
 {
   echo "/* Generated from the cl/ folder by build-aux/embed-cl.sh; do not edit. */"
@@ -10,7 +11,7 @@ tmp="$out.tmp"
   for f in "$@"; do
     n=$(basename "$f" .cl)
     echo "static const char src_$n[] = {"
-    od -v -A n -t o1 "$f" | sed -e 's/^ *//' -e 's/  */ /g' -e 's/ *$//' \
+    cat "$prelude" "$f" | od -v -A n -t o1 | sed -e 's/^ *//' -e 's/  */ /g' -e 's/ *$//' \
       -e '/^$/d' -e 's/\([0-7][0-7]*\)/0\1,/g'
     echo "0};"
   done

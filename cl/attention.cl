@@ -3,7 +3,9 @@
  * error moments) with a log-sum-exp merge over key chunks, value
  * accumulation in the rotated domain, and per-vector reconstruction errors. */
 
-#define KVQ_TOPK_MAX 8
+/* KVQ_TOPK_MAX, KVQ_MSE_BITS_MAX and the slots of the statistics, constants
+ * and accumulator records come from layout.h, which the build puts in front
+ * of this file (the launchers in src/device/attention.c use the same names). */
 
 /* ⟨q, C[idx]⟩ over the MSE planes of one key (q already rotated and scaled). */
 float mse_dot(__global const uint *w, __global const float *q,
@@ -12,7 +14,7 @@ float mse_dot(__global const uint *w, __global const float *q,
     float acc = 0.0f;
 #if KVQ_D % 32 == 0
     for (uint blk = 0; blk < KVQ_D / 32; blk++) {
-        uint pw[8];
+        uint pw[KVQ_MSE_BITS_MAX];
         for (uint k = 0; k < bits; k++)
             pw[k] = w[k * (KVQ_D / 32) + blk];
         for (uint t = 0; t < 32; t++) {
@@ -141,7 +143,8 @@ void wg_topk(__global const float *row, const uint n, const uint j0, const uint 
 
 /* Pass 1 over one chunk, one work-group per query: row maxima and scaled sums
  * for both log-sum-exps, Σ e^{ℓ−max}·δ for the mean logit error under p, and
- * the chunk's top-k of both rows. stats[q] = {m_ref, s_ref, m_q, s_q, t}. */
+ * the chunk's top-k of both rows: stats[q] is a record of KVQ_STATS slots,
+ * top_val/top_idx[q] hold KVQ_TOPK_LISTS lists of k (reference, quantized). */
 __kernel void kvq_softmax_pass1(__global const float *lref, __global const float *lq,
                                 const uint n, const uint j0, const uint k,
                                 __global float *stats, __global float *top_val,
@@ -168,16 +171,16 @@ __kernel void kvq_softmax_pass1(__global const float *lref, __global const float
     sb = wg_sum(sb, sv);
     t = wg_sum(t, sv);
     if (lid == 0) {
-        __global float *s = stats + (size_t)i * 5;
-        s[0] = ma;
-        s[1] = sa;
-        s[2] = mb;
-        s[3] = sb;
-        s[4] = t;
+        __global float *s = stats + (size_t)i * KVQ_STATS;
+        s[KVQ_STAT_REF_MAX] = ma;
+        s[KVQ_STAT_REF_SUM] = sa;
+        s[KVQ_STAT_QUANT_MAX] = mb;
+        s[KVQ_STAT_QUANT_SUM] = sb;
+        s[KVQ_STAT_DELTA_SUM] = t;
     }
-    wg_topk(a, n, j0, k, lv, li, top_val + (size_t)i * 2 * k, top_idx + (size_t)i * 2 * k);
-    wg_topk(b, n, j0, k, lv, li, top_val + (size_t)i * 2 * k + k,
-            top_idx + (size_t)i * 2 * k + k);
+    const size_t top = (size_t)i * KVQ_TOPK_LISTS * k;
+    wg_topk(a, n, j0, k, lv, li, top_val + top, top_idx + top);
+    wg_topk(b, n, j0, k, lv, li, top_val + top + k, top_idx + top + k);
 }
 
 /* expm1(x) − x without cancellation for small |x|. */
@@ -203,11 +206,8 @@ float js_term(float p, float q, float y)
 }
 
 /* Pass 2 over one chunk, one work-group per query, given per-query constants
- * c[q] = {lse_ref, lse_q, μ, G_est}. Sums (x = δ − μ, y = p̃/p − 1):
- * 0 Σ p·(e^x−1−x) (KL = log1p of it, exact for small KL), 1 Σ p·x·(e^x−1)
- * (reverse KL), 2 JS·2, 3 TV·2, 4 H(p), 5 H(p̃), 6 Var_p(δ), 7 Σδ², 8 Σδ,
- * 9 Σ p̃·log(p̃/p) (reverse KL, direct, for large divergences). Writes p and
- * p̃ of the chunk for the output products. */
+ * (a record of KVQ_CONSTS slots): the KVQ_ACCS sums of layout.h's
+ * KVQ_ACC_SLOTS. Writes p and p̃ of the chunk for the output products. */
 __kernel void kvq_softmax_pass2(__global const float *lref, __global const float *lq,
                                 const uint n, __global const float *consts,
                                 __global float *sums, __global float *p_out,
@@ -215,9 +215,10 @@ __kernel void kvq_softmax_pass2(__global const float *lref, __global const float
 {
     const uint i = get_group_id(0), lid = get_local_id(0), ls = get_local_size(0);
     __global const float *a = lref + (size_t)i * n, *b = lq + (size_t)i * n;
-    __global const float *c = consts + (size_t)i * 4;
-    const float lse_a = c[0], lse_b = c[1], mu = c[2], g_est = c[3];
-    float acc[10] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    __global const float *c = consts + (size_t)i * KVQ_CONSTS;
+    const float lse_a = c[KVQ_CONST_LSE_REF], lse_b = c[KVQ_CONST_LSE_QUANT];
+    const float mu = c[KVQ_CONST_MU], g_est = c[KVQ_CONST_G_EST];
+    float acc[KVQ_ACCS] = {0};
     for (uint j = lid; j < n; j += ls) {
         float la = a[j] - lse_a, lb = b[j] - lse_b;
         float p = exp(la), pq = exp(lb);
@@ -225,27 +226,27 @@ __kernel void kvq_softmax_pass2(__global const float *lref, __global const float
         if (p > 0.0f) {
             float em = expm1(x);
             float y = (em - g_est) / (1.0f + g_est);
-            acc[0] += p * expm1_minus_x(x);
-            acc[1] += p * x * em;
-            acc[2] += js_term(p, pq, y);
-            acc[3] += fabs(y) < 1.0f ? p * fabs(y) : fabs(pq - p);
-            acc[6] += p * x * x;
+            acc[KVQ_ACC_KL_SERIES] += p * expm1_minus_x(x);
+            acc[KVQ_ACC_KL_REV] += p * x * em;
+            acc[KVQ_ACC_JS2] += js_term(p, pq, y);
+            acc[KVQ_ACC_TV2] += fabs(y) < 1.0f ? p * fabs(y) : fabs(pq - p);
+            acc[KVQ_ACC_VAR_DELTA] += p * x * x;
         } else {
-            acc[2] += pq * M_LN2_F;
-            acc[3] += pq;
+            acc[KVQ_ACC_JS2] += pq * M_LN2_F;
+            acc[KVQ_ACC_TV2] += pq;
         }
-        acc[4] -= p * la;
-        acc[5] -= pq * lb;
-        acc[7] += delta * delta;
-        acc[8] += delta;
-        acc[9] += pq * (lb - la);
+        acc[KVQ_ACC_ENT_REF] -= p * la;
+        acc[KVQ_ACC_ENT_QUANT] -= pq * lb;
+        acc[KVQ_ACC_DELTA_SQ] += delta * delta;
+        acc[KVQ_ACC_DELTA] += delta;
+        acc[KVQ_ACC_KL_REV_DIRECT] += pq * (lb - la);
         p_out[(size_t)i * n + j] = p;
         pq_out[(size_t)i * n + j] = pq;
     }
-    for (uint s = 0; s < 10; s++) {
+    for (uint s = 0; s < KVQ_ACCS; s++) {
         float tot = wg_sum(acc[s], sv);
         if (lid == 0)
-            sums[(size_t)i * 10 + s] = tot;
+            sums[(size_t)i * KVQ_ACCS + s] = tot;
     }
 }
 
@@ -463,6 +464,6 @@ __kernel void kvq_vector_errors(__global const float *x, __global const float *x
         float d = b[c] * ib - a[c] * ia;
         sdir += d * d;
     }
-    err[2 * v] = sa > 0.0f ? sd / sa : -1.0f;
-    err[2 * v + 1] = sa > 0.0f ? (sb > 0.0f ? 0.5f * sdir : 1.0f) : -1.0f;
+    err[KVQ_VEC_ERRS * v] = sa > 0.0f ? sd / sa : -1.0f;
+    err[KVQ_VEC_ERRS * v + 1] = sa > 0.0f ? (sb > 0.0f ? 0.5f * sdir : 1.0f) : -1.0f;
 }

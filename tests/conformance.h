@@ -123,11 +123,14 @@ typedef void (*conf_body)(kvq_ctx *ctx, const char *spec, kvq_ctx *host);
 
 /* Runs body on every OpenCL device; on CPU devices a second time with
  * $KVQ_PORTABLE_KERNELS=1, so the work-group kernels that GPUs run are held
- * to the same tolerances here. per = TAP lines body emits. */
+ * to the same tolerances here. Under $KVQ_DEVICE_LIMITS (GPU-like limits,
+ * tests/conf_gpu_limits.sh) every pass runs those kernels already, so the
+ * second is skipped. per = TAP lines body emits. */
 static inline int conf_main(size_t per, conf_body body)
 {
     char specs[8][16];
     size_t ndev = conf_devices(specs, 8);
+    const char *limits = getenv("KVQ_DEVICE_LIMITS");
     kvq_ctx *host = NULL;
     kvq_ctx_create(&host, "host");
     plan((int)(ndev * 2 * (per + 1)));
@@ -141,10 +144,14 @@ static inline int conf_main(size_t per, conf_body body)
                 skip((int)per, "no context");
             else if (portable && kvq_ctx_device(ctx)->type != KVQ_DEVICE_CPU)
                 skip((int)per, "the portable kernels are this device's default");
+            else if (portable && limits && *limits)
+                skip((int)per, "device limits force the portable kernels in every pass");
             else {
                 conf_banner(ctx);
                 diag("kernels: %s", portable ? "portable (work-group per vector)"
                                              : "the device's default");
+                if (limits && *limits)
+                    diag("device limits forced: %s", limits);
                 body(ctx, specs[dv], host);
             }
             kvq_ctx_destroy(ctx);

@@ -75,15 +75,23 @@ static void check_pool_reuse(kvq_ctx *ctx)
        "released buffers move from live to cached");
 }
 
+/* A context on the default device created while variable name is value
+ * (the variable is gone again afterwards: contexts read options once). */
+static int ctx_with_env(const char *name, const char *value, kvq_ctx **ctx)
+{
+    setenv(name, value, 1);
+    int st = kvq_ctx_create(ctx, kvq_device_spec_default());
+    unsetenv(name);
+    return st;
+}
+
 /* KVQ_POOL_LIMIT: over the limit fails cleanly; cache is flushed to fit. */
 static void check_pool_limit(void)
 {
     kvq_ctx *ctx = NULL;
     cl_mem a = NULL, b = NULL, c = NULL;
     kvq_pool_stats s;
-    setenv("KVQ_POOL_LIMIT", "1M", 1);
-    int st = kvq_ctx_create(&ctx, kvq_device_spec_default());
-    unsetenv("KVQ_POOL_LIMIT");
+    int st = ctx_with_env("KVQ_POOL_LIMIT", "1M", &ctx);
     if (!ok(st == 0, "context with KVQ_POOL_LIMIT=1M")) {
         skip(4, "no context");
         return;
@@ -103,6 +111,42 @@ static void check_pool_limit(void)
     kvq_ctx_destroy(ctx);
 }
 
+/* KVQ_CL_BUILD_OPTIONS is read when a context is created, not at each build. */
+static void check_build_options(void)
+{
+    kvq_ctx *ctx = NULL;
+    if (!ok(ctx_with_env("KVQ_CL_BUILD_OPTIONS", "-DKVQ_TEST_VALUE=7", &ctx) == 0, "context with KVQ_CL_BUILD_OPTIONS")) {
+        skip(1, "no context");
+        return;
+    }
+    ok(kvq__ctx_try_build(ctx, option_src, NULL) == KVQ_OK,
+       "KVQ_CL_BUILD_OPTIONS applies to the context's builds after the variable is gone");
+    kvq_ctx_destroy(ctx);
+}
+
+/* KVQ_DEVICE_LIMITS caps what the launchers see and forces the work-group
+ * kernels; malformed values are refused, naming the variable. */
+static void check_device_limits(void)
+{
+    kvq_ctx *ctx = NULL;
+    cl_kernel k = NULL;
+    int st = ctx_with_env("KVQ_DEVICE_LIMITS", "wg=64,local=8K", &ctx);
+    if (!ok(st == 0, "context with KVQ_DEVICE_LIMITS=wg=64,local=8K")) {
+        skip(3, "no context");
+        return;
+    }
+    ok(ctx->caps.max_work_group <= 64 && ctx->caps.local_mem <= 8192 && !ctx->caps.vector_kernels,
+       "capabilities capped (wg %zu, local %llu), vector kernels off", ctx->caps.max_work_group,
+       (unsigned long long)ctx->caps.local_mem);
+    st = kvq__rt_kernel(ctx, "copy", "", "kvq_copy4", &k);
+    ok(st == 0 && kvq__rt_wg_size(ctx, k, 1024) <= 64, "work-group sizes respect the cap");
+    kvq_ctx_destroy(ctx);
+    ctx = NULL;
+    st = ctx_with_env("KVQ_DEVICE_LIMITS", "wg=lots", &ctx);
+    ok(st == KVQ_ERR_BAD_SPEC && ctx == NULL && strstr(kvq_error_detail(), "KVQ_DEVICE_LIMITS"),
+       "malformed KVQ_DEVICE_LIMITS is refused: %s", kvq_error_detail());
+}
+
 int main(void)
 {
     kvq_ctx *ctx = NULL, *host = NULL;
@@ -111,7 +155,7 @@ int main(void)
         kvq_ctx_destroy(ctx);
         skip_all("no OpenCL device");
     }
-    plan(21);
+    plan(26);
     if (!ok(st == 0, "context on the default device: %s", kvq_strerror(st)))
         return exit_status();
     diag("device: %s (%s)", ctx->info.name, ctx->info.platform);
@@ -125,16 +169,14 @@ int main(void)
        "log names the offending symbol");
     st = kvq__ctx_try_build(ctx, option_src, NULL);
     ok(st == KVQ_ERR_BUILD, "option-dependent source fails without the define");
-    setenv("KVQ_CL_BUILD_OPTIONS", "-DKVQ_TEST_VALUE=7", 1);
-    st = kvq__ctx_try_build(ctx, option_src, NULL);
-    unsetenv("KVQ_CL_BUILD_OPTIONS");
-    ok(st == KVQ_OK, "KVQ_CL_BUILD_OPTIONS is applied");
     ok(kvq__ctx_try_build(ctx, option_src, "-DKVQ_TEST_VALUE=7") == KVQ_OK,
        "caller options are applied");
 
     check_pool_reuse(ctx);
     kvq_ctx_destroy(ctx);
     check_pool_limit();
+    check_build_options();
+    check_device_limits();
 
     st = kvq_ctx_create(&host, "host");
     ok(st == 0 && kvq_ctx_is_host(host), "host context");

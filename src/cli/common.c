@@ -130,6 +130,10 @@ kvq_ctx *kvq_cli_open_device(const kvq_cli_opts *o, int *rc)
     kvq_ctx *ctx = NULL;
     const char *spec = o->device ? o->device : kvq_device_spec_default();
     int st = kvq_ctx_create(&ctx, spec);
+    if (st == KVQ_ERR_BAD_SPEC && *kvq_error_detail()) {   /* a KVQ_* variable, named in the detail */
+        *rc = kvq_cli_error("environment", "%s", kvq_error_detail());
+        return NULL;
+    }
     if (st == KVQ_ERR_NO_DEVICE || st == KVQ_ERR_BAD_SPEC) {
         *rc = kvq_cli_error(o->device ? "--device" : "KVQ_DEVICE", "%s '%s' (see 'kvq devices')",
                             st == KVQ_ERR_NO_DEVICE ? "no device matches" : "malformed device spec",

@@ -1,13 +1,14 @@
 /* attention.c — compressed-domain attention on an OpenCL device: reference
  * and quantized logits, two-pass softmax statistics merged over key chunks,
- * outputs from quantized values, per-vector errors; the host reference runs
- * the same job where the context is the host. */
+ * outputs from quantized values, per-vector errors: the OpenCL backend's
+ * attention. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "device/device.h"
+#include "device/layout.h"
 
 /* Regime above which KL is taken from the log-sum-exps directly: below it
  * the cancellation-free sums are exact, above it float cancellation is
@@ -45,7 +46,7 @@ static int upload_codes(kvq_ctx *ctx, const kvq_qtensor *t, size_t n, int has_qj
 /* Keys per chunk: $KVQ_CHUNK_KEYS, else as many as one allocation holds. */
 static size_t chunk_keys(const run *r)
 {
-    size_t c = r->ctx->chunk_keys;
+    size_t c = r->ctx->opts.chunk_keys;
     size_t fit = (size_t)(r->ctx->info.max_alloc / 4 / (r->m ? r->m : 1));
     if (!c || c > fit)
         c = fit;
@@ -113,21 +114,21 @@ static int alloc_work(run *r)
     KVQ_TRY(st, kvq__pool_acquire(ctx, mc, &r->p));
     KVQ_TRY(st, kvq__pool_acquire(ctx, mc, &r->pq));
     /* device statistics hold one chunk; the host copies keep every chunk */
-    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * 5 * 4, &r->stats));
-    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * 2 * r->k * 4, &r->topv));
-    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * 2 * r->k * 4, &r->topi));
-    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * 4 * 4, &r->consts));
-    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * 10 * 4, &r->sums));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * KVQ_STATS * 4, &r->stats));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * KVQ_TOPK_LISTS * r->k * 4, &r->topv));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * KVQ_TOPK_LISTS * r->k * 4, &r->topi));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * KVQ_CONSTS * 4, &r->consts));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * KVQ_ACCS * 4, &r->sums));
     KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * r->d * 4, &r->oref));
     KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * r->d * 4, &r->orot));
     KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * vm * 4, &r->acc));
     KVQ_TRY(st, kvq__dev_zero(ctx, r->oref, r->m * r->d * 4));
     KVQ_TRY(st, kvq__dev_zero(ctx, r->orot, r->m * r->d * 4));
     KVQ_TRY(st, kvq__dev_zero(ctx, r->acc, r->m * vm * 4));
-    r->h_stats = malloc(mq * 5 * sizeof *r->h_stats);
-    r->h_topv = malloc(mq * 2 * r->k * sizeof *r->h_topv);
-    r->h_topi = malloc(mq * 2 * r->k * sizeof *r->h_topi);
-    r->h_sums = malloc(mq * 10 * sizeof *r->h_sums);
+    r->h_stats = malloc(mq * KVQ_STATS * sizeof *r->h_stats);
+    r->h_topv = malloc(mq * KVQ_TOPK_LISTS * r->k * sizeof *r->h_topv);
+    r->h_topi = malloc(mq * KVQ_TOPK_LISTS * r->k * sizeof *r->h_topi);
+    r->h_sums = malloc(mq * KVQ_ACCS * sizeof *r->h_sums);
     if (!r->h_stats || !r->h_topv || !r->h_topi || !r->h_sums)
         st = KVQ_ERR_NOMEM;
 cleanup:
@@ -142,8 +143,7 @@ int kvq__dev_logits(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem codes, cl_mem
     cl_kernel k;
     int st;
     size_t ls, g[2] = {n, nq}, l[2] = {1, 1};
-    int vec = kvq__dev_vector_path(ctx) && kc->dim % 32 == 0 &&
-              (kc->bits == 0 || kc->bits > 6 || kc->symmetric);
+    int vec = kvq__dev_select(ctx, KVQ_OP_LOGITS, kc) == KVQ_VARIANT_VECTOR;
     if (vec) {
         char opts[64];
         snprintf(opts, sizeof opts, "-DKVQ_D=%d -DKVQ_LB=%d", kc->dim, kc->bits);
@@ -206,7 +206,11 @@ int kvq__dev_softmax_pass1(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t
     cl_kernel kern;
     int st;
     KVQ_TRY(st, kvq__dev_kernel(ctx, "attention", dim, "kvq_softmax_pass1", &kern));
-    size_t ls = kvq__dev_group(ctx, kern, 256);
+    /* per work-item: one reduction float and a k-entry list of values and indices */
+    size_t item = sizeof(float) + k * (sizeof(float) + sizeof(cl_uint));
+    size_t ls = kvq__dev_group_local(ctx, kern, 256, 0, item);
+    if (!ls)
+        return kvq__dev_no_local(ctx, "kvq_softmax_pass1", item);
     cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, kk = (cl_uint)k;
     kvq__arg a[] = {{sizeof(cl_mem), &lref}, {sizeof(cl_mem), &lq}, {4, &un}, {4, &uj0},
                    {4, &kk}, {sizeof(cl_mem), &stats}, {sizeof(cl_mem), &topv},
@@ -225,10 +229,11 @@ static int pass1(run *r, size_t c, size_t j0, size_t n)
     int st;
     KVQ_TRY(st, kvq__dev_softmax_pass1(r->ctx, (int)r->d, r->lref, r->lq, n, j0, r->k, r->m,
                                       r->stats, r->topv, r->topi));
-    KVQ_TRY(st, kvq__dev_download(r->ctx, r->stats, 0, r->h_stats + c * r->m * 5, r->m * 5 * 4));
-    KVQ_TRY(st, kvq__dev_download(r->ctx, r->topv, 0, r->h_topv + c * r->m * 2 * r->k,
-                                 r->m * 2 * r->k * 4));
-    st = kvq__dev_download(r->ctx, r->topi, 0, r->h_topi + c * r->m * 2 * r->k, r->m * 2 * r->k * 4);
+    size_t tops = r->m * KVQ_TOPK_LISTS * r->k;
+    KVQ_TRY(st, kvq__dev_download(r->ctx, r->stats, 0, r->h_stats + c * r->m * KVQ_STATS,
+                                 r->m * KVQ_STATS * 4));
+    KVQ_TRY(st, kvq__dev_download(r->ctx, r->topv, 0, r->h_topv + c * tops, tops * 4));
+    st = kvq__dev_download(r->ctx, r->topi, 0, r->h_topi + c * tops, tops * 4);
 cleanup:
     return st;
 }
@@ -239,16 +244,16 @@ static void merge_chunks(const run *r, size_t i, double *lse_ref, double *lse_q,
 {
     double ma = -INFINITY, mb = -INFINITY, sa = 0, sb = 0, t = 0;
     for (size_t c = 0; c < r->nchunks; c++) {
-        const float *s = r->h_stats + (c * r->m + i) * 5;
-        ma = fmax(ma, s[0]);
-        mb = fmax(mb, s[2]);
+        const float *s = r->h_stats + (c * r->m + i) * KVQ_STATS;
+        ma = fmax(ma, s[KVQ_STAT_REF_MAX]);
+        mb = fmax(mb, s[KVQ_STAT_QUANT_MAX]);
     }
     for (size_t c = 0; c < r->nchunks; c++) {
-        const float *s = r->h_stats + (c * r->m + i) * 5;
-        double wa = exp(s[0] - ma), wb = exp(s[2] - mb);
-        sa += wa * s[1];
-        sb += wb * s[3];
-        t += wa * s[4];
+        const float *s = r->h_stats + (c * r->m + i) * KVQ_STATS;
+        double wa = exp(s[KVQ_STAT_REF_MAX] - ma), wb = exp(s[KVQ_STAT_QUANT_MAX] - mb);
+        sa += wa * s[KVQ_STAT_REF_SUM];
+        sb += wb * s[KVQ_STAT_QUANT_SUM];
+        t += wa * s[KVQ_STAT_DELTA_SUM];
     }
     *lse_ref = ma + log(sa);
     *lse_q = mb + log(sb);
@@ -275,7 +280,7 @@ static size_t merge_topk(const run *r, size_t i, int which, cand *buf, cl_uint *
 {
     size_t n = 0;
     for (size_t c = 0; c < r->nchunks; c++) {
-        size_t base = ((c * r->m + i) * 2 + (size_t)which) * r->k;
+        size_t base = ((c * r->m + i) * KVQ_TOPK_LISTS + (size_t)which) * r->k;
         for (size_t t = 0; t < r->k; t++)
             if (r->h_topi[base + t] != 0xffffffffu)
                 buf[n++] = (cand){r->h_topv[base + t], r->h_topi[base + t]};
@@ -290,7 +295,7 @@ static size_t merge_topk(const run *r, size_t i, int which, cand *buf, cl_uint *
 /* top1 and top-k recall of query i. */
 static void topk_agreement(const run *r, size_t i, cand *buf, kvq_query_metrics *q)
 {
-    cl_uint a[8], b[8];
+    cl_uint a[KVQ_TOPK_MAX], b[KVQ_TOPK_MAX];
     size_t ka = merge_topk(r, i, 0, buf, a), kb = merge_topk(r, i, 1, buf, b), hit = 0;
     for (size_t x = 0; x < ka; x++)
         for (size_t y = 0; y < kb; y++)
@@ -302,19 +307,21 @@ static void topk_agreement(const run *r, size_t i, cand *buf, kvq_query_metrics 
 /* Per-query constants for pass 2, from the merged pass-1 statistics. */
 static int upload_consts(run *r, cand *buf)
 {
-    float *c = malloc(r->m * 4 * sizeof *c);
+    float *c = malloc(r->m * KVQ_CONSTS * sizeof *c);
     if (!c)
         return KVQ_ERR_NOMEM;
     for (size_t i = 0; i < r->m; i++) {
         double la, lb, mu;
+        float *ci = c + KVQ_CONSTS * i;
         merge_chunks(r, i, &la, &lb, &mu);
-        c[4 * i] = (float)la;
-        c[4 * i + 1] = (float)lb;
-        c[4 * i + 2] = (float)mu;
-        c[4 * i + 3] = (float)expm1(lb - la - mu);
+        ci[KVQ_CONST_LSE_REF] = (float)la;
+        ci[KVQ_CONST_LSE_QUANT] = (float)lb;
+        ci[KVQ_CONST_MU] = (float)mu;
+        ci[KVQ_CONST_G_EST] = (float)expm1(lb - la - mu);
         topk_agreement(r, i, buf, &r->out->queries[i]);
     }
-    cl_int cs = clEnqueueWriteBuffer(r->ctx->queue, r->consts, CL_TRUE, 0, r->m * 16, c, 0, NULL, NULL);
+    cl_int cs = clEnqueueWriteBuffer(r->ctx->queue, r->consts, CL_TRUE, 0,
+                                     r->m * KVQ_CONSTS * sizeof *c, c, 0, NULL, NULL);
     free(c);
     return cs == CL_SUCCESS ? KVQ_OK : kvq__rt_fail(cs, "clEnqueueWriteBuffer", __FILE__, __LINE__);
 }
@@ -327,7 +334,9 @@ int kvq__dev_softmax_pass2(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t
     int st;
     cl_uint un = (cl_uint)n;
     KVQ_TRY(st, kvq__dev_kernel(ctx, "attention", dim, "kvq_softmax_pass2", &k));
-    size_t ls = kvq__dev_group(ctx, k, 256), g = ls * nq;
+    size_t ls = kvq__dev_group_local(ctx, k, 256, 0, sizeof(float)), g = ls * nq;
+    if (!ls)
+        return kvq__dev_no_local(ctx, "kvq_softmax_pass2", sizeof(float));
     kvq__arg a[] = {{sizeof(cl_mem), &lref}, {sizeof(cl_mem), &lq}, {4, &un},
                    {sizeof(cl_mem), &consts}, {sizeof(cl_mem), &sums}, {sizeof(cl_mem), &p},
                    {sizeof(cl_mem), &pq}, {ls * 4, NULL}};
@@ -345,7 +354,8 @@ static int pass2(run *r, size_t c, size_t j0, size_t n)
     cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, nq = (cl_uint)r->m;
     KVQ_TRY(st, kvq__dev_softmax_pass2(r->ctx, (int)r->d, r->lref, r->lq, n, r->m, r->consts,
                                       r->sums, r->p, r->pq));
-    KVQ_TRY(st, kvq__dev_download(r->ctx, r->sums, 0, r->h_sums + c * r->m * 10, r->m * 40));
+    KVQ_TRY(st, kvq__dev_download(r->ctx, r->sums, 0, r->h_sums + c * r->m * KVQ_ACCS,
+                                 r->m * KVQ_ACCS * 4));
     /* reference output o += P · V[j0 … j0+n) */
     KVQ_TRY(st, kvq__blas_sgemm_at(r->ctx, 0, 0, r->m, r->d, n, 1.0f, r->p, 0, n, r->vx, j0 * r->d,
                                   r->d, 1.0f, r->oref, 0, r->d));
@@ -415,29 +425,29 @@ static void output_errors(const float *o, const float *oq, size_t d, kvq_query_m
     q->out_dir_err = no > 0 ? (nq > 0 ? 0.5 * dir : 1.0) : NAN;
 }
 
-/* Per-query metrics from the chunk sums (see kvq_softmax_pass2 for indices). */
+/* Per-query metrics from the chunk sums (slots: layout.h's KVQ_ACC_SLOTS). */
 static void finalize_query(const run *r, size_t i, double la, double lb, double mu,
                            kvq_query_metrics *q)
 {
-    double s[10] = {0};
+    double s[KVQ_ACCS] = {0};
     for (size_t c = 0; c < r->nchunks; c++)
-        for (int t = 0; t < 10; t++)
-            s[t] += r->h_sums[(c * r->m + i) * 10 + (size_t)t];
-    double direct = lb - la - mu, g = s[0];
+        for (int t = 0; t < KVQ_ACCS; t++)
+            s[t] += r->h_sums[(c * r->m + i) * KVQ_ACCS + (size_t)t];
+    double direct = lb - la - mu, g = s[KVQ_ACC_KL_SERIES];
     if (direct > DIRECT_KL || !isfinite(g)) {
         q->kl = direct;
-        q->kl_rev = s[9];
+        q->kl_rev = s[KVQ_ACC_KL_REV_DIRECT];
     } else {
         q->kl = log1p(g);
-        q->kl_rev = s[1] / (1.0 + g) - log1p(g);
+        q->kl_rev = s[KVQ_ACC_KL_REV] / (1.0 + g) - log1p(g);
     }
-    q->js = 0.5 * s[2];
-    q->tv = 0.5 * s[3];
-    q->entropy_ref = s[4];
-    q->entropy_quant = s[5];
-    q->var_p_eps = s[6];
-    q->logit_mse = s[7] / (double)r->n;
-    q->logit_bias = s[8] / (double)r->n;
+    q->js = 0.5 * s[KVQ_ACC_JS2];
+    q->tv = 0.5 * s[KVQ_ACC_TV2];
+    q->entropy_ref = s[KVQ_ACC_ENT_REF];
+    q->entropy_quant = s[KVQ_ACC_ENT_QUANT];
+    q->var_p_eps = s[KVQ_ACC_VAR_DELTA];
+    q->logit_mse = s[KVQ_ACC_DELTA_SQ] / (double)r->n;
+    q->logit_bias = s[KVQ_ACC_DELTA] / (double)r->n;
 }
 
 /* Downloads both outputs and fills the per-query metrics. */
@@ -475,25 +485,26 @@ static int vector_errors(run *r, const kvq__dev_codec *dc, cl_mem codes, cl_mem 
     int st;
     cl_uint n = (cl_uint)r->n;
     KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * r->d * 4, &xh));
-    KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * 8, &err));
+    KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * KVQ_VEC_ERRS * 4, &err));
     KVQ_TRY(st, kvq__dev_dequantize(r->ctx, dc, codes, norms, gammas, r->n, xh));
     KVQ_TRY(st, kvq__dev_kernel(r->ctx, "attention", (int)r->d, "kvq_vector_errors", &k));
     kvq__arg a[] = {{sizeof(cl_mem), &x}, {sizeof(cl_mem), &xh}, {4, &n}, {sizeof(cl_mem), &err}};
     KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
     size_t g = r->n;
     KVQ_TRY(st, kvq__dev_launch(r->ctx, k, 1, &g, NULL));
-    if (!(h = malloc(r->n * 8))) {
+    if (!(h = malloc(r->n * KVQ_VEC_ERRS * sizeof *h))) {
         st = KVQ_ERR_NOMEM;
         goto cleanup;
     }
-    KVQ_TRY(st, kvq__dev_download(r->ctx, err, 0, h, r->n * 8));
+    KVQ_TRY(st, kvq__dev_download(r->ctx, err, 0, h, r->n * KVQ_VEC_ERRS * sizeof *h));
     double rel = 0, dir = 0;
     size_t used = 0;
     for (size_t v = 0; v < r->n; v++) {
-        if (h[2 * v] < 0)
+        const float *e = h + KVQ_VEC_ERRS * v;
+        if (e[0] < 0)
             continue;
-        rel += h[2 * v];
-        dir += h[2 * v + 1];
+        rel += e[0];
+        dir += e[1];
         used++;
     }
     e->zero_vectors = r->n - used;
@@ -560,28 +571,9 @@ cleanup:
     return st;
 }
 
-/* Checks that the job's sizes and tensors agree. */
-static int job_valid(const kvq_attention_job *j, const kvq_attention_out *o)
+/* Runs a checked job on the device (kvq_attention_run checks it). */
+int kvq__cl_attention(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out)
 {
-    if (!j || !o || !o->queries || !j->q || !j->k || !j->v || !j->k_codec || !j->v_codec ||
-        !j->k_codes || !j->v_codes || j->keys == 0 || j->queries == 0 ||
-        j->keys > 0xffffffffu || j->queries > 0xffffffffu)
-        return 0;
-    if (kvq_codec_dim(j->k_codec) != j->dim || kvq_codec_dim(j->v_codec) != j->dim)
-        return 0;
-    return j->k_codes->count >= j->keys && j->v_codes->count >= j->keys &&
-           j->k_codes->words == kvq__codec_words(j->k_codec) &&
-           j->v_codes->words == kvq__codec_words(j->v_codec) && j->topk >= 0 && j->topk <= 8 &&
-           isfinite(j->sharpness);
-}
-
-/* Runs the job on ctx. */
-KVQ_API int kvq_attention_run(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out)
-{
-    if (!ctx || !job_valid(job, out))
-        return KVQ_ERR_INVALID_ARG;
-    if (kvq_ctx_is_host(ctx))
-        return kvq__reference_attention(job, out);
     run r;
     memset(&r, 0, sizeof r);
     r.ctx = ctx;
@@ -590,7 +582,7 @@ KVQ_API int kvq_attention_run(kvq_ctx *ctx, const kvq_attention_job *job, kvq_at
     r.m = job->queries;
     r.n = job->keys;
     r.d = (size_t)job->dim;
-    r.k = (size_t)(job->topk ? job->topk : 8);
+    r.k = (size_t)(job->topk ? job->topk : KVQ_TOPK_MAX);
     if (r.k > r.n)
         r.k = r.n;
     r.scale = (float)(job->sharpness / sqrt((double)job->dim));

@@ -11,6 +11,7 @@
 
 #include "device/bench_kernels.h"
 #include "device/device.h"
+#include "device/layout.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -117,21 +118,23 @@ static int setup(kvq_ctx *ctx, bench_state *s)
     case KVQ_BENCH_SOFTMAX: {
         KVQ_TRY(st, upload_normals(ctx, mq * n, 11, 1.0f, &s->a));
         KVQ_TRY(st, upload_normals(ctx, mq * n, 12, 1.0f, &s->b));
-        KVQ_TRY(st, kvq__pool_acquire(ctx, mq * 5 * 4, &s->c));
-        KVQ_TRY(st, kvq__pool_acquire(ctx, mq * 2 * 8 * 4 * 2, &s->d));  /* top values, indices */
-        float *consts = malloc(mq * 4 * sizeof *consts);
+        KVQ_TRY(st, kvq__pool_acquire(ctx, mq * KVQ_STATS * 4, &s->c));
+        /* top values and indices share one buffer (the timing ignores them) */
+        KVQ_TRY(st, kvq__pool_acquire(ctx, mq * KVQ_TOPK_LISTS * KVQ_TOPK_MAX * 4 * 2, &s->d));
+        float *consts = malloc(mq * KVQ_CONSTS * sizeof *consts);
         if (!consts) {
             st = KVQ_ERR_NOMEM;
             goto cleanup;
         }
         for (size_t i = 0; i < mq; i++) {   /* lse of n standard normal logits ≈ ln n + ½ */
-            consts[4 * i] = consts[4 * i + 1] = (float)(log((double)n) + 0.5);
-            consts[4 * i + 2] = consts[4 * i + 3] = 0.0f;
+            float *ci = consts + KVQ_CONSTS * i;
+            ci[KVQ_CONST_LSE_REF] = ci[KVQ_CONST_LSE_QUANT] = (float)(log((double)n) + 0.5);
+            ci[KVQ_CONST_MU] = ci[KVQ_CONST_G_EST] = 0.0f;
         }
-        st = kvq__dev_upload(ctx, consts, mq * 16, &s->e);
+        st = kvq__dev_upload(ctx, consts, mq * KVQ_CONSTS * sizeof *consts, &s->e);
         free(consts);
         KVQ_TRY(st, st);
-        KVQ_TRY(st, kvq__pool_acquire(ctx, mq * 10 * 4, &s->f));
+        KVQ_TRY(st, kvq__pool_acquire(ctx, mq * KVQ_ACCS * 4, &s->f));
         KVQ_TRY(st, kvq__pool_acquire(ctx, mq * n * 4 * 2, &s->g));   /* p and p̃ */
         break;
     }
@@ -186,8 +189,8 @@ static int enqueue(kvq_ctx *ctx, bench_state *s)
         st = kvq__blas_sgemm(ctx, 0, 1, mq, n, d, 1.0f, s->b, d, s->a, d, 0.0f, s->c, n);
         break;
     case KVQ_BENCH_SOFTMAX:
-        KVQ_TRY(st, kvq__dev_softmax_pass1(ctx, w->dim, s->a, s->b, n, 0, 8, mq, s->c, s->d,
-                                          s->d));
+        KVQ_TRY(st, kvq__dev_softmax_pass1(ctx, w->dim, s->a, s->b, n, 0, KVQ_TOPK_MAX, mq,
+                                          s->c, s->d, s->d));
         st = kvq__dev_softmax_pass2(ctx, w->dim, s->a, s->b, n, mq, s->e, s->f, s->g, s->g);
         break;
     default:
@@ -250,7 +253,8 @@ int kvq_bench_device_run(kvq_ctx *ctx, const kvq_bench_work *w, int warmups, int
     bench_state s;
     int st;
     double ev, wall;
-    if (!ctx || kvq_ctx_is_host(ctx) || !w || repeats < 1 || warmups < 0)
+    /* the workloads are OpenCL kernels: a context without a queue has none to run */
+    if (!ctx || !ctx->queue || !w || repeats < 1 || warmups < 0)
         return KVQ_ERR_INVALID_ARG;
     memset(&s, 0, sizeof s);
     s.w = w;

@@ -1,12 +1,13 @@
 /* codec.c — device-resident codecs, batched rotation, fused quantization and
- * dequantization launchers, with the host reference behind the same API. */
+ * dequantization launchers, and the OpenCL backend's quantize, dequantize
+ * and rotate on host arrays. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/stage.h"
 #include "device/device.h"
+#include "core/stage.h"
 
 /* Uploads a double table as floats. */
 static int upload_doubles(kvq_ctx *ctx, const double *v, size_t n, cl_mem *out)
@@ -45,15 +46,15 @@ cleanup:
 }
 
 /* Launches kvq_rotate_vec (one work-item per vector) on count vectors of x. */
-static int launch_rotate_vec(kvq_ctx *ctx, int dim, cl_mem signs, int rounds, cl_mem x,
-                             size_t count, int inverse, float scale)
+static int rotate_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count,
+                      int inverse, float scale)
 {
     cl_kernel k;
     int st;
-    KVQ_TRY(st, kvq__dev_kernel(ctx, "wht", dim, "kvq_rotate_vec", &k));
-    cl_uint n = (cl_uint)count, r = (cl_uint)rounds, inv = (cl_uint)inverse;
-    kvq__arg args[] = {{sizeof x, &x}, {sizeof n, &n}, {sizeof signs, &signs}, {sizeof r, &r},
-                      {sizeof inv, &inv}, {sizeof scale, &scale}};
+    KVQ_TRY(st, kvq__dev_kernel(ctx, "wht", d->dim, "kvq_rotate_vec", &k));
+    cl_uint n = (cl_uint)count, r = (cl_uint)d->rounds, inv = (cl_uint)inverse;
+    kvq__arg args[] = {{sizeof x, &x}, {sizeof n, &n}, {sizeof d->signs, &d->signs},
+                      {sizeof r, &r}, {sizeof inv, &inv}, {sizeof scale, &scale}};
     KVQ_TRY(st, kvq__dev_args(k, args, sizeof args / sizeof args[0]));
     size_t ls = kvq__dev_group(ctx, k, 16), global = (count + ls - 1) / ls * ls;
     st = kvq__dev_launch(ctx, k, 1, &global, &ls);
@@ -61,21 +62,21 @@ cleanup:
     return st;
 }
 
-/* Launches kvq_rotate on count vectors of buffer x. */
-static int launch_rotate(kvq_ctx *ctx, int dim, cl_mem signs, int rounds, cl_mem x,
-                         size_t count, int inverse, float scale)
+/* Launches kvq_rotate (one work-group per vector) on count vectors of x. */
+static int rotate_group(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count,
+                        int inverse, float scale)
 {
     cl_kernel k;
     int st;
-    if (!count)
-        return KVQ_OK;
-    if (kvq__dev_vector_path(ctx))
-        return launch_rotate_vec(ctx, dim, signs, rounds, x, count, inverse, scale);
-    KVQ_TRY(st, kvq__dev_kernel(ctx, "wht", dim, "kvq_rotate", &k));
-    size_t ls = kvq__dev_group(ctx, k, (size_t)dim / 2);
-    cl_uint n = (cl_uint)count, r = (cl_uint)rounds, inv = (cl_uint)inverse;
-    kvq__arg args[] = {{sizeof x, &x}, {sizeof n, &n}, {sizeof signs, &signs}, {sizeof r, &r},
-                      {sizeof inv, &inv}, {sizeof scale, &scale}, {dim * sizeof(float), NULL}};
+    size_t dimf = (size_t)d->dim * sizeof(float);
+    KVQ_TRY(st, kvq__dev_kernel(ctx, "wht", d->dim, "kvq_rotate", &k));
+    size_t ls = kvq__dev_group_local(ctx, k, (size_t)d->dim / 2, dimf, 0);
+    if (!ls)
+        return kvq__dev_no_local(ctx, "kvq_rotate", dimf);
+    cl_uint n = (cl_uint)count, r = (cl_uint)d->rounds, inv = (cl_uint)inverse;
+    kvq__arg args[] = {{sizeof x, &x}, {sizeof n, &n}, {sizeof d->signs, &d->signs},
+                      {sizeof r, &r}, {sizeof inv, &inv}, {sizeof scale, &scale},
+                      {dimf, NULL}};
     KVQ_TRY(st, kvq__dev_args(k, args, sizeof args / sizeof args[0]));
     size_t groups = count < 65536 ? count : 65536, global = groups * ls;
     st = kvq__dev_launch(ctx, k, 1, &global, &ls);
@@ -87,7 +88,11 @@ cleanup:
 int kvq__dev_rotate(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count, int inverse,
                    float scale)
 {
-    return launch_rotate(ctx, d->dim, d->signs, d->rounds, x, count, inverse, scale);
+    if (!count)
+        return KVQ_OK;
+    if (kvq__dev_select(ctx, KVQ_OP_ROTATE, d) == KVQ_VARIANT_VECTOR)
+        return rotate_vec(ctx, d, x, count, inverse, scale);
+    return rotate_group(ctx, d, x, count, inverse, scale);
 }
 
 /* Returns a device codec's buffers to the pool. */
@@ -140,8 +145,8 @@ cleanup:
 }
 
 /* Launches kvq_quantize_vec (one work-item per vector, bits compiled in). */
-static int launch_quantize_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count,
-                               cl_mem codes, cl_mem norms, cl_mem gammas)
+static int quantize_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count,
+                        cl_mem codes, cl_mem norms, cl_mem gammas)
 {
     cl_kernel k;
     int st;
@@ -164,18 +169,17 @@ cleanup:
     return st;
 }
 
-/* Fused quantization of count device vectors x into codes, norms and gammas. */
-int kvq__dev_quantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count,
-                     cl_mem codes, cl_mem norms, cl_mem gammas)
+/* Launches kvq_quantize (one work-group per vector). */
+static int quantize_group(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count,
+                          cl_mem codes, cl_mem norms, cl_mem gammas)
 {
     cl_kernel k;
     int st;
-    if (!count)
-        return KVQ_OK;
-    if (kvq__dev_vector_path(ctx))
-        return launch_quantize_vec(ctx, d, x, count, codes, norms, gammas);
     KVQ_TRY(st, kvq__dev_kernel(ctx, "quantize", d->dim, "kvq_quantize", &k));
-    size_t ls = kvq__dev_group(ctx, k, (size_t)d->dim);
+    size_t fixed = kvq__dev_quantize_local(d);
+    size_t ls = kvq__dev_group_local(ctx, k, (size_t)d->dim, fixed, sizeof(float));
+    if (!ls)
+        return kvq__dev_no_local(ctx, "kvq_quantize", fixed + sizeof(float));
     cl_uint n = (cl_uint)count, rounds = (cl_uint)d->rounds, bits = (cl_uint)d->bits;
     cl_uint nc = (cl_uint)d->norm_correct, half = (cl_uint)d->half_side, m = (cl_uint)d->m;
     cl_uint words = (cl_uint)d->words;
@@ -193,6 +197,17 @@ int kvq__dev_quantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t co
     st = kvq__dev_launch(ctx, k, 1, &global, &ls);
 cleanup:
     return st;
+}
+
+/* Fused quantization of count device vectors x into codes, norms and gammas. */
+int kvq__dev_quantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count,
+                     cl_mem codes, cl_mem norms, cl_mem gammas)
+{
+    if (!count)
+        return KVQ_OK;
+    if (kvq__dev_select(ctx, KVQ_OP_QUANTIZE, d) == KVQ_VARIANT_VECTOR)
+        return quantize_vec(ctx, d, x, count, codes, norms, gammas);
+    return quantize_group(ctx, d, x, count, codes, norms, gammas);
 }
 
 /* Rotated-domain MSE reconstruction out[v] = ν_v·C[idx_v] (count × dim). */
@@ -262,7 +277,7 @@ int kvq__dev_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_
     KVQ_TRY(st, kvq__dev_rotate(ctx, d, xhat, count, 1, 1.0f));
     if (!d->m)
         goto cleanup;
-    if (kvq__dev_vector_path(ctx)) {
+    if (kvq__dev_select(ctx, KVQ_OP_DEQUANTIZE, d) == KVQ_VARIANT_VECTOR) {
         st = qjl_add_vec(ctx, d, codes, gammas, count, xhat);
         goto cleanup;
     }
@@ -296,17 +311,15 @@ static int check_side(const kvq_qtensor *t, size_t count, int has_qjl)
     return st ? KVQ_ERR_UNSUPPORTED : KVQ_OK;
 }
 
-/* Quantizes count vectors (count × dim floats) with codec on ctx into out. */
-KVQ_API int kvq_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t count,
-                         kvq_qtensor *out)
+/* Quantizes count host vectors (count × dim floats) with codec into out. */
+int kvq__cl_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t count,
+                    kvq_qtensor *out)
 {
     kvq__dev_codec d = {0};
     cl_mem xb = NULL, codes = NULL, norms = NULL, gammas = NULL;
     int st;
     size_t dim = (size_t)kvq_codec_dim(c);
 
-    if (kvq_ctx_is_host(ctx))
-        return kvq__codec_quantize(c, x, count, out);
     if (!out || out->count < count || out->words != kvq__codec_words(c))
         return KVQ_ERR_INVALID_ARG;
     KVQ_TRY(st, check_finite(x, count * dim));
@@ -330,16 +343,14 @@ cleanup:
     return st;
 }
 
-/* Reconstructs x̂ (count × dim floats) from a quantized tensor on ctx. */
-KVQ_API int kvq_dequantize(kvq_ctx *ctx, const kvq_codec *c, const kvq_qtensor *t, float *xhat)
+/* Reconstructs x̂ (count × dim host floats) from a quantized tensor. */
+int kvq__cl_dequantize(kvq_ctx *ctx, const kvq_codec *c, const kvq_qtensor *t, float *xhat)
 {
     kvq__dev_codec d = {0};
     cl_mem codes = NULL, norms = NULL, gammas = NULL, xb = NULL;
     int st;
     size_t n = t->count, dim = (size_t)kvq_codec_dim(c);
 
-    if (kvq_ctx_is_host(ctx))
-        return kvq__codec_dequantize(c, t, xhat);
     KVQ_TRY(st, kvq__dev_codec_upload(ctx, c, &d));
     KVQ_TRY(st, kvq__dev_upload(ctx, t->codes, n * d.words * sizeof(cl_uint), &codes));
     KVQ_TRY(st, kvq__dev_upload(ctx, t->norms, n * sizeof(float), &norms));
@@ -356,32 +367,19 @@ cleanup:
     return st;
 }
 
-/* x ← R x (or Rᵀ x when inverse) for count vectors, batched on ctx. */
-KVQ_API int kvq_rotate(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t count, int inverse)
+/* x ← R x (or Rᵀ x when inverse) for count host vectors, batched. */
+int kvq__cl_rotate(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t count, int inverse)
 {
-    int dim = kvq_rotation_dim(r), rounds, st;
-    cl_mem signs = NULL, xb = NULL;
-    if (kvq_ctx_is_host(ctx)) {
-        double *v = malloc((size_t)dim * sizeof *v);
-        if (!v)
-            return KVQ_ERR_NOMEM;
-        for (size_t i = 0; i < count; i++) {
-            float *row = x + i * (size_t)dim;
-            for (int c = 0; c < dim; c++)
-                v[c] = row[c];
-            (inverse ? kvq_rotation_inverse : kvq_rotation_forward)(r, v);
-            for (int c = 0; c < dim; c++)
-                row[c] = (float)v[c];
-        }
-        free(v);
-        return KVQ_OK;
-    }
-    KVQ_TRY(st, upload_signs(ctx, r, &signs, &rounds));
-    KVQ_TRY(st, kvq__dev_upload(ctx, x, count * dim * sizeof(float), &xb));
-    KVQ_TRY(st, launch_rotate(ctx, dim, signs, rounds, xb, count, inverse, 1.0f));
-    st = kvq__dev_download(ctx, xb, 0, x, count * dim * sizeof(float));
+    kvq__dev_codec d = {.dim = kvq_rotation_dim(r)};
+    size_t bytes = count * (size_t)d.dim * sizeof(float);
+    cl_mem xb = NULL;
+    int st;
+    KVQ_TRY(st, upload_signs(ctx, r, &d.signs, &d.rounds));
+    KVQ_TRY(st, kvq__dev_upload(ctx, x, bytes, &xb));
+    KVQ_TRY(st, kvq__dev_rotate(ctx, &d, xb, count, inverse, 1.0f));
+    st = kvq__dev_download(ctx, xb, 0, x, bytes);
 cleanup:
-    kvq__pool_release(ctx, signs);
+    kvq__pool_release(ctx, d.signs);
     kvq__pool_release(ctx, xb);
     return st;
 }

@@ -84,19 +84,6 @@ int kvq__dev_kernel(kvq_ctx *ctx, const char *file, int dim, const char *name, c
     return kvq__rt_kernel(ctx, prog, opts, name, out);
 }
 
-/* 1 when the one-work-item-per-vector kernels (explicit float16 SIMD, no barriers) should run. */
-int kvq__dev_vector_path(const kvq_ctx *ctx)
-{
-    const char *env = getenv("KVQ_PORTABLE_KERNELS");
-    return ctx->info.type == KVQ_DEVICE_CPU && !(env && *env && strcmp(env, "0"));
-}
-
-/* Local size for a per-vector work-group kernel: ≤ dim, ≤ 256, a power of two. */
-size_t kvq__dev_group(kvq_ctx *ctx, cl_kernel k, size_t want)
-{
-    return kvq__rt_wg_size(ctx, k, want > 256 ? 256 : want);
-}
-
 /* Maps a CLBlast status: OpenCL codes pass through, CLBlast's own become
  * KVQ_ERR_UNSUPPORTED with the code in the error detail. */
 static int blas_status(CLBlastStatusCode s, const char *call, int line)

@@ -26,11 +26,12 @@ void kvq__dev_options(int dim, char *buf, size_t len);
 int kvq__dev_kernel(kvq_ctx *ctx, const char *file, int dim, const char *name, cl_kernel *out);
 /* Local size for a per-vector work-group kernel: ≤ dim, ≤ 256, a power of two. */
 size_t kvq__dev_group(kvq_ctx *ctx, cl_kernel k, size_t want);
-
-/* 1 when the one-work-item-per-vector kernels (explicit float16 SIMD, no
- * barriers) should run: on CPU devices, unless $KVQ_PORTABLE_KERNELS is set
- * (then the work-group kernels every device runs are used, e.g. to test them). */
-int kvq__dev_vector_path(const kvq_ctx *ctx);
+/* kvq__dev_group, halved until fixed + size × per_item bytes of local memory
+ * fit the device (as capped by KVQ_DEVICE_LIMITS); 0 if one work-item does not fit. */
+size_t kvq__dev_group_local(kvq_ctx *ctx, cl_kernel k, size_t want, size_t fixed,
+                           size_t per_item);
+/* KVQ_ERR_UNSUPPORTED, explaining that kernel needs bytes of local memory. */
+int kvq__dev_no_local(const kvq_ctx *ctx, const char *kernel, size_t bytes);
 
 /* Row-major C ← alpha·op(A)·op(B) + beta·C through CLBlast (m×n result, inner k). */
 int kvq__blas_sgemm(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
@@ -52,6 +53,27 @@ typedef struct kvq__dev_codec {
     cl_mem sprime;                  /* S·Rᵀ, m × dim; NULL without QJL */
 } kvq__dev_codec;
 int kvq__dev_codec_upload(kvq_ctx *ctx, const struct kvq_codec *c, kvq__dev_codec *d);
+/* Local memory of kvq_quantize besides its reduction scratch: u, r, idx and z. */
+size_t kvq__dev_quantize_local(const kvq__dev_codec *d);
+
+/* The operations that have two kernel variants. */
+typedef enum kvq__dev_op {
+    KVQ_OP_ROTATE,          /* kvq_rotate_vec | kvq_rotate */
+    KVQ_OP_QUANTIZE,        /* kvq_quantize_vec | kvq_quantize */
+    KVQ_OP_DEQUANTIZE,      /* QJL part: kvq_qjl_add_vec | kvq_signs_dense + SGEMM */
+    KVQ_OP_LOGITS,          /* kvq_logits_codes_vec | kvq_logits_codes */
+    KVQ_OP_COUNT
+} kvq__dev_op;
+
+/* VECTOR: one work-item per vector in float16 registers, no barriers and no
+ * local memory (the CPU tuning). GROUP: work-groups sharing local memory, or
+ * one work-item per output element (what every device runs). */
+typedef enum kvq_variant { KVQ_VARIANT_GROUP, KVQ_VARIANT_VECTOR } kvq_variant;
+
+/* The variant of op for codec d on ctx, from the context's capabilities and
+ * options: the only place a launcher's kernel choice is made. */
+kvq_variant kvq__dev_select(const kvq_ctx *ctx, kvq__dev_op op, const kvq__dev_codec *d);
+
 void kvq__dev_codec_release(kvq_ctx *ctx, kvq__dev_codec *d);
 /* x ← scale · R x (or Rᵀ) in place for count device vectors. */
 int kvq__dev_rotate(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count, int inverse,
@@ -79,5 +101,14 @@ int kvq__dev_signs_dense(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl
 /* Reconstruct x̂ (count × dim) on the device from device codes/norms/gammas. */
 int kvq__dev_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem norms,
                        cl_mem gammas, size_t count, cl_mem xhat);
+
+/* The OpenCL backend's operations on host arrays (see device/backend.h). */
+int kvq__cl_quantize(kvq_ctx *ctx, const struct kvq_codec *c, const float *x, size_t count,
+                    struct kvq_qtensor *out);
+int kvq__cl_dequantize(kvq_ctx *ctx, const struct kvq_codec *c, const struct kvq_qtensor *t,
+                      float *xhat);
+int kvq__cl_rotate(kvq_ctx *ctx, const struct kvq_rotation *r, float *x, size_t count,
+                  int inverse);
+int kvq__cl_attention(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out);
 
 #endif

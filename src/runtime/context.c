@@ -1,5 +1,6 @@
-/* context.c — contexts and queues on a chosen device, and the per-context
- * cache of built programs and kernels with their build logs. */
+/* context.c — contexts on a chosen device with their options and backend,
+ * the OpenCL context and queue, and the per-context cache of built programs
+ * and kernels with their build logs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,11 +8,12 @@
 #include "runtime.h"
 #include "devices.h"
 #include "kernels.h"
+#include "device/backend.h"
 
 int kvq__rt_device_ids(int p, int d, cl_platform_id *plat, cl_device_id *dev);
 
 /* Opens the OpenCL context and in-order profiling queue of ctx->info. */
-static int open_cl(kvq_ctx *ctx)
+int kvq__rt_open(kvq_ctx *ctx)
 {
     cl_int st;
     int rc = kvq__rt_device_ids(ctx->info.platform_index, ctx->info.device_index,
@@ -28,29 +30,8 @@ static int open_cl(kvq_ctx *ctx)
     return KVQ_OK;
 }
 
-/* Sets the pool limit from $KVQ_POOL_LIMIT, else the device's global memory. */
-static int init_pool_limit(kvq_ctx *ctx)
-{
-    const char *env = getenv("KVQ_POOL_LIMIT");
-    uint64_t lim = ctx->info.global_mem;
-    if (env && *env && kvq__parse_bytes(env, &lim))
-        return KVQ_ERR_BAD_SPEC;
-    ctx->pool.stats.limit = lim;
-    return KVQ_OK;
-}
-
-/* Reads $KVQ_CHUNK_KEYS, the forced chunk size over keys (0 = automatic). */
-static int init_chunking(kvq_ctx *ctx)
-{
-    const char *env = getenv("KVQ_CHUNK_KEYS");
-    uint64_t v = 0;
-    if (env && *env && kvq__parse_bytes(env, &v))
-        return KVQ_ERR_BAD_SPEC;
-    ctx->chunk_keys = (size_t)v;
-    return KVQ_OK;
-}
-
-/* Opens a context and an in-order, profiling queue on the device the spec names (NULL. */
+/* Opens a context on the device the spec names (NULL: $KVQ_DEVICE, else
+ * the default) with the backend that runs it; options are read here, once. */
 KVQ_API int kvq_ctx_create(kvq_ctx **out, const char *spec)
 {
     kvq_device_info *list = NULL;
@@ -61,16 +42,19 @@ KVQ_API int kvq_ctx_create(kvq_ctx **out, const char *spec)
     *out = NULL;
     if (!ctx)
         return KVQ_ERR_NOMEM;
+    /* a malformed KVQ_* variable leaves a detail naming it; a malformed spec none */
+    kvq__rt_explain(KVQ_OK, "");
+    KVQ_TRY(st, kvq__options_read(&ctx->opts));
     if (!spec)
-        spec = kvq_device_spec_default();
+        spec = ctx->opts.device;
     KVQ_TRY(st, kvq__device_list(&list, &n));
     KVQ_TRY(st, kvq__device_resolve(list, n, spec, &idx));
     ctx->info = list[idx];
     ctx->is_host = ctx->info.type == KVQ_DEVICE_HOST;
-    KVQ_TRY(st, init_pool_limit(ctx));
-    KVQ_TRY(st, init_chunking(ctx));
-    if (!ctx->is_host)
-        KVQ_TRY(st, open_cl(ctx));
+    kvq__caps_init(&ctx->caps, &ctx->info, &ctx->opts);
+    ctx->pool.stats.limit = ctx->opts.pool_limit ? ctx->opts.pool_limit : ctx->info.global_mem;
+    ctx->backend = kvq__backend_for(ctx->info.type);
+    KVQ_TRY(st, ctx->backend->open(ctx));
     *out = ctx;
     ctx = NULL;
 cleanup:
@@ -79,11 +63,9 @@ cleanup:
     return st;
 }
 
-/* Releases a context, its programs, kernels and pooled buffers. */
-KVQ_API void kvq_ctx_destroy(kvq_ctx *ctx)
+/* Releases every OpenCL object of ctx: kernels, programs, pooled buffers, queue. */
+void kvq__rt_close(kvq_ctx *ctx)
 {
-    if (!ctx)
-        return;
     for (size_t i = 0; i < ctx->nkernels; i++) {
         clReleaseKernel(ctx->kernels[i].kernel);
         free(ctx->kernels[i].key);
@@ -99,8 +81,29 @@ KVQ_API void kvq_ctx_destroy(kvq_ctx *ctx)
         clReleaseContext(ctx->context);
     free(ctx->kernels);
     free(ctx->programs);
+    ctx->kernels = NULL;
+    ctx->programs = NULL;
+    ctx->nkernels = ctx->nprograms = 0;
+    ctx->queue = NULL;
+    ctx->context = NULL;
+}
+
+/* Releases a context and what its backend holds. */
+KVQ_API void kvq_ctx_destroy(kvq_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->backend)
+        ctx->backend->close(ctx);
+    kvq__options_free(&ctx->opts);
     free(ctx->build_log);
     free(ctx);
+}
+
+/* The backend a context was created with. */
+const kvq__backend *kvq__ctx_backend(const kvq_ctx *ctx)
+{
+    return ctx->backend;
 }
 
 /* The device a context runs on. */
@@ -156,7 +159,7 @@ static void keep_build_log(kvq_ctx *ctx, cl_program prog)
  * $KVQ_CL_BUILD_OPTIONS; on failure keeps the log and returns KVQ_ERR_BUILD. */
 static int build_source(kvq_ctx *ctx, const char *source, const char *options, cl_program *out)
 {
-    const char *extra = getenv("KVQ_CL_BUILD_OPTIONS");
+    const char *extra = ctx->opts.build_options;
     size_t len = strlen(options ? options : "") + strlen(extra ? extra : "") + 64;
     char *opts = malloc(len);
     cl_int st;
@@ -192,9 +195,13 @@ cleanup:
 /* Builds OpenCL C source to check that it compiles; keeps the log on failure. */
 int kvq__ctx_try_build(kvq_ctx *ctx, const char *source, const char *options)
 {
+    return ctx->backend->try_build(ctx, source, options);
+}
+
+/* Builds source to check that it compiles (the OpenCL backend's try_build). */
+int kvq__rt_try_build(kvq_ctx *ctx, const char *source, const char *options)
+{
     cl_program prog;
-    if (ctx->is_host)
-        return KVQ_ERR_UNSUPPORTED;
     int st = build_source(ctx, source, options, &prog);
     if (st == KVQ_OK)
         clReleaseProgram(prog);
@@ -329,8 +336,8 @@ size_t kvq__rt_wg_size(kvq_ctx *ctx, cl_kernel k, size_t want)
     if (clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax,
                                  NULL) != CL_SUCCESS || kmax == 0)
         kmax = 1;
-    if (ctx->info.max_work_group && kmax > ctx->info.max_work_group)
-        kmax = ctx->info.max_work_group;
+    if (ctx->caps.max_work_group && kmax > ctx->caps.max_work_group)
+        kmax = ctx->caps.max_work_group;
     size_t w = 1;
     while (w * 2 <= want && w * 2 <= kmax)
         w *= 2;

@@ -1,6 +1,7 @@
 # runtime: platforms, devices, contexts, programs, buffer pool, status codes
 libkvq_impl_la_SOURCES += src/runtime/status.c src/runtime/device.c \
-	src/runtime/context.c src/runtime/pool.c src/runtime/runtime.h src/runtime/kernels.h src/runtime/devices.h
+	src/runtime/context.c src/runtime/options.c src/runtime/pool.c src/runtime/runtime.h \
+	src/runtime/kernels.h src/runtime/devices.h
 KVQ_CL_FILES += cl/copy.cl
 
 check_PROGRAMS += tests/test_status tests/test_device_spec tests/test_runtime

@@ -41,9 +41,34 @@ typedef struct kvq__kernel_entry {
     cl_kernel kernel;
 } kvq__kernel_entry;
 
+/* The KVQ_* environment variables, read once when a context is created. */
+typedef struct kvq__options {
+    char *device;               /* KVQ_DEVICE: the spec when the caller gives none */
+    uint64_t pool_limit;        /* KVQ_POOL_LIMIT; 0: the device's global memory */
+    size_t chunk_keys;          /* KVQ_CHUNK_KEYS; 0: chunk only when an allocation is too small */
+    char *build_options;        /* KVQ_CL_BUILD_OPTIONS, added to every program build */
+    int portable_kernels;       /* KVQ_PORTABLE_KERNELS set and not "0" */
+    int limited;                /* KVQ_DEVICE_LIMITS given: */
+    size_t limit_wg;            /*   wg=, work-items per group (0: no cap) */
+    uint64_t limit_local;       /*   local=, bytes of local memory (0: no cap) */
+} kvq__options;
+
+/* What the launchers may assume of the device: its limits, capped by
+ * KVQ_DEVICE_LIMITS, and whether its CPU-only kernel variants may run. */
+typedef struct kvq__caps {
+    size_t max_work_group;      /* CL_DEVICE_MAX_WORK_GROUP_SIZE (capped) */
+    uint64_t local_mem;         /* CL_DEVICE_LOCAL_MEM_SIZE (capped) */
+    int vector_kernels;         /* one-work-item-per-vector kernels (CPU, not forced off) */
+} kvq__caps;
+
+struct kvq__backend;
+
 struct kvq_ctx {
     kvq_device_info info;
     int is_host;
+    const struct kvq__backend *backend;  /* chosen once, from info.type */
+    kvq__options opts;
+    kvq__caps caps;
     cl_platform_id platform;
     cl_device_id device;
     cl_context context;
@@ -54,8 +79,22 @@ struct kvq_ctx {
     kvq__kernel_entry *kernels;
     size_t nkernels;
     kvq__pool pool;
-    size_t chunk_keys;            /* 0: chunk only when a device allocation is too small */
 };
+
+/* Reads every KVQ_* variable into o; a malformed value is KVQ_ERR_BAD_SPEC
+ * with the variable named in kvq_error_detail(). */
+int kvq__options_read(kvq__options *o);
+/* Frees what kvq__options_read allocated. */
+void kvq__options_free(kvq__options *o);
+/* The capabilities the launchers see on a device under options o. */
+void kvq__caps_init(kvq__caps *c, const kvq_device_info *info, const kvq__options *o);
+
+/* Opens the OpenCL context and queue of ctx->info (the OpenCL backend's open). */
+int kvq__rt_open(kvq_ctx *ctx);
+/* Releases every OpenCL object of ctx (the OpenCL backend's close). */
+void kvq__rt_close(kvq_ctx *ctx);
+/* Builds source to check that it compiles; keeps the log on failure. */
+int kvq__rt_try_build(kvq_ctx *ctx, const char *source, const char *options);
 
 /* Records why a request failed (for kvq_error_detail()); returns status. */
 int kvq__rt_explain(int status, const char *why);
@@ -100,7 +139,8 @@ void kvq__pool_destroy(kvq_ctx *ctx);
 /* The size class a request of bytes is rounded up to. */
 size_t kvq__pool_size_class(size_t bytes);
 
-/* Work-group size for a kernel on this device: min(want, kernel max), a power of two. */
+/* Work-group size for a kernel on this device: min(want, kernel max,
+ * device max), a power of two. */
 size_t kvq__rt_wg_size(kvq_ctx *ctx, cl_kernel k, size_t want);
 
 /* Parses a byte count with an optional K/M/G suffix ("512M"); 0 on success. */

@@ -1,0 +1,57 @@
+/* backend.c — the public entry points that run on a context: each checks
+ * what every backend relies on, then calls the context's backend. */
+#include <math.h>
+
+#include "core/core.h"
+#include "device/backend.h"
+#include "device/layout.h"
+
+/* The backend that runs a device type: the host reference for the host,
+ * OpenCL for everything else. */
+const kvq__backend *kvq__backend_for(int device_type)
+{
+    return device_type == KVQ_DEVICE_HOST ? &kvq__backend_host : &kvq__backend_opencl;
+}
+
+/* Quantizes count vectors (count × dim floats) with codec on ctx into out. */
+KVQ_API int kvq_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t count,
+                         kvq_qtensor *out)
+{
+    return kvq__ctx_backend(ctx)->quantize(ctx, c, x, count, out);
+}
+
+/* Reconstructs x̂ (count × dim floats) from a quantized tensor on ctx. */
+KVQ_API int kvq_dequantize(kvq_ctx *ctx, const kvq_codec *c, const kvq_qtensor *t, float *xhat)
+{
+    return kvq__ctx_backend(ctx)->dequantize(ctx, c, t, xhat);
+}
+
+/* x ← R x (or Rᵀ x when inverse) for count vectors, batched on ctx. */
+KVQ_API int kvq_rotate(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t count, int inverse)
+{
+    return kvq__ctx_backend(ctx)->rotate(ctx, r, x, count, inverse);
+}
+
+/* Checks that the job's sizes and tensors agree (keys and queries index
+ * 32-bit kernel arguments; top-k fits the kernels' private lists). */
+static int job_valid(const kvq_attention_job *j, const kvq_attention_out *o)
+{
+    if (!j || !o || !o->queries || !j->q || !j->k || !j->v || !j->k_codec || !j->v_codec ||
+        !j->k_codes || !j->v_codes || j->keys == 0 || j->queries == 0 ||
+        j->keys > 0xffffffffu || j->queries > 0xffffffffu)
+        return 0;
+    if (kvq_codec_dim(j->k_codec) != j->dim || kvq_codec_dim(j->v_codec) != j->dim)
+        return 0;
+    return j->k_codes->count >= j->keys && j->v_codes->count >= j->keys &&
+           j->k_codes->words == kvq__codec_words(j->k_codec) &&
+           j->v_codes->words == kvq__codec_words(j->v_codec) && j->topk >= 0 &&
+           j->topk <= KVQ_TOPK_MAX && isfinite(j->sharpness);
+}
+
+/* Runs the job on ctx. */
+KVQ_API int kvq_attention_run(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out)
+{
+    if (!ctx || !job_valid(job, out))
+        return KVQ_ERR_INVALID_ARG;
+    return kvq__ctx_backend(ctx)->attention(ctx, job, out);
+}

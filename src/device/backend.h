@@ -1,0 +1,37 @@
+/* backend.h — the operations a context runs, as one table chosen when the
+ * context is created: the double-precision host reference (src/core, in
+ * device/host.c) or OpenCL (device/opencl.c). The public entry points check
+ * their arguments and call through the table, so they never ask which
+ * device they are on. No OpenCL types here: the host backend needs no CL
+ * headers. */
+#ifndef KVQ_BACKEND_H
+#define KVQ_BACKEND_H
+
+#include "kvq.h"
+
+typedef struct kvq__backend {
+    const char *name;
+    /* Acquires what the backend needs on ctx (device info and options are set). */
+    int (*open)(kvq_ctx *ctx);
+    /* Releases it; also called after a failed open. */
+    void (*close)(kvq_ctx *ctx);
+    /* Compiles OpenCL C source to check it (KVQ_ERR_UNSUPPORTED without OpenCL). */
+    int (*try_build)(kvq_ctx *ctx, const char *source, const char *options);
+    /* The operations behind kvq_quantize, kvq_dequantize, kvq_rotate and
+     * kvq_attention_run (arguments already checked where the entry point says). */
+    int (*quantize)(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t count,
+                    kvq_qtensor *out);
+    int (*dequantize)(kvq_ctx *ctx, const kvq_codec *c, const kvq_qtensor *t, float *xhat);
+    int (*rotate)(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t count, int inverse);
+    int (*attention)(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out);
+} kvq__backend;
+
+extern const kvq__backend kvq__backend_host;
+extern const kvq__backend kvq__backend_opencl;
+
+/* The backend that runs a device type (enum kvq_device_type). */
+const kvq__backend *kvq__backend_for(int device_type);
+/* The backend a context was created with. */
+const kvq__backend *kvq__ctx_backend(const kvq_ctx *ctx);
+
+#endif

@@ -1,0 +1,61 @@
+/* layout.h — the buffer layouts and limits that the launchers (C) and the
+ * kernels (OpenCL C) must agree on. build-aux/embed-cl.sh puts this file in
+ * front of every embedded kernel source, so it may hold only preprocessor
+ * lines and enums that both languages accept. A slot added to a list below
+ * is added on both sides at once; its meaning is written next to it. */
+#ifndef KVQ_LAYOUT_H
+#define KVQ_LAYOUT_H
+
+/* Most MSE bit planes a code has (a private array of this size per key). */
+#define KVQ_MSE_BITS_MAX 8
+
+/* Largest k of top-k recall: each work-item keeps a private sorted list of
+ * this size, and pass 1 reserves local size × k entries of local memory. */
+#define KVQ_TOPK_MAX 8
+
+/* Candidate lists per query and chunk in the top-k buffers: the reference
+ * row's k entries, then the quantized row's. */
+#define KVQ_TOPK_LISTS 2
+
+/* Pass-1 statistics, one record per query and chunk (kvq_softmax_pass1):
+ * the row maxima and scaled sums of both log-sum-exps, and Σ e^{ℓ−max}·δ. */
+#define KVQ_STAT_SLOTS(X)                                                     \
+    X(REF_MAX)      /* max_j ℓ_j */                                           \
+    X(REF_SUM)      /* Σ_j e^{ℓ_j − max} */                                   \
+    X(QUANT_MAX)    /* max_j ℓ̃_j */                                           \
+    X(QUANT_SUM)    /* Σ_j e^{ℓ̃_j − max} */                                   \
+    X(DELTA_SUM)    /* Σ_j e^{ℓ_j − max}·δ_j, δ = ℓ̃ − ℓ */
+
+/* Per-query constants of pass 2, merged over chunks by the host. */
+#define KVQ_CONST_SLOTS(X)                                                    \
+    X(LSE_REF)      /* log Σ e^ℓ */                                           \
+    X(LSE_QUANT)    /* log Σ e^ℓ̃ */                                           \
+    X(MU)           /* E_p[δ] */                                              \
+    X(G_EST)        /* expm1(lse_quant − lse_ref − μ) */
+
+/* Pass-2 accumulators, one record per query and chunk (kvq_softmax_pass2),
+ * with x = δ − μ and y = p̃/p − 1. */
+#define KVQ_ACC_SLOTS(X)                                                      \
+    X(KL_SERIES)    /* Σ p·(e^x − 1 − x): KL = log1p of it, exact when small */ \
+    X(KL_REV)       /* Σ p·x·(e^x − 1): reverse KL from the series */         \
+    X(JS2)          /* 2·JS */                                                \
+    X(TV2)          /* 2·TV */                                                \
+    X(ENT_REF)      /* H(p) */                                                \
+    X(ENT_QUANT)    /* H(p̃) */                                                \
+    X(VAR_DELTA)    /* Var_p(δ) */                                            \
+    X(DELTA_SQ)     /* Σ δ² */                                                \
+    X(DELTA)        /* Σ δ */                                                 \
+    X(KL_REV_DIRECT) /* Σ p̃·log(p̃/p), the reverse KL for large divergences */
+
+#define KVQ_LAYOUT_STAT(name) KVQ_STAT_##name,
+#define KVQ_LAYOUT_CONST(name) KVQ_CONST_##name,
+#define KVQ_LAYOUT_ACC(name) KVQ_ACC_##name,
+enum { KVQ_STAT_SLOTS(KVQ_LAYOUT_STAT) KVQ_STATS };
+enum { KVQ_CONST_SLOTS(KVQ_LAYOUT_CONST) KVQ_CONSTS };
+enum { KVQ_ACC_SLOTS(KVQ_LAYOUT_ACC) KVQ_ACCS };
+
+/* Per-vector reconstruction errors (kvq_vector_errors): relative MSE and
+ * direction error, both −1 for a zero vector. */
+#define KVQ_VEC_ERRS 2
+
+#endif

@@ -1,0 +1,10 @@
+/* opencl.c — the OpenCL backend's table: the runtime opens and closes the
+ * context and queue (src/runtime), the launchers run the operations. */
+#include "device/backend.h"
+#include "device/device.h"
+
+const kvq__backend kvq__backend_opencl = {
+    .name = "opencl", .open = kvq__rt_open, .close = kvq__rt_close, .try_build = kvq__rt_try_build,
+    .quantize = kvq__cl_quantize, .dequantize = kvq__cl_dequantize, .rotate = kvq__cl_rotate,
+    .attention = kvq__cl_attention,
+};

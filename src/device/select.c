@@ -1,0 +1,98 @@
+/* select.c — which kernel variant each operation runs, and how large a
+ * work-group may be, from the context's capabilities (device limits capped
+ * by KVQ_DEVICE_LIMITS) and options (KVQ_PORTABLE_KERNELS). */
+#include <stdio.h>
+
+#include "device/device.h"
+
+/* The vector kernels of these operations take every codec the device can hold. */
+static int any_codec(const kvq__dev_codec *d)
+{
+    (void)d;
+    return 1;
+}
+
+/* kvq_logits_codes_vec reads whole 32-bit plane words and, up to 6 bits,
+ * takes C[idx] from the positive half of a symmetric codebook. */
+static int logits_vec_fits(const kvq__dev_codec *d)
+{
+    return d->dim % 32 == 0 && (d->bits == 0 || d->bits > 6 || d->symmetric);
+}
+
+/* kvq_rotate holds the vector in local memory. */
+static size_t rotate_local(const kvq__dev_codec *d)
+{
+    return (size_t)d->dim * sizeof(float);
+}
+
+/* Local memory of kvq_quantize besides its reduction scratch: u, r, idx and z. */
+size_t kvq__dev_quantize_local(const kvq__dev_codec *d)
+{
+    return 3 * (size_t)d->dim * sizeof(float) + (size_t)(d->m ? d->m : 1) * sizeof(cl_uint);
+}
+
+/* The work-group variant uses no local memory. */
+static size_t no_local(const kvq__dev_codec *d)
+{
+    (void)d;
+    return 0;
+}
+
+/* Per operation: when its vector kernel applies, and the local memory its
+ * work-group kernel needs with one work-item (fixed buffers + scratch). */
+typedef struct variant_rule {
+    int (*vector_fits)(const kvq__dev_codec *d);
+    size_t (*group_local)(const kvq__dev_codec *d);
+    size_t scratch_per_item;
+} variant_rule;
+
+static const variant_rule rules[KVQ_OP_COUNT] = {
+    [KVQ_OP_ROTATE] = {any_codec, rotate_local, 0},
+    [KVQ_OP_QUANTIZE] = {any_codec, kvq__dev_quantize_local, sizeof(float)},
+    [KVQ_OP_DEQUANTIZE] = {any_codec, no_local, 0},
+    [KVQ_OP_LOGITS] = {logits_vec_fits, no_local, 0},
+};
+
+/* The variant of op for codec d on ctx. */
+kvq_variant kvq__dev_select(const kvq_ctx *ctx, kvq__dev_op op, const kvq__dev_codec *d)
+{
+    const variant_rule *r = &rules[op];
+    if (!r->vector_fits(d))
+        return KVQ_VARIANT_GROUP;
+    if (ctx->caps.vector_kernels)
+        return KVQ_VARIANT_VECTOR;
+    /* a work-group kernel whose buffers exceed local memory cannot run; the
+     * vector kernel needs none, so it is slower on a GPU but correct */
+    size_t need = r->group_local(d) + r->scratch_per_item;
+    if (ctx->caps.local_mem && need > ctx->caps.local_mem)
+        return KVQ_VARIANT_VECTOR;
+    return KVQ_VARIANT_GROUP;
+}
+
+/* Local size for a per-vector work-group kernel: ≤ dim, ≤ 256, a power of two. */
+size_t kvq__dev_group(kvq_ctx *ctx, cl_kernel k, size_t want)
+{
+    return kvq__rt_wg_size(ctx, k, want > 256 ? 256 : want);
+}
+
+/* kvq__dev_group, halved until fixed + size × per_item bytes of local memory fit. */
+size_t kvq__dev_group_local(kvq_ctx *ctx, cl_kernel k, size_t want, size_t fixed,
+                           size_t per_item)
+{
+    size_t ls = kvq__dev_group(ctx, k, want);
+    uint64_t limit = ctx->caps.local_mem;
+    if (!limit)
+        return ls;
+    while (ls > 1 && fixed + ls * per_item > limit)
+        ls /= 2;
+    return fixed + ls * per_item <= limit ? ls : 0;
+}
+
+/* KVQ_ERR_UNSUPPORTED, explaining that kernel needs bytes of local memory. */
+int kvq__dev_no_local(const kvq_ctx *ctx, const char *kernel, size_t bytes)
+{
+    char why[160];
+    snprintf(why, sizeof why, "%s needs %zu bytes of local memory; the device offers %llu",
+             kernel, bytes, (unsigned long long)ctx->caps.local_mem);
+    return kvq__rt_explain(KVQ_ERR_UNSUPPORTED, why);
+}
