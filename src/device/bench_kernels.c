@@ -5,10 +5,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <clblast_c.h>
 
+#include "base/clock.h"
 #include "device/bench_kernels.h"
 #include "device/device.h"
 #include "device/layout.h"
@@ -28,14 +28,6 @@ typedef struct bench_state {
 const char *kvq_bench_clblast_version(void)
 {
     return STR(CLBLAST_VERSION_MAJOR) "." STR(CLBLAST_VERSION_MINOR) "." STR(CLBLAST_VERSION_PATCH);
-}
-
-/* Monotonic wall clock in seconds. */
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* A device buffer of n seeded normal floats (scaled by scale). */
@@ -221,12 +213,12 @@ static int timed_run(kvq_ctx *ctx, bench_state *s, double *ev_s, double *wall_s)
     cl_event e0 = NULL, e1 = NULL;
     int st;
     KVQ_CL_TRY(st, clFinish(ctx->queue));
-    double t0 = now_s();
+    double t0 = kvq__mono_s();
     KVQ_CL_TRY(st, clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &e0));
     KVQ_TRY(st, enqueue(ctx, s));
     KVQ_CL_TRY(st, clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &e1));
     KVQ_CL_TRY(st, clFinish(ctx->queue));
-    *wall_s = now_s() - t0;
+    *wall_s = kvq__mono_s() - t0;
     st = event_span(e0, e1, ev_s);
 cleanup:
     if (e0)
