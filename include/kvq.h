@@ -13,7 +13,7 @@
  *     OpenCL error code passed through unchanged (-1 … -72, -1001 …), or a
  *     library error in its own range (KVQ_ERR_*, -2001 …). kvq_strerror()
  *     names either kind.
- * The math behind each function is in doc/ (cited as doc/<file>.md §N). */
+ * The math behind each function is in doc/, cited by document and section. */
 #ifndef KVQ_H
 #define KVQ_H
 
@@ -341,7 +341,7 @@ KVQ_API int kvq_attention_run(kvq_ctx *ctx, const kvq_attention_job *job,
                               kvq_attention_out *out);
 
 /* ======================================================================
- * Tensors: files and synthetic sources (doc/statistics.md §1.3, §1.4)
+ * Tensors: files and synthetic sources (doc/statistics.md §1.3 and doc/statistics.md §1.4)
  * ====================================================================== */
 /* A dense float32 tensor in C order, 0…4 dimensions. */
 typedef struct kvq_tensor kvq_tensor;

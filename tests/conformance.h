@@ -1,6 +1,6 @@
 /* conformance.h — shared parts of the device conformance tests: the list of
  * OpenCL devices to test (every one; none ⇒ skip), seeded inputs, and the
- * SPEC §7 tolerance rules. */
+ * doc/conformance.md §1 tolerance rules. */
 #ifndef KVQ_CONFORMANCE_H
 #define KVQ_CONFORMANCE_H
 

@@ -2,7 +2,7 @@
  * from codes, softmax statistics, outputs, vector errors) on every OpenCL
  * device against the double-precision host reference, for every scheme
  * preset and budget, d ∈ {16 … 1024}, ragged N and M, zero and large
- * vectors, and key chunking (SPEC §7). */
+ * vectors, and key chunking (doc/conformance.md §1). */
 #include "conformance.h"
 #include "analysis/kv_codes.h"
 
@@ -36,7 +36,7 @@ static double dev(double a, double b, double floor_)
     return fabs(a - b) / fmax(fabs(b), floor_);
 }
 
-/* Compares one query's metrics; returns 1 if within SPEC §7. */
+/* Compares one query's metrics; returns 1 if within doc/conformance.md §1. */
 static int compare_query(const kvq_query_metrics *a, const kvq_query_metrics *b, worst *w)
 {
     int good = kvq__tol_div_ok(a->kl, b->kl) && kvq__tol_div_ok(a->kl_rev, b->kl_rev) &&
@@ -56,7 +56,7 @@ static int compare_query(const kvq_query_metrics *a, const kvq_query_metrics *b,
     return good;
 }
 
-/* Logits rule, SPEC §7 made scale-invariant (base/tolerance.h): the SPEC's
+/* Logits rule, doc/conformance.md §1 made scale-invariant (base/tolerance.h): the SPEC's
  * 1e-4·(1 + |ℓ|) for logits of unit scale, and the same relative accuracy
  * for inputs scaled by 1000, whose logits (~1e6) carry float rounding of
  * that size. */

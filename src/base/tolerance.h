@@ -1,5 +1,5 @@
 /* tolerance.h — how close a device's answer must be to the host reference
- * (SPEC §7), in one place for the conformance tests and `kvq compare`.
+ * (doc/conformance.md §1), in one place for the conformance tests and `kvq compare`.
  * Bottom layer: depends on nothing in kvq. */
 #ifndef KVQ_BASE_TOLERANCE_H
 #define KVQ_BASE_TOLERANCE_H

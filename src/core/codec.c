@@ -1,4 +1,4 @@
-/* codec.c — the host reference codec (SPEC §1.4–1.5): a codec is the ordered
+/* codec.c — the host reference codec (doc/quantization.md §5): a codec is the ordered
  * list of the stages present in its spec (core/stage.h); creation, the
  * per-vector quantization and dequantization, the compressed-domain
  * estimator and the budget run over that list. Inputs are float; all

@@ -1,5 +1,5 @@
 /* scheme.c — the KV / KQV / QKQV presets at budget n and custom scheme specs
- * (SPEC §1.6); the grammar is documented at kvq_scheme_parse in kvq.h. The
+ * (doc/schemes.md); the grammar is documented at kvq_scheme_parse in kvq.h. The
  * tokens are the stages' own (core/stage.h): this file only splits the text
  * and asks each stage of the table in turn. */
 #include <ctype.h>
