@@ -9,8 +9,8 @@ trap 'rm -rf "$tmp"' EXIT
 n=0
 t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 have_py=0; command -v python3 >/dev/null 2>&1 && have_py=1
-gpu=$("$kvq" devices --select cpu 2>/dev/null | cut -f1)   # an OpenCL device, if any
-[ -n "$gpu" ] || gpu=$("$kvq" devices --select gpu 2>/dev/null | cut -f1)
+. "${top_srcdir:-.}/tests/device.sh"
+device_pick; gpu=$dev   # an OpenCL device, if any
 echo "1..33"
 echo "# OpenCL device for agreement checks: ${gpu:-none}"
 
@@ -53,7 +53,7 @@ print("# host vs OpenCL: every per-trial metric within relative 1e-3 or absolute
 PY
   t $? "host and OpenCL runs agree within SPEC 7 tolerances"
 else
-  echo "ok $((n=n+1)) - # SKIP no OpenCL device or python3"
+  if [ -z "$gpu" ]; then device_skip $((n=n+1)) "$dev_why"; else echo "ok $((n=n+1)) - # SKIP python3 missing"; fi
 fi
 
 # 18-19: determinism: same seed identical (but for timing), other seed differs
@@ -133,5 +133,5 @@ if [ -n "$gpu" ]; then
   grep -q '"conformant":true' "$tmp/c.json" && ! grep -q '"verdicts_agree":false' "$tmp/c.json"
   t $? "compare: conformant and the verdicts agree"
 else
-  echo "ok $((n=n+1)) - # SKIP no OpenCL device"; echo "ok $((n=n+1)) - # SKIP no OpenCL device"
+  device_skip $((n=n+1)) "$dev_why"; device_skip $((n=n+1)) "$dev_why"
 fi

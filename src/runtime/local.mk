@@ -9,6 +9,7 @@ tests_test_device_spec_LDADD = $(TEST_LDADD)
 tests_test_runtime_LDADD = $(TEST_LDADD)
 TESTS += tests/test_status tests/test_device_spec tests/test_runtime
 dist_check_SCRIPTS += tests/cli_devices.sh
+EXTRA_DIST += tests/device.sh
 TESTS += tests/cli_devices.sh
 dist_check_SCRIPTS += tests/exports.sh
 TESTS += tests/exports.sh
