@@ -7,7 +7,7 @@ libkvq_impl_la_SOURCES += src/core/core.h src/core/philox.c src/core/codebook.c 
 kvq_SOURCES += src/cli/cmd_codebook.c
 
 check_PROGRAMS += tests/test_philox tests/test_codebook tests/test_wht tests/test_pack \
-	tests/test_codec tests/test_qjl tests/test_scheme
+	tests/test_codec tests/test_qjl tests/test_scheme tests/test_attention_ref
 tests_test_philox_LDADD = $(TEST_LDADD)
 tests_test_codebook_LDADD = $(TEST_LDADD)
 tests_test_wht_LDADD = $(TEST_LDADD)
@@ -15,7 +15,8 @@ tests_test_pack_LDADD = $(TEST_LDADD)
 tests_test_codec_LDADD = $(TEST_LDADD)
 tests_test_qjl_LDADD = $(TEST_LDADD)
 tests_test_scheme_LDADD = $(TEST_LDADD)
+tests_test_attention_ref_LDADD = $(TEST_LDADD)
 TESTS += tests/test_philox tests/test_codebook tests/test_wht tests/test_pack \
-	tests/test_codec tests/test_qjl tests/test_scheme
+	tests/test_codec tests/test_qjl tests/test_scheme tests/test_attention_ref
 dist_check_SCRIPTS += tests/cli_codebook.sh
 TESTS += tests/cli_codebook.sh
