@@ -58,6 +58,9 @@ int kvq_dev_rotate(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem x, size_t count,
 /* Fused quantization of count device vectors x into codes, norms and gammas. */
 int kvq_dev_quantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem x, size_t count, cl_mem codes,
                      cl_mem norms, cl_mem gammas);
+/* Chunk size of the last device attention run in this process and how many
+ * key chunks its first pass ran: lets the tests prove that chunking happened. */
+void kvq_dev_attention_last_chunking(size_t *chunk, size_t *chunks_run);
 /* Compressed-domain logits out[i][j] (nq × n) of keys j0 … j0+n−1 against nq
  * queries: qr = τ/√d·R q (nq × dim), sq = S'·qr (nq × m; unused without QJL). */
 int kvq_dev_logits(kvq_ctx *ctx, const kvq_dev_codec *kc, cl_mem codes, cl_mem norms,
