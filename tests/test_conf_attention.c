@@ -21,6 +21,9 @@ typedef struct conf_case {
     double tau;
 } conf_case;
 
+/* Set around the cases whose inputs make_ties rewrites. */
+static int tie_inputs;
+
 /* Relative-or-absolute closeness. */
 static int close_to(double a, double b, double rel, double abs_tol)
 {
@@ -104,6 +107,32 @@ static void inputs_free(inputs *in)
     kvq_codec_destroy(in->vc);
 }
 
+/* Tie inputs (N > 300): query i is the unit vector e_i, so its reference
+ * logits are exactly coordinate i of the keys (the others are shrunk to
+ * 0.1·N(0, 1)). Even queries: key 5 on top, then equal pairs (10, 11),
+ * (20, 21), (30, 31), (299, 300): the top 8 takes one of the last pair, by
+ * the tie rule. Odd queries: the equal pair (7, N − 1) on top, so top1
+ * depends on it. The quantized logits are not tied, so picking the wrong
+ * member of a pair changes top1 or the recall. The pairs straddle chunks
+ * of 300 keys. */
+static void make_ties(const conf_case *c, inputs *in)
+{
+    size_t d = (size_t)c->dim, n = c->keys;
+    for (size_t x = 0; x < n * d; x++)
+        in->k[x] *= 0.1f;
+    memset(in->q, 0, c->queries * d * sizeof(float));
+    for (size_t i = 0; i < c->queries; i++) {
+        static const size_t even[9] = {5, 10, 11, 20, 21, 30, 31, 299, 300};
+        static const float level[9] = {10, 9, 9, 8, 8, 7, 7, 6, 6};
+        size_t col = i % d;
+        in->q[i * d + col] = c->scale;
+        for (int t = 0; t < 9 && i % 2 == 0; t++)
+            in->k[even[t] * d + col] = level[t];
+        if (i % 2)
+            in->k[7 * d + col] = in->k[(n - 1) * d + col] = 10;
+    }
+}
+
 /* Seeded inputs of a case, quantized by the host codecs (zero keys included). */
 static int inputs_make(const conf_case *c, uint32_t tag, inputs *in)
 {
@@ -118,6 +147,8 @@ static int inputs_make(const conf_case *c, uint32_t tag, inputs *in)
         return -1;
     if (c->keys > 5)
         memset(in->k + 3 * (size_t)c->dim, 0, (size_t)c->dim * sizeof(float));
+    if (tie_inputs)
+        make_ties(c, in);
     if (kvq_codec_create(&in->kc, &s.k, c->dim, CONF_SEED, 0, tag) ||
         kvq_codec_create(&in->vc, &s.v, c->dim, CONF_SEED, 1, tag) ||
         kvq_qtensor_alloc(&in->kq, in->kc, c->keys) || kvq_qtensor_alloc(&in->vq, in->vc, c->keys))
@@ -316,6 +347,11 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
     for (size_t i = 0; i < 3; i++)
         ok(check_case(ctx, host, &extreme[i], tag++, &w), "large inputs %s n=%d scale %g tau %g",
            extreme[i].scheme, extreme[i].bits, extreme[i].scale, extreme[i].tau);
+    conf_case tied = {"KQV", 4, 64, 500, 3, 1.0f, 1.0};
+    tie_inputs = 1;
+    ok(check_case(ctx, host, &tied, tag++, &w), "exact ties in the reference logits: top1/top-k "
+       "by the tie rule (N=500 M=3)");
+    tie_inputs = 0;
     static const conf_case custom[] = {
         {"k=wht2:mse3,v=wht2:mse2+qjl", 0, 128, 400, 3, 1.0f, 1.0},
         {"k=wht:mse3+nb16,v=none:mse4+nb16", 0, 64, 300, 5, 1.0f, 1.0},
@@ -342,8 +378,10 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
         {{"KQV", 4, 128, 1000, 5, 1.0f, 1.0}, 300, 4, "GEMM value path (M = 5)"},
         {{"QKQV", 2, 64, 601, 2, 1.0f, 1.0}, 300, 3, "1-key tail, direct path"},
         {{"KQV", 3, 64, 901, 6, 1.0f, 1.0}, 300, 4, "1-key tail, GEMM path"},
-        {{"KV", 4, 128, 200, 4, 1.0f, 1.0}, 200, 1, "N = 200 below the chunk size"}};
+        {{"KV", 4, 128, 200, 4, 1.0f, 1.0}, 200, 1, "N = 200 below the chunk size"},
+        {{"QKQV", 4, 64, 1000, 2, 1.0f, 1.0}, 300, 4, "exact ties across chunks"}};
     for (size_t i = 0; i < sizeof chunking / sizeof chunking[0]; i++) {
+        tie_inputs = i == sizeof chunking / sizeof chunking[0] - 1;
         int good = st == 0 && check_case(chunked, host, &chunking[i].c, tag++, &w);
         if (st == 0)
             kvq_dev_attention_last_chunking(&chunk, &ran);
@@ -351,6 +389,7 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
            "KVQ_CHUNK_KEYS=300, %s: N=%zu M=%zu ran %zu chunks of %zu keys, = host", chunking[i].what,
            chunking[i].c.keys, chunking[i].c.queries, ran, chunk);
     }
+    tie_inputs = 0;
     diag("worst deviations on %s: logits %.3g (of s+|l|), KL %.3g, JS %.3g, TV %.3g, "
          "entropy %.3g, out_rel_err/out_dir_err %.3g, vector errors %.3g (relative); "
          "logit_bias %.3g (of the RMS logit error); top-1 differs in %zu, top-k recall in %zu "
@@ -362,5 +401,5 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
 
 int main(void)
 {
-    return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 + 4 + 3 + 5 + 2 + 5, body);
+    return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 + 4 + 3 + 1 + 5 + 2 + 6, body);
 }
