@@ -1,4 +1,4 @@
-/* bench.c — the benchmark suite behind `kvq bench` (SPEC §8): builds the
+/* bench.c — the benchmark suite behind `kvq bench` (doc/conformance.md §3): builds the
  * list of workloads, times each on the device (src/device/bench_kernels.c)
  * and on the host reference, and reports medians, minima, GB/s and the
  * ratios of the [bench] issue, as a table or as JSON. */
@@ -75,7 +75,7 @@ static stat2 summarize(double *v, int n)
 /* Compressed bytes per key of a (bits, qjl) codec at d: code words plus 32-bit side info. */
 static double code_bytes(int d, int bits, int qjl)
 {
-    size_t words = kvq_packed_words(d, bits, qjl ? d : 0);
+    size_t words = kvq__packed_words(d, bits, qjl ? d : 0);
     return 4.0 * (double)words + (bits ? 4.0 : 0.0) + (qjl ? 4.0 : 0.0);
 }
 
@@ -145,7 +145,7 @@ static float *normals(size_t n, uint32_t tag)
 {
     float *x = malloc((n ? n : 1) * sizeof *x);
     if (x)
-        kvq_rng_fill_normal(54321, KVQ_RNG_TEST, tag, 0, x, n);
+        kvq__rng_fill_normal(54321, KVQ_RNG_TEST, tag, 0, x, n);
     return x;
 }
 
@@ -171,7 +171,7 @@ static int bench_codec(const kvq_bench_work *w, kvq_codec **c)
     return kvq_codec_create(c, &spec, w->dim, 7, 0, 0);
 }
 
-/* Host fused quantization (kvq_codec_quantize). */
+/* Host fused quantization (kvq__codec_quantize). */
 static int host_quantize(const kvq_bench_work *w, double *sec)
 {
     kvq_codec *c = NULL;
@@ -179,12 +179,12 @@ static int host_quantize(const kvq_bench_work *w, double *sec)
     float *x = normals(w->count * (size_t)w->dim, 22);
     int st = x ? bench_codec(w, &c) : KVQ_ERR_NOMEM;
     if (!st)
-        st = kvq_qtensor_alloc(&t, c, w->count);
+        st = kvq__qtensor_init(&t, c, w->count);
     double t0 = now_s();
     if (!st)
-        st = kvq_codec_quantize(c, x, w->count, &t);
+        st = kvq__codec_quantize(c, x, w->count, &t);
     *sec = now_s() - t0;
-    kvq_qtensor_free(&t);
+    kvq__qtensor_clear(&t);
     kvq_codec_destroy(c);
     free(x);
     return st;
@@ -193,18 +193,18 @@ static int host_quantize(const kvq_bench_work *w, double *sec)
 /* Fills a tensor with seeded random code words and side information. */
 static void random_codes(kvq_qtensor *t)
 {
-    kvq_rng r;
-    kvq_rng_init(&r, 54321, KVQ_RNG_TEST, 23);
+    kvq__rng r;
+    kvq__rng_init(&r, 54321, KVQ_RNG_TEST, 23);
     for (size_t i = 0; i < t->count * t->words; i++)
-        t->codes[i] = kvq_rng_u32(&r);
+        t->codes[i] = kvq__rng_u32(&r);
     for (size_t i = 0; i < t->count; i++) {
-        t->norms[i] = (float)kvq_rng_uniform(&r);
+        t->norms[i] = (float)kvq__rng_uniform(&r);
         if (t->gammas)
-            t->gammas[i] = (float)kvq_rng_uniform(&r);
+            t->gammas[i] = (float)kvq__rng_uniform(&r);
     }
 }
 
-/* Host compressed-domain logits: kvq_codec_dot for every (query, key). */
+/* Host compressed-domain logits: kvq__codec_dot for every (query, key). */
 static int host_logits(const kvq_bench_work *w, double *sec)
 {
     kvq_codec *c = NULL;
@@ -214,17 +214,17 @@ static int host_logits(const kvq_bench_work *w, double *sec)
     double *qr = malloc(d * sizeof *qr), *sq = malloc(m * sizeof *sq);
     int st = (q && out && qr && sq) ? bench_codec(w, &c) : KVQ_ERR_NOMEM;
     if (!st)
-        st = kvq_qtensor_alloc(&t, c, w->count);
+        st = kvq__qtensor_init(&t, c, w->count);
     if (!st)
         random_codes(&t);
     double t0 = now_s();
     for (size_t i = 0; !st && i < w->queries; i++) {
-        kvq_codec_prepare_query(c, q + i * d, qr, w->qjl ? sq : NULL);
+        kvq__codec_prepare_query(c, q + i * d, qr, w->qjl ? sq : NULL);
         for (size_t j = 0; j < w->count; j++)
-            out[i * w->count + j] = (float)kvq_codec_dot(c, &t, j, qr, sq);
+            out[i * w->count + j] = (float)kvq__codec_dot(c, &t, j, qr, sq);
     }
     *sec = now_s() - t0;
-    kvq_qtensor_free(&t);
+    kvq__qtensor_clear(&t);
     kvq_codec_destroy(c);
     free(q);
     free(out);
@@ -429,7 +429,7 @@ static void json_stat(FILE *f, const char *key, stat2 s)
 static void json_entry(FILE *f, const entry *e)
 {
     fputs("{\"name\":", f);
-    kvq_json_string(f, e->label);
+    kvq__json_string(f, e->label);
     fprintf(f, ",\"kernel\":\"%s\",\"dim\":%d,\"bits\":%d,\"qjl\":%s,\"count\":%zu,\"queries\":%zu,"
                "\"bytes\":%.0f,\"gbps\":%.6g,",
             e->kind, e->w.dim, e->w.bits, e->w.qjl ? "true" : "false", e->w.count,
@@ -463,13 +463,13 @@ static void print_json(FILE *f, const suite *s, double seconds)
     const kvq_device_info *di = kvq_ctx_device(s->dev);
     ratios r = compute_ratios(s, 0), rw = compute_ratios(s, 1);
     fputs("{\"device\":{\"name\":", f);
-    kvq_json_string(f, di->name);
+    kvq__json_string(f, di->name);
     fputs(",\"platform\":", f);
-    kvq_json_string(f, di->platform);
+    kvq__json_string(f, di->platform);
     fputs(",\"version\":", f);
-    kvq_json_string(f, di->version);
+    kvq__json_string(f, di->version);
     fputs(",\"driver\":", f);
-    kvq_json_string(f, di->driver);
+    kvq__json_string(f, di->driver);
     fprintf(f, ",\"compute_units\":%u},", di->compute_units);
     fprintf(f, "\"clblast\":{\"version\":\"%s\",\"tuned\":\"unknown\",\"tuned_note\":"
                "\"CLBlast's C API cannot report whether its database had an entry for this "

@@ -14,7 +14,7 @@ tmp="$out.tmp"
       -e '/^$/d' -e 's/\([0-7][0-7]*\)/0\1,/g'
     echo "0};"
   done
-  echo "const kvq_cl_source kvq_cl_sources[] = {"
+  echo "const kvq__cl_source kvq__cl_sources[] = {"
   for f in "$@"; do
     n=$(basename "$f" .cl)
     echo "  {\"$n\", src_$n, sizeof src_$n - 1},"

@@ -79,17 +79,17 @@ typedef struct kvq_device_info {
 } kvq_device_info;
 
 /* Lists every OpenCL device of every platform, then the host, into a
- * malloc'd array (free with kvq_device_list_free). No OpenCL platform at
+ * malloc'd array (free with kvq__device_list_free). No OpenCL platform at
  * all is not an error: the list then holds only the host. */
-KVQ_API int kvq_device_list(kvq_device_info **list, size_t *count);
-KVQ_API void kvq_device_list_free(kvq_device_info *list);
+int kvq__device_list(kvq_device_info **list, size_t *count);
+void kvq__device_list_free(kvq_device_info *list);
 
 /* Resolves a device spec against a list: "host", "P:D", "cpu", "gpu",
  * "accelerator", or a case-insensitive substring of the platform or device
  * name. NULL or "" means the default: first GPU, else first CPU, else host
  * (any first OpenCL device before the host). Sets *index; returns
  * KVQ_ERR_NO_DEVICE when nothing matches, KVQ_ERR_BAD_SPEC when malformed. */
-KVQ_API int kvq_device_resolve(const kvq_device_info *list, size_t count,
+int kvq__device_resolve(const kvq_device_info *list, size_t count,
                                const char *spec, size_t *index);
 
 /* The spec in effect when the caller gives none: $KVQ_DEVICE, else NULL. */
@@ -112,7 +112,7 @@ KVQ_API const char *kvq_ctx_build_log(const kvq_ctx *ctx);
 /* Builds OpenCL C source with options (plus $KVQ_CL_BUILD_OPTIONS and kvq's
  * fixed flags) to check that it compiles. On failure returns KVQ_ERR_BUILD
  * and keeps the log for kvq_ctx_build_log. */
-KVQ_API int kvq_ctx_try_build(kvq_ctx *ctx, const char *source, const char *options);
+int kvq__ctx_try_build(kvq_ctx *ctx, const char *source, const char *options);
 
 /* Buffer pool counters of a context. */
 typedef struct kvq_pool_stats {
@@ -134,11 +134,11 @@ KVQ_API void kvq_ctx_pool_stats(const kvq_ctx *ctx, kvq_pool_stats *stats);
 
 /* Philox4x32-10 (Salmon et al., SC'11): one block of 4 x 32-bit outputs
  * from a 128-bit counter and a 64-bit key. */
-KVQ_API void kvq_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2],
+void kvq__philox4x32_10(const uint32_t ctr[4], const uint32_t key[2],
                                uint32_t out[4]);
 
 /* Purposes name independent random streams (the counter's third word). */
-enum kvq_rng_purpose {
+enum kvq__rng_purpose {
     KVQ_RNG_DATA_K = 1, KVQ_RNG_DATA_V = 2, KVQ_RNG_DATA_Q = 3,
     KVQ_RNG_ROT_K = 4, KVQ_RNG_ROT_V = 5,
     KVQ_RNG_QJL_K = 6, KVQ_RNG_QJL_V = 7,
@@ -147,20 +147,20 @@ enum kvq_rng_purpose {
 
 /* A stream of random numbers for (seed, purpose, trial); element i of the
  * stream is a pure function of those and i, whatever the order of calls. */
-typedef struct kvq_rng {
+typedef struct kvq__rng {
     uint64_t seed;
     uint32_t purpose, trial;
     uint64_t next;       /* index of the next 32-bit word */
     uint64_t cached;     /* index of the block held in block[] (UINT64_MAX: none) */
     uint32_t block[4];   /* one Philox block, so sequential draws cost ¼ block each */
-} kvq_rng;
-KVQ_API void kvq_rng_init(kvq_rng *rng, uint64_t seed, uint32_t purpose, uint32_t trial);
-KVQ_API uint32_t kvq_rng_u32(kvq_rng *rng);
+} kvq__rng;
+void kvq__rng_init(kvq__rng *rng, uint64_t seed, uint32_t purpose, uint32_t trial);
+uint32_t kvq__rng_u32(kvq__rng *rng);
 /* (u + 0.5) * 2^-32, in (0, 1). */
-KVQ_API double kvq_rng_uniform(kvq_rng *rng);
+double kvq__rng_uniform(kvq__rng *rng);
 /* Standard normal by Box–Muller. */
-KVQ_API double kvq_rng_normal(kvq_rng *rng);
-/* Stream layout (SPEC §1.1): word i of the stream (seed, purpose, trial) is
+double kvq__rng_normal(kvq__rng *rng);
+/* Stream layout (doc/quantization.md §2): word i of the stream (seed, purpose, trial) is
  * word i % 4 of the Philox block with ctr = {b low 32, b high 32, trial,
  * purpose}, b = i / 4, and key = {seed low 32, seed high 32}. A normal uses
  * two consecutive words w0, w1 (rng->next is advanced by 2):
@@ -168,10 +168,10 @@ KVQ_API double kvq_rng_normal(kvq_rng *rng);
 
 /* n standard normals: element e is the normal of words 2(first+e) and
  * 2(first+e)+1 of the stream, so any slice can be generated independently. */
-KVQ_API void kvq_rng_fill_normal(uint64_t seed, uint32_t purpose, uint32_t trial,
+void kvq__rng_fill_normal(uint64_t seed, uint32_t purpose, uint32_t trial,
                                  uint64_t first, float *out, size_t n);
 
-/* ---- Lloyd–Max codebooks for the hypersphere Beta law (SPEC §1.3) ---- */
+/* ---- Lloyd–Max codebooks for the hypersphere Beta law (doc/quantization.md §4) ---- */
 
 /* The 2^bits-level Lloyd–Max quantizer of one coordinate of a uniformly
  * random unit vector in R^dim (centroids not scaled by sqrt(dim)). */
@@ -188,7 +188,7 @@ typedef struct kvq_codebook {
  * *cb stays valid until exit. KVQ_ERR_INVALID_ARG outside those ranges. */
 KVQ_API int kvq_codebook_get(int dim, int bits, const kvq_codebook **cb);
 
-/* ---- Rotations (SPEC §1.2) ---- */
+/* ---- Rotations (doc/quantization.md §3) ---- */
 
 enum kvq_rotation_kind {
     KVQ_ROT_NONE = 0,   /* identity */
@@ -199,7 +199,7 @@ enum kvq_rotation_kind {
 
 /* The unnormalized Sylvester–Hadamard butterfly in place: x ← H_dim x, with
  * H_1 = [1], H_2n = [[H_n, H_n], [H_n, −H_n]] (natural order); dim a power of two. */
-KVQ_API void kvq_wht_inplace(double *x, int dim);
+void kvq__wht_inplace(double *x, int dim);
 
 typedef struct kvq_rotation kvq_rotation;
 
@@ -219,13 +219,13 @@ KVQ_API void kvq_rotation_inverse(const kvq_rotation *r, double *x);
 KVQ_API int kvq_rotation_kind(const kvq_rotation *r);
 KVQ_API int kvq_rotation_dim(const kvq_rotation *r);
 /* Number of sign rounds: 0 (none, dense), 1 (wht), 2 (wht2). */
-KVQ_API int kvq_rotation_rounds(const kvq_rotation *r);
+int kvq__rotation_rounds(const kvq_rotation *r);
 /* dim values ±1 of a sign round (0-based), or NULL if there is none. */
-KVQ_API const float *kvq_rotation_signs(const kvq_rotation *r, int round);
+const float *kvq__rotation_signs(const kvq_rotation *r, int round);
 /* The dense matrix R (dim×dim, row-major, y = R x), or NULL unless dense. */
-KVQ_API const double *kvq_rotation_matrix(const kvq_rotation *r);
+const double *kvq__rotation_matrix(const kvq_rotation *r);
 
-/* ---- Codecs (SPEC §1.4–1.5) ---- */
+/* ---- Codecs (doc/quantization.md §5) ---- */
 
 /* What a codec does. A zeroed struct plus mse_bits is a valid spec. */
 typedef struct kvq_codec_spec {
@@ -243,24 +243,24 @@ typedef struct kvq_codec kvq_codec;
 /* Realizes a spec for dim (power of two, 16…1024) and trial. tensor 0 (K)
  * takes the rotation from purpose KVQ_RNG_ROT_K and S from KVQ_RNG_QJL_K;
  * tensor 1 (V) from KVQ_RNG_ROT_V and KVQ_RNG_QJL_V. S is m×dim floats,
- * row-major: S[i][j] = kvq_rng_fill_normal element i·dim + j. m ≤ 16·dim. */
+ * row-major: S[i][j] = kvq__rng_fill_normal element i·dim + j. m ≤ 16·dim. */
 KVQ_API int kvq_codec_create(kvq_codec **c, const kvq_codec_spec *spec, int dim,
                              uint64_t seed, int tensor, uint32_t trial);
 KVQ_API void kvq_codec_destroy(kvq_codec *c);
 KVQ_API int kvq_codec_dim(const kvq_codec *c);
 /* The spec in effect (qjl_m resolved to m, norm_bits to 32 or 16). */
 KVQ_API const kvq_codec_spec *kvq_codec_spec_get(const kvq_codec *c);
-KVQ_API const kvq_rotation *kvq_codec_rotation(const kvq_codec *c);
+const kvq_rotation *kvq__codec_rotation(const kvq_codec *c);
 /* NULL when mse_bits = 0. */
-KVQ_API const kvq_codebook *kvq_codec_codebook(const kvq_codec *c);
+const kvq_codebook *kvq__codec_codebook(const kvq_codec *c);
 /* S (m×dim floats, row-major), NULL without QJL. */
-KVQ_API const float *kvq_codec_qjl_matrix(const kvq_codec *c);
+const float *kvq__codec_qjl_matrix(const kvq_codec *c);
 /* m, or 0 without QJL. */
-KVQ_API int kvq_codec_qjl_m(const kvq_codec *c);
+int kvq__codec_qjl_m(const kvq_codec *c);
 /* 32-bit words of packed codes per vector: ceil((mse_bits·dim + m) / 32). */
-KVQ_API size_t kvq_codec_words(const kvq_codec *c);
+size_t kvq__codec_words(const kvq_codec *c);
 
-/* ---- Packed tensors and the bit-planar layout (SPEC §1.7) ----
+/* ---- Packed tensors and the bit-planar layout (doc/quantization.md §6) ----
  *
  * Each vector is one bit stream of b·d + m bits (b = mse_bits, d = dim,
  * m = QJL projections, 0 without QJL), padded with zero bits to
@@ -286,24 +286,24 @@ typedef struct kvq_qtensor {
 } kvq_qtensor;
 
 /* W for (dim, bits, m). */
-KVQ_API size_t kvq_packed_words(int dim, int bits, int m);
+size_t kvq__packed_words(int dim, int bits, int m);
 /* Allocates a zeroed tensor for count vectors of codec c. */
-KVQ_API int kvq_qtensor_alloc(kvq_qtensor *t, const kvq_codec *c, size_t count);
+int kvq__qtensor_init(kvq_qtensor *t, const kvq_codec *c, size_t count);
 /* Frees the arrays and zeroes *t; safe on a zeroed struct. */
-KVQ_API void kvq_qtensor_free(kvq_qtensor *t);
+void kvq__qtensor_clear(kvq_qtensor *t);
 /* Writes the b MSE planes of one vector (stream bits 0 … b·d−1; other bits
  * of the words are left as they are). idx[j] < 2^bits. */
-KVQ_API void kvq_pack_codes(const uint8_t *idx, int dim, int bits, uint32_t *words);
+void kvq__pack_codes(const uint8_t *idx, int dim, int bits, uint32_t *words);
 /* Reads the b MSE planes of one vector back into idx[0 … dim−1]. */
-KVQ_API void kvq_unpack_codes(const uint32_t *words, int dim, int bits, uint8_t *idx);
+void kvq__unpack_codes(const uint32_t *words, int dim, int bits, uint8_t *idx);
 /* Writes the QJL plane (stream bits b·d … b·d+m−1) from z[i] ∈ {−1, +1}
  * (any z[i] ≥ 0 counts as +1); other bits are left as they are. */
-KVQ_API void kvq_pack_signs(const int8_t *z, int m, int dim, int bits, uint32_t *words);
+void kvq__pack_signs(const int8_t *z, int m, int dim, int bits, uint32_t *words);
 /* Reads the QJL plane back as z[i] ∈ {−1, +1}. */
-KVQ_API void kvq_unpack_signs(const uint32_t *words, int m, int dim, int bits, int8_t *z);
+void kvq__unpack_signs(const uint32_t *words, int m, int dim, int bits, int8_t *z);
 /* x rounded to the nearest IEEE binary16 value (ties to even) and back;
  * ±inf beyond the half range (|x| ≥ 65520). */
-KVQ_API double kvq_round_half(double x);
+double kvq__round_half(double x);
 
 /* ---- Host codec: the reference (inputs float, arithmetic in double) ---- */
 
@@ -314,20 +314,20 @@ KVQ_API double kvq_round_half(double x);
  * gives ν = 0, the codes of u = 0, γ = 0 and z = +1. Returns
  * KVQ_ERR_NONFINITE on NaN/Inf input, KVQ_ERR_UNSUPPORTED when a norm does
  * not fit in half precision (norm_bits 16). */
-KVQ_API int kvq_codec_quantize(const kvq_codec *c, const float *x, size_t count,
+int kvq__codec_quantize(const kvq_codec *c, const float *x, size_t count,
                                kvq_qtensor *out);
 /* x̂ = ν·Rᵀ C[idx] + sqrt(π/2)/m · γ · Sᵀ z for every vector of t (t->count × dim). */
-KVQ_API int kvq_codec_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat);
+int kvq__codec_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat);
 /* Query side of the compressed-domain estimator: qr = R q (dim doubles) and,
  * with QJL, sq = S q (m doubles; sq may be NULL without QJL). */
-KVQ_API void kvq_codec_prepare_query(const kvq_codec *c, const float *q, double *qr,
+void kvq__codec_prepare_query(const kvq_codec *c, const float *q, double *qr,
                                      double *sq);
 /* Estimate of ⟨q, x_j⟩ from vector j of t without dequantizing:
  * ν_j·⟨qr, C[idx_j]⟩ + sqrt(π/2)/m · γ_j · ⟨sq, z_j⟩. */
-KVQ_API double kvq_codec_dot(const kvq_codec *c, const kvq_qtensor *t, size_t j,
+double kvq__codec_dot(const kvq_codec *c, const kvq_qtensor *t, size_t j,
                              const double *qr, const double *sq);
 
-/* ---- Schemes and the fair bit budget (SPEC §1.6) ---- */
+/* ---- Schemes and the fair bit budget (doc/schemes.md) ---- */
 
 /* Storage cost of one codec at dim. */
 typedef struct kvq_budget {
@@ -375,7 +375,7 @@ KVQ_API void kvq_codec_spec_format(const kvq_codec_spec *s, char *buf, size_t le
  * Device: quantization and attention on a context (src/device)
  * ====================================================================== */
 /* @@device@@ */
-/* Per-query attention results (SPEC §2), from the device or the host
+/* Per-query attention results (doc/metrics.md), from the device or the host
  * reference. All in nats; var_p_eps = Var_p(eps), the denominator of the
  * Jensen ratio (jensen_ratio = kl / (var_p_eps / 2), undefined when 0). */
 typedef struct kvq_query_metrics {
@@ -406,9 +406,9 @@ KVQ_API void kvq_distribution_metrics(const double *logits_ref,
                                       const double *logits_quant, size_t n,
                                       int topk, kvq_query_metrics *out);
 
-/* One attention experiment (SPEC §2): M queries against N keys and values,
+/* One attention experiment (doc/metrics.md): M queries against N keys and values,
  * each quantized by its codec. The quantized tensors come from
- * kvq_quantize (any context) or kvq_codec_quantize (host). */
+ * kvq_quantize (any context) or kvq__codec_quantize (host). */
 typedef struct kvq_attention_job {
     int dim;
     size_t keys, queries;
@@ -438,10 +438,10 @@ KVQ_API int kvq_attention_run(kvq_ctx *ctx, const kvq_attention_job *job,
 
 /* The double-precision host reference of the same job (what the host
  * context runs; the oracle of the conformance tests). */
-KVQ_API int kvq_reference_attention(const kvq_attention_job *job, kvq_attention_out *out);
+int kvq__reference_attention(const kvq_attention_job *job, kvq_attention_out *out);
 
 /* Quantizes count vectors (count × dim floats) with codec on ctx into out
- * (allocated by the caller with kvq_qtensor_alloc). */
+ * (allocated by the caller with kvq__qtensor_init). */
 KVQ_API int kvq_quantize(kvq_ctx *ctx, const struct kvq_codec *codec, const float *x,
                          size_t count, struct kvq_qtensor *out);
 /* Reconstructs x̂ (count × dim floats) from a quantized tensor on ctx. */
@@ -458,7 +458,7 @@ KVQ_API int kvq_rotate(kvq_ctx *ctx, const struct kvq_rotation *r, float *x, siz
 /* @@data@@ */
 /* A dense float32 tensor in C order read from a file (or made by a caller).
  * ndim is 0…4; shape[i] for i >= ndim is 1. data is NULL when the tensor
- * has no elements. Free with kvq_tensor_free. */
+ * has no elements. Free with kvq__tensor_clear. */
 typedef struct kvq_tensor {
     float *data;
     int ndim;
@@ -466,7 +466,7 @@ typedef struct kvq_tensor {
 } kvq_tensor;
 
 /* Frees the data and zeroes the struct (safe on a zeroed struct). */
-KVQ_API void kvq_tensor_free(kvq_tensor *t);
+void kvq__tensor_clear(kvq_tensor *t);
 /* Number of elements (product of the shape; 1 for a 0-d tensor). */
 KVQ_API size_t kvq_tensor_numel(const kvq_tensor *t);
 /* Views a tensor as independent heads of [rows, dim] matrices:
@@ -483,16 +483,16 @@ KVQ_API int kvq_dim_check(size_t d, char *err, size_t errlen);
  * Dot products and norms are unchanged; offered for head dims such as 80 or
  * 96 that kvq_dim_check rejects (the caller must keep the logit scale
  * 1/sqrt(d) of the original d to leave attention unchanged). */
-KVQ_API int kvq_tensor_pad_dim(kvq_tensor *t, size_t new_dim);
+int kvq__tensor_pad_dim(kvq_tensor *t, size_t new_dim);
 
 /* .npy reader: versions 1.0/2.0/3.0, descr '<f4', '<f2', '<f8' (converted to
  * float), C order, 0 to 4 dimensions. err gets only "what is wrong"; callers
  * prefix "kvq: <file>: ". Returns KVQ_ERR_IO (open/read), KVQ_ERR_FORMAT
  * (malformed), KVQ_ERR_UNSUPPORTED (valid but not readable by kvq, e.g. an
  * integer dtype or Fortran order), KVQ_ERR_NOMEM. On failure *t is zeroed. */
-KVQ_API int kvq_npy_read(const char *path, kvq_tensor *t, char *err, size_t errlen);
+int kvq__npy_read(const char *path, kvq_tensor *t, char *err, size_t errlen);
 /* The same, parsing len bytes at buf (the fuzzing entry point). */
-KVQ_API int kvq_npy_read_mem(const void *buf, size_t len, kvq_tensor *t,
+int kvq__npy_read_mem(const void *buf, size_t len, kvq_tensor *t,
                              char *err, size_t errlen);
 /* Writes t as a version 1.0 (2.0 if the header needs it) '<f4' .npy file,
  * atomically: a temporary file in the same directory renamed onto path on
@@ -505,9 +505,9 @@ KVQ_API int kvq_npy_write(const char *path, const kvq_tensor *t, char *err, size
  * data_offsets contiguous from 0 without gaps or overlaps ending at the end
  * of the file, byte size = elements x dtype size, no shape overflow.
  * A missing tensor is KVQ_ERR_FORMAT ("no tensor named ..."). */
-KVQ_API int kvq_safetensors_read(const char *path, const char *name, kvq_tensor *t,
+int kvq__safetensors_read(const char *path, const char *name, kvq_tensor *t,
                                  char *err, size_t errlen);
-KVQ_API int kvq_safetensors_read_mem(const void *buf, size_t len, const char *name,
+int kvq__safetensors_read_mem(const void *buf, size_t len, const char *name,
                                      kvq_tensor *t, char *err, size_t errlen);
 /* 1 if the (valid) file has a tensor of that name, 0 if not, < 0 on error. */
 KVQ_API int kvq_safetensors_has(const char *path, const char *name, char *err, size_t errlen);
@@ -516,25 +516,25 @@ KVQ_API int kvq_safetensors_has(const char *path, const char *name, char *err, s
  * K and V: [heads, keys, dim]; Q: [heads, queries, dim]. A Q with g times
  * as many heads as K (grouped-query attention, query heads g*j…g*j+g-1 share
  * K/V head j) is folded to [heads, g*queries, dim]; q_group says g. */
-typedef struct kvq_kv_data {
+typedef struct kvq_kv {
     kvq_tensor k, v, q;      /* q.data == NULL when there are no queries */
     size_t heads, keys, queries, dim, q_group;
-} kvq_kv_data;
+} kvq_kv;
 /* Loads tensors k_name, v_name, q_name (NULL: "k", "v", "q"; the default
  * "q" is optional, an explicit q_name is required) from one .safetensors
  * file, checks NaN/Inf, shapes ([N,d], [H,N,d], [B,H,N,d]), agreement of K,
  * V and Q, and the head dimension (kvq_dim_check). */
-KVQ_API int kvq_kv_load_safetensors(const char *path, const char *k_name,
+int kvq__kv_load_safetensors(const char *path, const char *k_name,
                                     const char *v_name, const char *q_name,
-                                    kvq_kv_data *kv, char *err, size_t errlen);
+                                    kvq_kv *kv, char *err, size_t errlen);
 /* The same from .npy files (q_path may be NULL). *bad_path is set to the
  * file the error is about. */
-KVQ_API int kvq_kv_load_npy(const char *k_path, const char *v_path, const char *q_path,
-                            kvq_kv_data *kv, const char **bad_path,
+int kvq__kv_load_npy(const char *k_path, const char *v_path, const char *q_path,
+                            kvq_kv *kv, const char **bad_path,
                             char *err, size_t errlen);
-KVQ_API void kvq_kv_free(kvq_kv_data *kv);
+void kvq__kv_clear(kvq_kv *kv);
 
-/* Synthetic data families (SPEC §3); every family has unit variance. */
+/* Synthetic data families (doc/statistics.md); every family has unit variance. */
 enum kvq_dist {
     KVQ_DIST_GAUSS = 0,      /* i.i.d. N(0,1) */
     KVQ_DIST_STUDENT_T = 1,  /* Student-t(nu) * sqrt((nu-2)/nu), nu > 2 */
@@ -571,7 +571,7 @@ KVQ_API int kvq_source_queries(const kvq_source *s, uint64_t seed, uint32_t tria
                                const float *keys, size_t n_keys, size_t m, int dim,
                                float *q_out);
 /* Index j(i) of the key planted in query i (for tests and reports). */
-KVQ_API size_t kvq_source_needle_index(uint64_t seed, uint32_t trial, size_t i,
+size_t kvq__source_needle_index(uint64_t seed, uint32_t trial, size_t i,
                                        size_t n_keys);
 /* @@end data@@ */
 
@@ -580,7 +580,7 @@ KVQ_API size_t kvq_source_needle_index(uint64_t seed, uint32_t trial, size_t i,
  * ====================================================================== */
 /* @@analysis@@ */
 #include <stdio.h>   /* FILE, for the report writers */
-/* ---- Metrics (SPEC §2), in SPEC order; names are the JSON keys. ---- */
+/* ---- Metrics (doc/metrics.md §2), in that table's order; names are the JSON keys. ---- */
 enum kvq_metric {
     KVQ_METRIC_KL, KVQ_METRIC_KL_REV, KVQ_METRIC_JS, KVQ_METRIC_TV,
     KVQ_METRIC_ENTROPY_REF, KVQ_METRIC_ENTROPY_QUANT,
@@ -595,9 +595,9 @@ enum kvq_metric {
 /* The JSON key of a metric id ("kl", "dist6"), or NULL when out of range. */
 KVQ_API const char *kvq_metric_name(int id);
 /* The id of a metric name (exact match), or -1. */
-KVQ_API int kvq_metric_lookup(const char *name);
+int kvq__metric_lookup(const char *name);
 /* 1 when larger values are better (top1, topk_recall), else 0. Comparisons
- * (kvq_compare_paired) always call the lower value the winner. */
+ * (kvq__compare_paired) always call the lower value the winner. */
 KVQ_API int kvq_metric_higher_is_better(int id);
 
 /* One trial's metrics from its per-query and per-vector records: plain means
@@ -605,19 +605,19 @@ KVQ_API int kvq_metric_higher_is_better(int id);
  * the queries with var_p_eps > 0 of kl / (var_p_eps / 2) (NaN when none);
  * k_* and v_* from k and v (NaN when NULL); dist6 = Euclidean norm of
  * (k_rel_mse, k_dir_err, v_rel_mse, v_dir_err, js / ln 2, out_rel_err). */
-KVQ_API void kvq_trial_aggregate(const kvq_query_metrics *q, size_t m,
+void kvq__trial_aggregate(const kvq_query_metrics *q, size_t m,
                                  const kvq_vector_errors *k,
                                  const kvq_vector_errors *v,
                                  double out[KVQ_METRIC_COUNT]);
 
-/* ---- Statistics (SPEC §3) ---- */
+/* ---- Statistics (doc/statistics.md) ---- */
 /* Percentile bootstrap CI of the mean of x: `resamples` resamples (<= 0:
- * 10000) of n indices drawn from kvq_rng(seed, KVQ_RNG_BOOTSTRAP, stream);
+ * 10000) of n indices drawn from kvq__rng(seed, KVQ_RNG_BOOTSTRAP, stream);
  * the CI bounds are the (1-level)/2 and (1+level)/2 quantiles (linear
  * interpolation, numpy's default) of the resampled means. NaN entries are
  * skipped. One value: lo = hi = that value. No value: NaN and
  * KVQ_ERR_INVALID_ARG; level outside (0,1) likewise. */
-KVQ_API int kvq_bootstrap_ci(const double *x, size_t n, int resamples,
+int kvq__bootstrap_ci(const double *x, size_t n, int resamples,
                              double level, uint64_t seed, uint32_t stream,
                              double *lo, double *hi);
 /* Wilcoxon signed-rank test of paired differences d, two-sided p. Zero and
@@ -626,38 +626,38 @@ KVQ_API int kvq_bootstrap_ci(const double *x, size_t n, int resamples,
  * signed (mid)rank sum (exact conditional test when there are ties);
  * above: normal approximation with tie and continuity correction.
  * p = min(1, 2 * smaller tail); 1 when nothing is left. */
-KVQ_API double kvq_wilcoxon_p(const double *d, size_t n);
+double kvq__wilcoxon_p(const double *d, size_t n);
 /* Two-sided exact binomial sign test (zeros and NaN dropped); 1 if none left. */
-KVQ_API double kvq_sign_test_p(const double *d, size_t n);
+double kvq__sign_test_p(const double *d, size_t n);
 /* Holm–Bonferroni step-down adjusted p-values (monotone, capped at 1).
  * NaN entries stay NaN and do not count in the family size. adj may alias p. */
-KVQ_API void kvq_holm(const double *p, size_t n, double *adj);
+void kvq__holm(const double *p, size_t n, double *adj);
 
 /* A paired comparison of A against B over trials, delta = a - b (lower is
  * better: verdict -1 = A wins, 0 = tie, +1 = A loses). */
-typedef struct kvq_comparison {
+typedef struct kvq__comparison {
     double mean, ci_lo, ci_hi;  /* mean delta and its 95% bootstrap CI */
     double p_wilcoxon, p_sign;  /* two-sided, unadjusted */
     double p_holm;              /* Holm-adjusted p_wilcoxon over a family */
     int verdict;                /* -1 A wins (lower), 0 tie, +1 A loses */
     size_t n;                   /* pairs used */
-} kvq_comparison;
+} kvq__comparison;
 /* Compares a against b (pairs with a NaN are dropped). p_holm starts as
- * p_wilcoxon and the verdict as for a family of one; kvq_comparisons_finalize
+ * p_wilcoxon and the verdict as for a family of one; kvq__comparisons_finalize
  * redoes both over all comparisons of a report. No pair left:
  * KVQ_ERR_INVALID_ARG, NaN statistics, tie. */
-KVQ_API int kvq_compare_paired(const double *a, const double *b, size_t n,
-                               uint64_t seed, uint32_t stream, kvq_comparison *out);
+int kvq__compare_paired(const double *a, const double *b, size_t n,
+                               uint64_t seed, uint32_t stream, kvq__comparison *out);
 /* Holm over the p_wilcoxon of c[0..n), then each verdict: win when
  * ci_hi < 0 and p_holm < 0.05, loss when ci_lo > 0 and p_holm < 0.05, else tie. */
-KVQ_API void kvq_comparisons_finalize(kvq_comparison *c, size_t n);
+void kvq__comparisons_finalize(kvq__comparison *c, size_t n);
 
 /* ---- Results of a sweep ---- */
 /* One configuration's per-trial results. per_trial[m] holds `trials` values
  * of metric m (NaN = undefined); qjl_var_measured/qjl_var_bound are optional
  * per-trial arrays (NULL when absent): the measured variance of the QJL
  * inner-product estimate and its pi/(2m)·E||q||²γ² bound. */
-typedef struct kvq_cell {
+typedef struct kvq__cell {
     char scheme[64];
     int bits;
     char dist[32];
@@ -671,48 +671,48 @@ typedef struct kvq_cell {
     double seconds;
     char device[128];
     double eff_bits_k, eff_bits_v;   /* n + side bits / d, for K and V */
-    double *summary;                 /* kvq_results_summarize's cache: mean, ci_lo, ci_hi
+    double *summary;                 /* kvq__results_summarize's cache: mean, ci_lo, ci_hi
                                       * of each metric (NULL: none) */
     uint64_t summary_seed;           /* the seed the cache was computed with */
-} kvq_cell;
+} kvq__cell;
 
-typedef struct kvq_results {
-    kvq_cell *cells;
+typedef struct kvq__results {
+    kvq__cell *cells;
     size_t count, cap;
     uint64_t seed;
-} kvq_results;
+} kvq__results;
 
-KVQ_API int kvq_results_create(kvq_results **out, uint64_t seed);
+int kvq__results_create(kvq__results **out, uint64_t seed);
 /* Frees every cell's arrays and the results. NULL is fine. */
-KVQ_API void kvq_results_free(kvq_results *r);
+void kvq__results_free(kvq__results *r);
 /* Appends a copy of tmpl: its fields, and fresh per_trial arrays (trials
  * values each) copied from tmpl->per_trial[m] or NaN-filled when that is
  * NULL; the qjl arrays are copied when tmpl has them, else stay NULL.
  * *out (may be NULL) points at the stored cell until the next add. */
-KVQ_API int kvq_results_add(kvq_results *r, const kvq_cell *tmpl, kvq_cell **out);
+int kvq__results_add(kvq__results *r, const kvq__cell *tmpl, kvq__cell **out);
 /* The first cell with this scheme (case-insensitive), bits, dist and rank. */
-KVQ_API const kvq_cell *kvq_results_find(const kvq_results *r, const char *scheme,
+const kvq__cell *kvq__results_find(const kvq__results *r, const char *scheme,
                                          int bits, const char *dist, const char *rank);
 /* Mean (NaN skipped) and 95% percentile-bootstrap CI of one metric of a
- * cell, resampled with kvq_rng(seed, KVQ_RNG_BOOTSTRAP, stream = metric). */
-KVQ_API void kvq_cell_summary(const kvq_cell *c, int metric, uint64_t seed,
+ * cell, resampled with kvq__rng(seed, KVQ_RNG_BOOTSTRAP, stream = metric). */
+void kvq__cell_summary(const kvq__cell *c, int metric, uint64_t seed,
                               double *mean, double *ci_lo, double *ci_hi);
 /* Computes and caches every cell's summaries (mean and bootstrap CI of each
  * metric, seeded with r->seed) so the report writers, which each need them,
  * bootstrap once. Call when the table is complete; per_trial edits after it
  * are not seen by the cache. */
-KVQ_API int kvq_results_summarize(kvq_results *r);
+int kvq__results_summarize(kvq__results *r);
 
-/* ---- Findings (SPEC §4) ---- */
-enum kvq_verdict { KVQ_NO_DATA = 0, KVQ_HOLDS = 1, KVQ_FAILS = 2, KVQ_MIXED = 3 };
+/* ---- Findings (doc/statistics.md §4) ---- */
+enum kvq__verdict { KVQ_NO_DATA = 0, KVQ_HOLDS = 1, KVQ_FAILS = 2, KVQ_MIXED = 3 };
 /* "HOLDS", "FAILS", "MIXED", "NO DATA". */
-KVQ_API const char *kvq_verdict_name(int verdict);
-#define KVQ_NO_CLAIM 2   /* kvq_finding_cell.expected: shown, not judged */
+const char *kvq__verdict_name(int verdict);
+#define KVQ_NO_CLAIM 2   /* kvq__finding_cell.expected: shown, not judged */
 
 /* One piece of evidence: the comparison a vs b of one metric at one
  * configuration (delta = a - b), or for the Jensen finding the ratio itself
  * (mean/CI of jensen_ratio, tested against 1; b = "1"). */
-typedef struct kvq_finding_cell {
+typedef struct kvq__finding_cell {
     char label[320];         /* "n=4 gauss/full: KQV vs KV"; Jensen: "n=4 gauss/full: QKQV" */
     char source[64];         /* dist/rank */
     char a[64], b[64];
@@ -723,56 +723,56 @@ typedef struct kvq_finding_cell {
     int expected;            /* the claimed verdict, or KVQ_NO_CLAIM */
     int agrees;              /* verdict == expected */
     double qjl_var, qjl_bound; /* Jensen: means of the optional arrays, else NaN */
-} kvq_finding_cell;
+} kvq__finding_cell;
 
-typedef struct kvq_finding {
+typedef struct kvq__finding {
     char id[16];             /* "F1", "F2", "F3", "Jensen" */
     char claim[192];
-    int verdict;             /* enum kvq_verdict */
+    int verdict;             /* enum kvq__verdict */
     char summary[256];       /* one line: counts of agreeing cells */
-    kvq_finding_cell *cells;
+    kvq__finding_cell *cells;
     size_t count;
-} kvq_finding;
+} kvq__finding;
 
 enum { KVQ_FINDING_F1, KVQ_FINDING_F2, KVQ_FINDING_F3, KVQ_FINDING_JENSEN,
        KVQ_FINDING_COUNT };
-typedef struct kvq_findings {
-    kvq_finding f[KVQ_FINDING_COUNT];
+typedef struct kvq__findings {
+    kvq__finding f[KVQ_FINDING_COUNT];
     size_t comparisons;      /* distinct hypotheses in the one Holm family */
     uint64_t seed;
-} kvq_findings;
+} kvq__findings;
 
 /* Evaluates F1, F2, F3 and Jensen from the results, never assuming the
  * answer. All comparisons go through one Holm family. Verdict of a finding
  * from its judged cells: HOLDS when all agree with the claim, MIXED when at
  * least half do, FAILS when fewer than half do, NO DATA when there is no
  * judged cell. */
-KVQ_API int kvq_findings_evaluate(const kvq_results *r, uint64_t seed,
-                                  kvq_findings **out);
-KVQ_API void kvq_findings_free(kvq_findings *f);
+int kvq__findings_evaluate(const kvq__results *r, uint64_t seed,
+                                  kvq__findings **out);
+void kvq__findings_free(kvq__findings *f);
 
 /* ---- Reports ---- */
-/* SPEC §10 `run` object of one cell: "config", "metrics" (every metric:
+/* doc/conformance.md §6.3 `run` object of one cell: "config", "metrics" (every metric:
  * mean, ci_lo, ci_hi, per_trial; NaN as null), "timing". No newline after. */
-KVQ_API int kvq_report_json_cell(FILE *f, const kvq_cell *c, uint64_t seed);
+int kvq__report_json_cell(FILE *f, const kvq__cell *c, uint64_t seed);
 /* A JSON array of every cell's object, one per line; newline-terminated. */
-KVQ_API int kvq_report_json(FILE *f, const kvq_results *r);
+int kvq__report_json(FILE *f, const kvq__results *r);
 /* CSV (RFC 4180): header, then one row per cell: config columns, then
  * <metric>_mean, <metric>_ci_lo, <metric>_ci_hi for every metric; NaN empty. */
-KVQ_API int kvq_report_csv(FILE *f, const kvq_results *r);
+int kvq__report_csv(FILE *f, const kvq__results *r);
 /* The findings report in Markdown: verdicts, evidence tables, F3 winner
  * table, Jensen summary, definitions (dist6, statistics). */
-KVQ_API int kvq_report_markdown(FILE *f, const kvq_results *r, const kvq_findings *fs);
+int kvq__report_markdown(FILE *f, const kvq__results *r, const kvq__findings *fs);
 /* Writes a file atomically: writer(fp, arg) into a temporary in the same
  * directory, renamed over path when writer returns 0 and the data reached
  * the disk; removed otherwise. Returns writer's status or KVQ_ERR_IO. */
-KVQ_API int kvq_write_atomic(const char *path, int (*writer)(FILE *, void *), void *arg);
+int kvq__write_atomic(const char *path, int (*writer)(FILE *, void *), void *arg);
 
-/* An experiment grid (SPEC §3): every scheme (each carrying its budget) on
+/* An experiment grid (doc/statistics.md): every scheme (each carrying its budget) on
  * every source, `trials` paired trials each. With `real` set, the sources
  * are ignored and trial t is head t of the real tensors (trials ≤ heads);
  * without real queries, queries are keys of the head drawn at random. */
-typedef struct kvq_experiment {
+typedef struct kvq__experiment {
     int dim;
     size_t keys, queries;         /* synthetic sizes (and queries drawn from real keys) */
     double sharpness;             /* τ */
@@ -783,14 +783,14 @@ typedef struct kvq_experiment {
     size_t nschemes;
     const kvq_source *sources;
     size_t nsources;
-    const kvq_kv_data *real;
+    const kvq_kv *real;
     const char *real_name;        /* the "dist" label of real data */
     void (*progress)(void *arg, size_t done, size_t total);
     void *progress_arg;
-} kvq_experiment;
+} kvq__experiment;
 
 /* Runs the grid on ctx, appending one cell per (source, scheme) to r. */
-KVQ_API int kvq_experiment_run(kvq_ctx *ctx, const kvq_experiment *e, kvq_results *r);
+int kvq__experiment_run(kvq_ctx *ctx, const kvq__experiment *e, kvq__results *r);
 /* @@end analysis@@ */
 
 #ifdef __cplusplus

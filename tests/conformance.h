@@ -1,7 +1,7 @@
 /* conformance.h — shared parts of the device conformance tests: the list of
  * OpenCL devices to test (every one; none ⇒ skip, or fail under
  * $KVQ_REQUIRE_DEVICE), seeded inputs, and the
- * SPEC §7 tolerance rules. */
+ * doc/conformance.md §1 tolerance rules. */
 #ifndef KVQ_CONFORMANCE_H
 #define KVQ_CONFORMANCE_H
 
@@ -24,14 +24,14 @@ static inline size_t conf_devices(char specs[][16], size_t max)
     kvq_device_info *l = NULL;
     size_t n = 0, k = 0, want = 0;
     char why[160];
-    int st = kvq_device_list(&l, &n);
+    int st = kvq__device_list(&l, &n);
     if (st != 0) {
         snprintf(why, sizeof why, "cannot list OpenCL devices: %s", kvq_strerror(st));
         fail_all(why);
     }
     const char *only = getenv("KVQ_DEVICE");
-    if (only && *only && kvq_device_resolve(l, n, only, &want) != 0) {
-        kvq_device_list_free(l);
+    if (only && *only && kvq__device_resolve(l, n, only, &want) != 0) {
+        kvq__device_list_free(l);
         snprintf(why, sizeof why, "KVQ_DEVICE=%.100s matches no device", only);
         fail_all(why);
     }
@@ -40,7 +40,7 @@ static inline size_t conf_devices(char specs[][16], size_t max)
             continue;
         snprintf(specs[k++], 16, "%d:%d", l[i].platform_index, l[i].device_index);
     }
-    kvq_device_list_free(l);
+    kvq__device_list_free(l);
     if (!k)
         skip_all_device(only && *only ? "KVQ_DEVICE selects no OpenCL device"
                                       : "no OpenCL platform or device");
@@ -62,7 +62,7 @@ static inline float *conf_normals(size_t count, int dim, uint32_t tag, float sca
     float *x = malloc((n ? n : 1) * sizeof *x);
     if (!x)
         return NULL;
-    kvq_rng_fill_normal(CONF_SEED, KVQ_RNG_TEST, tag, 0, x, n);
+    kvq__rng_fill_normal(CONF_SEED, KVQ_RNG_TEST, tag, 0, x, n);
     for (size_t i = 0; i < n; i++)
         x[i] *= scale;
     return x;
@@ -91,7 +91,7 @@ static inline double conf_row_dev(const float *a, const float *b, const float *r
     return worst;
 }
 
-/* SPEC §7 rule for per-query divergences: relative 1e-3 or absolute 1e-7. */
+/* doc/conformance.md §1.4 rule for per-query divergences: relative 1e-3 or absolute 1e-7. */
 static inline int conf_div_ok(double dev, double ref)
 {
     double d = fabs(dev - ref);

@@ -144,11 +144,11 @@ static int job_run(job *j, const kvq_codec_spec *ks, const kvq_codec_spec *vs, d
     int st = 0;
     if (!prequantized) {
         st = kvq_codec_create(&j->kc, ks, D, 77, 0, 1) || kvq_codec_create(&j->vc, vs, D, 77, 1, 1) ||
-             kvq_qtensor_alloc(&j->kq, j->kc, N) || kvq_qtensor_alloc(&j->vq, j->vc, N) ||
-             kvq_codec_quantize(j->kc, j->k, N, &j->kq) || kvq_codec_quantize(j->vc, j->v, N, &j->vq);
+             kvq__qtensor_init(&j->kq, j->kc, N) || kvq__qtensor_init(&j->vq, j->vc, N) ||
+             kvq__codec_quantize(j->kc, j->k, N, &j->kq) || kvq__codec_quantize(j->vc, j->v, N, &j->vq);
     }
     if (!st)
-        st = kvq_codec_dequantize(j->kc, &j->kq, j->kh) || kvq_codec_dequantize(j->vc, &j->vq, j->vh);
+        st = kvq__codec_dequantize(j->kc, &j->kq, j->kh) || kvq__codec_dequantize(j->vc, &j->vq, j->vh);
     kvq_attention_job aj = {D, N, M, tau, topk, j->q, j->k, j->v, j->kc, j->vc, &j->kq, &j->vq};
     memset(&j->out, 0, sizeof j->out);
     j->out.queries = j->qm;
@@ -157,14 +157,14 @@ static int job_run(job *j, const kvq_codec_spec *ks, const kvq_codec_spec *vs, d
     j->out.logits_quant = j->lq;
     j->out.out_ref = j->o;
     j->out.out_quant = j->oq;
-    return st ? st : kvq_reference_attention(&aj, &j->out);
+    return st ? st : kvq__reference_attention(&aj, &j->out);
 }
 
 /* Frees a job's codecs and codes. */
 static void job_free(job *j)
 {
-    kvq_qtensor_free(&j->kq);
-    kvq_qtensor_free(&j->vq);
+    kvq__qtensor_clear(&j->kq);
+    kvq__qtensor_clear(&j->vq);
     kvq_codec_destroy(j->kc);
     kvq_codec_destroy(j->vc);
 }
@@ -175,9 +175,9 @@ static void job_free(job *j)
 static void check_naive(const char *name, const kvq_codec_spec *ks, const kvq_codec_spec *vs)
 {
     job *j = calloc(1, sizeof *j);
-    kvq_rng_fill_normal(99, KVQ_RNG_TEST, 1, 0, j->q, M * D);
-    kvq_rng_fill_normal(99, KVQ_RNG_TEST, 2, 0, j->k, N * D);
-    kvq_rng_fill_normal(99, KVQ_RNG_TEST, 3, 0, j->v, N * D);
+    kvq__rng_fill_normal(99, KVQ_RNG_TEST, 1, 0, j->q, M * D);
+    kvq__rng_fill_normal(99, KVQ_RNG_TEST, 2, 0, j->k, N * D);
+    kvq__rng_fill_normal(99, KVQ_RNG_TEST, 3, 0, j->v, N * D);
     memset(j->k + 3 * D, 0, D * sizeof(float));
     int st = job_run(j, ks, vs, 1.7, 3, 0), lg = 1, qm = 1;
     for (int i = 0; !st && i < M; i++) {
@@ -329,7 +329,7 @@ static void check_closed_forms(void)
         for (int i = 0; i < D; i++)
             j->v[t * D + i] = (float)((i % 2 ? -1 : 1) * b[t]);
         memset(j->vq.codes + t * j->vq.words, 0, j->vq.words * sizeof(uint32_t));
-        kvq_pack_codes(idx, D, 2, j->vq.codes + t * j->vq.words);
+        kvq__pack_codes(idx, D, 2, j->vq.codes + t * j->vq.words);
         j->vq.norms[t] = (float)(4 * b[t]);
     }
     st = st || job_run(j, &s, &s, 1.5, 0, 1);
@@ -348,9 +348,9 @@ static void check_zero_query(void)
     job *j = calloc(1, sizeof *j);
     kvq_scheme s;
     kvq_scheme_preset("KQV", 3, &s);
-    kvq_rng_fill_normal(5, KVQ_RNG_TEST, 1, 0, j->k, N * D);
-    kvq_rng_fill_normal(5, KVQ_RNG_TEST, 2, 0, j->v, N * D);
-    kvq_rng_fill_normal(5, KVQ_RNG_TEST, 3, 0, j->q + D, D);
+    kvq__rng_fill_normal(5, KVQ_RNG_TEST, 1, 0, j->k, N * D);
+    kvq__rng_fill_normal(5, KVQ_RNG_TEST, 2, 0, j->v, N * D);
+    kvq__rng_fill_normal(5, KVQ_RNG_TEST, 3, 0, j->q + D, D);
     int st = job_run(j, &s.k, &s.v, 1.0, 0, 0);
     const kvq_query_metrics *x = &j->qm[0];
     ok(!st && x->kl == 0 && x->js == 0 && x->tv == 0 && near(x->entropy_ref, log(N), 1e-14, 0) &&

@@ -1,4 +1,4 @@
-/* test_codec.c — the MSE codec and the codec plumbing (SPEC §1.4–1.5): empirical
+/* test_codec.c — the MSE codec and the codec plumbing (doc/quantization.md §5): empirical
  * distortion against D_b(d), nearest-centroid codes, zero vectors, b = 0, norm
  * correction, half-precision norms, bad input, and the compressed-domain dot. */
 #include <math.h>
@@ -14,7 +14,7 @@ static const uint64_t seed = 4242;
 static float *random_rows(int d, size_t count, uint32_t trial, int unit)
 {
     float *x = malloc(sizeof(float) * d * count);
-    kvq_rng_fill_normal(seed, KVQ_RNG_TEST, trial, 0, x, (size_t)d * count);
+    kvq__rng_fill_normal(seed, KVQ_RNG_TEST, trial, 0, x, (size_t)d * count);
     for (size_t v = 0; unit && v < count; v++) {
         double s = 0;
         for (int j = 0; j < d; j++)
@@ -39,11 +39,11 @@ static int round_trip(const kvq_codec_spec *sp, int d, uint32_t trial, const flo
     kvq_codec *c = NULL;
     int st = kvq_codec_create(&c, sp, d, seed, 0, trial);
     if (st == 0)
-        st = kvq_qtensor_alloc(t, c, count);
+        st = kvq__qtensor_init(t, c, count);
     if (st == 0)
-        st = kvq_codec_quantize(c, x, count, t);
+        st = kvq__codec_quantize(c, x, count, t);
     if (st == 0)
-        st = kvq_codec_dequantize(c, t, xhat);
+        st = kvq__codec_dequantize(c, t, xhat);
     *out = c;
     return st;
 }
@@ -70,7 +70,7 @@ static void check_distortion(int rot, int d, int b, size_t n)
     ok(st == 0 && fabs(mean - cb->distortion) < 4 * se,
        "%s d=%d b=%d: mean |x-xhat|^2 = %.6g vs D_b(d) = %.6g (%.2f SE, n=%zu)",
        rot ? "wht" : "none", d, b, mean, cb->distortion, (mean - cb->distortion) / se, n);
-    kvq_qtensor_free(&t);
+    kvq__qtensor_clear(&t);
     kvq_codec_destroy(c);
     free(x);
     free(xh);
@@ -87,7 +87,7 @@ static void check_codes(void)
     int st = round_trip(&sp, d, 2, x, n, &t, xh, &c), bad = 0;
     double nu_err = 0;
     for (int v = 0; st == 0 && v < n; v++) {
-        const kvq_codebook *cb = kvq_codec_codebook(c);
+        const kvq_codebook *cb = kvq__codec_codebook(c);
         double u[128], nu = 0;
         uint8_t idx[128];
         for (int j = 0; j < d; j++) {
@@ -95,8 +95,8 @@ static void check_codes(void)
             nu += u[j] * u[j];
         }
         nu = sqrt(nu);
-        kvq_rotation_forward(kvq_codec_rotation(c), u);
-        kvq_unpack_codes(t.codes + v * t.words, d, b, idx);
+        kvq_rotation_forward(kvq__codec_rotation(c), u);
+        kvq__unpack_codes(t.codes + v * t.words, d, b, idx);
         for (int j = 0; j < d; j++) {
             int best = 0;
             for (int k = 1; k < cb->levels; k++)
@@ -108,7 +108,7 @@ static void check_codes(void)
     }
     ok(st == 0 && bad == 0, "codes are the nearest centroid of R x / |x| (%d mismatches)", bad);
     ok(st == 0 && nu_err < 1e-7, "stored norm is |x| (max rel. err %.1e)", nu_err);
-    kvq_qtensor_free(&t);
+    kvq__qtensor_clear(&t);
     kvq_codec_destroy(c);
     free(x);
     free(xh);
@@ -135,13 +135,13 @@ static void check_zero_and_b0(void)
         bad += t.norms[0] != 0.0f || (t.gammas && t.gammas[1] != 0.0f);
         if (specs[i].qjl) {
             int8_t z[64];
-            kvq_unpack_signs(t.codes, d, d, specs[i].mse_bits, z);
+            kvq__unpack_signs(t.codes, d, d, specs[i].mse_bits, z);
             for (int j = 0; j < d; j++)
                 bad += z[j] != 1;
         }
-        kvq_codec_prepare_query(c, q, qr, sq);
-        bad += kvq_codec_dot(c, &t, 1, qr, sq) != 0.0;
-        kvq_qtensor_free(&t);
+        kvq__codec_prepare_query(c, q, qr, sq);
+        bad += kvq__codec_dot(c, &t, 1, qr, sq) != 0.0;
+        kvq__qtensor_clear(&t);
         kvq_codec_destroy(c);
     }
     ok(bad == 0, "zero vectors: nu = gamma = 0, signs +1, xhat = 0 and dot = 0 exactly");
@@ -154,9 +154,9 @@ static void check_zero_and_b0(void)
     bad = round_trip(&s0, d, 0, x, 3, &t, xh, &c) != 0;
     for (int j = 0; j < 3 * d; j++)
         bad += xh[j] != 0.0f;
-    ok(bad == 0 && kvq_codec_words(c) == 0 && !kvq_codec_codebook(c) && !kvq_codec_qjl_matrix(c),
+    ok(bad == 0 && kvq__codec_words(c) == 0 && !kvq__codec_codebook(c) && !kvq__codec_qjl_matrix(c),
        "b = 0: no words, no codebook, xhat = 0");
-    kvq_qtensor_free(&t);
+    kvq__qtensor_clear(&t);
     kvq_codec_destroy(c);
     free(x);
 }
@@ -174,18 +174,18 @@ static void check_norm_correction(void)
     for (int v = 0; st == 0 && v < n; v++) {
         double a = 0, b = 0, cn = 0;
         uint8_t idx[128];
-        kvq_unpack_codes(t.codes + v * t.words, d, 2, idx);
+        kvq__unpack_codes(t.codes + v * t.words, d, 2, idx);
         for (int j = 0; j < d; j++) {
             a += (double)x[v * d + j] * x[v * d + j];
             b += (double)xh[v * d + j] * xh[v * d + j];
-            cn += kvq_codec_codebook(c)->centroids[idx[j]] * kvq_codec_codebook(c)->centroids[idx[j]];
+            cn += kvq__codec_codebook(c)->centroids[idx[j]] * kvq__codec_codebook(c)->centroids[idx[j]];
         }
         err = fmax(err, fabs(sqrt(b / a) - 1));
         stored_err = fmax(stored_err, fabs(t.norms[v] / (sqrt(a) / sqrt(cn)) - 1));
     }
     ok(st == 0 && err < 1e-6 && stored_err < 1e-7,
        "norm correction: |xhat| = |x| (max rel. err %.1e), stored nu/|C[idx]|", err);
-    kvq_qtensor_free(&t);
+    kvq__qtensor_clear(&t);
     kvq_codec_destroy(c);
     free(x);
     free(xh);
@@ -204,20 +204,20 @@ static void check_half_norms(void)
         double a = 0;
         for (int j = 0; j < d; j++)
             a += (double)x[v * d + j] * x[v * d + j];
-        bad += t.norms[v] != (float)kvq_round_half(sqrt(a));
-        bad += t.gammas[v] != (float)kvq_round_half(t.gammas[v]) || !(t.gammas[v] > 0);
+        bad += t.norms[v] != (float)kvq__round_half(sqrt(a));
+        bad += t.gammas[v] != (float)kvq__round_half(t.gammas[v]) || !(t.gammas[v] > 0);
     }
     ok(st == 0 && bad == 0 && kvq_codec_spec_get(c)->norm_bits == 16,
        "norm_bits 16: stored nu and gamma are IEEE half values");
     for (int j = 0; j < d; j++)
         x[j] = 1e4f;                  /* |x| = 8e4 > 65504 */
-    ok(kvq_codec_quantize(c, x, 1, &t) == KVQ_ERR_UNSUPPORTED,
+    ok(kvq__codec_quantize(c, x, 1, &t) == KVQ_ERR_UNSUPPORTED,
        "norm_bits 16: a norm beyond the half range is KVQ_ERR_UNSUPPORTED");
     x[5] = NAN;
-    ok(kvq_codec_quantize(c, x, 1, &t) == KVQ_ERR_NONFINITE, "NaN input is KVQ_ERR_NONFINITE");
+    ok(kvq__codec_quantize(c, x, 1, &t) == KVQ_ERR_NONFINITE, "NaN input is KVQ_ERR_NONFINITE");
     x[5] = INFINITY;
-    ok(kvq_codec_quantize(c, x, 1, &t) == KVQ_ERR_NONFINITE, "Inf input is KVQ_ERR_NONFINITE");
-    kvq_qtensor_free(&t);
+    ok(kvq__codec_quantize(c, x, 1, &t) == KVQ_ERR_NONFINITE, "Inf input is KVQ_ERR_NONFINITE");
+    kvq__qtensor_clear(&t);
     kvq_codec_destroy(c);
     free(x);
     free(xh);
@@ -236,7 +236,7 @@ static void check_dot(int rot, int b, int qjl, int m)
     int st = round_trip(&sp, d, 3, x, n, &t, xh, &c);
     double err = 0, *qr = malloc(sizeof(double) * d), *sq = malloc(sizeof(double) * (m ? m : d));
     if (st == 0)
-        kvq_codec_prepare_query(c, q, qr, sq);
+        kvq__codec_prepare_query(c, q, qr, sq);
     for (int v = 0; st == 0 && v < n; v++) {
         double ref = 0, nx = 0, nq = 0;
         for (int j = 0; j < d; j++) {
@@ -244,11 +244,11 @@ static void check_dot(int rot, int b, int qjl, int m)
             nx += (double)x[v * d + j] * x[v * d + j];
             nq += (double)q[j] * q[j];
         }
-        err = fmax(err, fabs(kvq_codec_dot(c, &t, v, qr, sq) - ref) / sqrt(nx * nq));
+        err = fmax(err, fabs(kvq__codec_dot(c, &t, v, qr, sq) - ref) / sqrt(nx * nq));
     }
     ok(st == 0 && err < 1e-6, "rot=%d mse%d%s m=%d: compressed dot = <q, xhat> (max err %.1e |q||x|)",
        rot, b, qjl ? "+qjl" : "", m, err);
-    kvq_qtensor_free(&t);
+    kvq__qtensor_clear(&t);
     kvq_codec_destroy(c);
     free(x);
     free(q);
@@ -266,17 +266,17 @@ static void check_streams(void)
     sp.qjl_m = 48;
     int st = kvq_codec_create(&k, &sp, d, seed, 0, 6) | kvq_codec_create(&v, &sp, d, seed, 1, 6);
     float *sk = malloc(sizeof(float) * 48 * d), *sv = malloc(sizeof(float) * 48 * d);
-    kvq_rng_fill_normal(seed, KVQ_RNG_QJL_K, 6, 0, sk, 48 * (size_t)d);
-    kvq_rng_fill_normal(seed, KVQ_RNG_QJL_V, 6, 0, sv, 48 * (size_t)d);
+    kvq__rng_fill_normal(seed, KVQ_RNG_QJL_K, 6, 0, sk, 48 * (size_t)d);
+    kvq__rng_fill_normal(seed, KVQ_RNG_QJL_V, 6, 0, sv, 48 * (size_t)d);
     kvq_rotation *rk = NULL, *rv = NULL;
     kvq_rotation_create(&rk, KVQ_ROT_WHT, d, seed, KVQ_RNG_ROT_K, 6);
     kvq_rotation_create(&rv, KVQ_ROT_WHT, d, seed, KVQ_RNG_ROT_V, 6);
-    ok(st == 0 && memcmp(kvq_codec_qjl_matrix(k), sk, sizeof(float) * 48 * d) == 0 &&
-       memcmp(kvq_codec_qjl_matrix(v), sv, sizeof(float) * 48 * d) == 0 &&
-       memcmp(kvq_rotation_signs(kvq_codec_rotation(k), 0), kvq_rotation_signs(rk, 0), 4 * d) == 0 &&
-       memcmp(kvq_rotation_signs(kvq_codec_rotation(v), 0), kvq_rotation_signs(rv, 0), 4 * d) == 0,
+    ok(st == 0 && memcmp(kvq__codec_qjl_matrix(k), sk, sizeof(float) * 48 * d) == 0 &&
+       memcmp(kvq__codec_qjl_matrix(v), sv, sizeof(float) * 48 * d) == 0 &&
+       memcmp(kvq__rotation_signs(kvq__codec_rotation(k), 0), kvq__rotation_signs(rk, 0), 4 * d) == 0 &&
+       memcmp(kvq__rotation_signs(kvq__codec_rotation(v), 0), kvq__rotation_signs(rv, 0), 4 * d) == 0,
        "K uses ROT_K/QJL_K, V uses ROT_V/QJL_V streams");
-    ok(st == 0 && kvq_codec_qjl_m(k) == 48 && kvq_codec_words(k) == (32 + 48 + 31) / 32 &&
+    ok(st == 0 && kvq__codec_qjl_m(k) == 48 && kvq__codec_words(k) == (32 + 48 + 31) / 32 &&
        kvq_codec_spec_get(k)->qjl_m == 48 && kvq_codec_dim(k) == d,
        "accessors: m, words = ceil((b*d+m)/32), dim");
     kvq_codec_destroy(k);
@@ -303,18 +303,18 @@ static void check_args(void)
     bad += kvq_codec_create(&c, &ok_spec, 64, 1, 2, 0) != KVQ_ERR_INVALID_ARG;
     bad += kvq_codec_create(&c, &ok_spec, 96, 1, 0, 0) != KVQ_ERR_INVALID_ARG;
     bad += kvq_codec_create(&c, &ok_spec, 64, 1, 0, 0) != 0;
-    bad += kvq_codec_spec_get(c)->norm_bits != 32 || kvq_codec_qjl_m(c) != 64;
+    bad += kvq_codec_spec_get(c)->norm_bits != 32 || kvq__codec_qjl_m(c) != 64;
 
     kvq_codec *other = NULL;
     kvq_codec_spec s3 = spec(KVQ_ROT_WHT, 3, 0, 0, 32);
     kvq_codec_create(&other, &s3, 64, 1, 0, 0);
     kvq_qtensor t;
     float x[64 * 3] = {1};
-    kvq_qtensor_alloc(&t, other, 2);
-    bad += kvq_codec_quantize(c, x, 1, &t) != KVQ_ERR_INVALID_ARG;      /* other codec's tensor */
-    bad += kvq_codec_quantize(other, x, 3, &t) != KVQ_ERR_INVALID_ARG;  /* too many vectors */
-    kvq_qtensor_free(&t);
-    kvq_qtensor_free(&t);                                              /* safe twice */
+    kvq__qtensor_init(&t, other, 2);
+    bad += kvq__codec_quantize(c, x, 1, &t) != KVQ_ERR_INVALID_ARG;      /* other codec's tensor */
+    bad += kvq__codec_quantize(other, x, 3, &t) != KVQ_ERR_INVALID_ARG;  /* too many vectors */
+    kvq__qtensor_clear(&t);
+    kvq__qtensor_clear(&t);                                              /* safe twice */
     ok(bad == 0, "bad specs, tensor kinds, dims and mismatched tensors are KVQ_ERR_INVALID_ARG");
     kvq_codec_destroy(c);
     kvq_codec_destroy(other);

@@ -2,7 +2,7 @@
  * from codes, softmax statistics, outputs, vector errors) on every OpenCL
  * device against the double-precision host reference, for every scheme
  * preset and budget, d ∈ {16 … 1024}, ragged N and M, zero and large
- * vectors, custom codec specs, and key chunking on both value paths (SPEC §7). */
+ * vectors, custom codec specs, and key chunking on both value paths (doc/conformance.md §1). */
 #include "conformance.h"
 #include "device/device.h"
 
@@ -39,7 +39,7 @@ static double dev(double a, double b, double floor_)
     return fabs(a - b) / fmax(fabs(b), floor_);
 }
 
-/* Compares one query's metrics; returns 1 if within SPEC §7. */
+/* Compares one query's metrics; returns 1 if within doc/conformance.md §1. */
 static int compare_query(const kvq_query_metrics *a, const kvq_query_metrics *b, worst *w)
 {
     int good = conf_div_ok(a->kl, b->kl) && conf_div_ok(a->kl_rev, b->kl_rev) &&
@@ -66,8 +66,8 @@ static int compare_query(const kvq_query_metrics *a, const kvq_query_metrics *b,
     return good;
 }
 
-/* Logits rule, SPEC §7 made scale-invariant: |Δ| ≤ 1e-4·(s + |ℓ|) with s
- * the row's RMS logit, or 1 when that is smaller — the SPEC's 1e-4·(1 + |ℓ|)
+/* Logits rule of doc/conformance.md §1.3, scale-invariant: |Δ| ≤ 1e-4·(s + |ℓ|) with s
+ * the row's RMS logit, or 1 when that is smaller — the plain 1e-4·(1 + |ℓ|)
  * for logits of unit scale, and the same relative accuracy for inputs
  * scaled by 1000, whose logits (~1e6) carry float rounding of that size. */
 static int compare_logits(const float *a, const float *b, size_t rows, size_t n, worst *w)
@@ -101,8 +101,8 @@ static void inputs_free(inputs *in)
     free(in->q);
     free(in->k);
     free(in->v);
-    kvq_qtensor_free(&in->kq);
-    kvq_qtensor_free(&in->vq);
+    kvq__qtensor_clear(&in->kq);
+    kvq__qtensor_clear(&in->vq);
     kvq_codec_destroy(in->kc);
     kvq_codec_destroy(in->vc);
 }
@@ -151,10 +151,10 @@ static int inputs_make(const conf_case *c, uint32_t tag, inputs *in)
         make_ties(c, in);
     if (kvq_codec_create(&in->kc, &s.k, c->dim, CONF_SEED, 0, tag) ||
         kvq_codec_create(&in->vc, &s.v, c->dim, CONF_SEED, 1, tag) ||
-        kvq_qtensor_alloc(&in->kq, in->kc, c->keys) || kvq_qtensor_alloc(&in->vq, in->vc, c->keys))
+        kvq__qtensor_init(&in->kq, in->kc, c->keys) || kvq__qtensor_init(&in->vq, in->vc, c->keys))
         return -1;
-    if (kvq_codec_quantize(in->kc, in->k, c->keys, &in->kq) ||
-        kvq_codec_quantize(in->vc, in->v, c->keys, &in->vq))
+    if (kvq__codec_quantize(in->kc, in->k, c->keys, &in->kq) ||
+        kvq__codec_quantize(in->vc, in->v, c->keys, &in->vq))
         return -1;
     return 0;
 }
@@ -369,7 +369,7 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
     ok(st == 0 && check_chunking(ctx, chunked, &cc, tag++),
        "4 chunks of <= 300 keys give the one-chunk results");
     check_case(ctx, host, &cc, tag - 1, &w);
-    kvq_dev_attention_last_chunking(&chunk, &ran);
+    kvq__dev_attention_last_chunking(&chunk, &ran);
     ok(chunk == 1000 && ran == 1, "without KVQ_CHUNK_KEYS: one chunk of 1000 keys (%zu of %zu)",
        ran, chunk);
     /* M < 4 takes the direct value path, M >= 4 the GEMM one */
@@ -384,7 +384,7 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
         tie_inputs = i == sizeof chunking / sizeof chunking[0] - 1;
         int good = st == 0 && check_case(chunked, host, &chunking[i].c, tag++, &w);
         if (st == 0)
-            kvq_dev_attention_last_chunking(&chunk, &ran);
+            kvq__dev_attention_last_chunking(&chunk, &ran);
         ok(good && chunk == chunking[i].chunk && ran == chunking[i].chunks,
            "KVQ_CHUNK_KEYS=300, %s: N=%zu M=%zu ran %zu chunks of %zu keys, = host", chunking[i].what,
            chunking[i].c.keys, chunking[i].c.queries, ran, chunk);

@@ -1,7 +1,7 @@
 /* test_conf_quantize.c — conformance: fused quantization and dequantization
  * on every OpenCL device against the host reference, for d ∈ {16 … 1024},
  * b ∈ 1…8, MSE and QJL codecs, norm correction and 16-bit side information,
- * ragged counts, zero vectors and large magnitudes (SPEC §7). */
+ * ragged counts, zero vectors and large magnitudes (doc/conformance.md §1). */
 #include "conformance.h"
 
 static const int dims[] = {16, 64, 128, 256, 1024};
@@ -31,7 +31,7 @@ static void host_u(const kvq_codec *c, const float *x, int dim, double *u)
     double nu = conf_norm(x, dim);
     for (int j = 0; j < dim; j++)
         u[j] = x[j];
-    kvq_rotation_forward(kvq_codec_rotation(c), u);
+    kvq_rotation_forward(kvq__codec_rotation(c), u);
     for (int j = 0; j < dim; j++)
         u[j] = nu > 0 ? u[j] / nu : 0.0;
 }
@@ -54,12 +54,12 @@ static void host_projection(const kvq_codec *c, const kvq_qtensor *t, size_t v, 
     double *y = calloc((size_t)dim, sizeof *y), pr = 0, ns = 0, nr = 0;
     uint8_t *idx = calloc((size_t)dim, 1);
     if (bits) {
-        kvq_unpack_codes(t->codes + v * t->words, dim, bits, idx);
+        kvq__unpack_codes(t->codes + v * t->words, dim, bits, idx);
         for (int j = 0; j < dim; j++)
-            y[j] = t->norms[v] * kvq_codec_codebook(c)->centroids[idx[j]];
-        kvq_rotation_inverse(kvq_codec_rotation(c), y);
+            y[j] = t->norms[v] * kvq__codec_codebook(c)->centroids[idx[j]];
+        kvq_rotation_inverse(kvq__codec_rotation(c), y);
     }
-    const float *s = kvq_codec_qjl_matrix(c) + (size_t)l * dim;
+    const float *s = kvq__codec_qjl_matrix(c) + (size_t)l * dim;
     for (int j = 0; j < dim; j++) {
         double r = x[j] - y[j];
         pr += s[j] * r;
@@ -83,20 +83,20 @@ static void compare_codes(const kvq_codec *c, const kvq_qtensor *a, const kvq_qt
     for (size_t v = 0; v < count; v++) {
         const float *xv = x + v * (size_t)dim;
         if (bits) {
-            kvq_unpack_codes(a->codes + v * a->words, dim, bits, ia);
-            kvq_unpack_codes(b->codes + v * b->words, dim, bits, ib);
+            kvq__unpack_codes(a->codes + v * a->words, dim, bits, ia);
+            kvq__unpack_codes(b->codes + v * b->words, dim, bits, ib);
             host_u(c, xv, dim, u);
             for (int j = 0; j < dim; j++, s->codes++) {
                 if (ia[j] == ib[j])
                     continue;
                 s->code_bad++;
-                s->code_near += near_threshold(kvq_codec_codebook(c), u[j], ia[j], ib[j]);
+                s->code_near += near_threshold(kvq__codec_codebook(c), u[j], ia[j], ib[j]);
             }
         }
         if (!m)
             continue;
-        kvq_unpack_signs(a->codes + v * a->words, m, dim, bits, za);
-        kvq_unpack_signs(b->codes + v * b->words, m, dim, bits, zb);
+        kvq__unpack_signs(a->codes + v * a->words, m, dim, bits, za);
+        kvq__unpack_signs(b->codes + v * b->words, m, dim, bits, zb);
         for (int l = 0; l < m; l++, s->signs++) {
             if (za[l] == zb[l])
                 continue;
@@ -156,7 +156,7 @@ static float *make_inputs(size_t count, int dim, uint32_t tag, float huge)
     return x;
 }
 
-/* Quantizes on both sides and compares; returns 1 if within SPEC §7. */
+/* Quantizes on both sides and compares; returns 1 if within doc/conformance.md §1. */
 static int check_codec(kvq_ctx *ctx, const kvq_codec_spec *sp, int dim, size_t count,
                        dev_stats *s, char *what, size_t wlen)
 {
@@ -169,11 +169,11 @@ static int check_codec(kvq_ctx *ctx, const kvq_codec_spec *sp, int dim, size_t c
     char desc[64];
     kvq_codec_spec_format(sp, desc, sizeof desc);
     snprintf(what, wlen, "d=%d %s n=%zu", dim, desc, count);
-    if (kvq_codec_create(&c, sp, dim, CONF_SEED, 0, 1) || kvq_qtensor_alloc(&a, c, count) ||
-        kvq_qtensor_alloc(&b, c, count) || !x || !xa || !xb)
+    if (kvq_codec_create(&c, sp, dim, CONF_SEED, 0, 1) || kvq__qtensor_init(&a, c, count) ||
+        kvq__qtensor_init(&b, c, count) || !x || !xa || !xb)
         goto cleanup;
     int st = kvq_quantize(ctx, c, x, count, &a);
-    if (st || kvq_codec_quantize(c, x, count, &b)) {
+    if (st || kvq__codec_quantize(c, x, count, &b)) {
         diag("%s: quantize failed: %s (%s)", what, kvq_strerror(st), kvq_error_detail());
         goto cleanup;
     }
@@ -184,7 +184,7 @@ static int check_codec(kvq_ctx *ctx, const kvq_codec_spec *sp, int dim, size_t c
     good &= (s->sign_bad - sb0) == (s->sign_near - sn0);
     /* dequantize the same (host) codes on both sides */
     st = kvq_dequantize(ctx, c, &b, xa);
-    if (st || kvq_codec_dequantize(c, &b, xb)) {
+    if (st || kvq__codec_dequantize(c, &b, xb)) {
         diag("%s: dequantize failed: %s (%s)", what, kvq_strerror(st), kvq_error_detail());
         good = 0;
         goto cleanup;
@@ -193,8 +193,8 @@ static int check_codec(kvq_ctx *ctx, const kvq_codec_spec *sp, int dim, size_t c
     s->xhat = fmax(s->xhat, dx);
     good &= dx <= 1e-5;
 cleanup:
-    kvq_qtensor_free(&a);
-    kvq_qtensor_free(&b);
+    kvq__qtensor_clear(&a);
+    kvq__qtensor_clear(&b);
     kvq_codec_destroy(c);
     free(x);
     free(xa);

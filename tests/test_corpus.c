@@ -62,17 +62,17 @@ static int read_manifest(const char *path, entry *e, int max)
 /* Loads a file the way kvq run does; returns the status, message in err. */
 static int load(const char *path, char *err, size_t errlen)
 {
-    kvq_kv_data kv;
+    kvq_kv kv;
     const char *bad = NULL;
     int rc;
     size_t n = strlen(path);
     if (n > 4 && !strcmp(path + n - 4, ".npy")) {
-        rc = kvq_kv_load_npy(path, path, NULL, &kv, &bad, err, errlen);
+        rc = kvq__kv_load_npy(path, path, NULL, &kv, &bad, err, errlen);
         if (rc && bad != path)
             snprintf(err, errlen, "bad_path does not name the file");
     } else
-        rc = kvq_kv_load_safetensors(path, NULL, NULL, NULL, &kv, err, errlen);
-    kvq_kv_free(&kv);
+        rc = kvq__kv_load_safetensors(path, NULL, NULL, NULL, &kv, err, errlen);
+    kvq__kv_clear(&kv);
     return rc;
 }
 
@@ -85,10 +85,10 @@ static void parse_mem(const char *path)
     char err[256];
     if (!buf)
         return;
-    if (kvq_npy_read_mem(buf, len, &t, err, sizeof err) == 0)
-        kvq_tensor_free(&t);
-    if (kvq_safetensors_read_mem(buf, len, "k", &t, err, sizeof err) == 0)
-        kvq_tensor_free(&t);
+    if (kvq__npy_read_mem(buf, len, &t, err, sizeof err) == 0)
+        kvq__tensor_clear(&t);
+    if (kvq__safetensors_read_mem(buf, len, "k", &t, err, sizeof err) == 0)
+        kvq__tensor_clear(&t);
     free(buf);
 }
 

@@ -1,4 +1,4 @@
-/* test_device_spec.c — every device-spec form of SPEC §6 resolved against a
+/* test_device_spec.c — every device-spec form of doc/conformance.md §4 resolved against a
  * fixed device list (pure logic), plus the real enumeration. */
 #include <stdio.h>
 #include <string.h>
@@ -23,7 +23,7 @@ static kvq_device_info dev(int p, int d, int type, const char *plat, const char 
 static long resolve(const kvq_device_info *l, size_t n, const char *spec)
 {
     size_t idx = 99;
-    int st = kvq_device_resolve(l, n, spec, &idx);
+    int st = kvq__device_resolve(l, n, spec, &idx);
     return st ? st : (long)idx;
 }
 
@@ -64,11 +64,11 @@ int main(void)
 
     kvq_device_info *real = NULL;
     size_t n = 0;
-    int st = kvq_device_list(&real, &n);
+    int st = kvq__device_list(&real, &n);
     ok(st == 0 && n >= 1 && real[n - 1].type == KVQ_DEVICE_HOST,
        "real enumeration ends with the host (%zu devices)", n);
     for (size_t i = 0; st == 0 && i < n; i++)
         diag("device %zu: %s / %s", i, real[i].platform, real[i].name);
-    kvq_device_list_free(real);
+    kvq__device_list_free(real);
     return exit_status();
 }

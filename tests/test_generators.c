@@ -1,4 +1,4 @@
-/* test_generators.c — the synthetic sources of SPEC §3: names, unit
+/* test_generators.c — the synthetic sources of doc/statistics.md: names, unit
  * variance and tail shape of every family (moments against exact values
  * with sampling bounds, Kolmogorov–Smirnov against exact CDFs), the rank of
  * low-rank data, outlier channels, the planted needle, and determinism. */
@@ -271,7 +271,7 @@ static void test_needle(void)
     rc = kvq_source_parse("gauss+needle4", "full", &s, err, sizeof err);
     rc = rc ? rc : kvq_source_queries(&s, SEED, 2, k, N, M, D, q);
     for (size_t i = 0; !rc && k && i < M; i++) {
-        size_t best = 0, want = kvq_source_needle_index(SEED, 2, i, N);
+        size_t best = 0, want = kvq__source_needle_index(SEED, 2, i, N);
         double bv = -1e30;
         for (size_t j = 0; j < N; j++) {
             double dot = 0;
@@ -296,7 +296,7 @@ static void test_needle(void)
     ok(!memcmp(q, q2, sizeof q), "no needle: queries = generate(DATA_Q)");
     size_t cnt[4] = {0};
     for (size_t i = 0; i < 40000; i++)
-        cnt[kvq_source_needle_index(SEED, 2, i, 4)]++;
+        cnt[kvq__source_needle_index(SEED, 2, i, 4)]++;
     ok(cnt[0] > 9500 && cnt[1] > 9500 && cnt[2] > 9500 && cnt[3] > 9500 &&
        cnt[0] < 10500 && cnt[1] < 10500 && cnt[2] < 10500 && cnt[3] < 10500,
        "needle index uniform over 4 keys: %zu %zu %zu %zu (10000 +- 500 = 5.8 sd)", cnt[0], cnt[1],

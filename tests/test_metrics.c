@@ -1,5 +1,5 @@
 /* test_metrics.c — metric names, exact distribution metrics and per-trial
- * aggregation (SPEC §2) against hand-computed and high-precision values. */
+ * aggregation (doc/metrics.md) against hand-computed and high-precision values. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +15,7 @@ static int rel_close(double a, double b, double rel)
     return fabs(a - b) <= rel * fabs(b) + 1e-300;
 }
 
-/* The metric table: SPEC §2 order, unique names, lookup round trip. */
+/* The metric table: doc/metrics.md §2 order, unique names, lookup round trip. */
 static void test_names(void)
 {
     static const char *spec =
@@ -27,10 +27,10 @@ static void test_names(void)
         if (i)
             strcat(joined, " ");
         strcat(joined, kvq_metric_name(i));
-        round &= kvq_metric_lookup(kvq_metric_name(i)) == i;
+        round &= kvq__metric_lookup(kvq_metric_name(i)) == i;
     }
-    ok(KVQ_METRIC_COUNT == 18 && strcmp(joined, spec) == 0, "18 metrics in SPEC order");
-    ok(round && kvq_metric_lookup("nope") == -1 && kvq_metric_lookup(NULL) == -1 &&
+    ok(KVQ_METRIC_COUNT == 18 && strcmp(joined, spec) == 0, "18 metrics in doc/metrics.md §2 order");
+    ok(round && kvq__metric_lookup("nope") == -1 && kvq__metric_lookup(NULL) == -1 &&
        kvq_metric_name(-1) == NULL && kvq_metric_name(KVQ_METRIC_COUNT) == NULL,
        "lookup round trip; unknown names and ids rejected");
     ok(kvq_metric_higher_is_better(KVQ_METRIC_TOP1) && !kvq_metric_higher_is_better(KVQ_METRIC_KL),
@@ -81,13 +81,13 @@ static void test_tiny_theory(void)
 {
     enum { N = 1000 };
     double *r = malloc(N * sizeof *r), *q = malloc(N * sizeof *q);
-    kvq_rng rng;
+    kvq__rng rng;
     kvq_query_metrics m;
-    kvq_rng_init(&rng, SEED, KVQ_RNG_TEST, 0);
+    kvq__rng_init(&rng, SEED, KVQ_RNG_TEST, 0);
     diag("seed %u", SEED);
     for (int i = 0; i < N; i++) {
-        r[i] = 3 * kvq_rng_normal(&rng) + 40;   /* offset: the lse is ~50 */
-        q[i] = r[i] + 1e-7 * kvq_rng_normal(&rng);
+        r[i] = 3 * kvq__rng_normal(&rng) + 40;   /* offset: the lse is ~50 */
+        q[i] = r[i] + 1e-7 * kvq__rng_normal(&rng);
     }
     kvq_distribution_metrics(r, q, N, 8, &m);
     double h = 0.5 * m.var_p_eps;
@@ -149,12 +149,12 @@ static void test_topk(void)
     /* Random logits with many exact ties against the counting definition. */
     enum { N = 300 };
     double x[N], y[N];
-    kvq_rng rng;
+    kvq__rng rng;
     int agree = 1;
-    kvq_rng_init(&rng, SEED, KVQ_RNG_TEST, 1);
+    kvq__rng_init(&rng, SEED, KVQ_RNG_TEST, 1);
     for (int i = 0; i < N; i++) {
-        x[i] = round(4 * kvq_rng_normal(&rng)) / 4;
-        y[i] = x[i] + round(2 * kvq_rng_normal(&rng)) / 4;
+        x[i] = round(4 * kvq__rng_normal(&rng)) / 4;
+        y[i] = x[i] + round(2 * kvq__rng_normal(&rng)) / 4;
     }
     for (size_t k = 1; k <= 40; k += 3) {
         size_t hits = 0;
@@ -184,18 +184,18 @@ static void test_aggregate(void)
     }
     kvq_vector_errors k = { 0.03, 0.04, 0 }, v = { 0, 0, 2 };
     double out[KVQ_METRIC_COUNT];
-    kvq_trial_aggregate(q, 3, &k, &v, out);
+    kvq__trial_aggregate(q, 3, &k, &v, out);
     ok(rel_close(out[KVQ_METRIC_KL], 0.3, 1e-15) && rel_close(out[KVQ_METRIC_TOP1], 2.0 / 3, 1e-15) &&
        out[KVQ_METRIC_LOGIT_BIAS] == 0, "means over queries");
     ok(rel_close(out[KVQ_METRIC_JENSEN_RATIO], 3.0, 1e-15), "jensen_ratio = mean(2, 4), skips Var 0");
     ok(rel_close(out[KVQ_METRIC_DIST6], 0.13, 1e-14) && out[KVQ_METRIC_K_DIR_ERR] == 0.04,
        "dist6 = 0.13 on the hand example (%.17g)", out[KVQ_METRIC_DIST6]);
     q[0].var_p_eps = q[2].var_p_eps = 0;
-    kvq_trial_aggregate(q, 3, NULL, &v, out);
+    kvq__trial_aggregate(q, 3, NULL, &v, out);
     ok(isnan(out[KVQ_METRIC_JENSEN_RATIO]) && isnan(out[KVQ_METRIC_K_REL_MSE]) &&
        isnan(out[KVQ_METRIC_DIST6]) && out[KVQ_METRIC_V_REL_MSE] == 0,
        "no defined Jensen query → NaN; no K errors → NaN k_* and dist6");
-    kvq_trial_aggregate(q, 0, &k, &v, out);
+    kvq__trial_aggregate(q, 0, &k, &v, out);
     ok(isnan(out[KVQ_METRIC_KL]), "no queries: NaN means");
 }
 
@@ -220,7 +220,7 @@ static void test_aggregate_mapping(void)
             *f[k] = (k + 1) * (1 + i / 10.0);
     }
     kvq_vector_errors k = { 0.01, 0.02, 1 }, v = { 0.03, 0.04, 0 };
-    kvq_trial_aggregate(q, 3, &k, &v, out);
+    kvq__trial_aggregate(q, 3, &k, &v, out);
     int mapped = 1;
     for (int f = 0; f < 12; f++)
         mapped &= rel_close(out[ids[f]], (f + 1) * 1.1, 1e-14);

@@ -41,7 +41,7 @@ static int read_good(const char *name, kvq_tensor *t, char *err)
     const char *top = getenv("top_srcdir");
     char path[1024];
     snprintf(path, sizeof path, "%s/tests/data/good/%s", top ? top : ".", name);
-    return kvq_npy_read(path, t, err, 256);
+    return kvq__npy_read(path, t, err, 256);
 }
 
 /* The NumPy-written fixtures. */
@@ -57,7 +57,7 @@ static void test_fixtures(void)
         int rc = read_good(tab[i].file, &t, err);
         ok(rc == 0 && is_fixture(&t, tab[i].ndim, tab[i].shape), "fixture %s: shape and values (%s)",
            tab[i].file, err);
-        kvq_tensor_free(&t);
+        kvq__tensor_clear(&t);
     }
 }
 
@@ -112,17 +112,17 @@ static void test_header_forms(void)
         for (int k = 0; k < good[i].ndim; k++)
             n *= good[i].shape[k];
         size_t len = make_npy(buf, good[i].hdr, good[i].pad, n);
-        int rc = kvq_npy_read_mem(buf, len, &t, err, sizeof err);
+        int rc = kvq__npy_read_mem(buf, len, &t, err, sizeof err);
         ok(rc == 0 && is_fixture(&t, good[i].ndim, good[i].shape), "legal header %zu read (%s)", i, err);
-        kvq_tensor_free(&t);
+        kvq__tensor_clear(&t);
     }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         kvq_tensor t;
         char err[256] = "";
         size_t len = make_npy(buf, bad[i], 1, 32);
-        int rc = kvq_npy_read_mem(buf, len, &t, err, sizeof err);
+        int rc = kvq__npy_read_mem(buf, len, &t, err, sizeof err);
         ok(rc == KVQ_ERR_FORMAT && t.data == NULL && err[0], "bad header %zu rejected: %s", i, err);
-        kvq_tensor_free(&t);
+        kvq__tensor_clear(&t);
     }
 }
 
@@ -146,7 +146,7 @@ static void test_round_trip(const char *dir)
         for (size_t i = 0; i < n; i++)      /* include -0, subnormal, large */
             t.data[i] = i % 7 == 3 ? -0.0f : i % 7 == 5 ? 1e-42f : fixture(i) * (i % 2 ? 1e30f : 1.0f);
         int rc = kvq_npy_write(path, &t, err, sizeof err);
-        int rc2 = rc ? rc : kvq_npy_read(path, &r, err, sizeof err);
+        int rc2 = rc ? rc : kvq__npy_read(path, &r, err, sizeof err);
         int same = rc2 == 0 && r.ndim == t.ndim && (n == 0 || !memcmp(r.data, t.data, n * 4));
         for (int i = 0; same && i < 4; i++)
             same = r.shape[i] == t.shape[i];
@@ -160,8 +160,8 @@ static void test_round_trip(const char *dir)
             fclose(f);
         ok(stat(path, &st) == 0 && (10 + hl) % 64 == 0 && (size_t)st.st_size == 10 + hl + 4 * n &&
            (st.st_mode & 0777) == 0644, "header padded to 64 bytes, size exact, mode 0644");
-        kvq_tensor_free(&t);
-        kvq_tensor_free(&r);
+        kvq__tensor_clear(&t);
+        kvq__tensor_clear(&r);
     }
 }
 
@@ -201,16 +201,16 @@ static void test_atomic(const char *dir)
         fputs("old content", f);
         fclose(f);
     }
-    ok(kvq_npy_write(path, &t, err, sizeof err) == 0 && kvq_npy_read(path, &r, err, sizeof err) == 0 &&
+    ok(kvq_npy_write(path, &t, err, sizeof err) == 0 && kvq__npy_read(path, &r, err, sizeof err) == 0 &&
        r.data[31] == 31.0f && temp_files(dir) == 0, "an existing file is replaced, no temp left");
-    kvq_tensor_free(&r);
+    kvq__tensor_clear(&r);
     ok(kvq_npy_write(path, &bad, err, sizeof err) == KVQ_ERR_INVALID_ARG &&
-       kvq_npy_read(path, &r, err, sizeof err) == 0, "an invalid tensor is refused; old file intact");
-    kvq_tensor_free(&r);
+       kvq__npy_read(path, &r, err, sizeof err) == 0, "an invalid tensor is refused; old file intact");
+    kvq__tensor_clear(&r);
     unlink(path);
-    ok(kvq_npy_read(path, &r, err, sizeof err) == KVQ_ERR_IO && strstr(err, "cannot open"),
+    ok(kvq__npy_read(path, &r, err, sizeof err) == KVQ_ERR_IO && strstr(err, "cannot open"),
        "missing file: KVQ_ERR_IO (%s)", err);
-    ok(kvq_npy_read(dir, &r, err, sizeof err) == KVQ_ERR_IO && strstr(err, "not a regular file"),
+    ok(kvq__npy_read(dir, &r, err, sizeof err) == KVQ_ERR_IO && strstr(err, "not a regular file"),
        "a directory: KVQ_ERR_IO (%s)", err);
 }
 
@@ -220,7 +220,7 @@ static void test_half(void)
     int bad = 0, nan_ok = 1;
     for (uint32_t h = 0; h < 65536; h++) {
         int s = h >> 15, e = (h >> 10) & 31, m = h & 1023;
-        float got = kvq_half_to_float((uint16_t)h);
+        float got = kvq__half_to_float((uint16_t)h);
         double want = e == 0 ? ldexp(m, -24) : e == 31 ? INFINITY : ldexp(1024 + m, e - 25);
         if (s)
             want = -want;
@@ -230,9 +230,9 @@ static void test_half(void)
             bad += (double)got != want || (signbit(got) != 0) != s;
     }
     ok(bad == 0 && nan_ok, "all 65536 halves convert exactly (%d wrong), NaNs stay NaN", bad);
-    ok(kvq_bf16_to_float(0x3f80) == 1.0f && kvq_bf16_to_float(0xc040) == -3.0f &&
-       kvq_bf16_to_float(0x0001) == ldexpf(1, -133) && isinf(kvq_bf16_to_float(0xff80)) &&
-       isnan(kvq_bf16_to_float(0x7fc1)), "bfloat16: 1, -3, smallest subnormal, -Inf, NaN");
+    ok(kvq__bf16_to_float(0x3f80) == 1.0f && kvq__bf16_to_float(0xc040) == -3.0f &&
+       kvq__bf16_to_float(0x0001) == ldexpf(1, -133) && isinf(kvq__bf16_to_float(0xff80)) &&
+       isnan(kvq__bf16_to_float(0x7fc1)), "bfloat16: 1, -3, smallest subnormal, -Inf, NaN");
 }
 
 /* Tensor helpers: heads view, finiteness message, dim check, padding. */
@@ -256,11 +256,11 @@ static void test_helpers(void)
     kvq_tensor p = {malloc(2 * 3 * sizeof(float)), 2, {2, 3, 1, 1}};
     for (int i = 0; i < 6; i++)
         p.data[i] = (float)(i + 1);
-    int rc = kvq_tensor_pad_dim(&p, 4);
+    int rc = kvq__tensor_pad_dim(&p, 4);
     static const float want[8] = {1, 2, 3, 0, 4, 5, 6, 0};
     ok(rc == 0 && p.shape[1] == 4 && !memcmp(p.data, want, sizeof want) &&
-       kvq_tensor_pad_dim(&p, 2) == KVQ_ERR_INVALID_ARG, "pad_dim zero-fills each row");
-    kvq_tensor_free(&p);
+       kvq__tensor_pad_dim(&p, 2) == KVQ_ERR_INVALID_ARG, "pad_dim zero-fills each row");
+    kvq__tensor_clear(&p);
 }
 
 /* The .npy loader names the file an error is about. */
@@ -270,7 +270,7 @@ static void test_loader(const char *dir)
     kvq_tensor k = {v, 2, {4, 16, 1, 1}}, q = {v, 3, {1, 4, 16, 1}};
     char kp[1024], vp[1024], qp[1024], err[256] = "";
     const char *bad = NULL;
-    kvq_kv_data kv;
+    kvq_kv kv;
     for (int i = 0; i < 64; i++)
         v[i] = fixture((size_t)i);
     snprintf(kp, sizeof kp, "%s/k.npy", dir);
@@ -278,20 +278,20 @@ static void test_loader(const char *dir)
     snprintf(qp, sizeof qp, "%s/q.npy", dir);
     kvq_npy_write(kp, &k, err, sizeof err);
     kvq_npy_write(qp, &q, err, sizeof err);
-    int rc = kvq_kv_load_npy(kp, kp, qp, &kv, &bad, err, sizeof err);
+    int rc = kvq__kv_load_npy(kp, kp, qp, &kv, &bad, err, sizeof err);
     ok(rc == 0 && kv.heads == 1 && kv.keys == 4 && kv.queries == 4 && kv.dim == 16 &&
        kv.q_group == 1 && kv.q.data[63] == v[63], "K, V, Q from .npy ([N,d] and [1,N,d])");
-    kvq_kv_free(&kv);
-    rc = kvq_kv_load_npy(kp, vp, NULL, &kv, &bad, err, sizeof err);
+    kvq__kv_clear(&kv);
+    rc = kvq__kv_load_npy(kp, vp, NULL, &kv, &bad, err, sizeof err);
     ok(rc == KVQ_ERR_IO && bad && !strcmp(bad, vp), "a missing V file is the one named");
     k.shape[0] = 3;
     kvq_npy_write(vp, &k, err, sizeof err);
-    rc = kvq_kv_load_npy(kp, vp, NULL, &kv, &bad, err, sizeof err);
+    rc = kvq__kv_load_npy(kp, vp, NULL, &kv, &bad, err, sizeof err);
     ok(rc == KVQ_ERR_FORMAT && bad && !strcmp(bad, vp) && strstr(err, "V has 1 heads x 3 vectors"),
        "V with fewer rows than K: V named (%s)", err);
-    rc = kvq_kv_load_npy(kp, kp, NULL, &kv, &bad, err, sizeof err);
+    rc = kvq__kv_load_npy(kp, kp, NULL, &kv, &bad, err, sizeof err);
     ok(rc == 0 && kv.q.data == NULL && kv.queries == 0, "no queries file: Q absent");
-    kvq_kv_free(&kv);
+    kvq__kv_clear(&kv);
     unlink(kp);
     unlink(vp);
     unlink(qp);

@@ -1,4 +1,4 @@
-/* test_pack.c — the bit-planar layout of kvq.h (SPEC §1.7): round trips for every
+/* test_pack.c — the bit-planar layout of kvq.h (doc/quantization.md §6): round trips for every
  * (b, d), exact bit positions, the sign plane, word counts, and half rounding. */
 #include <math.h>
 #include <string.h>
@@ -15,22 +15,22 @@ static void check_round_trips(void)
     static int8_t z[1024], zb[1024];
     static uint32_t w[(8 * 1024 + 1024) / 32 + 1];
     int bad_codes = 0, bad_signs = 0, bad_pad = 0;
-    kvq_rng r;
-    kvq_rng_init(&r, seed, KVQ_RNG_TEST, 0);
+    kvq__rng r;
+    kvq__rng_init(&r, seed, KVQ_RNG_TEST, 0);
     for (int d = 16; d <= 1024; d *= 2)
         for (int b = 1; b <= 8; b++) {
-            size_t W = kvq_packed_words(d, b, d);
+            size_t W = kvq__packed_words(d, b, d);
             for (int j = 0; j < d; j++) {
-                uint32_t u = kvq_rng_u32(&r);
+                uint32_t u = kvq__rng_u32(&r);
                 idx[j] = (uint8_t)(u & ((1u << b) - 1));
                 z[j] = (u >> 16) & 1 ? 1 : -1;
             }
             memset(w, 0xff, sizeof w);          /* stale bits must be overwritten */
             memset(w, 0, W * sizeof *w);
-            kvq_pack_signs(z, d, d, b, w);       /* signs first: codes must not clobber them */
-            kvq_pack_codes(idx, d, b, w);
-            kvq_unpack_codes(w, d, b, back);
-            kvq_unpack_signs(w, d, d, b, zb);
+            kvq__pack_signs(z, d, d, b, w);       /* signs first: codes must not clobber them */
+            kvq__pack_codes(idx, d, b, w);
+            kvq__unpack_codes(w, d, b, back);
+            kvq__unpack_signs(w, d, d, b, zb);
             bad_codes += memcmp(idx, back, d) != 0;
             bad_signs += memcmp(z, zb, d) != 0;
             bad_pad += w[W] != 0xffffffffu;      /* nothing written past W words */
@@ -49,7 +49,7 @@ static void check_positions(void)
     idx[0] = 5;          /* bits 0 and 2 → stream bits 0 and 32 */
     idx[3] = 2;          /* bit 1 → stream bit 16 + 3 = 19 */
     idx[15] = 7;         /* bits 0,1,2 → 15, 31, 47 */
-    kvq_pack_codes(idx, 16, 3, w);
+    kvq__pack_codes(idx, 16, 3, w);
     ok(w[0] == ((1u << 0) | (1u << 19) | (1u << 15) | (1u << 31)) &&
        w[1] == ((1u << 0) | (1u << 15)),
        "d=16, b=3: plane bits at k*d + j (words %08x %08x)", w[0], w[1]);
@@ -57,23 +57,23 @@ static void check_positions(void)
     for (int i = 0; i < 16; i++)
         z[i] = i == 4 ? -1 : 1;
     w[0] = w[1] = 0;
-    kvq_pack_signs(z, 16, 16, 1, w);     /* signs at stream bits 16..31 */
+    kvq__pack_signs(z, 16, 16, 1, w);     /* signs at stream bits 16..31 */
     ok(w[0] == (0xffff0000u & ~(1u << 20)) && w[1] == 0,
        "d=16, b=1: sign i at bit b*d + i, 1 = +1 (word %08x)", w[0]);
 
     int8_t zero_sign = 0;                /* sign(0) = +1 */
     w[0] = 0;
-    kvq_pack_signs(&zero_sign, 1, 16, 0, w);
+    kvq__pack_signs(&zero_sign, 1, 16, 0, w);
     ok(w[0] == 1, "z = 0 packs as +1");
 }
 
 /* W = ceil((b·d + m)/32). */
 static void check_words(void)
 {
-    ok(kvq_packed_words(128, 4, 0) == 16 && kvq_packed_words(128, 3, 128) == 16 &&
-       kvq_packed_words(16, 1, 0) == 1 && kvq_packed_words(16, 1, 16) == 1 &&
-       kvq_packed_words(16, 3, 0) == 2 && kvq_packed_words(64, 0, 64) == 2 &&
-       kvq_packed_words(1024, 8, 1024) == 288 && kvq_packed_words(64, 2, 7) == 5,
+    ok(kvq__packed_words(128, 4, 0) == 16 && kvq__packed_words(128, 3, 128) == 16 &&
+       kvq__packed_words(16, 1, 0) == 1 && kvq__packed_words(16, 1, 16) == 1 &&
+       kvq__packed_words(16, 3, 0) == 2 && kvq__packed_words(64, 0, 64) == 2 &&
+       kvq__packed_words(1024, 8, 1024) == 288 && kvq__packed_words(64, 2, 7) == 5,
        "word counts W = ceil((b*d + m)/32)");
 }
 
@@ -85,12 +85,12 @@ static void check_half(void)
      * 2051 → 2052. 65504 is the largest half, 65519 rounds to it, 65520 to inf.
      * 2^-24 is the smallest subnormal; 2^-26 rounds to 0, 3·2^-25 to 2^-23 (tie
      * to even). */
-    ok(kvq_round_half(1.0 / 3) == 0.333251953125 && kvq_round_half(2049) == 2048 &&
-       kvq_round_half(2051) == 2052 && kvq_round_half(-2051) == -2052 &&
-       kvq_round_half(65504) == 65504 && kvq_round_half(65519) == 65504 &&
-       isinf(kvq_round_half(65520)) && kvq_round_half(ldexp(1, -24)) == ldexp(1, -24) &&
-       kvq_round_half(ldexp(1, -26)) == 0 && kvq_round_half(3 * ldexp(1, -25)) == ldexp(1, -23) &&
-       kvq_round_half(0.1) == 0.0999755859375 && kvq_round_half(0) == 0,
+    ok(kvq__round_half(1.0 / 3) == 0.333251953125 && kvq__round_half(2049) == 2048 &&
+       kvq__round_half(2051) == 2052 && kvq__round_half(-2051) == -2052 &&
+       kvq__round_half(65504) == 65504 && kvq__round_half(65519) == 65504 &&
+       isinf(kvq__round_half(65520)) && kvq__round_half(ldexp(1, -24)) == ldexp(1, -24) &&
+       kvq__round_half(ldexp(1, -26)) == 0 && kvq__round_half(3 * ldexp(1, -25)) == ldexp(1, -23) &&
+       kvq__round_half(0.1) == 0.0999755859375 && kvq__round_half(0) == 0,
        "half rounding: nearest, ties to even, subnormals, overflow to inf");
 }
 

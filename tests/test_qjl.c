@@ -1,4 +1,4 @@
-/* test_qjl.c — the QJL residual codec (SPEC §1.5) over many draws of S:
+/* test_qjl.c — the QJL residual codec (doc/quantization.md §5.4) over many draws of S:
  * the inner-product estimator is unbiased, its variance equals the exact
  * value π/(2m)·|q|²γ² − ⟨q,r⟩²/m (hence at most the π/(2m)·|q|²γ² bound),
  * and the dequantized residual's squared error is (πd/(2m) − 1/m)·γ².
@@ -39,20 +39,20 @@ static int run(int b, int m, const float *x, const float *q, stats *out)
         kvq_codec *c = NULL;
         kvq_qtensor qt;
         if ((st = kvq_codec_create(&c, &sp, D, seed, 0, t)) != 0 ||
-            (st = kvq_qtensor_alloc(&qt, c, 1)) != 0)
+            (st = kvq__qtensor_init(&qt, c, 1)) != 0)
             break;
-        st = kvq_codec_quantize(c, x, 1, &qt) | kvq_codec_dequantize(c, &qt, xh);
+        st = kvq__codec_quantize(c, x, 1, &qt) | kvq__codec_dequantize(c, &qt, xh);
         uint8_t idx[D];
-        kvq_unpack_codes(qt.codes, D, b, idx);
+        kvq__unpack_codes(qt.codes, D, b, idx);
         for (int j = 0; j < D; j++) {   /* x̂_mse = ν C[idx] exactly (R = I) */
-            double xm = b ? qt.norms[0] * kvq_codec_codebook(c)->centroids[idx[j]] : 0;
+            double xm = b ? qt.norms[0] * kvq__codec_codebook(c)->centroids[idx[j]] : 0;
             r[j] = x[j] - xm;
             qd[j] = q[j];
             xh[j] = (float)(xh[j] - xm);        /* r̂ = x̂ − x̂_mse */
         }
         gamma = qt.gammas[0];
-        kvq_codec_prepare_query(c, q, qr, sq);
-        double term = kvq_codec_dot(c, &qt, 0, qr, sq);
+        kvq__codec_prepare_query(c, q, qr, sq);
+        double term = kvq__codec_dot(c, &qt, 0, qr, sq);
         for (int j = 0; j < D; j++)        /* subtract the MSE part ⟨q, x̂_mse⟩ */
             term -= qd[j] * (x[j] - r[j]);
         s += term;
@@ -63,7 +63,7 @@ static int run(int b, int m, const float *x, const float *q, stats *out)
         err /= gamma * gamma;
         e += err;
         e2 += err * err;
-        kvq_qtensor_free(&qt);
+        kvq__qtensor_clear(&qt);
         kvq_codec_destroy(c);
     }
     out->qr = 0;
@@ -84,8 +84,8 @@ static int run(int b, int m, const float *x, const float *q, stats *out)
 /* x Gaussian; q either aligned with the MSE residual of x (plus noise) or independent. */
 static void make_inputs(float *x, float *q, int aligned, int b)
 {
-    kvq_rng_fill_normal(seed, KVQ_RNG_TEST, 1, 0, x, D);
-    kvq_rng_fill_normal(seed, KVQ_RNG_TEST, 2, 0, q, D);
+    kvq__rng_fill_normal(seed, KVQ_RNG_TEST, 1, 0, x, D);
+    kvq__rng_fill_normal(seed, KVQ_RNG_TEST, 2, 0, q, D);
     if (!aligned)
         return;
     kvq_codec *c = NULL;
@@ -93,12 +93,12 @@ static void make_inputs(float *x, float *q, int aligned, int b)
     kvq_qtensor t;
     float xm[D];
     kvq_codec_create(&c, &sp, D, seed, 0, 0);
-    kvq_qtensor_alloc(&t, c, 1);
-    kvq_codec_quantize(c, x, 1, &t);
-    kvq_codec_dequantize(c, &t, xm);
+    kvq__qtensor_init(&t, c, 1);
+    kvq__codec_quantize(c, x, 1, &t);
+    kvq__codec_dequantize(c, &t, xm);
     for (int j = 0; j < D; j++)
         q[j] = 4.0f * (x[j] - xm[j]) + 0.05f * q[j];
-    kvq_qtensor_free(&t);
+    kvq__qtensor_clear(&t);
     kvq_codec_destroy(c);
 }
 
@@ -141,14 +141,14 @@ static void check_total_unbiased(void)
         kvq_codec *c = NULL;
         kvq_qtensor qt;
         if ((st = kvq_codec_create(&c, &sp, D, seed, 1, t)) != 0 ||
-            (st = kvq_qtensor_alloc(&qt, c, 1)) != 0)
+            (st = kvq__qtensor_init(&qt, c, 1)) != 0)
             break;
-        st = kvq_codec_quantize(c, x, 1, &qt);
-        kvq_codec_prepare_query(c, q, qr, sq);
-        double v = kvq_codec_dot(c, &qt, 0, qr, sq);
+        st = kvq__codec_quantize(c, x, 1, &qt);
+        kvq__codec_prepare_query(c, q, qr, sq);
+        double v = kvq__codec_dot(c, &qt, 0, qr, sq);
         s += v;
         s2 += v * v;
-        kvq_qtensor_free(&qt);
+        kvq__qtensor_clear(&qt);
         kvq_codec_destroy(c);
     }
     double mean = s / TRIALS, se = sqrt((s2 - s * s / TRIALS) / (TRIALS - 1) / TRIALS);

@@ -131,16 +131,16 @@ static int json_valid(const char *s)
 
 /* A small sweep: KV/KQV/QKQV at n = 3, 4 on one source; odd strings in the
  * device name; one NaN per-trial value. */
-static kvq_results *fixture(void)
+static kvq__results *fixture(void)
 {
     static const char *const schemes[3] = { "KV", "KQV", "QKQV" };
-    kvq_results *r;
-    kvq_rng rng;
-    kvq_results_create(&r, SEED);
-    kvq_rng_init(&rng, SEED, KVQ_RNG_TEST, 0);
+    kvq__results *r;
+    kvq__rng rng;
+    kvq__results_create(&r, SEED);
+    kvq__rng_init(&rng, SEED, KVQ_RNG_TEST, 0);
     for (int n = 3; n <= 4; n++)
         for (int k = 0; k < 3; k++) {
-            kvq_cell c, *st;
+            kvq__cell c, *st;
             memset(&c, 0, sizeof c);
             snprintf(c.scheme, sizeof c.scheme, "%s", schemes[k]);
             strcpy(c.dist, "gauss");
@@ -161,13 +161,13 @@ static kvq_results *fixture(void)
                     qm[t] = 0.5, qb[t] = 1;
                 c.qjl_var_measured = qm;
                 c.qjl_var_bound = qb;
-                kvq_results_add(r, &c, &st);
+                kvq__results_add(r, &c, &st);
             } else {
-                kvq_results_add(r, &c, &st);
+                kvq__results_add(r, &c, &st);
             }
             for (int m = 0; m < KVQ_METRIC_COUNT; m++)
                 for (int t = 0; t < T; t++)
-                    st->per_trial[m][t] = (k + 1) * (1 + 0.1 * kvq_rng_normal(&rng)) / 3.0;
+                    st->per_trial[m][t] = (k + 1) * (1 + 0.1 * kvq__rng_normal(&rng)) / 3.0;
         }
     r->cells[1].per_trial[KVQ_METRIC_JENSEN_RATIO][2] = NAN;
     return r;
@@ -184,16 +184,16 @@ static char *capture(int (*writer)(FILE *, void *), void *arg, int *rc)
     return buf;
 }
 
-typedef struct md_args { const kvq_results *r; const kvq_findings *fs; } md_args;
+typedef struct md_args { const kvq__results *r; const kvq__findings *fs; } md_args;
 
-/* Writer adapters for kvq_write_atomic and capture. */
-static int w_json(FILE *f, void *a) { return kvq_report_json(f, a); }
-static int w_csv(FILE *f, void *a) { return kvq_report_csv(f, a); }
-static int w_cell(FILE *f, void *a) { return kvq_report_json_cell(f, a, SEED); }
+/* Writer adapters for kvq__write_atomic and capture. */
+static int w_json(FILE *f, void *a) { return kvq__report_json(f, a); }
+static int w_csv(FILE *f, void *a) { return kvq__report_csv(f, a); }
+static int w_cell(FILE *f, void *a) { return kvq__report_json_cell(f, a, SEED); }
 static int w_md(FILE *f, void *a)
 {
     const md_args *m = a;
-    return kvq_report_markdown(f, m->r, m->fs);
+    return kvq__report_markdown(f, m->r, m->fs);
 }
 static int w_fail(FILE *f, void *a)
 {
@@ -222,7 +222,7 @@ static int csv_fields(const char **s)
 /* ---- tests -------------------------------------------------------------- */
 
 /* JSON: valid, complete, NaN as null, exact numbers, deterministic. */
-static void test_json(kvq_results *r)
+static void test_json(kvq__results *r)
 {
     int rc;
     ok(!json_valid("[1,]") && !json_valid("{\"a\":nan}") && !json_valid("{\"a\" 1}") &&
@@ -239,7 +239,7 @@ static void test_json(kvq_results *r)
     ok(all && strstr(cell, "\"config\":{\"scheme\":\"KQV\",\"bits\":3,\"dim\":128") &&
        strstr(cell, "\"effective_bits\":{\"k\":3.25,\"v\":3.5}") &&
        strstr(cell, "\"timing\":{\"seconds\":0.125}") && strstr(cell, "\"seed\":99") &&
-       strstr(cell, "\"sharpness\":1.5"), "every metric and the SPEC §10 config/timing keys");
+       strstr(cell, "\"sharpness\":1.5"), "every metric and the doc/conformance.md §6 config/timing keys");
     ok(strstr(cell, ",null,") && !strstr(cell, "nan") && !strstr(cell, "inf"),
        "NaN per-trial value written as null");
     ok(strstr(cell, "\"device\":\"pocl \\\"cpu\\\", x\\\\86\"") != NULL, "strings escaped");
@@ -254,7 +254,7 @@ static void test_json(kvq_results *r)
     ok(rc == 0 && json_valid(a) && a[0] == '[' && strstr(a, "\"qjl_variance\":{\"measured\":[0.5,"),
        "sweep JSON array is valid, QKQV cells carry qjl_variance");
     ok(strcmp(a, b) == 0, "same seed: byte-identical JSON (%zu bytes)", strlen(a));
-    kvq_results empty = { NULL, 0, 0, 1 };
+    kvq__results empty = { NULL, 0, 0, 1 };
     char *e = capture(w_json, &empty, &rc);
     ok(json_valid(e), "empty sweep: valid JSON");
     free(e);
@@ -276,7 +276,7 @@ static void test_json(kvq_results *r)
 }
 
 /* CSV: one header and one row per cell, every record the same width. */
-static void test_csv(kvq_results *r)
+static void test_csv(kvq__results *r)
 {
     int rc;
     char *s = capture(w_csv, r, &rc);
@@ -337,13 +337,13 @@ static int csv_split(const char **s, char f[][96], int max)
 
 /* Every mean/ci_lo/ci_hi cell of the CSV text = the cell's summary, found
  * by the column names of the header; returns the number of mismatches. */
-static int csv_readback(const char *text, const kvq_results *r)
+static int csv_readback(const char *text, const kvq__results *r)
 {
     static char head[80][96], row[80][96];
     const char *p = text;
     int nh = csv_split(&p, head, 80), bad = 0;
     for (size_t i = 0; i < r->count; i++) {
-        const kvq_cell *c = &r->cells[i];
+        const kvq__cell *c = &r->cells[i];
         int nr = csv_split(&p, row, 80);
         bad += nr != nh || strcmp(row[0], c->scheme) != 0 || strcmp(row[10], c->device) != 0;
         for (int col = 0; col < nh && col < nr; col++) {
@@ -351,7 +351,7 @@ static int csv_readback(const char *text, const kvq_results *r)
             char name[96];
             for (int m = 0; m < KVQ_METRIC_COUNT; m++) {
                 static const char *const part[3] = { "mean", "ci_lo", "ci_hi" };
-                kvq_cell_summary(c, m, r->seed, &want[0], &want[1], &want[2]);
+                kvq__cell_summary(c, m, r->seed, &want[0], &want[1], &want[2]);
                 for (int k = 0; k < 3; k++) {
                     snprintf(name, sizeof name, "%s_%s", kvq_metric_name(m), part[k]);
                     if (strcmp(head[col], name) == 0)
@@ -369,19 +369,19 @@ static int csv_readback(const char *text, const kvq_results *r)
 /* Every metric's mean, ci_lo, ci_hi and per-trial value in the JSON text
  * (one cell per line) = the cell's summary and data, found by key; returns
  * the number of mismatches. */
-static int json_readback(const char *text, const kvq_results *r)
+static int json_readback(const char *text, const kvq__results *r)
 {
     const char *line = strchr(text, '\n');
     int bad = 0;
     for (size_t i = 0; i < r->count; i++, line = strchr(line + 1, '\n')) {
-        const kvq_cell *c = &r->cells[i];
+        const kvq__cell *c = &r->cells[i];
         if (!line)
             return bad + 1;
         for (int m = 0; m < KVQ_METRIC_COUNT; m++) {
             char key[64];
             double want[3];
             static const char *const part[3] = { "\"mean\":", "\"ci_lo\":", "\"ci_hi\":" };
-            kvq_cell_summary(c, m, r->seed, &want[0], &want[1], &want[2]);
+            kvq__cell_summary(c, m, r->seed, &want[0], &want[1], &want[2]);
             snprintf(key, sizeof key, "\"%s\":{", kvq_metric_name(m));
             const char *obj = strstr(line, key), *end = obj ? strchr(obj, '}') : NULL;
             if (!obj || !end) {
@@ -416,7 +416,7 @@ static void swap_text(char *s, const char *x, const char *y)
 }
 
 /* Both reports read back to the bit; swapped CI bounds are caught. */
-static void test_readback(kvq_results *r)
+static void test_readback(kvq__results *r)
 {
     int rc, rc2;
     char *csv = capture(w_csv, r, &rc), *json = capture(w_json, r, &rc2);
@@ -436,11 +436,11 @@ static void test_readback(kvq_results *r)
 }
 
 /* Markdown: the verdict table, the evidence, the definitions. */
-static void test_markdown(kvq_results *r)
+static void test_markdown(kvq__results *r)
 {
-    kvq_findings *fs;
+    kvq__findings *fs;
     int rc;
-    kvq_findings_evaluate(r, SEED, &fs);
+    kvq__findings_evaluate(r, SEED, &fs);
     md_args m = { r, fs };
     char *s = capture(w_md, &m, &rc), *s2 = capture(w_md, &m, &rc);
     ok(rc == 0 && strstr(s, "# kvq findings") && strstr(s, "## F1 — ") && strstr(s, "## F2 — ") &&
@@ -451,7 +451,7 @@ static void test_markdown(kvq_results *r)
     ok(strcmp(s, s2) == 0, "Markdown deterministic");
     free(s);
     free(s2);
-    kvq_findings_free(fs);
+    kvq__findings_free(fs);
 }
 
 /* Number of directory entries starting with prefix. */
@@ -468,7 +468,7 @@ static int count_prefix(const char *dir, const char *prefix)
 }
 
 /* Atomic writes: content on success; nothing left behind on failure. */
-static void test_atomic(kvq_results *r)
+static void test_atomic(kvq__results *r)
 {
     char dir[] = "/tmp/kvq_report_XXXXXX", path[64];
     if (!mkdtemp(dir)) {
@@ -476,7 +476,7 @@ static void test_atomic(kvq_results *r)
         return;
     }
     snprintf(path, sizeof path, "%s/sweep.json", dir);
-    int rc = kvq_write_atomic(path, w_json, r);
+    int rc = kvq__write_atomic(path, w_json, r);
     FILE *f = fopen(path, "r");
     char buf[2];
     ok(rc == 0 && f && fread(buf, 1, 1, f) == 1 && buf[0] == '[' && count_prefix(dir, "sweep") == 1,
@@ -484,12 +484,12 @@ static void test_atomic(kvq_results *r)
     if (f)
         fclose(f);
     snprintf(path, sizeof path, "%s/bad.json", dir);
-    ok(kvq_write_atomic(path, w_fail, NULL) == KVQ_ERR_IO && access(path, F_OK) != 0 &&
+    ok(kvq__write_atomic(path, w_fail, NULL) == KVQ_ERR_IO && access(path, F_OK) != 0 &&
        count_prefix(dir, "bad") == 0, "failing writer: status kept, nothing left");
     snprintf(path, sizeof path, "%s/nodir/x.json", dir);
-    ok(kvq_write_atomic(path, w_json, r) == KVQ_ERR_IO, "missing directory: KVQ_ERR_IO");
+    ok(kvq__write_atomic(path, w_json, r) == KVQ_ERR_IO, "missing directory: KVQ_ERR_IO");
     snprintf(path, sizeof path, "%s/sweep.json", dir);
-    ok(kvq_write_atomic(path, w_fail, NULL) == KVQ_ERR_IO && access(path, F_OK) == 0,
+    ok(kvq__write_atomic(path, w_fail, NULL) == KVQ_ERR_IO && access(path, F_OK) == 0,
        "failed rewrite keeps the old file");
     unlink(path);
     rmdir(dir);
@@ -497,26 +497,26 @@ static void test_atomic(kvq_results *r)
 
 /* The summary cache returns exactly what the bootstrap computes, and is
  * what the writers read once it exists. */
-static void test_summary_cache(kvq_results *r)
+static void test_summary_cache(kvq__results *r)
 {
     double before[KVQ_METRIC_COUNT][3], after[3];
-    kvq_cell *c = &r->cells[0];
+    kvq__cell *c = &r->cells[0];
     int same = 1;
     for (int m = 0; m < KVQ_METRIC_COUNT; m++)
-        kvq_cell_summary(c, m, r->seed, &before[m][0], &before[m][1], &before[m][2]);
-    ok(kvq_results_summarize(r) == KVQ_OK && c->summary && c->summary_seed == r->seed,
-       "kvq_results_summarize fills every cell's cache");
+        kvq__cell_summary(c, m, r->seed, &before[m][0], &before[m][1], &before[m][2]);
+    ok(kvq__results_summarize(r) == KVQ_OK && c->summary && c->summary_seed == r->seed,
+       "kvq__results_summarize fills every cell's cache");
     for (int m = 0; m < KVQ_METRIC_COUNT; m++) {
-        kvq_cell_summary(c, m, r->seed, &after[0], &after[1], &after[2]);
+        kvq__cell_summary(c, m, r->seed, &after[0], &after[1], &after[2]);
         for (int k = 0; k < 3; k++)
             same &= (isnan(after[k]) && isnan(before[m][k])) || after[k] == before[m][k];
     }
     ok(same, "cached summaries equal the computed ones bit for bit");
     double keep = c->summary[1];
     c->summary[1] = -12345.0;
-    kvq_cell_summary(c, 0, r->seed, &after[0], &after[1], &after[2]);
-    ok(after[1] == -12345.0, "kvq_cell_summary reads the cache");
-    kvq_cell_summary(c, 0, r->seed + 1, &after[0], &after[1], &after[2]);
+    kvq__cell_summary(c, 0, r->seed, &after[0], &after[1], &after[2]);
+    ok(after[1] == -12345.0, "kvq__cell_summary reads the cache");
+    kvq__cell_summary(c, 0, r->seed + 1, &after[0], &after[1], &after[2]);
     ok(after[1] != -12345.0, "another seed bypasses the cache");
     c->summary[1] = keep;
 }
@@ -525,13 +525,13 @@ int main(void)
 {
     plan(27);
     diag("seed %u", SEED);
-    kvq_results *r = fixture();
+    kvq__results *r = fixture();
     test_json(r);
     test_csv(r);
     test_readback(r);
     test_markdown(r);
     test_atomic(r);
     test_summary_cache(r);
-    kvq_results_free(r);
+    kvq__results_free(r);
     return exit_status();
 }

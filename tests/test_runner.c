@@ -1,4 +1,4 @@
-/* test_runner.c — the experiment runner (kvq_experiment_run) on the host:
+/* test_runner.c — the experiment runner (kvq__experiment_run) on the host:
  * every per-trial metric recomputed from data drawn here for (seed, purpose,
  * trial), the QJL variance bound from its formula, effective bits by hand,
  * cell labels and progress. */
@@ -50,16 +50,16 @@ static int recompute(const kvq_source *src, const kvq_scheme *s, uint32_t t,
              kvq_source_generate(src, SEED, KVQ_RNG_DATA_V, t, KEYS, DIM, v) ||
              kvq_source_generate(src, SEED, KVQ_RNG_DATA_Q, t, QUERIES, DIM, q) ||
              kvq_codec_create(&kc, &s->k, DIM, SEED, 0, t) || kvq_codec_create(&vc, &s->v, DIM, SEED, 1, t) ||
-             kvq_qtensor_alloc(&kq, kc, KEYS) || kvq_qtensor_alloc(&vq, vc, KEYS) ||
-             kvq_codec_quantize(kc, k, KEYS, &kq) || kvq_codec_quantize(vc, v, KEYS, &vq);
+             kvq__qtensor_init(&kq, kc, KEYS) || kvq__qtensor_init(&vq, vc, KEYS) ||
+             kvq__codec_quantize(kc, k, KEYS, &kq) || kvq__codec_quantize(vc, v, KEYS, &vq);
     if (!st) {
         kvq_attention_job job = {DIM, KEYS, QUERIES, TAU, 0, q, k, v, kc, vc, &kq, &vq};
         out.queries = qm;
         out.want_vector_errors = 1;
-        st = kvq_reference_attention(&job, &out);
+        st = kvq__reference_attention(&job, &out);
     }
     if (!st)
-        kvq_trial_aggregate(qm, QUERIES, &out.k_err, &out.v_err, m);
+        kvq__trial_aggregate(qm, QUERIES, &out.k_err, &out.v_err, m);
     *bound = NAN;
     if (!st && s->k.qjl) {
         double q2 = 0, g2 = 0;
@@ -68,10 +68,10 @@ static int recompute(const kvq_source *src, const kvq_scheme *s, uint32_t t,
         for (int j = 0; j < KEYS; j++)
             g2 += (double)kq.gammas[j] * kq.gammas[j];
         /* π/(2m)·τ²/d·mean‖q‖²·mean γ², m the codec's projections (not d) */
-        *bound = M_PI / (2.0 * kvq_codec_qjl_m(kc)) * TAU * TAU / DIM * (q2 / QUERIES) * (g2 / KEYS);
+        *bound = M_PI / (2.0 * kvq__codec_qjl_m(kc)) * TAU * TAU / DIM * (q2 / QUERIES) * (g2 / KEYS);
     }
-    kvq_qtensor_free(&kq);
-    kvq_qtensor_free(&vq);
+    kvq__qtensor_clear(&kq);
+    kvq__qtensor_clear(&vq);
     kvq_codec_destroy(kc);
     kvq_codec_destroy(vc);
     return st;
@@ -88,17 +88,17 @@ int main(void)
     kvq_scheme schemes[3];
     kvq_source sources[2];
     kvq_ctx *host = NULL;
-    kvq_results *r = NULL;
+    kvq__results *r = NULL;
     progress pr = {0, 0, 0, 1};
-    int st = kvq_ctx_create(&host, "host") || kvq_results_create(&r, SEED);
+    int st = kvq_ctx_create(&host, "host") || kvq__results_create(&r, SEED);
     for (int i = 0; i < 3; i++)
         st = st || kvq_scheme_parse(scheme_text[i], scheme_bits[i], &schemes[i], NULL, 0);
     for (int i = 0; i < 2; i++)
         st = st || kvq_source_parse(dist_text[i][0], dist_text[i][1], &sources[i], NULL, 0);
-    kvq_experiment e = {DIM, KEYS, QUERIES, TAU, 0, TRIALS, SEED, schemes, 3, sources, 2,
+    kvq__experiment e = {DIM, KEYS, QUERIES, TAU, 0, TRIALS, SEED, schemes, 3, sources, 2,
                         NULL, NULL, on_progress, &pr};
     plan(12);
-    ok(!st && kvq_experiment_run(host, &e, r) == 0 && r->count == 6, "runs 2 sources × 3 schemes");
+    ok(!st && kvq__experiment_run(host, &e, r) == 0 && r->count == 6, "runs 2 sources × 3 schemes");
     if (st || r->count != 6) {
         skip(11, "no results");
         goto cleanup;
@@ -107,7 +107,7 @@ int main(void)
        "progress: 18 calls, done 1…18 of 18");
     int labels = 1;
     for (size_t c = 0; c < 6; c++) {
-        const kvq_cell *cell = &r->cells[c];
+        const kvq__cell *cell = &r->cells[c];
         labels &= strcmp(cell->scheme, schemes[c % 3].name) == 0 && cell->bits == scheme_bits[c % 3] &&
                   strcmp(cell->dist, c < 3 ? "gauss" : "t3") == 0 &&
                   strcmp(cell->rank, c < 3 ? "full" : "4") == 0 && cell->dim == DIM &&
@@ -126,7 +126,7 @@ int main(void)
     int data = 1, qjl = 1, measured = 1, differ = 1;
     size_t checked = 0;
     for (size_t c = 0; c < 6; c++) {
-        const kvq_cell *cell = &r->cells[c];
+        const kvq__cell *cell = &r->cells[c];
         for (uint32_t t = 0; t < TRIALS; t++) {
             double m[KVQ_METRIC_COUNT], b;
             if (recompute(&sources[c / 3], &schemes[c % 3], t, m, &b)) {
@@ -153,26 +153,26 @@ int main(void)
             "none without QJL on K");
     ok(measured, "QJL measured variance = the trial's logit_mse");
     /* same grid again: same numbers; another seed: others */
-    kvq_results *r2 = NULL;
-    kvq_results_create(&r2, SEED);
+    kvq__results *r2 = NULL;
+    kvq__results_create(&r2, SEED);
     e.progress = NULL;
     e.nsources = 1;
-    ok(kvq_experiment_run(host, &e, r2) == 0 && r2->count == 3 &&
+    ok(kvq__experiment_run(host, &e, r2) == 0 && r2->count == 3 &&
        memcmp(r2->cells[0].per_trial[KVQ_METRIC_DIST6], r->cells[0].per_trial[KVQ_METRIC_DIST6],
               TRIALS * sizeof(double)) == 0, "rerun: bit-identical per-trial values");
     e.seed = SEED + 1;
-    ok(kvq_experiment_run(host, &e, r2) == 0 && r2->count == 6 &&
+    ok(kvq__experiment_run(host, &e, r2) == 0 && r2->count == 6 &&
        r2->cells[3].per_trial[KVQ_METRIC_KL][0] != r->cells[0].per_trial[KVQ_METRIC_KL][0],
        "another seed: other values");
-    kvq_results_free(r2);
+    kvq__results_free(r2);
     e.trials = 0;
-    ok(kvq_experiment_run(host, &e, r) == KVQ_ERR_INVALID_ARG, "0 trials: KVQ_ERR_INVALID_ARG");
+    ok(kvq__experiment_run(host, &e, r) == KVQ_ERR_INVALID_ARG, "0 trials: KVQ_ERR_INVALID_ARG");
     e.trials = TRIALS;
     e.nsources = 0;
-    ok(kvq_experiment_run(host, &e, r) == KVQ_ERR_INVALID_ARG && r->count == 6,
+    ok(kvq__experiment_run(host, &e, r) == KVQ_ERR_INVALID_ARG && r->count == 6,
        "no source and no real data: KVQ_ERR_INVALID_ARG, nothing appended");
 cleanup:
-    kvq_results_free(r);
+    kvq__results_free(r);
     kvq_ctx_destroy(host);
     return exit_status();
 }

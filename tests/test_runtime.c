@@ -25,11 +25,11 @@ static int check_copy(kvq_ctx *ctx)
 
     for (int i = 0; i < 4 * N; i++)
         in[i] = (float)i * 0.5f - 3.0f;
-    KVQ_TRY(st, kvq_rt_kernel(ctx, "copy", "", "kvq_copy4", &k));
-    KVQ_TRY(st, kvq_rt_kernel(ctx, "copy", "", "kvq_copy4", &k2));
+    KVQ_TRY(st, kvq__rt_kernel(ctx, "copy", "", "kvq_copy4", &k));
+    KVQ_TRY(st, kvq__rt_kernel(ctx, "copy", "", "kvq_copy4", &k2));
     ok(k == k2, "kernel cache returns the same kernel object");
-    KVQ_TRY(st, kvq_pool_acquire(ctx, sizeof in, &a));
-    KVQ_TRY(st, kvq_pool_acquire(ctx, sizeof out, &b));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, sizeof in, &a));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, sizeof out, &b));
     KVQ_CL_TRY(st, clEnqueueWriteBuffer(ctx->queue, a, CL_TRUE, 0, sizeof in, in, 0, NULL, NULL));
     KVQ_CL_TRY(st, clSetKernelArg(k, 0, sizeof a, &a));
     KVQ_CL_TRY(st, clSetKernelArg(k, 1, sizeof b, &b));
@@ -40,8 +40,8 @@ static int check_copy(kvq_ctx *ctx)
 cleanup:
     if (st)
         diag("copy failed: %s (%s)", kvq_strerror(st), kvq_error_detail());
-    kvq_pool_release(ctx, a);
-    kvq_pool_release(ctx, b);
+    kvq__pool_release(ctx, a);
+    kvq__pool_release(ctx, b);
     return good;
 }
 
@@ -54,21 +54,21 @@ static void check_pool_reuse(kvq_ctx *ctx)
     kvq_ctx_pool_stats(ctx, &s0);
     int st = 0;
     for (int i = 0; i < 3; i++)
-        st |= kvq_pool_acquire(ctx, sizes[i], &m[i]);
+        st |= kvq__pool_acquire(ctx, sizes[i], &m[i]);
     kvq_ctx_pool_stats(ctx, &s1);
     for (int i = 0; i < 3; i++)
-        kvq_pool_release(ctx, m[i]);
+        kvq__pool_release(ctx, m[i]);
     for (int i = 0; i < 3; i++)
-        st |= kvq_pool_acquire(ctx, sizes[i] - 7, &m[i]);
+        st |= kvq__pool_acquire(ctx, sizes[i] - 7, &m[i]);
     kvq_ctx_pool_stats(ctx, &s2);
     for (int i = 0; i < 3; i++)
-        kvq_pool_release(ctx, m[i]);
+        kvq__pool_release(ctx, m[i]);
     kvq_ctx_pool_stats(ctx, &s3);
     ok(st == 0 && s1.allocations - s0.allocations == 3, "three new sizes: three allocations");
     ok(s2.allocations == s1.allocations && s2.reuses - s1.reuses == 3,
        "same size classes again: three reuses, no allocation (reuses %llu)",
        (unsigned long long)(s2.reuses - s1.reuses));
-    ok(s2.high_water >= 4096 + kvq_pool_size_class(70000) + kvq_pool_size_class(3u << 20),
+    ok(s2.high_water >= 4096 + kvq__pool_size_class(70000) + kvq__pool_size_class(3u << 20),
        "high-water counts live bytes (%llu)", (unsigned long long)s2.high_water);
     ok(s2.live_bytes > 0 && s3.live_bytes == 0 && s3.cached_bytes == s2.cached_bytes + s2.live_bytes,
        "released buffers move from live to cached");
@@ -89,15 +89,15 @@ static void check_pool_limit(void)
     }
     kvq_ctx_pool_stats(ctx, &s);
     ok(s.limit == 1048576, "limit read from the environment (%llu)", (unsigned long long)s.limit);
-    st = kvq_pool_acquire(ctx, 600000, &a);
-    int st2 = kvq_pool_acquire(ctx, 600000, &b);
+    st = kvq__pool_acquire(ctx, 600000, &a);
+    int st2 = kvq__pool_acquire(ctx, 600000, &b);
     ok(st == 0 && st2 == KVQ_ERR_POOL_LIMIT, "second 600 kB buffer exceeds 1 MiB: KVQ_ERR_POOL_LIMIT");
-    kvq_pool_release(ctx, a);
-    st = kvq_pool_acquire(ctx, 900000, &c);
+    kvq__pool_release(ctx, a);
+    st = kvq__pool_acquire(ctx, 900000, &c);
     kvq_ctx_pool_stats(ctx, &s);
     ok(st == 0 && s.frees == 1, "cache flushed to make room (frees %llu)", (unsigned long long)s.frees);
-    kvq_pool_release(ctx, c);
-    ok(kvq_pool_acquire(ctx, (size_t)ctx->info.max_alloc + 1, &a) == CL_INVALID_BUFFER_SIZE,
+    kvq__pool_release(ctx, c);
+    ok(kvq__pool_acquire(ctx, (size_t)ctx->info.max_alloc + 1, &a) == CL_INVALID_BUFFER_SIZE,
        "request above CL_DEVICE_MAX_MEM_ALLOC_SIZE is refused");
     kvq_ctx_destroy(ctx);
 }
@@ -117,18 +117,18 @@ int main(void)
     ok(ctx->queue != NULL && ctx->context != NULL, "context and queue exist");
     ok(check_copy(ctx), "embedded copy kernel copies");
 
-    st = kvq_ctx_try_build(ctx, broken_src, NULL);
+    st = kvq__ctx_try_build(ctx, broken_src, NULL);
     ok(st == KVQ_ERR_BUILD, "broken kernel: KVQ_ERR_BUILD (%s)", kvq_err_name(st));
     ok(strlen(kvq_ctx_build_log(ctx)) > 10, "build log kept for the caller");
     ok(strstr(kvq_ctx_build_log(ctx), "undefined_symbol_kvq") != NULL,
        "log names the offending symbol");
-    st = kvq_ctx_try_build(ctx, option_src, NULL);
+    st = kvq__ctx_try_build(ctx, option_src, NULL);
     ok(st == KVQ_ERR_BUILD, "option-dependent source fails without the define");
     setenv("KVQ_CL_BUILD_OPTIONS", "-DKVQ_TEST_VALUE=7", 1);
-    st = kvq_ctx_try_build(ctx, option_src, NULL);
+    st = kvq__ctx_try_build(ctx, option_src, NULL);
     unsetenv("KVQ_CL_BUILD_OPTIONS");
     ok(st == KVQ_OK, "KVQ_CL_BUILD_OPTIONS is applied");
-    ok(kvq_ctx_try_build(ctx, option_src, "-DKVQ_TEST_VALUE=7") == KVQ_OK,
+    ok(kvq__ctx_try_build(ctx, option_src, "-DKVQ_TEST_VALUE=7") == KVQ_OK,
        "caller options are applied");
 
     check_pool_reuse(ctx);

@@ -39,21 +39,21 @@ static void test_fixtures(void)
 {
     kvq_tensor t;
     char err[256] = "";
-    int rc = kvq_safetensors_read(good("kvq_f32.safetensors"), "k", &t, err, sizeof err);
+    int rc = kvq__safetensors_read(good("kvq_f32.safetensors"), "k", &t, err, sizeof err);
     ok(rc == 0 && t.ndim == 3 && t.shape[0] == 2 && t.shape[1] == 8 && t.shape[2] == 16 &&
        values_from(&t, 0), "F32 k [2,8,16] (%s)", err);
-    kvq_tensor_free(&t);
-    rc = kvq_safetensors_read(good("kvq_f32.safetensors"), "q", &t, err, sizeof err);
+    kvq__tensor_clear(&t);
+    rc = kvq__safetensors_read(good("kvq_f32.safetensors"), "q", &t, err, sizeof err);
     ok(rc == 0 && t.shape[0] == 4 && t.shape[1] == 3 && values_from(&t, 512), "F32 q [4,3,16]");
-    kvq_tensor_free(&t);
-    rc = kvq_safetensors_read(good("kvq_f16.safetensors"), "layer0.v", &t, err, sizeof err);
+    kvq__tensor_clear(&t);
+    rc = kvq__safetensors_read(good("kvq_f16.safetensors"), "layer0.v", &t, err, sizeof err);
     ok(rc == 0 && t.ndim == 2 && t.shape[0] == 8 && values_from(&t, 128), "F16 layer0.v [8,16]");
-    kvq_tensor_free(&t);
-    rc = kvq_safetensors_read(good("kvq_f16.safetensors"), "pos", &t, err, sizeof err);
+    kvq__tensor_clear(&t);
+    rc = kvq__safetensors_read(good("kvq_f16.safetensors"), "pos", &t, err, sizeof err);
     ok(rc == KVQ_ERR_UNSUPPORTED && strstr(err, "dtype I64"), "I64 tensor refused: %s", err);
-    rc = kvq_safetensors_read(good("kvq_bf16.safetensors"), "v", &t, err, sizeof err);
+    rc = kvq__safetensors_read(good("kvq_bf16.safetensors"), "v", &t, err, sizeof err);
     ok(rc == 0 && t.ndim == 3 && values_from(&t, 256), "BF16 v [2,8,16] (space-padded header)");
-    kvq_tensor_free(&t);
+    kvq__tensor_clear(&t);
     ok(kvq_safetensors_has(good("kvq_f16.safetensors"), "layer0.k", err, sizeof err) == 1 &&
        kvq_safetensors_has(good("kvq_f16.safetensors"), "q", err, sizeof err) == 0,
        "has(): present and absent names");
@@ -62,26 +62,26 @@ static void test_fixtures(void)
 /* The K/V/Q loader: defaults, name overrides, grouped queries. */
 static void test_loader(void)
 {
-    kvq_kv_data kv;
+    kvq_kv kv;
     char err[256] = "";
-    int rc = kvq_kv_load_safetensors(good("kvq_f32.safetensors"), NULL, NULL, NULL, &kv, err, sizeof err);
+    int rc = kvq__kv_load_safetensors(good("kvq_f32.safetensors"), NULL, NULL, NULL, &kv, err, sizeof err);
     /* q is [4,3,16] for 2 K heads: query heads 2j, 2j+1 belong to K head j, so
      * head 1's queries are q heads 2, 3: flat elements 2*48 .. 4*48 of q. */
     ok(rc == 0 && kv.heads == 2 && kv.keys == 8 && kv.dim == 16 && kv.q_group == 2 &&
        kv.queries == 6 && kv.q.data[6 * 16] == fixture(512 + 96), "F32 set, GQA folded (%s)", err);
-    kvq_kv_free(&kv);
-    rc = kvq_kv_load_safetensors(good("kvq_f16.safetensors"), "layer0.k", "layer0.v", NULL, &kv, err,
+    kvq__kv_clear(&kv);
+    rc = kvq__kv_load_safetensors(good("kvq_f16.safetensors"), "layer0.k", "layer0.v", NULL, &kv, err,
                                  sizeof err);
     ok(rc == 0 && kv.heads == 1 && kv.keys == 8 && kv.q.data == NULL && kv.queries == 0,
        "F16 [N,d] set by name, no q: queries absent (%s)", err);
-    kvq_kv_free(&kv);
-    rc = kvq_kv_load_safetensors(good("kvq_f16.safetensors"), "layer0.k", "layer0.v", "layer0.q", &kv,
+    kvq__kv_clear(&kv);
+    rc = kvq__kv_load_safetensors(good("kvq_f16.safetensors"), "layer0.k", "layer0.v", "layer0.q", &kv,
                                  err, sizeof err);
     ok(rc == KVQ_ERR_FORMAT && strstr(err, "no tensor named 'layer0.q'"), "explicit q name required: %s",
        err);
-    rc = kvq_kv_load_safetensors(good("kvq_bf16.safetensors"), NULL, NULL, NULL, &kv, err, sizeof err);
+    rc = kvq__kv_load_safetensors(good("kvq_bf16.safetensors"), NULL, NULL, NULL, &kv, err, sizeof err);
     ok(rc == 0 && kv.heads == 2 && kv.keys == 8 && kv.k.data[255] == fixture(255), "BF16 set (%s)", err);
-    kvq_kv_free(&kv);
+    kvq__kv_clear(&kv);
 }
 
 /* Builds a file image: 8-byte length, header, n fixture floats. */
@@ -135,13 +135,13 @@ static void test_json_forms(void)
         kvq_tensor t;
         char err[256] = "";
         size_t len = image(buf, tab[i].hdr, tab[i].n);
-        int rc = kvq_safetensors_read_mem(buf, len, tab[i].name, &t, err, sizeof err);
+        int rc = kvq__safetensors_read_mem(buf, len, tab[i].name, &t, err, sizeof err);
         if (tab[i].ok)
             ok(rc == 0 && (tab[i].rows ? t.shape[0] == tab[i].rows && t.shape[1] == 16 : t.ndim == 0) &&
                values_from(&t, 0), "legal header %zu read (%s)", i, err);
         else
             ok(rc == KVQ_ERR_FORMAT && t.data == NULL, "malformed header %zu rejected: %s", i, err);
-        kvq_tensor_free(&t);
+        kvq__tensor_clear(&t);
     }
 }
 
@@ -156,8 +156,8 @@ static void test_truncations(void)
     for (size_t len = 0; len < n; len++) {
         kvq_tensor t;
         char err[256];
-        rejected += kvq_safetensors_read_mem(buf, len, "k", &t, err, sizeof err) == KVQ_ERR_FORMAT;
-        kvq_tensor_free(&t);
+        rejected += kvq__safetensors_read_mem(buf, len, "k", &t, err, sizeof err) == KVQ_ERR_FORMAT;
+        kvq__tensor_clear(&t);
     }
     ok(n > 1000 && rejected == n, "all %zu truncations rejected (%zu)", n, rejected);
 }

@@ -1,5 +1,5 @@
 /* test_scheme.c — presets, custom spec strings (valid and invalid) and the
- * fair-budget accounting of SPEC §1.6. */
+ * fair-budget accounting of doc/schemes.md. */
 #include <math.h>
 #include <string.h>
 
@@ -13,7 +13,7 @@ static int spec_is(const kvq_codec_spec *s, int rot, int bits, int qjl, int m, i
            s->norm_correct == nc && s->norm_bits == nb;
 }
 
-/* Presets follow the SPEC §1.6 table and spend exactly n payload bits per coordinate. */
+/* Presets follow the table of doc/schemes.md §2 and spend exactly n payload bits per coordinate. */
 static void check_presets(void)
 {
     int bad_table = 0, bad_budget = 0;
@@ -42,7 +42,7 @@ static void check_presets(void)
                 bad_budget += bk.payload_bits != n || bv.payload_bits != n;
             }
         }
-    ok(bad_table == 0, "presets KV/KQV/QKQV at n=1..8 follow the SPEC table");
+    ok(bad_table == 0, "presets KV/KQV/QKQV at n=1..8 follow the table of doc/schemes.md §2");
     ok(bad_budget == 0, "every preset codec spends exactly n payload bits/coordinate, d=16..1024");
 
     kvq_scheme s;
@@ -167,7 +167,7 @@ static void check_realize(void)
     int st = kvq_scheme_parse("k=wht:mse2+qjl+nb16,v=none:mse1", 0, &s, NULL, 0);
     if (st == 0)
         st = kvq_codec_create(&c, &s.k, 128, 1, 0, 0);
-    ok(st == 0 && kvq_codec_qjl_m(c) == 128 && kvq_codec_words(c) == 12 &&
+    ok(st == 0 && kvq__codec_qjl_m(c) == 128 && kvq__codec_words(c) == 12 &&
        kvq_codec_spec_get(c)->norm_bits == 16, "parsed codec realizes: m = d = 128, 12 words");
     kvq_codec_destroy(c);
 }

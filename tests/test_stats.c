@@ -1,5 +1,5 @@
 /* test_stats.c — bootstrap CI, Wilcoxon signed-rank, sign test, Holm and
- * paired comparisons against independent values (SPEC §3). */
+ * paired comparisons against independent values (doc/statistics.md). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,31 +61,31 @@ static void test_bootstrap_basic(void)
 {
     double lo, hi, lo2, hi2;
     double one = 3.5;
-    ok(kvq_bootstrap_ci(&one, 1, 0, 0.95, SEED, 0, &lo, &hi) == 0 && lo == 3.5 && hi == 3.5,
+    ok(kvq__bootstrap_ci(&one, 1, 0, 0.95, SEED, 0, &lo, &hi) == 0 && lo == 3.5 && hi == 3.5,
        "bootstrap n=1: lo = hi = x");
     double nan1[3] = { NAN, 2.0, NAN };
-    ok(kvq_bootstrap_ci(nan1, 3, 0, 0.95, SEED, 0, &lo, &hi) == 0 && lo == 2 && hi == 2,
+    ok(kvq__bootstrap_ci(nan1, 3, 0, 0.95, SEED, 0, &lo, &hi) == 0 && lo == 2 && hi == 2,
        "bootstrap skips NaN (one value left)");
-    ok(kvq_bootstrap_ci(nan1, 1, 0, 0.95, SEED, 0, &lo, &hi) == KVQ_ERR_INVALID_ARG && isnan(lo),
+    ok(kvq__bootstrap_ci(nan1, 1, 0, 0.95, SEED, 0, &lo, &hi) == KVQ_ERR_INVALID_ARG && isnan(lo),
        "bootstrap with no value: INVALID_ARG and NaN");
-    ok(kvq_bootstrap_ci(&one, 1, 0, 1.0, SEED, 0, &lo, &hi) == KVQ_ERR_INVALID_ARG,
+    ok(kvq__bootstrap_ci(&one, 1, 0, 1.0, SEED, 0, &lo, &hi) == KVQ_ERR_INVALID_ARG,
        "bootstrap level 1 rejected");
     double same[5] = { 7, 7, 7, 7, 7 };
-    kvq_bootstrap_ci(same, 5, 0, 0.95, SEED, 0, &lo, &hi);
+    kvq__bootstrap_ci(same, 5, 0, 0.95, SEED, 0, &lo, &hi);
     ok(lo == 7 && hi == 7, "bootstrap of constant data: [7, 7]");
     /* {0, 1}: resample means are 0, ½, 1 w.p. ¼, ½, ¼, so with 10000
      * resamples the 2.5% and 97.5% quantiles are exactly 0 and 1. */
     double two[2] = { 0, 1 };
-    kvq_bootstrap_ci(two, 2, 0, 0.95, SEED, 0, &lo, &hi);
+    kvq__bootstrap_ci(two, 2, 0, 0.95, SEED, 0, &lo, &hi);
     ok(lo == 0 && hi == 1, "bootstrap of {0,1}: [0, 1] (got [%g, %g])", lo, hi);
     double x[8] = { 1.5, -0.2, 0.7, 2.2, NAN, 0.1, 0.9, -1.0 };
     double y[7] = { 1.5, -0.2, 0.7, 2.2, 0.1, 0.9, -1.0 };
-    kvq_bootstrap_ci(x, 8, 0, 0.95, SEED, 3, &lo, &hi);
-    kvq_bootstrap_ci(y, 7, 0, 0.95, SEED, 3, &lo2, &hi2);
+    kvq__bootstrap_ci(x, 8, 0, 0.95, SEED, 3, &lo, &hi);
+    kvq__bootstrap_ci(y, 7, 0, 0.95, SEED, 3, &lo2, &hi2);
     ok(lo == lo2 && hi == hi2, "NaN entries are skipped: same CI as without them");
-    kvq_bootstrap_ci(y, 7, 0, 0.95, SEED + 1, 3, &lo2, &hi2);
+    kvq__bootstrap_ci(y, 7, 0, 0.95, SEED + 1, 3, &lo2, &hi2);
     ok(lo != lo2 || hi != hi2, "another seed gives another resampling");
-    kvq_bootstrap_ci(y, 7, 0, 0.95, SEED, 3, &lo2, &hi2);
+    kvq__bootstrap_ci(y, 7, 0, 0.95, SEED, 3, &lo2, &hi2);
     ok(lo == lo2 && hi == hi2 && lo < 0.6 && hi > 0.6,
        "same seed, same CI; CI [%g, %g] contains the mean 0.6", lo, hi);
 }
@@ -97,19 +97,19 @@ static void test_bootstrap_basic(void)
 static void test_bootstrap_coverage(void)
 {
     enum { REPS = 200, N = 30 };
-    kvq_rng rng;
+    kvq__rng rng;
     int covered = 0, width_ok = 0;
-    kvq_rng_init(&rng, SEED, KVQ_RNG_TEST, 1);
+    kvq__rng_init(&rng, SEED, KVQ_RNG_TEST, 1);
     diag("coverage seed %u", SEED);
     for (int r = 0; r < REPS; r++) {
         double x[N], s = 0, ss = 0, lo, hi;
         for (int i = 0; i < N; i++) {
-            x[i] = 0.3 + kvq_rng_normal(&rng);
+            x[i] = 0.3 + kvq__rng_normal(&rng);
             s += x[i];
         }
         for (int i = 0; i < N; i++)
             ss += (x[i] - s / N) * (x[i] - s / N);
-        kvq_bootstrap_ci(x, N, 2000, 0.95, SEED, (uint32_t)r, &lo, &hi);
+        kvq__bootstrap_ci(x, N, 2000, 0.95, SEED, (uint32_t)r, &lo, &hi);
         covered += lo <= 0.3 && 0.3 <= hi;
         double half = 1.959964 * sqrt(ss / (N - 1) / N);
         width_ok += fabs((hi - lo) / 2 / half - 1) < 0.15;
@@ -126,34 +126,34 @@ static void test_wilcoxon_exact(void)
      * R's ?wilcox.test); exact p = 0.0390625 (scipy 1.17
      * wilcoxon(method='exact'), also = 2·10/512 by enumeration). */
     double d1[9] = { 0.952, -0.147, 1.022, 0.43, 0.62, 0.59, 0.49, -0.08, 0.01 };
-    ok(close_to(kvq_wilcoxon_p(d1, 9), 0.0390625, 1e-12), "Wilcoxon exact, H&W example: %.10g",
-       kvq_wilcoxon_p(d1, 9));
+    ok(close_to(kvq__wilcoxon_p(d1, 9), 0.0390625, 1e-12), "Wilcoxon exact, H&W example: %.10g",
+       kvq__wilcoxon_p(d1, 9));
     /* scipy 1.17 wilcoxon(d2, method='exact') = 0.10986328125 (= 225/2048). */
     double d2[12] = { -0.5, 1.2, 2.3, 3.1, -4.7, 5.9, 6.4, 7.2, 8.8, 9.1, 10.5, -11.3 };
-    ok(close_to(kvq_wilcoxon_p(d2, 12), 0.10986328125, 1e-12), "Wilcoxon exact n=12: %.10g",
-       kvq_wilcoxon_p(d2, 12));
+    ok(close_to(kvq__wilcoxon_p(d2, 12), 0.10986328125, 1e-12), "Wilcoxon exact n=12: %.10g",
+       kvq__wilcoxon_p(d2, 12));
     /* Ties and zeros: exact conditional distribution over doubled midranks,
      * against the brute-force enumeration above. */
     double d3[14] = { 1, -1, 2, 2, 0, 3, -3, 3, 4, 5, -5, 0, 6, 7 };
     double b3 = brute_wilcoxon(d3, 14);
-    ok(close_to(kvq_wilcoxon_p(d3, 14), b3, 1e-12), "Wilcoxon exact with ties: %.10g vs brute %.10g",
-       kvq_wilcoxon_p(d3, 14), b3);
+    ok(close_to(kvq__wilcoxon_p(d3, 14), b3, 1e-12), "Wilcoxon exact with ties: %.10g vs brute %.10g",
+       kvq__wilcoxon_p(d3, 14), b3);
     /* Random no-tie samples of n = 5 … 16 against enumeration. */
-    kvq_rng rng;
+    kvq__rng rng;
     int agree = 0;
-    kvq_rng_init(&rng, SEED, KVQ_RNG_TEST, 2);
+    kvq__rng_init(&rng, SEED, KVQ_RNG_TEST, 2);
     for (int n = 5; n <= 16; n++) {
         double d[16];
         for (int i = 0; i < n; i++)
-            d[i] = kvq_rng_normal(&rng) + 0.5;
-        agree += close_to(kvq_wilcoxon_p(d, (size_t)n), brute_wilcoxon(d, (size_t)n), 1e-12);
+            d[i] = kvq__rng_normal(&rng) + 0.5;
+        agree += close_to(kvq__wilcoxon_p(d, (size_t)n), brute_wilcoxon(d, (size_t)n), 1e-12);
     }
     ok(agree == 12, "Wilcoxon exact = enumeration for n = 5..16 (%d/12)", agree);
     double one = -2.0, zeros[3] = { 0, 0, 0 };
-    ok(kvq_wilcoxon_p(&one, 1) == 1 && kvq_wilcoxon_p(zeros, 3) == 1,
+    ok(kvq__wilcoxon_p(&one, 1) == 1 && kvq__wilcoxon_p(zeros, 3) == 1,
        "Wilcoxon: n = 1 gives p = 1; all zeros give p = 1");
     double all_pos[6] = { 1, 2, 3, 4, 5, 6 };
-    ok(close_to(kvq_wilcoxon_p(all_pos, 6), 2.0 / 64, 1e-15), "Wilcoxon: 6 positives, p = 2/64");
+    ok(close_to(kvq__wilcoxon_p(all_pos, 6), 2.0 / 64, 1e-15), "Wilcoxon: 6 positives, p = 2/64");
 }
 
 /* Normal approximation written out: W⁺ of midranks, tie-corrected variance,
@@ -184,24 +184,24 @@ static double normal_wilcoxon(const double *d, size_t n)
 static void test_wilcoxon_switch(void)
 {
     double d[28], tied[28];
-    kvq_rng rng;
-    kvq_rng_init(&rng, SEED, KVQ_RNG_TEST, 5);
+    kvq__rng rng;
+    kvq__rng_init(&rng, SEED, KVQ_RNG_TEST, 5);
     for (int i = 0; i < 28; i++)
-        d[i] = kvq_rng_normal(&rng) + 0.4;
+        d[i] = kvq__rng_normal(&rng) + 0.4;
     for (int i = 0; i < 28; i++)   /* quarters: many |d| ties; two zeros */
         tied[i] = i < 2 ? 0 : round(4 * d[i]) / 4 + (round(4 * d[i]) == 0 ? 0.25 : 0);
     double e20 = brute_wilcoxon(d, 20), e25 = brute_wilcoxon(d, 25);
     double t20 = brute_wilcoxon(tied, 22), t25 = brute_wilcoxon(tied, 27);
-    ok(close_to(kvq_wilcoxon_p(d, 20), e20, 1e-12) && close_to(kvq_wilcoxon_p(tied, 22), t20, 1e-12),
+    ok(close_to(kvq__wilcoxon_p(d, 20), e20, 1e-12) && close_to(kvq__wilcoxon_p(tied, 22), t20, 1e-12),
        "20 non-zero differences: exact = enumeration of 2^20 patterns (%.10g; tied %.10g)", e20, t20);
-    ok(close_to(kvq_wilcoxon_p(d, 25), e25, 1e-12) && close_to(kvq_wilcoxon_p(tied, 27), t25, 1e-12),
+    ok(close_to(kvq__wilcoxon_p(d, 25), e25, 1e-12) && close_to(kvq__wilcoxon_p(tied, 27), t25, 1e-12),
        "25 non-zero differences: exact = enumeration of 2^25 patterns (%.10g; tied %.10g)", e25, t25);
     ok(fabs(normal_wilcoxon(d, 25) - e25) > 1e-4 * e25 && fabs(normal_wilcoxon(tied, 27) - t25) > 1e-4 * t25,
        "at 25 the normal approximation would differ (%.10g vs %.10g): the exact one is used",
        normal_wilcoxon(d, 25), e25);
     double n26 = normal_wilcoxon(d, 26), b26 = brute_wilcoxon(d, 26);
-    ok(close_to(kvq_wilcoxon_p(d, 26), n26, 1e-12) && fabs(n26 - b26) > 1e-4 * b26 &&
-       close_to(kvq_wilcoxon_p(tied, 28), normal_wilcoxon(tied, 28), 1e-12),
+    ok(close_to(kvq__wilcoxon_p(d, 26), n26, 1e-12) && fabs(n26 - b26) > 1e-4 * b26 &&
+       close_to(kvq__wilcoxon_p(tied, 28), normal_wilcoxon(tied, 28), 1e-12),
        "26 non-zero differences: the normal approximation (%.10g, exact would be %.10g), "
        "ties included", n26, b26);
 }
@@ -216,8 +216,8 @@ static void test_wilcoxon_normal(void)
         1.9165, 0.2536, 1.0304, 0.2134, -0.0291, 0.8131, 1.1745, 0.1475, 0.1972, 1.0357,
         -0.5203, -1.1644, 0.745, -0.3206, -1.5703, -0.4641, -0.1176, -0.8432, -1.1425, 0.3866,
         1.2472, 0.1169, -0.3936, 0.735, 1.0672, 0.05, 0.8947, 1.3929, 0.143, -0.4635 };
-    ok(close_to(kvq_wilcoxon_p(d, 40), 0.06265671766832528, 1e-12),
-       "Wilcoxon approx n=40: %.16g", kvq_wilcoxon_p(d, 40));
+    ok(close_to(kvq__wilcoxon_p(d, 40), 0.06265671766832528, 1e-12),
+       "Wilcoxon approx n=40: %.16g", kvq__wilcoxon_p(d, 40));
     /* Heavy ties and 4 zeros (30 nonzero): scipy 1.17 wilcoxon(...,
      * method='approx', correction=True, zero_method='wilcox') p = 0.000964660258597532. */
     double t[34];
@@ -226,8 +226,8 @@ static void test_wilcoxon_normal(void)
     memcpy(t, base, sizeof base);
     memcpy(t + 15, base, sizeof base);
     memcpy(t + 30, tail, sizeof tail);
-    ok(close_to(kvq_wilcoxon_p(t, 34), 0.000964660258597532, 1e-10),
-       "Wilcoxon approx with ties and zeros: %.16g", kvq_wilcoxon_p(t, 34));
+    ok(close_to(kvq__wilcoxon_p(t, 34), 0.000964660258597532, 1e-10),
+       "Wilcoxon approx with ties and zeros: %.16g", kvq__wilcoxon_p(t, 34));
 }
 
 /* Sign test: hand-computed binomial tails and scipy binomtest. */
@@ -237,19 +237,19 @@ static void test_sign(void)
     /* 2 positive of 10: 2·(1 + 10 + 45)/1024 = 0.109375 (by hand). */
     for (int i = 0; i < 10; i++)
         d[i] = i < 2 ? 1.0 : -1.0;
-    ok(close_to(kvq_sign_test_p(d, 10), 0.109375, 1e-13), "sign test 2/10");
+    ok(close_to(kvq__sign_test_p(d, 10), 0.109375, 1e-13), "sign test 2/10");
     /* 15 of 20: 2·(15504 + 4845 + 1140 + 190 + 20 + 1)/2^20 = 0.04138946533203125. */
     for (int i = 0; i < 20; i++)
         d[i] = i < 15 ? 0.5 : -0.5;
-    ok(close_to(kvq_sign_test_p(d, 20), 0.04138946533203125, 1e-13), "sign test 15/20");
+    ok(close_to(kvq__sign_test_p(d, 20), 0.04138946533203125, 1e-13), "sign test 15/20");
     double z[4] = { 0, 1, NAN, 0 };
-    ok(kvq_sign_test_p(z, 4) == 1, "sign test drops zeros and NaN (1 of 1: p = 1)");
+    ok(kvq__sign_test_p(z, 4) == 1, "sign test drops zeros and NaN (1 of 1: p = 1)");
     /* 540 of 1000: scipy 1.17 binomtest(540, 1000).pvalue = 0.012444146277171799. */
     double *big = malloc(1000 * sizeof *big);
     for (int i = 0; i < 1000; i++)
         big[i] = i < 540 ? 1 : -1;
-    ok(close_to(kvq_sign_test_p(big, 1000), 0.012444146277171799, 1e-9), "sign test 540/1000: %.16g",
-       kvq_sign_test_p(big, 1000));
+    ok(close_to(kvq__sign_test_p(big, 1000), 0.012444146277171799, 1e-9), "sign test 540/1000: %.16g",
+       kvq__sign_test_p(big, 1000));
     free(big);
 }
 
@@ -259,12 +259,12 @@ static void test_holm(void)
     /* p = 0.01, 0.04, 0.03, 0.005: sorted 0.005·4 = 0.02, 0.01·3 = 0.03,
      * 0.03·2 = 0.06, 0.04·1 = 0.04 → max(0.06, 0.04) = 0.06 (by hand). */
     double p[4] = { 0.01, 0.04, 0.03, 0.005 }, adj[4];
-    kvq_holm(p, 4, adj);
+    kvq__holm(p, 4, adj);
     ok(close_to(adj[0], 0.03, 1e-15) && close_to(adj[1], 0.06, 1e-15) &&
        close_to(adj[2], 0.06, 1e-15) && close_to(adj[3], 0.02, 1e-15),
        "Holm: %g %g %g %g", adj[0], adj[1], adj[2], adj[3]);
     double q[3] = { 0.5, NAN, 0.6 };
-    kvq_holm(q, 3, q);   /* aliasing allowed; NaN not counted: 0.5·2 = 1, 0.6·1 → 1 */
+    kvq__holm(q, 3, q);   /* aliasing allowed; NaN not counted: 0.5·2 = 1, 0.6·1 → 1 */
     ok(q[0] == 1 && isnan(q[1]) && q[2] == 1, "Holm: capped at 1, NaN kept, in place");
 }
 
@@ -273,37 +273,37 @@ static void test_compare(void)
 {
     enum { T = 16 };
     double a[T], b[T], c[T];
-    kvq_rng rng;
-    kvq_comparison r;
-    kvq_rng_init(&rng, SEED, KVQ_RNG_TEST, 3);
+    kvq__rng rng;
+    kvq__comparison r;
+    kvq__rng_init(&rng, SEED, KVQ_RNG_TEST, 3);
     for (int i = 0; i < T; i++) {
-        b[i] = 2 + 0.3 * kvq_rng_normal(&rng);
-        a[i] = b[i] - 0.5 + 0.05 * kvq_rng_normal(&rng);
-        c[i] = b[i] + 0.5 + 0.05 * kvq_rng_normal(&rng);
+        b[i] = 2 + 0.3 * kvq__rng_normal(&rng);
+        a[i] = b[i] - 0.5 + 0.05 * kvq__rng_normal(&rng);
+        c[i] = b[i] + 0.5 + 0.05 * kvq__rng_normal(&rng);
     }
-    kvq_compare_paired(a, b, T, SEED, 0, &r);
+    kvq__compare_paired(a, b, T, SEED, 0, &r);
     ok(r.verdict == -1 && r.n == T && r.ci_hi < 0 && close_to(r.p_wilcoxon, 2.0 / 65536, 1e-12) &&
        close_to(r.p_sign, 2.0 / 65536, 1e-12), "A lower everywhere: win, exact p = 2/2^16");
-    kvq_compare_paired(c, b, T, SEED, 0, &r);
+    kvq__compare_paired(c, b, T, SEED, 0, &r);
     ok(r.verdict == 1 && r.ci_lo > 0, "A higher everywhere: loss");
     a[3] = NAN;
-    kvq_compare_paired(b, b, T, SEED, 0, &r);
+    kvq__compare_paired(b, b, T, SEED, 0, &r);
     ok(r.verdict == 0 && r.mean == 0 && r.p_wilcoxon == 1, "identical: tie, p = 1");
-    kvq_compare_paired(a, b, T, SEED, 0, &r);
+    kvq__compare_paired(a, b, T, SEED, 0, &r);
     ok(r.n == T - 1, "NaN pair dropped (n = %zu)", r.n);
-    ok(kvq_compare_paired(a, b, 0, SEED, 0, &r) == KVQ_ERR_INVALID_ARG && r.verdict == 0,
+    ok(kvq__compare_paired(a, b, 0, SEED, 0, &r) == KVQ_ERR_INVALID_ARG && r.verdict == 0,
        "no pairs: INVALID_ARG, tie");
     /* Finalize: 3 comparisons, p = 0.01, 0.02, 0.04 → Holm 0.03, 0.04, 0.04.
      * With a 4th (p = 0.5) the family grows: 0.04, 0.06, 0.08, 0.5. */
-    kvq_comparison f[4] = {
+    kvq__comparison f[4] = {
         { -1, -2, -0.5, 0.01, 0.02, 0, 0, 10 }, { 1, 0.5, 2, 0.02, 0.02, 0, 0, 10 },
         { -1, -2, 0.1, 0.04, 0.02, 0, 0, 10 }, { 1, 0.2, 2, 0.5, 0.5, 0, 0, 10 } };
-    kvq_comparisons_finalize(f, 3);
+    kvq__comparisons_finalize(f, 3);
     ok(close_to(f[0].p_holm, 0.03, 1e-15) && close_to(f[1].p_holm, 0.04, 1e-15) &&
        close_to(f[2].p_holm, 0.04, 1e-15), "finalize: Holm over the family");
     ok(f[0].verdict == -1 && f[1].verdict == 1 && f[2].verdict == 0,
        "finalize: win, loss, tie (CI crosses 0)");
-    kvq_comparisons_finalize(f, 4);
+    kvq__comparisons_finalize(f, 4);
     ok(f[0].verdict == -1 && f[1].verdict == 0 && close_to(f[1].p_holm, 0.06, 1e-15) &&
        f[3].verdict == 0, "finalize: a larger family turns the loss into a tie");
 }

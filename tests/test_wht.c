@@ -1,4 +1,4 @@
-/* test_wht.c — rotations (SPEC §1.2): the fast WHT against the explicit matrix
+/* test_wht.c — rotations (doc/quantization.md §3): the fast WHT against the explicit matrix
  * H·D/sqrt(d), orthogonality, inverses, the sign stream, and the dense rotation. */
 #include <math.h>
 #include <stdlib.h>
@@ -18,10 +18,10 @@ static double hadamard(int i, int j)
 /* A Gaussian test vector from the TEST stream. */
 static void random_vector(double *x, int d, uint32_t trial)
 {
-    kvq_rng r;
-    kvq_rng_init(&r, seed, KVQ_RNG_TEST, trial);
+    kvq__rng r;
+    kvq__rng_init(&r, seed, KVQ_RNG_TEST, trial);
     for (int i = 0; i < d; i++)
-        x[i] = kvq_rng_normal(&r);
+        x[i] = kvq__rng_normal(&r);
 }
 
 /* y = H·D·x/sqrt(d) by the explicit O(d²) matrix. */
@@ -64,7 +64,7 @@ static void check_explicit(int d)
     double err = 1;
     if (st == 0) {
         kvq_rotation_forward(r, y);
-        explicit_round(kvq_rotation_signs(r, 0), x, ref, d);
+        explicit_round(kvq__rotation_signs(r, 0), x, ref, d);
         err = max_diff(y, ref, d) / norm(x, d);
     }
     ok(st == 0 && err < 1e-13, "d=%d: WHT forward = explicit H·D/sqrt(d) (max err %.1e·|x|)", d, err);
@@ -103,26 +103,26 @@ static void check_signs_and_wht2(void)
 {
     const int d = 64;
     kvq_rotation *r = NULL;
-    kvq_rng g;
+    kvq__rng g;
     int bad = kvq_rotation_create(&r, KVQ_ROT_WHT2, d, seed, KVQ_RNG_ROT_K, 5) != 0;
     if (bad) {
         ok(0, "wht2 signs");
         ok(0, "wht2 product");
         return;
     }
-    kvq_rng_init(&g, seed, KVQ_RNG_ROT_K, 5);
+    kvq__rng_init(&g, seed, KVQ_RNG_ROT_K, 5);
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < d; i++)
-            bad += kvq_rotation_signs(r, k)[i] != ((kvq_rng_u32(&g) & 1) ? -1.0f : 1.0f);
-    ok(bad == 0 && kvq_rotation_rounds(r) == 2 && !kvq_rotation_signs(r, 2),
+            bad += kvq__rotation_signs(r, k)[i] != ((kvq__rng_u32(&g) & 1) ? -1.0f : 1.0f);
+    ok(bad == 0 && kvq__rotation_rounds(r) == 2 && !kvq__rotation_signs(r, 2),
        "wht2 signs: round 0 from words 0..d-1, round 1 from words d..2d-1 (lowest bit 1 = -1)");
 
     double x[64], y[64], mid[64], ref[64];
     random_vector(x, d, 77);
     memcpy(y, x, sizeof x);
     kvq_rotation_forward(r, y);
-    explicit_round(kvq_rotation_signs(r, 0), x, mid, d);
-    explicit_round(kvq_rotation_signs(r, 1), mid, ref, d);
+    explicit_round(kvq__rotation_signs(r, 0), x, mid, d);
+    explicit_round(kvq__rotation_signs(r, 1), mid, ref, d);
     ok(max_diff(y, ref, d) < 1e-13 * norm(x, d), "wht2 forward = R2·R1 by explicit matrices");
     kvq_rotation_destroy(r);
 }
@@ -133,16 +133,16 @@ static void check_butterfly(void)
     enum { D = 1024 };
     double x[D], y[D];
     int bad = 0;
-    kvq_rng g;
-    kvq_rng_init(&g, seed, KVQ_RNG_TEST, 1);
+    kvq__rng g;
+    kvq__rng_init(&g, seed, KVQ_RNG_TEST, 1);
     memset(y, 0, sizeof y);
     y[0] = 1;
-    kvq_wht_inplace(y, D);
+    kvq__wht_inplace(y, D);
     for (int i = 0; i < D; i++)
         bad += y[i] != 1.0;
     for (int i = 0; i < D; i++)
-        x[i] = y[i] = (kvq_rng_u32(&g) & 1) ? -1.0 : 1.0;
-    kvq_wht_inplace(y, D);
+        x[i] = y[i] = (kvq__rng_u32(&g) & 1) ? -1.0 : 1.0;
+    kvq__wht_inplace(y, D);
     for (int i = 0; i < D; i++)      /* row i of H against the explicit entries */
         if (i % 97 == 0) {
             double acc = 0;
@@ -150,7 +150,7 @@ static void check_butterfly(void)
                 acc += hadamard(i, j) * x[j];
             bad += acc != y[i];
         }
-    kvq_wht_inplace(y, D);
+    kvq__wht_inplace(y, D);
     for (int i = 0; i < D; i++)
         bad += y[i] != D * x[i];
     ok(bad == 0, "butterfly exact on +-1 inputs: H e0 = 1, rows match, H H x = %d x", D);
@@ -169,7 +169,7 @@ static void check_dense(void)
         ok(0, "dense determinism");
         goto done;
     }
-    const double *m = kvq_rotation_matrix(a);
+    const double *m = kvq__rotation_matrix(a);
     double err = 0;
     for (int i = 0; i < d; i++)
         for (int j = 0; j < d; j++) {
@@ -183,10 +183,10 @@ static void check_dense(void)
     kvq_rotation_forward(a, e3);
     for (int i = 0; i < d; i++)
         err = fmax(err, fabs(e3[i] - m[i * d + 3]));
-    ok(err < 1e-13 && kvq_rotation_rounds(a) == 0 && !kvq_rotation_signs(a, 0),
+    ok(err < 1e-13 && kvq__rotation_rounds(a) == 0 && !kvq__rotation_signs(a, 0),
        "dense: R R^T = I and R e3 = column 3 (max err %.1e)", err);
-    ok(memcmp(m, kvq_rotation_matrix(b), sizeof(double) * d * d) == 0 &&
-       memcmp(m, kvq_rotation_matrix(c), sizeof(double) * d * d) != 0,
+    ok(memcmp(m, kvq__rotation_matrix(b), sizeof(double) * d * d) == 0 &&
+       memcmp(m, kvq__rotation_matrix(c), sizeof(double) * d * d) != 0,
        "dense: same (seed, trial) gives the same matrix, another trial another");
 done:
     kvq_rotation_destroy(a);
@@ -209,7 +209,7 @@ static void check_args(void)
         double y[32];
         memcpy(y, x, sizeof x);
         kvq_rotation_forward(r, y);
-        bad += memcmp(x, y, sizeof x) != 0 || kvq_rotation_rounds(r) != 0 ||
+        bad += memcmp(x, y, sizeof x) != 0 || kvq__rotation_rounds(r) != 0 ||
                kvq_rotation_kind(r) != KVQ_ROT_NONE || kvq_rotation_dim(r) != 32;
         kvq_rotation_destroy(r);
     } else {

@@ -1,5 +1,5 @@
 /* findings.c — the results table of a sweep and the evaluation of the
- * paper's findings F1, F2, F3 and Jensen (SPEC §4) from paired comparisons.
+ * paper's findings F1, F2, F3 and Jensen (doc/statistics.md §4) from paired comparisons.
  * Nothing here knows the expected answer beyond the claim's wording: each
  * verdict is counted from the comparisons, all in one Holm family. */
 #include <ctype.h>
@@ -15,7 +15,7 @@
 /* ---- results table ------------------------------------------------------ */
 
 /* A new, empty results table. */
-int kvq_results_create(kvq_results **out, uint64_t seed)
+int kvq__results_create(kvq__results **out, uint64_t seed)
 {
     *out = calloc(1, sizeof **out);
     if (!*out)
@@ -25,7 +25,7 @@ int kvq_results_create(kvq_results **out, uint64_t seed)
 }
 
 /* Frees one cell's arrays. */
-static void cell_clear(kvq_cell *c)
+static void cell_clear(kvq__cell *c)
 {
     for (int m = 0; m < KVQ_METRIC_COUNT; m++)
         free(c->per_trial[m]);
@@ -35,7 +35,7 @@ static void cell_clear(kvq_cell *c)
 }
 
 /* Frees the table and every cell's arrays. */
-void kvq_results_free(kvq_results *r)
+void kvq__results_free(kvq__results *r)
 {
     if (!r)
         return;
@@ -55,7 +55,7 @@ static double *trial_array(const double *src, size_t t)
 }
 
 /* Deep-copies tmpl into c; on failure c holds only what it can free. */
-static int cell_copy(kvq_cell *c, const kvq_cell *tmpl)
+static int cell_copy(kvq__cell *c, const kvq__cell *tmpl)
 {
     *c = *tmpl;
     c->scheme[sizeof c->scheme - 1] = c->dist[sizeof c->dist - 1] = '\0';
@@ -72,19 +72,19 @@ static int cell_copy(kvq_cell *c, const kvq_cell *tmpl)
 }
 
 /* Appends a deep copy of tmpl. */
-int kvq_results_add(kvq_results *r, const kvq_cell *tmpl, kvq_cell **out)
+int kvq__results_add(kvq__results *r, const kvq__cell *tmpl, kvq__cell **out)
 {
     if (!r || !tmpl)
         return KVQ_ERR_INVALID_ARG;
     if (r->count == r->cap) {
         size_t cap = r->cap ? 2 * r->cap : 16;
-        kvq_cell *cells = realloc(r->cells, cap * sizeof *cells);
+        kvq__cell *cells = realloc(r->cells, cap * sizeof *cells);
         if (!cells)
             return KVQ_ERR_NOMEM;
         r->cells = cells;
         r->cap = cap;
     }
-    kvq_cell *c = &r->cells[r->count];
+    kvq__cell *c = &r->cells[r->count];
     if (cell_copy(c, tmpl) != KVQ_OK) {
         cell_clear(c);
         return KVQ_ERR_NOMEM;
@@ -105,11 +105,11 @@ static int same_name(const char *a, const char *b)
 }
 
 /* The first cell with this scheme, bits, dist and rank. */
-const kvq_cell *kvq_results_find(const kvq_results *r, const char *scheme, int bits,
+const kvq__cell *kvq__results_find(const kvq__results *r, const char *scheme, int bits,
                                  const char *dist, const char *rank)
 {
     for (size_t i = 0; r && i < r->count; i++) {
-        const kvq_cell *c = &r->cells[i];
+        const kvq__cell *c = &r->cells[i];
         if (c->bits == bits && same_name(c->scheme, scheme) && strcmp(c->dist, dist) == 0 &&
             strcmp(c->rank, rank) == 0)
             return c;
@@ -131,7 +131,7 @@ static double nan_mean(const double *x, size_t n)
 }
 
 /* Mean and 95% bootstrap CI of one metric of a cell. */
-void kvq_cell_summary(const kvq_cell *c, int metric, uint64_t seed, double *mean,
+void kvq__cell_summary(const kvq__cell *c, int metric, uint64_t seed, double *mean,
                       double *ci_lo, double *ci_hi)
 {
     *mean = *ci_lo = *ci_hi = NAN;
@@ -145,15 +145,15 @@ void kvq_cell_summary(const kvq_cell *c, int metric, uint64_t seed, double *mean
         return;
     }
     *mean = nan_mean(c->per_trial[metric], c->trials);
-    kvq_bootstrap_ci(c->per_trial[metric], c->trials, 0, 0.95, seed, (uint32_t)metric,
+    kvq__bootstrap_ci(c->per_trial[metric], c->trials, 0, 0.95, seed, (uint32_t)metric,
                      ci_lo, ci_hi);
 }
 
 /* Fills the summary cache of every cell that lacks one for r->seed. */
-int kvq_results_summarize(kvq_results *r)
+int kvq__results_summarize(kvq__results *r)
 {
     for (size_t i = 0; r && i < r->count; i++) {
-        kvq_cell *c = &r->cells[i];
+        kvq__cell *c = &r->cells[i];
         if (c->summary && c->summary_seed == r->seed)
             continue;
         double *s = malloc(3 * KVQ_METRIC_COUNT * sizeof *s);
@@ -162,7 +162,7 @@ int kvq_results_summarize(kvq_results *r)
         free(c->summary);
         c->summary = NULL;
         for (int m = 0; m < KVQ_METRIC_COUNT; m++)
-            kvq_cell_summary(c, m, r->seed, &s[3 * m], &s[3 * m + 1], &s[3 * m + 2]);
+            kvq__cell_summary(c, m, r->seed, &s[3 * m], &s[3 * m + 1], &s[3 * m + 2]);
         c->summary = s;
         c->summary_seed = r->seed;
     }
@@ -174,7 +174,7 @@ int kvq_results_summarize(kvq_results *r)
 static const char *const verdict_names[] = { "NO DATA", "HOLDS", "FAILS", "MIXED" };
 
 /* The printable name of a finding verdict. */
-const char *kvq_verdict_name(int verdict)
+const char *kvq__verdict_name(int verdict)
 {
     return verdict >= 0 && verdict <= KVQ_MIXED ? verdict_names[verdict] : "?";
 }
@@ -183,7 +183,7 @@ const char *kvq_verdict_name(int verdict)
 typedef struct reg_entry {
     size_t a, b;     /* cell indices (b = NO_CELL: against 1) */
     int metric;
-    kvq_comparison c;
+    kvq__comparison c;
 } reg_entry;
 
 /* Where a finding cell takes its numbers from. */
@@ -193,7 +193,7 @@ typedef struct link {
 } link;
 
 typedef struct builder {
-    const kvq_results *r;
+    const kvq__results *r;
     uint64_t seed;
     reg_entry *reg;
     size_t nreg, capreg;
@@ -204,7 +204,7 @@ typedef struct builder {
 } builder;
 
 /* 1 when two cells are the same configuration apart from the scheme. */
-static int same_config(const kvq_cell *x, const kvq_cell *y)
+static int same_config(const kvq__cell *x, const kvq__cell *y)
 {
     return x->bits == y->bits && x->dim == y->dim && x->keys == y->keys &&
            x->queries == y->queries && x->sharpness == y->sharpness &&
@@ -212,7 +212,7 @@ static int same_config(const kvq_cell *x, const kvq_cell *y)
 }
 
 /* Index of the cell of `scheme` in the same configuration as cell i. */
-static size_t partner(const kvq_results *r, size_t i, const char *scheme)
+static size_t partner(const kvq__results *r, size_t i, const char *scheme)
 {
     for (size_t j = 0; j < r->count; j++)
         if (j != i && same_name(r->cells[j].scheme, scheme) &&
@@ -222,10 +222,10 @@ static size_t partner(const kvq_results *r, size_t i, const char *scheme)
 }
 
 /* 1 when the grid has more than one dim, N, M or sharpness. */
-static int grid_varies(const kvq_results *r)
+static int grid_varies(const kvq__results *r)
 {
     for (size_t i = 1; i < r->count; i++) {
-        const kvq_cell *a = &r->cells[0], *b = &r->cells[i];
+        const kvq__cell *a = &r->cells[0], *b = &r->cells[i];
         if (a->dim != b->dim || a->keys != b->keys || a->queries != b->queries ||
             a->sharpness != b->sharpness)
             return 1;
@@ -253,7 +253,7 @@ static size_t reg_get(builder *bd, size_t a, size_t b, int metric, int *flip)
         bd->reg = n;
         bd->capreg = cap;
     }
-    const kvq_cell *ca = &bd->r->cells[a];
+    const kvq__cell *ca = &bd->r->cells[a];
     size_t t = ca->trials;
     double *ones = NULL;
     const double *vb;
@@ -272,7 +272,7 @@ static size_t reg_get(builder *bd, size_t a, size_t b, int metric, int *flip)
     e->a = a;
     e->b = b;
     e->metric = metric;
-    int rc = kvq_compare_paired(ca->per_trial[metric], vb, t, bd->seed, (uint32_t)bd->nreg, &e->c);
+    int rc = kvq__compare_paired(ca->per_trial[metric], vb, t, bd->seed, (uint32_t)bd->nreg, &e->c);
     free(ones);
     if (rc == KVQ_ERR_NOMEM)
         return NO_CELL;
@@ -281,16 +281,16 @@ static size_t reg_get(builder *bd, size_t a, size_t b, int metric, int *flip)
 }
 
 /* Appends an evidence cell for a vs b on metric to finding fid. */
-static void add_evidence(builder *bd, kvq_finding *f, int fid, size_t a, size_t b, int metric,
+static void add_evidence(builder *bd, kvq__finding *f, int fid, size_t a, size_t b, int metric,
                          int expected)
 {
-    const kvq_cell *ca = &bd->r->cells[a];
+    const kvq__cell *ca = &bd->r->cells[a];
     if (bd->status || !ca->per_trial[metric] ||
         (b != NO_CELL && !bd->r->cells[b].per_trial[metric]))
         return;
     if (f->count == bd->cap[fid]) {
         size_t cap = bd->cap[fid] ? 2 * bd->cap[fid] : 16;
-        kvq_finding_cell *nc = realloc(f->cells, cap * sizeof *nc);
+        kvq__finding_cell *nc = realloc(f->cells, cap * sizeof *nc);
         link *nl = nc ? realloc(bd->links[fid], cap * sizeof *nl) : NULL;
         if (nc)
             f->cells = nc;
@@ -307,7 +307,7 @@ static void add_evidence(builder *bd, kvq_finding *f, int fid, size_t a, size_t 
         bd->status = KVQ_ERR_NOMEM;
         return;
     }
-    kvq_finding_cell *fc = &f->cells[f->count];
+    kvq__finding_cell *fc = &f->cells[f->count];
     memset(fc, 0, sizeof *fc);
     snprintf(fc->source, sizeof fc->source, "%s/%s", ca->dist, ca->rank);
     snprintf(fc->a, sizeof fc->a, "%s", ca->scheme);
@@ -346,7 +346,7 @@ static int qjl_on_k(const char *scheme)
 }
 
 /* F1: at n = 4, KQV against KV and QKQV on kl, k_dir_err and dist6. */
-static void build_f1(builder *bd, kvq_finding *f)
+static void build_f1(builder *bd, kvq__finding *f)
 {
     static const int metrics[3] = { KVQ_METRIC_KL, KVQ_METRIC_K_DIR_ERR, KVQ_METRIC_DIST6 };
     static const char *const others[2] = { "KV", "QKQV" };
@@ -362,7 +362,7 @@ static void build_f1(builder *bd, kvq_finding *f)
 }
 
 /* F2 (kl) and F3 (k_dir_err): QKQV against KQV at every budget. */
-static void build_f2_f3(builder *bd, kvq_finding *f2, kvq_finding *f3)
+static void build_f2_f3(builder *bd, kvq__finding *f2, kvq__finding *f3)
 {
     for (size_t i = 0; i < bd->r->count; i++) {
         if (!same_name(bd->r->cells[i].scheme, "KQV"))
@@ -378,10 +378,10 @@ static void build_f2_f3(builder *bd, kvq_finding *f2, kvq_finding *f3)
 }
 
 /* Jensen: jensen_ratio against 1 for every scheme with QJL on K. */
-static void build_jensen(builder *bd, kvq_finding *f)
+static void build_jensen(builder *bd, kvq__finding *f)
 {
     for (size_t i = 0; i < bd->r->count; i++) {
-        const kvq_cell *c = &bd->r->cells[i];
+        const kvq__cell *c = &bd->r->cells[i];
         if (!qjl_on_k(c->scheme))
             continue;
         size_t before = f->count;
@@ -394,12 +394,12 @@ static void build_jensen(builder *bd, kvq_finding *f)
 }
 
 /* Copies the finalized comparison into each evidence cell, then counts. */
-static void settle(builder *bd, kvq_finding *f, int fid)
+static void settle(builder *bd, kvq__finding *f, int fid)
 {
     size_t judged = 0, agree = 0, ties = 0, opposite = 0;
     for (size_t i = 0; i < f->count; i++) {
-        kvq_finding_cell *fc = &f->cells[i];
-        const kvq_comparison *c = &bd->reg[bd->links[fid][i].reg].c;
+        kvq__finding_cell *fc = &f->cells[i];
+        const kvq__comparison *c = &bd->reg[bd->links[fid][i].reg].c;
         int s = bd->links[fid][i].flip ? -1 : 1;
         double shift = fid == KVQ_FINDING_JENSEN ? 1.0 : 0.0;  /* ratio, not ratio − 1 */
         fc->mean = s * c->mean + shift;
@@ -435,13 +435,13 @@ static const char *const finding_claims[KVQ_FINDING_COUNT] = {
 };
 
 /* Evaluates every finding from the results in one Holm family. */
-int kvq_findings_evaluate(const kvq_results *r, uint64_t seed, kvq_findings **out)
+int kvq__findings_evaluate(const kvq__results *r, uint64_t seed, kvq__findings **out)
 {
     builder bd = { .r = r, .seed = seed };
     *out = NULL;
     if (!r)
         return KVQ_ERR_INVALID_ARG;
-    kvq_findings *fs = calloc(1, sizeof *fs);
+    kvq__findings *fs = calloc(1, sizeof *fs);
     if (!fs)
         return KVQ_ERR_NOMEM;
     fs->seed = seed;
@@ -454,13 +454,13 @@ int kvq_findings_evaluate(const kvq_results *r, uint64_t seed, kvq_findings **ou
     build_f2_f3(&bd, &fs->f[KVQ_FINDING_F2], &fs->f[KVQ_FINDING_F3]);
     build_jensen(&bd, &fs->f[KVQ_FINDING_JENSEN]);
     if (bd.status == KVQ_OK) {
-        kvq_comparison *c = malloc((bd.nreg ? bd.nreg : 1) * sizeof *c);
+        kvq__comparison *c = malloc((bd.nreg ? bd.nreg : 1) * sizeof *c);
         if (!c) {
             bd.status = KVQ_ERR_NOMEM;
         } else {   /* one Holm family over the distinct hypotheses */
             for (size_t i = 0; i < bd.nreg; i++)
                 c[i] = bd.reg[i].c;
-            kvq_comparisons_finalize(c, bd.nreg);
+            kvq__comparisons_finalize(c, bd.nreg);
             for (size_t i = 0; i < bd.nreg; i++)
                 bd.reg[i].c = c[i];
             free(c);
@@ -473,15 +473,15 @@ int kvq_findings_evaluate(const kvq_results *r, uint64_t seed, kvq_findings **ou
         free(bd.links[i]);
     free(bd.reg);
     if (bd.status != KVQ_OK) {
-        kvq_findings_free(fs);
+        kvq__findings_free(fs);
         return bd.status;
     }
     *out = fs;
     return KVQ_OK;
 }
 
-/* Frees findings from kvq_findings_evaluate. */
-void kvq_findings_free(kvq_findings *f)
+/* Frees findings from kvq__findings_evaluate. */
+void kvq__findings_free(kvq__findings *f)
 {
     if (!f)
         return;

@@ -1,4 +1,4 @@
-/* metrics.c — metric names and per-trial aggregation (SPEC §2); the exact
+/* metrics.c — metric names and per-trial aggregation (doc/metrics.md); the exact
  * per-query distribution metrics live in src/core/distribution.c. */
 #include <math.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@ const char *kvq_metric_name(int id)
 }
 
 /* The id of a metric name, or -1. */
-int kvq_metric_lookup(const char *name)
+int kvq__metric_lookup(const char *name)
 {
     for (int i = 0; name && i < KVQ_METRIC_COUNT; i++)
         if (strcmp(name, metric_names[i]) == 0)
@@ -58,7 +58,7 @@ static double jensen_mean(const kvq_query_metrics *q, size_t m)
     return used ? s / (double)used : NAN;
 }
 
-/* SPEC §2's dist6: norm of six dimensionless errors (JS in bits). */
+/* dist6 (doc/metrics.md §2.8): norm of six dimensionless errors (JS in bits). */
 static double dist6(const double *o)
 {
     const double e[6] = { o[KVQ_METRIC_K_REL_MSE], o[KVQ_METRIC_K_DIR_ERR],
@@ -71,7 +71,7 @@ static double dist6(const double *o)
 }
 
 /* One trial's metric vector from its per-query and per-vector records. */
-void kvq_trial_aggregate(const kvq_query_metrics *q, size_t m,
+void kvq__trial_aggregate(const kvq_query_metrics *q, size_t m,
                          const kvq_vector_errors *k, const kvq_vector_errors *v,
                          double out[KVQ_METRIC_COUNT])
 {

@@ -1,5 +1,5 @@
 /* report.c — JSON, CSV and Markdown writers for results and findings
- * (SPEC §10), with locale-independent numbers, and an atomic file writer. */
+ * (doc/conformance.md §6), with locale-independent numbers, and an atomic file writer. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -47,7 +47,7 @@ static const char *num6(char buf[40], double x)
 }
 
 /* A JSON string literal (shared with the CLI and bench through report.h). */
-void kvq_json_string(FILE *f, const char *s)
+void kvq__json_string(FILE *f, const char *s)
 {
     fputc('"', f);
     for (; *s; s++) {
@@ -81,25 +81,25 @@ static int stream_status(FILE *f)
 /* ---- JSON --------------------------------------------------------------- */
 
 /* The "config" object of a cell. */
-static void json_config(FILE *f, const kvq_cell *c, uint64_t seed)
+static void json_config(FILE *f, const kvq__cell *c, uint64_t seed)
 {
     char b[40];
     fputs("{\"scheme\":", f);
-    kvq_json_string(f, c->scheme);
+    kvq__json_string(f, c->scheme);
     fprintf(f, ",\"bits\":%d,\"dim\":%d,\"keys\":%zu,\"queries\":%zu,\"trials\":%zu,\"dist\":",
             c->bits, c->dim, c->keys, c->queries, c->trials);
-    kvq_json_string(f, c->dist);
+    kvq__json_string(f, c->dist);
     fputs(",\"rank\":", f);
-    kvq_json_string(f, c->rank);
+    kvq__json_string(f, c->rank);
     fprintf(f, ",\"sharpness\":%s,\"seed\":%llu,\"device\":", num17(b, c->sharpness),
             (unsigned long long)seed);
-    kvq_json_string(f, c->device);
+    kvq__json_string(f, c->device);
     fprintf(f, ",\"effective_bits\":{\"k\":%s,", num17(b, c->eff_bits_k));
     fprintf(f, "\"v\":%s}}", num17(b, c->eff_bits_v));
 }
 
-/* SPEC §10 `run` object of one cell. */
-int kvq_report_json_cell(FILE *f, const kvq_cell *c, uint64_t seed)
+/* doc/conformance.md §6.3 `run` object of one cell. */
+int kvq__report_json_cell(FILE *f, const kvq__cell *c, uint64_t seed)
 {
     char b[40];
     fputs("{\"config\":", f);
@@ -107,7 +107,7 @@ int kvq_report_json_cell(FILE *f, const kvq_cell *c, uint64_t seed)
     fputs(",\"metrics\":{", f);
     for (int m = 0; m < KVQ_METRIC_COUNT; m++) {
         double mean, lo, hi;
-        kvq_cell_summary(c, m, seed, &mean, &lo, &hi);
+        kvq__cell_summary(c, m, seed, &mean, &lo, &hi);
         fprintf(f, "%s\"%s\":{\"mean\":%s,", m ? "," : "", kvq_metric_name(m), num17(b, mean));
         fprintf(f, "\"ci_lo\":%s,", num17(b, lo));
         fprintf(f, "\"ci_hi\":%s,\"per_trial\":", num17(b, hi));
@@ -127,12 +127,12 @@ int kvq_report_json_cell(FILE *f, const kvq_cell *c, uint64_t seed)
 }
 
 /* A JSON array of every cell, one per line. */
-int kvq_report_json(FILE *f, const kvq_results *r)
+int kvq__report_json(FILE *f, const kvq__results *r)
 {
     fputc('[', f);
     for (size_t i = 0; i < r->count; i++) {
         fputs(i ? ",\n" : "\n", f);
-        kvq_report_json_cell(f, &r->cells[i], r->seed);
+        kvq__report_json_cell(f, &r->cells[i], r->seed);
     }
     fputs("\n]\n", f);
     return stream_status(f);
@@ -166,7 +166,7 @@ static void csv_num(FILE *f, double x)
 }
 
 /* One row per cell: configuration, then mean/CI of every metric. */
-int kvq_report_csv(FILE *f, const kvq_results *r)
+int kvq__report_csv(FILE *f, const kvq__results *r)
 {
     fputs("scheme,bits,dist,rank,dim,keys,queries,sharpness,trials,seed,device,"
           "eff_bits_k,eff_bits_v,seconds", f);
@@ -176,7 +176,7 @@ int kvq_report_csv(FILE *f, const kvq_results *r)
     }
     fputs("\r\n", f);
     for (size_t i = 0; i < r->count; i++) {
-        const kvq_cell *c = &r->cells[i];
+        const kvq__cell *c = &r->cells[i];
         csv_str(f, c->scheme);
         fprintf(f, ",%d,", c->bits);
         csv_str(f, c->dist);
@@ -191,7 +191,7 @@ int kvq_report_csv(FILE *f, const kvq_results *r)
         csv_num(f, c->seconds);
         for (int m = 0; m < KVQ_METRIC_COUNT; m++) {
             double mean, lo, hi;
-            kvq_cell_summary(c, m, r->seed, &mean, &lo, &hi);
+            kvq__cell_summary(c, m, r->seed, &mean, &lo, &hi);
             csv_num(f, mean);
             csv_num(f, lo);
             csv_num(f, hi);
@@ -204,7 +204,7 @@ int kvq_report_csv(FILE *f, const kvq_results *r)
 /* ---- Markdown ----------------------------------------------------------- */
 
 /* How a finding cell came out, from A's side. */
-static const char *outcome(char *buf, size_t len, const kvq_finding_cell *c, int v)
+static const char *outcome(char *buf, size_t len, const kvq__finding_cell *c, int v)
 {
     if (v == KVQ_NO_CLAIM)
         return "–";
@@ -215,13 +215,13 @@ static const char *outcome(char *buf, size_t len, const kvq_finding_cell *c, int
 }
 
 /* The evidence table of one finding. */
-static void md_evidence(FILE *f, const kvq_finding *fd)
+static void md_evidence(FILE *f, const kvq__finding *fd)
 {
     char b1[40], b2[40], b3[40], o1[80], o2[80];
     fputs("| comparison | metric | mean δ | 95% CI | p (Holm) | result | claim | agrees |\n"
           "|---|---|---|---|---|---|---|---|\n", f);
     for (size_t i = 0; i < fd->count; i++) {
-        const kvq_finding_cell *c = &fd->cells[i];
+        const kvq__finding_cell *c = &fd->cells[i];
         fprintf(f, "| %s | %s | %s | [%s, ", c->label, kvq_metric_name(c->metric),
                 num6(b1, c->mean), num6(b2, c->ci_lo));
         fprintf(f, "%s] | %s | ", num6(b3, c->ci_hi), num6(b1, c->p_holm));
@@ -241,7 +241,7 @@ static int seen(const char *const *list, size_t n, const char *s)
 }
 
 /* F3's winner table: rows n, columns source, entries the lower-k_dir_err scheme. */
-static void md_winner_table(FILE *f, const kvq_finding *fd)
+static void md_winner_table(FILE *f, const kvq__finding *fd)
 {
     const char **src = malloc((fd->count ? fd->count : 1) * sizeof *src);
     int *bits = malloc((fd->count ? fd->count : 1) * sizeof *bits);
@@ -274,7 +274,7 @@ static void md_winner_table(FILE *f, const kvq_finding *fd)
         for (size_t s = 0; s < ns; s++) {
             int any = 0;
             for (size_t i = 0; i < fd->count; i++) {
-                const kvq_finding_cell *c = &fd->cells[i];
+                const kvq__finding_cell *c = &fd->cells[i];
                 if (c->bits != bits[r] || strcmp(c->source, src[s]) != 0)
                     continue;
                 char b1[40], b2[40], b3[40];
@@ -293,14 +293,14 @@ out:
 }
 
 /* The Jensen table: ratio, CI, superlinearity, QJL variance against the bound. */
-static void md_jensen(FILE *f, const kvq_finding *fd)
+static void md_jensen(FILE *f, const kvq__finding *fd)
 {
     char b1[40], b2[40], b3[40];
     fputs("| configuration | jensen_ratio | 95% CI | p (Holm) | superlinear | "
           "QJL var measured | π/(2m)·E‖q‖²γ² bound | measured / bound |\n"
           "|---|---|---|---|---|---|---|---|\n", f);
     for (size_t i = 0; i < fd->count; i++) {
-        const kvq_finding_cell *c = &fd->cells[i];
+        const kvq__finding_cell *c = &fd->cells[i];
         fprintf(f, "| %s | %s | [%s, %s] | ", c->label, num6(b1, c->mean), num6(b2, c->ci_lo),
                 num6(b3, c->ci_hi));
         fprintf(f, "%s | %s | ", num6(b1, c->p_holm),
@@ -327,13 +327,13 @@ static void md_definitions(FILE *f)
           "least half agree, FAILS when fewer than half agree, NO DATA when the grid lacks the "
           "cells it needs. Rows marked claim – are shown, not judged.\n"
           "- dist6 = ‖(k_rel_mse, k_dir_err, v_rel_mse, v_dir_err, js / ln 2, out_rel_err)‖₂, "
-          "the Euclidean norm of six dimensionless errors (kvq's definition, SPEC §2).\n"
+          "the Euclidean norm of six dimensionless errors (kvq's definition, doc/metrics.md §2.8).\n"
           "- jensen_ratio = KL / (½ Var_p(ε)), ε = ℓ̃ − ℓ: > 1 means softmax amplifies logit "
           "noise beyond its second-order (linear-in-variance) prediction.\n\n", f);
 }
 
 /* A short per-cell table of the headline metrics. */
-static void md_cells(FILE *f, const kvq_results *r)
+static void md_cells(FILE *f, const kvq__results *r)
 {
     static const int ms[4] = { KVQ_METRIC_KL, KVQ_METRIC_K_DIR_ERR, KVQ_METRIC_DIST6,
                                KVQ_METRIC_JENSEN_RATIO };
@@ -343,12 +343,12 @@ static void md_cells(FILE *f, const kvq_results *r)
         fprintf(f, " %s (95%% CI) |", kvq_metric_name(ms[m]));
     fputs("\n|---|---|---|---|---|---|---|---|---|---|---|---|\n", f);
     for (size_t i = 0; i < r->count; i++) {
-        const kvq_cell *c = &r->cells[i];
+        const kvq__cell *c = &r->cells[i];
         fprintf(f, "| %s | %d | %s/%s | %d | %zu | %zu | %s | %zu |", c->scheme, c->bits, c->dist,
                 c->rank, c->dim, c->keys, c->queries, num6(b1, c->sharpness), c->trials);
         for (int m = 0; m < 4; m++) {
             double mean, lo, hi;
-            kvq_cell_summary(c, ms[m], r->seed, &mean, &lo, &hi);
+            kvq__cell_summary(c, ms[m], r->seed, &mean, &lo, &hi);
             fprintf(f, " %s [%s, %s] |", num6(b1, mean), num6(b2, lo), num6(b3, hi));
         }
         fputc('\n', f);
@@ -357,19 +357,19 @@ static void md_cells(FILE *f, const kvq_results *r)
 }
 
 /* The findings report. */
-int kvq_report_markdown(FILE *f, const kvq_results *r, const kvq_findings *fs)
+int kvq__report_markdown(FILE *f, const kvq__results *r, const kvq__findings *fs)
 {
     fprintf(f, "# kvq findings\n\nSeed %llu; %zu configurations; %zu comparisons in one "
                "Holm–Bonferroni family.\n\n| finding | verdict | evidence |\n|---|---|---|\n",
             (unsigned long long)fs->seed, r->count, fs->comparisons);
     for (int i = 0; i < KVQ_FINDING_COUNT; i++)
-        fprintf(f, "| %s | **%s** | %s |\n", fs->f[i].id, kvq_verdict_name(fs->f[i].verdict),
+        fprintf(f, "| %s | **%s** | %s |\n", fs->f[i].id, kvq__verdict_name(fs->f[i].verdict),
                 fs->f[i].summary);
     fputc('\n', f);
     md_definitions(f);
     for (int i = 0; i < KVQ_FINDING_COUNT; i++) {
-        const kvq_finding *fd = &fs->f[i];
-        fprintf(f, "## %s — %s\n\nClaim: %s\n\n%s.\n\n", fd->id, kvq_verdict_name(fd->verdict),
+        const kvq__finding *fd = &fs->f[i];
+        fprintf(f, "## %s — %s\n\nClaim: %s\n\n%s.\n\n", fd->id, kvq__verdict_name(fd->verdict),
                 fd->claim, fd->summary);
         if (fd->count == 0)
             continue;
@@ -409,7 +409,7 @@ static FILE *open_temp(const char *path, char *tmp, size_t len)
 }
 
 /* writer into a temporary next to path, renamed over path on success. */
-int kvq_write_atomic(const char *path, int (*writer)(FILE *, void *), void *arg)
+int kvq__write_atomic(const char *path, int (*writer)(FILE *, void *), void *arg)
 {
     if (!path || !*path || !writer)
         return KVQ_ERR_INVALID_ARG;

@@ -7,6 +7,6 @@
 
 /* Writes s as a JSON string literal, escaping quotes, backslashes and
  * control characters. */
-void kvq_json_string(FILE *f, const char *s);
+void kvq__json_string(FILE *f, const char *s);
 
 #endif

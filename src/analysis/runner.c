@@ -33,7 +33,7 @@ static void trial_free(trial_data *t)
 }
 
 /* Synthetic K, V, Q of (source, trial). */
-static int trial_synthetic(const kvq_experiment *e, const kvq_source *s, uint32_t trial,
+static int trial_synthetic(const kvq__experiment *e, const kvq_source *s, uint32_t trial,
                            trial_data *t)
 {
     size_t nd = e->keys * (size_t)e->dim, md = e->queries * (size_t)e->dim;
@@ -54,9 +54,9 @@ static int trial_synthetic(const kvq_experiment *e, const kvq_source *s, uint32_
 
 /* Real data: head `trial`; without real queries, queries are keys of the
  * head drawn at random (with replacement) from the Philox DATA_Q stream. */
-static int trial_real(const kvq_experiment *e, uint32_t trial, trial_data *t)
+static int trial_real(const kvq__experiment *e, uint32_t trial, trial_data *t)
 {
-    const kvq_kv_data *kv = e->real;
+    const kvq_kv *kv = e->real;
     size_t d = kv->dim, nd = kv->keys * d;
     t->keys = kv->keys;
     t->queries = kv->q.data ? kv->queries : e->queries;
@@ -71,17 +71,17 @@ static int trial_real(const kvq_experiment *e, uint32_t trial, trial_data *t)
         memcpy(t->q, kv->q.data + trial * t->queries * d, t->queries * d * sizeof(float));
         return KVQ_OK;
     }
-    kvq_rng rng;
-    kvq_rng_init(&rng, e->seed, KVQ_RNG_DATA_Q, trial);
+    kvq__rng rng;
+    kvq__rng_init(&rng, e->seed, KVQ_RNG_DATA_Q, trial);
     for (size_t i = 0; i < t->queries; i++) {
-        size_t j = (size_t)(((uint64_t)kvq_rng_u32(&rng) * kv->keys) >> 32);
+        size_t j = (size_t)(((uint64_t)kvq__rng_u32(&rng) * kv->keys) >> 32);
         memcpy(t->q + i * d, t->k + j * d, d * sizeof(float));
     }
     return KVQ_OK;
 }
 
 /* The QJL variance bound π/(2m)·τ²/d·mean‖q‖²·mean γ² of one K tensor. */
-static double qjl_bound(const kvq_experiment *e, const trial_data *t, const kvq_qtensor *kq,
+static double qjl_bound(const kvq__experiment *e, const trial_data *t, const kvq_qtensor *kq,
                         int m)
 {
     double q2 = 0, g2 = 0;
@@ -96,7 +96,7 @@ static double qjl_bound(const kvq_experiment *e, const trial_data *t, const kvq_
 
 /* Quantizes K and V with the scheme's codecs and runs attention; fills the
  * trial's metrics (and the QJL variance pair when K has a QJL stage). */
-static int run_scheme(kvq_ctx *ctx, const kvq_experiment *e, const kvq_scheme *s,
+static int run_scheme(kvq_ctx *ctx, const kvq__experiment *e, const kvq_scheme *s,
                       uint32_t trial, const trial_data *t, double metrics[KVQ_METRIC_COUNT],
                       double *qjl_measured, double *qjl_bound_out)
 {
@@ -110,9 +110,9 @@ static int run_scheme(kvq_ctx *ctx, const kvq_experiment *e, const kvq_scheme *s
     if (!st)
         st = kvq_codec_create(&vc, &s->v, e->dim, e->seed, 1, trial);
     if (!st)
-        st = kvq_qtensor_alloc(&kq, kc, t->keys);
+        st = kvq__qtensor_init(&kq, kc, t->keys);
     if (!st)
-        st = kvq_qtensor_alloc(&vq, vc, t->keys);
+        st = kvq__qtensor_init(&vq, vc, t->keys);
     if (!st)
         st = kvq_quantize(ctx, kc, t->k, t->keys, &kq);
     if (!st)
@@ -125,12 +125,12 @@ static int run_scheme(kvq_ctx *ctx, const kvq_experiment *e, const kvq_scheme *s
         st = kvq_attention_run(ctx, &job, &out);
     }
     if (!st) {
-        kvq_trial_aggregate(qm, t->queries, &out.k_err, &out.v_err, metrics);
+        kvq__trial_aggregate(qm, t->queries, &out.k_err, &out.v_err, metrics);
         *qjl_measured = s->k.qjl ? metrics[KVQ_METRIC_LOGIT_MSE] : NAN;
-        *qjl_bound_out = s->k.qjl ? qjl_bound(e, t, &kq, kvq_codec_qjl_m(kc)) : NAN;
+        *qjl_bound_out = s->k.qjl ? qjl_bound(e, t, &kq, kvq__codec_qjl_m(kc)) : NAN;
     }
-    kvq_qtensor_free(&kq);
-    kvq_qtensor_free(&vq);
+    kvq__qtensor_clear(&kq);
+    kvq__qtensor_clear(&vq);
     kvq_codec_destroy(kc);
     kvq_codec_destroy(vc);
     free(qm);
@@ -139,14 +139,14 @@ static int run_scheme(kvq_ctx *ctx, const kvq_experiment *e, const kvq_scheme *s
 
 /* Adds the result cells of one source, one per scheme; returns the index of
  * the first. */
-static int add_cells(const kvq_experiment *e, kvq_ctx *ctx, const char *dist, const char *rank,
-                     size_t keys, size_t queries, kvq_results *r, size_t *first)
+static int add_cells(const kvq__experiment *e, kvq_ctx *ctx, const char *dist, const char *rank,
+                     size_t keys, size_t queries, kvq__results *r, size_t *first)
 {
     *first = r->count;
     for (size_t c = 0; c < e->nschemes; c++) {
         const kvq_scheme *s = &e->schemes[c];
         kvq_budget bk, bv;
-        kvq_cell tmpl;
+        kvq__cell tmpl;
         memset(&tmpl, 0, sizeof tmpl);
         snprintf(tmpl.scheme, sizeof tmpl.scheme, "%s", s->name);
         snprintf(tmpl.dist, sizeof tmpl.dist, "%s", dist);
@@ -162,8 +162,8 @@ static int add_cells(const kvq_experiment *e, kvq_ctx *ctx, const char *dist, co
         kvq_codec_budget(&s->v, e->dim, &bv);
         tmpl.eff_bits_k = bk.effective_bits;
         tmpl.eff_bits_v = bv.effective_bits;
-        kvq_cell *cell;
-        int st = kvq_results_add(r, &tmpl, &cell);
+        kvq__cell *cell;
+        int st = kvq__results_add(r, &tmpl, &cell);
         if (st)
             return st;
         if (s->k.qjl) {
@@ -177,8 +177,8 @@ static int add_cells(const kvq_experiment *e, kvq_ctx *ctx, const char *dist, co
 }
 
 /* Runs every scheme on every trial of one source into cells[first …]. */
-static int run_source(kvq_ctx *ctx, const kvq_experiment *e, const kvq_source *src,
-                      kvq_results *r, size_t first, size_t *done, size_t total)
+static int run_source(kvq_ctx *ctx, const kvq__experiment *e, const kvq_source *src,
+                      kvq__results *r, size_t first, size_t *done, size_t total)
 {
     double m[KVQ_METRIC_COUNT];
     int st = KVQ_OK;
@@ -186,7 +186,7 @@ static int run_source(kvq_ctx *ctx, const kvq_experiment *e, const kvq_source *s
         trial_data td = {0};
         st = src ? trial_synthetic(e, src, (uint32_t)t, &td) : trial_real(e, (uint32_t)t, &td);
         for (size_t c = 0; c < e->nschemes && !st; c++) {
-            kvq_cell *cell = &r->cells[first + c];
+            kvq__cell *cell = &r->cells[first + c];
             double t0 = now(), qm = NAN, qb = NAN;
             st = run_scheme(ctx, e, &e->schemes[c], (uint32_t)t, &td, m, &qm, &qb);
             cell->seconds += now() - t0;
@@ -205,7 +205,7 @@ static int run_source(kvq_ctx *ctx, const kvq_experiment *e, const kvq_source *s
 }
 
 /* Runs the grid on ctx, appending one cell per (source, scheme) to r. */
-KVQ_API int kvq_experiment_run(kvq_ctx *ctx, const kvq_experiment *e, kvq_results *r)
+int kvq__experiment_run(kvq_ctx *ctx, const kvq__experiment *e, kvq__results *r)
 {
     size_t done = 0, nsrc = e->real ? 1 : e->nsources;
     size_t total = nsrc * e->trials * e->nschemes;

@@ -1,4 +1,4 @@
-/* stats.c — the inference of SPEC §3: percentile bootstrap CI of a mean,
+/* stats.c — the inference of doc/statistics.md: percentile bootstrap CI of a mean,
  * Wilcoxon signed-rank and sign tests, Holm–Bonferroni, paired comparisons. */
 #include <math.h>
 #include <stdlib.h>
@@ -42,18 +42,18 @@ static double quantile_sorted(const double *s, size_t n, double prob)
 
 /* Means of `b` resamples of y[0..m), indices uniform from the rng. The index
  * is (u32 · m) >> 32: its bias, at most m / 2^32, is negligible here. */
-static void resample_means(const double *y, size_t m, int b, kvq_rng *rng, double *means)
+static void resample_means(const double *y, size_t m, int b, kvq__rng *rng, double *means)
 {
     for (int r = 0; r < b; r++) {
         double s = 0;
         for (size_t i = 0; i < m; i++)
-            s += y[((uint64_t)kvq_rng_u32(rng) * m) >> 32];
+            s += y[((uint64_t)kvq__rng_u32(rng) * m) >> 32];
         means[r] = s / (double)m;
     }
 }
 
 /* Percentile bootstrap CI of the mean of x (NaN skipped). */
-int kvq_bootstrap_ci(const double *x, size_t n, int resamples, double level,
+int kvq__bootstrap_ci(const double *x, size_t n, int resamples, double level,
                      uint64_t seed, uint32_t stream, double *lo, double *hi)
 {
     size_t m;
@@ -71,8 +71,8 @@ int kvq_bootstrap_ci(const double *x, size_t n, int resamples, double level,
     } else if (!(means = malloc((size_t)b * sizeof *means))) {
         rc = KVQ_ERR_NOMEM;
     } else {
-        kvq_rng rng;
-        kvq_rng_init(&rng, seed, KVQ_RNG_BOOTSTRAP, stream);
+        kvq__rng rng;
+        kvq__rng_init(&rng, seed, KVQ_RNG_BOOTSTRAP, stream);
         resample_means(y, m, b, &rng, means);
         qsort(means, (size_t)b, sizeof *means, cmp_double);
         *lo = quantile_sorted(means, (size_t)b, 0.5 * (1 - level));
@@ -152,7 +152,7 @@ static double wilcoxon_normal(size_t m, double w, double ties)
 }
 
 /* Two-sided Wilcoxon signed-rank p of the differences d. */
-double kvq_wilcoxon_p(const double *d, size_t n)
+double kvq__wilcoxon_p(const double *d, size_t n)
 {
     signed_abs *s = malloc((n ? n : 1) * sizeof *s);
     int *r2 = malloc((n ? n : 1) * sizeof *r2);
@@ -200,7 +200,7 @@ static double binom_two_sided(size_t m, size_t k)
 }
 
 /* Two-sided exact sign test (zeros and NaN dropped). */
-double kvq_sign_test_p(const double *d, size_t n)
+double kvq__sign_test_p(const double *d, size_t n)
 {
     size_t m = 0, k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -226,7 +226,7 @@ static int cmp_p_index(const void *x, const void *y)
 }
 
 /* Holm step-down: adj_(j) = max over i ≤ j of min(1, (m − i) p_(i)). */
-void kvq_holm(const double *p, size_t n, double *adj)
+void kvq__holm(const double *p, size_t n, double *adj)
 {
     p_index *s = malloc((n ? n : 1) * sizeof *s);
     size_t m = 0;
@@ -257,7 +257,7 @@ void kvq_holm(const double *p, size_t n, double *adj)
 /* ---- paired comparisons ------------------------------------------------- */
 
 /* Win / loss / tie from the CI and the Holm-adjusted p. */
-static int verdict_of(const kvq_comparison *c)
+static int verdict_of(const kvq__comparison *c)
 {
     if (c->p_holm < KVQ_ALPHA && c->ci_hi < 0)
         return -1;
@@ -267,12 +267,12 @@ static int verdict_of(const kvq_comparison *c)
 }
 
 /* Paired comparison of a against b: delta = a − b over the complete pairs. */
-int kvq_compare_paired(const double *a, const double *b, size_t n, uint64_t seed,
-                       uint32_t stream, kvq_comparison *out)
+int kvq__compare_paired(const double *a, const double *b, size_t n, uint64_t seed,
+                       uint32_t stream, kvq__comparison *out)
 {
     double *d = malloc((n ? n : 1) * sizeof *d), s = 0;
     size_t m = 0;
-    *out = (kvq_comparison){ NAN, NAN, NAN, NAN, NAN, NAN, 0, 0 };
+    *out = (kvq__comparison){ NAN, NAN, NAN, NAN, NAN, NAN, 0, 0 };
     if (!d)
         return KVQ_ERR_NOMEM;
     for (size_t i = 0; i < n; i++)
@@ -282,10 +282,10 @@ int kvq_compare_paired(const double *a, const double *b, size_t n, uint64_t seed
     int rc = m ? KVQ_OK : KVQ_ERR_INVALID_ARG;
     if (m) {
         out->mean = s / (double)m;
-        rc = kvq_bootstrap_ci(d, m, KVQ_BOOT_DEFAULT, 0.95, seed, stream,
+        rc = kvq__bootstrap_ci(d, m, KVQ_BOOT_DEFAULT, 0.95, seed, stream,
                               &out->ci_lo, &out->ci_hi);
-        out->p_wilcoxon = kvq_wilcoxon_p(d, m);
-        out->p_sign = kvq_sign_test_p(d, m);
+        out->p_wilcoxon = kvq__wilcoxon_p(d, m);
+        out->p_sign = kvq__sign_test_p(d, m);
         out->p_holm = out->p_wilcoxon;
         out->verdict = verdict_of(out);
     }
@@ -294,7 +294,7 @@ int kvq_compare_paired(const double *a, const double *b, size_t n, uint64_t seed
 }
 
 /* One Holm family over the comparisons, then every verdict. */
-void kvq_comparisons_finalize(kvq_comparison *c, size_t n)
+void kvq__comparisons_finalize(kvq__comparison *c, size_t n)
 {
     if (n == 0)
         return;
@@ -308,7 +308,7 @@ void kvq_comparisons_finalize(kvq_comparison *c, size_t n)
     }
     for (size_t i = 0; i < n; i++)
         p[i] = c[i].p_wilcoxon;
-    kvq_holm(p, n, p);
+    kvq__holm(p, n, p);
     for (size_t i = 0; i < n; i++) {
         c[i].p_holm = p[i];
         c[i].verdict = verdict_of(&c[i]);

@@ -1,5 +1,5 @@
 /* cmd_compare.c — `kvq compare`: the same work on several devices: a fixed
- * conformance workload checked against the host reference (SPEC §7), a small
+ * conformance workload checked against the host reference (doc/conformance.md §1), a small
  * sweep whose verdicts must match the host's, and the time each took. */
 #include <math.h>
 #include <stdlib.h>
@@ -16,7 +16,7 @@ static const char help[] =
     "  conformance  KV, KQV, QKQV at n = 2 and 4, d = 128, N = 1000 keys, M = 8 queries,\n"
     "               the same codes on every device; the largest deviation from the host\n"
     "               of the logits (|d|/(s+|l|)) and of per-query KL, JS, TV (relative),\n"
-    "               judged by the SPEC 7 tolerances;\n"
+    "               judged by kvq's conformance tolerances;\n"
     "  sweep        KV, KQV, QKQV at n = 2..4 on gauss and t3, 16 trials, N = 256, M = 16;\n"
     "               whether each finding's verdict matches the host's;\n"
     "and the wall time of each. --devices all (the default) is every OpenCL device.\n";
@@ -53,7 +53,7 @@ static float *normals(uint64_t seed, uint32_t tag, size_t n)
 {
     float *x = malloc(n * sizeof *x);
     if (x)
-        kvq_rng_fill_normal(seed, KVQ_RNG_TEST, tag, 0, x, n);
+        kvq__rng_fill_normal(seed, KVQ_RNG_TEST, tag, 0, x, n);
     return x;
 }
 
@@ -65,8 +65,8 @@ static void job_free(job_set *j)
     free(j->v);
     free(j->lr_host);
     free(j->lq_host);
-    kvq_qtensor_free(&j->kq);
-    kvq_qtensor_free(&j->vq);
+    kvq__qtensor_clear(&j->kq);
+    kvq__qtensor_clear(&j->vq);
     kvq_codec_destroy(j->kc);
     kvq_codec_destroy(j->vc);
 }
@@ -97,10 +97,10 @@ static int jobs_make(kvq_ctx *host, uint64_t seed, job_set *js)
             return st ? st : KVQ_ERR_NOMEM;
         if ((st = kvq_codec_create(&j->kc, &j->scheme.k, CONF_D, seed, 0, (uint32_t)i)) ||
             (st = kvq_codec_create(&j->vc, &j->scheme.v, CONF_D, seed, 1, (uint32_t)i)) ||
-            (st = kvq_qtensor_alloc(&j->kq, j->kc, CONF_N)) ||
-            (st = kvq_qtensor_alloc(&j->vq, j->vc, CONF_N)) ||
-            (st = kvq_codec_quantize(j->kc, j->k, CONF_N, &j->kq)) ||
-            (st = kvq_codec_quantize(j->vc, j->v, CONF_N, &j->vq)) ||
+            (st = kvq__qtensor_init(&j->kq, j->kc, CONF_N)) ||
+            (st = kvq__qtensor_init(&j->vq, j->vc, CONF_N)) ||
+            (st = kvq__codec_quantize(j->kc, j->k, CONF_N, &j->kq)) ||
+            (st = kvq__codec_quantize(j->vc, j->v, CONF_N, &j->vq)) ||
             (st = job_run(host, j, j->qm_host, j->lr_host, j->lq_host)))
             return st;
     }
@@ -131,7 +131,7 @@ static double div_dev(double a, double b)
     return d == 0 ? 0.0 : d / fabs(b);
 }
 
-/* SPEC §7 for per-query divergences: relative 1e-3 or absolute 1e-7. */
+/* doc/conformance.md §1.4 for per-query divergences: relative 1e-3 or absolute 1e-7. */
 static int div_ok(double a, double b)
 {
     double d = fabs(a - b);
@@ -169,26 +169,26 @@ static int small_sweep(kvq_ctx *ctx, uint64_t seed, dev_result *r)
 {
     kvq_scheme sch[9];
     kvq_source src[2];
-    kvq_results *res = NULL;
-    kvq_findings *fs = NULL;
+    kvq__results *res = NULL;
+    kvq__findings *fs = NULL;
     char err[128];
     static const char *names[3] = {"KV", "KQV", "QKQV"};
     for (int i = 0; i < 9; i++)
         kvq_scheme_preset(names[i % 3], 2 + i / 3, &sch[i]);
     kvq_source_parse("gauss", "full", &src[0], err, sizeof err);
     kvq_source_parse("t3", "full", &src[1], err, sizeof err);
-    kvq_experiment e = {CONF_D, 256, 16, 1.0, 0, 16, seed, sch, 9, src, 2, NULL, NULL, NULL, NULL};
+    kvq__experiment e = {CONF_D, 256, 16, 1.0, 0, 16, seed, sch, 9, src, 2, NULL, NULL, NULL, NULL};
     double t0 = mono();
-    int st = kvq_results_create(&res, seed);
+    int st = kvq__results_create(&res, seed);
     if (!st)
-        st = kvq_experiment_run(ctx, &e, res);
+        st = kvq__experiment_run(ctx, &e, res);
     if (!st)
-        st = kvq_findings_evaluate(res, seed, &fs);
+        st = kvq__findings_evaluate(res, seed, &fs);
     r->sweep_seconds = mono() - t0;
     for (int f = 0; !st && f < KVQ_FINDING_COUNT; f++)
         r->verdicts[f] = fs->f[f].verdict;
-    kvq_findings_free(fs);
-    kvq_results_free(res);
+    kvq__findings_free(fs);
+    kvq__results_free(res);
     return st;
 }
 
@@ -199,7 +199,7 @@ static int pick_devices(const char *list, dev_result *out, int *n)
     size_t cnt = 0;
     int rc = 0;
     *n = 0;
-    if (kvq_device_list(&l, &cnt))
+    if (kvq__device_list(&l, &cnt))
         return kvq_cli_fail("devices", "cannot list OpenCL devices: %s", kvq_error_detail());
     snprintf(out[(*n)++].spec, 32, "host");
     if (!strcmp(list, "all")) {
@@ -211,7 +211,7 @@ static int pick_devices(const char *list, dev_result *out, int *n)
         snprintf(buf, sizeof buf, "%s", list);
         for (char *tok = strtok(buf, ","); tok && !rc; tok = strtok(NULL, ",")) {
             size_t idx;
-            int st = kvq_device_resolve(l, cnt, tok, &idx);
+            int st = kvq__device_resolve(l, cnt, tok, &idx);
             if (st)
                 rc = kvq_cli_error("--devices", "%s '%s' (see 'kvq devices')",
                                    st == KVQ_ERR_BAD_SPEC ? "malformed device spec" : "no device matches", tok);
@@ -219,7 +219,7 @@ static int pick_devices(const char *list, dev_result *out, int *n)
                 snprintf(out[(*n)++].spec, 32, "%d:%d", l[idx].platform_index, l[idx].device_index);
         }
     }
-    kvq_device_list_free(l);
+    kvq__device_list_free(l);
     return rc;
 }
 
@@ -227,7 +227,7 @@ static int pick_devices(const char *list, dev_result *out, int *n)
 static void print_table(const dev_result *r, int n)
 {
     printf("%-6s %-36s %12s %12s %6s %10s %10s  %s\n", "spec", "device", "logit dev", "KL/JS/TV dev",
-           "SPEC7", "conf s", "sweep s", "verdicts (F1 F2 F3 Jensen) vs host");
+           "tol ok", "conf s", "sweep s", "verdicts (F1 F2 F3 Jensen) vs host");
     for (int i = 0; i < n; i++) {
         if (!r[i].ok_run) {
             printf("%-6s %-36.36s  failed\n", r[i].spec, r[i].name);
@@ -237,7 +237,7 @@ static void print_table(const dev_result *r, int n)
                r[i].logit_dev, r[i].div_dev, r[i].conf_pass ? "pass" : "FAIL", r[i].conf_seconds,
                r[i].sweep_seconds);
         for (int f = 0; f < KVQ_FINDING_COUNT; f++)
-            printf("%s ", kvq_verdict_name(r[i].verdicts[f]));
+            printf("%s ", kvq__verdict_name(r[i].verdicts[f]));
         printf("%s\n", i == 0 ? "(reference)" : r[i].verdicts_agree ? "agree" : "DIFFER");
     }
 }
@@ -248,16 +248,16 @@ static void print_json(const dev_result *r, int n)
     printf("{\"devices\":[");
     for (int i = 0; i < n; i++) {
         printf("%s{\"spec\":", i ? "," : "");
-        kvq_json_string(stdout, r[i].spec);
+        kvq__json_string(stdout, r[i].spec);
         printf(",\"name\":");
-        kvq_json_string(stdout, r[i].name);
+        kvq__json_string(stdout, r[i].name);
         printf(",\"ok\":%s", r[i].ok_run ? "true" : "false");
         if (r[i].ok_run) {
             printf(",\"max_logit_dev\":%.9g,\"max_divergence_rel_dev\":%.9g,\"conformant\":%s,"
                    "\"verdicts\":{", r[i].logit_dev, r[i].div_dev, r[i].conf_pass ? "true" : "false");
             static const char *ids[KVQ_FINDING_COUNT] = {"F1", "F2", "F3", "Jensen"};
             for (int f = 0; f < KVQ_FINDING_COUNT; f++)
-                printf("%s\"%s\":\"%s\"", f ? "," : "", ids[f], kvq_verdict_name(r[i].verdicts[f]));
+                printf("%s\"%s\":\"%s\"", f ? "," : "", ids[f], kvq__verdict_name(r[i].verdicts[f]));
             printf("},\"verdicts_agree\":%s,\"seconds\":{\"conformance\":%.6g,\"sweep\":%.6g}",
                    r[i].verdicts_agree ? "true" : "false", r[i].conf_seconds, r[i].sweep_seconds);
         }

@@ -51,19 +51,19 @@ static void print_json_device(FILE *f, const kvq_device_info *d, int is_default)
     char spec[32];
     spec_of(d, spec, sizeof spec);
     fputs("{\"spec\":", f);
-    kvq_json_string(f, spec);
+    kvq__json_string(f, spec);
     fprintf(f, ",\"type\":\"%s\",\"name\":", type_name(d->type));
-    kvq_json_string(f, d->name);
+    kvq__json_string(f, d->name);
     fputs(",\"platform\":", f);
-    kvq_json_string(f, d->platform);
+    kvq__json_string(f, d->platform);
     fputs(",\"vendor\":", f);
-    kvq_json_string(f, d->vendor);
+    kvq__json_string(f, d->vendor);
     fputs(",\"version\":", f);
-    kvq_json_string(f, d->version);
+    kvq__json_string(f, d->version);
     fputs(",\"opencl_c_version\":", f);
-    kvq_json_string(f, d->opencl_c_version);
+    kvq__json_string(f, d->opencl_c_version);
     fputs(",\"driver\":", f);
-    kvq_json_string(f, d->driver);
+    kvq__json_string(f, d->driver);
     fprintf(f, ",\"compute_units\":%u,\"global_mem\":%" PRIu64 ",\"local_mem\":%" PRIu64
                ",\"max_alloc\":%" PRIu64 ",\"max_work_group\":%zu,\"fp16\":%s,\"fp64\":%s,"
                "\"default\":%s}",
@@ -113,17 +113,17 @@ int kvq_cmd_devices(int argc, char **argv)
         } else
             return kvq_cli_error(argv[i], "unknown option for 'kvq devices'");
     }
-    rc = kvq_device_list(&list, &n);
+    rc = kvq__device_list(&list, &n);
     if (rc)
         return kvq_cli_fail("devices", "cannot list OpenCL devices: %s (%s)", kvq_strerror(rc),
                             kvq_error_detail());
     const char *spec = select ? select : kvq_device_spec_default();
-    rc = kvq_device_resolve(list, n, spec, &chosen);
+    rc = kvq__device_resolve(list, n, spec, &chosen);
     if (rc && select) {
         kvq_cli_error(select, "%s; available devices:",
                       rc == KVQ_ERR_BAD_SPEC ? "malformed device spec" : "no device matches");
         print_table(stderr, list, n, (size_t)-1);
-        kvq_device_list_free(list);
+        kvq__device_list_free(list);
         return KVQ_EXIT_USAGE;
     }
     if (rc)
@@ -138,6 +138,6 @@ int kvq_cmd_devices(int argc, char **argv)
         print_json(stdout, list, n, chosen);
     else
         print_table(stdout, list, n, chosen);
-    kvq_device_list_free(list);
+    kvq__device_list_free(list);
     return KVQ_EXIT_OK;
 }

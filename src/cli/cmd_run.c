@@ -1,5 +1,5 @@
 /* cmd_run.c — `kvq run`: one configuration (scheme, budget, data), T paired
- * trials, every SPEC §2 metric with its mean and bootstrap CI. */
+ * trials, every doc/metrics.md metric with its mean and bootstrap CI. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +31,7 @@ static int make_scheme(const char *text, long bits, int bits_given, kvq_scheme *
 }
 
 /* Prints the human-readable summary of one cell. */
-static void print_cell(const kvq_cell *c, uint64_t seed)
+static void print_cell(const kvq__cell *c, uint64_t seed)
 {
     printf("scheme %s, n = %d bits, effective bits/coord K %.3f V %.3f\n", c->scheme, c->bits,
            c->eff_bits_k, c->eff_bits_v);
@@ -42,7 +42,7 @@ static void print_cell(const kvq_cell *c, uint64_t seed)
     printf("%-14s %14s %14s %14s\n", "metric", "mean", "ci_lo (95%)", "ci_hi");
     for (int m = 0; m < KVQ_METRIC_COUNT; m++) {
         double mean, lo, hi;
-        kvq_cell_summary(c, m, seed, &mean, &lo, &hi);
+        kvq__cell_summary(c, m, seed, &mean, &lo, &hi);
         printf("%-14s %14.6g %14.6g %14.6g\n", kvq_metric_name(m), mean, lo, hi);
     }
     printf("\ndist6 = Euclidean norm of (k_rel_mse, k_dir_err, v_rel_mse, v_dir_err,"
@@ -50,7 +50,7 @@ static void print_cell(const kvq_cell *c, uint64_t seed)
 }
 
 /* Checks the real data against the options; fills dim/trials. */
-static int adopt_real(kvq_cli_opts *o, const kvq_kv_data *kv, const char *label)
+static int adopt_real(kvq_cli_opts *o, const kvq_kv *kv, const char *label)
 {
     char err[256];
     if (kvq_dim_check(kv->dim, err, sizeof err))
@@ -73,8 +73,8 @@ int kvq_cmd_run(int argc, char **argv)
     int bits_given = 0, rc = 0, st;
     kvq_scheme scheme;
     kvq_source src;
-    kvq_kv_data kv;
-    kvq_results *res = NULL;
+    kvq_kv kv;
+    kvq__results *res = NULL;
     kvq_ctx *ctx = NULL;
     char err[256];
 
@@ -123,26 +123,26 @@ int kvq_cmd_run(int argc, char **argv)
     }
     if (!(ctx = kvq_cli_open_device(&o, &rc)))
         goto cleanup;
-    if ((st = kvq_results_create(&res, o.seed))) {
+    if ((st = kvq__results_create(&res, o.seed))) {
         rc = kvq_cli_report_failure(ctx, &o, "run", st);
         goto cleanup;
     }
-    kvq_experiment e = {(int)o.dim, (size_t)o.keys, (size_t)o.queries, o.sharpness, (int)o.topk,
+    kvq__experiment e = {(int)o.dim, (size_t)o.keys, (size_t)o.queries, o.sharpness, (int)o.topk,
                         (size_t)o.trials, o.seed, &scheme, 1, &src, 1, label ? &kv : NULL,
                         label, kvq_cli_progress, NULL};
-    if ((st = kvq_experiment_run(ctx, &e, res)) || (st = kvq_results_summarize(res))) {
+    if ((st = kvq__experiment_run(ctx, &e, res)) || (st = kvq__results_summarize(res))) {
         rc = kvq_cli_report_failure(ctx, &o, "run", st);
         goto cleanup;
     }
     if (o.json) {
-        kvq_report_json_cell(stdout, &res->cells[0], o.seed);
+        kvq__report_json_cell(stdout, &res->cells[0], o.seed);
         fputc('\n', stdout);
     } else
         print_cell(&res->cells[0], o.seed);
     rc = fflush(stdout) ? kvq_cli_fail("stdout", "write error") : 0;
 cleanup:
-    kvq_results_free(res);
+    kvq__results_free(res);
     kvq_ctx_destroy(ctx);
-    kvq_kv_free(&kv);
+    kvq__kv_clear(&kv);
     return rc;
 }

@@ -77,28 +77,28 @@ static int make_dir(const char *dir)
     return kvq_cli_error(dir, "cannot create output directory: %s", strerror(errno));
 }
 
-/* Writer callbacks for kvq_write_atomic. */
+/* Writer callbacks for kvq__write_atomic. */
 typedef struct report_args {
-    const kvq_results *r;
-    const kvq_findings *f;
+    const kvq__results *r;
+    const kvq__findings *f;
 } report_args;
 
-/* kvq_write_atomic writer of results.csv. */
+/* kvq__write_atomic writer of results.csv. */
 static int write_csv(FILE *f, void *a)
 {
-    return kvq_report_csv(f, ((report_args *)a)->r);
+    return kvq__report_csv(f, ((report_args *)a)->r);
 }
 
-/* kvq_write_atomic writer of results.json. */
+/* kvq__write_atomic writer of results.json. */
 static int write_json(FILE *f, void *a)
 {
-    return kvq_report_json(f, ((report_args *)a)->r);
+    return kvq__report_json(f, ((report_args *)a)->r);
 }
 
-/* kvq_write_atomic writer of findings.md. */
+/* kvq__write_atomic writer of findings.md. */
 static int write_md(FILE *f, void *a)
 {
-    return kvq_report_markdown(f, ((report_args *)a)->r, ((report_args *)a)->f);
+    return kvq__report_markdown(f, ((report_args *)a)->r, ((report_args *)a)->f);
 }
 
 /* Writes one report file atomically; exit status or 0. */
@@ -106,18 +106,18 @@ static int write_file(const char *dir, const char *name, int (*w)(FILE *, void *
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    int st = kvq_write_atomic(path, w, arg);
+    int st = kvq__write_atomic(path, w, arg);
     return st ? kvq_cli_fail(path, "cannot write: %s", kvq_strerror(st)) : 0;
 }
 
-int kvq_plots_write(const char *dir, const kvq_results *r, int quiet);
+int kvq_plots_write(const char *dir, const kvq__results *r, int quiet);
 
 /* Prints the verdict table and the per-finding summaries. */
-static void print_verdicts(const kvq_findings *fs)
+static void print_verdicts(const kvq__findings *fs)
 {
     printf("%-8s %-8s %s\n", "finding", "verdict", "evidence");
     for (int i = 0; i < KVQ_FINDING_COUNT; i++)
-        printf("%-8s %-8s %s\n", fs->f[i].id, kvq_verdict_name(fs->f[i].verdict), fs->f[i].summary);
+        printf("%-8s %-8s %s\n", fs->f[i].id, kvq__verdict_name(fs->f[i].verdict), fs->f[i].summary);
     printf("\n");
     for (int i = 0; i < KVQ_FINDING_COUNT; i++)
         printf("%s: %s\n", fs->f[i].id, fs->f[i].claim);
@@ -134,7 +134,7 @@ static int intern(char list[][64], int *n, const char *s)
 }
 
 /* The F3 winner table: lower k_dir_err of QKQV vs KQV per (source, n). */
-static void print_f3(const kvq_finding *f3)
+static void print_f3(const kvq__finding *f3)
 {
     char src[64][64];
     int nsrc = 0, bits[9] = {0};
@@ -159,7 +159,7 @@ static void print_f3(const kvq_finding *f3)
             const char *w = "   -  ";
             char mark = ' ';
             for (size_t i = 0; i < f3->count; i++) {
-                const kvq_finding_cell *c = &f3->cells[i];
+                const kvq__finding_cell *c = &f3->cells[i];
                 if (c->bits != b || strcmp(c->source, src[s]))
                     continue;
                 w = c->verdict < 0 ? c->a : c->verdict > 0 ? c->b : "tie";
@@ -172,13 +172,13 @@ static void print_f3(const kvq_finding *f3)
 }
 
 /* The Jensen summary: superlinear cells and QJL variance against its bound. */
-static void print_jensen(const kvq_finding *fj)
+static void print_jensen(const kvq__finding *fj)
 {
     size_t sup = 0, sub = 0, tie = 0;
     double lo = INFINITY, hi = -INFINITY, vr = 0;
     size_t nv = 0;
     for (size_t i = 0; i < fj->count; i++) {
-        const kvq_finding_cell *c = &fj->cells[i];
+        const kvq__finding_cell *c = &fj->cells[i];
         sup += c->verdict > 0;
         sub += c->verdict < 0;
         tie += c->verdict == 0;
@@ -205,10 +205,10 @@ static int run_sweep(sweep *s)
     int bits[8], rc = 0, st;
     static kvq_scheme schemes[MAX_SCHEMES];
     static kvq_source sources[MAX_SOURCES];
-    kvq_kv_data kv;
+    kvq_kv kv;
     const char *label = NULL;
-    kvq_results *res = NULL;
-    kvq_findings *fs = NULL;
+    kvq__results *res = NULL;
+    kvq__findings *fs = NULL;
     kvq_ctx *ctx = NULL;
     int nbits = -kvq_grid_bits(s->bits, bits, 8);
     if (nbits <= 0)
@@ -240,11 +240,11 @@ static int run_sweep(sweep *s)
     if (!s->o.quiet)
         fprintf(stderr, "kvq: %d scheme×budget × %d source(s) × %ld trials on %s\n", nsch, nsrc,
                 s->o.trials, kvq_ctx_device(ctx)->name);
-    kvq_experiment e = {(int)s->o.dim, (size_t)s->o.keys, (size_t)s->o.queries, s->o.sharpness,
+    kvq__experiment e = {(int)s->o.dim, (size_t)s->o.keys, (size_t)s->o.queries, s->o.sharpness,
                         (int)s->o.topk, (size_t)s->o.trials, s->o.seed, schemes, (size_t)nsch,
                         sources, (size_t)nsrc, label ? &kv : NULL, label, kvq_cli_progress, NULL};
-    if ((st = kvq_results_create(&res, s->o.seed)) || (st = kvq_experiment_run(ctx, &e, res)) ||
-        (st = kvq_results_summarize(res)) || (st = kvq_findings_evaluate(res, s->o.seed, &fs))) {
+    if ((st = kvq__results_create(&res, s->o.seed)) || (st = kvq__experiment_run(ctx, &e, res)) ||
+        (st = kvq__results_summarize(res)) || (st = kvq__findings_evaluate(res, s->o.seed, &fs))) {
         rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
         goto cleanup;
     }
@@ -255,7 +255,7 @@ static int run_sweep(sweep *s)
                        (rc = kvq_plots_write(s->out_dir, res, s->o.quiet))))
         goto cleanup;
     if (s->o.json)
-        kvq_report_json(stdout, res);
+        kvq__report_json(stdout, res);
     else {
         print_verdicts(fs);
         print_f3(&fs->f[KVQ_FINDING_F3]);
@@ -265,10 +265,10 @@ static int run_sweep(sweep *s)
     }
     rc = fflush(stdout) ? kvq_cli_fail("stdout", "write error") : 0;
 cleanup:
-    kvq_findings_free(fs);
-    kvq_results_free(res);
+    kvq__findings_free(fs);
+    kvq__results_free(res);
     kvq_ctx_destroy(ctx);
-    kvq_kv_free(&kv);
+    kvq__kv_clear(&kv);
     return rc;
 }
 

@@ -165,7 +165,7 @@ static const char *base_name(const char *p)
 }
 
 /* Loads real K/V(/Q) if the options name files. */
-int kvq_cli_load_real(const kvq_cli_opts *o, kvq_kv_data *kv, const char **label)
+int kvq_cli_load_real(const kvq_cli_opts *o, kvq_kv *kv, const char **label)
 {
     char err[512];
     const char *bad = NULL;
@@ -177,7 +177,7 @@ int kvq_cli_load_real(const kvq_cli_opts *o, kvq_kv_data *kv, const char **label
     if (!o->kv_file && !o->keys_file && !o->values_file && !o->queries_file)
         return 0;
     if (o->kv_file) {
-        st = kvq_kv_load_safetensors(o->kv_file, o->k_name, o->v_name, o->q_name, kv, err,
+        st = kvq__kv_load_safetensors(o->kv_file, o->k_name, o->v_name, o->q_name, kv, err,
                                      sizeof err);
         bad = o->kv_file;
         *label = base_name(o->kv_file);
@@ -185,13 +185,13 @@ int kvq_cli_load_real(const kvq_cli_opts *o, kvq_kv_data *kv, const char **label
         if (!o->keys_file || !o->values_file)
             return kvq_cli_error(o->keys_file ? "--values-file" : "--keys-file",
                                  "both --keys-file and --values-file are needed");
-        st = kvq_kv_load_npy(o->keys_file, o->values_file, o->queries_file, kv, &bad, err,
+        st = kvq__kv_load_npy(o->keys_file, o->values_file, o->queries_file, kv, &bad, err,
                              sizeof err);
         *label = base_name(o->keys_file);
     }
     if (st) {
         kvq_cli_error(bad ? bad : "input", "%s", err);
-        kvq_kv_free(kv);
+        kvq__kv_clear(kv);
         return st == KVQ_ERR_NOMEM ? KVQ_EXIT_RUNTIME : KVQ_EXIT_USAGE;
     }
     return 0;

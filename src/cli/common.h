@@ -31,7 +31,7 @@ extern const char kvq_cli_opts_help[];
 kvq_ctx *kvq_cli_open_device(const kvq_cli_opts *o, int *rc);
 /* Loads real K/V(/Q) if the options name files; 0 on success or when none
  * are named, else the exit status after printing the error. */
-int kvq_cli_load_real(const kvq_cli_opts *o, kvq_kv_data *kv, const char **label);
+int kvq_cli_load_real(const kvq_cli_opts *o, kvq_kv *kv, const char **label);
 /* Progress bar with ETA on stderr when it is a terminal. */
 void kvq_cli_progress(void *arg, size_t done, size_t total);
 /* Prints a library failure as "kvq: <what>: <error> (<detail>)"; returns 1

@@ -13,12 +13,12 @@
 static const int plot_metrics[] = {KVQ_METRIC_KL, KVQ_METRIC_K_DIR_ERR, KVQ_METRIC_DIST6};
 
 /* Distinct values of a string field of the cells, in first-seen order. */
-static int distinct(const kvq_results *r, int which, char out[][80], int max)
+static int distinct(const kvq__results *r, int which, char out[][80], int max)
 {
     int n = 0;
     for (size_t i = 0; i < r->count; i++) {
         char key[80];
-        const kvq_cell *c = &r->cells[i];
+        const kvq__cell *c = &r->cells[i];
         if (which)
             snprintf(key, sizeof key, "%s", c->scheme);
         else
@@ -33,19 +33,19 @@ static int distinct(const kvq_results *r, int which, char out[][80], int max)
 }
 
 /* One datablock: (n, mean, lo, hi) of a scheme on a source, sorted by n. */
-static void datablock(FILE *f, const kvq_results *r, int metric, const char *src,
+static void datablock(FILE *f, const kvq__results *r, int metric, const char *src,
                       const char *scheme, uint64_t seed, const char *name)
 {
     fprintf(f, "$%s << EOD\n", name);
     for (int b = 0; b <= 8; b++)
         for (size_t i = 0; i < r->count; i++) {
-            const kvq_cell *c = &r->cells[i];
+            const kvq__cell *c = &r->cells[i];
             char key[80];
             snprintf(key, sizeof key, "%s/%s", c->dist, c->rank);
             if (c->bits != b || strcmp(key, src) || strcmp(c->scheme, scheme))
                 continue;
             double mean, lo, hi;
-            kvq_cell_summary(c, metric, seed, &mean, &lo, &hi);
+            kvq__cell_summary(c, metric, seed, &mean, &lo, &hi);
             if (mean > 0 && lo > 0 && isfinite(hi))
                 fprintf(f, "%d %.9g %.9g %.9g\n", b, mean, lo, hi);
             else if (mean > 0)
@@ -55,7 +55,7 @@ static void datablock(FILE *f, const kvq_results *r, int metric, const char *src
 }
 
 /* The gnuplot script of one metric's figure into f. */
-static void script(FILE *f, const kvq_results *r, int metric, const char *png)
+static void script(FILE *f, const kvq__results *r, int metric, const char *png)
 {
     char src[32][80], sch[32][80];
     int ns = distinct(r, 0, src, 32), nc = distinct(r, 1, sch, 32);
@@ -86,7 +86,7 @@ static void script(FILE *f, const kvq_results *r, int metric, const char *png)
 /* Writes DIR/plots.gp and runs it; PNGs appear atomically (rendered to a
  * temporary name, renamed when gnuplot succeeds). Missing gnuplot is a note,
  * not an error. Returns an exit status. */
-int kvq_plots_write(const char *dir, const kvq_results *r, int quiet)
+int kvq_plots_write(const char *dir, const kvq__results *r, int quiet)
 {
     char gp[4096], tmp[4096], png[4096], ptmp[4096], cmd[8300];
     snprintf(gp, sizeof gp, "%s/plots.gp", dir);

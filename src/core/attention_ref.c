@@ -89,7 +89,7 @@ static void work_free(ref_work *w)
 /* Allocates the scratch for a job. */
 static int work_alloc(ref_work *w, const kvq_attention_job *j)
 {
-    size_t n = j->keys, d = (size_t)j->dim, m = (size_t)kvq_codec_qjl_m(j->k_codec);
+    size_t n = j->keys, d = (size_t)j->dim, m = (size_t)kvq__codec_qjl_m(j->k_codec);
     memset(w, 0, sizeof *w);
     w->lr = malloc(n * sizeof(double));
     w->lq = malloc(n * sizeof(double));
@@ -116,14 +116,14 @@ static void query_logits(const kvq_attention_job *j, const float *q, ref_work *w
 {
     double s = j->sharpness / sqrt((double)j->dim);
     int has_qjl = kvq_codec_spec_get(j->k_codec)->qjl;
-    kvq_codec_prepare_query(j->k_codec, q, w->qr, has_qjl ? w->sq : NULL);
+    kvq__codec_prepare_query(j->k_codec, q, w->qr, has_qjl ? w->sq : NULL);
     for (size_t k = 0; k < j->keys; k++) {
         const float *kr = j->k + k * (size_t)j->dim;
         double dot = 0;
         for (int c = 0; c < j->dim; c++)
             dot += (double)q[c] * kr[c];
         w->lr[k] = s * dot;
-        w->lq[k] = s * kvq_codec_dot(j->k_codec, j->k_codes, k, w->qr, has_qjl ? w->sq : NULL);
+        w->lq[k] = s * kvq__codec_dot(j->k_codec, j->k_codes, k, w->qr, has_qjl ? w->sq : NULL);
     }
 }
 
@@ -136,13 +136,13 @@ static void export_row(float *dst, const double *src, size_t n)
 }
 
 /* The double-precision host reference of the same job (what the host context runs. */
-KVQ_API int kvq_reference_attention(const kvq_attention_job *j, kvq_attention_out *out)
+int kvq__reference_attention(const kvq_attention_job *j, kvq_attention_out *out)
 {
     ref_work w;
     int st = work_alloc(&w, j);
     if (st)
         return st;
-    st = kvq_codec_dequantize(j->v_codec, j->v_codes, w.vhat);
+    st = kvq__codec_dequantize(j->v_codec, j->v_codes, w.vhat);
     for (size_t i = 0; !st && i < j->queries; i++) {
         const float *q = j->q + i * (size_t)j->dim;
         kvq_query_metrics *qm = &out->queries[i];
@@ -160,7 +160,7 @@ KVQ_API int kvq_reference_attention(const kvq_attention_job *j, kvq_attention_ou
                    (size_t)j->dim);
     }
     if (!st && out->want_vector_errors) {
-        st = kvq_codec_dequantize(j->k_codec, j->k_codes, w.khat);
+        st = kvq__codec_dequantize(j->k_codec, j->k_codes, w.khat);
         vector_errors(j->k, w.khat, j->keys, j->dim, &out->k_err, w.a, w.b);
         vector_errors(j->v, w.vhat, j->keys, j->dim, &out->v_err, w.a, w.b);
     }

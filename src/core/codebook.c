@@ -1,4 +1,4 @@
-/* codebook.c — Lloyd–Max quantizers of the hypersphere Beta law f_d (SPEC §1.3).
+/* codebook.c — Lloyd–Max quantizers of the hypersphere Beta law f_d (doc/quantization.md §4).
  *
  * f_d(x) = (1 − x²)^a / Z on [−1, 1], a = (d−3)/2, Z = B(1/2, α), α = a+1.
  * Cell masses come from the regularized incomplete Beta function
@@ -271,7 +271,7 @@ static int codebook_compute(kvq_codebook *cb, double *cent, double *thr)
 }
 
 /* 1 if dim is a power of two in 16…1024. */
-int kvq_core_dim_ok(int dim)
+int kvq__core_dim_ok(int dim)
 {
     return dim >= 16 && dim <= 1024 && (dim & (dim - 1)) == 0;
 }
@@ -292,7 +292,7 @@ static double *cache_mem[7][8];           /* centroids then thresholds, one bloc
 /* The cached Lloyd–Max codebook of f_d for (dim, bits), computed once in double. */
 int kvq_codebook_get(int dim, int bits, const kvq_codebook **cb)
 {
-    if (!cb || !kvq_core_dim_ok(dim) || bits < 1 || bits > 8)
+    if (!cb || !kvq__core_dim_ok(dim) || bits < 1 || bits > 8)
         return KVQ_ERR_INVALID_ARG;
     int s = dim_slot(dim), st = 0;
     kvq_codebook *e = &cache[s][bits - 1];

@@ -1,4 +1,4 @@
-/* codec.c — the host reference codecs (SPEC §1.4–1.5): MSE with optional norm
+/* codec.c — the host reference codecs (doc/quantization.md §5): MSE with optional norm
  * correction, QJL on the residual, dequantization and the compressed-domain
  * inner-product estimator. Inputs are float; all arithmetic is double. */
 #include <math.h>
@@ -40,7 +40,7 @@ static int draw_qjl(kvq_codec *c, uint64_t seed, uint32_t purpose, uint32_t tria
     size_t n = (size_t)c->m * c->dim;
     if (!(c->S = malloc(n * sizeof *c->S)))
         return KVQ_ERR_NOMEM;
-    kvq_rng_fill_normal(seed, purpose, trial, 0, c->S, n);
+    kvq__rng_fill_normal(seed, purpose, trial, 0, c->S, n);
     return 0;
 }
 
@@ -52,7 +52,7 @@ int kvq_codec_create(kvq_codec **out, const kvq_codec_spec *spec, int dim, uint6
     if (!out)
         return KVQ_ERR_INVALID_ARG;
     *out = NULL;
-    if (!spec || !kvq_core_dim_ok(dim) || (tensor != 0 && tensor != 1) ||
+    if (!spec || !kvq__core_dim_ok(dim) || (tensor != 0 && tensor != 1) ||
         !spec_valid(spec, dim))
         return KVQ_ERR_INVALID_ARG;
     kvq_codec *c = calloc(1, sizeof *c);
@@ -63,7 +63,7 @@ int kvq_codec_create(kvq_codec **out, const kvq_codec_spec *spec, int dim, uint6
     c->m = spec->qjl ? (spec->qjl_m ? spec->qjl_m : dim) : 0;
     c->spec.qjl_m = c->m;
     c->spec.norm_bits = spec->norm_bits == 16 ? 16 : 32;
-    c->words = kvq_packed_words(dim, spec->mse_bits, c->m);
+    c->words = kvq__packed_words(dim, spec->mse_bits, c->m);
     st = kvq_rotation_create(&c->rot, spec->rotation, dim, seed,
                              tensor ? KVQ_RNG_ROT_V : KVQ_RNG_ROT_K, trial);
     if (st == 0 && spec->mse_bits > 0)
@@ -93,15 +93,15 @@ int kvq_codec_dim(const kvq_codec *c) { return c->dim; }
 /* The spec in effect (qjl_m resolved to m, norm_bits to 32 or 16). */
 const kvq_codec_spec *kvq_codec_spec_get(const kvq_codec *c) { return &c->spec; }
 /* The rotation of a codec. */
-const kvq_rotation *kvq_codec_rotation(const kvq_codec *c) { return c->rot; }
+const kvq_rotation *kvq__codec_rotation(const kvq_codec *c) { return c->rot; }
 /* NULL when mse_bits = 0. */
-const kvq_codebook *kvq_codec_codebook(const kvq_codec *c) { return c->cb; }
+const kvq_codebook *kvq__codec_codebook(const kvq_codec *c) { return c->cb; }
 /* S (m×dim floats, row-major), NULL without QJL. */
-const float *kvq_codec_qjl_matrix(const kvq_codec *c) { return c->S; }
+const float *kvq__codec_qjl_matrix(const kvq_codec *c) { return c->S; }
 /* m, or 0 without QJL. */
-int kvq_codec_qjl_m(const kvq_codec *c) { return c->m; }
+int kvq__codec_qjl_m(const kvq_codec *c) { return c->m; }
 /* 32-bit words of packed codes per vector: ceil((mse_bits·dim + m) / 32). */
-size_t kvq_codec_words(const kvq_codec *c) { return c->words; }
+size_t kvq__codec_words(const kvq_codec *c) { return c->words; }
 
 /* Allocates the scratch of one vector. */
 static int work_alloc(work *w, const kvq_codec *c)
@@ -148,7 +148,7 @@ static double norm2(const double *x, int n)
  * Returns KVQ_ERR_UNSUPPORTED if it does not fit. */
 static int store_norm(const kvq_codec *c, double v, float *out)
 {
-    double r = c->spec.norm_bits == 16 ? kvq_round_half(v) : v;
+    double r = c->spec.norm_bits == 16 ? kvq__round_half(v) : v;
     *out = (float)r;
     return isfinite(*out) ? 0 : KVQ_ERR_UNSUPPORTED;
 }
@@ -172,7 +172,7 @@ static int quantize_mse(const kvq_codec *c, const double *x, double nu, work *w,
         w->idx[j] = nearest_code(c->cb, nu > 0.0 ? u[j] / nu : 0.0);
         cn += c->cb->centroids[w->idx[j]] * c->cb->centroids[w->idx[j]];
     }
-    kvq_pack_codes(w->idx, c->dim, c->spec.mse_bits, words);
+    kvq__pack_codes(w->idx, c->dim, c->spec.mse_bits, words);
     int st = store_norm(c, c->spec.norm_correct ? nu / sqrt(cn) : nu, norm_out);
     mse_reconstruct(c, w->idx, *norm_out, w->y);
     return st;
@@ -191,7 +191,7 @@ static int quantize_qjl(const kvq_codec *c, double *x, work *w, uint32_t *words,
             dot += s[j] * x[j];
         w->z[i] = dot >= 0.0 ? 1 : -1;
     }
-    kvq_pack_signs(w->z, c->m, c->dim, c->spec.mse_bits, words);
+    kvq__pack_signs(w->z, c->m, c->dim, c->spec.mse_bits, words);
     return store_norm(c, norm2(x, c->dim), gamma_out);
 }
 
@@ -236,7 +236,7 @@ static int tensor_fits(const kvq_codec *c, const kvq_qtensor *t, size_t count)
 }
 
 /* Host reference quantization of count vectors x (count × dim) into out. */
-int kvq_codec_quantize(const kvq_codec *c, const float *x, size_t count, kvq_qtensor *out)
+int kvq__codec_quantize(const kvq_codec *c, const float *x, size_t count, kvq_qtensor *out)
 {
     work w;
     int st = 0;
@@ -262,7 +262,7 @@ static void qjl_reconstruct(const kvq_codec *c, const int8_t *z, double gamma, d
 }
 
 /* x̂ = ν·Rᵀ C[idx] + sqrt(π/2)/m · γ · Sᵀ z for every vector of t (t->count × dim). */
-int kvq_codec_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat)
+int kvq__codec_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat)
 {
     work w;
     if (!c || !xhat || !tensor_fits(c, t, t ? t->count : 0))
@@ -272,11 +272,11 @@ int kvq_codec_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat)
         const uint32_t *words = t->codes + v * c->words;
         memset(w.y, 0, (size_t)c->dim * sizeof *w.y);
         if (c->spec.mse_bits > 0) {
-            kvq_unpack_codes(words, c->dim, c->spec.mse_bits, w.idx);
+            kvq__unpack_codes(words, c->dim, c->spec.mse_bits, w.idx);
             mse_reconstruct(c, w.idx, t->norms[v], w.y);
         }
         if (c->m > 0) {
-            kvq_unpack_signs(words, c->m, c->dim, c->spec.mse_bits, w.z);
+            kvq__unpack_signs(words, c->m, c->dim, c->spec.mse_bits, w.z);
             qjl_reconstruct(c, w.z, t->gammas[v], w.y);
         }
         for (int j = 0; j < c->dim; j++)
@@ -287,7 +287,7 @@ int kvq_codec_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat)
 }
 
 /* Query side of the compressed-domain estimator. */
-void kvq_codec_prepare_query(const kvq_codec *c, const float *q, double *qr, double *sq)
+void kvq__codec_prepare_query(const kvq_codec *c, const float *q, double *qr, double *sq)
 {
     for (int j = 0; j < c->dim; j++)
         qr[j] = q[j];
@@ -331,7 +331,7 @@ static double qjl_dot(const kvq_codec *c, const uint32_t *words, const double *s
 }
 
 /* Estimate of ⟨q, x_j⟩ from vector j of t without dequantizing. */
-double kvq_codec_dot(const kvq_codec *c, const kvq_qtensor *t, size_t j, const double *qr,
+double kvq__codec_dot(const kvq_codec *c, const kvq_qtensor *t, size_t j, const double *qr,
                      const double *sq)
 {
     const uint32_t *words = t->codes + j * c->words;
@@ -351,5 +351,5 @@ void kvq_codec_budget(const kvq_codec_spec *s, int dim, kvq_budget *b)
     b->payload_bits = s->mse_bits + (double)m / dim;
     b->side_bits = (s->mse_bits > 0 ? nb : 0) + (s->qjl ? nb : 0);
     b->effective_bits = b->payload_bits + b->side_bits / dim;
-    b->bytes_per_token = 4.0 * kvq_packed_words(dim, s->mse_bits, m) + b->side_bits / 8.0;
+    b->bytes_per_token = 4.0 * kvq__packed_words(dim, s->mse_bits, m) + b->side_bits / 8.0;
 }

@@ -1,4 +1,4 @@
-/* pack.c — the bit-planar code layout (SPEC §1.7, documented in kvq.h),
+/* pack.c — the bit-planar code layout (doc/quantization.md §6, documented in kvq.h),
  * packed tensors, and IEEE half rounding of the side information. */
 #include <math.h>
 #include <stdlib.h>
@@ -21,13 +21,13 @@ static unsigned bit_get(const uint32_t *w, size_t p)
 }
 
 /* W for (dim, bits, m). */
-size_t kvq_packed_words(int dim, int bits, int m)
+size_t kvq__packed_words(int dim, int bits, int m)
 {
     return ((size_t)bits * dim + (size_t)m + 31) / 32;
 }
 
 /* Plane k, coordinate j at stream bit k·d + j. */
-void kvq_pack_codes(const uint8_t *idx, int dim, int bits, uint32_t *words)
+void kvq__pack_codes(const uint8_t *idx, int dim, int bits, uint32_t *words)
 {
     for (int k = 0; k < bits; k++)
         for (int j = 0; j < dim; j++)
@@ -35,7 +35,7 @@ void kvq_pack_codes(const uint8_t *idx, int dim, int bits, uint32_t *words)
 }
 
 /* Reads the b MSE planes of one vector back into idx[0 … dim−1]. */
-void kvq_unpack_codes(const uint32_t *words, int dim, int bits, uint8_t *idx)
+void kvq__unpack_codes(const uint32_t *words, int dim, int bits, uint8_t *idx)
 {
     for (int j = 0; j < dim; j++)
         idx[j] = 0;
@@ -45,7 +45,7 @@ void kvq_unpack_codes(const uint32_t *words, int dim, int bits, uint8_t *idx)
 }
 
 /* Sign i at stream bit b·d + i; 1 ⇔ +1. */
-void kvq_pack_signs(const int8_t *z, int m, int dim, int bits, uint32_t *words)
+void kvq__pack_signs(const int8_t *z, int m, int dim, int bits, uint32_t *words)
 {
     size_t base = (size_t)bits * dim;
     for (int i = 0; i < m; i++)
@@ -53,7 +53,7 @@ void kvq_pack_signs(const int8_t *z, int m, int dim, int bits, uint32_t *words)
 }
 
 /* Reads the QJL plane back as z[i] ∈ {−1, +1}. */
-void kvq_unpack_signs(const uint32_t *words, int m, int dim, int bits, int8_t *z)
+void kvq__unpack_signs(const uint32_t *words, int m, int dim, int bits, int8_t *z)
 {
     size_t base = (size_t)bits * dim;
     for (int i = 0; i < m; i++)
@@ -63,7 +63,7 @@ void kvq_unpack_signs(const uint32_t *words, int m, int dim, int bits, int8_t *z
 /* Nearest binary16 value, ties to even: the quantum is 2^(e−11) for
  * |x| ∈ [2^(e−1), 2^e), never below the subnormal step 2^−24; rint rounds
  * ties to even in the default rounding mode. */
-double kvq_round_half(double x)
+double kvq__round_half(double x)
 {
     if (x == 0.0 || !isfinite(x))
         return x;
@@ -75,7 +75,7 @@ double kvq_round_half(double x)
 }
 
 /* Allocates a zeroed tensor for count vectors of codec c. */
-int kvq_qtensor_alloc(kvq_qtensor *t, const kvq_codec *c, size_t count)
+int kvq__qtensor_init(kvq_qtensor *t, const kvq_codec *c, size_t count)
 {
     if (!t || !c)
         return KVQ_ERR_INVALID_ARG;
@@ -85,8 +85,8 @@ int kvq_qtensor_alloc(kvq_qtensor *t, const kvq_codec *c, size_t count)
     t->dim = kvq_codec_dim(c);
     t->count = count;
     t->mse_bits = s->mse_bits;
-    t->qjl_m = kvq_codec_qjl_m(c);
-    t->words = kvq_codec_words(c);
+    t->qjl_m = kvq__codec_qjl_m(c);
+    t->words = kvq__codec_words(c);
     if (t->words && n > SIZE_MAX / sizeof(uint32_t) / t->words)
         return KVQ_ERR_NOMEM;
     t->codes = calloc(n * (t->words ? t->words : 1), sizeof *t->codes);
@@ -94,14 +94,14 @@ int kvq_qtensor_alloc(kvq_qtensor *t, const kvq_codec *c, size_t count)
     if (s->qjl)
         t->gammas = calloc(n, sizeof *t->gammas);
     if (!t->codes || !t->norms || (s->qjl && !t->gammas)) {
-        kvq_qtensor_free(t);
+        kvq__qtensor_clear(t);
         return KVQ_ERR_NOMEM;
     }
     return 0;
 }
 
 /* Frees the arrays and zeroes *t; safe on a zeroed struct. */
-void kvq_qtensor_free(kvq_qtensor *t)
+void kvq__qtensor_clear(kvq_qtensor *t)
 {
     if (!t)
         return;

@@ -1,4 +1,4 @@
-/* rotation.c — the orthogonal rotations R of SPEC §1.2: identity, randomized
+/* rotation.c — the orthogonal rotations R of doc/quantization.md §3: identity, randomized
  * Walsh–Hadamard (one or two rounds, O(d log d)) and dense Haar-random. */
 #include <math.h>
 #include <stdlib.h>
@@ -13,7 +13,7 @@ struct kvq_rotation {
 };
 
 /* Sylvester butterfly: log2(dim) passes of (a, b) → (a + b, a − b). */
-void kvq_wht_inplace(double *x, int dim)
+void kvq__wht_inplace(double *x, int dim)
 {
     for (int h = 1; h < dim; h <<= 1)
         for (int i = 0; i < dim; i += h << 1)
@@ -28,7 +28,7 @@ void kvq_wht_inplace(double *x, int dim)
 static void wht_scaled(double *x, int dim)
 {
     double s = 1.0 / sqrt((double)dim);
-    kvq_wht_inplace(x, dim);
+    kvq__wht_inplace(x, dim);
     for (int i = 0; i < dim; i++)
         x[i] *= s;
 }
@@ -47,7 +47,7 @@ static void draw_signs(kvq_rotation *r, uint64_t seed, uint32_t purpose, uint32_
     uint32_t blk[4];
     for (size_t i = 0; i < n; i++) {
         if ((i & 3) == 0)
-            kvq_core_block(seed, purpose, trial, i >> 2, blk);
+            kvq__core_block(seed, purpose, trial, i >> 2, blk);
         r->signs[i] = (blk[i & 3] & 1u) ? -1.0f : 1.0f;
     }
 }
@@ -66,7 +66,7 @@ static int draw_dense(kvq_rotation *r, uint64_t seed, uint32_t purpose, uint32_t
         return KVQ_ERR_NOMEM;
     }
     for (int i = 0; i < d; i++) {          /* G[i][j] = normal i·d + j, stored by column */
-        kvq_rng_fill_normal(seed, purpose, trial, (uint64_t)i * d, row, (size_t)d);
+        kvq__rng_fill_normal(seed, purpose, trial, (uint64_t)i * d, row, (size_t)d);
         for (int j = 0; j < d; j++)
             q[(size_t)j * d + i] = row[j];
     }
@@ -110,7 +110,7 @@ int kvq_rotation_create(kvq_rotation **out, int kind, int dim, uint64_t seed,
     if (!out)
         return KVQ_ERR_INVALID_ARG;
     *out = NULL;
-    if (kind < KVQ_ROT_NONE || kind > KVQ_ROT_DENSE || !kvq_core_dim_ok(dim))
+    if (kind < KVQ_ROT_NONE || kind > KVQ_ROT_DENSE || !kvq__core_dim_ok(dim))
         return KVQ_ERR_INVALID_ARG;
     kvq_rotation *r = calloc(1, sizeof *r);
     if (!r)
@@ -195,12 +195,12 @@ int kvq_rotation_kind(const kvq_rotation *r) { return r->kind; }
 /* The dimension of a rotation. */
 int kvq_rotation_dim(const kvq_rotation *r) { return r->dim; }
 /* Number of sign rounds: 0 (none, dense), 1 (wht), 2 (wht2). */
-int kvq_rotation_rounds(const kvq_rotation *r) { return r->rounds; }
+int kvq__rotation_rounds(const kvq_rotation *r) { return r->rounds; }
 /* The dense matrix R (dim×dim, row-major, y = R x), or NULL unless dense. */
-const double *kvq_rotation_matrix(const kvq_rotation *r) { return r->matrix; }
+const double *kvq__rotation_matrix(const kvq_rotation *r) { return r->matrix; }
 
 /* dim values ±1 of a sign round (0-based), or NULL if there is none. */
-const float *kvq_rotation_signs(const kvq_rotation *r, int round)
+const float *kvq__rotation_signs(const kvq_rotation *r, int round)
 {
     if (round < 0 || round >= r->rounds)
         return NULL;

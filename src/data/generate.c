@@ -1,4 +1,4 @@
-/* generate.c — synthetic K/V/Q sources (SPEC §3). Every family has unit
+/* generate.c — synthetic K/V/Q sources (doc/statistics.md). Every family has unit
  * variance per coordinate. Randomness comes only from the Philox streams of
  * src/core: each (seed, purpose, trial) stream is cut into regions (the top
  * two bits of the word index) and each row of a region starts at word
@@ -25,7 +25,7 @@ static int parse_family(const char *f, size_t len, kvq_source *s, char *err, siz
 {
     char buf[32], *end;
     if (len >= sizeof buf)
-        return kvq_data_errf(err, errlen, KVQ_ERR_BAD_SPEC, "unknown distribution '%s'", f);
+        return kvq__data_errf(err, errlen, KVQ_ERR_BAD_SPEC, "unknown distribution '%s'", f);
     memcpy(buf, f, len);
     buf[len] = 0;
     if (!strcmp(buf, "gauss") || !strcmp(buf, "laplace")) {
@@ -36,9 +36,9 @@ static int parse_family(const char *f, size_t len, kvq_source *s, char *err, siz
         s->family = KVQ_DIST_STUDENT_T;
         s->nu = strtod(buf + 1, &end);
         if (*end || !isfinite(s->nu) || s->nu > 1e6)
-            return kvq_data_errf(err, errlen, KVQ_ERR_BAD_SPEC, "bad Student-t name '%s'", buf);
+            return kvq__data_errf(err, errlen, KVQ_ERR_BAD_SPEC, "bad Student-t name '%s'", buf);
         if (s->nu <= 2)
-            return kvq_data_errf(err, errlen, KVQ_ERR_BAD_SPEC,
+            return kvq__data_errf(err, errlen, KVQ_ERR_BAD_SPEC,
                                  "'%s': Student-t needs nu > 2 to have unit variance", buf);
         return 0;
     }
@@ -57,12 +57,12 @@ static int parse_family(const char *f, size_t len, kvq_source *s, char *err, siz
             }
         }
         if (*p || s->outliers == 0 || !(s->outlier_scale > 0) || s->outlier_scale > 1e6)
-            return kvq_data_errf(err, errlen, KVQ_ERR_BAD_SPEC,
+            return kvq__data_errf(err, errlen, KVQ_ERR_BAD_SPEC,
                                  "bad outlier spec '%s' (outlier[C[xS]], 1 <= C < 1024, S > 0)",
                                  buf);
         return 0;
     }
-    return kvq_data_errf(err, errlen, KVQ_ERR_BAD_SPEC,
+    return kvq__data_errf(err, errlen, KVQ_ERR_BAD_SPEC,
                          "unknown distribution '%s' (gauss, t<nu>, laplace, outlier[C[xS]], "
                          "optionally +needle<alpha>)", buf);
 }
@@ -102,17 +102,17 @@ int kvq_source_parse(const char *dist, const char *rank, kvq_source *s, char *er
         return rc;
     if (plus) {
         if (strncmp(plus, "+needle", 7) || !isdigit((unsigned char)plus[7]))
-            return kvq_data_errf(err, errlen, KVQ_ERR_BAD_SPEC,
+            return kvq__data_errf(err, errlen, KVQ_ERR_BAD_SPEC,
                                  "bad suffix '%s' (expected +needle<alpha>)", plus);
         s->needle = strtod(plus + 7, &end);
         if (*end || !(s->needle > 0) || s->needle > 1e3)
-            return kvq_data_errf(err, errlen, KVQ_ERR_BAD_SPEC,
+            return kvq__data_errf(err, errlen, KVQ_ERR_BAD_SPEC,
                                  "bad needle '%s' (alpha in (0, 1000])", plus + 1);
     }
     if (rank && *rank && strcmp(rank, "full")) {
         long r = isdigit((unsigned char)rank[0]) ? strtol(rank, &end, 10) : -1;
         if (r < 1 || *end || r >= MAX_DIM)
-            return kvq_data_errf(err, errlen, KVQ_ERR_BAD_SPEC,
+            return kvq__data_errf(err, errlen, KVQ_ERR_BAD_SPEC,
                                  "bad rank '%s' (\"full\" or an integer 1..1023, below d)", rank);
         s->rank = (int)r;
     }
@@ -124,57 +124,57 @@ int kvq_source_parse(const char *dist, const char *rank, kvq_source *s, char *er
 int kvq_source_check(const kvq_source *s, int dim, char *err, size_t errlen)
 {
     if (dim < 2 || dim > MAX_DIM)
-        return kvq_data_errf(err, errlen, KVQ_ERR_INVALID_ARG, "dimension %d out of 2..%d",
+        return kvq__data_errf(err, errlen, KVQ_ERR_INVALID_ARG, "dimension %d out of 2..%d",
                              dim, MAX_DIM);
     if (s->rank && s->rank >= dim)
-        return kvq_data_errf(err, errlen, KVQ_ERR_INVALID_ARG,
+        return kvq__data_errf(err, errlen, KVQ_ERR_INVALID_ARG,
                              "rank %d must be below the dimension %d", s->rank, dim);
     if (s->family == KVQ_DIST_OUTLIER && s->outliers >= dim)
-        return kvq_data_errf(err, errlen, KVQ_ERR_INVALID_ARG,
+        return kvq__data_errf(err, errlen, KVQ_ERR_INVALID_ARG,
                              "%d outlier channels need a dimension above %d", s->outliers, dim);
     return 0;
 }
 
 /* Gamma(a, 1) for a >= 1 by Marsaglia & Tsang (2000). */
-static double gamma_draw(kvq_rng *r, double a)
+static double gamma_draw(kvq__rng *r, double a)
 {
     double d = a - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
     for (;;) {
-        double x = kvq_rng_normal(r), v = 1.0 + c * x;
+        double x = kvq__rng_normal(r), v = 1.0 + c * x;
         if (v <= 0)
             continue;
         v = v * v * v;
-        double u = kvq_rng_uniform(r);
+        double u = kvq__rng_uniform(r);
         if (log(u) < 0.5 * x * x + d - d * v + d * log(v))
             return d * v;
     }
 }
 
 /* One unit-variance draw of the (non-Gaussian) family. */
-static double family_draw(const kvq_source *s, kvq_rng *r)
+static double family_draw(const kvq_source *s, kvq__rng *r)
 {
     if (s->family == KVQ_DIST_LAPLACE) {       /* inverse CDF, scale 1/sqrt(2) */
-        double u = kvq_rng_uniform(r) - 0.5;
+        double u = kvq__rng_uniform(r) - 0.5;
         double m = -log(1.0 - 2.0 * fabs(u)) * 0.70710678118654752440;
         return u < 0 ? -m : m;
     }
     if (s->family == KVQ_DIST_STUDENT_T) {     /* z / sqrt(chi2_nu / nu), rescaled */
-        double z = kvq_rng_normal(r), chi2 = 2.0 * gamma_draw(r, 0.5 * s->nu);
+        double z = kvq__rng_normal(r), chi2 = 2.0 * gamma_draw(r, 0.5 * s->nu);
         return z / sqrt(chi2 / s->nu) * sqrt((s->nu - 2.0) / s->nu);
     }
-    return kvq_rng_normal(r);
+    return kvq__rng_normal(r);
 }
 
 /* Fills row i of region 0 (len values) from the family. */
 static void family_row(const kvq_source *s, uint64_t seed, uint32_t purpose, uint32_t trial,
                        size_t i, int len, float *out)
 {
-    kvq_rng r;
+    kvq__rng r;
     if (s->family == KVQ_DIST_GAUSS || s->family == KVQ_DIST_OUTLIER) {
-        kvq_rng_fill_normal(seed, purpose, trial, ROW(i) / 2, out, (size_t)len);
+        kvq__rng_fill_normal(seed, purpose, trial, ROW(i) / 2, out, (size_t)len);
         return;
     }
-    kvq_rng_init(&r, seed, purpose, trial);
+    kvq__rng_init(&r, seed, purpose, trial);
     r.next = ROW(i);
     for (int j = 0; j < len; j++)
         out[j] = (float)family_draw(s, &r);
@@ -190,7 +190,7 @@ static int mixing_matrix(uint64_t seed, uint32_t purpose, uint32_t trial, int r,
     if (!w)
         return KVQ_ERR_NOMEM;
     for (int k = 0; k < r; k++) {
-        kvq_rng_fill_normal(seed, purpose, trial, (REGION(1) + ROW(k)) / 2, row, (size_t)dim);
+        kvq__rng_fill_normal(seed, purpose, trial, (REGION(1) + ROW(k)) / 2, row, (size_t)dim);
         for (int j = 0; j < dim; j++) {
             w[(size_t)k * dim + j] = row[j];
             ss += (double)row[j] * row[j];
@@ -208,16 +208,16 @@ static void outlier_scales(const kvq_source *s, uint64_t seed, uint32_t trial, i
                            double *scale)
 {
     int perm[MAX_DIM];
-    kvq_rng r;
+    kvq__rng r;
     double norm = sqrt((dim - s->outliers + s->outliers * s->outlier_scale * s->outlier_scale) /
                        (double)dim);
-    kvq_rng_init(&r, seed, KVQ_RNG_DATA_AUX, trial);
+    kvq__rng_init(&r, seed, KVQ_RNG_DATA_AUX, trial);
     for (int j = 0; j < dim; j++) {
         perm[j] = j;
         scale[j] = 1.0 / norm;
     }
     for (int c = 0; c < s->outliers; c++) {
-        int k = c + (int)(kvq_rng_uniform(&r) * (dim - c)), t = perm[c];
+        int k = c + (int)(kvq__rng_uniform(&r) * (dim - c)), t = perm[c];
         if (k >= dim)
             k = dim - 1;
         perm[c] = perm[k];
@@ -250,7 +250,7 @@ int kvq_source_generate(const kvq_source *s, uint64_t seed, uint32_t purpose, ui
             family_row(s, seed, purpose, trial, i, dim, x);
         } else {
             family_row(s, seed, purpose, trial, i, s->rank, z);
-            kvq_rng_fill_normal(seed, purpose, trial, (REGION(2) + ROW(i)) / 2, e, (size_t)dim);
+            kvq__rng_fill_normal(seed, purpose, trial, (REGION(2) + ROW(i)) / 2, e, (size_t)dim);
             for (int j = 0; j < dim; j++) {
                 double acc = LOWRANK_SIGMA * e[j];
                 for (int k = 0; k < s->rank; k++)
@@ -267,12 +267,12 @@ int kvq_source_generate(const kvq_source *s, uint64_t seed, uint32_t purpose, ui
 
 /* Index j(i) of the key planted in query i: a 53-bit uniform from two words
  * of the AUX stream's region 1, times n_keys. */
-size_t kvq_source_needle_index(uint64_t seed, uint32_t trial, size_t i, size_t n_keys)
+size_t kvq__source_needle_index(uint64_t seed, uint32_t trial, size_t i, size_t n_keys)
 {
-    kvq_rng r;
-    kvq_rng_init(&r, seed, KVQ_RNG_DATA_AUX, trial);
+    kvq__rng r;
+    kvq__rng_init(&r, seed, KVQ_RNG_DATA_AUX, trial);
     r.next = REGION(1) + 2 * (uint64_t)i;
-    uint32_t hi = kvq_rng_u32(&r) >> 5, lo = kvq_rng_u32(&r) >> 6;
+    uint32_t hi = kvq__rng_u32(&r) >> 5, lo = kvq__rng_u32(&r) >> 6;
     double u = (hi * 67108864.0 + lo) / 9007199254740992.0;
     size_t j = (size_t)(u * (double)n_keys);
     return j < n_keys ? j : n_keys - 1;
@@ -289,7 +289,7 @@ int kvq_source_queries(const kvq_source *s, uint64_t seed, uint32_t trial, const
     if (!keys || !n_keys)
         return KVQ_ERR_INVALID_ARG;
     for (size_t i = 0; i < m; i++) {
-        const float *k = keys + kvq_source_needle_index(seed, trial, i, n_keys) * (size_t)dim;
+        const float *k = keys + kvq__source_needle_index(seed, trial, i, n_keys) * (size_t)dim;
         float *q = q_out + i * (size_t)dim;
         for (int j = 0; j < dim; j++)
             q[j] = (float)((a * k[j] + q[j]) * c);

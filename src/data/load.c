@@ -13,13 +13,13 @@ static int view(const kvq_tensor *t, const char *which, size_t *h, size_t *n, si
     if (!rc)
         rc = kvq_tensor_as_heads(t, h, n, d, inner, sizeof inner);
     if (rc)
-        return kvq_data_errf(err, errlen, rc, "%s: %s", which, inner);
+        return kvq__data_errf(err, errlen, rc, "%s: %s", which, inner);
     return 0;
 }
 
 /* Checks that K, V, Q agree, folds grouped query heads, checks d.
  * *bad is 0, 1 or 2 for the tensor (K, V, Q) an error is about. */
-static int check_set(kvq_kv_data *kv, int has_q, int *bad, char *err, size_t errlen)
+static int check_set(kvq_kv *kv, int has_q, int *bad, char *err, size_t errlen)
 {
     size_t hv, nv, dv, hq, nq, dq;
     int rc;
@@ -30,7 +30,7 @@ static int check_set(kvq_kv_data *kv, int has_q, int *bad, char *err, size_t err
     if ((rc = view(&kv->v, "V", &hv, &nv, &dv, err, errlen)))
         return rc;
     if (hv != kv->heads || nv != kv->keys || dv != kv->dim)
-        return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+        return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                              "V has %zu heads x %zu vectors x %zu dims but K has %zu x %zu x %zu",
                              hv, nv, dv, kv->heads, kv->keys, kv->dim);
     *bad = 0;
@@ -43,7 +43,7 @@ static int check_set(kvq_kv_data *kv, int has_q, int *bad, char *err, size_t err
     if ((rc = view(&kv->q, "Q", &hq, &nq, &dq, err, errlen)))
         return rc;
     if (dq != kv->dim || hq % kv->heads)
-        return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+        return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                              "Q has %zu heads x %zu dims; K has %zu x %zu (Q heads must be a "
                              "multiple of K heads)", hq, dq, kv->heads, kv->dim);
     kv->q_group = hq / kv->heads;
@@ -52,41 +52,41 @@ static int check_set(kvq_kv_data *kv, int has_q, int *bad, char *err, size_t err
 }
 
 /* Frees the three tensors. */
-void kvq_kv_free(kvq_kv_data *kv)
+void kvq__kv_clear(kvq_kv *kv)
 {
     if (!kv)
         return;
-    kvq_tensor_free(&kv->k);
-    kvq_tensor_free(&kv->v);
-    kvq_tensor_free(&kv->q);
+    kvq__tensor_clear(&kv->k);
+    kvq__tensor_clear(&kv->v);
+    kvq__tensor_clear(&kv->q);
     memset(kv, 0, sizeof *kv);
 }
 
 /* Loads K, V, Q from one .safetensors file. */
-int kvq_kv_load_safetensors(const char *path, const char *k_name, const char *v_name,
-                            const char *q_name, kvq_kv_data *kv, char *err, size_t errlen)
+int kvq__kv_load_safetensors(const char *path, const char *k_name, const char *v_name,
+                            const char *q_name, kvq_kv *kv, char *err, size_t errlen)
 {
     int rc, bad, has_q = q_name != NULL;
     memset(kv, 0, sizeof *kv);
-    if ((rc = kvq_safetensors_read(path, k_name ? k_name : "k", &kv->k, err, errlen)) ||
-        (rc = kvq_safetensors_read(path, v_name ? v_name : "v", &kv->v, err, errlen)))
+    if ((rc = kvq__safetensors_read(path, k_name ? k_name : "k", &kv->k, err, errlen)) ||
+        (rc = kvq__safetensors_read(path, v_name ? v_name : "v", &kv->v, err, errlen)))
         goto fail;
     if (!has_q && (rc = kvq_safetensors_has(path, "q", err, errlen)) < 0)
         goto fail;
     has_q = has_q || rc == 1;
-    if (has_q && (rc = kvq_safetensors_read(path, q_name ? q_name : "q", &kv->q, err, errlen)))
+    if (has_q && (rc = kvq__safetensors_read(path, q_name ? q_name : "q", &kv->q, err, errlen)))
         goto fail;
     if ((rc = check_set(kv, has_q, &bad, err, errlen)))
         goto fail;
     return 0;
 fail:
-    kvq_kv_free(kv);
+    kvq__kv_clear(kv);
     return rc;
 }
 
 /* Loads K, V and optionally Q from .npy files. */
-int kvq_kv_load_npy(const char *k_path, const char *v_path, const char *q_path,
-                    kvq_kv_data *kv, const char **bad_path, char *err, size_t errlen)
+int kvq__kv_load_npy(const char *k_path, const char *v_path, const char *q_path,
+                    kvq_kv *kv, const char **bad_path, char *err, size_t errlen)
 {
     const char *paths[3] = {k_path, v_path, q_path};
     kvq_tensor *ts[3];
@@ -97,13 +97,13 @@ int kvq_kv_load_npy(const char *k_path, const char *v_path, const char *q_path,
     ts[2] = &kv->q;
     for (bad = 0; bad < 3 && !rc; bad++)
         if (paths[bad])
-            rc = kvq_npy_read(paths[bad], ts[bad], err, errlen);
+            rc = kvq__npy_read(paths[bad], ts[bad], err, errlen);
     bad--;
     if (!rc)
         rc = check_set(kv, q_path != NULL, &bad, err, errlen);
     if (bad_path)
         *bad_path = rc ? paths[bad] : NULL;
     if (rc)
-        kvq_kv_free(kv);
+        kvq__kv_clear(kv);
     return rc;
 }

@@ -41,7 +41,7 @@ static void hp_ws(hp *p)
 /* A format error about the header. */
 static int hp_fail(hp *p, const char *what)
 {
-    return kvq_data_errf(p->err, p->errlen, KVQ_ERR_FORMAT, "npy header: %s", what);
+    return kvq__data_errf(p->err, p->errlen, KVQ_ERR_FORMAT, "npy header: %s", what);
 }
 
 /* Parses a quoted string into buf (truncated to len-1); escapes keep the
@@ -237,7 +237,7 @@ static int descr_elem(const npy_header *h, int *elem, char *err, size_t errlen)
         {"<f4", KVQ_ELEM_F32}, {"<f2", KVQ_ELEM_F16}, {"<f8", KVQ_ELEM_F64}};
     const char *want = "kvq reads little-endian <f4, <f2, <f8";
     if (h->descr_structured)
-        return kvq_data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
+        return kvq__data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
                              "npy header: 'descr' is a structured dtype; %s", want);
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
         if (!strcmp(h->descr, tab[i].d)) {
@@ -245,48 +245,48 @@ static int descr_elem(const npy_header *h, int *elem, char *err, size_t errlen)
             return 0;
         }
     if (h->descr[0] == '>')
-        return kvq_data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
+        return kvq__data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
                              "npy header: 'descr' is '%s' (big-endian); %s", h->descr, want);
-    return kvq_data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
+    return kvq__data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
                          "npy header: 'descr' is '%s', an unsupported dtype; %s", h->descr, want);
 }
 
 /* Reads magic, version and header length; sets hoff and hlen. */
-static int read_preamble(kvq_bytes *b, uint64_t *hoff, size_t *hlen, int *major,
+static int read_preamble(kvq__bytes *b, uint64_t *hoff, size_t *hlen, int *major,
                          char *err, size_t errlen)
 {
     unsigned char pre[12];
     if (b->size < 10)
-        return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+        return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                              "not an npy file: only %llu bytes", (unsigned long long)b->size);
-    int rc = kvq_bytes_read(b, 0, pre, 10, err, errlen);
+    int rc = kvq__bytes_read(b, 0, pre, 10, err, errlen);
     if (rc)
         return rc;
     if (memcmp(pre, "\x93NUMPY", 6))
-        return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT, "not an npy file: bad magic");
+        return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT, "not an npy file: bad magic");
     *major = pre[6];
     if (pre[6] < 1 || pre[6] > 3 || pre[7] != 0)
-        return kvq_data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
+        return kvq__data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
                              "npy version %u.%u; kvq reads 1.0, 2.0, 3.0", pre[6], pre[7]);
     if (pre[6] == 1) {
         *hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
         *hoff = 10;
     } else {
         if (b->size < 12)
-            return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT, "npy header: file is truncated");
-        if ((rc = kvq_bytes_read(b, 10, pre + 10, 2, err, errlen)))
+            return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT, "npy header: file is truncated");
+        if ((rc = kvq__bytes_read(b, 10, pre + 10, 2, err, errlen)))
             return rc;
         uint32_t l = (uint32_t)pre[8] | (uint32_t)pre[9] << 8 | (uint32_t)pre[10] << 16 |
                      (uint32_t)pre[11] << 24;
         if (l > NPY_HEADER_MAX)
-            return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+            return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                                  "npy header length %lu exceeds kvq's limit of %u bytes",
                                  (unsigned long)l, NPY_HEADER_MAX);
         *hlen = l;
         *hoff = 12;
     }
     if (*hlen > b->size - *hoff)
-        return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+        return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                              "npy header length %zu runs past the end of the file (%llu bytes)",
                              *hlen, (unsigned long long)b->size);
     return 0;
@@ -302,31 +302,31 @@ static int check_header(const npy_header *h, int *elem, size_t *count, uint64_t 
     int rc;
     for (int i = 0; i < 3; i++)
         if (!have[i])
-            return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+            return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                                  "npy header: missing key '%s'", names[i]);
     if ((rc = descr_elem(h, elem, err, errlen)))
         return rc;
     if (h->fortran && h->ndim > 1)
-        return kvq_data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
+        return kvq__data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
                              "npy header: 'fortran_order' is True; kvq reads C order "
                              "(save with numpy.ascontiguousarray)");
     for (int i = 0; i < h->ndim; i++)
-        if (!kvq_mul_size(n, h->shape[i], &n))
-            return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+        if (!kvq__mul_size(n, h->shape[i], &n))
+            return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                                  "npy header: 'shape' overflows (too many elements)");
-    if (!kvq_mul_size(n, kvq_elem_size(*elem), &bytes))
-        return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+    if (!kvq__mul_size(n, kvq__elem_size(*elem), &bytes))
+        return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                              "npy header: 'shape' overflows (too many bytes)");
     if (bytes > dsize)
-        return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+        return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                              "data is truncated: shape needs %zu bytes, file has %llu",
                              bytes, (unsigned long long)dsize);
     if (bytes < dsize)
-        return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+        return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                              "%llu unexpected bytes after the data",
                              (unsigned long long)(dsize - bytes));
     if (h->ndim > 4)
-        return kvq_data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
+        return kvq__data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
                              "array has %d dimensions; kvq reads at most 4", h->ndim);
     *count = n;
     return 0;
@@ -338,28 +338,28 @@ static int check_text(const unsigned char *s, size_t n, int major, char *err, si
     for (size_t i = 0; i < n; i++) {
         unsigned c = s[i], need, cp;
         if (c == 0)
-            return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT, "npy header: contains a NUL byte");
+            return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT, "npy header: contains a NUL byte");
         if (major < 3 || c < 0x80)
             continue;
         need = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 9;
         if (need == 9 || c > 0xf4 || i + need >= n)
-            return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT, "npy header: invalid UTF-8");
+            return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT, "npy header: invalid UTF-8");
         cp = c & (0x3fu >> need);
         for (unsigned k = 1; k <= need; k++) {
             if ((s[i + k] & 0xc0) != 0x80)
-                return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT, "npy header: invalid UTF-8");
+                return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT, "npy header: invalid UTF-8");
             cp = cp << 6 | (s[i + k] & 0x3f);
         }
         if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
             cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT, "npy header: invalid UTF-8");
+            return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT, "npy header: invalid UTF-8");
         i += need;
     }
     return 0;
 }
 
 /* Reads a whole .npy from a byte source. */
-static int npy_read(kvq_bytes *b, kvq_tensor *t, char *err, size_t errlen)
+static int npy_read(kvq__bytes *b, kvq_tensor *t, char *err, size_t errlen)
 {
     npy_header h;
     uint64_t hoff = 0;
@@ -371,15 +371,15 @@ static int npy_read(kvq_bytes *b, kvq_tensor *t, char *err, size_t errlen)
     if ((rc = read_preamble(b, &hoff, &hlen, &major, err, errlen)))
         return rc;
     if (!(text = malloc(hlen + 1)))
-        return kvq_data_errf(err, errlen, KVQ_ERR_NOMEM, "out of memory for the npy header");
-    if ((rc = kvq_bytes_read(b, hoff, text, hlen, err, errlen)) ||
+        return kvq__data_errf(err, errlen, KVQ_ERR_NOMEM, "out of memory for the npy header");
+    if ((rc = kvq__bytes_read(b, hoff, text, hlen, err, errlen)) ||
         (rc = check_text((unsigned char *)text, hlen, major, err, errlen)))
         goto done;
     hp p = {text, text + hlen, err, errlen};
     if ((rc = hp_dict(&p, &h)) ||
         (rc = check_header(&h, &elem, &count, b->size - hoff - hlen, err, errlen)))
         goto done;
-    if ((rc = kvq_bytes_read_floats(b, hoff + hlen, elem, count, &t->data, err, errlen)))
+    if ((rc = kvq__bytes_read_floats(b, hoff + hlen, elem, count, &t->data, err, errlen)))
         goto done;
     t->ndim = h.ndim;
     for (int i = 0; i < 4; i++)
@@ -390,23 +390,23 @@ done:
 }
 
 /* Reads an .npy file. */
-int kvq_npy_read(const char *path, kvq_tensor *t, char *err, size_t errlen)
+int kvq__npy_read(const char *path, kvq_tensor *t, char *err, size_t errlen)
 {
-    kvq_bytes b;
+    kvq__bytes b;
     int rc;
     memset(t, 0, sizeof *t);
-    if ((rc = kvq_bytes_open(&b, path, err, errlen)))
+    if ((rc = kvq__bytes_open(&b, path, err, errlen)))
         return rc;
     rc = npy_read(&b, t, err, errlen);
-    kvq_bytes_close(&b);
+    kvq__bytes_close(&b);
     return rc;
 }
 
 /* Reads an .npy image in memory. */
-int kvq_npy_read_mem(const void *buf, size_t len, kvq_tensor *t, char *err, size_t errlen)
+int kvq__npy_read_mem(const void *buf, size_t len, kvq_tensor *t, char *err, size_t errlen)
 {
-    kvq_bytes b;
-    kvq_bytes_mem(&b, buf, len);
+    kvq__bytes b;
+    kvq__bytes_mem(&b, buf, len);
     return npy_read(&b, t, err, errlen);
 }
 
@@ -461,26 +461,26 @@ int kvq_npy_write(const char *path, const kvq_tensor *t, char *err, size_t errle
     int fd, rc = 0;
     FILE *f = NULL;
     if (!t || t->ndim < 0 || t->ndim > 4 || (!t->data && kvq_tensor_numel(t)))
-        return free(tmp), kvq_data_errf(err, errlen, KVQ_ERR_INVALID_ARG, "invalid tensor");
+        return free(tmp), kvq__data_errf(err, errlen, KVQ_ERR_INVALID_ARG, "invalid tensor");
     if (!tmp)
-        return kvq_data_errf(err, errlen, KVQ_ERR_NOMEM, "out of memory");
+        return kvq__data_errf(err, errlen, KVQ_ERR_NOMEM, "out of memory");
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp.XXXXXX", 12);
     if ((fd = mkstemp(tmp)) < 0) {
-        rc = kvq_data_errf(err, errlen, KVQ_ERR_IO, "cannot create a temporary file: %s",
+        rc = kvq__data_errf(err, errlen, KVQ_ERR_IO, "cannot create a temporary file: %s",
                            strerror(errno));
         free(tmp);
         return rc;
     }
     if (fchmod(fd, 0644) != 0 || !(f = fdopen(fd, "wb")) || write_body(f, t) != 0 ||
         fflush(f) != 0 || ferror(f)) {
-        rc = kvq_data_errf(err, errlen, KVQ_ERR_IO, "write failed: %s", strerror(errno));
+        rc = kvq__data_errf(err, errlen, KVQ_ERR_IO, "write failed: %s", strerror(errno));
     }
     if (f ? fclose(f) != 0 : close(fd) != 0)
         if (!rc)
-            rc = kvq_data_errf(err, errlen, KVQ_ERR_IO, "write failed: %s", strerror(errno));
+            rc = kvq__data_errf(err, errlen, KVQ_ERR_IO, "write failed: %s", strerror(errno));
     if (!rc && rename(tmp, path) != 0)
-        rc = kvq_data_errf(err, errlen, KVQ_ERR_IO, "cannot rename into place: %s",
+        rc = kvq__data_errf(err, errlen, KVQ_ERR_IO, "cannot rename into place: %s",
                            strerror(errno));
     if (rc)
         unlink(tmp);

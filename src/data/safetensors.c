@@ -48,7 +48,7 @@ static const struct { const char *name; unsigned bits; int elem; } dtypes[] = {
 /* A format error at the parser's position. */
 static int jp_fail(jp *p, const char *what)
 {
-    return kvq_data_errf(p->err, p->errlen, KVQ_ERR_FORMAT,
+    return kvq__data_errf(p->err, p->errlen, KVQ_ERR_FORMAT,
                          "safetensors header: %s at byte %zu", what, (size_t)(p->s - p->base));
 }
 
@@ -181,7 +181,7 @@ static int jp_string(jp *p, st_name *out)
         return jp_fail(p, "expected a string");
     start = ++p->s;
     if (out && !(buf = malloc((size_t)(p->end - start) + 1)))
-        return kvq_data_errf(p->err, p->errlen, KVQ_ERR_NOMEM, "out of memory");
+        return kvq__data_errf(p->err, p->errlen, KVQ_ERR_NOMEM, "out of memory");
     for (;;) {
         unsigned char tmp[4];
         if (p->s >= p->end) {
@@ -354,7 +354,7 @@ static int check_dups(jp *p, st_name *names, size_t n, const char *where)
     for (size_t i = 1; i < n; i++)
         if (!name_cmp(&names[i - 1], &names[i])) {
             snprintf(msg, sizeof msg, "duplicate key '%s' in %s", show(&names[i], sb), where);
-            return kvq_data_errf(p->err, p->errlen, KVQ_ERR_FORMAT, "safetensors header: %s", msg);
+            return kvq__data_errf(p->err, p->errlen, KVQ_ERR_FORMAT, "safetensors header: %s", msg);
         }
     return 0;
 }
@@ -376,7 +376,7 @@ static int parse_metadata(jp *p)
         if (n == cap) {
             cap = cap ? 2 * cap : 8;
             if (!(grow = realloc(keys, cap * sizeof *keys))) {
-                rc = kvq_data_errf(p->err, p->errlen, KVQ_ERR_NOMEM, "out of memory");
+                rc = kvq__data_errf(p->err, p->errlen, KVQ_ERR_NOMEM, "out of memory");
                 goto done;
             }
             keys = grow;
@@ -428,7 +428,7 @@ static int parse_shape(jp *p, st_entry *e)
     for (;;) {
         if ((rc = jp_uint(p, &v, "dimension in 'shape'")))
             return rc;
-        if (v > SIZE_MAX || !kvq_mul_size(numel, (size_t)v, &numel))
+        if (v > SIZE_MAX || !kvq__mul_size(numel, (size_t)v, &numel))
             return jp_fail(p, "'shape' overflows (too many elements)");
         if (e->ndim < 4)
             e->shape[e->ndim] = (size_t)v;
@@ -506,7 +506,7 @@ static int parse_entry(jp *p, st_entry *e)
             return rc;
         if (idx >= 0 && seen[idx]++) {
             snprintf(msg, sizeof msg, "duplicate key '%s' in tensor '%s'", keys[idx], show(&e->name, sb));
-            return kvq_data_errf(p->err, p->errlen, KVQ_ERR_FORMAT, "safetensors header: %s", msg);
+            return kvq__data_errf(p->err, p->errlen, KVQ_ERR_FORMAT, "safetensors header: %s", msg);
         }
         rc = idx == 0 ? parse_dtype(p, e) : idx == 1 ? parse_shape(p, e)
            : idx == 2 ? parse_offsets(p, e) : jp_skip(p, 2);
@@ -527,7 +527,7 @@ static int parse_entry(jp *p, st_entry *e)
     for (int i = 0; i < 3; i++)
         if (!seen[i]) {
             snprintf(msg, sizeof msg, "tensor '%s' has no '%s'", show(&e->name, sb), keys[i]);
-            return kvq_data_errf(p->err, p->errlen, KVQ_ERR_FORMAT, "safetensors header: %s", msg);
+            return kvq__data_errf(p->err, p->errlen, KVQ_ERR_FORMAT, "safetensors header: %s", msg);
         }
     return 0;
 }
@@ -576,7 +576,7 @@ static int parse_top(jp *p, st_header *h)
                 st_entry *g = realloc(h->e, cap * sizeof *g);
                 if (!g) {
                     free(k.s);
-                    return kvq_data_errf(p->err, p->errlen, KVQ_ERR_NOMEM, "out of memory");
+                    return kvq__data_errf(p->err, p->errlen, KVQ_ERR_NOMEM, "out of memory");
                 }
                 h->e = g;
                 h->cap = cap;
@@ -615,29 +615,29 @@ static int check_layout(st_header *h, char *err, size_t errlen)
         st_entry *e = &h->e[i];
         uint64_t bits;
         if (e->end < e->begin)
-            return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+            return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                                  "tensor '%s': data_offsets [%llu, %llu] end before they begin",
                                  show(&e->name, sb), (unsigned long long)e->begin,
                                  (unsigned long long)e->end);
         if ((uint64_t)e->numel > UINT64_MAX / 64)
-            return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+            return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                                  "tensor '%s': shape overflows (too many bytes)", show(&e->name, sb));
         bits = (uint64_t)e->numel * dtypes[e->dtype].bits;
         if (bits % 8 || bits / 8 != e->end - e->begin)
-            return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+            return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                                  "tensor '%s': size mismatch: shape and dtype %s need %llu bits, "
                                  "data_offsets give %llu bytes", show(&e->name, sb),
                                  dtypes[e->dtype].name, (unsigned long long)bits,
                                  (unsigned long long)(e->end - e->begin));
     }
     if (!(order = malloc((h->n ? h->n : 1) * sizeof *order)))
-        return kvq_data_errf(err, errlen, KVQ_ERR_NOMEM, "out of memory");
+        return kvq__data_errf(err, errlen, KVQ_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < h->n; i++)
         order[i] = &h->e[i];
     qsort(order, h->n, sizeof *order, off_cmp);
     for (size_t i = 0; i < h->n && !rc; i++) {
         if (order[i]->begin != at)
-            rc = kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+            rc = kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                                "tensor '%s': data_offsets begin at %llu, expected %llu (%s)",
                                show(&order[i]->name, sb), (unsigned long long)order[i]->begin,
                                (unsigned long long)at,
@@ -646,7 +646,7 @@ static int check_layout(st_header *h, char *err, size_t errlen)
     }
     free(order);
     if (!rc && at != h->data_size)
-        rc = kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+        rc = kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                            "tensor data ends at byte %llu but the file has %llu data bytes",
                            (unsigned long long)at, (unsigned long long)h->data_size);
     return rc;
@@ -659,7 +659,7 @@ static int check_names(const st_header *h, char *err, size_t errlen)
     jp p = {NULL, NULL, NULL, err, errlen};
     int rc;
     if (!names)
-        return kvq_data_errf(err, errlen, KVQ_ERR_NOMEM, "out of memory");
+        return kvq__data_errf(err, errlen, KVQ_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < h->n; i++)
         names[i] = h->e[i].name;
     rc = check_dups(&p, names, h->n, "the header");
@@ -668,30 +668,30 @@ static int check_names(const st_header *h, char *err, size_t errlen)
 }
 
 /* Reads the length prefix and parses and validates the whole header. */
-static int read_header(kvq_bytes *b, st_header *h, char *err, size_t errlen)
+static int read_header(kvq__bytes *b, st_header *h, char *err, size_t errlen)
 {
     unsigned char len8[8], *text;
     uint64_t hl = 0;
     int rc;
     memset(h, 0, sizeof *h);
     if (b->size < 8)
-        return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+        return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                              "not a safetensors file: only %llu bytes", (unsigned long long)b->size);
-    if ((rc = kvq_bytes_read(b, 0, len8, 8, err, errlen)))
+    if ((rc = kvq__bytes_read(b, 0, len8, 8, err, errlen)))
         return rc;
     for (int i = 0; i < 8; i++)
         hl |= (uint64_t)len8[i] << (8 * i);
     if (hl > ST_HEADER_MAX)
-        return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+        return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                              "safetensors header length %llu exceeds the format's 100 MB limit",
                              (unsigned long long)hl);
     if (hl > b->size - 8)
-        return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+        return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                              "safetensors header length %llu runs past the end of the file "
                              "(%llu bytes)", (unsigned long long)hl, (unsigned long long)b->size);
     if (!(text = malloc((size_t)hl + 1)))
-        return kvq_data_errf(err, errlen, KVQ_ERR_NOMEM, "out of memory for the header");
-    if (!(rc = kvq_bytes_read(b, 8, text, (size_t)hl, err, errlen))) {
+        return kvq__data_errf(err, errlen, KVQ_ERR_NOMEM, "out of memory for the header");
+    if (!(rc = kvq__bytes_read(b, 8, text, (size_t)hl, err, errlen))) {
         jp p = {text, text, text + hl, err, errlen};
         rc = parse_top(&p, h);
         if (!rc) {
@@ -731,12 +731,12 @@ static int missing(const st_header *h, const char *name, char *err, size_t errle
     for (size_t i = 0; i < h->n && i < 6 && used < sizeof list; i++)
         used += (size_t)snprintf(list + used, sizeof list - used, "%s'%s'", i ? ", " : "",
                                  i == 5 ? "..." : show(&h->e[i].name, sb));
-    return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT, "no tensor named '%.64s' (the file has %s)",
+    return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT, "no tensor named '%.64s' (the file has %s)",
                          name, h->n ? list : "none");
 }
 
 /* Reads tensor name from a validated source. */
-static int st_read(kvq_bytes *b, const char *name, kvq_tensor *t, char *err, size_t errlen)
+static int st_read(kvq__bytes *b, const char *name, kvq_tensor *t, char *err, size_t errlen)
 {
     st_header h;
     const st_entry *e;
@@ -750,18 +750,18 @@ static int st_read(kvq_bytes *b, const char *name, kvq_tensor *t, char *err, siz
         goto done;
     }
     if (dtypes[e->dtype].elem < 0) {
-        rc = kvq_data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
+        rc = kvq__data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
                            "tensor '%s' has dtype %s; kvq reads F32, F16, BF16, F64",
                            show(&e->name, sb), dtypes[e->dtype].name);
         goto done;
     }
     if (e->ndim > 4) {
-        rc = kvq_data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
+        rc = kvq__data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
                            "tensor '%s' has %d dimensions; kvq reads at most 4",
                            show(&e->name, sb), e->ndim);
         goto done;
     }
-    if ((rc = kvq_bytes_read_floats(b, h.data_off + e->begin, dtypes[e->dtype].elem, e->numel,
+    if ((rc = kvq__bytes_read_floats(b, h.data_off + e->begin, dtypes[e->dtype].elem, e->numel,
                                     &t->data, err, errlen)))
         goto done;
     t->ndim = e->ndim;
@@ -773,38 +773,38 @@ done:
 }
 
 /* Reads one tensor from a .safetensors file. */
-int kvq_safetensors_read(const char *path, const char *name, kvq_tensor *t, char *err,
+int kvq__safetensors_read(const char *path, const char *name, kvq_tensor *t, char *err,
                          size_t errlen)
 {
-    kvq_bytes b;
+    kvq__bytes b;
     int rc;
     memset(t, 0, sizeof *t);
-    if ((rc = kvq_bytes_open(&b, path, err, errlen)))
+    if ((rc = kvq__bytes_open(&b, path, err, errlen)))
         return rc;
     rc = st_read(&b, name, t, err, errlen);
-    kvq_bytes_close(&b);
+    kvq__bytes_close(&b);
     return rc;
 }
 
 /* Reads one tensor from a .safetensors image in memory. */
-int kvq_safetensors_read_mem(const void *buf, size_t len, const char *name, kvq_tensor *t,
+int kvq__safetensors_read_mem(const void *buf, size_t len, const char *name, kvq_tensor *t,
                              char *err, size_t errlen)
 {
-    kvq_bytes b;
-    kvq_bytes_mem(&b, buf, len);
+    kvq__bytes b;
+    kvq__bytes_mem(&b, buf, len);
     return st_read(&b, name, t, err, errlen);
 }
 
 /* 1 if the valid file has a tensor called name, 0 if not, < 0 on error. */
 int kvq_safetensors_has(const char *path, const char *name, char *err, size_t errlen)
 {
-    kvq_bytes b;
+    kvq__bytes b;
     st_header h;
     int rc;
-    if ((rc = kvq_bytes_open(&b, path, err, errlen)))
+    if ((rc = kvq__bytes_open(&b, path, err, errlen)))
         return rc;
     rc = read_header(&b, &h, err, errlen);
-    kvq_bytes_close(&b);
+    kvq__bytes_close(&b);
     if (rc)
         return rc;
     rc = find(&h, name) != NULL;

@@ -13,7 +13,7 @@
 #include "data/data_internal.h"
 
 /* Formats "what is wrong" into err and returns status. */
-int kvq_data_errf(char *err, size_t errlen, int status, const char *fmt, ...)
+int kvq__data_errf(char *err, size_t errlen, int status, const char *fmt, ...)
 {
     va_list ap;
     if (err && errlen) {
@@ -25,7 +25,7 @@ int kvq_data_errf(char *err, size_t errlen, int status, const char *fmt, ...)
 }
 
 /* a * b into *r; returns 0 on overflow of size_t. */
-int kvq_mul_size(size_t a, size_t b, size_t *r)
+int kvq__mul_size(size_t a, size_t b, size_t *r)
 {
     if (a != 0 && b > SIZE_MAX / a)
         return 0;
@@ -34,23 +34,23 @@ int kvq_mul_size(size_t a, size_t b, size_t *r)
 }
 
 /* Opens path as a regular file and records its size. */
-int kvq_bytes_open(kvq_bytes *b, const char *path, char *err, size_t errlen)
+int kvq__bytes_open(kvq__bytes *b, const char *path, char *err, size_t errlen)
 {
     struct stat st;
     memset(b, 0, sizeof *b);
     b->fp = fopen(path, "rb");
     if (!b->fp)
-        return kvq_data_errf(err, errlen, KVQ_ERR_IO, "cannot open: %s", strerror(errno));
+        return kvq__data_errf(err, errlen, KVQ_ERR_IO, "cannot open: %s", strerror(errno));
     if (fstat(fileno(b->fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        kvq_bytes_close(b);
-        return kvq_data_errf(err, errlen, KVQ_ERR_IO, "not a regular file");
+        kvq__bytes_close(b);
+        return kvq__data_errf(err, errlen, KVQ_ERR_IO, "not a regular file");
     }
     b->size = (uint64_t)st.st_size;
     return 0;
 }
 
 /* Wraps a memory buffer (no copy). */
-void kvq_bytes_mem(kvq_bytes *b, const void *buf, size_t len)
+void kvq__bytes_mem(kvq__bytes *b, const void *buf, size_t len)
 {
     memset(b, 0, sizeof *b);
     b->mem = buf;
@@ -58,10 +58,10 @@ void kvq_bytes_mem(kvq_bytes *b, const void *buf, size_t len)
 }
 
 /* Copies len bytes at offset off into dst; the range must lie in the source. */
-int kvq_bytes_read(kvq_bytes *b, uint64_t off, void *dst, size_t len, char *err, size_t errlen)
+int kvq__bytes_read(kvq__bytes *b, uint64_t off, void *dst, size_t len, char *err, size_t errlen)
 {
     if (off > b->size || len > b->size - off)
-        return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT, "file is truncated");
+        return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT, "file is truncated");
     if (len == 0)
         return 0;
     if (b->mem) {
@@ -70,13 +70,13 @@ int kvq_bytes_read(kvq_bytes *b, uint64_t off, void *dst, size_t len, char *err,
     }
     if (off > (uint64_t)INT64_MAX || fseeko(b->fp, (off_t)off, SEEK_SET) != 0 ||
         fread(dst, 1, len, b->fp) != len)
-        return kvq_data_errf(err, errlen, KVQ_ERR_IO, "read failed: %s",
+        return kvq__data_errf(err, errlen, KVQ_ERR_IO, "read failed: %s",
                              ferror(b->fp) ? strerror(errno) : "unexpected end of file");
     return 0;
 }
 
 /* Closes the file, if any. */
-void kvq_bytes_close(kvq_bytes *b)
+void kvq__bytes_close(kvq__bytes *b)
 {
     if (b->fp)
         fclose(b->fp);
@@ -84,14 +84,14 @@ void kvq_bytes_close(kvq_bytes *b)
 }
 
 /* Bytes per element of an element type. */
-size_t kvq_elem_size(int elem)
+size_t kvq__elem_size(int elem)
 {
     static const size_t sizes[] = {4, 2, 2, 8};
     return sizes[elem];
 }
 
 /* IEEE binary16 to float, exact: every half is a float. */
-float kvq_half_to_float(uint16_t h)
+float kvq__half_to_float(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1f, m = h & 0x3ffu;
     uint32_t bits;
@@ -109,7 +109,7 @@ float kvq_half_to_float(uint16_t h)
 }
 
 /* bfloat16 to float: the upper half of a float's bits. */
-float kvq_bf16_to_float(uint16_t h)
+float kvq__bf16_to_float(uint16_t h)
 {
     uint32_t bits = (uint32_t)h << 16;
     float f;
@@ -122,13 +122,13 @@ float kvq_bf16_to_float(uint16_t h)
 static float elem_to_float(const unsigned char *p, int elem)
 {
     uint64_t u = 0;
-    size_t sz = kvq_elem_size(elem);
+    size_t sz = kvq__elem_size(elem);
     for (size_t i = 0; i < sz; i++)
         u |= (uint64_t)p[i] << (8 * i);
     if (elem == KVQ_ELEM_F16)
-        return kvq_half_to_float((uint16_t)u);
+        return kvq__half_to_float((uint16_t)u);
     if (elem == KVQ_ELEM_BF16)
-        return kvq_bf16_to_float((uint16_t)u);
+        return kvq__bf16_to_float((uint16_t)u);
     if (elem == KVQ_ELEM_F32) {
         uint32_t w = (uint32_t)u;
         float f;
@@ -146,23 +146,23 @@ static float elem_to_float(const unsigned char *p, int elem)
 
 /* Reads count little-endian elements at off into a new float array, in
  * chunks so that no second full-size buffer is needed. */
-int kvq_bytes_read_floats(kvq_bytes *b, uint64_t off, int elem, size_t count,
+int kvq__bytes_read_floats(kvq__bytes *b, uint64_t off, int elem, size_t count,
                           float **out, char *err, size_t errlen)
 {
     enum { CHUNK = 4096 };
     unsigned char buf[CHUNK * 8];
-    size_t sz = kvq_elem_size(elem), done = 0;
+    size_t sz = kvq__elem_size(elem), done = 0;
     float *f;
     int rc;
     *out = NULL;
     if (count == 0)
         return 0;
     if (count > SIZE_MAX / sizeof(float) || !(f = malloc(count * sizeof(float))))
-        return kvq_data_errf(err, errlen, KVQ_ERR_NOMEM,
+        return kvq__data_errf(err, errlen, KVQ_ERR_NOMEM,
                              "out of memory for %zu elements", count);
     while (done < count) {
         size_t n = count - done < CHUNK ? count - done : CHUNK;
-        rc = kvq_bytes_read(b, off + (uint64_t)done * sz, buf, n * sz, err, errlen);
+        rc = kvq__bytes_read(b, off + (uint64_t)done * sz, buf, n * sz, err, errlen);
         if (rc) {
             free(f);
             return rc;
@@ -176,7 +176,7 @@ int kvq_bytes_read_floats(kvq_bytes *b, uint64_t off, int elem, size_t count,
 }
 
 /* Frees the data and zeroes the struct. */
-void kvq_tensor_free(kvq_tensor *t)
+void kvq__tensor_clear(kvq_tensor *t)
 {
     if (!t)
         return;
@@ -210,11 +210,11 @@ int kvq_tensor_as_heads(const kvq_tensor *t, size_t *heads, size_t *rows,
     char s[128];
     shape_str(t, s, sizeof s);
     if (t->ndim < 2 || t->ndim > 4)
-        return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT,
+        return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
                              "shape %s has %d dimensions; kvq reads [N,d], [H,N,d] or [B,H,N,d]",
                              s, t->ndim);
     if (kvq_tensor_numel(t) == 0)
-        return kvq_data_errf(err, errlen, KVQ_ERR_FORMAT, "tensor of shape %s is empty", s);
+        return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT, "tensor of shape %s is empty", s);
     *rows = t->shape[t->ndim - 2];
     *dim = t->shape[t->ndim - 1];
     *heads = kvq_tensor_numel(t) / (*rows * *dim);
@@ -239,7 +239,7 @@ int kvq_tensor_check_finite(const kvq_tensor *t, char *err, size_t errlen)
         pos[0] = 0;
         for (int k = 0; k < t->ndim; k++)
             used += (size_t)snprintf(pos + used, sizeof pos - used, "%s%zu", k ? ", " : "", idx[k]);
-        return kvq_data_errf(err, errlen, KVQ_ERR_NONFINITE,
+        return kvq__data_errf(err, errlen, KVQ_ERR_NONFINITE,
                              "element %zu (index [%s]) is %s; kvq needs finite input",
                              i, pos, isnan(x) ? "NaN" : (x > 0 ? "+Inf" : "-Inf"));
     }
@@ -251,13 +251,13 @@ int kvq_dim_check(size_t d, char *err, size_t errlen)
 {
     if (d >= 16 && d <= 1024 && (d & (d - 1)) == 0)
         return 0;
-    return kvq_data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
+    return kvq__data_errf(err, errlen, KVQ_ERR_UNSUPPORTED,
                          "head dimension d = %zu is not a power of two in 16..1024, "
                          "which the Walsh-Hadamard rotation needs", d);
 }
 
 /* Zero-pads the last dimension to new_dim in place. */
-int kvq_tensor_pad_dim(kvq_tensor *t, size_t new_dim)
+int kvq__tensor_pad_dim(kvq_tensor *t, size_t new_dim)
 {
     size_t d, vecs, n;
     float *p;
@@ -267,7 +267,7 @@ int kvq_tensor_pad_dim(kvq_tensor *t, size_t new_dim)
     if (new_dim == d)
         return 0;
     vecs = d ? kvq_tensor_numel(t) / d : 0;
-    if (!kvq_mul_size(vecs, new_dim, &n) || n > SIZE_MAX / sizeof(float))
+    if (!kvq__mul_size(vecs, new_dim, &n) || n > SIZE_MAX / sizeof(float))
         return KVQ_ERR_NOMEM;
     if (n == 0) {
         t->shape[t->ndim - 1] = new_dim;

@@ -21,7 +21,7 @@ typedef struct run {
     kvq_attention_out *out;
     size_t m, n, d, chunk, nchunks, k;
     float scale;
-    kvq_dev_codec kc, vc;
+    kvq__dev_codec kc, vc;
     cl_mem q, kx, vx, qr, sq;
     cl_mem kcodes, knorms, kgammas, vcodes, vnorms, vgammas;
     cl_mem lref, lq, p, pq, stats, topv, topi, consts, sums, oref, orot, acc;
@@ -33,7 +33,7 @@ typedef struct run {
 /* Chunking of the last run, for the tests (see device.h). */
 static size_t last_chunk, last_chunks_run;
 
-void kvq_dev_attention_last_chunking(size_t *chunk, size_t *chunks_run)
+void kvq__dev_attention_last_chunking(size_t *chunk, size_t *chunks_run)
 {
     *chunk = last_chunk;
     *chunks_run = last_chunks_run;
@@ -43,11 +43,11 @@ void kvq_dev_attention_last_chunking(size_t *chunk, size_t *chunks_run)
 static int upload_codes(kvq_ctx *ctx, const kvq_qtensor *t, size_t n, int has_qjl, cl_mem *codes,
                         cl_mem *norms, cl_mem *gammas)
 {
-    int st = kvq_dev_upload(ctx, t->codes, n * t->words * sizeof(cl_uint), codes);
+    int st = kvq__dev_upload(ctx, t->codes, n * t->words * sizeof(cl_uint), codes);
     if (!st)
-        st = kvq_dev_upload(ctx, t->norms, n * sizeof(float), norms);
+        st = kvq__dev_upload(ctx, t->norms, n * sizeof(float), norms);
     if (!st)
-        st = kvq_dev_upload(ctx, has_qjl ? t->gammas : NULL, n * sizeof(float), gammas);
+        st = kvq__dev_upload(ctx, has_qjl ? t->gammas : NULL, n * sizeof(float), gammas);
     return st;
 }
 
@@ -73,12 +73,12 @@ static int value_matrices(run *r)
 {
     int st = KVQ_OK;
     if (r->vc.bits) {
-        KVQ_TRY(st, kvq_pool_acquire(r->ctx, r->n * r->d * 4, &r->vrot));
-        KVQ_TRY(st, kvq_dev_recon_rot(r->ctx, &r->vc, r->vcodes, r->vnorms, r->n, r->vrot));
+        KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * r->d * 4, &r->vrot));
+        KVQ_TRY(st, kvq__dev_recon_rot(r->ctx, &r->vc, r->vcodes, r->vnorms, r->n, r->vrot));
     }
     if (r->vc.m) {
-        KVQ_TRY(st, kvq_pool_acquire(r->ctx, r->n * (size_t)r->vc.m * 4, &r->vz));
-        KVQ_TRY(st, kvq_dev_signs_dense(r->ctx, &r->vc, r->vcodes, r->vgammas, r->n, 1.0f, r->vz));
+        KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * (size_t)r->vc.m * 4, &r->vz));
+        KVQ_TRY(st, kvq__dev_signs_dense(r->ctx, &r->vc, r->vcodes, r->vgammas, r->n, 1.0f, r->vz));
     }
 cleanup:
     return st;
@@ -91,18 +91,18 @@ static int setup(run *r)
     kvq_ctx *ctx = r->ctx;
     size_t md = r->m * r->d, nd = r->n * r->d;
     int st;
-    KVQ_TRY(st, kvq_dev_codec_upload(ctx, j->k_codec, &r->kc));
-    KVQ_TRY(st, kvq_dev_codec_upload(ctx, j->v_codec, &r->vc));
-    KVQ_TRY(st, kvq_dev_upload(ctx, j->q, md * 4, &r->q));
-    KVQ_TRY(st, kvq_dev_upload(ctx, j->q, md * 4, &r->qr));
-    KVQ_TRY(st, kvq_dev_upload(ctx, j->k, nd * 4, &r->kx));
-    KVQ_TRY(st, kvq_dev_upload(ctx, j->v, nd * 4, &r->vx));
+    KVQ_TRY(st, kvq__dev_codec_upload(ctx, j->k_codec, &r->kc));
+    KVQ_TRY(st, kvq__dev_codec_upload(ctx, j->v_codec, &r->vc));
+    KVQ_TRY(st, kvq__dev_upload(ctx, j->q, md * 4, &r->q));
+    KVQ_TRY(st, kvq__dev_upload(ctx, j->q, md * 4, &r->qr));
+    KVQ_TRY(st, kvq__dev_upload(ctx, j->k, nd * 4, &r->kx));
+    KVQ_TRY(st, kvq__dev_upload(ctx, j->v, nd * 4, &r->vx));
     KVQ_TRY(st, upload_codes(ctx, j->k_codes, r->n, r->kc.m, &r->kcodes, &r->knorms, &r->kgammas));
     KVQ_TRY(st, upload_codes(ctx, j->v_codes, r->n, r->vc.m, &r->vcodes, &r->vnorms, &r->vgammas));
-    KVQ_TRY(st, kvq_dev_rotate(ctx, &r->kc, r->qr, r->m, 0, r->scale));
-    KVQ_TRY(st, kvq_pool_acquire(ctx, (r->kc.m ? r->m * r->kc.m : 1) * 4, &r->sq));
+    KVQ_TRY(st, kvq__dev_rotate(ctx, &r->kc, r->qr, r->m, 0, r->scale));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, (r->kc.m ? r->m * r->kc.m : 1) * 4, &r->sq));
     if (r->kc.m)
-        KVQ_TRY(st, kvq_blas_sgemm(ctx, 0, 1, r->m, (size_t)r->kc.m, r->d, 1.0f, r->qr, r->d,
+        KVQ_TRY(st, kvq__blas_sgemm(ctx, 0, 1, r->m, (size_t)r->kc.m, r->d, 1.0f, r->qr, r->d,
                                    r->kc.sprime, r->d, 0.0f, r->sq, (size_t)r->kc.m));
     if (r->m >= VALUE_GEMM_QUERIES)
         st = value_matrices(r);
@@ -117,22 +117,22 @@ static int alloc_work(run *r)
     size_t mc = r->m * r->chunk * 4, mq = r->m * r->nchunks;
     size_t vm = r->vc.m ? (size_t)r->vc.m : 1;
     int st;
-    KVQ_TRY(st, kvq_pool_acquire(ctx, mc, &r->lref));
-    KVQ_TRY(st, kvq_pool_acquire(ctx, mc, &r->lq));
-    KVQ_TRY(st, kvq_pool_acquire(ctx, mc, &r->p));
-    KVQ_TRY(st, kvq_pool_acquire(ctx, mc, &r->pq));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, mc, &r->lref));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, mc, &r->lq));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, mc, &r->p));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, mc, &r->pq));
     /* device statistics hold one chunk; the host copies keep every chunk */
-    KVQ_TRY(st, kvq_pool_acquire(ctx, r->m * 5 * 4, &r->stats));
-    KVQ_TRY(st, kvq_pool_acquire(ctx, r->m * 2 * r->k * 4, &r->topv));
-    KVQ_TRY(st, kvq_pool_acquire(ctx, r->m * 2 * r->k * 4, &r->topi));
-    KVQ_TRY(st, kvq_pool_acquire(ctx, r->m * 4 * 4, &r->consts));
-    KVQ_TRY(st, kvq_pool_acquire(ctx, r->m * 10 * 4, &r->sums));
-    KVQ_TRY(st, kvq_pool_acquire(ctx, r->m * r->d * 4, &r->oref));
-    KVQ_TRY(st, kvq_pool_acquire(ctx, r->m * r->d * 4, &r->orot));
-    KVQ_TRY(st, kvq_pool_acquire(ctx, r->m * vm * 4, &r->acc));
-    KVQ_TRY(st, kvq_dev_zero(ctx, r->oref, r->m * r->d * 4));
-    KVQ_TRY(st, kvq_dev_zero(ctx, r->orot, r->m * r->d * 4));
-    KVQ_TRY(st, kvq_dev_zero(ctx, r->acc, r->m * vm * 4));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * 5 * 4, &r->stats));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * 2 * r->k * 4, &r->topv));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * 2 * r->k * 4, &r->topi));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * 4 * 4, &r->consts));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * 10 * 4, &r->sums));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * r->d * 4, &r->oref));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * r->d * 4, &r->orot));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, r->m * vm * 4, &r->acc));
+    KVQ_TRY(st, kvq__dev_zero(ctx, r->oref, r->m * r->d * 4));
+    KVQ_TRY(st, kvq__dev_zero(ctx, r->orot, r->m * r->d * 4));
+    KVQ_TRY(st, kvq__dev_zero(ctx, r->acc, r->m * vm * 4));
     r->h_stats = malloc(mq * 5 * sizeof *r->h_stats);
     r->h_topv = malloc(mq * 2 * r->k * sizeof *r->h_topv);
     r->h_topi = malloc(mq * 2 * r->k * sizeof *r->h_topi);
@@ -144,39 +144,39 @@ cleanup:
 }
 
 /* Compressed-domain logits out[i][j] (nq × n) of keys j0 … j0+n−1 against nq queries. */
-int kvq_dev_logits(kvq_ctx *ctx, const kvq_dev_codec *kc, cl_mem codes, cl_mem norms,
+int kvq__dev_logits(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem codes, cl_mem norms,
                    cl_mem gammas, cl_mem qr, cl_mem sq, size_t j0, size_t n, size_t nq,
                    cl_mem out)
 {
     cl_kernel k;
     int st;
     size_t ls, g[2] = {n, nq}, l[2] = {1, 1};
-    int vec = kvq_dev_vector_path(ctx) && kc->dim % 32 == 0 &&
+    int vec = kvq__dev_vector_path(ctx) && kc->dim % 32 == 0 &&
               (kc->bits == 0 || kc->bits > 6 || kc->symmetric);
     if (vec) {
         char opts[64];
         snprintf(opts, sizeof opts, "-DKVQ_D=%d -DKVQ_LB=%d", kc->dim, kc->bits);
-        KVQ_TRY(st, kvq_rt_kernel(ctx, "common+attention", opts, "kvq_logits_codes_vec", &k));
+        KVQ_TRY(st, kvq__rt_kernel(ctx, "common+attention", opts, "kvq_logits_codes_vec", &k));
     } else {
-        KVQ_TRY(st, kvq_dev_kernel(ctx, "attention", kc->dim, "kvq_logits_codes", &k));
+        KVQ_TRY(st, kvq__dev_kernel(ctx, "attention", kc->dim, "kvq_logits_codes", &k));
     }
     cl_uint bits = (cl_uint)kc->bits, m = (cl_uint)kc->m, words = (cl_uint)kc->words;
     cl_uint uj0 = (cl_uint)j0, un = (cl_uint)n, unq = (cl_uint)nq;
     float qs = kc->m ? (float)(sqrt(M_PI / 2.0) / kc->m) : 0.0f;
-    kvq_arg a[] = {{sizeof(cl_mem), &codes}, {sizeof(cl_mem), &norms}, {sizeof(cl_mem), &gammas},
+    kvq__arg a[] = {{sizeof(cl_mem), &codes}, {sizeof(cl_mem), &norms}, {sizeof(cl_mem), &gammas},
                    {4, &bits}, {4, &m}, {4, &words}, {sizeof(cl_mem), &kc->centroids},
                    {sizeof(cl_mem), &qr}, {sizeof(cl_mem), &sq}, {4, &qs}, {4, &uj0}, {4, &un},
                    {4, &unq}, {sizeof(cl_mem), &out}};
-    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
+    KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
     if (!vec) {
-        st = kvq_dev_launch(ctx, k, 2, g, NULL);
+        st = kvq__dev_launch(ctx, k, 2, g, NULL);
         goto cleanup;
     }
     /* one work-item per 16 keys; groups of up to 16 work-items (256 keys) */
-    ls = kvq_dev_group(ctx, k, 16);
+    ls = kvq__dev_group(ctx, k, 16);
     l[0] = ls;
     g[0] = ((n + 15) / 16 + ls - 1) / ls * ls;
-    st = kvq_dev_launch(ctx, k, 2, g, l);
+    st = kvq__dev_launch(ctx, k, 2, g, l);
 cleanup:
     return st;
 }
@@ -185,9 +185,9 @@ cleanup:
 static int chunk_logits(run *r, size_t j0, size_t n)
 {
     int st;
-    KVQ_TRY(st, kvq_blas_sgemm_at(r->ctx, 0, 1, r->m, n, r->d, r->scale, r->q, 0, r->d, r->kx,
+    KVQ_TRY(st, kvq__blas_sgemm_at(r->ctx, 0, 1, r->m, n, r->d, r->scale, r->q, 0, r->d, r->kx,
                                   j0 * r->d, r->d, 0.0f, r->lref, 0, n));
-    st = kvq_dev_logits(r->ctx, &r->kc, r->kcodes, r->knorms, r->kgammas, r->qr, r->sq, j0, n,
+    st = kvq__dev_logits(r->ctx, &r->kc, r->kcodes, r->knorms, r->kgammas, r->qr, r->sq, j0, n,
                         r->m, r->lq);
 cleanup:
     return st;
@@ -199,31 +199,31 @@ static int export_logits(run *r, size_t j0, size_t n)
     int st = KVQ_OK;
     for (size_t i = 0; i < r->m && !st; i++) {
         if (r->out->logits_ref)
-            st = kvq_dev_download(r->ctx, r->lref, i * n * 4, r->out->logits_ref + i * r->n + j0,
+            st = kvq__dev_download(r->ctx, r->lref, i * n * 4, r->out->logits_ref + i * r->n + j0,
                                   n * 4);
         if (!st && r->out->logits_quant)
-            st = kvq_dev_download(r->ctx, r->lq, i * n * 4, r->out->logits_quant + i * r->n + j0,
+            st = kvq__dev_download(r->ctx, r->lq, i * n * 4, r->out->logits_quant + i * r->n + j0,
                                   n * 4);
     }
     return st;
 }
 
 /* Softmax pass 1 (row maxima, sums, top-k) over nq rows of n logits (see attention.cl). */
-int kvq_dev_softmax_pass1(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t j0,
+int kvq__dev_softmax_pass1(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t j0,
                           size_t k, size_t nq, cl_mem stats, cl_mem topv, cl_mem topi)
 {
     cl_kernel kern;
     int st;
-    KVQ_TRY(st, kvq_dev_kernel(ctx, "attention", dim, "kvq_softmax_pass1", &kern));
-    size_t ls = kvq_dev_group(ctx, kern, 256);
+    KVQ_TRY(st, kvq__dev_kernel(ctx, "attention", dim, "kvq_softmax_pass1", &kern));
+    size_t ls = kvq__dev_group(ctx, kern, 256);
     cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, kk = (cl_uint)k;
-    kvq_arg a[] = {{sizeof(cl_mem), &lref}, {sizeof(cl_mem), &lq}, {4, &un}, {4, &uj0},
+    kvq__arg a[] = {{sizeof(cl_mem), &lref}, {sizeof(cl_mem), &lq}, {4, &un}, {4, &uj0},
                    {4, &kk}, {sizeof(cl_mem), &stats}, {sizeof(cl_mem), &topv},
                    {sizeof(cl_mem), &topi}, {ls * 4, NULL}, {ls * k * 4, NULL},
                    {ls * k * 4, NULL}};
-    KVQ_TRY(st, kvq_dev_args(kern, a, sizeof a / sizeof a[0]));
+    KVQ_TRY(st, kvq__dev_args(kern, a, sizeof a / sizeof a[0]));
     size_t g = ls * nq;
-    st = kvq_dev_launch(ctx, kern, 1, &g, &ls);
+    st = kvq__dev_launch(ctx, kern, 1, &g, &ls);
 cleanup:
     return st;
 }
@@ -232,12 +232,12 @@ cleanup:
 static int pass1(run *r, size_t c, size_t j0, size_t n)
 {
     int st;
-    KVQ_TRY(st, kvq_dev_softmax_pass1(r->ctx, (int)r->d, r->lref, r->lq, n, j0, r->k, r->m,
+    KVQ_TRY(st, kvq__dev_softmax_pass1(r->ctx, (int)r->d, r->lref, r->lq, n, j0, r->k, r->m,
                                       r->stats, r->topv, r->topi));
-    KVQ_TRY(st, kvq_dev_download(r->ctx, r->stats, 0, r->h_stats + c * r->m * 5, r->m * 5 * 4));
-    KVQ_TRY(st, kvq_dev_download(r->ctx, r->topv, 0, r->h_topv + c * r->m * 2 * r->k,
+    KVQ_TRY(st, kvq__dev_download(r->ctx, r->stats, 0, r->h_stats + c * r->m * 5, r->m * 5 * 4));
+    KVQ_TRY(st, kvq__dev_download(r->ctx, r->topv, 0, r->h_topv + c * r->m * 2 * r->k,
                                  r->m * 2 * r->k * 4));
-    st = kvq_dev_download(r->ctx, r->topi, 0, r->h_topi + c * r->m * 2 * r->k, r->m * 2 * r->k * 4);
+    st = kvq__dev_download(r->ctx, r->topi, 0, r->h_topi + c * r->m * 2 * r->k, r->m * 2 * r->k * 4);
 cleanup:
     return st;
 }
@@ -325,23 +325,23 @@ static int upload_consts(run *r, cand *buf)
     }
     cl_int cs = clEnqueueWriteBuffer(r->ctx->queue, r->consts, CL_TRUE, 0, r->m * 16, c, 0, NULL, NULL);
     free(c);
-    return cs == CL_SUCCESS ? KVQ_OK : kvq_rt_fail(cs, "clEnqueueWriteBuffer", __FILE__, __LINE__);
+    return cs == CL_SUCCESS ? KVQ_OK : kvq__rt_fail(cs, "clEnqueueWriteBuffer", __FILE__, __LINE__);
 }
 
 /* Softmax pass 2 (divergence sums, p and p̃) over nq rows given per-query constants. */
-int kvq_dev_softmax_pass2(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t nq,
+int kvq__dev_softmax_pass2(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t nq,
                           cl_mem consts, cl_mem sums, cl_mem p, cl_mem pq)
 {
     cl_kernel k;
     int st;
     cl_uint un = (cl_uint)n;
-    KVQ_TRY(st, kvq_dev_kernel(ctx, "attention", dim, "kvq_softmax_pass2", &k));
-    size_t ls = kvq_dev_group(ctx, k, 256), g = ls * nq;
-    kvq_arg a[] = {{sizeof(cl_mem), &lref}, {sizeof(cl_mem), &lq}, {4, &un},
+    KVQ_TRY(st, kvq__dev_kernel(ctx, "attention", dim, "kvq_softmax_pass2", &k));
+    size_t ls = kvq__dev_group(ctx, k, 256), g = ls * nq;
+    kvq__arg a[] = {{sizeof(cl_mem), &lref}, {sizeof(cl_mem), &lq}, {4, &un},
                    {sizeof(cl_mem), &consts}, {sizeof(cl_mem), &sums}, {sizeof(cl_mem), &p},
                    {sizeof(cl_mem), &pq}, {ls * 4, NULL}};
-    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
-    st = kvq_dev_launch(ctx, k, 1, &g, &ls);
+    KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
+    st = kvq__dev_launch(ctx, k, 1, &g, &ls);
 cleanup:
     return st;
 }
@@ -352,41 +352,41 @@ static int pass2(run *r, size_t c, size_t j0, size_t n)
     cl_kernel k;
     int st;
     cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, nq = (cl_uint)r->m;
-    KVQ_TRY(st, kvq_dev_softmax_pass2(r->ctx, (int)r->d, r->lref, r->lq, n, r->m, r->consts,
+    KVQ_TRY(st, kvq__dev_softmax_pass2(r->ctx, (int)r->d, r->lref, r->lq, n, r->m, r->consts,
                                       r->sums, r->p, r->pq));
-    KVQ_TRY(st, kvq_dev_download(r->ctx, r->sums, 0, r->h_sums + c * r->m * 10, r->m * 40));
+    KVQ_TRY(st, kvq__dev_download(r->ctx, r->sums, 0, r->h_sums + c * r->m * 10, r->m * 40));
     /* reference output o += P · V[j0 … j0+n) */
-    KVQ_TRY(st, kvq_blas_sgemm_at(r->ctx, 0, 0, r->m, r->d, n, 1.0f, r->p, 0, n, r->vx, j0 * r->d,
+    KVQ_TRY(st, kvq__blas_sgemm_at(r->ctx, 0, 0, r->m, r->d, n, 1.0f, r->p, 0, n, r->vx, j0 * r->d,
                                   r->d, 1.0f, r->oref, 0, r->d));
     if (r->m >= VALUE_GEMM_QUERIES) {
         if (r->vc.bits)
-            KVQ_TRY(st, kvq_blas_sgemm_at(r->ctx, 0, 0, r->m, r->d, n, 1.0f, r->pq, 0, n, r->vrot,
+            KVQ_TRY(st, kvq__blas_sgemm_at(r->ctx, 0, 0, r->m, r->d, n, 1.0f, r->pq, 0, n, r->vrot,
                                           j0 * r->d, r->d, 1.0f, r->orot, 0, r->d));
         if (r->vc.m)
-            st = kvq_blas_sgemm_at(r->ctx, 0, 0, r->m, (size_t)r->vc.m, n, 1.0f, r->pq, 0, n,
+            st = kvq__blas_sgemm_at(r->ctx, 0, 0, r->m, (size_t)r->vc.m, n, 1.0f, r->pq, 0, n,
                                    r->vz, j0 * (size_t)r->vc.m, (size_t)r->vc.m, 1.0f, r->acc, 0,
                                    (size_t)r->vc.m);
         goto cleanup;
     }
     cl_uint bits = (cl_uint)r->vc.bits, words = (cl_uint)r->vc.words, m = (cl_uint)r->vc.m;
     if (bits) {
-        KVQ_TRY(st, kvq_dev_kernel(r->ctx, "attention", (int)r->d, "kvq_value_mse", &k));
-        kvq_arg b[] = {{sizeof(cl_mem), &r->vcodes}, {sizeof(cl_mem), &r->vnorms},
+        KVQ_TRY(st, kvq__dev_kernel(r->ctx, "attention", (int)r->d, "kvq_value_mse", &k));
+        kvq__arg b[] = {{sizeof(cl_mem), &r->vcodes}, {sizeof(cl_mem), &r->vnorms},
                        {sizeof(cl_mem), &r->vc.centroids}, {4, &bits}, {4, &words},
                        {sizeof(cl_mem), &r->pq}, {4, &uj0}, {4, &un}, {4, &nq},
                        {sizeof(cl_mem), &r->orot}};
-        KVQ_TRY(st, kvq_dev_args(k, b, sizeof b / sizeof b[0]));
+        KVQ_TRY(st, kvq__dev_args(k, b, sizeof b / sizeof b[0]));
         size_t g2[2] = {r->d, r->m};
-        KVQ_TRY(st, kvq_dev_launch(r->ctx, k, 2, g2, NULL));
+        KVQ_TRY(st, kvq__dev_launch(r->ctx, k, 2, g2, NULL));
     }
     if (m) {
-        KVQ_TRY(st, kvq_dev_kernel(r->ctx, "attention", (int)r->d, "kvq_value_qjl", &k));
-        kvq_arg b[] = {{sizeof(cl_mem), &r->vcodes}, {sizeof(cl_mem), &r->vgammas}, {4, &bits},
+        KVQ_TRY(st, kvq__dev_kernel(r->ctx, "attention", (int)r->d, "kvq_value_qjl", &k));
+        kvq__arg b[] = {{sizeof(cl_mem), &r->vcodes}, {sizeof(cl_mem), &r->vgammas}, {4, &bits},
                        {4, &m}, {4, &words}, {sizeof(cl_mem), &r->pq}, {4, &uj0}, {4, &un},
                        {4, &nq}, {sizeof(cl_mem), &r->acc}};
-        KVQ_TRY(st, kvq_dev_args(k, b, sizeof b / sizeof b[0]));
+        KVQ_TRY(st, kvq__dev_args(k, b, sizeof b / sizeof b[0]));
         size_t g2[2] = {(size_t)m, r->m};
-        st = kvq_dev_launch(r->ctx, k, 2, g2, NULL);
+        st = kvq__dev_launch(r->ctx, k, 2, g2, NULL);
     }
 cleanup:
     return st;
@@ -396,9 +396,9 @@ cleanup:
 static int finish_outputs(run *r)
 {
     int st;
-    KVQ_TRY(st, kvq_dev_rotate(r->ctx, &r->vc, r->orot, r->m, 1, 1.0f));
+    KVQ_TRY(st, kvq__dev_rotate(r->ctx, &r->vc, r->orot, r->m, 1, 1.0f));
     if (r->vc.m)
-        st = kvq_blas_sgemm(r->ctx, 0, 0, r->m, r->d, (size_t)r->vc.m,
+        st = kvq__blas_sgemm(r->ctx, 0, 0, r->m, r->d, (size_t)r->vc.m,
                             (float)(sqrt(M_PI / 2.0) / r->vc.m), r->acc, (size_t)r->vc.m,
                             r->vc.s, r->d, 1.0f, r->orot, r->d);
 cleanup:
@@ -456,9 +456,9 @@ static int collect(run *r)
     float *o = malloc(md * 4), *oq = malloc(md * 4);
     int st = (!o || !oq) ? KVQ_ERR_NOMEM : KVQ_OK;
     if (!st)
-        st = kvq_dev_download(r->ctx, r->oref, 0, o, md * 4);
+        st = kvq__dev_download(r->ctx, r->oref, 0, o, md * 4);
     if (!st)
-        st = kvq_dev_download(r->ctx, r->orot, 0, oq, md * 4);
+        st = kvq__dev_download(r->ctx, r->orot, 0, oq, md * 4);
     for (size_t i = 0; !st && i < r->m; i++) {
         double la, lb, mu;
         merge_chunks(r, i, &la, &lb, &mu);
@@ -475,7 +475,7 @@ static int collect(run *r)
 }
 
 /* Mean relative MSE and direction error of x̂ against x on the device. */
-static int vector_errors(run *r, const kvq_dev_codec *dc, cl_mem codes, cl_mem norms,
+static int vector_errors(run *r, const kvq__dev_codec *dc, cl_mem codes, cl_mem norms,
                          cl_mem gammas, cl_mem x, kvq_vector_errors *e)
 {
     cl_mem xh = NULL, err = NULL;
@@ -483,19 +483,19 @@ static int vector_errors(run *r, const kvq_dev_codec *dc, cl_mem codes, cl_mem n
     cl_kernel k;
     int st;
     cl_uint n = (cl_uint)r->n;
-    KVQ_TRY(st, kvq_pool_acquire(r->ctx, r->n * r->d * 4, &xh));
-    KVQ_TRY(st, kvq_pool_acquire(r->ctx, r->n * 8, &err));
-    KVQ_TRY(st, kvq_dev_dequantize(r->ctx, dc, codes, norms, gammas, r->n, xh));
-    KVQ_TRY(st, kvq_dev_kernel(r->ctx, "attention", (int)r->d, "kvq_vector_errors", &k));
-    kvq_arg a[] = {{sizeof(cl_mem), &x}, {sizeof(cl_mem), &xh}, {4, &n}, {sizeof(cl_mem), &err}};
-    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
+    KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * r->d * 4, &xh));
+    KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * 8, &err));
+    KVQ_TRY(st, kvq__dev_dequantize(r->ctx, dc, codes, norms, gammas, r->n, xh));
+    KVQ_TRY(st, kvq__dev_kernel(r->ctx, "attention", (int)r->d, "kvq_vector_errors", &k));
+    kvq__arg a[] = {{sizeof(cl_mem), &x}, {sizeof(cl_mem), &xh}, {4, &n}, {sizeof(cl_mem), &err}};
+    KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
     size_t g = r->n;
-    KVQ_TRY(st, kvq_dev_launch(r->ctx, k, 1, &g, NULL));
+    KVQ_TRY(st, kvq__dev_launch(r->ctx, k, 1, &g, NULL));
     if (!(h = malloc(r->n * 8))) {
         st = KVQ_ERR_NOMEM;
         goto cleanup;
     }
-    KVQ_TRY(st, kvq_dev_download(r->ctx, err, 0, h, r->n * 8));
+    KVQ_TRY(st, kvq__dev_download(r->ctx, err, 0, h, r->n * 8));
     double rel = 0, dir = 0;
     size_t used = 0;
     for (size_t v = 0; v < r->n; v++) {
@@ -510,8 +510,8 @@ static int vector_errors(run *r, const kvq_dev_codec *dc, cl_mem codes, cl_mem n
     e->dir_err = used ? dir / (double)used : NAN;
 cleanup:
     free(h);
-    kvq_pool_release(r->ctx, xh);
-    kvq_pool_release(r->ctx, err);
+    kvq__pool_release(r->ctx, xh);
+    kvq__pool_release(r->ctx, err);
     return st;
 }
 
@@ -523,9 +523,9 @@ static void release_run(run *r)
                       &r->p, &r->pq, &r->stats, &r->topv, &r->topi, &r->consts, &r->sums,
                       &r->oref, &r->orot, &r->acc, &r->vrot, &r->vz};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        kvq_pool_release(r->ctx, *bufs[i]);
-    kvq_dev_codec_release(r->ctx, &r->kc);
-    kvq_dev_codec_release(r->ctx, &r->vc);
+        kvq__pool_release(r->ctx, *bufs[i]);
+    kvq__dev_codec_release(r->ctx, &r->kc);
+    kvq__dev_codec_release(r->ctx, &r->vc);
     free(r->h_stats);
     free(r->h_topv);
     free(r->h_topi);
@@ -582,8 +582,8 @@ static int job_valid(const kvq_attention_job *j, const kvq_attention_out *o)
     if (kvq_codec_dim(j->k_codec) != j->dim || kvq_codec_dim(j->v_codec) != j->dim)
         return 0;
     return j->k_codes->count >= j->keys && j->v_codes->count >= j->keys &&
-           j->k_codes->words == kvq_codec_words(j->k_codec) &&
-           j->v_codes->words == kvq_codec_words(j->v_codec) && j->topk >= 0 && j->topk <= 8 &&
+           j->k_codes->words == kvq__codec_words(j->k_codec) &&
+           j->v_codes->words == kvq__codec_words(j->v_codec) && j->topk >= 0 && j->topk <= 8 &&
            isfinite(j->sharpness);
 }
 
@@ -593,7 +593,7 @@ KVQ_API int kvq_attention_run(kvq_ctx *ctx, const kvq_attention_job *job, kvq_at
     if (!ctx || !job_valid(job, out))
         return KVQ_ERR_INVALID_ARG;
     if (kvq_ctx_is_host(ctx))
-        return kvq_reference_attention(job, out);
+        return kvq__reference_attention(job, out);
     run r;
     memset(&r, 0, sizeof r);
     r.ctx = ctx;

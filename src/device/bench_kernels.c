@@ -19,7 +19,7 @@
 typedef struct bench_state {
     const kvq_bench_work *w;
     kvq_codec *codec;
-    kvq_dev_codec dc;
+    kvq__dev_codec dc;
     cl_mem a, b, c, d, e, f, g;   /* meaning depends on the kind */
 } bench_state;
 
@@ -43,10 +43,10 @@ static int upload_normals(kvq_ctx *ctx, size_t n, uint32_t tag, float scale, cl_
     float *h = malloc((n ? n : 1) * sizeof *h);
     if (!h)
         return KVQ_ERR_NOMEM;
-    kvq_rng_fill_normal(12345, KVQ_RNG_TEST, tag, 0, h, n);
+    kvq__rng_fill_normal(12345, KVQ_RNG_TEST, tag, 0, h, n);
     for (size_t i = 0; i < n; i++)
         h[i] = h[i] * scale;
-    int st = kvq_dev_upload(ctx, h, n * sizeof *h, out);
+    int st = kvq__dev_upload(ctx, h, n * sizeof *h, out);
     free(h);
     return st;
 }
@@ -57,11 +57,11 @@ static int upload_words(kvq_ctx *ctx, size_t n, uint32_t tag, cl_mem *out)
     uint32_t *h = malloc((n ? n : 1) * sizeof *h);
     if (!h)
         return KVQ_ERR_NOMEM;
-    kvq_rng r;
-    kvq_rng_init(&r, 12345, KVQ_RNG_TEST, tag);
+    kvq__rng r;
+    kvq__rng_init(&r, 12345, KVQ_RNG_TEST, tag);
     for (size_t i = 0; i < n; i++)
-        h[i] = kvq_rng_u32(&r);
-    int st = kvq_dev_upload(ctx, h, n * sizeof *h, out);
+        h[i] = kvq__rng_u32(&r);
+    int st = kvq__dev_upload(ctx, h, n * sizeof *h, out);
     free(h);
     return st;
 }
@@ -72,7 +72,7 @@ static int make_codec(kvq_ctx *ctx, bench_state *s)
     kvq_codec_spec spec = {KVQ_ROT_WHT, s->w->bits, s->w->qjl ? 1 : 0, 0, 0, 32};
     int st = kvq_codec_create(&s->codec, &spec, s->w->dim, 7, 0, 0);
     if (!st)
-        st = kvq_dev_codec_upload(ctx, s->codec, &s->dc);
+        st = kvq__dev_codec_upload(ctx, s->codec, &s->dc);
     return st;
 }
 
@@ -85,7 +85,7 @@ static int setup(kvq_ctx *ctx, bench_state *s)
     switch (w->kind) {
     case KVQ_BENCH_COPY:
         KVQ_TRY(st, upload_normals(ctx, n, 1, 1.0f, &s->a));
-        KVQ_TRY(st, kvq_pool_acquire(ctx, n * 4, &s->b));
+        KVQ_TRY(st, kvq__pool_acquire(ctx, n * 4, &s->b));
         break;
     case KVQ_BENCH_WHT:
         KVQ_TRY(st, make_codec(ctx, s));
@@ -94,9 +94,9 @@ static int setup(kvq_ctx *ctx, bench_state *s)
     case KVQ_BENCH_QUANTIZE:
         KVQ_TRY(st, make_codec(ctx, s));
         KVQ_TRY(st, upload_normals(ctx, n * d, 3, 1.0f, &s->a));
-        KVQ_TRY(st, kvq_pool_acquire(ctx, n * s->dc.words * 4, &s->b));
-        KVQ_TRY(st, kvq_pool_acquire(ctx, n * 4, &s->c));
-        KVQ_TRY(st, kvq_pool_acquire(ctx, n * 4, &s->d));
+        KVQ_TRY(st, kvq__pool_acquire(ctx, n * s->dc.words * 4, &s->b));
+        KVQ_TRY(st, kvq__pool_acquire(ctx, n * 4, &s->c));
+        KVQ_TRY(st, kvq__pool_acquire(ctx, n * 4, &s->d));
         break;
     case KVQ_BENCH_LOGITS:
         KVQ_TRY(st, make_codec(ctx, s));
@@ -105,20 +105,20 @@ static int setup(kvq_ctx *ctx, bench_state *s)
         KVQ_TRY(st, upload_normals(ctx, n, 6, 0.1f, &s->c));    /* gammas */
         KVQ_TRY(st, upload_normals(ctx, mq * d, 7, 0.1f, &s->d));
         KVQ_TRY(st, upload_normals(ctx, mq * (s->dc.m ? (size_t)s->dc.m : 1), 8, 0.1f, &s->e));
-        KVQ_TRY(st, kvq_pool_acquire(ctx, mq * n * 4, &s->f));
+        KVQ_TRY(st, kvq__pool_acquire(ctx, mq * n * 4, &s->f));
         break;
     case KVQ_BENCH_SGEMV:
     case KVQ_BENCH_SGEMM:
         KVQ_TRY(st, upload_normals(ctx, n * d, 9, 1.0f, &s->a));
         KVQ_TRY(st, upload_normals(ctx, mq * d, 10, 1.0f, &s->b));
-        KVQ_TRY(st, kvq_pool_acquire(ctx, mq * n * 4, &s->c));
-        KVQ_TRY(st, kvq_dev_zero(ctx, s->c, mq * n * 4));
+        KVQ_TRY(st, kvq__pool_acquire(ctx, mq * n * 4, &s->c));
+        KVQ_TRY(st, kvq__dev_zero(ctx, s->c, mq * n * 4));
         break;
     case KVQ_BENCH_SOFTMAX: {
         KVQ_TRY(st, upload_normals(ctx, mq * n, 11, 1.0f, &s->a));
         KVQ_TRY(st, upload_normals(ctx, mq * n, 12, 1.0f, &s->b));
-        KVQ_TRY(st, kvq_pool_acquire(ctx, mq * 5 * 4, &s->c));
-        KVQ_TRY(st, kvq_pool_acquire(ctx, mq * 2 * 8 * 4 * 2, &s->d));  /* top values, indices */
+        KVQ_TRY(st, kvq__pool_acquire(ctx, mq * 5 * 4, &s->c));
+        KVQ_TRY(st, kvq__pool_acquire(ctx, mq * 2 * 8 * 4 * 2, &s->d));  /* top values, indices */
         float *consts = malloc(mq * 4 * sizeof *consts);
         if (!consts) {
             st = KVQ_ERR_NOMEM;
@@ -128,11 +128,11 @@ static int setup(kvq_ctx *ctx, bench_state *s)
             consts[4 * i] = consts[4 * i + 1] = (float)(log((double)n) + 0.5);
             consts[4 * i + 2] = consts[4 * i + 3] = 0.0f;
         }
-        st = kvq_dev_upload(ctx, consts, mq * 16, &s->e);
+        st = kvq__dev_upload(ctx, consts, mq * 16, &s->e);
         free(consts);
         KVQ_TRY(st, st);
-        KVQ_TRY(st, kvq_pool_acquire(ctx, mq * 10 * 4, &s->f));
-        KVQ_TRY(st, kvq_pool_acquire(ctx, mq * n * 4 * 2, &s->g));   /* p and p̃ */
+        KVQ_TRY(st, kvq__pool_acquire(ctx, mq * 10 * 4, &s->f));
+        KVQ_TRY(st, kvq__pool_acquire(ctx, mq * n * 4 * 2, &s->g));   /* p and p̃ */
         break;
     }
     default:
@@ -147,7 +147,7 @@ static int blas_st(CLBlastStatusCode s, const char *call)
 {
     if (s == CLBlastSuccess)
         return KVQ_OK;
-    kvq_rt_fail(s, call, __FILE__, __LINE__);
+    kvq__rt_fail(s, call, __FILE__, __LINE__);
     return s > -1000 ? (int)s : KVQ_ERR_UNSUPPORTED;
 }
 
@@ -160,22 +160,22 @@ static int enqueue(kvq_ctx *ctx, bench_state *s)
     int st = KVQ_OK;
     switch (w->kind) {
     case KVQ_BENCH_COPY: {
-        KVQ_TRY(st, kvq_dev_kernel(ctx, "copy", 16, "kvq_copy4", &k));
+        KVQ_TRY(st, kvq__dev_kernel(ctx, "copy", 16, "kvq_copy4", &k));
         cl_uint n4 = (cl_uint)(n / 4);
-        kvq_arg a[] = {{sizeof(cl_mem), &s->a}, {sizeof(cl_mem), &s->b}, {4, &n4}};
-        KVQ_TRY(st, kvq_dev_args(k, a, 3));
-        size_t ls = kvq_dev_group(ctx, k, 64), g = (n / 4 + ls - 1) / ls * ls;
-        st = kvq_dev_launch(ctx, k, 1, &g, &ls);
+        kvq__arg a[] = {{sizeof(cl_mem), &s->a}, {sizeof(cl_mem), &s->b}, {4, &n4}};
+        KVQ_TRY(st, kvq__dev_args(k, a, 3));
+        size_t ls = kvq__dev_group(ctx, k, 64), g = (n / 4 + ls - 1) / ls * ls;
+        st = kvq__dev_launch(ctx, k, 1, &g, &ls);
         break;
     }
     case KVQ_BENCH_WHT:
-        st = kvq_dev_rotate(ctx, &s->dc, s->a, n, 0, 1.0f);
+        st = kvq__dev_rotate(ctx, &s->dc, s->a, n, 0, 1.0f);
         break;
     case KVQ_BENCH_QUANTIZE:
-        st = kvq_dev_quantize(ctx, &s->dc, s->a, n, s->b, s->c, s->d);
+        st = kvq__dev_quantize(ctx, &s->dc, s->a, n, s->b, s->c, s->d);
         break;
     case KVQ_BENCH_LOGITS:
-        st = kvq_dev_logits(ctx, &s->dc, s->a, s->b, s->c, s->d, s->e, 0, n, mq, s->f);
+        st = kvq__dev_logits(ctx, &s->dc, s->a, s->b, s->c, s->d, s->e, 0, n, mq, s->f);
         break;
     case KVQ_BENCH_SGEMV:
         st = blas_st(CLBlastSgemv(CLBlastLayoutRowMajor, CLBlastTransposeNo, n, d, 1.0f, s->a, 0,
@@ -183,12 +183,12 @@ static int enqueue(kvq_ctx *ctx, bench_state *s)
                      "CLBlastSgemv");
         break;
     case KVQ_BENCH_SGEMM:
-        st = kvq_blas_sgemm(ctx, 0, 1, mq, n, d, 1.0f, s->b, d, s->a, d, 0.0f, s->c, n);
+        st = kvq__blas_sgemm(ctx, 0, 1, mq, n, d, 1.0f, s->b, d, s->a, d, 0.0f, s->c, n);
         break;
     case KVQ_BENCH_SOFTMAX:
-        KVQ_TRY(st, kvq_dev_softmax_pass1(ctx, w->dim, s->a, s->b, n, 0, 8, mq, s->c, s->d,
+        KVQ_TRY(st, kvq__dev_softmax_pass1(ctx, w->dim, s->a, s->b, n, 0, 8, mq, s->c, s->d,
                                           s->d));
-        st = kvq_dev_softmax_pass2(ctx, w->dim, s->a, s->b, n, mq, s->e, s->f, s->g, s->g);
+        st = kvq__dev_softmax_pass2(ctx, w->dim, s->a, s->b, n, mq, s->e, s->f, s->g, s->g);
         break;
     default:
         st = KVQ_ERR_INVALID_ARG;
@@ -205,7 +205,7 @@ static int event_span(cl_event first, cl_event last, double *out)
     if (cs == CL_SUCCESS)
         cs = clGetEventProfilingInfo(last, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
     if (cs != CL_SUCCESS)
-        return kvq_rt_fail(cs, "clGetEventProfilingInfo", __FILE__, __LINE__);
+        return kvq__rt_fail(cs, "clGetEventProfilingInfo", __FILE__, __LINE__);
     *out = t1 > t0 ? 1e-9 * (double)(t1 - t0) : 0.0;
     return KVQ_OK;
 }
@@ -238,8 +238,8 @@ static void teardown(kvq_ctx *ctx, bench_state *s)
 {
     cl_mem *bufs[] = {&s->a, &s->b, &s->c, &s->d, &s->e, &s->f, &s->g};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        kvq_pool_release(ctx, *bufs[i]);
-    kvq_dev_codec_release(ctx, &s->dc);
+        kvq__pool_release(ctx, *bufs[i]);
+    kvq__dev_codec_release(ctx, &s->dc);
     kvq_codec_destroy(s->codec);
 }
 

@@ -15,7 +15,7 @@ static int upload_doubles(kvq_ctx *ctx, const double *v, size_t n, cl_mem *out)
         return KVQ_ERR_NOMEM;
     for (size_t i = 0; i < n; i++)
         f[i] = (float)v[i];
-    int st = kvq_dev_upload(ctx, f, n * sizeof *f, out);
+    int st = kvq__dev_upload(ctx, f, n * sizeof *f, out);
     free(f);
     return st;
 }
@@ -24,18 +24,18 @@ static int upload_doubles(kvq_ctx *ctx, const double *v, size_t n, cl_mem *out)
 static int upload_signs(kvq_ctx *ctx, const kvq_rotation *r, cl_mem *out, int *rounds)
 {
     int dim = kvq_rotation_dim(r), kind = kvq_rotation_kind(r), st;
-    *rounds = kvq_rotation_rounds(r);
+    *rounds = kvq__rotation_rounds(r);
     if (kind == KVQ_ROT_DENSE)
-        return kvq_rt_explain(KVQ_ERR_UNSUPPORTED, "(the dense rotation runs on the host "
+        return kvq__rt_explain(KVQ_ERR_UNSUPPORTED, "(the dense rotation runs on the host "
                                                    "reference only: use --device host)");
     if (*rounds == 0)
-        return kvq_dev_upload(ctx, NULL, 4, out);
-    KVQ_TRY(st, kvq_dev_upload(ctx, NULL, (size_t)*rounds * dim * sizeof(float), out));
+        return kvq__dev_upload(ctx, NULL, 4, out);
+    KVQ_TRY(st, kvq__dev_upload(ctx, NULL, (size_t)*rounds * dim * sizeof(float), out));
     for (int k = 0; k < *rounds; k++) {
         cl_int cs = clEnqueueWriteBuffer(ctx->queue, *out, CL_TRUE, (size_t)k * dim * sizeof(float),
-                                         dim * sizeof(float), kvq_rotation_signs(r, k), 0, NULL, NULL);
+                                         dim * sizeof(float), kvq__rotation_signs(r, k), 0, NULL, NULL);
         if (cs != CL_SUCCESS) {
-            st = kvq_rt_fail(cs, "clEnqueueWriteBuffer", __FILE__, __LINE__);
+            st = kvq__rt_fail(cs, "clEnqueueWriteBuffer", __FILE__, __LINE__);
             goto cleanup;
         }
     }
@@ -49,13 +49,13 @@ static int launch_rotate_vec(kvq_ctx *ctx, int dim, cl_mem signs, int rounds, cl
 {
     cl_kernel k;
     int st;
-    KVQ_TRY(st, kvq_dev_kernel(ctx, "wht", dim, "kvq_rotate_vec", &k));
+    KVQ_TRY(st, kvq__dev_kernel(ctx, "wht", dim, "kvq_rotate_vec", &k));
     cl_uint n = (cl_uint)count, r = (cl_uint)rounds, inv = (cl_uint)inverse;
-    kvq_arg args[] = {{sizeof x, &x}, {sizeof n, &n}, {sizeof signs, &signs}, {sizeof r, &r},
+    kvq__arg args[] = {{sizeof x, &x}, {sizeof n, &n}, {sizeof signs, &signs}, {sizeof r, &r},
                       {sizeof inv, &inv}, {sizeof scale, &scale}};
-    KVQ_TRY(st, kvq_dev_args(k, args, sizeof args / sizeof args[0]));
-    size_t ls = kvq_dev_group(ctx, k, 16), global = (count + ls - 1) / ls * ls;
-    st = kvq_dev_launch(ctx, k, 1, &global, &ls);
+    KVQ_TRY(st, kvq__dev_args(k, args, sizeof args / sizeof args[0]));
+    size_t ls = kvq__dev_group(ctx, k, 16), global = (count + ls - 1) / ls * ls;
+    st = kvq__dev_launch(ctx, k, 1, &global, &ls);
 cleanup:
     return st;
 }
@@ -68,53 +68,53 @@ static int launch_rotate(kvq_ctx *ctx, int dim, cl_mem signs, int rounds, cl_mem
     int st;
     if (!count)
         return KVQ_OK;
-    if (kvq_dev_vector_path(ctx))
+    if (kvq__dev_vector_path(ctx))
         return launch_rotate_vec(ctx, dim, signs, rounds, x, count, inverse, scale);
-    KVQ_TRY(st, kvq_dev_kernel(ctx, "wht", dim, "kvq_rotate", &k));
-    size_t ls = kvq_dev_group(ctx, k, (size_t)dim / 2);
+    KVQ_TRY(st, kvq__dev_kernel(ctx, "wht", dim, "kvq_rotate", &k));
+    size_t ls = kvq__dev_group(ctx, k, (size_t)dim / 2);
     cl_uint n = (cl_uint)count, r = (cl_uint)rounds, inv = (cl_uint)inverse;
-    kvq_arg args[] = {{sizeof x, &x}, {sizeof n, &n}, {sizeof signs, &signs}, {sizeof r, &r},
+    kvq__arg args[] = {{sizeof x, &x}, {sizeof n, &n}, {sizeof signs, &signs}, {sizeof r, &r},
                       {sizeof inv, &inv}, {sizeof scale, &scale}, {dim * sizeof(float), NULL}};
-    KVQ_TRY(st, kvq_dev_args(k, args, sizeof args / sizeof args[0]));
+    KVQ_TRY(st, kvq__dev_args(k, args, sizeof args / sizeof args[0]));
     size_t groups = count < 65536 ? count : 65536, global = groups * ls;
-    st = kvq_dev_launch(ctx, k, 1, &global, &ls);
+    st = kvq__dev_launch(ctx, k, 1, &global, &ls);
 cleanup:
     return st;
 }
 
 /* x ← scale · R x (or Rᵀ) in place for count device vectors. */
-int kvq_dev_rotate(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem x, size_t count, int inverse,
+int kvq__dev_rotate(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count, int inverse,
                    float scale)
 {
     return launch_rotate(ctx, d->dim, d->signs, d->rounds, x, count, inverse, scale);
 }
 
 /* Returns a device codec's buffers to the pool. */
-void kvq_dev_codec_release(kvq_ctx *ctx, kvq_dev_codec *d)
+void kvq__dev_codec_release(kvq_ctx *ctx, kvq__dev_codec *d)
 {
-    kvq_pool_release(ctx, d->thresholds);
-    kvq_pool_release(ctx, d->centroids);
-    kvq_pool_release(ctx, d->signs);
-    kvq_pool_release(ctx, d->s);
-    kvq_pool_release(ctx, d->sprime);
+    kvq__pool_release(ctx, d->thresholds);
+    kvq__pool_release(ctx, d->centroids);
+    kvq__pool_release(ctx, d->signs);
+    kvq__pool_release(ctx, d->s);
+    kvq__pool_release(ctx, d->sprime);
     memset(d, 0, sizeof *d);
 }
 
 /* Uploads a codec's codebook, rotation signs, S and S·Rᵀ to the device. */
-int kvq_dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq_dev_codec *d)
+int kvq__dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq__dev_codec *d)
 {
     const kvq_codec_spec *spec = kvq_codec_spec_get(c);
-    const kvq_codebook *cb = kvq_codec_codebook(c);
+    const kvq_codebook *cb = kvq__codec_codebook(c);
     int st;
 
     memset(d, 0, sizeof *d);
     d->dim = kvq_codec_dim(c);
     d->bits = spec->mse_bits;
-    d->m = spec->qjl ? kvq_codec_qjl_m(c) : 0;
-    d->words = kvq_codec_words(c);
+    d->m = spec->qjl ? kvq__codec_qjl_m(c) : 0;
+    d->words = kvq__codec_words(c);
     d->norm_correct = spec->norm_correct;
     d->half_side = spec->norm_bits == 16;
-    KVQ_TRY(st, upload_signs(ctx, kvq_codec_rotation(c), &d->signs, &d->rounds));
+    KVQ_TRY(st, upload_signs(ctx, kvq__codec_rotation(c), &d->signs, &d->rounds));
     if (cb) {
         d->symmetric = 1;
         for (int i = 0; i < cb->levels; i++)
@@ -122,117 +122,117 @@ int kvq_dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq_dev_codec *d)
         KVQ_TRY(st, upload_doubles(ctx, cb->thresholds, (size_t)cb->levels - 1, &d->thresholds));
         KVQ_TRY(st, upload_doubles(ctx, cb->centroids, (size_t)cb->levels, &d->centroids));
     } else {
-        KVQ_TRY(st, kvq_dev_upload(ctx, NULL, 4, &d->thresholds));
-        KVQ_TRY(st, kvq_dev_upload(ctx, NULL, 4, &d->centroids));
+        KVQ_TRY(st, kvq__dev_upload(ctx, NULL, 4, &d->thresholds));
+        KVQ_TRY(st, kvq__dev_upload(ctx, NULL, 4, &d->centroids));
     }
     if (d->m) {
         size_t bytes = (size_t)d->m * d->dim * sizeof(float);
-        KVQ_TRY(st, kvq_dev_upload(ctx, kvq_codec_qjl_matrix(c), bytes, &d->s));
-        KVQ_TRY(st, kvq_dev_upload(ctx, kvq_codec_qjl_matrix(c), bytes, &d->sprime));
+        KVQ_TRY(st, kvq__dev_upload(ctx, kvq__codec_qjl_matrix(c), bytes, &d->s));
+        KVQ_TRY(st, kvq__dev_upload(ctx, kvq__codec_qjl_matrix(c), bytes, &d->sprime));
         /* row l of S·Rᵀ is R s_l */
-        KVQ_TRY(st, kvq_dev_rotate(ctx, d, d->sprime, (size_t)d->m, 0, 1.0f));
+        KVQ_TRY(st, kvq__dev_rotate(ctx, d, d->sprime, (size_t)d->m, 0, 1.0f));
     }
 cleanup:
     if (st)
-        kvq_dev_codec_release(ctx, d);
+        kvq__dev_codec_release(ctx, d);
     return st;
 }
 
 /* Launches kvq_quantize_vec (one work-item per vector, bits compiled in). */
-static int launch_quantize_vec(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem x, size_t count,
+static int launch_quantize_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count,
                                cl_mem codes, cl_mem norms, cl_mem gammas)
 {
     cl_kernel k;
     int st;
     char opts[64];
     snprintf(opts, sizeof opts, "-DKVQ_D=%d -DKVQ_LB=%d", d->dim, d->bits);
-    KVQ_TRY(st, kvq_rt_kernel(ctx, "common+quantize", opts, "kvq_quantize_vec", &k));
+    KVQ_TRY(st, kvq__rt_kernel(ctx, "common+quantize", opts, "kvq_quantize_vec", &k));
     cl_uint n = (cl_uint)count, rounds = (cl_uint)d->rounds, nc = (cl_uint)d->norm_correct;
     cl_uint half = (cl_uint)d->half_side, m = (cl_uint)d->m, words = (cl_uint)d->words;
     cl_mem sp = d->sprime ? d->sprime : d->signs;
-    kvq_arg args[] = {
+    kvq__arg args[] = {
         {sizeof x, &x}, {sizeof n, &n}, {sizeof d->signs, &d->signs}, {sizeof rounds, &rounds},
         {sizeof d->thresholds, &d->thresholds}, {sizeof d->centroids, &d->centroids},
         {sizeof nc, &nc}, {sizeof half, &half}, {sizeof sp, &sp}, {sizeof m, &m},
         {sizeof words, &words}, {sizeof codes, &codes}, {sizeof norms, &norms},
         {sizeof gammas, &gammas}};
-    KVQ_TRY(st, kvq_dev_args(k, args, sizeof args / sizeof args[0]));
-    size_t ls = kvq_dev_group(ctx, k, 16), global = (count + ls - 1) / ls * ls;
-    st = kvq_dev_launch(ctx, k, 1, &global, &ls);
+    KVQ_TRY(st, kvq__dev_args(k, args, sizeof args / sizeof args[0]));
+    size_t ls = kvq__dev_group(ctx, k, 16), global = (count + ls - 1) / ls * ls;
+    st = kvq__dev_launch(ctx, k, 1, &global, &ls);
 cleanup:
     return st;
 }
 
 /* Fused quantization of count device vectors x into codes, norms and gammas. */
-int kvq_dev_quantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem x, size_t count,
+int kvq__dev_quantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count,
                      cl_mem codes, cl_mem norms, cl_mem gammas)
 {
     cl_kernel k;
     int st;
     if (!count)
         return KVQ_OK;
-    if (kvq_dev_vector_path(ctx))
+    if (kvq__dev_vector_path(ctx))
         return launch_quantize_vec(ctx, d, x, count, codes, norms, gammas);
-    KVQ_TRY(st, kvq_dev_kernel(ctx, "quantize", d->dim, "kvq_quantize", &k));
-    size_t ls = kvq_dev_group(ctx, k, (size_t)d->dim);
+    KVQ_TRY(st, kvq__dev_kernel(ctx, "quantize", d->dim, "kvq_quantize", &k));
+    size_t ls = kvq__dev_group(ctx, k, (size_t)d->dim);
     cl_uint n = (cl_uint)count, rounds = (cl_uint)d->rounds, bits = (cl_uint)d->bits;
     cl_uint nc = (cl_uint)d->norm_correct, half = (cl_uint)d->half_side, m = (cl_uint)d->m;
     cl_uint words = (cl_uint)d->words;
     cl_mem sp = d->sprime ? d->sprime : d->signs;
     size_t dimf = (size_t)d->dim * sizeof(float), zbytes = (m ? m : 1) * sizeof(cl_uint);
-    kvq_arg args[] = {
+    kvq__arg args[] = {
         {sizeof x, &x}, {sizeof n, &n}, {sizeof d->signs, &d->signs}, {sizeof rounds, &rounds},
         {sizeof d->thresholds, &d->thresholds}, {sizeof d->centroids, &d->centroids},
         {sizeof bits, &bits}, {sizeof nc, &nc}, {sizeof half, &half}, {sizeof sp, &sp},
         {sizeof m, &m}, {sizeof words, &words}, {sizeof codes, &codes}, {sizeof norms, &norms},
         {sizeof gammas, &gammas}, {dimf, NULL}, {dimf, NULL}, {(size_t)d->dim * sizeof(cl_uint), NULL},
         {zbytes, NULL}, {ls * sizeof(float), NULL}};
-    KVQ_TRY(st, kvq_dev_args(k, args, sizeof args / sizeof args[0]));
+    KVQ_TRY(st, kvq__dev_args(k, args, sizeof args / sizeof args[0]));
     size_t groups = count < 65536 ? count : 65536, global = groups * ls;
-    st = kvq_dev_launch(ctx, k, 1, &global, &ls);
+    st = kvq__dev_launch(ctx, k, 1, &global, &ls);
 cleanup:
     return st;
 }
 
 /* Rotated-domain MSE reconstruction out[v] = ν_v·C[idx_v] (count × dim). */
-int kvq_dev_recon_rot(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem norms,
+int kvq__dev_recon_rot(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem norms,
                       size_t count, cl_mem out)
 {
     cl_kernel k;
     int st;
     cl_uint bits = (cl_uint)d->bits, words = (cl_uint)d->words, n = (cl_uint)count;
-    KVQ_TRY(st, kvq_dev_kernel(ctx, "quantize", d->dim, "kvq_dequantize_rot", &k));
-    kvq_arg a[] = {{sizeof codes, &codes}, {sizeof norms, &norms},
+    KVQ_TRY(st, kvq__dev_kernel(ctx, "quantize", d->dim, "kvq_dequantize_rot", &k));
+    kvq__arg a[] = {{sizeof codes, &codes}, {sizeof norms, &norms},
                    {sizeof d->centroids, &d->centroids}, {sizeof bits, &bits},
                    {sizeof words, &words}, {sizeof n, &n}, {sizeof out, &out}};
-    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
+    KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
     size_t g[2] = {(size_t)d->dim, count};
-    st = kvq_dev_launch(ctx, k, 2, g, NULL);
+    st = kvq__dev_launch(ctx, k, 2, g, NULL);
 cleanup:
     return st;
 }
 
 /* Dense QJL signs out[v][l] = scale·γ_v·z_vl (count × m). */
-int kvq_dev_signs_dense(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem gammas,
+int kvq__dev_signs_dense(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem gammas,
                         size_t count, float scale, cl_mem out)
 {
     cl_kernel k;
     int st;
     cl_uint bits = (cl_uint)d->bits, words = (cl_uint)d->words, n = (cl_uint)count;
     cl_uint m = (cl_uint)d->m;
-    KVQ_TRY(st, kvq_dev_kernel(ctx, "quantize", d->dim, "kvq_signs_dense", &k));
-    kvq_arg a[] = {{sizeof codes, &codes}, {sizeof gammas, &gammas}, {sizeof bits, &bits},
+    KVQ_TRY(st, kvq__dev_kernel(ctx, "quantize", d->dim, "kvq_signs_dense", &k));
+    kvq__arg a[] = {{sizeof codes, &codes}, {sizeof gammas, &gammas}, {sizeof bits, &bits},
                    {sizeof m, &m}, {sizeof words, &words}, {sizeof n, &n},
                    {sizeof scale, &scale}, {sizeof out, &out}};
-    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
+    KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
     size_t g[2] = {(size_t)d->m, count};
-    st = kvq_dev_launch(ctx, k, 2, g, NULL);
+    st = kvq__dev_launch(ctx, k, 2, g, NULL);
 cleanup:
     return st;
 }
 
 /* x̂ += √(π/2)/m·γ·Sᵀz by the one-work-item-per-vector kernel (CPU path). */
-static int qjl_add_vec(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem gammas,
+static int qjl_add_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem gammas,
                        size_t count, cl_mem xhat)
 {
     cl_kernel k;
@@ -240,39 +240,39 @@ static int qjl_add_vec(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_me
     cl_uint bits = (cl_uint)d->bits, m = (cl_uint)d->m, words = (cl_uint)d->words;
     cl_uint n = (cl_uint)count;
     float scale = (float)(sqrt(M_PI / 2.0) / d->m);
-    KVQ_TRY(st, kvq_dev_kernel(ctx, "quantize", d->dim, "kvq_qjl_add_vec", &k));
-    kvq_arg a[] = {{sizeof codes, &codes}, {sizeof gammas, &gammas}, {sizeof bits, &bits},
+    KVQ_TRY(st, kvq__dev_kernel(ctx, "quantize", d->dim, "kvq_qjl_add_vec", &k));
+    kvq__arg a[] = {{sizeof codes, &codes}, {sizeof gammas, &gammas}, {sizeof bits, &bits},
                    {sizeof m, &m}, {sizeof words, &words}, {sizeof n, &n},
                    {sizeof scale, &scale}, {sizeof d->s, &d->s}, {sizeof xhat, &xhat}};
-    KVQ_TRY(st, kvq_dev_args(k, a, sizeof a / sizeof a[0]));
+    KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
     size_t g = count;
-    st = kvq_dev_launch(ctx, k, 1, &g, NULL);
+    st = kvq__dev_launch(ctx, k, 1, &g, NULL);
 cleanup:
     return st;
 }
 
 /* Reconstruct x̂ (count × dim) on the device from device codes/norms/gammas. */
-int kvq_dev_dequantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem norms,
+int kvq__dev_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem norms,
                        cl_mem gammas, size_t count, cl_mem xhat)
 {
     cl_mem zg = NULL;
     int st;
-    KVQ_TRY(st, kvq_dev_recon_rot(ctx, d, codes, norms, count, xhat));
-    KVQ_TRY(st, kvq_dev_rotate(ctx, d, xhat, count, 1, 1.0f));
+    KVQ_TRY(st, kvq__dev_recon_rot(ctx, d, codes, norms, count, xhat));
+    KVQ_TRY(st, kvq__dev_rotate(ctx, d, xhat, count, 1, 1.0f));
     if (!d->m)
         goto cleanup;
-    if (kvq_dev_vector_path(ctx)) {
+    if (kvq__dev_vector_path(ctx)) {
         st = qjl_add_vec(ctx, d, codes, gammas, count, xhat);
         goto cleanup;
     }
-    KVQ_TRY(st, kvq_pool_acquire(ctx, count * d->m * sizeof(float), &zg));
-    KVQ_TRY(st, kvq_dev_signs_dense(ctx, d, codes, gammas, count,
+    KVQ_TRY(st, kvq__pool_acquire(ctx, count * d->m * sizeof(float), &zg));
+    KVQ_TRY(st, kvq__dev_signs_dense(ctx, d, codes, gammas, count,
                                     (float)(sqrt(M_PI / 2.0) / d->m), zg));
     /* x̂ += (scale·γ∘Z) · S, a GEMM (the portable path: fast on GPUs) */
-    st = kvq_blas_sgemm(ctx, 0, 0, count, (size_t)d->dim, (size_t)d->m, 1.0f, zg, (size_t)d->m,
+    st = kvq__blas_sgemm(ctx, 0, 0, count, (size_t)d->dim, (size_t)d->m, 1.0f, zg, (size_t)d->m,
                         d->s, (size_t)d->dim, 1.0f, xhat, (size_t)d->dim);
 cleanup:
-    kvq_pool_release(ctx, zg);
+    kvq__pool_release(ctx, zg);
     return st;
 }
 
@@ -299,59 +299,59 @@ static int check_side(const kvq_qtensor *t, size_t count, int has_qjl)
 KVQ_API int kvq_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t count,
                          kvq_qtensor *out)
 {
-    kvq_dev_codec d = {0};
+    kvq__dev_codec d = {0};
     cl_mem xb = NULL, codes = NULL, norms = NULL, gammas = NULL;
     int st;
     size_t dim = (size_t)kvq_codec_dim(c);
 
     if (kvq_ctx_is_host(ctx))
-        return kvq_codec_quantize(c, x, count, out);
-    if (!out || out->count < count || out->words != kvq_codec_words(c))
+        return kvq__codec_quantize(c, x, count, out);
+    if (!out || out->count < count || out->words != kvq__codec_words(c))
         return KVQ_ERR_INVALID_ARG;
     KVQ_TRY(st, check_finite(x, count * dim));
-    KVQ_TRY(st, kvq_dev_codec_upload(ctx, c, &d));
-    KVQ_TRY(st, kvq_dev_upload(ctx, x, count * dim * sizeof(float), &xb));
-    KVQ_TRY(st, kvq_pool_acquire(ctx, count * d.words * sizeof(cl_uint), &codes));
-    KVQ_TRY(st, kvq_pool_acquire(ctx, count * sizeof(float), &norms));
-    KVQ_TRY(st, kvq_pool_acquire(ctx, count * sizeof(float), &gammas));
-    KVQ_TRY(st, kvq_dev_quantize(ctx, &d, xb, count, codes, norms, gammas));
-    KVQ_TRY(st, kvq_dev_download(ctx, codes, 0, out->codes, count * d.words * sizeof(cl_uint)));
-    KVQ_TRY(st, kvq_dev_download(ctx, norms, 0, out->norms, count * sizeof(float)));
+    KVQ_TRY(st, kvq__dev_codec_upload(ctx, c, &d));
+    KVQ_TRY(st, kvq__dev_upload(ctx, x, count * dim * sizeof(float), &xb));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, count * d.words * sizeof(cl_uint), &codes));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, count * sizeof(float), &norms));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, count * sizeof(float), &gammas));
+    KVQ_TRY(st, kvq__dev_quantize(ctx, &d, xb, count, codes, norms, gammas));
+    KVQ_TRY(st, kvq__dev_download(ctx, codes, 0, out->codes, count * d.words * sizeof(cl_uint)));
+    KVQ_TRY(st, kvq__dev_download(ctx, norms, 0, out->norms, count * sizeof(float)));
     if (d.m)
-        KVQ_TRY(st, kvq_dev_download(ctx, gammas, 0, out->gammas, count * sizeof(float)));
+        KVQ_TRY(st, kvq__dev_download(ctx, gammas, 0, out->gammas, count * sizeof(float)));
     st = check_side(out, count, d.m);
 cleanup:
-    kvq_pool_release(ctx, xb);
-    kvq_pool_release(ctx, codes);
-    kvq_pool_release(ctx, norms);
-    kvq_pool_release(ctx, gammas);
-    kvq_dev_codec_release(ctx, &d);
+    kvq__pool_release(ctx, xb);
+    kvq__pool_release(ctx, codes);
+    kvq__pool_release(ctx, norms);
+    kvq__pool_release(ctx, gammas);
+    kvq__dev_codec_release(ctx, &d);
     return st;
 }
 
 /* Reconstructs x̂ (count × dim floats) from a quantized tensor on ctx. */
 KVQ_API int kvq_dequantize(kvq_ctx *ctx, const kvq_codec *c, const kvq_qtensor *t, float *xhat)
 {
-    kvq_dev_codec d = {0};
+    kvq__dev_codec d = {0};
     cl_mem codes = NULL, norms = NULL, gammas = NULL, xb = NULL;
     int st;
     size_t n = t->count, dim = (size_t)kvq_codec_dim(c);
 
     if (kvq_ctx_is_host(ctx))
-        return kvq_codec_dequantize(c, t, xhat);
-    KVQ_TRY(st, kvq_dev_codec_upload(ctx, c, &d));
-    KVQ_TRY(st, kvq_dev_upload(ctx, t->codes, n * d.words * sizeof(cl_uint), &codes));
-    KVQ_TRY(st, kvq_dev_upload(ctx, t->norms, n * sizeof(float), &norms));
-    KVQ_TRY(st, kvq_dev_upload(ctx, d.m ? t->gammas : NULL, n * sizeof(float), &gammas));
-    KVQ_TRY(st, kvq_pool_acquire(ctx, n * dim * sizeof(float), &xb));
-    KVQ_TRY(st, kvq_dev_dequantize(ctx, &d, codes, norms, gammas, n, xb));
-    st = kvq_dev_download(ctx, xb, 0, xhat, n * dim * sizeof(float));
+        return kvq__codec_dequantize(c, t, xhat);
+    KVQ_TRY(st, kvq__dev_codec_upload(ctx, c, &d));
+    KVQ_TRY(st, kvq__dev_upload(ctx, t->codes, n * d.words * sizeof(cl_uint), &codes));
+    KVQ_TRY(st, kvq__dev_upload(ctx, t->norms, n * sizeof(float), &norms));
+    KVQ_TRY(st, kvq__dev_upload(ctx, d.m ? t->gammas : NULL, n * sizeof(float), &gammas));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, n * dim * sizeof(float), &xb));
+    KVQ_TRY(st, kvq__dev_dequantize(ctx, &d, codes, norms, gammas, n, xb));
+    st = kvq__dev_download(ctx, xb, 0, xhat, n * dim * sizeof(float));
 cleanup:
-    kvq_pool_release(ctx, codes);
-    kvq_pool_release(ctx, norms);
-    kvq_pool_release(ctx, gammas);
-    kvq_pool_release(ctx, xb);
-    kvq_dev_codec_release(ctx, &d);
+    kvq__pool_release(ctx, codes);
+    kvq__pool_release(ctx, norms);
+    kvq__pool_release(ctx, gammas);
+    kvq__pool_release(ctx, xb);
+    kvq__dev_codec_release(ctx, &d);
     return st;
 }
 
@@ -376,11 +376,11 @@ KVQ_API int kvq_rotate(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t cou
         return KVQ_OK;
     }
     KVQ_TRY(st, upload_signs(ctx, r, &signs, &rounds));
-    KVQ_TRY(st, kvq_dev_upload(ctx, x, count * dim * sizeof(float), &xb));
+    KVQ_TRY(st, kvq__dev_upload(ctx, x, count * dim * sizeof(float), &xb));
     KVQ_TRY(st, launch_rotate(ctx, dim, signs, rounds, xb, count, inverse, 1.0f));
-    st = kvq_dev_download(ctx, xb, 0, x, count * dim * sizeof(float));
+    st = kvq__dev_download(ctx, xb, 0, x, count * dim * sizeof(float));
 cleanup:
-    kvq_pool_release(ctx, signs);
-    kvq_pool_release(ctx, xb);
+    kvq__pool_release(ctx, signs);
+    kvq__pool_release(ctx, xb);
     return st;
 }

@@ -9,56 +9,56 @@
 #include "device/device.h"
 
 /* A device buffer from the pool filled with bytes of host data (src may be NULL). */
-int kvq_dev_upload(kvq_ctx *ctx, const void *src, size_t bytes, cl_mem *out)
+int kvq__dev_upload(kvq_ctx *ctx, const void *src, size_t bytes, cl_mem *out)
 {
-    int st = kvq_pool_acquire(ctx, bytes, out);
+    int st = kvq__pool_acquire(ctx, bytes, out);
     if (st || !src || !bytes)
         return st;
     cl_int cs = clEnqueueWriteBuffer(ctx->queue, *out, CL_TRUE, 0, bytes, src, 0, NULL, NULL);
     if (cs != CL_SUCCESS) {
-        kvq_pool_release(ctx, *out);
+        kvq__pool_release(ctx, *out);
         *out = NULL;
-        return kvq_rt_fail(cs, "clEnqueueWriteBuffer", __FILE__, __LINE__);
+        return kvq__rt_fail(cs, "clEnqueueWriteBuffer", __FILE__, __LINE__);
     }
     return KVQ_OK;
 }
 
 /* Blocking read of bytes from a device buffer at offset. */
-int kvq_dev_download(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t bytes)
+int kvq__dev_download(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t bytes)
 {
     if (!bytes)
         return KVQ_OK;
     cl_int cs = clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, offset, bytes, dst, 0, NULL, NULL);
-    return cs == CL_SUCCESS ? KVQ_OK : kvq_rt_fail(cs, "clEnqueueReadBuffer", __FILE__, __LINE__);
+    return cs == CL_SUCCESS ? KVQ_OK : kvq__rt_fail(cs, "clEnqueueReadBuffer", __FILE__, __LINE__);
 }
 
 /* Sets bytes of a buffer to zero. */
-int kvq_dev_zero(kvq_ctx *ctx, cl_mem buf, size_t bytes)
+int kvq__dev_zero(kvq_ctx *ctx, cl_mem buf, size_t bytes)
 {
     const cl_uint zero = 0;
     if (!bytes)
         return KVQ_OK;
     cl_int cs = clEnqueueFillBuffer(ctx->queue, buf, &zero, sizeof zero, 0, (bytes + 3) & ~(size_t)3,
                                     0, NULL, NULL);
-    return cs == CL_SUCCESS ? KVQ_OK : kvq_rt_fail(cs, "clEnqueueFillBuffer", __FILE__, __LINE__);
+    return cs == CL_SUCCESS ? KVQ_OK : kvq__rt_fail(cs, "clEnqueueFillBuffer", __FILE__, __LINE__);
 }
 
 /* Sets kernel arguments from a table of (size, value) pairs. */
-int kvq_dev_args(cl_kernel k, const kvq_arg *args, size_t n)
+int kvq__dev_args(cl_kernel k, const kvq__arg *args, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         cl_int cs = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].value);
         if (cs != CL_SUCCESS) {
             char where[64];
             snprintf(where, sizeof where, "clSetKernelArg(%zu)", i);
-            return kvq_rt_fail(cs, where, __FILE__, __LINE__);
+            return kvq__rt_fail(cs, where, __FILE__, __LINE__);
         }
     }
     return KVQ_OK;
 }
 
 /* Enqueues a 1-D or 2-D range; local may be NULL (implementation's choice). */
-int kvq_dev_launch(kvq_ctx *ctx, cl_kernel k, cl_uint dims, const size_t *global,
+int kvq__dev_launch(kvq_ctx *ctx, cl_kernel k, cl_uint dims, const size_t *global,
                    const size_t *local)
 {
     for (cl_uint d = 0; d < dims; d++)
@@ -66,35 +66,35 @@ int kvq_dev_launch(kvq_ctx *ctx, cl_kernel k, cl_uint dims, const size_t *global
             return KVQ_OK;
     cl_int cs = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, global, local, 0, NULL, NULL);
     return cs == CL_SUCCESS ? KVQ_OK
-                            : kvq_rt_fail(cs, "clEnqueueNDRangeKernel", __FILE__, __LINE__);
+                            : kvq__rt_fail(cs, "clEnqueueNDRangeKernel", __FILE__, __LINE__);
 }
 
 /* Build options with the head dimension: "-DKVQ_D=<d>". */
-void kvq_dev_options(int dim, char *buf, size_t len)
+void kvq__dev_options(int dim, char *buf, size_t len)
 {
     snprintf(buf, len, "-DKVQ_D=%d", dim);
 }
 
 /* The kernel named name from the "common+file" program for dimension dim. */
-int kvq_dev_kernel(kvq_ctx *ctx, const char *file, int dim, const char *name, cl_kernel *out)
+int kvq__dev_kernel(kvq_ctx *ctx, const char *file, int dim, const char *name, cl_kernel *out)
 {
     char opts[64], prog[64];
-    kvq_dev_options(dim, opts, sizeof opts);
+    kvq__dev_options(dim, opts, sizeof opts);
     snprintf(prog, sizeof prog, "common+%s", file);
-    return kvq_rt_kernel(ctx, prog, opts, name, out);
+    return kvq__rt_kernel(ctx, prog, opts, name, out);
 }
 
 /* 1 when the one-work-item-per-vector kernels (explicit float16 SIMD, no barriers) should run. */
-int kvq_dev_vector_path(const kvq_ctx *ctx)
+int kvq__dev_vector_path(const kvq_ctx *ctx)
 {
     const char *env = getenv("KVQ_PORTABLE_KERNELS");
     return ctx->info.type == KVQ_DEVICE_CPU && !(env && *env && strcmp(env, "0"));
 }
 
 /* Local size for a per-vector work-group kernel: ≤ dim, ≤ 256, a power of two. */
-size_t kvq_dev_group(kvq_ctx *ctx, cl_kernel k, size_t want)
+size_t kvq__dev_group(kvq_ctx *ctx, cl_kernel k, size_t want)
 {
-    return kvq_rt_wg_size(ctx, k, want > 256 ? 256 : want);
+    return kvq__rt_wg_size(ctx, k, want > 256 ? 256 : want);
 }
 
 /* Maps a CLBlast status: OpenCL codes pass through, CLBlast's own become
@@ -103,12 +103,12 @@ static int blas_status(CLBlastStatusCode s, const char *call, int line)
 {
     if (s == CLBlastSuccess)
         return KVQ_OK;
-    kvq_rt_fail(s, call, __FILE__, line);
+    kvq__rt_fail(s, call, __FILE__, line);
     return s > -1000 ? (int)s : KVQ_ERR_UNSUPPORTED;
 }
 
 /* The same with element offsets into a, b and c. */
-int kvq_blas_sgemm_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+int kvq__blas_sgemm_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                       float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off,
                       size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc)
 {
@@ -123,10 +123,10 @@ int kvq_blas_sgemm_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n
 }
 
 /* Row-major C ← alpha·op(A)·op(B) + beta·C through CLBlast (m×n result, inner k). */
-int kvq_blas_sgemm(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+int kvq__blas_sgemm(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                    float alpha, cl_mem a, size_t lda, cl_mem b, size_t ldb, float beta,
                    cl_mem c, size_t ldc)
 {
-    return kvq_blas_sgemm_at(ctx, trans_a, trans_b, m, n, k, alpha, a, 0, lda, b, 0, ldb, beta,
+    return kvq__blas_sgemm_at(ctx, trans_a, trans_b, m, n, k, alpha, a, 0, lda, b, 0, ldb, beta,
                              c, 0, ldc);
 }

@@ -5,43 +5,43 @@
 #include "runtime/runtime.h"
 
 /* A device buffer from the pool filled with bytes of host data (src may be NULL). */
-int kvq_dev_upload(kvq_ctx *ctx, const void *src, size_t bytes, cl_mem *out);
+int kvq__dev_upload(kvq_ctx *ctx, const void *src, size_t bytes, cl_mem *out);
 /* Blocking read of bytes from a device buffer at offset. */
-int kvq_dev_download(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t bytes);
+int kvq__dev_download(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t bytes);
 /* Sets bytes of a buffer to zero. */
-int kvq_dev_zero(kvq_ctx *ctx, cl_mem buf, size_t bytes);
+int kvq__dev_zero(kvq_ctx *ctx, cl_mem buf, size_t bytes);
 /* Sets kernel arguments from a table of (size, pointer) pairs. */
-typedef struct kvq_arg {
+typedef struct kvq__arg {
     size_t size;
     const void *value;     /* NULL with size > 0: a __local buffer of that size */
-} kvq_arg;
-int kvq_dev_args(cl_kernel k, const kvq_arg *args, size_t n);
+} kvq__arg;
+int kvq__dev_args(cl_kernel k, const kvq__arg *args, size_t n);
 /* Enqueues a 1-D or 2-D range; local may be NULL (implementation's choice). */
-int kvq_dev_launch(kvq_ctx *ctx, cl_kernel k, cl_uint dims, const size_t *global,
+int kvq__dev_launch(kvq_ctx *ctx, cl_kernel k, cl_uint dims, const size_t *global,
                    const size_t *local);
 /* Build options with the head dimension: "-DKVQ_D=<d>". */
-void kvq_dev_options(int dim, char *buf, size_t len);
+void kvq__dev_options(int dim, char *buf, size_t len);
 /* The kernel named name from the "common+file" program for dimension dim. */
-int kvq_dev_kernel(kvq_ctx *ctx, const char *file, int dim, const char *name, cl_kernel *out);
+int kvq__dev_kernel(kvq_ctx *ctx, const char *file, int dim, const char *name, cl_kernel *out);
 /* Local size for a per-vector work-group kernel: ≤ dim, ≤ 256, a power of two. */
-size_t kvq_dev_group(kvq_ctx *ctx, cl_kernel k, size_t want);
+size_t kvq__dev_group(kvq_ctx *ctx, cl_kernel k, size_t want);
 
 /* 1 when the one-work-item-per-vector kernels (explicit float16 SIMD, no
  * barriers) should run: on CPU devices, unless $KVQ_PORTABLE_KERNELS is set
  * (then the work-group kernels every device runs are used, e.g. to test them). */
-int kvq_dev_vector_path(const kvq_ctx *ctx);
+int kvq__dev_vector_path(const kvq_ctx *ctx);
 
 /* Row-major C ← alpha·op(A)·op(B) + beta·C through CLBlast (m×n result, inner k). */
-int kvq_blas_sgemm(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+int kvq__blas_sgemm(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                    float alpha, cl_mem a, size_t lda, cl_mem b, size_t ldb, float beta,
                    cl_mem c, size_t ldc);
 /* The same with element offsets into a, b and c. */
-int kvq_blas_sgemm_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+int kvq__blas_sgemm_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                       float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off,
                       size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc);
 
 /* Device-resident form of a codec: codebook, rotation signs and QJL matrices. */
-typedef struct kvq_dev_codec {
+typedef struct kvq__dev_codec {
     int dim, bits, m, rounds, norm_correct, half_side;
     int symmetric;                  /* float centroids satisfy C[L−1−i] = −C[i] exactly */
     size_t words;
@@ -49,37 +49,37 @@ typedef struct kvq_dev_codec {
     cl_mem signs;                   /* rounds × dim floats (a dummy buffer if rounds = 0) */
     cl_mem s;                       /* S, m × dim; NULL without QJL */
     cl_mem sprime;                  /* S·Rᵀ, m × dim; NULL without QJL */
-} kvq_dev_codec;
-int kvq_dev_codec_upload(kvq_ctx *ctx, const struct kvq_codec *c, kvq_dev_codec *d);
-void kvq_dev_codec_release(kvq_ctx *ctx, kvq_dev_codec *d);
+} kvq__dev_codec;
+int kvq__dev_codec_upload(kvq_ctx *ctx, const struct kvq_codec *c, kvq__dev_codec *d);
+void kvq__dev_codec_release(kvq_ctx *ctx, kvq__dev_codec *d);
 /* x ← scale · R x (or Rᵀ) in place for count device vectors. */
-int kvq_dev_rotate(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem x, size_t count, int inverse,
+int kvq__dev_rotate(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count, int inverse,
                    float scale);
 /* Fused quantization of count device vectors x into codes, norms and gammas. */
-int kvq_dev_quantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem x, size_t count, cl_mem codes,
+int kvq__dev_quantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count, cl_mem codes,
                      cl_mem norms, cl_mem gammas);
 /* Chunk size of the last device attention run in this process and how many
  * key chunks its first pass ran: lets the tests prove that chunking happened. */
-void kvq_dev_attention_last_chunking(size_t *chunk, size_t *chunks_run);
+void kvq__dev_attention_last_chunking(size_t *chunk, size_t *chunks_run);
 /* Compressed-domain logits out[i][j] (nq × n) of keys j0 … j0+n−1 against nq
  * queries: qr = τ/√d·R q (nq × dim), sq = S'·qr (nq × m; unused without QJL). */
-int kvq_dev_logits(kvq_ctx *ctx, const kvq_dev_codec *kc, cl_mem codes, cl_mem norms,
+int kvq__dev_logits(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem codes, cl_mem norms,
                    cl_mem gammas, cl_mem qr, cl_mem sq, size_t j0, size_t n, size_t nq,
                    cl_mem out);
 /* Softmax pass 1 (row maxima, sums, top-k) over nq rows of n logits (see attention.cl). */
-int kvq_dev_softmax_pass1(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t j0,
+int kvq__dev_softmax_pass1(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t j0,
                           size_t k, size_t nq, cl_mem stats, cl_mem topv, cl_mem topi);
 /* Softmax pass 2 (divergence sums, p and p̃) over nq rows given per-query constants. */
-int kvq_dev_softmax_pass2(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t nq,
+int kvq__dev_softmax_pass2(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t nq,
                           cl_mem consts, cl_mem sums, cl_mem p, cl_mem pq);
 /* Rotated-domain MSE reconstruction out[v] = ν_v·C[idx_v] (count × dim). */
-int kvq_dev_recon_rot(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem norms,
+int kvq__dev_recon_rot(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem norms,
                       size_t count, cl_mem out);
 /* Dense QJL signs out[v][l] = scale·γ_v·z_vl (count × m). */
-int kvq_dev_signs_dense(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem gammas,
+int kvq__dev_signs_dense(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem gammas,
                         size_t count, float scale, cl_mem out);
 /* Reconstruct x̂ (count × dim) on the device from device codes/norms/gammas. */
-int kvq_dev_dequantize(kvq_ctx *ctx, const kvq_dev_codec *d, cl_mem codes, cl_mem norms,
+int kvq__dev_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem norms,
                        cl_mem gammas, size_t count, cl_mem xhat);
 
 #endif

@@ -7,23 +7,23 @@
 #include "runtime.h"
 #include "kernels.h"
 
-int kvq_rt_device_ids(int p, int d, cl_platform_id *plat, cl_device_id *dev);
+int kvq__rt_device_ids(int p, int d, cl_platform_id *plat, cl_device_id *dev);
 
 /* Opens the OpenCL context and in-order profiling queue of ctx->info. */
 static int open_cl(kvq_ctx *ctx)
 {
     cl_int st;
-    int rc = kvq_rt_device_ids(ctx->info.platform_index, ctx->info.device_index,
+    int rc = kvq__rt_device_ids(ctx->info.platform_index, ctx->info.device_index,
                                &ctx->platform, &ctx->device);
     if (rc)
         return rc;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
     ctx->context = clCreateContext(props, 1, &ctx->device, NULL, NULL, &st);
     if (st != CL_SUCCESS)
-        return kvq_rt_fail(st, "clCreateContext", __FILE__, __LINE__);
+        return kvq__rt_fail(st, "clCreateContext", __FILE__, __LINE__);
     ctx->queue = clCreateCommandQueue(ctx->context, ctx->device, CL_QUEUE_PROFILING_ENABLE, &st);
     if (st != CL_SUCCESS)
-        return kvq_rt_fail(st, "clCreateCommandQueue", __FILE__, __LINE__);
+        return kvq__rt_fail(st, "clCreateCommandQueue", __FILE__, __LINE__);
     return KVQ_OK;
 }
 
@@ -32,7 +32,7 @@ static int init_pool_limit(kvq_ctx *ctx)
 {
     const char *env = getenv("KVQ_POOL_LIMIT");
     uint64_t lim = ctx->info.global_mem;
-    if (env && *env && kvq_parse_bytes(env, &lim))
+    if (env && *env && kvq__parse_bytes(env, &lim))
         return KVQ_ERR_BAD_SPEC;
     ctx->pool.stats.limit = lim;
     return KVQ_OK;
@@ -43,7 +43,7 @@ static int init_chunking(kvq_ctx *ctx)
 {
     const char *env = getenv("KVQ_CHUNK_KEYS");
     uint64_t v = 0;
-    if (env && *env && kvq_parse_bytes(env, &v))
+    if (env && *env && kvq__parse_bytes(env, &v))
         return KVQ_ERR_BAD_SPEC;
     ctx->chunk_keys = (size_t)v;
     return KVQ_OK;
@@ -62,8 +62,8 @@ KVQ_API int kvq_ctx_create(kvq_ctx **out, const char *spec)
         return KVQ_ERR_NOMEM;
     if (!spec)
         spec = kvq_device_spec_default();
-    KVQ_TRY(st, kvq_device_list(&list, &n));
-    KVQ_TRY(st, kvq_device_resolve(list, n, spec, &idx));
+    KVQ_TRY(st, kvq__device_list(&list, &n));
+    KVQ_TRY(st, kvq__device_resolve(list, n, spec, &idx));
     ctx->info = list[idx];
     ctx->is_host = ctx->info.type == KVQ_DEVICE_HOST;
     KVQ_TRY(st, init_pool_limit(ctx));
@@ -73,7 +73,7 @@ KVQ_API int kvq_ctx_create(kvq_ctx **out, const char *spec)
     *out = ctx;
     ctx = NULL;
 cleanup:
-    kvq_device_list_free(list);
+    kvq__device_list_free(list);
     kvq_ctx_destroy(ctx);
     return st;
 }
@@ -91,7 +91,7 @@ KVQ_API void kvq_ctx_destroy(kvq_ctx *ctx)
         clReleaseProgram(ctx->programs[i].program);
         free(ctx->programs[i].key);
     }
-    kvq_pool_destroy(ctx);
+    kvq__pool_destroy(ctx);
     if (ctx->queue)
         clReleaseCommandQueue(ctx->queue);
     if (ctx->context)
@@ -121,9 +121,9 @@ KVQ_API const char *kvq_ctx_build_log(const kvq_ctx *ctx)
 }
 
 /* The source text of an embedded kernel file, or NULL. */
-const char *kvq_rt_source(const char *name)
+const char *kvq__rt_source(const char *name)
 {
-    for (const kvq_cl_source *s = kvq_cl_sources; s->name; s++)
+    for (const kvq__cl_source *s = kvq__cl_sources; s->name; s++)
         if (!strcmp(s->name, name))
             return s->text;
     return NULL;
@@ -168,13 +168,13 @@ static int build_source(kvq_ctx *ctx, const char *source, const char *options, c
     snprintf(opts, len, "-cl-std=CL1.2 %s %s", options ? options : "", extra ? extra : "");
     prog = clCreateProgramWithSource(ctx->context, 1, &source, NULL, &st);
     if (st != CL_SUCCESS) {
-        rc = kvq_rt_fail(st, "clCreateProgramWithSource", __FILE__, __LINE__);
+        rc = kvq__rt_fail(st, "clCreateProgramWithSource", __FILE__, __LINE__);
         goto cleanup;
     }
     st = clBuildProgram(prog, 1, &ctx->device, opts, NULL, NULL);
     if (st != CL_SUCCESS) {
         keep_build_log(ctx, prog);
-        kvq_rt_fail(st, "clBuildProgram", __FILE__, __LINE__);
+        kvq__rt_fail(st, "clBuildProgram", __FILE__, __LINE__);
         rc = (st == CL_BUILD_PROGRAM_FAILURE || st == CL_INVALID_BUILD_OPTIONS) ? KVQ_ERR_BUILD : st;
         goto cleanup;
     }
@@ -189,7 +189,7 @@ cleanup:
 }
 
 /* Builds OpenCL C source to check that it compiles; keeps the log on failure. */
-KVQ_API int kvq_ctx_try_build(kvq_ctx *ctx, const char *source, const char *options)
+int kvq__ctx_try_build(kvq_ctx *ctx, const char *source, const char *options)
 {
     cl_program prog;
     if (ctx->is_host)
@@ -224,7 +224,7 @@ static char *joined_source(const char *names)
                 goto bad;
             memcpy(name, p, n);
             name[n] = '\0';
-            const char *src = kvq_rt_source(name);
+            const char *src = kvq__rt_source(name);
             if (!src)
                 goto bad;
             if (pass == 0)
@@ -243,7 +243,7 @@ bad:
 }
 
 /* Builds (once per context) embedded cl/ files; "a+b" concatenates cl/a.cl and cl/b.cl. */
-int kvq_rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_program *out)
+int kvq__rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_program *out)
 {
     char *key = NULL, *src = NULL;
     int st = KVQ_ERR_NOMEM;
@@ -259,7 +259,7 @@ int kvq_rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_progr
             free(key);
             return KVQ_OK;
         }
-    kvq_program_entry *g = realloc(ctx->programs, (ctx->nprograms + 1) * sizeof *g);
+    kvq__program_entry *g = realloc(ctx->programs, (ctx->nprograms + 1) * sizeof *g);
     if (!g)
         goto cleanup;
     ctx->programs = g;
@@ -279,8 +279,8 @@ cleanup:
     return st;
 }
 
-/* A cached kernel object of kvq_rt_program(name, options). */
-int kvq_rt_kernel(kvq_ctx *ctx, const char *name, const char *options, const char *kernel,
+/* A cached kernel object of kvq__rt_program(name, options). */
+int kvq__rt_kernel(kvq_ctx *ctx, const char *name, const char *options, const char *kernel,
                   cl_kernel *out)
 {
     cl_program prog;
@@ -300,8 +300,8 @@ int kvq_rt_kernel(kvq_ctx *ctx, const char *name, const char *options, const cha
             free(key);
             return KVQ_OK;
         }
-    KVQ_TRY(st, kvq_rt_program(ctx, name, options, &prog));
-    kvq_kernel_entry *g = realloc(ctx->kernels, (ctx->nkernels + 1) * sizeof *g);
+    KVQ_TRY(st, kvq__rt_program(ctx, name, options, &prog));
+    kvq__kernel_entry *g = realloc(ctx->kernels, (ctx->nkernels + 1) * sizeof *g);
     if (!g) {
         st = KVQ_ERR_NOMEM;
         goto cleanup;
@@ -309,7 +309,7 @@ int kvq_rt_kernel(kvq_ctx *ctx, const char *name, const char *options, const cha
     ctx->kernels = g;
     *out = clCreateKernel(prog, kernel, &cst);
     if (cst != CL_SUCCESS) {
-        st = kvq_rt_fail(cst, "clCreateKernel", __FILE__, __LINE__);
+        st = kvq__rt_fail(cst, "clCreateKernel", __FILE__, __LINE__);
         goto cleanup;
     }
     g[ctx->nkernels].key = key;
@@ -322,7 +322,7 @@ cleanup:
 }
 
 /* Work-group size for a kernel on this device: min(want, kernel max), a power of two. */
-size_t kvq_rt_wg_size(kvq_ctx *ctx, cl_kernel k, size_t want)
+size_t kvq__rt_wg_size(kvq_ctx *ctx, cl_kernel k, size_t want)
 {
     size_t kmax = 0;
     if (clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax,
@@ -337,7 +337,7 @@ size_t kvq_rt_wg_size(kvq_ctx *ctx, cl_kernel k, size_t want)
 }
 
 /* Parses a byte count with an optional K/M/G suffix ("512M"); 0 on success. */
-int kvq_parse_bytes(const char *text, uint64_t *out)
+int kvq__parse_bytes(const char *text, uint64_t *out)
 {
     char *end;
     if (!text || !*text || *text == '-')

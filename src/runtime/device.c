@@ -110,7 +110,7 @@ static int get_platforms(cl_platform_id **out, cl_uint *n)
         return KVQ_OK;
     }
     if (st != CL_SUCCESS)
-        return kvq_rt_fail(st, "clGetPlatformIDs", __FILE__, __LINE__);
+        return kvq__rt_fail(st, "clGetPlatformIDs", __FILE__, __LINE__);
     *out = calloc(*n, sizeof **out);
     if (!*out)
         return KVQ_ERR_NOMEM;
@@ -118,13 +118,13 @@ static int get_platforms(cl_platform_id **out, cl_uint *n)
     if (st != CL_SUCCESS) {
         free(*out);
         *out = NULL;
-        return kvq_rt_fail(st, "clGetPlatformIDs", __FILE__, __LINE__);
+        return kvq__rt_fail(st, "clGetPlatformIDs", __FILE__, __LINE__);
     }
     return KVQ_OK;
 }
 
 /* Looks up the CL ids of device P:D; used when opening a context. */
-int kvq_rt_device_ids(int p, int d, cl_platform_id *plat, cl_device_id *dev)
+int kvq__rt_device_ids(int p, int d, cl_platform_id *plat, cl_device_id *dev)
 {
     cl_platform_id *plats = NULL;
     cl_device_id *devs = NULL;
@@ -155,7 +155,7 @@ cleanup:
 }
 
 /* Lists every OpenCL device of every platform, then the host, into a malloc'd array. */
-KVQ_API int kvq_device_list(kvq_device_info **list, size_t *count)
+int kvq__device_list(kvq_device_info **list, size_t *count)
 {
     cl_platform_id *plats = NULL;
     cl_device_id *devs = NULL;
@@ -198,8 +198,8 @@ cleanup:
     return st;
 }
 
-/* Frees a list from kvq_device_list. */
-KVQ_API void kvq_device_list_free(kvq_device_info *list)
+/* Frees a list from kvq__device_list. */
+void kvq__device_list_free(kvq_device_info *list)
 {
     free(list);
 }
@@ -285,7 +285,7 @@ static long by_kind(const kvq_device_info *list, size_t n, const char *spec)
 }
 
 /* Resolves a device spec against a list. */
-KVQ_API int kvq_device_resolve(const kvq_device_info *list, size_t n, const char *spec,
+int kvq__device_resolve(const kvq_device_info *list, size_t n, const char *spec,
                                size_t *index)
 {
     long i;

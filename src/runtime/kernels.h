@@ -3,13 +3,13 @@
 #define KVQ_KERNELS_H
 #include <stddef.h>
 
-typedef struct kvq_cl_source {
+typedef struct kvq__cl_source {
     const char *name;   /* file name without .cl */
     const char *text;
     size_t length;
-} kvq_cl_source;
+} kvq__cl_source;
 
 /* Terminated by an entry with name == NULL. */
-extern const kvq_cl_source kvq_cl_sources[];
+extern const kvq__cl_source kvq__cl_sources[];
 
 #endif

@@ -5,7 +5,7 @@
 #include "runtime.h"
 
 /* The size class a request of bytes is rounded up to. */
-size_t kvq_pool_size_class(size_t bytes)
+size_t kvq__pool_size_class(size_t bytes)
 {
     /* Classes 2^k, 1.25·2^k, 1.5·2^k, 1.75·2^k from 4 KiB up: at most 25 %
      * slack, few distinct sizes to match on reuse. */
@@ -23,7 +23,7 @@ size_t kvq_pool_size_class(size_t bytes)
 }
 
 /* Updates the high-water mark after the pool grew. */
-static void note_high_water(kvq_pool *p)
+static void note_high_water(kvq__pool *p)
 {
     uint64_t now = p->stats.live_bytes + p->stats.cached_bytes;
     if (now > p->stats.high_water)
@@ -31,10 +31,10 @@ static void note_high_water(kvq_pool *p)
 }
 
 /* Takes a cached buffer of exactly this class, if one is free. */
-static int take_cached(kvq_pool *p, size_t cls, cl_mem *out)
+static int take_cached(kvq__pool *p, size_t cls, cl_mem *out)
 {
     for (size_t i = 0; i < p->count; i++) {
-        kvq_pool_entry *e = &p->entries[i];
+        kvq__pool_entry *e = &p->entries[i];
         if (!e->in_use && e->bytes == cls) {
             e->in_use = 1;
             p->stats.cached_bytes -= cls;
@@ -48,17 +48,17 @@ static int take_cached(kvq_pool *p, size_t cls, cl_mem *out)
 }
 
 /* Appends a new handed-out entry. */
-static int add_entry(kvq_pool *p, cl_mem mem, size_t cls)
+static int add_entry(kvq__pool *p, cl_mem mem, size_t cls)
 {
     if (p->count == p->cap) {
         size_t nc = p->cap ? p->cap * 2 : 16;
-        kvq_pool_entry *g = realloc(p->entries, nc * sizeof *g);
+        kvq__pool_entry *g = realloc(p->entries, nc * sizeof *g);
         if (!g)
             return KVQ_ERR_NOMEM;
         p->entries = g;
         p->cap = nc;
     }
-    p->entries[p->count++] = (kvq_pool_entry){mem, cls, 1};
+    p->entries[p->count++] = (kvq__pool_entry){mem, cls, 1};
     p->stats.live_bytes += cls;
     p->stats.allocations++;
     note_high_water(p);
@@ -74,15 +74,15 @@ static cl_mem create_buffer(kvq_ctx *ctx, size_t cls, cl_int *st)
     if (ctx->pool.stats.cached_bytes == 0)
         return NULL;
     ctx->pool.stats.retries++;
-    kvq_pool_trim(ctx);
+    kvq__pool_trim(ctx);
     return clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, cls, NULL, st);
 }
 
 /* Hands out a device buffer of at least bytes, reusing a cached one. */
-int kvq_pool_acquire(kvq_ctx *ctx, size_t bytes, cl_mem *out)
+int kvq__pool_acquire(kvq_ctx *ctx, size_t bytes, cl_mem *out)
 {
-    kvq_pool *p = &ctx->pool;
-    size_t cls = kvq_pool_size_class(bytes ? bytes : 1);
+    kvq__pool *p = &ctx->pool;
+    size_t cls = kvq__pool_size_class(bytes ? bytes : 1);
     cl_int st;
 
     *out = NULL;
@@ -91,17 +91,17 @@ int kvq_pool_acquire(kvq_ctx *ctx, size_t bytes, cl_mem *out)
     if (cls > ctx->info.max_alloc && bytes <= ctx->info.max_alloc)
         cls = bytes;
     if (bytes > ctx->info.max_alloc)
-        return kvq_rt_fail(CL_INVALID_BUFFER_SIZE, "kvq_pool_acquire (above CL_DEVICE_MAX_MEM_ALLOC_SIZE)",
+        return kvq__rt_fail(CL_INVALID_BUFFER_SIZE, "kvq__pool_acquire (above CL_DEVICE_MAX_MEM_ALLOC_SIZE)",
                            __FILE__, __LINE__);
     if (take_cached(p, cls, out))
         return KVQ_OK;
     if (p->stats.live_bytes + p->stats.cached_bytes + cls > p->stats.limit)
-        kvq_pool_trim(ctx);
+        kvq__pool_trim(ctx);
     if (p->stats.live_bytes + cls > p->stats.limit)
         return KVQ_ERR_POOL_LIMIT;
     cl_mem m = create_buffer(ctx, cls, &st);
     if (!m)
-        return kvq_rt_fail(st, "clCreateBuffer", __FILE__, __LINE__);
+        return kvq__rt_fail(st, "clCreateBuffer", __FILE__, __LINE__);
     int rc = add_entry(p, m, cls);
     if (rc) {
         clReleaseMemObject(m);
@@ -112,13 +112,13 @@ int kvq_pool_acquire(kvq_ctx *ctx, size_t bytes, cl_mem *out)
 }
 
 /* Returns a buffer to the cache (NULL is ignored). */
-void kvq_pool_release(kvq_ctx *ctx, cl_mem mem)
+void kvq__pool_release(kvq_ctx *ctx, cl_mem mem)
 {
-    kvq_pool *p = &ctx->pool;
+    kvq__pool *p = &ctx->pool;
     if (!mem)
         return;
     for (size_t i = 0; i < p->count; i++) {
-        kvq_pool_entry *e = &p->entries[i];
+        kvq__pool_entry *e = &p->entries[i];
         if (e->mem == mem && e->in_use) {
             e->in_use = 0;
             p->stats.live_bytes -= e->bytes;
@@ -129,9 +129,9 @@ void kvq_pool_release(kvq_ctx *ctx, cl_mem mem)
 }
 
 /* Releases every cached (not handed out) buffer to OpenCL. */
-void kvq_pool_trim(kvq_ctx *ctx)
+void kvq__pool_trim(kvq_ctx *ctx)
 {
-    kvq_pool *p = &ctx->pool;
+    kvq__pool *p = &ctx->pool;
     size_t w = 0;
     for (size_t i = 0; i < p->count; i++) {
         if (p->entries[i].in_use) {
@@ -146,9 +146,9 @@ void kvq_pool_trim(kvq_ctx *ctx)
 }
 
 /* Releases everything; used by kvq_ctx_destroy. */
-void kvq_pool_destroy(kvq_ctx *ctx)
+void kvq__pool_destroy(kvq_ctx *ctx)
 {
-    kvq_pool *p = &ctx->pool;
+    kvq__pool *p = &ctx->pool;
     for (size_t i = 0; i < p->count; i++)
         clReleaseMemObject(p->entries[i].mem);
     free(p->entries);

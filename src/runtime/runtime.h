@@ -17,29 +17,29 @@
 #endif
 
 /* One cached buffer: its size class in bytes and whether it is handed out. */
-typedef struct kvq_pool_entry {
+typedef struct kvq__pool_entry {
     cl_mem mem;
     size_t bytes;
     int in_use;
-} kvq_pool_entry;
+} kvq__pool_entry;
 
-typedef struct kvq_pool {
-    kvq_pool_entry *entries;
+typedef struct kvq__pool {
+    kvq__pool_entry *entries;
     size_t count, cap;
     kvq_pool_stats stats;
-} kvq_pool;
+} kvq__pool;
 
 /* One built program, keyed by embedded source name and build options. */
-typedef struct kvq_program_entry {
+typedef struct kvq__program_entry {
     char *key;
     cl_program program;
-} kvq_program_entry;
+} kvq__program_entry;
 
 /* One kernel object of a cached program, keyed by program key and name. */
-typedef struct kvq_kernel_entry {
+typedef struct kvq__kernel_entry {
     char *key;
     cl_kernel kernel;
-} kvq_kernel_entry;
+} kvq__kernel_entry;
 
 struct kvq_ctx {
     kvq_device_info info;
@@ -49,25 +49,25 @@ struct kvq_ctx {
     cl_context context;
     cl_command_queue queue;
     char *build_log;
-    kvq_program_entry *programs;
+    kvq__program_entry *programs;
     size_t nprograms;
-    kvq_kernel_entry *kernels;
+    kvq__kernel_entry *kernels;
     size_t nkernels;
-    kvq_pool pool;
+    kvq__pool pool;
     size_t chunk_keys;            /* 0: chunk only when a device allocation is too small */
 };
 
 /* Records why a request failed (for kvq_error_detail()); returns status. */
-int kvq_rt_explain(int status, const char *why);
+int kvq__rt_explain(int status, const char *why);
 /* Records where an OpenCL call failed for kvq_error_detail(); returns status. */
-int kvq_rt_fail(int status, const char *call, const char *file, int line);
+int kvq__rt_fail(int status, const char *call, const char *file, int line);
 
 /* Checks a CL status; on failure records the call site and jumps to cleanup. */
 #define KVQ_CL_TRY(st, call)                                                  \
     do {                                                                      \
         (st) = (call);                                                        \
         if ((st) != CL_SUCCESS) {                                             \
-            kvq_rt_fail((st), #call, __FILE__, __LINE__);                     \
+            kvq__rt_fail((st), #call, __FILE__, __LINE__);                     \
             goto cleanup;                                                     \
         }                                                                     \
     } while (0)
@@ -82,28 +82,28 @@ int kvq_rt_fail(int status, const char *call, const char *file, int line);
 
 /* Builds (once per context) embedded cl/ files, name "a+b" concatenating
  * cl/a.cl and cl/b.cl, with extra options. */
-int kvq_rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_program *out);
-/* A cached kernel object of kvq_rt_program(name, options). */
-int kvq_rt_kernel(kvq_ctx *ctx, const char *name, const char *options,
+int kvq__rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_program *out);
+/* A cached kernel object of kvq__rt_program(name, options). */
+int kvq__rt_kernel(kvq_ctx *ctx, const char *name, const char *options,
                   const char *kernel, cl_kernel *out);
 /* The source text of an embedded kernel file, or NULL. */
-const char *kvq_rt_source(const char *name);
+const char *kvq__rt_source(const char *name);
 
 /* Hands out a device buffer of at least bytes, reusing a cached one. */
-int kvq_pool_acquire(kvq_ctx *ctx, size_t bytes, cl_mem *out);
+int kvq__pool_acquire(kvq_ctx *ctx, size_t bytes, cl_mem *out);
 /* Returns a buffer to the cache (NULL is ignored). */
-void kvq_pool_release(kvq_ctx *ctx, cl_mem mem);
+void kvq__pool_release(kvq_ctx *ctx, cl_mem mem);
 /* Releases every cached (not handed out) buffer to OpenCL. */
-void kvq_pool_trim(kvq_ctx *ctx);
+void kvq__pool_trim(kvq_ctx *ctx);
 /* Releases everything; used by kvq_ctx_destroy. */
-void kvq_pool_destroy(kvq_ctx *ctx);
+void kvq__pool_destroy(kvq_ctx *ctx);
 /* The size class a request of bytes is rounded up to. */
-size_t kvq_pool_size_class(size_t bytes);
+size_t kvq__pool_size_class(size_t bytes);
 
 /* Work-group size for a kernel on this device: min(want, kernel max), a power of two. */
-size_t kvq_rt_wg_size(kvq_ctx *ctx, cl_kernel k, size_t want);
+size_t kvq__rt_wg_size(kvq_ctx *ctx, cl_kernel k, size_t want);
 
 /* Parses a byte count with an optional K/M/G suffix ("512M"); 0 on success. */
-int kvq_parse_bytes(const char *text, uint64_t *out);
+int kvq__parse_bytes(const char *text, uint64_t *out);
 
 #endif

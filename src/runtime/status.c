@@ -89,7 +89,7 @@ KVQ_API const char *kvq_strerror(int status)
 static _Thread_local char last_detail[512];
 
 /* Records where an OpenCL call failed for kvq_error_detail(); returns status. */
-int kvq_rt_fail(int status, const char *call, const char *file, int line)
+int kvq__rt_fail(int status, const char *call, const char *file, int line)
 {
     char name[64];
     snprintf(name, sizeof name, "%.63s", call);
@@ -102,7 +102,7 @@ int kvq_rt_fail(int status, const char *call, const char *file, int line)
 }
 
 /* Records why a request failed (for kvq_error_detail()); returns status. */
-int kvq_rt_explain(int status, const char *why)
+int kvq__rt_explain(int status, const char *why)
 {
     snprintf(last_detail, sizeof last_detail, "%s", why);
     return status;

@@ -1,4 +1,4 @@
-/* fuzz_npy.c — libFuzzer target for the .npy parser (kvq_npy_read_mem). */
+/* fuzz_npy.c — libFuzzer target for the .npy parser (kvq__npy_read_mem). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -11,12 +11,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kvq_tensor t;
     char err[256];
     size_t h, n, d;
-    if (kvq_npy_read_mem(data, size, &t, err, sizeof err) == 0) {
+    if (kvq__npy_read_mem(data, size, &t, err, sizeof err) == 0) {
         if (kvq_tensor_numel(&t) && !t.data)
             __builtin_trap();
         if (kvq_tensor_as_heads(&t, &h, &n, &d, err, sizeof err) == 0)
             kvq_tensor_check_finite(&t, err, sizeof err);
-        kvq_tensor_free(&t);
+        kvq__tensor_clear(&t);
     } else if (!memchr(err, 0, sizeof err) || !err[0])
         __builtin_trap();          /* every failure has a message */
     return 0;

@@ -1,5 +1,5 @@
 /* fuzz_safetensors.c — libFuzzer target for the .safetensors parser
- * (kvq_safetensors_read_mem), reading tensors "k" and "v". */
+ * (kvq__safetensors_read_mem), reading tensors "k" and "v". */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -13,11 +13,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < 2; i++) {
         kvq_tensor t;
         char err[256];
-        if (kvq_safetensors_read_mem(data, size, names[i], &t, err, sizeof err) == 0) {
+        if (kvq__safetensors_read_mem(data, size, names[i], &t, err, sizeof err) == 0) {
             if (kvq_tensor_numel(&t) && !t.data)
                 __builtin_trap();
             kvq_tensor_check_finite(&t, err, sizeof err);
-            kvq_tensor_free(&t);
+            kvq__tensor_clear(&t);
         } else if (!memchr(err, 0, sizeof err) || !err[0])
             __builtin_trap();
     }
