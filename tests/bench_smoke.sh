@@ -1,12 +1,12 @@
 #!/bin/sh
 # bench_smoke.sh — `kvq bench --quick --json`: completes, prints one JSON object whose
 # "ratios" hold every ratio of the [bench] issue as a positive number. No speed assertions
-# (speed lives in bench/); skipped when there is no OpenCL device.
+# (speed lives in bench/); skipped when there is no OpenCL device (see tests/device.sh).
 kvq="${top_builddir:-.}/kvq"
-sel=$("$kvq" devices --select "${KVQ_DEVICE:-}" 2>/dev/null)
-case "$sel" in
-  ''|*host*) echo "1..0 # SKIP no OpenCL device (kvq devices --select: ${sel:-nothing})"; exit 0 ;;
-esac
+. "${top_srcdir:-.}/tests/device.sh"
+device_pick
+[ -n "$dev" ] || device_skip_all "$dev_why"
+export KVQ_DEVICE="$dev"
 n=0; fail=0
 t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
 echo "1..4"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # cli_run.sh — kvq run / sweep / findings / compare from the command line:
 # help, usage errors (exit 2, one line naming the input), host vs OpenCL
-# agreement (doc/conformance.md §1), determinism, real tensors, atomic outputs.
+# agreement (doc/conformance.md §1), determinism on host and device, real tensors, atomic
+# outputs, runtime failures (exit 1) and a real interrupt.
 kvq="${top_builddir:-.}/kvq"
 data="${top_srcdir:-.}/tests/data"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvq-cli.XXXXXX")
@@ -9,9 +10,9 @@ trap 'rm -rf "$tmp"' EXIT
 n=0
 t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 have_py=0; command -v python3 >/dev/null 2>&1 && have_py=1
-gpu=$("$kvq" devices --select cpu 2>/dev/null | cut -f1)   # an OpenCL device, if any
-[ -n "$gpu" ] || gpu=$("$kvq" devices --select gpu 2>/dev/null | cut -f1)
-echo "1..33"
+. "${top_srcdir:-.}/tests/device.sh"
+device_pick; gpu=$dev   # an OpenCL device, if any
+echo "1..37"
 echo "# OpenCL device for agreement checks: ${gpu:-none}"
 
 # 1-7: help of every subcommand
@@ -53,7 +54,7 @@ print("# host vs OpenCL: every per-trial metric within relative 1e-3 or absolute
 PY
   t $? "host and OpenCL runs agree within doc/conformance.md §1 tolerances"
 else
-  echo "ok $((n=n+1)) - # SKIP no OpenCL device or python3"
+  if [ -z "$gpu" ]; then device_skip $((n=n+1)) "$dev_why"; else echo "ok $((n=n+1)) - # SKIP python3 missing"; fi
 fi
 
 # 18-19: determinism: same seed identical (but for timing), other seed differs
@@ -121,17 +122,51 @@ fi
 grep -q "^# kvq findings" "$tmp/out/findings.md" && grep -q "F3" "$tmp/out/findings.md"; t $? "findings.md written"
 ls "$tmp/out" | grep -q '\.tmp'; [ $? != 0 ]; t $? "no temporary files left behind"
 
-# 31: an interrupted sweep leaves no file at all in its output directory
-"$kvq" sweep --trials 50 --keys 2048 --device host --out "$tmp/int" >/dev/null 2>&1 &
-pid=$!; sleep 1; kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null  # (background jobs of sh ignore SIGINT)
-[ -z "$(ls -A "$tmp/int" 2>/dev/null)" ]; t $? "interrupted sweep: nothing half-written"
+# 31-32: SIGINT to a sweep that has started (its plan line is out and it is
+# still running a second later) kills it by the signal, and its output
+# directory holds nothing: reports are written only at the end, atomically.
+# (sh starts background jobs with SIGINT ignored: python restores the default.)
+if [ $have_py = 1 ]; then
+  python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
+    "$kvq" sweep --trials 50 --keys 2048 --device host --out "$tmp/int" >/dev/null 2>"$tmp/int.err" &
+  pid=$!; i=0
+  while [ $i -lt 300 ] && ! grep -q "trials on" "$tmp/int.err" 2>/dev/null; do sleep 0.1; i=$((i+1)); done
+  sleep 1; kill -0 $pid 2>/dev/null; alive=$?
+  kill -INT $pid 2>/dev/null; wait $pid; rc=$?
+  [ $alive = 0 ] && grep -q "trials on" "$tmp/int.err" && [ $rc = 130 ]
+  t $? "SIGINT to a running sweep (started, alive 1 s later: $alive = 0): killed by SIGINT (status $rc)"
+  [ -d "$tmp/int" ] && [ -z "$(ls -A "$tmp/int")" ]; t $? "interrupted sweep: its output directory is empty"
+else
+  echo "ok $((n=n+1)) - # SKIP python3 missing"; echo "ok $((n=n+1)) - # SKIP python3 missing"
+fi
 
-# 32-33: compare on host and the OpenCL device reports agreement
+# 33-34: compare on host and the OpenCL device reports agreement
 if [ -n "$gpu" ]; then
   "$kvq" compare --devices "$gpu" --json --quiet >"$tmp/c.json"; rc=$?
   t $rc "compare host and $gpu: exit 0"
   grep -q '"conformant":true' "$tmp/c.json" && ! grep -q '"verdicts_agree":false' "$tmp/c.json"
   t $? "compare: conformant and the verdicts agree"
 else
-  echo "ok $((n=n+1)) - # SKIP no OpenCL device"; echo "ok $((n=n+1)) - # SKIP no OpenCL device"
+  device_skip $((n=n+1)) "$dev_why"; device_skip $((n=n+1)) "$dev_why"
+fi
+
+# 35: exit 1 is a runtime failure: stdout that cannot be written
+if [ -w /dev/full ]; then
+  "$kvq" run --device host --keys 64 --queries 2 --trials 1 --dim 32 --json >/dev/full 2>"$tmp/e"; rc=$?
+  [ $rc = 1 ] && [ "$(wc -l <"$tmp/e")" = 1 ] && grep -q "^kvq: stdout:" "$tmp/e"
+  t $? "stdout unwritable (/dev/full): exit 1, one line (status $rc)"
+else
+  echo "ok $((n=n+1)) - # SKIP no /dev/full"
+fi
+# 36-37: on the OpenCL device: a buffer pool too small is a runtime failure
+# (exit 1); the same seed twice gives identical JSON (timing aside)
+if [ -n "$gpu" ]; then
+  KVQ_POOL_LIMIT=4k "$kvq" run --device "$gpu" --keys 64 --queries 2 --trials 1 --dim 32 >/dev/null 2>"$tmp/e"; rc=$?
+  [ $rc = 1 ] && [ "$(wc -l <"$tmp/e")" = 1 ] && grep -q "KVQ_POOL_LIMIT" "$tmp/e"
+  t $? "KVQ_POOL_LIMIT=4k on $gpu: exit 1 naming the limit (status $rc)"
+  "$kvq" run $args --device "$gpu" >"$tmp/d1.json" && "$kvq" run $args --device "$gpu" >"$tmp/d2.json" &&
+    [ "$(strip "$tmp/d1.json")" = "$(strip "$tmp/d2.json")" ] && grep -q '"kl"' "$tmp/d1.json"
+  t $? "same seed on $gpu twice: identical JSON (timing aside)"
+else
+  device_skip $((n=n+1)) "$dev_why"; device_skip $((n=n+1)) "$dev_why"
 fi

@@ -1,5 +1,6 @@
 /* conformance.h — shared parts of the device conformance tests: the list of
- * OpenCL devices to test (every one; none ⇒ skip), seeded inputs, and the
+ * OpenCL devices to test (every one; none ⇒ skip, or fail under
+ * $KVQ_REQUIRE_DEVICE), seeded inputs, and the
  * doc/conformance.md §1 tolerance rules. */
 #ifndef KVQ_CONFORMANCE_H
 #define KVQ_CONFORMANCE_H
@@ -16,27 +17,35 @@
 
 #define CONF_SEED 20261129u
 
-/* The OpenCL devices to test, as "P:D" specs; skips the file if none. */
+/* The OpenCL devices to test, as "P:D" specs. A device list that cannot be
+ * read, or a $KVQ_DEVICE that matches nothing, fails the file (a typo must
+ * not hide the suite); no OpenCL device at all skips it unless
+ * $KVQ_REQUIRE_DEVICE is set. */
 static inline size_t conf_devices(char specs[][16], size_t max)
 {
     kvq_device_info *l = NULL;
-    size_t n = 0, k = 0;
-    if (kvq__device_list(&l, &n) != 0)
-        skip_all("cannot list OpenCL devices");
+    size_t n = 0, k = 0, want = 0;
+    char why[160];
+    int st = kvq__device_list(&l, &n);
+    if (st != 0) {
+        snprintf(why, sizeof why, "cannot list OpenCL devices: %s", kvq_strerror(st));
+        fail_all(why);
+    }
     const char *only = getenv("KVQ_DEVICE");
+    if (only && *only && kvq__device_resolve(l, n, only, &want) != 0) {
+        kvq__device_list_free(l);
+        snprintf(why, sizeof why, "KVQ_DEVICE=%.100s matches no device", only);
+        fail_all(why);
+    }
     for (size_t i = 0; i < n && k < max; i++) {
-        if (l[i].type == KVQ_DEVICE_HOST)
+        if (l[i].type == KVQ_DEVICE_HOST || (only && *only && want != i))
             continue;
-        if (only && *only) {
-            size_t want;
-            if (kvq__device_resolve(l, n, only, &want) != 0 || want != i)
-                continue;
-        }
         snprintf(specs[k++], 16, "%d:%d", l[i].platform_index, l[i].device_index);
     }
     kvq__device_list_free(l);
     if (!k)
-        skip_all("no OpenCL platform or device");
+        skip_all_device(only && *only ? "KVQ_DEVICE selects no OpenCL device"
+                                      : "no OpenCL platform or device");
     return k;
 }
 

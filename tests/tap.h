@@ -62,6 +62,34 @@ static inline void skip_all(const char *reason)
     exit(0);
 }
 
+/* 1 when $KVQ_REQUIRE_DEVICE is set (and not "0"): CI has an OpenCL device,
+ * so a missing one must turn the run red instead of skipping. */
+static inline int device_required(void)
+{
+    const char *r = getenv("KVQ_REQUIRE_DEVICE");
+    return r && *r && !(r[0] == '0' && !r[1]);
+}
+
+/* The whole file fails with one `not ok` naming the reason. */
+static inline void fail_all(const char *reason)
+{
+    printf("1..1\nnot ok 1 - %s\n", reason);
+    fflush(stdout);
+    exit(1);
+}
+
+/* No OpenCL device to test: a skip of the whole file, or a failure when
+ * one is required. */
+static inline void skip_all_device(const char *reason)
+{
+    if (device_required()) {
+        printf("1..1\nnot ok 1 - %s (KVQ_REQUIRE_DEVICE is set)\n", reason);
+        fflush(stdout);
+        exit(1);
+    }
+    skip_all(reason);
+}
+
 /* 0 when every planned test ran and passed. */
 static inline int exit_status(void)
 {

@@ -2,14 +2,16 @@
  * from codes, softmax statistics, outputs, vector errors) on every OpenCL
  * device against the double-precision host reference, for every scheme
  * preset and budget, d ∈ {16 … 1024}, ragged N and M, zero and large
- * vectors, and key chunking (doc/conformance.md §1). */
+ * vectors, custom codec specs, and key chunking on both value paths
+ * (doc/conformance.md §1). */
 #include "conformance.h"
 #include "analysis/kv_codes.h"
+#include "device/device.h"
 
 /* Worst deviations seen, for the log. */
 typedef struct worst {
-    double logit, kl, js, tv, ent, out, vec;
-    size_t queries, top1_diff;
+    double logit, kl, js, tv, ent, out, vec, bias;
+    size_t queries, top1_diff, topk_diff;
 } worst;
 
 /* One configuration. */
@@ -20,6 +22,9 @@ typedef struct conf_case {
     float scale;      /* input magnitude */
     double tau;
 } conf_case;
+
+/* Set around the cases whose inputs make_ties rewrites. */
+static int tie_inputs;
 
 /* Relative-or-absolute closeness. */
 static int close_to(double a, double b, double rel, double abs_tol)
@@ -46,11 +51,18 @@ static int compare_query(const kvq_query_metrics *a, const kvq_query_metrics *b,
     good &= close_to(a->var_p_eps, b->var_p_eps, 1e-3, 1e-7);
     good &= close_to(a->logit_mse, b->logit_mse, 1e-3, 1e-7);
     good &= close_to(a->out_rel_err, b->out_rel_err, 1e-3, 1e-6);
+    good &= close_to(a->out_dir_err, b->out_dir_err, 1e-3, 1e-7);
+    /* the bias is a mean of ε that may cancel: absolute slack in units of
+     * the logit error's own scale, which the logits rule bounds */
+    good &= fabs(a->logit_bias - b->logit_bias) <= 1e-3 * fabs(b->logit_bias) +
+                                                      1e-4 * sqrt(b->logit_mse) + 1e-7;
     w->kl = fmax(w->kl, fmax(dev(a->kl, b->kl, 1e-4), dev(a->kl_rev, b->kl_rev, 1e-4)));
     w->js = fmax(w->js, dev(a->js, b->js, 1e-4));
     w->tv = fmax(w->tv, dev(a->tv, b->tv, 1e-4));
     w->ent = fmax(w->ent, dev(a->entropy_quant, b->entropy_quant, 1e-3));
-    w->out = fmax(w->out, dev(a->out_rel_err, b->out_rel_err, 1e-3));
+    w->out = fmax(w->out, fmax(dev(a->out_rel_err, b->out_rel_err, 1e-3),
+                               dev(a->out_dir_err, b->out_dir_err, 1e-3)));
+    w->bias = fmax(w->bias, fabs(a->logit_bias - b->logit_bias) / (sqrt(b->logit_mse) + 1e-7));
     w->queries++;
     w->top1_diff += a->top1 != b->top1;
     return good;
@@ -82,12 +94,38 @@ static void inputs_free(inputs *in)
     kvq__kv_codes_free(&in->codes);
 }
 
+/* Tie inputs (N > 300): query i is the unit vector e_i, so its reference
+ * logits are exactly coordinate i of the keys (the others are shrunk to
+ * 0.1·N(0, 1)). Even queries: key 5 on top, then equal pairs (10, 11),
+ * (20, 21), (30, 31), (299, 300): the top 8 takes one of the last pair, by
+ * the tie rule. Odd queries: the equal pair (7, N − 1) on top, so top1
+ * depends on it. The quantized logits are not tied, so picking the wrong
+ * member of a pair changes top1 or the recall. The pairs straddle chunks
+ * of 300 keys. */
+static void make_ties(const conf_case *c, inputs *in)
+{
+    size_t d = (size_t)c->dim, n = c->keys;
+    for (size_t x = 0; x < n * d; x++)
+        in->k[x] *= 0.1f;
+    memset(in->q, 0, c->queries * d * sizeof(float));
+    for (size_t i = 0; i < c->queries; i++) {
+        static const size_t even[9] = {5, 10, 11, 20, 21, 30, 31, 299, 300};
+        static const float level[9] = {10, 9, 9, 8, 8, 7, 7, 6, 6};
+        size_t col = i % d;
+        in->q[i * d + col] = c->scale;
+        for (int t = 0; t < 9 && i % 2 == 0; t++)
+            in->k[even[t] * d + col] = level[t];
+        if (i % 2)
+            in->k[7 * d + col] = in->k[(n - 1) * d + col] = 10;
+    }
+}
+
 /* Seeded inputs of a case, quantized by the host codecs (zero keys included). */
 static int inputs_make(const conf_case *c, uint32_t tag, inputs *in)
 {
     kvq_scheme s;
     memset(in, 0, sizeof *in);
-    if (kvq_scheme_preset(c->scheme, c->bits, &s))
+    if (kvq_scheme_parse(c->scheme, c->bits, &s, NULL, 0))
         return -1;
     in->q = conf_normals(c->queries, c->dim, tag * 3, c->scale);
     in->k = conf_normals(c->keys, c->dim, tag * 3 + 1, c->scale);
@@ -96,6 +134,8 @@ static int inputs_make(const conf_case *c, uint32_t tag, inputs *in)
         return -1;
     if (c->keys > 5)
         memset(in->k + 3 * (size_t)c->dim, 0, (size_t)c->dim * sizeof(float));
+    if (tie_inputs)
+        make_ties(c, in);
     return kvq__kv_codes_make(&in->codes, NULL, &s, c->dim, CONF_SEED, tag, in->k, in->v, c->keys)
                ? -1 : 0;
 }
@@ -135,6 +175,63 @@ static void results_free(results *r)
     free(r->lq);
 }
 
+/* Descending order of floats (qsort). */
+static int desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* 1 when row x of n logits has a near-tie at the top-k boundary: the k-th and
+ * (k+1)-th largest differ by at most twice the logits tolerance. */
+static int boundary_tie(const float *x, size_t n, size_t k)
+{
+    if (k >= n)
+        return 0;
+    float *s = malloc(n * sizeof *s);
+    double ss = 0;
+    if (!s)
+        return 0;
+    memcpy(s, x, n * sizeof *s);
+    qsort(s, n, sizeof *s, desc);
+    for (size_t j = 0; j < n; j++)
+        ss += (double)s[j] * s[j];
+    double tol = 2e-4 * (fmax(1.0, sqrt(ss / (double)n)) + fabs((double)s[k - 1]));
+    int tie = (double)s[k - 1] - s[k] <= tol;
+    free(s);
+    return tie;
+}
+
+/* top1 and top-k recall, the tie rule. The device ranks its own float logits
+ * (ties to the lower index, as the definition does), so its top1/recall must
+ * equal the definition applied to the logits it exported, exactly. Against
+ * the host they may differ only where a near-tie at the boundary (k = 1 for
+ * top1, k = min(8, N) for recall) in the host's reference or quantized row
+ * lets the float and double logits order two keys differently. */
+static int compare_topk(const results *a, const results *b, size_t i, size_t n, worst *w)
+{
+    double *x = malloc(2 * n * sizeof *x);
+    kvq_query_metrics def;
+    const kvq_query_metrics *qa = &a->qm[i], *qb = &b->qm[i];
+    size_t k = n < 8 ? n : 8;
+    if (!x)
+        return 0;
+    for (size_t j = 0; j < n; j++) {
+        x[j] = a->lr[i * n + j];
+        x[n + j] = a->lq[i * n + j];
+    }
+    kvq_distribution_metrics(x, x + n, n, 8, &def);
+    free(x);
+    int good = qa->top1 == def.top1 && qa->topk_recall == def.topk_recall;
+    const float *br = b->lr + i * n, *bq = b->lq + i * n;
+    if (qa->top1 != qb->top1)
+        good &= boundary_tie(br, n, 1) || boundary_tie(bq, n, 1);
+    if (qa->topk_recall != qb->topk_recall)
+        good &= boundary_tie(br, n, k) || boundary_tie(bq, n, k);
+    w->topk_diff += qa->topk_recall != qb->topk_recall;
+    return good;
+}
+
 /* Runs a case on the device and the host; 1 if they agree. */
 static int check_case(kvq_ctx *ctx, kvq_ctx *host, const conf_case *c, uint32_t tag, worst *w)
 {
@@ -155,7 +252,7 @@ static int check_case(kvq_ctx *ctx, kvq_ctx *host, const conf_case *c, uint32_t 
     good = compare_logits(a.lr, b.lr, c->queries, c->keys, w) &
            compare_logits(a.lq, b.lq, c->queries, c->keys, w);
     for (size_t i = 0; i < c->queries; i++)
-        good &= compare_query(&a.qm[i], &b.qm[i], w);
+        good &= compare_query(&a.qm[i], &b.qm[i], w) & compare_topk(&a, &b, i, c->keys, w);
     const kvq_vector_errors *ea[2] = {&a.out.k_err, &a.out.v_err}, *eb[2] = {&b.out.k_err, &b.out.v_err};
     for (int t = 0; t < 2; t++) {
         good &= close_to(ea[t]->rel_mse, eb[t]->rel_mse, 1e-3, 1e-9) &&
@@ -233,20 +330,59 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
     for (size_t i = 0; i < 3; i++)
         ok(check_case(ctx, host, &extreme[i], tag++, &w), "large inputs %s n=%d scale %g tau %g",
            extreme[i].scheme, extreme[i].bits, extreme[i].scale, extreme[i].tau);
+    conf_case tied = {"KQV", 4, 64, 500, 3, 1.0f, 1.0};
+    tie_inputs = 1;
+    ok(check_case(ctx, host, &tied, tag++, &w), "exact ties in the reference logits: top1/top-k "
+       "by the tie rule (N=500 M=3)");
+    tie_inputs = 0;
+    static const conf_case custom[] = {
+        {"k=wht2:mse3,v=wht2:mse2+qjl", 0, 128, 400, 3, 1.0f, 1.0},
+        {"k=wht:mse3+nb16,v=none:mse4+nb16", 0, 64, 300, 5, 1.0f, 1.0},
+        {"k=wht:mse3+nc,v=wht:mse2+qjl+nc", 0, 128, 300, 2, 1.0f, 1.0},
+        {"k=wht:mse1+qjl32,v=none:mse2+qjl256", 0, 128, 300, 6, 1.0f, 1.0},
+        {"k=wht2:qjl64+nb16,v=wht2:mse3+nc+nb16", 0, 64, 257, 4, 1.0f, 2.0}};
+    for (size_t i = 0; i < sizeof custom / sizeof custom[0]; i++)
+        ok(check_case(ctx, host, &custom[i], tag++, &w), "custom %s d=%d N=%zu M=%zu",
+           custom[i].scheme, custom[i].dim, custom[i].keys, custom[i].queries);
     setenv("KVQ_CHUNK_KEYS", "300", 1);
     int st = kvq_ctx_create(&chunked, spec);
     unsetenv("KVQ_CHUNK_KEYS");
     conf_case cc = {"QKQV", 3, 128, 1000, 5, 1.0f, 1.0};
+    size_t chunk = 0, ran = 0;
     ok(st == 0 && check_chunking(ctx, chunked, &cc, tag++),
        "4 chunks of <= 300 keys give the one-chunk results");
+    check_case(ctx, host, &cc, tag - 1, &w);
+    kvq__dev_attention_last_chunking(&chunk, &ran);
+    ok(chunk == 1000 && ran == 1, "without KVQ_CHUNK_KEYS: one chunk of 1000 keys (%zu of %zu)",
+       ran, chunk);
+    /* M < 4 takes the direct value path, M >= 4 the GEMM one */
+    static const struct { conf_case c; size_t chunk, chunks; const char *what; } chunking[] = {
+        {{"QKQV", 3, 128, 1000, 3, 1.0f, 1.0}, 300, 4, "direct value path (M = 3)"},
+        {{"KQV", 4, 128, 1000, 5, 1.0f, 1.0}, 300, 4, "GEMM value path (M = 5)"},
+        {{"QKQV", 2, 64, 601, 2, 1.0f, 1.0}, 300, 3, "1-key tail, direct path"},
+        {{"KQV", 3, 64, 901, 6, 1.0f, 1.0}, 300, 4, "1-key tail, GEMM path"},
+        {{"KV", 4, 128, 200, 4, 1.0f, 1.0}, 200, 1, "N = 200 below the chunk size"},
+        {{"QKQV", 4, 64, 1000, 2, 1.0f, 1.0}, 300, 4, "exact ties across chunks"}};
+    for (size_t i = 0; i < sizeof chunking / sizeof chunking[0]; i++) {
+        tie_inputs = i == sizeof chunking / sizeof chunking[0] - 1;
+        int good = st == 0 && check_case(chunked, host, &chunking[i].c, tag++, &w);
+        if (st == 0)
+            kvq__dev_attention_last_chunking(&chunk, &ran);
+        ok(good && chunk == chunking[i].chunk && ran == chunking[i].chunks,
+           "KVQ_CHUNK_KEYS=300, %s: N=%zu M=%zu ran %zu chunks of %zu keys, = host", chunking[i].what,
+           chunking[i].c.keys, chunking[i].c.queries, ran, chunk);
+    }
+    tie_inputs = 0;
     diag("worst deviations on %s: logits %.3g (of s+|l|), KL %.3g, JS %.3g, TV %.3g, "
-         "entropy %.3g, out_rel_err %.3g, vector errors %.3g (relative); "
-         "top-1 differs in %zu of %zu queries",
-         spec, w.logit, w.kl, w.js, w.tv, w.ent, w.out, w.vec, w.top1_diff, w.queries);
+         "entropy %.3g, out_rel_err/out_dir_err %.3g, vector errors %.3g (relative); "
+         "logit_bias %.3g (of the RMS logit error); top-1 differs in %zu, top-k recall in %zu "
+         "of %zu queries",
+         spec, w.logit, w.kl, w.js, w.tv, w.ent, w.out, w.vec, w.bias, w.top1_diff, w.topk_diff,
+         w.queries);
     kvq_ctx_destroy(chunked);
 }
 
 int main(void)
 {
-    return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 + 4 + 3 + 1, body);
+    return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 + 4 + 3 + 1 + 5 + 2 + 6, body);
 }

@@ -119,6 +119,42 @@ static offsets sc_mixed(const char *scheme, int n, int s)
     return o;
 }
 
+/* How many of F2's cells agree in sc_f2_count: the first f2_agree of the
+ * (n, source) cells in sweep order, the others exact ties. */
+static int f2_agree;
+
+/* F2 (QKQV's kl above KQV's) true in f2_agree cells, a tie elsewhere; the
+ * other claims as in sc_holds. */
+static offsets sc_f2_count(const char *scheme, int n, int s)
+{
+    offsets o = sc_holds(scheme, n, s);
+    if (strcmp(scheme, "QKQV") == 0 && (n - 2) * 2 + s >= f2_agree)
+        o.kl = 1.0;   /* KQV's offset: equal values, a sure tie */
+    return o;
+}
+
+/* The verdict boundaries on F2's 12 cells (n = 2…7, two sources): FAILS
+ * below half agreeing, MIXED from half on, HOLDS only with all. */
+static void test_boundaries(void)
+{
+    static const struct { int agree, verdict; } cases[] = {
+        { 5, KVQ_FAILS }, { 6, KVQ_MIXED }, { 11, KVQ_MIXED }, { 12, KVQ_HOLDS } };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        f2_agree = cases[i].agree;
+        kvq__results *r = sweep(sc_f2_count, 2, 7);
+        kvq__findings *fs;
+        kvq__findings_evaluate(r, SEED, &fs);
+        size_t agree = 0;
+        for (size_t c = 0; c < fs->f[1].count; c++)
+            agree += (size_t)fs->f[1].cells[c].agrees;
+        ok(fs->f[1].count == 12 && agree == (size_t)cases[i].agree &&
+           fs->f[1].verdict == cases[i].verdict, "F2 with %d/12 agreeing cells: %s (%s)",
+           cases[i].agree, kvq__verdict_name(fs->f[1].verdict), fs->f[1].summary);
+        kvq__findings_free(fs);
+        kvq__results_free(r);
+    }
+}
+
 /* The evidence cell of finding f with this label, or NULL. */
 static const kvq__finding_cell *cell_of(const kvq__finding *f, const char *label, int metric)
 {
@@ -258,12 +294,13 @@ static void test_no_data(void)
 
 int main(void)
 {
-    plan(28);
+    plan(32);
     diag("seed %u", SEED);
     test_table();
     test_holds();
     test_fails();
     test_mixed();
     test_no_data();
+    test_boundaries();
     return exit_status();
 }

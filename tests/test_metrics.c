@@ -200,9 +200,45 @@ static void test_aggregate(void)
     ok(isnan(out[KVQ_METRIC_KL]), "no queries: NaN means");
 }
 
+/* Every field mapping of the aggregate with distinct values: field f of query
+ * i is (f + 1)·(1 + i/10) (mean (f + 1)·1.1 over three queries), the vector
+ * errors 0.01…0.04, so a field copied into the wrong metric, or a term
+ * dropped from dist6, shows. */
+static void test_aggregate_mapping(void)
+{
+    static const int ids[12] = { KVQ_METRIC_KL, KVQ_METRIC_KL_REV, KVQ_METRIC_JS, KVQ_METRIC_TV,
+                                 KVQ_METRIC_ENTROPY_REF, KVQ_METRIC_ENTROPY_QUANT, KVQ_METRIC_TOP1,
+                                 KVQ_METRIC_TOPK_RECALL, KVQ_METRIC_LOGIT_MSE, KVQ_METRIC_LOGIT_BIAS,
+                                 KVQ_METRIC_OUT_REL_ERR, KVQ_METRIC_OUT_DIR_ERR };
+    kvq_query_metrics q[3];
+    double out[KVQ_METRIC_COUNT];
+    memset(q, 0, sizeof q);
+    for (int i = 0; i < 3; i++) {
+        double *f[12] = { &q[i].kl, &q[i].kl_rev, &q[i].js, &q[i].tv, &q[i].entropy_ref,
+                          &q[i].entropy_quant, &q[i].top1, &q[i].topk_recall, &q[i].logit_mse,
+                          &q[i].logit_bias, &q[i].out_rel_err, &q[i].out_dir_err };
+        for (int k = 0; k < 12; k++)
+            *f[k] = (k + 1) * (1 + i / 10.0);
+    }
+    kvq_vector_errors k = { 0.01, 0.02, 1 }, v = { 0.03, 0.04, 0 };
+    kvq__trial_aggregate(q, 3, &k, &v, out);
+    int mapped = 1;
+    for (int f = 0; f < 12; f++)
+        mapped &= rel_close(out[ids[f]], (f + 1) * 1.1, 1e-14);
+    ok(mapped, "all 12 per-query fields land in their own metric (distinct means)");
+    ok(out[KVQ_METRIC_K_REL_MSE] == 0.01 && out[KVQ_METRIC_K_DIR_ERR] == 0.02 &&
+       out[KVQ_METRIC_V_REL_MSE] == 0.03 && out[KVQ_METRIC_V_DIR_ERR] == 0.04,
+       "k_rel_mse, k_dir_err, v_rel_mse, v_dir_err from their own fields");
+    /* dist6 of (0.01, 0.02, 0.03, 0.04, js/ln 2 = 3.3/ln 2, out_rel_err = 11·1.1) */
+    double js = 3 * 1.1 / log(2.0), o = 11 * 1.1;
+    double want = sqrt(0.0001 + 0.0004 + 0.0009 + 0.0016 + js * js + o * o);
+    ok(rel_close(out[KVQ_METRIC_DIST6], want, 1e-14), "dist6 with all six terms non-zero: %.17g",
+       out[KVQ_METRIC_DIST6]);
+}
+
 int main(void)
 {
-    plan(29);
+    plan(32);
     test_names();
     test_two_point();
     test_small_golden();
@@ -210,5 +246,6 @@ int main(void)
     test_edges();
     test_topk();
     test_aggregate();
+    test_aggregate_mapping();
     return exit_status();
 }

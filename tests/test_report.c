@@ -285,6 +285,148 @@ static void test_csv(kvq__results *r)
     free(s);
 }
 
+/* ---- reading the reports back ------------------------------------------- */
+
+/* A number as written (or "null"/empty for undefined) equals want bit for bit. */
+static int num_is(const char *s, double want)
+{
+    char *end;
+    if (strncmp(s, "null", 4) == 0 || *s == ',' || *s == '\r' || *s == '\0')
+        return isnan(want);
+    double v = strtod(s, &end);
+    return end != s && (v == want || (isnan(v) && isnan(want)));
+}
+
+/* Splits one CSV record into at most max fields of up to 95 bytes (RFC 4180
+ * unquoting; longer fields are cut); advances *s past the record. */
+static int csv_split(const char **s, char f[][96], int max)
+{
+    int n = 0, q = 0;
+    size_t o = 0;
+    const char *p = *s;
+    for (; *p && (q || (*p != '\r' && *p != '\n')); p++) {
+        char ch = *p;
+        if (ch == '"' && !(q && p[1] == '"')) {
+            q = !q;
+            continue;
+        }
+        if (ch == '"')
+            p++;
+        if (ch == ',' && !q) {
+            f[n][o] = '\0';
+            n += n + 1 < max;
+            o = 0;
+        } else if (o < 95) {
+            f[n][o++] = ch;
+        }
+    }
+    f[n][o] = '\0';
+    while (*p == '\r' || *p == '\n')
+        p++;
+    *s = p;
+    return n + 1;
+}
+
+/* Every mean/ci_lo/ci_hi cell of the CSV text = the cell's summary, found
+ * by the column names of the header; returns the number of mismatches. */
+static int csv_readback(const char *text, const kvq__results *r)
+{
+    static char head[80][96], row[80][96];
+    const char *p = text;
+    int nh = csv_split(&p, head, 80), bad = 0;
+    for (size_t i = 0; i < r->count; i++) {
+        const kvq__cell *c = &r->cells[i];
+        int nr = csv_split(&p, row, 80);
+        bad += nr != nh || strcmp(row[0], c->scheme) != 0 || strcmp(row[10], c->device) != 0;
+        for (int col = 0; col < nh && col < nr; col++) {
+            double want[3];
+            char name[96];
+            for (int m = 0; m < KVQ_METRIC_COUNT; m++) {
+                static const char *const part[3] = { "mean", "ci_lo", "ci_hi" };
+                kvq__cell_summary(c, m, r->seed, &want[0], &want[1], &want[2]);
+                for (int k = 0; k < 3; k++) {
+                    snprintf(name, sizeof name, "%s_%s", kvq_metric_name(m), part[k]);
+                    if (strcmp(head[col], name) == 0)
+                        bad += !num_is(row[col], want[k]);
+                }
+            }
+            bad += strcmp(head[col], "eff_bits_k") == 0 && !num_is(row[col], c->eff_bits_k);
+            bad += strcmp(head[col], "eff_bits_v") == 0 && !num_is(row[col], c->eff_bits_v);
+            bad += strcmp(head[col], "sharpness") == 0 && !num_is(row[col], c->sharpness);
+        }
+    }
+    return bad;
+}
+
+/* Every metric's mean, ci_lo, ci_hi and per-trial value in the JSON text
+ * (one cell per line) = the cell's summary and data, found by key; returns
+ * the number of mismatches. */
+static int json_readback(const char *text, const kvq__results *r)
+{
+    const char *line = strchr(text, '\n');
+    int bad = 0;
+    for (size_t i = 0; i < r->count; i++, line = strchr(line + 1, '\n')) {
+        const kvq__cell *c = &r->cells[i];
+        if (!line)
+            return bad + 1;
+        for (int m = 0; m < KVQ_METRIC_COUNT; m++) {
+            char key[64];
+            double want[3];
+            static const char *const part[3] = { "\"mean\":", "\"ci_lo\":", "\"ci_hi\":" };
+            kvq__cell_summary(c, m, r->seed, &want[0], &want[1], &want[2]);
+            snprintf(key, sizeof key, "\"%s\":{", kvq_metric_name(m));
+            const char *obj = strstr(line, key), *end = obj ? strchr(obj, '}') : NULL;
+            if (!obj || !end) {
+                bad++;
+                continue;
+            }
+            for (int k = 0; k < 3; k++) {
+                const char *at = strstr(obj, part[k]);
+                bad += !at || at > end || !num_is(at + strlen(part[k]), want[k]);
+            }
+            const char *a = strstr(obj, "\"per_trial\":[");
+            a = a ? a + 13 : end;
+            for (size_t t = 0; t < c->trials && a < end; t++) {
+                bad += !num_is(a, c->per_trial[m][t]);
+                a = strpbrk(a, ",]") + 1;
+            }
+        }
+        const char *eb = strstr(line, "\"effective_bits\":{\"k\":");
+        bad += !eb || !num_is(eb + 22, c->eff_bits_k);
+    }
+    return bad;
+}
+
+/* Swaps the first occurrence of x and y (same length) in s. */
+static void swap_text(char *s, const char *x, const char *y)
+{
+    char *a = strstr(s, x), *b = strstr(s, y);
+    if (a && b) {
+        memcpy(a, y, strlen(y));
+        memcpy(b, x, strlen(x));
+    }
+}
+
+/* Both reports read back to the bit; swapped CI bounds are caught. */
+static void test_readback(kvq__results *r)
+{
+    int rc, rc2;
+    char *csv = capture(w_csv, r, &rc), *json = capture(w_json, r, &rc2);
+    int bc = csv_readback(csv, r), bj = json_readback(json, r);
+    ok(rc == 0 && bc == 0, "CSV read back: every mean, ci_lo, ci_hi (and eff bits, τ) = the "
+                           "cell summary, bit for bit (%d mismatches)", bc);
+    ok(rc2 == 0 && bj == 0, "JSON read back: every mean, ci_lo, ci_hi and per-trial value = the "
+                            "cell's, bit for bit (%d mismatches)", bj);
+    swap_text(csv, "js_ci_lo", "js_ci_hi");
+    swap_text(json, "\"ci_lo\":", "\"ci_hi\":");
+    bc = csv_readback(csv, r);
+    bj = json_readback(json, r);
+    ok(bc > 0 && bj > 0, "control: ci_lo and ci_hi swapped in the CSV header / one JSON object "
+                         "are caught (%d, %d mismatches)", bc, bj);
+    free(csv);
+    free(json);
+}
+
 /* Markdown: the verdict table, the evidence, the definitions. */
 static void test_markdown(kvq__results *r)
 {
@@ -373,11 +515,12 @@ static void test_summary_cache(kvq__results *r)
 
 int main(void)
 {
-    plan(24);
+    plan(27);
     diag("seed %u", SEED);
     kvq__results *r = fixture();
     test_json(r);
     test_csv(r);
+    test_readback(r);
     test_markdown(r);
     test_atomic(r);
     test_summary_cache(r);

@@ -153,7 +153,7 @@ int main(void)
     int st = kvq_ctx_create(&ctx, kvq_device_spec_default());
     if (st == KVQ_OK && kvq_ctx_is_host(ctx)) {
         kvq_ctx_destroy(ctx);
-        skip_all("no OpenCL device");
+        skip_all_device("no OpenCL device (the default device is the host)");
     }
     plan(26);
     if (!ok(st == 0, "context on the default device: %s", kvq_strerror(st)))

@@ -17,7 +17,8 @@ static int close_to(double a, double b, double tol)
 }
 
 /* Exact two-sided Wilcoxon p by enumerating all 2^m sign patterns of the
- * doubled midranks of |d| (zeros dropped) — independent of the library's DP. */
+ * doubled midranks of |d| (zeros dropped) — independent of the library's DP.
+ * Up to 31 non-zero differences. */
 static double brute_wilcoxon(const double *d, size_t n)
 {
     double a[32];
@@ -37,11 +38,18 @@ static double brute_wilcoxon(const double *d, size_t n)
         if (a[i] > 0)
             w2 += r2[i];
     }
-    for (unsigned long mask = 0; mask < (1ul << m); mask++) {
-        long s = 0;
-        for (size_t i = 0; i < m; i++)
-            if (mask >> i & 1)
-                s += r2[i];
+    /* Gray-code order: each pattern flips one sign, so its sum updates in
+     * O(1) and 2^25 patterns take a fraction of a second */
+    long s = 0;
+    unsigned long mask = 0;
+    for (unsigned long g = 0; g < (1ul << m); g++) {
+        if (g) {
+            int b = 0;
+            while (!(g >> b & 1))
+                b++;
+            mask ^= 1ul << b;
+            s += (mask >> b & 1) ? r2[b] : -r2[b];
+        }
         le += s <= w2;
         ge += s >= w2;
     }
@@ -149,6 +157,56 @@ static void test_wilcoxon_exact(void)
     ok(close_to(kvq__wilcoxon_p(all_pos, 6), 2.0 / 64, 1e-15), "Wilcoxon: 6 positives, p = 2/64");
 }
 
+/* Normal approximation written out: W⁺ of midranks, tie-corrected variance,
+ * continuity correction 1/2, two-sided. */
+static double normal_wilcoxon(const double *d, size_t n)
+{
+    double a[64], w = 0, ties = 0;
+    size_t m = 0;
+    for (size_t i = 0; i < n && m < 64; i++)
+        if (d[i] != 0)
+            a[m++] = d[i];
+    for (size_t i = 0; i < m; i++) {
+        int less = 0, eq = 0;
+        for (size_t j = 0; j < m; j++) {
+            less += fabs(a[j]) < fabs(a[i]);
+            eq += fabs(a[j]) == fabs(a[i]);
+        }
+        w += a[i] > 0 ? less + (eq + 1) / 2.0 : 0;
+        ties += (double)eq * eq - 1;   /* Σ over tie groups of t³ − t, one t² − 1 per member */
+    }
+    double mu = m * (m + 1) / 4.0, var = m * (m + 1) * (2 * m + 1) / 24.0 - ties / 48;
+    double z = fmax(0.0, fabs(w - mu) - 0.5) / sqrt(var), p = erfc(z / sqrt(2.0));
+    return p < 1 ? p : 1;
+}
+
+/* The exact range ends at 25 non-zero differences: enumeration at 20 and
+ * 25 (with and without ties and zeros), the normal approximation from 26. */
+static void test_wilcoxon_switch(void)
+{
+    double d[28], tied[28];
+    kvq__rng rng;
+    kvq__rng_init(&rng, SEED, KVQ_RNG_TEST, 5);
+    for (int i = 0; i < 28; i++)
+        d[i] = kvq__rng_normal(&rng) + 0.4;
+    for (int i = 0; i < 28; i++)   /* quarters: many |d| ties; two zeros */
+        tied[i] = i < 2 ? 0 : round(4 * d[i]) / 4 + (round(4 * d[i]) == 0 ? 0.25 : 0);
+    double e20 = brute_wilcoxon(d, 20), e25 = brute_wilcoxon(d, 25);
+    double t20 = brute_wilcoxon(tied, 22), t25 = brute_wilcoxon(tied, 27);
+    ok(close_to(kvq__wilcoxon_p(d, 20), e20, 1e-12) && close_to(kvq__wilcoxon_p(tied, 22), t20, 1e-12),
+       "20 non-zero differences: exact = enumeration of 2^20 patterns (%.10g; tied %.10g)", e20, t20);
+    ok(close_to(kvq__wilcoxon_p(d, 25), e25, 1e-12) && close_to(kvq__wilcoxon_p(tied, 27), t25, 1e-12),
+       "25 non-zero differences: exact = enumeration of 2^25 patterns (%.10g; tied %.10g)", e25, t25);
+    ok(fabs(normal_wilcoxon(d, 25) - e25) > 1e-4 * e25 && fabs(normal_wilcoxon(tied, 27) - t25) > 1e-4 * t25,
+       "at 25 the normal approximation would differ (%.10g vs %.10g): the exact one is used",
+       normal_wilcoxon(d, 25), e25);
+    double n26 = normal_wilcoxon(d, 26), b26 = brute_wilcoxon(d, 26);
+    ok(close_to(kvq__wilcoxon_p(d, 26), n26, 1e-12) && fabs(n26 - b26) > 1e-4 * b26 &&
+       close_to(kvq__wilcoxon_p(tied, 28), normal_wilcoxon(tied, 28), 1e-12),
+       "26 non-zero differences: the normal approximation (%.10g, exact would be %.10g), "
+       "ties included", n26, b26);
+}
+
 /* Wilcoxon normal approximation (n > 25) against scipy. */
 static void test_wilcoxon_normal(void)
 {
@@ -253,12 +311,13 @@ static void test_compare(void)
 
 int main(void)
 {
-    plan(33);
+    plan(37);
     diag("seed %u", SEED);
     test_bootstrap_basic();
     test_bootstrap_coverage();
     test_wilcoxon_exact();
     test_wilcoxon_normal();
+    test_wilcoxon_switch();
     test_sign();
     test_holm();
     test_compare();

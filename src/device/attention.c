@@ -31,6 +31,15 @@ typedef struct run {
     cl_uint *h_topi;
 } run;
 
+/* Chunking of the last run, for the tests (see device.h). */
+static size_t last_chunk, last_chunks_run;
+
+void kvq__dev_attention_last_chunking(size_t *chunk, size_t *chunks_run)
+{
+    *chunk = last_chunk;
+    *chunks_run = last_chunks_run;
+}
+
 /* Uploads a quantized tensor's codes, norms and gammas. */
 static int upload_codes(kvq_ctx *ctx, const kvq_qtensor *t, size_t n, int has_qjl, cl_mem *codes,
                         cl_mem *norms, cl_mem *gammas)
@@ -542,12 +551,15 @@ static int device_run(run *r)
     KVQ_TRY(st, setup(r));
     r->chunk = chunk_keys(r);
     r->nchunks = (r->n + r->chunk - 1) / r->chunk;
+    last_chunk = r->chunk;
+    last_chunks_run = 0;
     KVQ_TRY(st, alloc_work(r));
     for (size_t c = 0; c < r->nchunks; c++) {
         size_t j0 = c * r->chunk, n = r->n - j0 < r->chunk ? r->n - j0 : r->chunk;
         KVQ_TRY(st, chunk_logits(r, j0, n));
         KVQ_TRY(st, export_logits(r, j0, n));
         KVQ_TRY(st, pass1(r, c, j0, n));
+        last_chunks_run++;
     }
     if (!(buf = malloc(r->nchunks * r->k * sizeof *buf))) {
         st = KVQ_ERR_NOMEM;

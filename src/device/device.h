@@ -81,6 +81,9 @@ int kvq__dev_rotate(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t coun
 /* Fused quantization of count device vectors x into codes, norms and gammas. */
 int kvq__dev_quantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count, cl_mem codes,
                      cl_mem norms, cl_mem gammas);
+/* Chunk size of the last device attention run in this process and how many
+ * key chunks its first pass ran: lets the tests prove that chunking happened. */
+void kvq__dev_attention_last_chunking(size_t *chunk, size_t *chunks_run);
 /* Compressed-domain logits out[i][j] (nq × n) of keys j0 … j0+n−1 against nq
  * queries: qr = τ/√d·R q (nq × dim), sq = S'·qr (nq × m; unused without QJL). */
 int kvq__dev_logits(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem codes, cl_mem norms,
