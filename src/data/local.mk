@@ -9,6 +9,11 @@ tests_test_safetensors_LDADD = $(TEST_LDADD)
 tests_test_generators_LDADD = $(TEST_LDADD)
 tests_test_corpus_LDADD = $(TEST_LDADD)
 TESTS += $(DATA_TESTS) tests/fuzz_smoke.sh
+# A real model's attention tensors (tests/data/real/README.md says whence).
+check_PROGRAMS += tests/test_real_fixture
+tests_test_real_fixture_LDADD = $(TEST_LDADD)
+TESTS += tests/test_real_fixture
+EXTRA_DIST += tests/data/real
 dist_check_SCRIPTS += tests/fuzz_smoke.sh
 AM_TESTS_ENVIRONMENT += CLANG='$(CLANG)'; export CLANG;
 EXTRA_DIST += tests/data/bad tests/data/good tools/make_corpus.py tools/export_kv.py \
