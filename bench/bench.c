@@ -1,4 +1,4 @@
-/* bench.c — the benchmark suite behind `kvq bench` (SPEC §8): builds the
+/* bench.c — the benchmark suite behind `kvq bench` (doc/conformance.md §3): builds the
  * list of workloads, times each on the device (src/device/bench_kernels.c)
  * and on the host reference, and reports medians, minima, GB/s and the
  * ratios of the [bench] issue, as a table or as JSON. */

@@ -1,4 +1,4 @@
-/* bench.h — kvq's benchmark suite (SPEC §8): one process, context and
+/* bench.h — kvq's benchmark suite (doc/conformance.md §3): one process, context and
  * queue; the device's copy roofline, batched WHT, fused quantization,
  * compressed-domain decode/prefill logits against CLBlast SGEMV/SGEMM,
  * softmax + KL, and the host reference of each, reported as a table or JSON

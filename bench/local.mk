@@ -1,4 +1,4 @@
-# bench: the benchmark suite behind `kvq bench` (SPEC §8) and `make bench`.
+# bench: the benchmark suite behind `kvq bench` (doc/conformance.md §3) and `make bench`.
 # The device-side runners live in src/device (only it may include CL headers).
 kvq_SOURCES += bench/bench.c bench/bench.h src/cli/cmd_bench.c \
 	src/device/bench_kernels.c src/device/bench_kernels.h

@@ -1,5 +1,5 @@
 #!/bin/sh
-# cli_codebook.sh — `kvq codebook`: SPEC §10 JSON, the table, and usage errors (exit 2, one line).
+# cli_codebook.sh — `kvq codebook`: doc/conformance.md §6.2 JSON, the table, and usage errors (exit 2, one line).
 kvq="${top_builddir:-.}/kvq"
 n=0; fail=0
 t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }

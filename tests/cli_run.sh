@@ -1,7 +1,7 @@
 #!/bin/sh
 # cli_run.sh — kvq run / sweep / findings / compare from the command line:
 # help, usage errors (exit 2, one line naming the input), host vs OpenCL
-# agreement (SPEC §7), determinism, real tensors, atomic outputs.
+# agreement (doc/conformance.md §1), determinism, real tensors, atomic outputs.
 kvq="${top_builddir:-.}/kvq"
 data="${top_srcdir:-.}/tests/data"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvq-cli.XXXXXX")
@@ -34,7 +34,7 @@ usage "--dim" run --dim 100; t $? "dim not a power of two"
 usage "--schemes" sweep --schemes 'k=wht:mse9,v=wht:mse3'; t $? "bad custom spec in a sweep"
 usage "--frobnicate" findings --frobnicate; t $? "unknown option"
 
-# 16-17: host and OpenCL agree on every metric of the same run (SPEC §7)
+# 16-17: host and OpenCL agree on every metric of the same run (doc/conformance.md §1)
 args="--scheme QKQV --bits 3 --dim 64 --keys 300 --queries 8 --trials 4 --seed 7 --json"
 "$kvq" run $args --device host >"$tmp/host.json"; rc=$?
 t $rc "run on host"
@@ -51,7 +51,7 @@ for m, va in a["metrics"].items():
             assert abs(x - y) <= 1e-7 or abs(x - y) <= 1e-3 * abs(x), (m, x, y)
 print("# host vs OpenCL: every per-trial metric within relative 1e-3 or absolute 1e-7")
 PY
-  t $? "host and OpenCL runs agree within SPEC 7 tolerances"
+  t $? "host and OpenCL runs agree within doc/conformance.md §1 tolerances"
 else
   echo "ok $((n=n+1)) - # SKIP no OpenCL device or python3"
 fi

@@ -1,6 +1,6 @@
 /* conformance.h — shared parts of the device conformance tests: the list of
  * OpenCL devices to test (every one; none ⇒ skip), seeded inputs, and the
- * SPEC §7 tolerance rules. */
+ * doc/conformance.md §1 tolerance rules. */
 #ifndef KVQ_CONFORMANCE_H
 #define KVQ_CONFORMANCE_H
 
@@ -83,7 +83,7 @@ static inline double conf_row_dev(const float *a, const float *b, const float *r
     return worst;
 }
 
-/* SPEC §7 rule for per-query divergences: relative 1e-3 or absolute 1e-7. */
+/* doc/conformance.md §1.4 rule for per-query divergences: relative 1e-3 or absolute 1e-7. */
 static inline int conf_div_ok(double dev, double ref)
 {
     double d = fabs(dev - ref);

@@ -1,5 +1,5 @@
-/* test_codebook.c — Lloyd–Max codebooks of f_d (SPEC §1.3), checked against an
- * independent quadrature of the density as SPEC writes it, against published
+/* test_codebook.c — Lloyd–Max codebooks of f_d (doc/quantization.md §4), checked against an
+ * independent quadrature of the density as doc/quantization.md §4.1 writes it, against published
  * Gaussian Lloyd–Max values, and for symmetry, order, caching and arguments. */
 #include <math.h>
 #include <pthread.h>
@@ -36,7 +36,7 @@ static void gl_init(void)
     }
 }
 
-/* f_d(x) = Γ(d/2)/(sqrt(π) Γ((d−1)/2)) (1 − x²)^((d−3)/2), exactly as SPEC §1.3 writes it. */
+/* f_d(x) = Γ(d/2)/(sqrt(π) Γ((d−1)/2)) (1 − x²)^((d−3)/2), exactly as doc/quantization.md §4.1 writes it. */
 static double f_d(int d, double x)
 {
     double lc = lgamma(d / 2.0) - lgamma((d - 1) / 2.0) - 0.5 * log(PI);

@@ -1,4 +1,4 @@
-/* test_codec.c — the MSE codec and the codec plumbing (SPEC §1.4–1.5): empirical
+/* test_codec.c — the MSE codec and the codec plumbing (doc/quantization.md §5): empirical
  * distortion against D_b(d), nearest-centroid codes, zero vectors, b = 0, norm
  * correction, half-precision norms, bad input, and the compressed-domain dot. */
 #include <math.h>

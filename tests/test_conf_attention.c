@@ -2,7 +2,7 @@
  * from codes, softmax statistics, outputs, vector errors) on every OpenCL
  * device against the double-precision host reference, for every scheme
  * preset and budget, d ∈ {16 … 1024}, ragged N and M, zero and large
- * vectors, and key chunking (SPEC §7). */
+ * vectors, and key chunking (doc/conformance.md §1). */
 #include "conformance.h"
 
 /* Worst deviations seen, for the log. */
@@ -35,7 +35,7 @@ static double dev(double a, double b, double floor_)
     return fabs(a - b) / fmax(fabs(b), floor_);
 }
 
-/* Compares one query's metrics; returns 1 if within SPEC §7. */
+/* Compares one query's metrics; returns 1 if within doc/conformance.md §1. */
 static int compare_query(const kvq_query_metrics *a, const kvq_query_metrics *b, worst *w)
 {
     int good = conf_div_ok(a->kl, b->kl) && conf_div_ok(a->kl_rev, b->kl_rev) &&
@@ -55,8 +55,8 @@ static int compare_query(const kvq_query_metrics *a, const kvq_query_metrics *b,
     return good;
 }
 
-/* Logits rule, SPEC §7 made scale-invariant: |Δ| ≤ 1e-4·(s + |ℓ|) with s
- * the row's RMS logit, or 1 when that is smaller — the SPEC's 1e-4·(1 + |ℓ|)
+/* Logits rule of doc/conformance.md §1.3, scale-invariant: |Δ| ≤ 1e-4·(s + |ℓ|) with s
+ * the row's RMS logit, or 1 when that is smaller — the plain 1e-4·(1 + |ℓ|)
  * for logits of unit scale, and the same relative accuracy for inputs
  * scaled by 1000, whose logits (~1e6) carry float rounding of that size. */
 static int compare_logits(const float *a, const float *b, size_t rows, size_t n, worst *w)

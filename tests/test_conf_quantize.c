@@ -1,7 +1,7 @@
 /* test_conf_quantize.c — conformance: fused quantization and dequantization
  * on every OpenCL device against the host reference, for d ∈ {16 … 1024},
  * b ∈ 1…8, MSE and QJL codecs, norm correction and 16-bit side information,
- * ragged counts, zero vectors and large magnitudes (SPEC §7). */
+ * ragged counts, zero vectors and large magnitudes (doc/conformance.md §1). */
 #include "conformance.h"
 
 static const int dims[] = {16, 64, 128, 256, 1024};
@@ -156,7 +156,7 @@ static float *make_inputs(size_t count, int dim, uint32_t tag, float huge)
     return x;
 }
 
-/* Quantizes on both sides and compares; returns 1 if within SPEC §7. */
+/* Quantizes on both sides and compares; returns 1 if within doc/conformance.md §1. */
 static int check_codec(kvq_ctx *ctx, const kvq_codec_spec *sp, int dim, size_t count,
                        dev_stats *s, char *what, size_t wlen)
 {

@@ -1,5 +1,5 @@
 /* test_conf_wht.c — conformance: batched randomized WHT on every OpenCL
- * device against the double-precision host reference (SPEC §7: |Δ| ≤ 1e-5·‖x‖). */
+ * device against the double-precision host reference (doc/conformance.md §1.2: |Δ| ≤ 1e-5·‖x‖). */
 #include "conformance.h"
 
 static const int dims[] = {16, 64, 128, 256, 1024};

@@ -1,4 +1,4 @@
-/* test_device_spec.c — every device-spec form of SPEC §6 resolved against a
+/* test_device_spec.c — every device-spec form of doc/conformance.md §4 resolved against a
  * fixed device list (pure logic), plus the real enumeration. */
 #include <stdio.h>
 #include <string.h>

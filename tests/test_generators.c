@@ -1,4 +1,4 @@
-/* test_generators.c — the synthetic sources of SPEC §3: names, unit
+/* test_generators.c — the synthetic sources of doc/statistics.md: names, unit
  * variance and tail shape of every family (moments against exact values
  * with sampling bounds, Kolmogorov–Smirnov against exact CDFs), the rank of
  * low-rank data, outlier channels, the planted needle, and determinism. */

@@ -1,5 +1,5 @@
 /* test_metrics.c — metric names, exact distribution metrics and per-trial
- * aggregation (SPEC §2) against hand-computed and high-precision values. */
+ * aggregation (doc/metrics.md) against hand-computed and high-precision values. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +16,7 @@ static int rel_close(double a, double b, double rel)
     return fabs(a - b) <= rel * fabs(b) + 1e-300;
 }
 
-/* The metric table: SPEC §2 order, unique names, lookup round trip. */
+/* The metric table: doc/metrics.md §2 order, unique names, lookup round trip. */
 static void test_names(void)
 {
     static const char *spec =
@@ -30,7 +30,7 @@ static void test_names(void)
         strcat(joined, kvq_metric_name(i));
         round &= kvq__metric_lookup(kvq_metric_name(i)) == i;
     }
-    ok(KVQ_METRIC_COUNT == 18 && strcmp(joined, spec) == 0, "18 metrics in SPEC order");
+    ok(KVQ_METRIC_COUNT == 18 && strcmp(joined, spec) == 0, "18 metrics in doc/metrics.md §2 order");
     ok(round && kvq__metric_lookup("nope") == -1 && kvq__metric_lookup(NULL) == -1 &&
        kvq_metric_name(-1) == NULL && kvq_metric_name(KVQ_METRIC_COUNT) == NULL,
        "lookup round trip; unknown names and ids rejected");

@@ -1,4 +1,4 @@
-/* test_pack.c — the bit-planar layout of kvq.h (SPEC §1.7): round trips for every
+/* test_pack.c — the bit-planar layout of kvq.h (doc/quantization.md §6): round trips for every
  * (b, d), exact bit positions, the sign plane, word counts, and half rounding. */
 #include <math.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* test_philox.c — Philox4x32-10 known answers and the stream conventions of SPEC §1.1. */
+/* test_philox.c — Philox4x32-10 known answers and the stream conventions of doc/quantization.md §2. */
 #include <math.h>
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* test_qjl.c — the QJL residual codec (SPEC §1.5) over many draws of S:
+/* test_qjl.c — the QJL residual codec (doc/quantization.md §5.4) over many draws of S:
  * the inner-product estimator is unbiased, its variance equals the exact
  * value π/(2m)·|q|²γ² − ⟨q,r⟩²/m (hence at most the π/(2m)·|q|²γ² bound),
  * and the dequantized residual's squared error is (πd/(2m) − 1/m)·γ².

@@ -240,7 +240,7 @@ static void test_json(kvq__results *r)
     ok(all && strstr(cell, "\"config\":{\"scheme\":\"KQV\",\"bits\":3,\"dim\":128") &&
        strstr(cell, "\"effective_bits\":{\"k\":3.25,\"v\":3.5}") &&
        strstr(cell, "\"timing\":{\"seconds\":0.125}") && strstr(cell, "\"seed\":99") &&
-       strstr(cell, "\"sharpness\":1.5"), "every metric and the SPEC §10 config/timing keys");
+       strstr(cell, "\"sharpness\":1.5"), "every metric and the doc/conformance.md §6 config/timing keys");
     ok(strstr(cell, ",null,") && !strstr(cell, "nan") && !strstr(cell, "inf"),
        "NaN per-trial value written as null");
     ok(strstr(cell, "\"device\":\"pocl \\\"cpu\\\", x\\\\86\"") != NULL, "strings escaped");

@@ -1,5 +1,5 @@
 /* test_scheme.c — presets, custom spec strings (valid and invalid) and the
- * fair-budget accounting of SPEC §1.6. */
+ * fair-budget accounting of doc/schemes.md. */
 #include <math.h>
 #include <string.h>
 
@@ -14,7 +14,7 @@ static int spec_is(const kvq_codec_spec *s, int rot, int bits, int qjl, int m, i
            s->norm_correct == nc && s->norm_bits == nb;
 }
 
-/* Presets follow the SPEC §1.6 table and spend exactly n payload bits per coordinate. */
+/* Presets follow the table of doc/schemes.md §2 and spend exactly n payload bits per coordinate. */
 static void check_presets(void)
 {
     int bad_table = 0, bad_budget = 0;
@@ -43,7 +43,7 @@ static void check_presets(void)
                 bad_budget += bk.payload_bits != n || bv.payload_bits != n;
             }
         }
-    ok(bad_table == 0, "presets KV/KQV/QKQV at n=1..8 follow the SPEC table");
+    ok(bad_table == 0, "presets KV/KQV/QKQV at n=1..8 follow the table of doc/schemes.md §2");
     ok(bad_budget == 0, "every preset codec spends exactly n payload bits/coordinate, d=16..1024");
 
     kvq_scheme s;

@@ -1,5 +1,5 @@
 /* test_stats.c — bootstrap CI, Wilcoxon signed-rank, sign test, Holm and
- * paired comparisons against independent values (SPEC §3). */
+ * paired comparisons against independent values (doc/statistics.md). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* test_wht.c — rotations (SPEC §1.2): the fast WHT against the explicit matrix
+/* test_wht.c — rotations (doc/quantization.md §3): the fast WHT against the explicit matrix
  * H·D/sqrt(d), orthogonality, inverses, the sign stream, and the dense rotation. */
 #include <math.h>
 #include <stdlib.h>

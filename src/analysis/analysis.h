@@ -23,7 +23,7 @@ void kvq__trial_aggregate(const kvq_query_metrics *q, size_t m,
                                  const kvq_vector_errors *v,
                                  double out[KVQ_METRIC_COUNT]);
 
-/* ---- Statistics (SPEC §3) ---- */
+/* ---- Statistics (doc/statistics.md) ---- */
 /* Percentile bootstrap CI of the mean of x: `resamples` resamples (<= 0:
  * 10000) of n indices drawn from kvq__rng(seed, KVQ_RNG_BOOTSTRAP, stream);
  * the CI bounds are the (1-level)/2 and (1+level)/2 quantiles (linear
@@ -116,7 +116,7 @@ void kvq__cell_summary(const kvq__cell *c, int metric, uint64_t seed,
  * are not seen by the cache. */
 int kvq__results_summarize(kvq__results *r);
 
-/* ---- Findings (SPEC §4) ---- */
+/* ---- Findings (doc/statistics.md §4) ---- */
 enum kvq__verdict { KVQ_NO_DATA = 0, KVQ_HOLDS = 1, KVQ_FAILS = 2, KVQ_MIXED = 3 };
 /* "HOLDS", "FAILS", "MIXED", "NO DATA". */
 const char *kvq__verdict_name(int verdict);
@@ -165,7 +165,7 @@ int kvq__findings_evaluate(const kvq__results *r, uint64_t seed,
 void kvq__findings_free(kvq__findings *f);
 
 /* ---- Reports ---- */
-/* SPEC §10 `run` object of one cell: "config", "metrics" (every metric:
+/* doc/conformance.md §6.3 `run` object of one cell: "config", "metrics" (every metric:
  * mean, ci_lo, ci_hi, per_trial; NaN as null), "timing". No newline after. */
 int kvq__report_json_cell(FILE *f, const kvq__cell *c, uint64_t seed);
 /* A JSON array of every cell's object, one per line; newline-terminated. */
@@ -181,7 +181,7 @@ int kvq__report_markdown(FILE *f, const kvq__results *r, const kvq__findings *fs
  * the disk; removed otherwise. Returns writer's status or KVQ_ERR_IO. */
 int kvq__write_atomic(const char *path, int (*writer)(FILE *, void *), void *arg);
 
-/* An experiment grid (SPEC §3): every scheme (each carrying its budget) on
+/* An experiment grid (doc/statistics.md): every scheme (each carrying its budget) on
  * every source, `trials` paired trials each. With `real` set, the sources
  * are ignored and trial t is head t of the real tensors (trials ≤ heads);
  * without real queries, queries are keys of the head drawn at random. */

@@ -1,5 +1,5 @@
 /* findings.c — the results table of a sweep and the evaluation of the
- * paper's findings F1, F2, F3 and Jensen (SPEC §4) from paired comparisons.
+ * paper's findings F1, F2, F3 and Jensen (doc/statistics.md §4) from paired comparisons.
  * Nothing here knows the expected answer beyond the claim's wording: each
  * verdict is counted from the comparisons, all in one Holm family. */
 #include <ctype.h>

@@ -1,4 +1,4 @@
-/* metrics.c — metric names and per-trial aggregation (SPEC §2); the exact
+/* metrics.c — metric names and per-trial aggregation (doc/metrics.md); the exact
  * per-query distribution metrics live in src/core/distribution.c. */
 #include <math.h>
 #include <stdlib.h>
@@ -62,7 +62,7 @@ static double jensen_mean(const kvq_query_metrics *q, size_t m)
     return used ? s / (double)used : NAN;
 }
 
-/* SPEC §2's dist6: norm of six dimensionless errors (JS in bits). */
+/* dist6 (doc/metrics.md §2.8): norm of six dimensionless errors (JS in bits). */
 static double dist6(const double *o)
 {
     const double e[6] = { o[KVQ_METRIC_K_REL_MSE], o[KVQ_METRIC_K_DIR_ERR],

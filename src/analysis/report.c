@@ -1,5 +1,5 @@
 /* report.c — JSON, CSV and Markdown writers for results and findings
- * (SPEC §10), with locale-independent numbers, and an atomic file writer. */
+ * (doc/conformance.md §6), with locale-independent numbers, and an atomic file writer. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -98,7 +98,7 @@ static void json_config(FILE *f, const kvq__cell *c, uint64_t seed)
     fprintf(f, "\"v\":%s}}", num17(b, c->eff_bits_v));
 }
 
-/* SPEC §10 `run` object of one cell. */
+/* doc/conformance.md §6.3 `run` object of one cell. */
 int kvq__report_json_cell(FILE *f, const kvq__cell *c, uint64_t seed)
 {
     char b[40];
@@ -327,7 +327,7 @@ static void md_definitions(FILE *f)
           "least half agree, FAILS when fewer than half agree, NO DATA when the grid lacks the "
           "cells it needs. Rows marked claim – are shown, not judged.\n"
           "- dist6 = ‖(k_rel_mse, k_dir_err, v_rel_mse, v_dir_err, js / ln 2, out_rel_err)‖₂, "
-          "the Euclidean norm of six dimensionless errors (kvq's definition, SPEC §2).\n"
+          "the Euclidean norm of six dimensionless errors (kvq's definition, doc/metrics.md §2.8).\n"
           "- jensen_ratio = KL / (½ Var_p(ε)), ε = ℓ̃ − ℓ: > 1 means softmax amplifies logit "
           "noise beyond its second-order (linear-in-variance) prediction.\n\n", f);
 }

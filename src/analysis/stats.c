@@ -1,4 +1,4 @@
-/* stats.c — the inference of SPEC §3: percentile bootstrap CI of a mean,
+/* stats.c — the inference of doc/statistics.md: percentile bootstrap CI of a mean,
  * Wilcoxon signed-rank and sign tests, Holm–Bonferroni, paired comparisons. */
 #include <math.h>
 #include <stdlib.h>

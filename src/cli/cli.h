@@ -6,7 +6,7 @@
 
 #include "analysis/report.h"   /* kvq__json_string */
 
-/* Exit statuses (SPEC §10). */
+/* Exit statuses (doc/conformance.md §6.1). */
 enum { KVQ_EXIT_OK = 0, KVQ_EXIT_RUNTIME = 1, KVQ_EXIT_USAGE = 2 };
 
 /* Prints "kvq: <input>: <message>" on stderr; returns KVQ_EXIT_USAGE. */

@@ -1,4 +1,4 @@
-/* cmd_bench.c — `kvq bench`: the benchmark suite of bench/ (SPEC §8) as a
+/* cmd_bench.c — `kvq bench`: the benchmark suite of bench/ (doc/conformance.md §3) as a
  * table or JSON on stdout, progress on stderr. */
 #include <stdio.h>
 #include <string.h>
@@ -12,7 +12,7 @@
 static void usage(FILE *f)
 {
     fputs("usage: kvq bench [--json] [--quick] [--repeats N] [--no-host] [--device SPEC] [--quiet]\n\n"
-          "Times kvq's OpenCL kernels in one context and queue (SPEC 8): a float4 copy (the\n"
+          "Times kvq's OpenCL kernels in one context and queue: a float4 copy (the\n"
           "device's memory roofline), batched WHT (d = 64, 128, 256), fused quantization\n"
           "(b = 2, 3, 4, 3+QJL), compressed-domain logits for 1 and 64 queries against\n"
           "65536 keys (d = 128, b = 1..8 and 1-bit QJL) beside CLBlast SGEMV/SGEMM on fp32\n"

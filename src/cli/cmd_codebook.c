@@ -1,5 +1,5 @@
-/* cmd_codebook.c — `kvq codebook`: the Lloyd–Max codebook C_b(d) of SPEC §1.3,
- * as a table or as the SPEC §10 JSON object. */
+/* cmd_codebook.c — `kvq codebook`: the Lloyd–Max codebook C_b(d) of doc/quantization.md §4,
+ * as a table or as the doc/conformance.md §6.2 JSON object. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +13,7 @@ static void usage(FILE *f)
 {
     fputs("usage: kvq codebook [--dim D] --bits B [--json]\n\n"
           "The b-bit Lloyd-Max codebook of one coordinate of a random unit vector in R^d\n"
-          "(density f_d, SPEC 1.3): centroids, thresholds and D_b(d) = d*E[(x-Q(x))^2].\n\n"
+          "(density f_d): centroids, thresholds and D_b(d) = d*E[(x-Q(x))^2].\n\n"
           "  --dim D    head dimension, a power of two in 16..1024 (default 128)\n"
           "  --bits B   bits per coordinate, 1..8\n"
           "  --json     one JSON object: {\"dim\",\"bits\",\"centroids\",\"thresholds\",\"distortion\"}\n"
@@ -29,7 +29,7 @@ static void json_array(FILE *f, const double *v, int n)
     fputc(']', f);
 }
 
-/* The SPEC §10 JSON object. */
+/* The doc/conformance.md §6.2 JSON object. */
 static void print_json(FILE *f, const kvq_codebook *cb)
 {
     fprintf(f, "{\"dim\":%d,\"bits\":%d,\"centroids\":", cb->dim, cb->bits);

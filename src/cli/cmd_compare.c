@@ -1,5 +1,5 @@
 /* cmd_compare.c — `kvq compare`: the same work on several devices: a fixed
- * conformance workload checked against the host reference (SPEC §7), a small
+ * conformance workload checked against the host reference (doc/conformance.md §1), a small
  * sweep whose verdicts must match the host's, and the time each took. */
 #include <math.h>
 #include <stdlib.h>
@@ -16,7 +16,7 @@ static const char help[] =
     "  conformance  KV, KQV, QKQV at n = 2 and 4, d = 128, N = 1000 keys, M = 8 queries,\n"
     "               the same codes on every device; the largest deviation from the host\n"
     "               of the logits (|d|/(s+|l|)) and of per-query KL, JS, TV (relative),\n"
-    "               judged by the SPEC 7 tolerances;\n"
+    "               judged by kvq's conformance tolerances;\n"
     "  sweep        KV, KQV, QKQV at n = 2..4 on gauss and t3, 16 trials, N = 256, M = 16;\n"
     "               whether each finding's verdict matches the host's;\n"
     "and the wall time of each. --devices all (the default) is every OpenCL device.\n";
@@ -131,7 +131,7 @@ static double div_dev(double a, double b)
     return d == 0 ? 0.0 : d / fabs(b);
 }
 
-/* SPEC §7 for per-query divergences: relative 1e-3 or absolute 1e-7. */
+/* doc/conformance.md §1.4 for per-query divergences: relative 1e-3 or absolute 1e-7. */
 static int div_ok(double a, double b)
 {
     double d = fabs(a - b);
@@ -227,7 +227,7 @@ static int pick_devices(const char *list, dev_result *out, int *n)
 static void print_table(const dev_result *r, int n)
 {
     printf("%-6s %-36s %12s %12s %6s %10s %10s  %s\n", "spec", "device", "logit dev", "KL/JS/TV dev",
-           "SPEC7", "conf s", "sweep s", "verdicts (F1 F2 F3 Jensen) vs host");
+           "tol ok", "conf s", "sweep s", "verdicts (F1 F2 F3 Jensen) vs host");
     for (int i = 0; i < n; i++) {
         if (!r[i].ok_run) {
             printf("%-6s %-36.36s  failed\n", r[i].spec, r[i].name);

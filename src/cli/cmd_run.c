@@ -1,5 +1,5 @@
 /* cmd_run.c — `kvq run`: one configuration (scheme, budget, data), T paired
- * trials, every SPEC §2 metric with its mean and bootstrap CI. */
+ * trials, every doc/metrics.md metric with its mean and bootstrap CI. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* codebook.c — Lloyd–Max quantizers of the hypersphere Beta law f_d (SPEC §1.3).
+/* codebook.c — Lloyd–Max quantizers of the hypersphere Beta law f_d (doc/quantization.md §4).
  *
  * f_d(x) = (1 − x²)^a / Z on [−1, 1], a = (d−3)/2, Z = B(1/2, α), α = a+1.
  * Cell masses come from the regularized incomplete Beta function

@@ -1,4 +1,4 @@
-/* codec.c — the host reference codecs (SPEC §1.4–1.5): MSE with optional norm
+/* codec.c — the host reference codecs (doc/quantization.md §5): MSE with optional norm
  * correction, QJL on the residual, dequantization and the compressed-domain
  * inner-product estimator. Inputs are float; all arithmetic is double. */
 #include <math.h>

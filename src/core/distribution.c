@@ -1,5 +1,5 @@
 /* distribution.c — the exact host reference of the per-query distribution
- * metrics (SPEC §2) from two logit vectors, in double precision: the oracle
+ * metrics (doc/metrics.md) from two logit vectors, in double precision: the oracle
  * of the device's softmax statistics and what the host device reports. */
 #include <math.h>
 #include <stdlib.h>

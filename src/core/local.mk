@@ -1,4 +1,4 @@
-# core: the host reference math (SPEC §1) — Philox streams, Lloyd–Max codebooks,
+# core: the host reference math (doc/quantization.md) — Philox streams, Lloyd–Max codebooks,
 # rotations, codecs, bit-planar packing, schemes — and its tests.
 libkvq_impl_la_SOURCES += src/core/core.h src/core/philox.c src/core/codebook.c \
 	src/core/rotation.c src/core/pack.c src/core/codec.c src/core/scheme.c \

@@ -1,4 +1,4 @@
-/* pack.c — the bit-planar code layout (SPEC §1.7, documented in kvq.h),
+/* pack.c — the bit-planar code layout (doc/quantization.md §6, documented in kvq.h),
  * packed tensors, and IEEE half rounding of the side information. */
 #include <math.h>
 #include <stdlib.h>

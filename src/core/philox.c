@@ -1,4 +1,4 @@
-/* philox.c — Philox4x32-10 and the counter-based streams built on it (SPEC §1.1). */
+/* philox.c — Philox4x32-10 and the counter-based streams built on it (doc/quantization.md §2). */
 #include <math.h>
 
 #include "kvq.h"

@@ -1,4 +1,4 @@
-/* rotation.c — the orthogonal rotations R of SPEC §1.2: identity, randomized
+/* rotation.c — the orthogonal rotations R of doc/quantization.md §3: identity, randomized
  * Walsh–Hadamard (one or two rounds, O(d log d)) and dense Haar-random. */
 #include <math.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* scheme.c — the KV / KQV / QKQV presets at budget n and custom scheme specs
- * (SPEC §1.6); the grammar is documented at kvq_scheme_parse in kvq.h. */
+ * (doc/schemes.md); the grammar is documented at kvq_scheme_parse in kvq.h. */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>

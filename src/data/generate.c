@@ -1,4 +1,4 @@
-/* generate.c — synthetic K/V/Q sources (SPEC §3). Every family has unit
+/* generate.c — synthetic K/V/Q sources (doc/statistics.md). Every family has unit
  * variance per coordinate. Randomness comes only from the Philox streams of
  * src/core: each (seed, purpose, trial) stream is cut into regions (the top
  * two bits of the word index) and each row of a region starts at word
