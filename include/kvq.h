@@ -410,7 +410,7 @@ enum kvq_dist {
     KVQ_DIST_OUTLIER = 3     /* Gaussian, a few channels scaled up, renormalized */
 };
 /* Random streams: the purpose word of (seed, purpose, trial). */
-enum kvq_rng_purpose {
+enum kvq__rng_purpose {
     KVQ_RNG_DATA_K = 1, KVQ_RNG_DATA_V = 2, KVQ_RNG_DATA_Q = 3,
     KVQ_RNG_ROT_K = 4, KVQ_RNG_ROT_V = 5,
     KVQ_RNG_QJL_K = 6, KVQ_RNG_QJL_V = 7,

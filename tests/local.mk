@@ -8,7 +8,7 @@ KVQ_C_TESTS = \
 	tests/test_npy tests/test_safetensors tests/test_generators tests/test_corpus \
 	tests/test_conf_wht tests/test_conf_quantize tests/test_conf_attention \
 	tests/test_metrics tests/test_stats tests/test_findings tests/test_report \
-	tests/test_attention_ref tests/test_runner
+	tests/test_attention_ref tests/test_runner tests/test_real_fixture
 KVQ_SH_TESTS = \
 	tests/exports.sh tests/cli_devices.sh tests/cli_codebook.sh tests/fuzz_smoke.sh \
 	tests/conf_gpu_limits.sh tests/cli_run.sh tests/bench_smoke.sh tests/doc_refs.sh
@@ -20,7 +20,7 @@ TESTS += $(KVQ_C_TESTS) $(KVQ_SH_TESTS)
 tests_test_public_api_LDADD = libkvq.la
 
 AM_TESTS_ENVIRONMENT += CLANG='$(CLANG)'; export CLANG;
-EXTRA_DIST += tests/device.sh tests/data/bad tests/data/good tests/fuzz/fuzz_npy.c \
+EXTRA_DIST += tests/device.sh tests/data/bad tests/data/good tests/data/real tests/fuzz/fuzz_npy.c \
 	tests/fuzz/fuzz_safetensors.c tests/fuzz/fuzz_spec.c
 
 # libFuzzer targets for the two parsers: `make fuzz` builds them with clang,
