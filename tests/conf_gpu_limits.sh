@@ -10,10 +10,9 @@ b="${top_builddir:-.}"
 src="${top_srcdir:-.}"
 kvq="$b/kvq"
 limits="wg=256,local=32K"
-sel=$("$kvq" devices --select "${KVQ_DEVICE:-}" 2>/dev/null)
-case "$sel" in
-  ''|*host*) echo "1..0 # SKIP no OpenCL device (kvq devices --select: ${sel:-nothing})"; exit 0 ;;
-esac
+. "$src/tests/device.sh"
+device_pick
+[ -n "$dev" ] || device_skip_all "$dev_why"
 n=0
 t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 tmp=conf_gpu_limits.$$
