@@ -217,8 +217,10 @@ KVQ_API void kvq_codec_budget(const kvq_codec_spec *s, int dim, kvq_budget *b);
 /* A scheme (a record): one codec for K, one for V. */
 typedef struct kvq_scheme {
     char name[64];      /* "KV", "KQV", "QKQV", or the canonical custom spec */
-    int bits;           /* budget n; 0 for a custom scheme */
+    int bits;           /* budget n; 0 for a custom scheme or asymmetric budgets */
     kvq_codec_spec k, v;
+    int bits_k, bits_v; /* a preset's budgets for K and V (equal unless asymmetric,
+                         * doc/schemes.md §2.1); 0 for a custom scheme */
 } kvq_scheme;
 
 /* Preset name KV | KQV | QKQV (case-insensitive) at budget n (1…8); see

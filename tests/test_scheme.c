@@ -85,6 +85,27 @@ static void check_budget(void)
        b.bytes_per_token == 20, "mse3+qjl40 at d=16: 5.5 payload bits, padding to 3 words");
 }
 
+/* Asymmetric budgets (doc/schemes.md §2.1): each tensor's codec is the
+ * preset's codec at its own budget; the scheme has no single n. */
+static void check_asymmetric(void)
+{
+    kvq_scheme s, k, v;
+    int bad = 0;
+    for (int p = 0; p < 3; p++)
+        for (int bk = 1; bk <= 8; bk++)
+            for (int bv = 1; bv <= 8; bv++) {
+                const char *name = (const char *[]){"KV", "KQV", "QKQV"}[p];
+                kvq__scheme_preset_kv(name, bk, bv, &s);
+                kvq_scheme_preset(name, bk, &k);
+                kvq_scheme_preset(name, bv, &v);
+                bad += memcmp(&s.k, &k.k, sizeof s.k) != 0 || memcmp(&s.v, &v.v, sizeof s.v) != 0 ||
+                       s.bits != (bk == bv ? bk : 0) || s.bits_k != bk || s.bits_v != bv;
+            }
+    ok(bad == 0 && kvq__scheme_preset_kv("KQV", 4, 9, &s) == KVQ_ERR_INVALID_ARG &&
+       kvq__scheme_preset_kv("KQV", 0, 2, &s) == KVQ_ERR_INVALID_ARG,
+       "asymmetric presets: K and V codecs of the symmetric presets at bk and bv (%d bad)", bad);
+}
+
 /* Custom specs that must parse, with the fields they must give. */
 static void check_valid(void)
 {
@@ -218,8 +239,9 @@ static void check_stage_tokens(void)
 
 int main(void)
 {
-    plan(4 + 4 + 5 + 3 + 1 + 4);
+    plan(4 + 1 + 4 + 5 + 3 + 1 + 4);
     check_presets();
+    check_asymmetric();
     check_budget();
     check_valid();
     check_invalid();

@@ -166,6 +166,10 @@ int kvq__findings_evaluate(const kvq__results *r, uint64_t seed,
 void kvq__findings_free(kvq__findings *f);
 
 /* ---- Reports ---- */
+/* The budget label of a cell: "k4v2" for a preset with asymmetric budgets
+ * (doc/schemes.md §2.1), else its budget n ("4"; "0" for a custom scheme). */
+const char *kvq__cell_bits_label(const kvq__cell *c, char *buf, size_t len);
+
 /* doc/conformance.md §6.3 `run` object of one cell: "config", "metrics" (every metric:
  * mean, ci_lo, ci_hi, per_trial; NaN as null), "timing". No newline after. */
 int kvq__report_json_cell(FILE *f, const kvq__cell *c, uint64_t seed);

@@ -86,14 +86,41 @@ static int stream_status(FILE *f)
 
 /* ---- JSON --------------------------------------------------------------- */
 
+/* Asymmetric when a preset's K and V budgets differ. */
+static int asymmetric(const kvq__cell *c)
+{
+    return c->parsed.bits_k != c->parsed.bits_v;
+}
+
+const char *kvq__cell_bits_label(const kvq__cell *c, char *buf, size_t len)
+{
+    if (asymmetric(c))
+        snprintf(buf, len, "k%dv%d", c->parsed.bits_k, c->parsed.bits_v);
+    else
+        snprintf(buf, len, "%d", c->bits);
+    return buf;
+}
+
+/* "bits": the budget n, or the label "k4v2" of asymmetric budgets, which
+ * also name each tensor's budget in "bits_k" and "bits_v". */
+static void json_bits(FILE *f, const kvq__cell *c)
+{
+    if (asymmetric(c))
+        fprintf(f, ",\"bits\":\"k%dv%d\",\"bits_k\":%d,\"bits_v\":%d", c->parsed.bits_k,
+                c->parsed.bits_v, c->parsed.bits_k, c->parsed.bits_v);
+    else
+        fprintf(f, ",\"bits\":%d", c->bits);
+}
+
 /* The "config" object of a cell. */
 static void json_config(FILE *f, const kvq__cell *c, uint64_t seed)
 {
     char b[40];
     fputs("{\"scheme\":", f);
     kvq__json_string(f, c->scheme);
-    fprintf(f, ",\"bits\":%d,\"dim\":%d,\"keys\":%zu,\"queries\":%zu,\"trials\":%zu,\"dist\":",
-            c->bits, c->dim, c->keys, c->queries, c->trials);
+    json_bits(f, c);
+    fprintf(f, ",\"dim\":%d,\"keys\":%zu,\"queries\":%zu,\"trials\":%zu,\"dist\":",
+            c->dim, c->keys, c->queries, c->trials);
     kvq__json_string(f, c->dist);
     fputs(",\"rank\":", f);
     kvq__json_string(f, c->rank);
@@ -183,8 +210,9 @@ int kvq__report_csv(FILE *f, const kvq__results *r)
     fputs("\r\n", f);
     for (size_t i = 0; i < r->count; i++) {
         const kvq__cell *c = &r->cells[i];
+        char lb[24];
         csv_str(f, c->scheme);
-        fprintf(f, ",%d,", c->bits);
+        fprintf(f, ",%s,", kvq__cell_bits_label(c, lb, sizeof lb));
         csv_str(f, c->dist);
         fputc(',', f);
         csv_str(f, c->rank);
@@ -432,14 +460,17 @@ static void md_cells(FILE *f, const kvq__results *r)
     static const int ms[4] = { KVQ_METRIC_KL, KVQ_METRIC_K_DIR_ERR, KVQ_METRIC_DIST6,
                                KVQ_METRIC_JENSEN_RATIO };
     char b1[40], b2[40], b3[40];
-    fputs("## Configurations\n\n| scheme | n | source | d | N | M | τ | trials |", f);
+    fputs("## Configurations\n\n| scheme | n | effective bits K / V | source | d | N | M | τ "
+          "| trials |", f);
     for (int m = 0; m < 4; m++)
         fprintf(f, " %s (95%% CI) |", kvq_metric_name(ms[m]));
-    fputs("\n|---|---|---|---|---|---|---|---|---|---|---|---|\n", f);
+    fputs("\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", f);
     for (size_t i = 0; i < r->count; i++) {
         const kvq__cell *c = &r->cells[i];
-        fprintf(f, "| %s | %d | %s/%s | %d | %zu | %zu | %s | %zu |", c->scheme, c->bits, c->dist,
-                c->rank, c->dim, c->keys, c->queries, num6(b1, c->sharpness), c->trials);
+        char lb[24];
+        fprintf(f, "| %s | %s | %s / %s | %s/%s | %d | %zu | %zu | %s | %zu |", c->scheme,
+                kvq__cell_bits_label(c, lb, sizeof lb), num6(b2, c->eff_bits_k),
+                num6(b3, c->eff_bits_v), c->dist, c->rank, c->dim, c->keys, c->queries, num6(b1, c->sharpness), c->trials);
         for (int m = 0; m < 4; m++) {
             double mean, lo, hi;
             kvq__cell_summary(c, ms[m], r->seed, &mean, &lo, &hi);

@@ -25,7 +25,8 @@ static const char sweep_help[] =
     "Run every scheme at every budget on every source (dist × rank), T paired\n"
     "trials each, and evaluate the paper's findings on the grid.\n"
     "  --schemes LIST     presets (each at every budget) and/or custom specs\n"
-    "  --bits LIST        budgets: ranges and lists, e.g. 2-6 or 2,4,6 (default 2-6)\n"
+    "  --bits LIST        budgets: ranges and lists, e.g. 2-6 or 2,4,6 (default 2-6);\n"
+    "                     k<X>v<Y> gives K X bits and V Y bits, e.g. k4v2,k3v4,4\n"
     "  --dist LIST        sources (default gauss)\n"
     "  --rank LIST        full and/or integers below d (default full)\n"
     "  --out DIR          write results.csv, results.json, findings.md and PNG plots\n"
@@ -116,7 +117,8 @@ static void print_verdicts(const kvq__findings *fs)
 /* Runs the grid and reports; exit status. */
 static int run_sweep(sweep *s)
 {
-    int bits[8], rc = 0, st;
+    kvq_grid_budget bits[16];
+    int rc = 0, st;
     static kvq_scheme schemes[MAX_SCHEMES];
     static kvq_source sources[MAX_SOURCES];
     kvq_kv kv;
@@ -124,7 +126,7 @@ static int run_sweep(sweep *s)
     kvq__results *res = NULL;
     kvq__findings *fs = NULL;
     kvq_ctx *ctx = NULL;
-    int nbits = -kvq_grid_bits(s->bits, bits, 8);
+    int nbits = -kvq_grid_bits(s->bits, bits, 16);
     if (nbits <= 0)
         return -nbits;
     int nsch = -kvq_grid_schemes(s->schemes, bits, nbits, schemes, MAX_SCHEMES);

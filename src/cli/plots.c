@@ -33,7 +33,8 @@ static int distinct(const kvq__results *r, int which, char out[][80], int max)
     return n;
 }
 
-/* One datablock: (n, mean, lo, hi) of a scheme on a source, sorted by n. */
+/* One datablock: (n, mean, lo, hi) of a scheme on a source, sorted by n
+ * (asymmetric budgets have no one n: the Pareto plot shows them). */
 static void datablock(FILE *f, const kvq__results *r, int metric, const char *src,
                       const char *scheme, uint64_t seed, const char *name)
 {
@@ -43,7 +44,8 @@ static void datablock(FILE *f, const kvq__results *r, int metric, const char *sr
             const kvq__cell *c = &r->cells[i];
             char key[80];
             snprintf(key, sizeof key, "%s/%s", c->dist, c->rank);
-            if (c->bits != b || strcmp(key, src) || strcmp(c->scheme, scheme))
+            if (c->bits != b || c->parsed.bits_k != c->parsed.bits_v || strcmp(key, src) ||
+                strcmp(c->scheme, scheme))
                 continue;
             double mean, lo, hi;
             kvq__cell_summary(c, metric, seed, &mean, &lo, &hi);
