@@ -87,7 +87,7 @@ static int inputs_make(const conf_case *c, uint32_t tag, inputs *in)
 {
     kvq_scheme s;
     memset(in, 0, sizeof *in);
-    if (kvq_scheme_preset(c->scheme, c->bits, &s))
+    if (kvq_scheme_parse(c->scheme, c->bits, &s, NULL, 0))
         return -1;
     in->q = conf_normals(c->queries, c->dim, tag * 3, c->scale);
     in->k = conf_normals(c->keys, c->dim, tag * 3 + 1, c->scale);
@@ -233,6 +233,13 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
     for (size_t i = 0; i < 3; i++)
         ok(check_case(ctx, host, &extreme[i], tag++, &w), "large inputs %s n=%d scale %g tau %g",
            extreme[i].scheme, extreme[i].bits, extreme[i].scale, extreme[i].tau);
+    /* refinements (doc/schemes.md §5): EDEN norms and the structured sketch */
+    static const conf_case refined[] = {
+        {"k=wht:mse3+eden,v=wht:mse2+sqjl", 0, 128, 1000, 4, 1.0f, 1.0},
+        {"k=wht:mse2+sqjl+eden,v=none:mse3+eden", 0, 64, 301, 3, 1.0f, 1.0}};
+    for (size_t i = 0; i < 2; i++)
+        ok(check_case(ctx, host, &refined[i], tag++, &w), "%s d=%d N=%zu M=%zu",
+           refined[i].scheme, refined[i].dim, refined[i].keys, refined[i].queries);
     setenv("KVQ_CHUNK_KEYS", "300", 1);
     int st = kvq_ctx_create(&chunked, spec);
     unsetenv("KVQ_CHUNK_KEYS");
@@ -248,5 +255,5 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
 
 int main(void)
 {
-    return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 + 4 + 3 + 1, body);
+    return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 + 4 + 3 + 2 + 1, body);
 }

@@ -26,7 +26,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 /* A codec spec with the given rotation, MSE bits and QJL (m = dim, 32-bit norms). */
 static kvq_codec_spec make_spec(int rot, int bits, int qjl)
 {
-    kvq_codec_spec s = {rot, bits, qjl, 0, 0, 32};
+    kvq_codec_spec s = {.rotation = rot, .mse_bits = bits, .qjl = qjl, .norm_bits = 32};
     return s;
 }
 
@@ -232,7 +232,7 @@ static int parse_custom(const char *text, kvq_scheme *s, char *err, size_t errle
     }
     if (have != 3)
         return fail(err, errlen, "missing %s= codec", have & 1 ? "v" : "k");
-    char kb[28], vb[28];   /* longest: "dense:mse8+qjl16384+nc+nb16" */
+    char kb[30], vb[30];   /* longest: "dense:mse8+qjl16384+eden+nb16" (name[] holds two) */
     kvq_codec_spec_format(&s->k, kb, sizeof kb);
     kvq_codec_spec_format(&s->v, vb, sizeof vb);
     snprintf(s->name, sizeof s->name, "k=%s,v=%s", kb, vb);
