@@ -522,3 +522,57 @@ int kvq__write_atomic(const char *path, int (*writer)(FILE *, void *), void *arg
         return KVQ_OK;
     return wrc ? wrc : KVQ_ERR_IO;
 }
+
+/* ---- The Pareto view (doc/statistics.md §6) ------------------------------ */
+
+/* "KQV@k4v2" / "KV@4": a cell's scheme and budget in one word. */
+static const char *cell_tag(const kvq__cell *c, char *buf, size_t len)
+{
+    char lb[24];
+    snprintf(buf, len, "%s@%s", c->scheme, kvq__cell_bits_label(c, lb, sizeof lb));
+    return buf;
+}
+
+int kvq__report_pareto_csv(FILE *f, const kvq__results *r, const kvq__pareto *p)
+{
+    fputs("metric,dist,rank,scheme,bits,eff_bits,mean,ci_lo,ci_hi,on_frontier,beaten_by\r\n", f);
+    for (size_t i = 0; i < p->count; i++) {
+        const kvq__pareto_point *pt = &p->points[i];
+        const kvq__cell *c = &r->cells[pt->cell];
+        char lb[24], tag[96];
+        fprintf(f, "%s,", kvq_metric_name(pt->metric));
+        csv_str(f, c->dist);
+        fputc(',', f);
+        csv_str(f, c->rank);
+        fputc(',', f);
+        csv_str(f, c->scheme);
+        fprintf(f, ",%s", kvq__cell_bits_label(c, lb, sizeof lb));
+        csv_num(f, pt->eff_bits);
+        csv_num(f, pt->mean);
+        csv_num(f, pt->ci_lo);
+        csv_num(f, pt->ci_hi);
+        fprintf(f, ",%d,", pt->on_frontier);
+        if (pt->beaten_by != KVQ_PARETO_NONE)
+            csv_str(f, cell_tag(&r->cells[pt->beaten_by], tag, sizeof tag));
+        fputs("\r\n", f);
+    }
+    return stream_status(f);
+}
+
+int kvq__report_pareto_text(FILE *f, const kvq__results *r, const kvq__pareto *p)
+{
+    char b1[40], b2[40], b3[40], tag[96];
+    fprintf(f, "Pareto frontier (no cell at equal or fewer effective bits beats these: "
+               "paired bootstrap CI + Wilcoxon, Holm; %zu comparisons)\n", p->comparisons);
+    for (size_t i = 0; i < p->count; i++) {
+        const kvq__pareto_point *pt = &p->points[i];
+        const kvq__cell *c = &r->cells[pt->cell];
+        if (i == 0 || pt->group != p->points[i - 1].group)
+            fprintf(f, "  %s on %s/%s:\n", kvq_metric_name(pt->metric), c->dist, c->rank);
+        if (!pt->on_frontier)
+            continue;
+        fprintf(f, "    %-22s %6.3f bits  %s [%s, %s]\n", cell_tag(c, tag, sizeof tag),
+                pt->eff_bits, num6(b1, pt->mean), num6(b2, pt->ci_lo), num6(b3, pt->ci_hi));
+    }
+    return stream_status(f);
+}

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/clock.h"
 #include "cli/common.h"
 #include "cli/grid.h"
 
@@ -29,8 +30,9 @@ static const char sweep_help[] =
     "                     k<X>v<Y> gives K X bits and V Y bits, e.g. k4v2,k3v4,4\n"
     "  --dist LIST        sources (default gauss)\n"
     "  --rank LIST        full and/or integers below d (default full)\n"
-    "  --out DIR          write results.csv, results.json, findings.md and PNG plots\n"
-    "                     (kl, k_dir_err, dist6 against n; needs gnuplot) into DIR\n";
+    "  --out DIR          write results.csv, results.json, findings.md, pareto.csv and\n"
+    "                     PNG plots (kl, k_dir_err, dist6 against n; the Pareto view\n"
+    "                     against effective bits; needs gnuplot) into DIR\n";
 
 static const char findings_help[] =
     "usage: kvq findings [--out DIR] [sweep options]\n\n"
@@ -72,7 +74,14 @@ static int make_dir(const char *dir)
 typedef struct report_args {
     const kvq__results *r;
     const kvq__findings *f;
+    const kvq__pareto *p;
 } report_args;
+
+/* kvq__write_atomic writer of pareto.csv. */
+static int write_pareto(FILE *f, void *a)
+{
+    return kvq__report_pareto_csv(f, ((report_args *)a)->r, ((report_args *)a)->p);
+}
 
 /* kvq__write_atomic writer of results.csv. */
 static int write_csv(FILE *f, void *a)
@@ -102,6 +111,7 @@ static int write_file(const char *dir, const char *name, int (*w)(FILE *, void *
 }
 
 int kvq_plots_write(const char *dir, const kvq__results *r, int quiet);
+int kvq_plots_pareto(const char *dir, const kvq__results *r, const kvq__pareto *p, int quiet);
 
 /* Prints the verdict table and the per-finding summaries. */
 static void print_verdicts(const kvq__findings *fs)
@@ -125,7 +135,9 @@ static int run_sweep(sweep *s)
     const char *label = NULL;
     kvq__results *res = NULL;
     kvq__findings *fs = NULL;
+    kvq__pareto *pareto = NULL;
     kvq_ctx *ctx = NULL;
+    double t0 = kvq__mono_s(), t_grid = 0.0;
     int nbits = -kvq_grid_bits(s->bits, bits, 16);
     if (nbits <= 0)
         return -nbits;
@@ -158,16 +170,23 @@ static int run_sweep(sweep *s)
                 s->o.trials, kvq_ctx_device(ctx)->name);
     kvq__experiment e = kvq_cli_experiment(&s->o, schemes, (size_t)nsch, sources, (size_t)nsrc,
                                           label ? &kv : NULL, label);
-    if ((st = kvq__results_create(&res, s->o.seed)) || (st = kvq__experiment_run(ctx, &e, res)) ||
-        (st = kvq__results_summarize(res)) || (st = kvq__findings_evaluate(res, s->o.seed, &fs))) {
+    if ((st = kvq__results_create(&res, s->o.seed)) || (st = kvq__experiment_run(ctx, &e, res))) {
         rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
         goto cleanup;
     }
-    report_args ra = {res, fs};
+    t_grid = kvq__mono_s() - t0;
+    if ((st = kvq__results_summarize(res)) || (st = kvq__findings_evaluate(res, s->o.seed, &fs)) ||
+        (st = kvq__pareto_compute(res, s->o.seed, &pareto))) {
+        rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
+        goto cleanup;
+    }
+    report_args ra = {res, fs, pareto};
     if (s->out_dir && ((rc = write_file(s->out_dir, "results.csv", write_csv, &ra)) ||
                        (rc = write_file(s->out_dir, "results.json", write_json, &ra)) ||
                        (rc = write_file(s->out_dir, "findings.md", write_md, &ra)) ||
-                       (rc = kvq_plots_write(s->out_dir, res, s->o.quiet))))
+                       (rc = write_file(s->out_dir, "pareto.csv", write_pareto, &ra)) ||
+                       (rc = kvq_plots_write(s->out_dir, res, s->o.quiet)) ||
+                       (rc = kvq_plots_pareto(s->out_dir, res, pareto, s->o.quiet))))
         goto cleanup;
     if (s->o.json)
         kvq__report_json(stdout, res);
@@ -175,11 +194,17 @@ static int run_sweep(sweep *s)
         print_verdicts(fs);
         kvq__report_f3_text(stdout, &fs->f[KVQ_FINDING_F3]);
         kvq__report_jensen_text(stdout, &fs->f[KVQ_FINDING_JENSEN]);
+        printf("\n");
+        kvq__report_pareto_text(stdout, res, pareto);
         if (s->out_dir)
-            printf("\nwrote %s/{results.csv,results.json,findings.md} and plots\n", s->out_dir);
+            printf("\nwrote %s/{results.csv,results.json,findings.md,pareto.csv} and plots\n",
+                   s->out_dir);
+        printf("\ntiming: %.2f s in all, %.2f s running the grid (%zu cells)\n",
+               kvq__mono_s() - t0, t_grid, res->count);
     }
     rc = fflush(stdout) ? kvq_cli_fail("stdout", "write error") : 0;
 cleanup:
+    kvq__pareto_free(pareto);
     kvq__findings_free(fs);
     kvq__results_free(res);
     kvq_ctx_destroy(ctx);
