@@ -13,7 +13,8 @@
  *
  * out_rel_err is equal everywhere (everything on the frontier: ties), and
  * k_dir_err decreases with bits (everything on the frontier). The cells of a
- * second source form their own groups. */
+ * second source form their own groups. The "beyond the paper" rows
+ * (doc/statistics.md §7) come from the t3 copy of the same cells. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +80,7 @@ int main(void)
 {
     kvq__results *r;
     kvq__pareto *p = NULL;
-    plan(8);
+    plan(10);
     kvq__results_create(&r, SEED);
     for (int i = 0; i < NC; i++)
         add(r, &cells[i], "gauss");
@@ -154,6 +155,27 @@ int main(void)
        strstr(sec, "    D@3 ") && !strstr(sec, "A@2") && !strstr(sec, "B@2") && !strstr(sec, "E@3"),
        "the text frontier lists the undominated cells only");
     free(buf);
+    /* beyond the paper: t3 only (gauss is not covered); under 3 bits F beats
+     * the runner-up A; under 4 bits C and D are equal: a tie */
+    kvq__beyond *bb = NULL;
+    int bst = kvq__beyond_compute(r, SEED, &bb);
+    const kvq__beyond_row *r2 = NULL, *r3 = NULL;
+    int only_t3 = 1;
+    for (size_t i = 0; bst == 0 && i < bb->count; i++) {
+        const kvq__beyond_row *w = &bb->rows[i];
+        only_t3 &= strcmp(r->cells[w->best].dist, "t3") == 0;
+        if (w->metric == KVQ_METRIC_KL && w->budget == 2)
+            r2 = w;
+        if (w->metric == KVQ_METRIC_KL && w->budget == 3)
+            r3 = w;
+    }
+    ok(bst == 0 && only_t3 && bb->count == 4 && r2 && r3, "beyond: kl and out_rel_err rows at "
+       "budgets 2 and 3 of the t3 source only (%zu rows)", bst == 0 ? bb->count : 0);
+    ok(r2 && r3 && !strcmp(r->cells[r2->best].scheme, "F") &&
+       !strcmp(r->cells[r2->second].scheme, "A") && r2->vs_second.verdict < 0 &&
+       !strcmp(r->cells[r3->best].scheme, "C") && r3->vs_second.verdict == 0,
+       "beyond: F is best under 3 bits (beats A); under 4 bits C ties D");
+    kvq__beyond_free(bb);
     kvq__pareto_free(p);
     kvq__results_free(r);
     return exit_status();

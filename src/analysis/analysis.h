@@ -201,6 +201,31 @@ typedef struct kvq__pareto {
 int kvq__pareto_compute(const kvq__results *r, uint64_t seed, kvq__pareto **out);
 void kvq__pareto_free(kvq__pareto *p);
 
+/* ---- Beyond the paper (doc/statistics.md §7) ---- */
+#define KVQ_BEYOND_METRICS 2
+extern const int kvq__beyond_metrics[KVQ_BEYOND_METRICS];   /* kl, out_rel_err */
+
+/* The best cell of one configuration costing less than budget + 1
+ * effective bits, and how it compares with the runner-up. */
+typedef struct kvq__beyond_row {
+    int metric, budget;
+    size_t best, second;            /* cells; second may be KVQ_PARETO_NONE */
+    double mean, ci_lo, ci_hi;      /* of the best cell */
+    kvq__comparison vs_second;      /* best − second, Holm over the section */
+} kvq__beyond_row;
+
+typedef struct kvq__beyond {
+    kvq__beyond_row *rows;          /* metric-major, then configuration, then budget */
+    size_t count;
+} kvq__beyond;
+
+/* For the outlier and t3 configurations of r (none: no rows), at every
+ * budget n with a cell at n ≤ eff_bits < n + 1: the cell with the lowest mean
+ * among those with eff_bits < n + 1, its CI, and the paired comparison with
+ * the runner-up (one Holm family over the section). */
+int kvq__beyond_compute(const kvq__results *r, uint64_t seed, kvq__beyond **out);
+void kvq__beyond_free(kvq__beyond *b);
+
 /* ---- Reports ---- */
 /* The budget label of a cell: "k4v2" for a preset with asymmetric budgets
  * (doc/schemes.md §2.1), else its budget n ("4"; "0" for a custom scheme). */
@@ -223,6 +248,8 @@ int kvq__report_pareto_csv(FILE *f, const kvq__results *r, const kvq__pareto *p)
 /* The frontier as text: per metric and configuration, the undominated
  * cells in order of effective bits with mean and CI. */
 int kvq__report_pareto_text(FILE *f, const kvq__results *r, const kvq__pareto *p);
+/* The "beyond the paper" section in Markdown (a heading, then a table). */
+int kvq__report_beyond_markdown(FILE *f, const kvq__results *r, const kvq__beyond *b);
 /* Writes a file atomically: writer(fp, arg) into a temporary in the same
  * directory, renamed over path when writer returns 0 and the data reached
  * the disk; removed otherwise. Returns writer's status or KVQ_ERR_IO. */

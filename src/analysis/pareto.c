@@ -134,3 +134,130 @@ void kvq__pareto_free(kvq__pareto *p)
     free(p->points);
     free(p);
 }
+
+/* ---- Beyond the paper: the best cell per budget (doc/statistics.md §7) ---- */
+
+/* 1 for the sources the section covers: the outlier family and t3. */
+static int beyond_source(const kvq__cell *c)
+{
+    return strncmp(c->dist, "outlier", 7) == 0 || strcmp(c->dist, "t3") == 0;
+}
+
+/* The cheapest and best cell of group `first` costing less than n + 1
+ * effective bits under metric: best and runner-up by mean (NONE if absent). */
+static void best_two(const kvq__results *r, size_t first, int metric, int n, size_t *best,
+                     size_t *second)
+{
+    double mb = INFINITY, ms = INFINITY;
+    *best = *second = KVQ_PARETO_NONE;
+    for (size_t i = first; i < r->count; i++) {
+        const kvq__cell *c = &r->cells[i];
+        double mean, lo, hi;
+        if (!same_data(c, &r->cells[first]) || kvq__cell_eff_bits(c) >= n + 1 - BITS_EPS)
+            continue;
+        kvq__cell_summary(c, metric, r->seed, &mean, &lo, &hi);
+        if (!isfinite(mean))
+            continue;
+        if (mean < mb) {
+            *second = *best;
+            ms = mb;
+            *best = i;
+            mb = mean;
+        } else if (mean < ms) {
+            *second = i;
+            ms = mean;
+        }
+    }
+}
+
+/* The budgets n with a cell of group `first` at n ≤ eff_bits < n + 1, as bits. */
+static unsigned budgets_of(const kvq__results *r, size_t first)
+{
+    unsigned set = 0;
+    for (size_t i = first; i < r->count; i++)
+        if (same_data(&r->cells[i], &r->cells[first])) {
+            double e = kvq__cell_eff_bits(&r->cells[i]);
+            int n = (int)floor(e + BITS_EPS);
+            if (n >= 0 && n < 32)
+                set |= 1u << n;
+        }
+    return set;
+}
+
+const int kvq__beyond_metrics[KVQ_BEYOND_METRICS] = {KVQ_METRIC_KL, KVQ_METRIC_OUT_REL_ERR};
+
+/* One row per (metric, outlier/t3 configuration, budget n present). */
+static int beyond_rows(const kvq__results *r, uint64_t seed, kvq__beyond *b)
+{
+    int st = KVQ_OK;
+    for (int k = 0; k < KVQ_BEYOND_METRICS && !st; k++)
+        for (size_t i = 0; i < r->count && !st; i++) {
+            int seen = 0;
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = same_data(&r->cells[j], &r->cells[i]);
+            if (seen || !beyond_source(&r->cells[i]))
+                continue;
+            unsigned set = budgets_of(r, i);
+            for (int n = 0; n < 32 && !st; n++) {
+                if (!(set & (1u << n)))
+                    continue;
+                kvq__beyond_row *row = &b->rows[b->count];
+                *row = (kvq__beyond_row){.metric = kvq__beyond_metrics[k], .budget = n};
+                best_two(r, i, row->metric, n, &row->best, &row->second);
+                if (row->best == KVQ_PARETO_NONE)
+                    continue;
+                const kvq__cell *cb = &r->cells[row->best];
+                kvq__cell_summary(cb, row->metric, r->seed, &row->mean, &row->ci_lo, &row->ci_hi);
+                if (row->second != KVQ_PARETO_NONE) {
+                    const kvq__cell *cs = &r->cells[row->second];
+                    uint32_t stream = (uint32_t)(0x9b000000u + b->count);
+                    st = kvq__compare_paired(cb->per_trial[row->metric],
+                                             cs->per_trial[row->metric], cb->trials, seed,
+                                             stream, &row->vs_second);
+                    if (st == KVQ_ERR_INVALID_ARG)
+                        st = KVQ_OK;
+                }
+                b->count++;
+            }
+        }
+    return st;
+}
+
+int kvq__beyond_compute(const kvq__results *r, uint64_t seed, kvq__beyond **out)
+{
+    kvq__beyond *b = calloc(1, sizeof *b);
+    int st = b ? KVQ_OK : KVQ_ERR_NOMEM;
+    size_t cap = (r->count ? r->count : 1) * 32 * KVQ_BEYOND_METRICS;
+    if (!st && !(b->rows = malloc(cap * sizeof *b->rows)))
+        st = KVQ_ERR_NOMEM;
+    if (!st)
+        st = beyond_rows(r, seed, b);
+    if (!st) {   /* one Holm family over the best-vs-runner-up comparisons */
+        kvq__comparison *c = malloc((b->count ? b->count : 1) * sizeof *c);
+        size_t n = 0;
+        st = c ? KVQ_OK : KVQ_ERR_NOMEM;
+        for (size_t i = 0; c && i < b->count; i++)
+            if (b->rows[i].second != KVQ_PARETO_NONE)
+                c[n++] = b->rows[i].vs_second;
+        if (c)
+            kvq__comparisons_finalize(c, n);
+        for (size_t i = 0, k = 0; c && i < b->count; i++)
+            if (b->rows[i].second != KVQ_PARETO_NONE)
+                b->rows[i].vs_second = c[k++];
+        free(c);
+    }
+    if (st) {
+        kvq__beyond_free(b);
+        b = NULL;
+    }
+    *out = b;
+    return st;
+}
+
+void kvq__beyond_free(kvq__beyond *b)
+{
+    if (!b)
+        return;
+    free(b->rows);
+    free(b);
+}

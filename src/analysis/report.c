@@ -525,11 +525,13 @@ int kvq__write_atomic(const char *path, int (*writer)(FILE *, void *), void *arg
 
 /* ---- The Pareto view (doc/statistics.md §6) ------------------------------ */
 
-/* "KQV@k4v2" / "KV@4": a cell's scheme and budget in one word. */
+/* "KQV@k4v2" / "KV@4": a cell's scheme and budget in one word (a custom
+ * scheme without a budget: its name alone). */
 static const char *cell_tag(const kvq__cell *c, char *buf, size_t len)
 {
     char lb[24];
-    snprintf(buf, len, "%s@%s", c->scheme, kvq__cell_bits_label(c, lb, sizeof lb));
+    kvq__cell_bits_label(c, lb, sizeof lb);
+    snprintf(buf, len, "%s%s%s", c->scheme, strcmp(lb, "0") ? "@" : "", strcmp(lb, "0") ? lb : "");
     return buf;
 }
 
@@ -574,5 +576,40 @@ int kvq__report_pareto_text(FILE *f, const kvq__results *r, const kvq__pareto *p
         fprintf(f, "    %-22s %6.3f bits  %s [%s, %s]\n", cell_tag(c, tag, sizeof tag),
                 pt->eff_bits, num6(b1, pt->mean), num6(b2, pt->ci_lo), num6(b3, pt->ci_hi));
     }
+    return stream_status(f);
+}
+
+/* ---- Beyond the paper (doc/statistics.md §7) ---------------------------- */
+
+int kvq__report_beyond_markdown(FILE *f, const kvq__results *r, const kvq__beyond *b)
+{
+    char b1[40], b2[40], b3[40], t1[96], t2[96];
+    fputs("## Beyond the paper\n\nThe best cell costing less than n + 1 effective bits (mean of "
+          "K and V), on the outlier and t3 sources of this grid, and whether it beats the "
+          "runner-up (paired bootstrap CI + Wilcoxon, Holm over this section).\n\n", f);
+    if (!b->count) {
+        fputs("No outlier or t3 cells in this grid (add --dist outlier,t3).\n\n", f);
+        return stream_status(f);
+    }
+    fputs("| metric | source | < bits | best | eff. bits | mean (95% CI) | runner-up | "
+          "Δ (95% CI) | p (Holm) | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n", f);
+    for (size_t i = 0; i < b->count; i++) {
+        const kvq__beyond_row *w = &b->rows[i];
+        const kvq__cell *c = &r->cells[w->best];
+        int two = w->second != KVQ_PARETO_NONE;
+        fprintf(f, "| %s | %s/%s | %d | %s | %.3f | %s [%s, %s] | ", kvq_metric_name(w->metric),
+                c->dist, c->rank, w->budget + 1, cell_tag(c, t1, sizeof t1),
+                kvq__cell_eff_bits(c), num6(b1, w->mean), num6(b2, w->ci_lo), num6(b3, w->ci_hi));
+        if (!two) {
+            fputs("– | – | – | the only cell |\n", f);
+            continue;
+        }
+        const kvq__comparison *v = &w->vs_second;
+        fprintf(f, "%s | %s [%s, %s] | ", cell_tag(&r->cells[w->second], t2, sizeof t2),
+                num6(b1, v->mean), num6(b2, v->ci_lo), num6(b3, v->ci_hi));
+        fprintf(f, "%s | %s |\n", num6(b1, v->p_holm),
+                v->verdict < 0 ? "best" : "tie with the runner-up");
+    }
+    fputc('\n', f);
     return stream_status(f);
 }

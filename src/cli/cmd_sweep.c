@@ -39,7 +39,9 @@ static const char findings_help[] =
     "The main job: the paper's grid — KV, KQV, QKQV at n = 2..6 on gauss, t5 and t3,\n"
     "ranks full, 32 and 8, d = 128, T = 32 — on the default device; prints each\n"
     "finding's verdict (HOLDS / FAILS / MIXED / NO DATA) with its evidence, the F3\n"
-    "winner table and the Jensen summary. Any sweep option narrows or widens the grid.\n";
+    "winner table and the Jensen summary, the Pareto frontier, and 'beyond the paper':\n"
+    "the best cell per effective budget on the outlier and t3 sources of the grid.\n"
+    "Any sweep option narrows or widens the grid.\n";
 
 /* Parses the arguments of sweep/findings; exit status or 0. */
 static int parse(sweep *s, int argc, char **argv)
@@ -75,6 +77,7 @@ typedef struct report_args {
     const kvq__results *r;
     const kvq__findings *f;
     const kvq__pareto *p;
+    const kvq__beyond *b;     /* findings only: the "beyond the paper" section */
 } report_args;
 
 /* kvq__write_atomic writer of pareto.csv. */
@@ -98,7 +101,9 @@ static int write_json(FILE *f, void *a)
 /* kvq__write_atomic writer of findings.md. */
 static int write_md(FILE *f, void *a)
 {
-    return kvq__report_markdown(f, ((report_args *)a)->r, ((report_args *)a)->f);
+    const report_args *ra = a;
+    int st = kvq__report_markdown(f, ra->r, ra->f);
+    return st || !ra->b ? st : kvq__report_beyond_markdown(f, ra->r, ra->b);
 }
 
 /* Writes one report file atomically; exit status or 0. */
@@ -136,6 +141,7 @@ static int run_sweep(sweep *s)
     kvq__results *res = NULL;
     kvq__findings *fs = NULL;
     kvq__pareto *pareto = NULL;
+    kvq__beyond *beyond = NULL;
     kvq_ctx *ctx = NULL;
     double t0 = kvq__mono_s(), t_grid = 0.0;
     int nbits = -kvq_grid_bits(s->bits, bits, 16);
@@ -176,11 +182,12 @@ static int run_sweep(sweep *s)
     }
     t_grid = kvq__mono_s() - t0;
     if ((st = kvq__results_summarize(res)) || (st = kvq__findings_evaluate(res, s->o.seed, &fs)) ||
-        (st = kvq__pareto_compute(res, s->o.seed, &pareto))) {
+        (st = kvq__pareto_compute(res, s->o.seed, &pareto)) ||
+        (s->findings && (st = kvq__beyond_compute(res, s->o.seed, &beyond)))) {
         rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
         goto cleanup;
     }
-    report_args ra = {res, fs, pareto};
+    report_args ra = {res, fs, pareto, beyond};
     if (s->out_dir && ((rc = write_file(s->out_dir, "results.csv", write_csv, &ra)) ||
                        (rc = write_file(s->out_dir, "results.json", write_json, &ra)) ||
                        (rc = write_file(s->out_dir, "findings.md", write_md, &ra)) ||
@@ -196,6 +203,10 @@ static int run_sweep(sweep *s)
         kvq__report_jensen_text(stdout, &fs->f[KVQ_FINDING_JENSEN]);
         printf("\n");
         kvq__report_pareto_text(stdout, res, pareto);
+        if (beyond) {
+            printf("\n");
+            kvq__report_beyond_markdown(stdout, res, beyond);
+        }
         if (s->out_dir)
             printf("\nwrote %s/{results.csv,results.json,findings.md,pareto.csv} and plots\n",
                    s->out_dir);
@@ -204,6 +215,7 @@ static int run_sweep(sweep *s)
     }
     rc = fflush(stdout) ? kvq_cli_fail("stdout", "write error") : 0;
 cleanup:
+    kvq__beyond_free(beyond);
     kvq__pareto_free(pareto);
     kvq__findings_free(fs);
     kvq__results_free(res);
