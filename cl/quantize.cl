@@ -23,8 +23,8 @@ uint codebook_search(float u, __global const float *thresholds, uint levels)
 __kernel void kvq_quantize(__global const float *x, const uint count,
                            __global const float *signs, const uint rounds,
                            __global const float *thresholds, __global const float *centroids,
-                           const uint bits, const uint norm_correct, const uint half_side,
-                           __global const float *sprime, const uint m,
+                           const uint bits, const uint norm_correct, const uint eden,
+                           const uint half_side, __global const float *sprime, const uint m,
                            const uint words, __global uint *codes,
                            __global float *norms, __global float *gammas,
                            __local float *u, __local float *r, __local uint *idx,
@@ -43,7 +43,7 @@ __kernel void kvq_quantize(__global const float *x, const uint count,
         float nu = sqrt(wg_sum(part, scratch));
         wg_rotate_forward(u, signs, rounds);
 
-        /* codes, and ‖C[idx]‖² for the norm correction */
+        /* codes, and ‖C[idx]‖² (nc) or ⟨u, C[idx]⟩ (eden) for the stored norm */
         float inv = nu > 0.0f ? 1.0f / nu : 0.0f;
         part = 0.0f;
         for (uint c = lid; c < KVQ_D; c += ls) {
@@ -52,12 +52,14 @@ __kernel void kvq_quantize(__global const float *x, const uint count,
             float cv = bits ? centroids[k] : 0.0f;
             idx[c] = k;
             r[c] = cv;
-            part += cv * cv;
+            part += eden ? uc * cv : cv * cv;
         }
-        float cnorm = sqrt(wg_sum(part, scratch));
+        float csum = wg_sum(part, scratch);
         float stored = nu;
-        if (norm_correct && cnorm > 0.0f)
-            stored = nu / cnorm;
+        if (norm_correct && csum > 0.0f)
+            stored = nu / sqrt(csum);
+        if (eden && csum > 0.0f)
+            stored = nu / csum;
         if (half_side)
             stored = round_to_half(stored);
 
@@ -214,7 +216,7 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
                                __global const float *signs, const uint rounds,
                                __global const float *thresholds,
                                __global const float *centroids, const uint norm_correct,
-                               const uint half_side, __global const float *sprime, const uint m,
+                               const uint eden, const uint half_side, __global const float *sprime, const uint m,
                                const uint words, __global uint *codes, __global float *norms,
                                __global float *gammas)
 {
@@ -248,7 +250,7 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
      * scalarised by PoCL; a select is one blend). idx = number of thresholds
      * strictly below u, i.e. ties go to the lower level. C[idx] (for the norm
      * correction and the QJL residual) is a tree of selects on the planes. */
-    const int need_cv = norm_correct || m;
+    const int need_cv = norm_correct || eden || m;
     float tt[(1 << KVQ_LB) - 1], ct[1 << KVQ_LB];
     for (int c = 0; c < (1 << KVQ_LB); c++) {
         ct[c] = centroids[c];
@@ -287,16 +289,18 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
                 for (int c = 0; c < (1 << (KVQ_LB - 1 - b)); c++)
                     lv[c] = select(lv[2 * c], lv[2 * c + 1], mk[b]);
             cv[i] = lv[0];
-            acc += cv[i] * cv[i];
+            acc += eden ? uc * cv[i] : cv[i] * cv[i];
         } else {
             cv[i] = 0.0f;
         }
     }
 #endif
-    const float cnorm = sqrt(hsum16(acc));
+    const float csum = hsum16(acc);      /* ‖C[idx]‖², or ⟨u, C[idx]⟩ with eden */
     float stored = nu;
-    if (norm_correct && cnorm > 0.0f)
-        stored = nu / cnorm;
+    if (norm_correct && csum > 0.0f)
+        stored = nu / sqrt(csum);
+    if (eden && csum > 0.0f)
+        stored = nu / csum;
     if (half_side)
         stored = round_to_half(stored);
 

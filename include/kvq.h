@@ -188,6 +188,8 @@ typedef struct kvq_codec_spec {
     int qjl_m;          /* QJL projections m; 0 means m = dim */
     int norm_correct;   /* store ν/‖C[idx]‖ so that ‖x̂_mse‖ = ‖x‖ */
     int norm_bits;      /* side information per stored norm: 32 or 16 (0 = 32) */
+    int eden;           /* 0/1: store ν/⟨u, C[idx]⟩ so that ⟨x̂, x⟩ = ‖x‖² (doc/schemes.md §5.1) */
+    int sqjl;           /* 0/1 (with qjl): S = H_d·D′, a randomized Hadamard (doc/schemes.md §5.2) */
 } kvq_codec_spec;
 
 /* A realized codec: spec + dim + rotation + codebook + QJL matrix S, for one
@@ -217,8 +219,10 @@ KVQ_API void kvq_codec_budget(const kvq_codec_spec *s, int dim, kvq_budget *b);
 /* A scheme (a record): one codec for K, one for V. */
 typedef struct kvq_scheme {
     char name[64];      /* "KV", "KQV", "QKQV", or the canonical custom spec */
-    int bits;           /* budget n; 0 for a custom scheme */
+    int bits;           /* budget n; 0 for a custom scheme or asymmetric budgets */
     kvq_codec_spec k, v;
+    int bits_k, bits_v; /* a preset's budgets for K and V (equal unless asymmetric,
+                         * doc/schemes.md §2.1); 0 for a custom scheme */
 } kvq_scheme;
 
 /* Preset name KV | KQV | QKQV (case-insensitive) at budget n (1…8); see
@@ -414,7 +418,8 @@ enum kvq__rng_purpose {
     KVQ_RNG_DATA_K = 1, KVQ_RNG_DATA_V = 2, KVQ_RNG_DATA_Q = 3,
     KVQ_RNG_ROT_K = 4, KVQ_RNG_ROT_V = 5,
     KVQ_RNG_QJL_K = 6, KVQ_RNG_QJL_V = 7,
-    KVQ_RNG_BOOTSTRAP = 8, KVQ_RNG_DATA_AUX = 9, KVQ_RNG_TEST = 10
+    KVQ_RNG_BOOTSTRAP = 8, KVQ_RNG_DATA_AUX = 9, KVQ_RNG_TEST = 10,
+    KVQ_RNG_SQJL_K = 11, KVQ_RNG_SQJL_V = 12
 };
 /* A synthetic source (a record), parsed from --dist and --rank:
  * FAMILY[+needleALPHA] with FAMILY = gauss | t<nu> | laplace |

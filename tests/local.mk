@@ -8,10 +8,12 @@ KVQ_C_TESTS = \
 	tests/test_npy tests/test_safetensors tests/test_generators tests/test_corpus \
 	tests/test_conf_wht tests/test_conf_quantize tests/test_conf_attention \
 	tests/test_metrics tests/test_stats tests/test_findings tests/test_report \
-	tests/test_attention_ref tests/test_runner tests/test_real_fixture
+	tests/test_attention_ref tests/test_runner tests/test_real_fixture \
+	tests/test_stage_eden tests/test_stage_sqjl tests/test_pareto
 KVQ_SH_TESTS = \
 	tests/exports.sh tests/cli_devices.sh tests/cli_codebook.sh tests/fuzz_smoke.sh \
-	tests/conf_gpu_limits.sh tests/cli_run.sh tests/bench_smoke.sh tests/doc_refs.sh
+	tests/conf_gpu_limits.sh tests/cli_run.sh tests/bench_smoke.sh tests/doc_refs.sh \
+	tests/cli_budgets.sh
 
 check_PROGRAMS += $(KVQ_C_TESTS)
 check_HEADERS += tests/conformance.h

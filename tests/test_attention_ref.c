@@ -238,7 +238,7 @@ static const double golden_l0[N] = {-0.375, 0.515625, 0, -0.140625, -0.46875};
 static void check_golden(void)
 {
     job *j = calloc(1, sizeof *j);
-    kvq_codec_spec s = {KVQ_ROT_NONE, 1, 0, 0, 0, 32};
+    kvq_codec_spec s = {.rotation = KVQ_ROT_NONE, .mse_bits = 1, .norm_bits = 32};
     for (int i = 0; i < M; i++)
         for (int c = 0; c < D; c++)
             j->q[i * D + c] = (float)(((5 * i + 3 * c + 1) % 9 - 4) * 0.25);
@@ -285,7 +285,7 @@ static void check_closed_forms(void)
     static const double a[N] = {0.5, 1, 0, 2, 1.5}, b[N] = {1, 0.25, 3, 0.5, 2};
     const kvq_codebook *cb;
     job *j = calloc(1, sizeof *j);
-    kvq_codec_spec s = {KVQ_ROT_NONE, 2, 0, 0, 0, 32};
+    kvq_codec_spec s = {.rotation = KVQ_ROT_NONE, .mse_bits = 2, .norm_bits = 32};
     kvq_codebook_get(D, 2, &cb);
     double C = cb->centroids[0];
     for (int i = 1; i < cb->levels; i++)
@@ -367,7 +367,8 @@ int main(void)
     kvq_scheme qkqv, kv;
     kvq_scheme_preset("QKQV", 3, &qkqv);
     kvq_scheme_preset("KV", 2, &kv);
-    kvq_codec_spec wht2 = {KVQ_ROT_WHT2, 2, 1, 8, 1, 16};
+    kvq_codec_spec wht2 = {.rotation = KVQ_ROT_WHT2, .mse_bits = 2, .qjl = 1, .qjl_m = 8,
+                           .norm_correct = 1, .norm_bits = 16};
     check_naive("QKQV n=3", &qkqv.k, &qkqv.v);
     check_naive("KV n=2", &kv.k, &kv.v);
     check_naive("wht2 mse2+qjl m=8 nc nb16", &wht2, &kv.v);

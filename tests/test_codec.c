@@ -37,7 +37,8 @@ static float *random_rows(int d, size_t count, uint32_t trial, int unit)
 /* A spec from its fields. */
 static kvq_codec_spec spec(int rot, int bits, int qjl, int nc, int nb)
 {
-    kvq_codec_spec s = {rot, bits, qjl, 0, nc, nb};
+    kvq_codec_spec s = {.rotation = rot, .mse_bits = bits, .qjl = qjl, .norm_correct = nc,
+                        .norm_bits = nb};
     return s;
 }
 
@@ -344,10 +345,11 @@ static void check_kparams(void)
         int rounds, m, side, nstages;
         size_t words;
     } cases[] = {
-        {{KVQ_ROT_NONE, 4, 0, 0, 0, 0}, 0, 0, 32, 2, 8},
-        {{KVQ_ROT_WHT, 3, 1, 0, 0, 32}, 1, 64, 32, 3, 8},
-        {{KVQ_ROT_WHT2, 0, 1, 40, 0, 16}, 2, 40, 16, 3, 2},
-        {{KVQ_ROT_DENSE, 2, 1, 7, 1, 16}, 0, 7, 16, 5, 5},
+        {{.rotation = KVQ_ROT_NONE, .mse_bits = 4}, 0, 0, 32, 2, 8},
+        {{.rotation = KVQ_ROT_WHT, .mse_bits = 3, .qjl = 1, .norm_bits = 32}, 1, 64, 32, 3, 8},
+        {{.rotation = KVQ_ROT_WHT2, .qjl = 1, .qjl_m = 40, .norm_bits = 16}, 2, 40, 16, 3, 2},
+        {{.rotation = KVQ_ROT_DENSE, .mse_bits = 2, .qjl = 1, .qjl_m = 7, .norm_correct = 1,
+          .norm_bits = 16}, 0, 7, 16, 5, 5},
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

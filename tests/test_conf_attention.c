@@ -344,6 +344,13 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
     for (size_t i = 0; i < sizeof custom / sizeof custom[0]; i++)
         ok(check_case(ctx, host, &custom[i], tag++, &w), "custom %s d=%d N=%zu M=%zu",
            custom[i].scheme, custom[i].dim, custom[i].keys, custom[i].queries);
+    /* refinements (doc/schemes.md §5): EDEN norms and the structured sketch */
+    static const conf_case refined[] = {
+        {"k=wht:mse3+eden,v=wht:mse2+sqjl", 0, 128, 1000, 4, 1.0f, 1.0},
+        {"k=wht:mse2+sqjl+eden,v=none:mse3+eden", 0, 64, 301, 3, 1.0f, 1.0}};
+    for (size_t i = 0; i < 2; i++)
+        ok(check_case(ctx, host, &refined[i], tag++, &w), "%s d=%d N=%zu M=%zu",
+           refined[i].scheme, refined[i].dim, refined[i].keys, refined[i].queries);
     setenv("KVQ_CHUNK_KEYS", "300", 1);
     int st = kvq_ctx_create(&chunked, spec);
     unsetenv("KVQ_CHUNK_KEYS");
@@ -384,5 +391,5 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
 
 int main(void)
 {
-    return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 + 4 + 3 + 1 + 5 + 2 + 6, body);
+    return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 + 4 + 3 + 1 + 5 + 2 + 6 + 2, body);
 }

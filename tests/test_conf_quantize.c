@@ -1,6 +1,7 @@
 /* test_conf_quantize.c — conformance: fused quantization and dequantization
  * on every OpenCL device against the host reference, for d ∈ {16 … 1024},
- * b ∈ 1…8, MSE and QJL codecs, norm correction and 16-bit side information,
+ * b ∈ 1…8, MSE and QJL codecs, norm correction, EDEN, structured QJL and 16-bit
+ * side information,
  * ragged counts, zero vectors and large magnitudes (doc/conformance.md §1). */
 #include "conformance.h"
 
@@ -10,12 +11,27 @@ static const int dims[] = {16, 64, 128, 256, 1024};
 static int codec_specs(int bits, kvq_codec_spec *out)
 {
     int n = 0;
-    out[n++] = (kvq_codec_spec){KVQ_ROT_WHT, bits, 0, 0, 0, 32};
-    out[n++] = (kvq_codec_spec){KVQ_ROT_WHT, bits - 1, 1, 0, 0, 32};
+    out[n++] = (kvq_codec_spec){.rotation = KVQ_ROT_WHT, .mse_bits = bits, .norm_bits = 32};
+    out[n++] = (kvq_codec_spec){.rotation = KVQ_ROT_WHT, .mse_bits = bits - 1, .qjl = 1,
+                                .norm_bits = 32};
     if (bits == 2 || bits == 4)
-        out[n++] = (kvq_codec_spec){KVQ_ROT_NONE, bits, 0, 0, 0, 32};
+        out[n++] = (kvq_codec_spec){.rotation = KVQ_ROT_NONE, .mse_bits = bits, .norm_bits = 32};
     if (bits == 3)
-        out[n++] = (kvq_codec_spec){KVQ_ROT_WHT2, bits, 1, 0, 1, 16};
+        out[n++] = (kvq_codec_spec){.rotation = KVQ_ROT_WHT2, .mse_bits = bits, .qjl = 1,
+                                    .norm_correct = 1, .norm_bits = 16};
+    /* refinements (doc/schemes.md §5): the EDEN scale, the structured sketch */
+    if (bits == 2 || bits == 5)
+        out[n++] = (kvq_codec_spec){.rotation = KVQ_ROT_WHT, .mse_bits = bits, .norm_bits = 32,
+                                    .eden = 1};
+    if (bits == 3)
+        out[n++] = (kvq_codec_spec){.rotation = KVQ_ROT_WHT, .mse_bits = bits - 1, .qjl = 1,
+                                    .norm_bits = 32, .eden = 1, .sqjl = 1};
+    if (bits == 4)
+        out[n++] = (kvq_codec_spec){.rotation = KVQ_ROT_NONE, .mse_bits = bits, .norm_bits = 16,
+                                    .eden = 1};
+    if (bits == 6)
+        out[n++] = (kvq_codec_spec){.rotation = KVQ_ROT_WHT, .mse_bits = 0, .qjl = 1,
+                                    .norm_bits = 32, .sqjl = 1};
     return n;
 }
 

@@ -100,7 +100,9 @@ static void check_half(void)
 static void check_tensor_shape(void)
 {
     static const kvq_codec_spec specs[3] = {
-        {KVQ_ROT_WHT, 3, 0, 0, 0, 32}, {KVQ_ROT_WHT, 2, 1, 0, 0, 16}, {KVQ_ROT_NONE, 0, 1, 7, 0, 32}};
+        {.rotation = KVQ_ROT_WHT, .mse_bits = 3, .norm_bits = 32},
+        {.rotation = KVQ_ROT_WHT, .mse_bits = 2, .qjl = 1, .norm_bits = 16},
+        {.rotation = KVQ_ROT_NONE, .qjl = 1, .qjl_m = 7, .norm_bits = 32}};
     static const size_t words[3] = {6, 6, 1};
     int bad = 0;
     for (int i = 0; i < 3; i++) {

@@ -107,7 +107,7 @@ static void make_inputs(float *x, float *q, int aligned, int b)
     if (!aligned)
         return;
     kvq_codec *c = NULL;
-    kvq_codec_spec sp = {KVQ_ROT_NONE, b, 0, 0, 0, 32};
+    kvq_codec_spec sp = {.rotation = KVQ_ROT_NONE, .mse_bits = b, .norm_bits = 32};
     kvq_qtensor t;
     float xm[D];
     kvq_codec_create(&c, &sp, D, seed, 0, 0);

@@ -73,16 +73,38 @@ static void check_budget(void)
     ok(b.payload_bits == 4 && b.side_bits == 32 && b.effective_bits == 4.25 &&
        b.bytes_per_token == 68, "KQV n=4 d=128 K: 4.25 effective bits, 68 bytes");
 
-    kvq_codec_spec pure = {KVQ_ROT_WHT, 0, 1, 0, 0, 16};
+    kvq_codec_spec pure = {.rotation = KVQ_ROT_WHT, .qjl = 1, .norm_bits = 16};
     kvq_codec_budget(&pure, 64, &b);
     ok(b.payload_bits == 1 && b.side_bits == 16 && b.effective_bits == 1.25 &&
        b.bytes_per_token == 10, "pure QJL d=64, 16-bit norms: gamma only, 1.25 bits, 10 bytes");
 
-    kvq_codec_spec odd = {KVQ_ROT_NONE, 3, 1, 40, 1, 32};
+    kvq_codec_spec odd = {.rotation = KVQ_ROT_NONE, .mse_bits = 3, .qjl = 1, .qjl_m = 40,
+                          .norm_correct = 1, .norm_bits = 32};
     kvq_codec_budget(&odd, 16, &b);
     /* 48 + 40 = 88 bits → 3 words = 12 bytes; side 64 bits = 8 bytes. */
     ok(fabs(b.payload_bits - 5.5) < 1e-15 && b.side_bits == 64 && b.effective_bits == 9.5 &&
        b.bytes_per_token == 20, "mse3+qjl40 at d=16: 5.5 payload bits, padding to 3 words");
+}
+
+/* Asymmetric budgets (doc/schemes.md §2.1): each tensor's codec is the
+ * preset's codec at its own budget; the scheme has no single n. */
+static void check_asymmetric(void)
+{
+    kvq_scheme s, k, v;
+    int bad = 0;
+    for (int p = 0; p < 3; p++)
+        for (int bk = 1; bk <= 8; bk++)
+            for (int bv = 1; bv <= 8; bv++) {
+                const char *name = (const char *[]){"KV", "KQV", "QKQV"}[p];
+                kvq__scheme_preset_kv(name, bk, bv, &s);
+                kvq_scheme_preset(name, bk, &k);
+                kvq_scheme_preset(name, bv, &v);
+                bad += memcmp(&s.k, &k.k, sizeof s.k) != 0 || memcmp(&s.v, &v.v, sizeof s.v) != 0 ||
+                       s.bits != (bk == bv ? bk : 0) || s.bits_k != bk || s.bits_v != bv;
+            }
+    ok(bad == 0 && kvq__scheme_preset_kv("KQV", 4, 9, &s) == KVQ_ERR_INVALID_ARG &&
+       kvq__scheme_preset_kv("KQV", 0, 2, &s) == KVQ_ERR_INVALID_ARG,
+       "asymmetric presets: K and V codecs of the symmetric presets at bk and bv (%d bad)", bad);
 }
 
 /* Custom specs that must parse, with the fields they must give. */
@@ -108,7 +130,8 @@ static void check_valid(void)
        spec_is(&s.k, KVQ_ROT_WHT, 2, 1, 0, 0, 32), "a preset name through kvq_scheme_parse");
 
     char buf[64];
-    kvq_codec_spec f = {KVQ_ROT_DENSE, 8, 1, 16384, 1, 16};
+    kvq_codec_spec f = {.rotation = KVQ_ROT_DENSE, .mse_bits = 8, .qjl = 1, .qjl_m = 16384,
+                        .norm_correct = 1, .norm_bits = 16};
     kvq_codec_spec_format(&f, buf, sizeof buf);
     ok(strcmp(buf, "dense:mse8+qjl16384+nc+nb16") == 0, "canonical codec text '%s'", buf);
 }
@@ -138,6 +161,10 @@ static void check_invalid(void)
         {"k=,v=mse1", "empty codec"},
         {"k=wht:mse4+,v=mse1", "empty stage in 'wht:mse4+'"},
         {"k=wht:mse4,v=mse1 ", "mse1 "},
+        {"k=wht:mse3+nc+eden,v=mse1", "'eden' (eden and nc"},
+        {"k=wht:mse3+eden+nc,v=mse1", "'nc' (eden and nc"},
+        {"k=wht:mse3+qjl+sqjl,v=mse1", "'sqjl' repeats"},
+        {"k=wht:mse3+sqjl64,v=mse1", "sqjl64"},
     };
     int n = (int)(sizeof cases / sizeof cases[0]), bad = 0;
     for (int i = 0; i < n; i++) {
@@ -179,9 +206,15 @@ static void check_realize(void)
 static void check_stage_tokens(void)
 {
     static const kvq_codec_spec specs[] = {
-        {KVQ_ROT_NONE, 0, 1, 0, 0, 32},  {KVQ_ROT_WHT, 4, 0, 0, 0, 32},
-        {KVQ_ROT_WHT2, 2, 1, 40, 0, 32}, {KVQ_ROT_DENSE, 8, 0, 0, 1, 32},
-        {KVQ_ROT_WHT, 1, 1, 0, 1, 16},   {KVQ_ROT_NONE, 3, 1, 16384, 1, 16},
+        {.rotation = KVQ_ROT_NONE, .qjl = 1, .norm_bits = 32},
+        {.rotation = KVQ_ROT_WHT, .mse_bits = 4, .norm_bits = 32},
+        {.rotation = KVQ_ROT_WHT2, .mse_bits = 2, .qjl = 1, .qjl_m = 40, .norm_bits = 32},
+        {.rotation = KVQ_ROT_DENSE, .mse_bits = 8, .norm_correct = 1, .norm_bits = 32},
+        {.rotation = KVQ_ROT_WHT, .mse_bits = 1, .qjl = 1, .norm_correct = 1, .norm_bits = 16},
+        {.rotation = KVQ_ROT_NONE, .mse_bits = 3, .qjl = 1, .qjl_m = 16384, .norm_correct = 1,
+         .norm_bits = 16},
+        {.rotation = KVQ_ROT_WHT, .mse_bits = 3, .norm_bits = 32, .eden = 1},
+        {.rotation = KVQ_ROT_WHT, .mse_bits = 2, .qjl = 1, .norm_bits = 16, .eden = 1, .sqjl = 1},
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
@@ -190,8 +223,7 @@ static void check_stage_tokens(void)
         kvq_codec_spec_format(&specs[i], again, sizeof again);
         snprintf(text, sizeof text, "k=%s,v=mse1", again);
         int good = kvq_scheme_parse(text, 0, &s, NULL, 0) == 0 &&
-                   spec_is(&s.k, specs[i].rotation, specs[i].mse_bits, specs[i].qjl,
-                           specs[i].qjl_m, specs[i].norm_correct, specs[i].norm_bits);
+                   memcmp(&s.k, &specs[i], sizeof s.k) == 0;
         if (!good)
             diag("'%s' does not parse back", text);
         bad += !good;
@@ -201,14 +233,15 @@ static void check_stage_tokens(void)
     kvq_scheme s;
     char err[160];
     kvq_scheme_parse("k=wht:mse4+zz,v=mse1", 4, &s, err, sizeof err);
-    ok(strstr(err, "(expected mse<b>, qjl, qjl<m>, nc, nb16 or nb32)") != NULL,
+    ok(strstr(err, "(expected mse<b>, qjl, qjl<m>, sqjl, nc, eden, nb16 or nb32)") != NULL,
        "unknown stage: the message lists every stage's forms ('%s')", err);
     kvq_scheme_parse("k=nb16,v=mse1", 4, &s, err, sizeof err);
     ok(strstr(err, "(add mse<b> or qjl)") != NULL,
        "a codec without a storing stage names the stages that store ('%s')", err);
 
     /* mse2 (2 bits, ν) + qjl (m = 64: 1 bit, γ) + nc (free) + nb16 (16-bit ν and γ) at d = 64 */
-    kvq_codec_spec all = {KVQ_ROT_WHT, 2, 1, 0, 1, 16};
+    kvq_codec_spec all = {.rotation = KVQ_ROT_WHT, .mse_bits = 2, .qjl = 1, .norm_correct = 1,
+                          .norm_bits = 16};
     kvq_budget b;
     kvq_codec_budget(&all, 64, &b);
     ok(b.payload_bits == 3 && b.side_bits == 32 && b.effective_bits == 3.5 &&
@@ -218,8 +251,9 @@ static void check_stage_tokens(void)
 
 int main(void)
 {
-    plan(4 + 4 + 5 + 3 + 1 + 4);
+    plan(4 + 1 + 4 + 5 + 3 + 1 + 4);
     check_presets();
+    check_asymmetric();
     check_budget();
     check_valid();
     check_invalid();

@@ -165,7 +165,72 @@ int kvq__findings_evaluate(const kvq__results *r, uint64_t seed,
                                   kvq__findings **out);
 void kvq__findings_free(kvq__findings *f);
 
+/* ---- The Pareto view (doc/statistics.md §6) ---- */
+/* The metrics it covers: kl, out_rel_err, k_dir_err. */
+#define KVQ_PARETO_METRICS 3
+extern const int kvq__pareto_metrics[KVQ_PARETO_METRICS];
+#define KVQ_PARETO_NONE ((size_t)-1)
+
+/* A cell's place in the budget: the mean of its K and V effective bits. */
+double kvq__cell_eff_bits(const kvq__cell *c);
+
+/* One cell under one metric. */
+typedef struct kvq__pareto_point {
+    size_t cell;             /* index into the results */
+    int metric;
+    size_t group;            /* the (metric, data configuration) it is judged in */
+    double eff_bits;         /* kvq__cell_eff_bits */
+    double mean, ci_lo, ci_hi;
+    int on_frontier;         /* no cell at ≤ eff_bits beats it (doc/statistics.md §3) */
+    size_t beaten_by;        /* a cell that beats it, or KVQ_PARETO_NONE */
+} kvq__pareto_point;
+
+/* Every point, grouped by metric (kvq__pareto_metrics order), then by data
+ * configuration (cells with the same dist, rank, dim, N, M, τ and trials,
+ * in first-seen order), sorted by effective bits within a group. */
+typedef struct kvq__pareto {
+    kvq__pareto_point *points;
+    size_t count, groups;
+    size_t comparisons;      /* paired comparisons made, over all groups */
+} kvq__pareto;
+
+/* For each metric and configuration: point p is off the frontier when some
+ * cell q of the group with eff_bits(q) ≤ eff_bits(p) wins the paired
+ * comparison q vs p (doc/statistics.md §3.6), Holm over the comparisons of
+ * that group. Bootstrap streams are seeded from seed and the pair. */
+int kvq__pareto_compute(const kvq__results *r, uint64_t seed, kvq__pareto **out);
+void kvq__pareto_free(kvq__pareto *p);
+
+/* ---- Beyond the paper (doc/statistics.md §7) ---- */
+#define KVQ_BEYOND_METRICS 2
+extern const int kvq__beyond_metrics[KVQ_BEYOND_METRICS];   /* kl, out_rel_err */
+
+/* The best cell of one configuration costing less than budget + 1
+ * effective bits, and how it compares with the runner-up. */
+typedef struct kvq__beyond_row {
+    int metric, budget;
+    size_t best, second;            /* cells; second may be KVQ_PARETO_NONE */
+    double mean, ci_lo, ci_hi;      /* of the best cell */
+    kvq__comparison vs_second;      /* best − second, Holm over the section */
+} kvq__beyond_row;
+
+typedef struct kvq__beyond {
+    kvq__beyond_row *rows;          /* metric-major, then configuration, then budget */
+    size_t count;
+} kvq__beyond;
+
+/* For the outlier and t3 configurations of r (none: no rows), at every
+ * budget n with a cell at n ≤ eff_bits < n + 1: the cell with the lowest mean
+ * among those with eff_bits < n + 1, its CI, and the paired comparison with
+ * the runner-up (one Holm family over the section). */
+int kvq__beyond_compute(const kvq__results *r, uint64_t seed, kvq__beyond **out);
+void kvq__beyond_free(kvq__beyond *b);
+
 /* ---- Reports ---- */
+/* The budget label of a cell: "k4v2" for a preset with asymmetric budgets
+ * (doc/schemes.md §2.1), else its budget n ("4"; "0" for a custom scheme). */
+const char *kvq__cell_bits_label(const kvq__cell *c, char *buf, size_t len);
+
 /* doc/conformance.md §6.3 `run` object of one cell: "config", "metrics" (every metric:
  * mean, ci_lo, ci_hi, per_trial; NaN as null), "timing". No newline after. */
 int kvq__report_json_cell(FILE *f, const kvq__cell *c, uint64_t seed);
@@ -177,6 +242,14 @@ int kvq__report_csv(FILE *f, const kvq__results *r);
 /* The findings report in Markdown: verdicts, evidence tables, F3 winner
  * table, Jensen summary, definitions (dist6, statistics). */
 int kvq__report_markdown(FILE *f, const kvq__results *r, const kvq__findings *fs);
+/* pareto.csv: metric, dist, rank, scheme, bits (label), eff_bits, mean,
+ * ci_lo, ci_hi, on_frontier (0/1), beaten_by (scheme@bits, or empty). */
+int kvq__report_pareto_csv(FILE *f, const kvq__results *r, const kvq__pareto *p);
+/* The frontier as text: per metric and configuration, the undominated
+ * cells in order of effective bits with mean and CI. */
+int kvq__report_pareto_text(FILE *f, const kvq__results *r, const kvq__pareto *p);
+/* The "beyond the paper" section in Markdown (a heading, then a table). */
+int kvq__report_beyond_markdown(FILE *f, const kvq__results *r, const kvq__beyond *b);
 /* Writes a file atomically: writer(fp, arg) into a temporary in the same
  * directory, renamed over path when writer returns 0 and the data reached
  * the disk; removed otherwise. Returns writer's status or KVQ_ERR_IO. */

@@ -86,14 +86,41 @@ static int stream_status(FILE *f)
 
 /* ---- JSON --------------------------------------------------------------- */
 
+/* Asymmetric when a preset's K and V budgets differ. */
+static int asymmetric(const kvq__cell *c)
+{
+    return c->parsed.bits_k != c->parsed.bits_v;
+}
+
+const char *kvq__cell_bits_label(const kvq__cell *c, char *buf, size_t len)
+{
+    if (asymmetric(c))
+        snprintf(buf, len, "k%dv%d", c->parsed.bits_k, c->parsed.bits_v);
+    else
+        snprintf(buf, len, "%d", c->bits);
+    return buf;
+}
+
+/* "bits": the budget n, or the label "k4v2" of asymmetric budgets, which
+ * also name each tensor's budget in "bits_k" and "bits_v". */
+static void json_bits(FILE *f, const kvq__cell *c)
+{
+    if (asymmetric(c))
+        fprintf(f, ",\"bits\":\"k%dv%d\",\"bits_k\":%d,\"bits_v\":%d", c->parsed.bits_k,
+                c->parsed.bits_v, c->parsed.bits_k, c->parsed.bits_v);
+    else
+        fprintf(f, ",\"bits\":%d", c->bits);
+}
+
 /* The "config" object of a cell. */
 static void json_config(FILE *f, const kvq__cell *c, uint64_t seed)
 {
     char b[40];
     fputs("{\"scheme\":", f);
     kvq__json_string(f, c->scheme);
-    fprintf(f, ",\"bits\":%d,\"dim\":%d,\"keys\":%zu,\"queries\":%zu,\"trials\":%zu,\"dist\":",
-            c->bits, c->dim, c->keys, c->queries, c->trials);
+    json_bits(f, c);
+    fprintf(f, ",\"dim\":%d,\"keys\":%zu,\"queries\":%zu,\"trials\":%zu,\"dist\":",
+            c->dim, c->keys, c->queries, c->trials);
     kvq__json_string(f, c->dist);
     fputs(",\"rank\":", f);
     kvq__json_string(f, c->rank);
@@ -183,8 +210,9 @@ int kvq__report_csv(FILE *f, const kvq__results *r)
     fputs("\r\n", f);
     for (size_t i = 0; i < r->count; i++) {
         const kvq__cell *c = &r->cells[i];
+        char lb[24];
         csv_str(f, c->scheme);
-        fprintf(f, ",%d,", c->bits);
+        fprintf(f, ",%s,", kvq__cell_bits_label(c, lb, sizeof lb));
         csv_str(f, c->dist);
         fputc(',', f);
         csv_str(f, c->rank);
@@ -432,14 +460,17 @@ static void md_cells(FILE *f, const kvq__results *r)
     static const int ms[4] = { KVQ_METRIC_KL, KVQ_METRIC_K_DIR_ERR, KVQ_METRIC_DIST6,
                                KVQ_METRIC_JENSEN_RATIO };
     char b1[40], b2[40], b3[40];
-    fputs("## Configurations\n\n| scheme | n | source | d | N | M | τ | trials |", f);
+    fputs("## Configurations\n\n| scheme | n | effective bits K / V | source | d | N | M | τ "
+          "| trials |", f);
     for (int m = 0; m < 4; m++)
         fprintf(f, " %s (95%% CI) |", kvq_metric_name(ms[m]));
-    fputs("\n|---|---|---|---|---|---|---|---|---|---|---|---|\n", f);
+    fputs("\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", f);
     for (size_t i = 0; i < r->count; i++) {
         const kvq__cell *c = &r->cells[i];
-        fprintf(f, "| %s | %d | %s/%s | %d | %zu | %zu | %s | %zu |", c->scheme, c->bits, c->dist,
-                c->rank, c->dim, c->keys, c->queries, num6(b1, c->sharpness), c->trials);
+        char lb[24];
+        fprintf(f, "| %s | %s | %s / %s | %s/%s | %d | %zu | %zu | %s | %zu |", c->scheme,
+                kvq__cell_bits_label(c, lb, sizeof lb), num6(b2, c->eff_bits_k),
+                num6(b3, c->eff_bits_v), c->dist, c->rank, c->dim, c->keys, c->queries, num6(b1, c->sharpness), c->trials);
         for (int m = 0; m < 4; m++) {
             double mean, lo, hi;
             kvq__cell_summary(c, ms[m], r->seed, &mean, &lo, &hi);
@@ -490,4 +521,95 @@ int kvq__write_atomic(const char *path, int (*writer)(FILE *, void *), void *arg
     if (kvq__file_replace(path, writer, arg, 0, &wrc) == KVQ_REPLACE_OK)
         return KVQ_OK;
     return wrc ? wrc : KVQ_ERR_IO;
+}
+
+/* ---- The Pareto view (doc/statistics.md §6) ------------------------------ */
+
+/* "KQV@k4v2" / "KV@4": a cell's scheme and budget in one word (a custom
+ * scheme without a budget: its name alone). */
+static const char *cell_tag(const kvq__cell *c, char *buf, size_t len)
+{
+    char lb[24];
+    kvq__cell_bits_label(c, lb, sizeof lb);
+    snprintf(buf, len, "%s%s%s", c->scheme, strcmp(lb, "0") ? "@" : "", strcmp(lb, "0") ? lb : "");
+    return buf;
+}
+
+int kvq__report_pareto_csv(FILE *f, const kvq__results *r, const kvq__pareto *p)
+{
+    fputs("metric,dist,rank,scheme,bits,eff_bits,mean,ci_lo,ci_hi,on_frontier,beaten_by\r\n", f);
+    for (size_t i = 0; i < p->count; i++) {
+        const kvq__pareto_point *pt = &p->points[i];
+        const kvq__cell *c = &r->cells[pt->cell];
+        char lb[24], tag[96];
+        fprintf(f, "%s,", kvq_metric_name(pt->metric));
+        csv_str(f, c->dist);
+        fputc(',', f);
+        csv_str(f, c->rank);
+        fputc(',', f);
+        csv_str(f, c->scheme);
+        fprintf(f, ",%s", kvq__cell_bits_label(c, lb, sizeof lb));
+        csv_num(f, pt->eff_bits);
+        csv_num(f, pt->mean);
+        csv_num(f, pt->ci_lo);
+        csv_num(f, pt->ci_hi);
+        fprintf(f, ",%d,", pt->on_frontier);
+        if (pt->beaten_by != KVQ_PARETO_NONE)
+            csv_str(f, cell_tag(&r->cells[pt->beaten_by], tag, sizeof tag));
+        fputs("\r\n", f);
+    }
+    return stream_status(f);
+}
+
+int kvq__report_pareto_text(FILE *f, const kvq__results *r, const kvq__pareto *p)
+{
+    char b1[40], b2[40], b3[40], tag[96];
+    fprintf(f, "Pareto frontier (no cell at equal or fewer effective bits beats these: "
+               "paired bootstrap CI + Wilcoxon, Holm; %zu comparisons)\n", p->comparisons);
+    for (size_t i = 0; i < p->count; i++) {
+        const kvq__pareto_point *pt = &p->points[i];
+        const kvq__cell *c = &r->cells[pt->cell];
+        if (i == 0 || pt->group != p->points[i - 1].group)
+            fprintf(f, "  %s on %s/%s:\n", kvq_metric_name(pt->metric), c->dist, c->rank);
+        if (!pt->on_frontier)
+            continue;
+        fprintf(f, "    %-22s %6.3f bits  %s [%s, %s]\n", cell_tag(c, tag, sizeof tag),
+                pt->eff_bits, num6(b1, pt->mean), num6(b2, pt->ci_lo), num6(b3, pt->ci_hi));
+    }
+    return stream_status(f);
+}
+
+/* ---- Beyond the paper (doc/statistics.md §7) ---------------------------- */
+
+int kvq__report_beyond_markdown(FILE *f, const kvq__results *r, const kvq__beyond *b)
+{
+    char b1[40], b2[40], b3[40], t1[96], t2[96];
+    fputs("## Beyond the paper\n\nThe best cell costing less than n + 1 effective bits (mean of "
+          "K and V), on the outlier and t3 sources of this grid, and whether it beats the "
+          "runner-up (paired bootstrap CI + Wilcoxon, Holm over this section).\n\n", f);
+    if (!b->count) {
+        fputs("No outlier or t3 cells in this grid (add --dist outlier,t3).\n\n", f);
+        return stream_status(f);
+    }
+    fputs("| metric | source | < bits | best | eff. bits | mean (95% CI) | runner-up | "
+          "Δ (95% CI) | p (Holm) | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n", f);
+    for (size_t i = 0; i < b->count; i++) {
+        const kvq__beyond_row *w = &b->rows[i];
+        const kvq__cell *c = &r->cells[w->best];
+        int two = w->second != KVQ_PARETO_NONE;
+        fprintf(f, "| %s | %s/%s | %d | %s | %.3f | %s [%s, %s] | ", kvq_metric_name(w->metric),
+                c->dist, c->rank, w->budget + 1, cell_tag(c, t1, sizeof t1),
+                kvq__cell_eff_bits(c), num6(b1, w->mean), num6(b2, w->ci_lo), num6(b3, w->ci_hi));
+        if (!two) {
+            fputs("– | – | – | the only cell |\n", f);
+            continue;
+        }
+        const kvq__comparison *v = &w->vs_second;
+        fprintf(f, "%s | %s [%s, %s] | ", cell_tag(&r->cells[w->second], t2, sizeof t2),
+                num6(b1, v->mean), num6(b2, v->ci_lo), num6(b3, v->ci_hi));
+        fprintf(f, "%s | %s |\n", num6(b1, v->p_holm),
+                v->verdict < 0 ? "best" : "tie with the runner-up");
+    }
+    fputc('\n', f);
+    return stream_status(f);
 }

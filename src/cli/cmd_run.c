@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/common.h"
+#include "cli/grid.h"
 
 static const char help[] =
     "usage: kvq run [--scheme S] [--bits N] [data options] [--trials T] [--seed X]\n"
@@ -13,28 +14,33 @@ static const char help[] =
     "logit error moments, the Jensen ratio, output and per-vector errors, dist6.\n\n"
     "  --scheme S         KV | KQV | QKQV (default KQV), or a custom spec such as\n"
     "                     'k=wht:mse4,v=wht:mse3+qjl' (see kvq(1))\n"
-    "  --bits N           bit budget per coordinate, 1..8 (default 4)\n"
+    "  --bits N           bit budget per coordinate, 1..8 (default 4), or k<X>v<Y>\n"
+    "                     for K at X and V at Y bits (presets only, e.g. k4v2)\n"
     "  --dist NAME        gauss | t<nu> (t3, t5, t10) | laplace | outlier[C[xS]],\n"
     "                     optional +needle<alpha> (default gauss)\n"
     "  --rank R           full | an integer below d (default full)\n";
 
-/* Parses --scheme/--bits into a scheme; exit status on error. */
-static int make_scheme(const char *text, long bits, int bits_given, kvq_scheme *s)
+/* Parses --scheme/--bits into a scheme; exit status on error. A custom
+ * scheme takes a symmetric --bits as its label only. */
+static int make_scheme(const char *text, kvq_grid_budget bits, int bits_given, kvq_scheme *s)
 {
-    char err[256];
-    int st = kvq_scheme_parse(text, (int)bits, s, err, sizeof err);
-    if (st)
-        return kvq_cli_error("--scheme", "%s", err);
-    if (s->bits == 0 && bits_given)
-        s->bits = (int)bits;
+    int rc = kvq_grid_scheme(text, bits, "--scheme", s);
+    if (rc)
+        return rc;
+    if (s->bits_k == 0 && bits_given && bits.k != bits.v)
+        return kvq_cli_error("--bits", "k%dv%d: asymmetric budgets apply to the presets KV, KQV "
+                             "and QKQV only", bits.k, bits.v);
+    if (s->bits_k == 0 && bits_given)
+        s->bits = bits.k;
     return 0;
 }
 
 /* Prints the human-readable summary of one cell. */
 static void print_cell(const kvq__cell *c, uint64_t seed)
 {
-    printf("scheme %s, n = %d bits, effective bits/coord K %.3f V %.3f\n", c->scheme, c->bits,
-           c->eff_bits_k, c->eff_bits_v);
+    char lb[24];
+    printf("scheme %s, n = %s bits, effective bits/coord K %.3f V %.3f\n", c->scheme,
+           kvq__cell_bits_label(c, lb, sizeof lb), c->eff_bits_k, c->eff_bits_v);
     printf("data %s, rank %s, d = %d, N = %zu keys, M = %zu queries, tau = %g\n", c->dist,
            c->rank, c->dim, c->keys, c->queries, c->sharpness);
     printf("%zu trials, seed %llu, device %s, %.2f s\n\n", c->trials, (unsigned long long)seed,
@@ -81,7 +87,7 @@ int kvq_cmd_run(int argc, char **argv)
     kvq_cli_opts o;
     run_texts t = {.scheme = "KQV", .dist = "gauss", .rank = "full"};
     const char *label = NULL;
-    long bits = 4;
+    kvq_grid_budget bits = {4, 4};
     int bits_given = 0, rc = 0, st;
     kvq_scheme scheme;
     kvq_source src;
@@ -101,7 +107,8 @@ int kvq_cmd_run(int argc, char **argv)
             k = kvq_cli_str_opts(run_opts, sizeof run_opts / sizeof run_opts[0], &t, argc, argv,
                                  &i);
         if (!k && kvq_cli_is(argv[i], "--bits")) {
-            k = kvq_cli_int_value(argc, argv, &i, "--bits", 1, 8, &bits) ? -1 : 1;
+            const char *v = kvq_cli_value(argc, argv, &i, "--bits");
+            k = v && !kvq_grid_bits_one(v, &bits) ? 1 : -1;
             bits_given = 1;
         }
         if (k < 0)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/clock.h"
 #include "cli/common.h"
 #include "cli/grid.h"
 
@@ -25,18 +26,22 @@ static const char sweep_help[] =
     "Run every scheme at every budget on every source (dist × rank), T paired\n"
     "trials each, and evaluate the paper's findings on the grid.\n"
     "  --schemes LIST     presets (each at every budget) and/or custom specs\n"
-    "  --bits LIST        budgets: ranges and lists, e.g. 2-6 or 2,4,6 (default 2-6)\n"
+    "  --bits LIST        budgets: ranges and lists, e.g. 2-6 or 2,4,6 (default 2-6);\n"
+    "                     k<X>v<Y> gives K X bits and V Y bits, e.g. k4v2,k3v4,4\n"
     "  --dist LIST        sources (default gauss)\n"
     "  --rank LIST        full and/or integers below d (default full)\n"
-    "  --out DIR          write results.csv, results.json, findings.md and PNG plots\n"
-    "                     (kl, k_dir_err, dist6 against n; needs gnuplot) into DIR\n";
+    "  --out DIR          write results.csv, results.json, findings.md, pareto.csv and\n"
+    "                     PNG plots (kl, k_dir_err, dist6 against n; the Pareto view\n"
+    "                     against effective bits; needs gnuplot) into DIR\n";
 
 static const char findings_help[] =
     "usage: kvq findings [--out DIR] [sweep options]\n\n"
     "The main job: the paper's grid — KV, KQV, QKQV at n = 2..6 on gauss, t5 and t3,\n"
     "ranks full, 32 and 8, d = 128, T = 32 — on the default device; prints each\n"
     "finding's verdict (HOLDS / FAILS / MIXED / NO DATA) with its evidence, the F3\n"
-    "winner table and the Jensen summary. Any sweep option narrows or widens the grid.\n";
+    "winner table and the Jensen summary, the Pareto frontier, and 'beyond the paper':\n"
+    "the best cell per effective budget on the outlier and t3 sources of the grid.\n"
+    "Any sweep option narrows or widens the grid.\n";
 
 /* Parses the arguments of sweep/findings; exit status or 0. */
 static int parse(sweep *s, int argc, char **argv)
@@ -71,7 +76,15 @@ static int make_dir(const char *dir)
 typedef struct report_args {
     const kvq__results *r;
     const kvq__findings *f;
+    const kvq__pareto *p;
+    const kvq__beyond *b;     /* findings only: the "beyond the paper" section */
 } report_args;
+
+/* kvq__write_atomic writer of pareto.csv. */
+static int write_pareto(FILE *f, void *a)
+{
+    return kvq__report_pareto_csv(f, ((report_args *)a)->r, ((report_args *)a)->p);
+}
 
 /* kvq__write_atomic writer of results.csv. */
 static int write_csv(FILE *f, void *a)
@@ -88,7 +101,9 @@ static int write_json(FILE *f, void *a)
 /* kvq__write_atomic writer of findings.md. */
 static int write_md(FILE *f, void *a)
 {
-    return kvq__report_markdown(f, ((report_args *)a)->r, ((report_args *)a)->f);
+    const report_args *ra = a;
+    int st = kvq__report_markdown(f, ra->r, ra->f);
+    return st || !ra->b ? st : kvq__report_beyond_markdown(f, ra->r, ra->b);
 }
 
 /* Writes one report file atomically; exit status or 0. */
@@ -101,6 +116,7 @@ static int write_file(const char *dir, const char *name, int (*w)(FILE *, void *
 }
 
 int kvq_plots_write(const char *dir, const kvq__results *r, int quiet);
+int kvq_plots_pareto(const char *dir, const kvq__results *r, const kvq__pareto *p, int quiet);
 
 /* Prints the verdict table and the per-finding summaries. */
 static void print_verdicts(const kvq__findings *fs)
@@ -116,15 +132,19 @@ static void print_verdicts(const kvq__findings *fs)
 /* Runs the grid and reports; exit status. */
 static int run_sweep(sweep *s)
 {
-    int bits[8], rc = 0, st;
+    kvq_grid_budget bits[16];
+    int rc = 0, st;
     static kvq_scheme schemes[MAX_SCHEMES];
     static kvq_source sources[MAX_SOURCES];
     kvq_kv kv;
     const char *label = NULL;
     kvq__results *res = NULL;
     kvq__findings *fs = NULL;
+    kvq__pareto *pareto = NULL;
+    kvq__beyond *beyond = NULL;
     kvq_ctx *ctx = NULL;
-    int nbits = -kvq_grid_bits(s->bits, bits, 8);
+    double t0 = kvq__mono_s(), t_grid = 0.0;
+    int nbits = -kvq_grid_bits(s->bits, bits, 16);
     if (nbits <= 0)
         return -nbits;
     int nsch = -kvq_grid_schemes(s->schemes, bits, nbits, schemes, MAX_SCHEMES);
@@ -156,16 +176,24 @@ static int run_sweep(sweep *s)
                 s->o.trials, kvq_ctx_device(ctx)->name);
     kvq__experiment e = kvq_cli_experiment(&s->o, schemes, (size_t)nsch, sources, (size_t)nsrc,
                                           label ? &kv : NULL, label);
-    if ((st = kvq__results_create(&res, s->o.seed)) || (st = kvq__experiment_run(ctx, &e, res)) ||
-        (st = kvq__results_summarize(res)) || (st = kvq__findings_evaluate(res, s->o.seed, &fs))) {
+    if ((st = kvq__results_create(&res, s->o.seed)) || (st = kvq__experiment_run(ctx, &e, res))) {
         rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
         goto cleanup;
     }
-    report_args ra = {res, fs};
+    t_grid = kvq__mono_s() - t0;
+    if ((st = kvq__results_summarize(res)) || (st = kvq__findings_evaluate(res, s->o.seed, &fs)) ||
+        (st = kvq__pareto_compute(res, s->o.seed, &pareto)) ||
+        (s->findings && (st = kvq__beyond_compute(res, s->o.seed, &beyond)))) {
+        rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
+        goto cleanup;
+    }
+    report_args ra = {res, fs, pareto, beyond};
     if (s->out_dir && ((rc = write_file(s->out_dir, "results.csv", write_csv, &ra)) ||
                        (rc = write_file(s->out_dir, "results.json", write_json, &ra)) ||
                        (rc = write_file(s->out_dir, "findings.md", write_md, &ra)) ||
-                       (rc = kvq_plots_write(s->out_dir, res, s->o.quiet))))
+                       (rc = write_file(s->out_dir, "pareto.csv", write_pareto, &ra)) ||
+                       (rc = kvq_plots_write(s->out_dir, res, s->o.quiet)) ||
+                       (rc = kvq_plots_pareto(s->out_dir, res, pareto, s->o.quiet))))
         goto cleanup;
     if (s->o.json)
         kvq__report_json(stdout, res);
@@ -173,11 +201,22 @@ static int run_sweep(sweep *s)
         print_verdicts(fs);
         kvq__report_f3_text(stdout, &fs->f[KVQ_FINDING_F3]);
         kvq__report_jensen_text(stdout, &fs->f[KVQ_FINDING_JENSEN]);
+        printf("\n");
+        kvq__report_pareto_text(stdout, res, pareto);
+        if (beyond) {
+            printf("\n");
+            kvq__report_beyond_markdown(stdout, res, beyond);
+        }
         if (s->out_dir)
-            printf("\nwrote %s/{results.csv,results.json,findings.md} and plots\n", s->out_dir);
+            printf("\nwrote %s/{results.csv,results.json,findings.md,pareto.csv} and plots\n",
+                   s->out_dir);
+        printf("\ntiming: %.2f s in all, %.2f s running the grid (%zu cells)\n",
+               kvq__mono_s() - t0, t_grid, res->count);
     }
     rc = fflush(stdout) ? kvq_cli_fail("stdout", "write error") : 0;
 cleanup:
+    kvq__beyond_free(beyond);
+    kvq__pareto_free(pareto);
     kvq__findings_free(fs);
     kvq__results_free(res);
     kvq_ctx_destroy(ctx);

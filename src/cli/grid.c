@@ -47,57 +47,113 @@ fail:
     return -1;
 }
 
-/* "2-6", "2,3,5", "1-3,6" into distinct budgets. */
-int kvq_grid_bits(const char *text, int *bits, int max)
+#define BITS_RULE "budgets are 1..8 (ranges ascending, like 2-6) or k<X>v<Y> with X, Y in 1..8"
+
+/* A whole decimal number 1..8 at *p (advanced past it); -1 if there is none. */
+static long budget_number(const char **p)
 {
-    int n = 0;
+    char *end;
+    if (**p < '0' || **p > '9')
+        return -1;
+    long v = strtol(*p, &end, 10);
+    *p = end;
+    return v >= 1 && v <= 8 ? v : -1;
+}
+
+/* One list item at *p: "a", "a-b" or "kXvY" into [lo, hi] (asymmetric: the
+ * one budget in lo); advances *p past the item. 0, or -1 if malformed. */
+static int budget_item(const char **p, kvq_grid_budget *lo, kvq_grid_budget *hi)
+{
+    if (**p == 'k' || **p == 'K') {
+        ++*p;
+        long k = budget_number(p), v = -1;
+        if (k > 0 && (**p == 'v' || **p == 'V')) {
+            ++*p;
+            v = budget_number(p);
+        }
+        *lo = *hi = (kvq_grid_budget){(int)k, (int)v};
+        return k > 0 && v > 0 ? 0 : -1;
+    }
+    long a = budget_number(p), b = a;
+    if (a > 0 && **p == '-') {
+        ++*p;
+        b = budget_number(p);
+    }
+    *lo = (kvq_grid_budget){(int)a, (int)a};
+    *hi = (kvq_grid_budget){(int)b, (int)b};
+    return a > 0 && b >= a ? 0 : -1;
+}
+
+/* Appends b to bits[0..*n) unless it is there; 0, or the exit status. */
+static int add_budget(const char *text, kvq_grid_budget b, kvq_grid_budget *bits, int *n, int max)
+{
+    for (int i = 0; i < *n; i++)
+        if (bits[i].k == b.k && bits[i].v == b.v)
+            return b.k == b.v ? kvq_cli_error("--bits", "'%s': budget %d given twice", text, b.k)
+                              : kvq_cli_error("--bits", "'%s': budget k%dv%d given twice", text,
+                                              b.k, b.v);
+    if (*n == max)
+        return kvq_cli_error("--bits", "'%s': too many budgets", text);
+    bits[(*n)++] = b;
+    return 0;
+}
+
+/* "2-6", "2,3,5", "1-3,6", "k4v2,k3v4,4" into distinct budgets. */
+int kvq_grid_bits(const char *text, kvq_grid_budget *bits, int max)
+{
+    int n = 0, rc;
     const char *p = text;
     while (*p) {
-        char *end;
-        long a = strtol(p, &end, 10), b = a;
-        if (end == p)
-            return kvq_cli_error("--bits", "'%s' is not a list of budgets like 2-6 or 2,4,6", text);
-        if (*end == '-') {
-            p = end + 1;
-            b = strtol(p, &end, 10);
-            if (end == p)
-                return kvq_cli_error("--bits", "'%s': a range needs an end", text);
-        }
-        if (a < 1 || b > 8 || a > b)
-            return kvq_cli_error("--bits", "'%s': budgets must lie in 1..8, ranges ascending", text);
-        for (long v = a; v <= b; v++) {
-            for (int i = 0; i < n; i++)
-                if (bits[i] == v)
-                    return kvq_cli_error("--bits", "'%s': budget %ld given twice", text, v);
-            if (n == max)
-                return kvq_cli_error("--bits", "'%s': too many budgets", text);
-            bits[n++] = (int)v;
-        }
-        if (*end && *end != ',')
-            return kvq_cli_error("--bits", "'%s' is not a list of budgets like 2-6 or 2,4,6", text);
-        p = end + (*end == ',');
+        kvq_grid_budget lo, hi;
+        if (budget_item(&p, &lo, &hi) || (*p && *p != ','))
+            return kvq_cli_error("--bits", "'%s': %s", text, BITS_RULE);
+        if (lo.k != lo.v) {
+            if ((rc = add_budget(text, lo, bits, &n, max)))
+                return rc;
+        } else
+            for (int v = lo.k; v <= hi.k; v++)
+                if ((rc = add_budget(text, (kvq_grid_budget){v, v}, bits, &n, max)))
+                    return rc;
+        p += *p == ',';
     }
     return n ? -n : kvq_cli_error("--bits", "empty list");
 }
 
-/* Parses a --schemes list: presets at every budget, custom specs once each. */
-int kvq_grid_schemes(const char *text, const int *bits, int nbits, kvq_scheme *out, int max)
+int kvq_grid_bits_one(const char *text, kvq_grid_budget *out)
 {
-    char *items[64], err[256];
+    const char *p = text;
+    kvq_grid_budget hi;
+    if (budget_item(&p, out, &hi) || *p || hi.k != out->k)
+        return kvq_cli_error("--bits", "'%s': one budget, 1..8 or k<X>v<Y> with X, Y in 1..8",
+                             text);
+    return 0;
+}
+
+int kvq_grid_scheme(const char *text, kvq_grid_budget b, const char *flag, kvq_scheme *out)
+{
+    char err[256];
+    if (kvq_scheme_parse(text, b.k, out, err, sizeof err))
+        return kvq_cli_error(flag, "%s", err);
+    if (out->bits_k && b.k != b.v && kvq__scheme_preset_kv(text, b.k, b.v, out))
+        return kvq_cli_error(flag, "bad budget k%dv%d for scheme %s", b.k, b.v, text);
+    return 0;
+}
+
+/* Parses a --schemes list: presets at every budget, custom specs once each. */
+int kvq_grid_schemes(const char *text, const kvq_grid_budget *bits, int nbits, kvq_scheme *out,
+                     int max)
+{
+    char *items[64];
     int n = split(text, 1, items, 64), k = 0, rc = 0;
     if (n <= 0)
         return kvq_cli_error("--schemes", "'%s' is not a comma-separated list", text);
     for (int i = 0; i < n && !rc; i++) {
         kvq_scheme probe;
-        int custom = kvq_scheme_parse(items[i], 1, &probe, err, sizeof err) == 0 && probe.bits == 0;
+        int custom = kvq_scheme_parse(items[i], 1, &probe, NULL, 0) == 0 && probe.bits_k == 0;
         for (int b = 0; b < (custom ? 1 : nbits) && !rc; b++) {
-            if (k == max) {
+            if (k == max)
                 rc = kvq_cli_error("--schemes", "too many schemes × budgets");
-                break;
-            }
-            if (kvq_scheme_parse(items[i], custom ? 1 : bits[b], &out[k], err, sizeof err))
-                rc = kvq_cli_error("--schemes", "%s", err);
-            else
+            else if (!(rc = kvq_grid_scheme(items[i], bits[b], "--schemes", &out[k])))
                 k++;
         }
     }

@@ -1,7 +1,9 @@
 /* plots.c — PNG plots of a sweep through gnuplot: kl, k_dir_err and dist6
  * against the budget n, one line per scheme, one panel per source, log
- * scale, 95% bootstrap CIs as error bars. The self-contained gnuplot script
- * (data inline) is kept beside the PNGs so users can restyle them. */
+ * scale, 95% bootstrap CIs as error bars; and the Pareto plot, each Pareto
+ * metric against effective bits with the frontier marked
+ * (doc/statistics.md §6). The self-contained gnuplot scripts (data inline) are kept beside the
+ * PNGs so users can restyle them. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +35,8 @@ static int distinct(const kvq__results *r, int which, char out[][80], int max)
     return n;
 }
 
-/* One datablock: (n, mean, lo, hi) of a scheme on a source, sorted by n. */
+/* One datablock: (n, mean, lo, hi) of a scheme on a source, sorted by n
+ * (asymmetric budgets have no one n: the Pareto plot shows them). */
 static void datablock(FILE *f, const kvq__results *r, int metric, const char *src,
                       const char *scheme, uint64_t seed, const char *name)
 {
@@ -43,7 +46,8 @@ static void datablock(FILE *f, const kvq__results *r, int metric, const char *sr
             const kvq__cell *c = &r->cells[i];
             char key[80];
             snprintf(key, sizeof key, "%s/%s", c->dist, c->rank);
-            if (c->bits != b || strcmp(key, src) || strcmp(c->scheme, scheme))
+            if (c->bits != b || c->parsed.bits_k != c->parsed.bits_v || strcmp(key, src) ||
+                strcmp(c->scheme, scheme))
                 continue;
             double mean, lo, hi;
             kvq__cell_summary(c, metric, seed, &mean, &lo, &hi);
@@ -108,16 +112,11 @@ static int write_script(FILE *f, void *arg)
     return 0;
 }
 
-/* Writes DIR/plots.gp and runs it; PNGs appear atomically (rendered to a
- * temporary name, renamed when gnuplot succeeds). Missing gnuplot is a note,
- * not an error. Returns an exit status. */
-int kvq_plots_write(const char *dir, const kvq__results *r, int quiet)
+/* Runs gnuplot on gp, then renames each tmp[i] to png[i]. Missing gnuplot is
+ * a note, not an error. Returns an exit status. */
+static int render(const char *gp, char (*tmp)[4096], char (*png)[4096], size_t n, int quiet)
 {
-    char gp[4096], png[4096], ptmp[4096], cmd[8300];
-    plot_args args = {.dir = dir, .r = r};
-    snprintf(gp, sizeof gp, "%s/plots.gp", dir);
-    if (kvq__write_atomic(gp, write_script, &args) != KVQ_OK)
-        return kvq_cli_fail(gp, "cannot write");
+    char cmd[8300];
     if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
         if (!quiet)
             fprintf(stderr, "kvq: gnuplot not found: no PNG plots (script kept in %s)\n", gp);
@@ -126,13 +125,110 @@ int kvq_plots_write(const char *dir, const kvq__results *r, int quiet)
     snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1 >/dev/null | grep -v 'warning: .*logscale' >&2",
              gp);
     int bad = system(cmd) == -1;
-    for (size_t k = 0; k < sizeof plot_metrics / sizeof plot_metrics[0]; k++) {
-        png_temp(ptmp, sizeof ptmp, dir, plot_metrics[k]);
-        snprintf(png, sizeof png, "%s/%s.png", dir, kvq_metric_name(plot_metrics[k]));
-        if (bad || rename(ptmp, png)) {
-            remove(ptmp);
-            return kvq_cli_fail(png, "gnuplot failed to draw the plot (script: %s)", gp);
+    for (size_t k = 0; k < n; k++)
+        if (bad || rename(tmp[k], png[k])) {
+            remove(tmp[k]);
+            return kvq_cli_fail(png[k], "gnuplot failed to draw the plot (script: %s)", gp);
         }
-    }
     return 0;
+}
+
+/* Writes DIR/plots.gp and runs it; PNGs appear atomically (rendered to a
+ * temporary name, renamed when gnuplot succeeds). Returns an exit status. */
+int kvq_plots_write(const char *dir, const kvq__results *r, int quiet)
+{
+    enum { N = sizeof plot_metrics / sizeof plot_metrics[0] };
+    char gp[4096], png[N][4096], ptmp[N][4096];
+    plot_args args = {.dir = dir, .r = r};
+    snprintf(gp, sizeof gp, "%s/plots.gp", dir);
+    if (kvq__write_atomic(gp, write_script, &args) != KVQ_OK)
+        return kvq_cli_fail(gp, "cannot write");
+    for (size_t k = 0; k < N; k++) {
+        png_temp(ptmp[k], sizeof ptmp[k], dir, plot_metrics[k]);
+        snprintf(png[k], sizeof png[k], "%s/%s.png", dir, kvq_metric_name(plot_metrics[k]));
+    }
+    return render(gp, ptmp, png, N, quiet);
+}
+
+/* ---- The Pareto plot ---------------------------------------------------- */
+
+typedef struct pareto_args {
+    const kvq__results *r;
+    const kvq__pareto *p;
+    const char *png;
+} pareto_args;
+
+/* Datablock of group g: (eff_bits, mean, lo, hi) of one scheme's cells, or of
+ * the frontier when scheme is NULL. */
+static void pareto_block(FILE *f, const pareto_args *a, size_t g, const char *scheme,
+                         const char *name)
+{
+    fprintf(f, "$%s << EOD\n", name);
+    for (size_t i = 0; i < a->p->count; i++) {
+        const kvq__pareto_point *pt = &a->p->points[i];
+        const kvq__cell *c = &a->r->cells[pt->cell];
+        if (pt->group != g || (scheme ? strcmp(c->scheme, scheme) != 0 : !pt->on_frontier) ||
+            !(pt->mean > 0))
+            continue;
+        double lo = pt->ci_lo > 0 && isfinite(pt->ci_hi) ? pt->ci_lo : pt->mean;
+        double hi = pt->ci_lo > 0 && isfinite(pt->ci_hi) ? pt->ci_hi : pt->mean;
+        fprintf(f, "%.9g %.9g %.9g %.9g\n", pt->eff_bits, pt->mean, lo, hi);
+    }
+    fputs("EOD\n", f);
+}
+
+/* kvq__write_atomic writer of pareto.gp: a panel per (source, metric). */
+static int write_pareto(FILE *f, void *arg)
+{
+    const pareto_args *a = arg;
+    char sch[32][80];
+    int nc = distinct(a->r, 1, sch, 32);
+    size_t ng = a->p->groups, nsrc = ng / KVQ_PARETO_METRICS;
+    for (size_t g = 0; g < ng; g++) {
+        char name[48];
+        for (int c = 0; c < nc; c++) {
+            snprintf(name, sizeof name, "p_%zu_%d", g, c);
+            pareto_block(f, a, g, sch[c], name);
+        }
+        snprintf(name, sizeof name, "p_%zu_front", g);
+        pareto_block(f, a, g, NULL, name);
+    }
+    fprintf(f, "set terminal pngcairo size %d,%zu noenhanced font ',9'\nset output '%s'\n",
+            420 * KVQ_PARETO_METRICS, 320 * (nsrc ? nsrc : 1) + 40, a->png);
+    fprintf(f, "set multiplot layout %zu,%d title 'metric against effective bits (mean of K and "
+               "V; 95%% bootstrap CI); circles: Pareto frontier'\n", nsrc ? nsrc : 1,
+            KVQ_PARETO_METRICS);
+    fputs("set logscale y\nset format y '%g'\nset xlabel 'effective bits per coordinate'\n"
+          "set key top right\nset grid\nset offsets 0.1, 0.1, 0, 0\n", f);
+    /* groups are metric-major; panels go source by source */
+    for (size_t s = 0; s < nsrc; s++)
+        for (int m = 0; m < KVQ_PARETO_METRICS; m++) {
+            size_t g = (size_t)m * nsrc + s;
+            const kvq__pareto_point *first = NULL;
+            for (size_t i = 0; i < a->p->count && !first; i++)
+                first = a->p->points[i].group == g ? &a->p->points[i] : NULL;
+            const kvq__cell *c = first ? &a->r->cells[first->cell] : NULL;
+            fprintf(f, "set title '%s/%s'\nset ylabel '%s'\nplot ", c ? c->dist : "",
+                    c ? c->rank : "", kvq_metric_name(kvq__pareto_metrics[m]));
+            for (int k = 0; k < nc; k++)
+                fprintf(f, "$p_%zu_%d using 1:2:3:4 with yerrorlines lw 1.5 title '%s', ", g, k,
+                        sch[k]);
+            fprintf(f, "$p_%zu_front using 1:2 with points pt 6 ps 2.5 lc rgb 'black' "
+                       "title 'frontier'\n", g);
+        }
+    fputs("unset multiplot\nset output\n", f);
+    return 0;
+}
+
+/* Writes DIR/pareto.gp and renders DIR/pareto.png. Returns an exit status. */
+int kvq_plots_pareto(const char *dir, const kvq__results *r, const kvq__pareto *p, int quiet)
+{
+    char gp[4096], png[1][4096], ptmp[1][4096];
+    snprintf(gp, sizeof gp, "%s/pareto.gp", dir);
+    snprintf(png[0], sizeof png[0], "%s/pareto.png", dir);
+    snprintf(ptmp[0], sizeof ptmp[0], "%s/.pareto.png.tmp", dir);
+    pareto_args args = {.r = r, .p = p, .png = ptmp[0]};
+    if (kvq__write_atomic(gp, write_pareto, &args) != KVQ_OK)
+        return kvq_cli_fail(gp, "cannot write");
+    return render(gp, ptmp, png, 1, quiet);
 }

@@ -120,6 +120,13 @@ void kvq__codec_prepare_query(const kvq_codec *c, const float *q, double *qr, do
 double kvq__codec_dot(const kvq_codec *c, const kvq_qtensor *t, size_t j, const double *qr,
                       const double *sq);
 
+/* ---- Schemes (doc/schemes.md) ---- */
+
+/* Preset name KV | KQV | QKQV with K at bk and V at bv bits (each 1…8):
+ * kvq_scheme_preset with asymmetric budgets (doc/schemes.md §2.1); bits is
+ * bk when bk = bv, else 0. Same statuses as kvq_scheme_preset. */
+int kvq__scheme_preset_kv(const char *name, int bk, int bv, kvq_scheme *s);
+
 /* ---- Attention (doc/metrics.md) ---- */
 
 /* The double-precision reference of a job: what the host context runs and

@@ -26,12 +26,28 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 /* A codec spec with the given rotation, MSE bits and QJL (m = dim, 32-bit norms). */
 static kvq_codec_spec make_spec(int rot, int bits, int qjl)
 {
-    kvq_codec_spec s = {rot, bits, qjl, 0, 0, 32};
+    kvq_codec_spec s = {.rotation = rot, .mse_bits = bits, .qjl = qjl, .norm_bits = 32};
     return s;
 }
 
 /* Preset name KV | KQV | QKQV (case-insensitive) at budget n (1…8) */
 int kvq_scheme_preset(const char *name, int n, kvq_scheme *s)
+{
+    return kvq__scheme_preset_kv(name, n, n, s);
+}
+
+/* The spec of tensor `v` (0 = K, 1 = V) of preset `which` at budget n. */
+static kvq_codec_spec preset_codec(int which, int v, int n)
+{
+    if (which == 0)
+        return make_spec(KVQ_ROT_NONE, n, 0);
+    if (which == 1 && !v)
+        return make_spec(KVQ_ROT_WHT, n, 0);
+    return make_spec(KVQ_ROT_WHT, n - 1, 1);
+}
+
+/* A preset with K at bk and V at bv bits (doc/schemes.md §2.1). */
+int kvq__scheme_preset_kv(const char *name, int bk, int bv, kvq_scheme *s)
 {
     static const char *const names[] = {"KV", "KQV", "QKQV"};
     int which = -1;
@@ -40,14 +56,15 @@ int kvq_scheme_preset(const char *name, int n, kvq_scheme *s)
             which = i;
     if (!s || which < 0)
         return KVQ_ERR_BAD_SPEC;
-    if (n < 1 || n > 8)
+    if (bk < 1 || bk > 8 || bv < 1 || bv > 8)
         return KVQ_ERR_INVALID_ARG;
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", names[which]);
-    s->bits = n;
-    s->k = which == 0 ? make_spec(KVQ_ROT_NONE, n, 0)
-         : which == 1 ? make_spec(KVQ_ROT_WHT, n, 0) : make_spec(KVQ_ROT_WHT, n - 1, 1);
-    s->v = which == 0 ? make_spec(KVQ_ROT_NONE, n, 0) : make_spec(KVQ_ROT_WHT, n - 1, 1);
+    s->bits = bk == bv ? bk : 0;
+    s->bits_k = bk;
+    s->bits_v = bv;
+    s->k = preset_codec(which, 0, bk);
+    s->v = preset_codec(which, 1, bv);
     return 0;
 }
 
@@ -215,7 +232,7 @@ static int parse_custom(const char *text, kvq_scheme *s, char *err, size_t errle
     }
     if (have != 3)
         return fail(err, errlen, "missing %s= codec", have & 1 ? "v" : "k");
-    char kb[28], vb[28];   /* longest: "dense:mse8+qjl16384+nc+nb16" */
+    char kb[30], vb[30];   /* longest: "dense:mse8+qjl16384+eden+nb16" (name[] holds two) */
     kvq_codec_spec_format(&s->k, kb, sizeof kb);
     kvq_codec_spec_format(&s->v, vb, sizeof vb);
     snprintf(s->name, sizeof s->name, "k=%s,v=%s", kb, vb);

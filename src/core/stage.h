@@ -25,6 +25,7 @@ typedef struct kvq__codec_kparams {
     int mse_bits;       /* MSE code planes, 0 without an MSE stage */
     int qjl_m;          /* length of the QJL sign plane, 0 without QJL */
     int norm_correct;   /* the stored ν is ν/‖C[idx]‖ */
+    int eden;           /* the stored ν is ν/⟨u, C[idx]⟩ */
     int side_bits;      /* width of every stored side value: 32 or 16 */
     size_t words;       /* 32-bit words of the packed stream per vector */
 } kvq__codec_kparams;
@@ -64,6 +65,7 @@ typedef struct kvq__stage_vec {
     int8_t *z;          /* m signs */
     double nu;          /* ‖x‖ of the input */
     double cn;          /* ‖C[idx]‖², once the MSE stage has chosen codes */
+    double uc;          /* ⟨u, C[idx]⟩ with u = R x/ν, likewise */
     uint32_t *words;    /* the vector's packed stream (quantization) */
     float *norm, *gamma;
 } kvq__stage_vec;
@@ -124,6 +126,7 @@ extern const size_t kvq__stage_count;
 
 extern const kvq__stage_def kvq__stage_rotation, kvq__stage_mse, kvq__stage_qjl, kvq__stage_nc,
     kvq__stage_nb;
+extern const kvq__stage_def kvq__stage_eden;
 
 /* Stores a side value through every stage's side hook: *out is the value as
  * stored; KVQ_ERR_UNSUPPORTED if it does not fit the side format. */

@@ -86,14 +86,18 @@ static void reconstruct(const kvq_codec *c, const uint8_t *idx, double nu, doubl
 /* Codes of u = R x / ν into the stream, the stored norm, and y = x̂_mse. */
 static int encode(const kvq_codec *c, kvq__stage_vec *v)
 {
-    double *u = v->y, nu = v->nu, cn = 0.0;
+    double *u = v->y, nu = v->nu, cn = 0.0, uc = 0.0;
     memcpy(u, v->x, (size_t)c->kp.dim * sizeof *u);
     kvq_rotation_forward(c->rot, u);
     for (int j = 0; j < c->kp.dim; j++) {
-        v->idx[j] = nearest_code(c->cb, nu > 0.0 ? u[j] / nu : 0.0);
-        cn += c->cb->centroids[v->idx[j]] * c->cb->centroids[v->idx[j]];
+        double uj = nu > 0.0 ? u[j] / nu : 0.0, cj;
+        v->idx[j] = nearest_code(c->cb, uj);
+        cj = c->cb->centroids[v->idx[j]];
+        cn += cj * cj;
+        uc += uj * cj;
     }
     v->cn = cn;
+    v->uc = uc;
     kvq__pack_codes(v->idx, c->kp.dim, c->kp.mse_bits, v->words);
     int st = kvq__stage_store_side(c, KVQ_SIDE_NORM, nu, v, v->norm);
     reconstruct(c, v->idx, *v->norm, v->y);

@@ -9,9 +9,12 @@ static const char *const forms[] = {"nc", NULL};
 
 static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
 {
-    (void)why;
     if (!kvq__stage_token_is(tok, n, "nc"))
         return KVQ_STAGE_NOMATCH;
+    if (s->eden) {
+        *why = "eden and nc both rescale the stored norm; use one";
+        return KVQ_ERR_BAD_SPEC;
+    }
     s->norm_correct = 1;
     return 0;
 }

@@ -1,5 +1,7 @@
 /* stage_qjl.c — QJL on the residual r = x − x̂: m sign bits z = sign(S r)
- * and γ = ‖r‖ as side value; x̂ += sqrt(π/2)/m · γ · Sᵀ z. */
+ * and γ = ‖r‖ as side value; x̂ += sqrt(π/2)/m · γ · Sᵀ z. S is Gaussian
+ * (qjl) or a randomized Hadamard with m = d (sqjl, doc/schemes.md §5.2):
+ * only the matrix differs, so the kernels take either as a dense S. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,11 +9,16 @@
 #include "core/core.h"
 #include "core/stage.h"
 
-static const char *const forms[] = {"qjl", "qjl<m>", NULL};
+static const char *const forms[] = {"qjl", "qjl<m>", "sqjl", NULL};
 
-/* qjl (m = dim) or qjl<m>. */
+/* qjl (m = dim), qjl<m> or sqjl (structured, m = dim). */
 static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
 {
+    if (kvq__stage_token_is(tok, n, "sqjl")) {
+        s->qjl = s->sqjl = 1;
+        s->qjl_m = 0;
+        return 0;
+    }
     if (n < 3 || !kvq__stage_token_is(tok, 3, "qjl"))
         return KVQ_STAGE_NOMATCH;
     long m = n == 3 ? 0 : kvq__stage_count_arg(tok + 3, n - 3);
@@ -26,15 +33,19 @@ static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
 
 static void format(const kvq_codec_spec *s, char *buf, size_t len)
 {
-    if (s->qjl && s->qjl_m)
+    if (s->qjl && s->sqjl)
+        snprintf(buf, len, "sqjl");
+    else if (s->qjl && s->qjl_m)
         snprintf(buf, len, "qjl%d", s->qjl_m);
     else
         snprintf(buf, len, "%s", s->qjl ? "qjl" : "");
 }
 
+/* sqjl has exactly m = dim rows (those of one Hadamard matrix). */
 static int valid(const kvq_codec_spec *s, int dim)
 {
-    return (s->qjl == 0 || s->qjl == 1) && s->qjl_m >= 0 && s->qjl_m <= 16 * dim;
+    return (s->qjl == 0 || s->qjl == 1) && s->qjl_m >= 0 && s->qjl_m <= 16 * dim &&
+           (s->sqjl == 0 || (s->sqjl == 1 && s->qjl && (s->qjl_m == 0 || s->qjl_m == dim)));
 }
 
 /* m = 0 means m = dim; without QJL m is 0. */
@@ -61,13 +72,29 @@ static void kernel(const kvq_codec_spec *s, kvq__codec_kparams *kp)
     kp->qjl_m = s->qjl_m;
 }
 
-/* S[i][j] = normal i·dim + j of the tensor's QJL stream. */
+/* sqjl: S = H_d·D′, i.e. S[i][j] = (−1)^popcount(i & j) · D′_j — the rows
+ * √d·H·D′ of doc/schemes.md §5.2 with H = H_d/√d orthogonal; D′_j = ±1 from
+ * bit 0 of word j of the tensor's SQJL stream. */
+static void structured(float *S, int d, uint64_t seed, int tensor, uint32_t trial)
+{
+    uint32_t purpose = tensor ? KVQ_RNG_SQJL_V : KVQ_RNG_SQJL_K;
+    for (int j = 0; j < d; j++) {
+        float sj = (kvq__core_word(seed, purpose, trial, (uint64_t)j) & 1u) ? -1.0f : 1.0f;
+        for (int i = 0; i < d; i++)
+            S[(size_t)i * d + j] = (__builtin_popcount((unsigned)(i & j)) & 1) ? -sj : sj;
+    }
+}
+
+/* qjl: S[i][j] = normal i·dim + j of the tensor's QJL stream. */
 static int realize(kvq_codec *c, uint64_t seed, int tensor, uint32_t trial)
 {
     size_t n = (size_t)c->kp.qjl_m * c->kp.dim;
     if (!(c->S = malloc(n * sizeof *c->S)))
         return KVQ_ERR_NOMEM;
-    kvq__rng_fill_normal(seed, tensor ? KVQ_RNG_QJL_V : KVQ_RNG_QJL_K, trial, 0, c->S, n);
+    if (c->spec.sqjl)
+        structured(c->S, c->kp.dim, seed, tensor, trial);
+    else
+        kvq__rng_fill_normal(seed, tensor ? KVQ_RNG_QJL_V : KVQ_RNG_QJL_K, trial, 0, c->S, n);
     return 0;
 }
 

@@ -119,6 +119,7 @@ int kvq__dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq__dev_codec *d)
     d->m = kp->qjl_m;
     d->words = kp->words;
     d->norm_correct = kp->norm_correct;
+    d->eden = kp->eden;
     d->half_side = kp->side_bits == 16;
     KVQ_TRY(st, upload_signs(ctx, kvq__codec_rotation(c), &d->signs, &d->rounds));
     if (cb) {
@@ -155,11 +156,12 @@ static int quantize_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t 
     KVQ_TRY(st, kvq__rt_kernel(ctx, "common+quantize", opts, "kvq_quantize_vec", &k));
     cl_uint n = (cl_uint)count, rounds = (cl_uint)d->rounds, nc = (cl_uint)d->norm_correct;
     cl_uint half = (cl_uint)d->half_side, m = (cl_uint)d->m, words = (cl_uint)d->words;
+    cl_uint eden = (cl_uint)d->eden;
     cl_mem sp = d->sprime ? d->sprime : d->signs;
     kvq__arg args[] = {
         {sizeof x, &x}, {sizeof n, &n}, {sizeof d->signs, &d->signs}, {sizeof rounds, &rounds},
         {sizeof d->thresholds, &d->thresholds}, {sizeof d->centroids, &d->centroids},
-        {sizeof nc, &nc}, {sizeof half, &half}, {sizeof sp, &sp}, {sizeof m, &m},
+        {sizeof nc, &nc}, {sizeof eden, &eden}, {sizeof half, &half}, {sizeof sp, &sp}, {sizeof m, &m},
         {sizeof words, &words}, {sizeof codes, &codes}, {sizeof norms, &norms},
         {sizeof gammas, &gammas}};
     KVQ_TRY(st, kvq__dev_args(k, args, sizeof args / sizeof args[0]));
@@ -182,13 +184,13 @@ static int quantize_group(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_
         return kvq__dev_no_local(ctx, "kvq_quantize", fixed + sizeof(float));
     cl_uint n = (cl_uint)count, rounds = (cl_uint)d->rounds, bits = (cl_uint)d->bits;
     cl_uint nc = (cl_uint)d->norm_correct, half = (cl_uint)d->half_side, m = (cl_uint)d->m;
-    cl_uint words = (cl_uint)d->words;
+    cl_uint words = (cl_uint)d->words, eden = (cl_uint)d->eden;
     cl_mem sp = d->sprime ? d->sprime : d->signs;
     size_t dimf = (size_t)d->dim * sizeof(float), zbytes = (m ? m : 1) * sizeof(cl_uint);
     kvq__arg args[] = {
         {sizeof x, &x}, {sizeof n, &n}, {sizeof d->signs, &d->signs}, {sizeof rounds, &rounds},
         {sizeof d->thresholds, &d->thresholds}, {sizeof d->centroids, &d->centroids},
-        {sizeof bits, &bits}, {sizeof nc, &nc}, {sizeof half, &half}, {sizeof sp, &sp},
+        {sizeof bits, &bits}, {sizeof nc, &nc}, {sizeof eden, &eden}, {sizeof half, &half}, {sizeof sp, &sp},
         {sizeof m, &m}, {sizeof words, &words}, {sizeof codes, &codes}, {sizeof norms, &norms},
         {sizeof gammas, &gammas}, {dimf, NULL}, {dimf, NULL}, {(size_t)d->dim * sizeof(cl_uint), NULL},
         {zbytes, NULL}, {ls * sizeof(float), NULL}};

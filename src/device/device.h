@@ -45,6 +45,7 @@ int kvq__blas_sgemm_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t 
 /* Device-resident form of a codec: codebook, rotation signs and QJL matrices. */
 typedef struct kvq__dev_codec {
     int dim, bits, m, rounds, norm_correct, half_side;
+    int eden;                       /* the stored norm is ν/⟨u, C[idx]⟩ */
     int symmetric;                  /* float centroids satisfy C[L−1−i] = −C[i] exactly */
     size_t words;
     cl_mem thresholds, centroids;   /* floats; NULL without MSE */

@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *buf = malloc(size + 1), *part[3], err[256];
     kvq_scheme s, many[64];
     kvq_source src[16];
-    int bits[8];
+    kvq_grid_budget bits[8];
     long v;
     double dv;
     if (!buf)
@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         __builtin_trap();
     int nb = kvq_grid_bits(part[0], bits, 8);
     for (int i = 0; nb < 0 && i < -nb; i++)
-        if (bits[i] < 1 || bits[i] > 8)
+        if (bits[i].k < 1 || bits[i].k > 8 || bits[i].v < 1 || bits[i].v > 8)
             __builtin_trap();
     if (nb < 0)
         kvq_grid_schemes(part[1], bits, -nb, many, 64);
