@@ -13,9 +13,14 @@
 /* The id of a metric name (exact match), or -1. */
 int kvq__metric_lookup(const char *name);
 
+/* A query is "one-hot" when its largest reference weight p_max exceeds this. */
+#define KVQ__ONE_HOT_P 0.99
+
 /* One trial's metrics from its per-query and per-vector records: plain means
- * over the m queries (a NaN query value propagates); jensen_ratio = mean over
- * the queries with var_p_eps > 0 of kl / (var_p_eps / 2) (NaN when none);
+ * over the m queries (a NaN query value propagates); jensen_ratio = Σ kl /
+ * Σ ½var_p_eps over the queries where both are finite (NaN when the
+ * denominator is 0); one_hot = the number of queries with p_max >
+ * KVQ__ONE_HOT_P;
  * k_* and v_* from k and v (NaN when NULL); dist6 = Euclidean norm of
  * (k_rel_mse, k_dir_err, v_rel_mse, v_dir_err, js / ln 2, out_rel_err). */
 void kvq__trial_aggregate(const kvq_query_metrics *q, size_t m,
