@@ -278,7 +278,7 @@ static void test_csv(kvq__results *r)
         same &= csv_fields(&p) == head;
         rows++;
     }
-    ok(rc == 0 && head == 14 + 3 * KVQ_METRIC_COUNT && rows == (int)r->count && same,
+    ok(rc == 0 && head == 16 + 3 * KVQ_METRIC_COUNT && rows == (int)r->count && same,
        "CSV: %d columns, %d rows, all the same width", head, rows);
     ok(strncmp(s, "scheme,bits,dist,rank,", 22) == 0 && strstr(s, ",kl_mean,kl_ci_lo,kl_ci_hi,") &&
        strstr(s, "\"pocl \"\"cpu\"\", x\\86\""), "CSV header names and RFC 4180 quoting");

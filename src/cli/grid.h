@@ -15,4 +15,9 @@ int kvq_grid_schemes(const char *text, const int *bits, int nbits, kvq_scheme *o
 /* Every dist × rank combination. */
 int kvq_grid_sources(const char *dists, const char *ranks, int dim, kvq_source *out, int max);
 
+/* "all", "A,B", "A-B" (mixed freely) into the layers to run, ascending and
+ * distinct, each one of the file's `avail` layers; flag names the option. */
+int kvq_grid_layers(const char *text, const char *flag, const int *avail, size_t navail,
+                    int *out, int max);
+
 #endif
