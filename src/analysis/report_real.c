@@ -367,8 +367,8 @@ void kvq__md_side_info(FILE *f, const kvq__results *r)
 {
     size_t n = side_flips(f, r, flip_none);
     fputs("## Equal effective bits\n\nSchemes are compared at the same nominal budget n, but "
-          "their side information (stored norms: 16 or 32 bits per vector, i.e. 1–2 bits per "
-          "coordinate at d = 32) differs, so their effective bits differ (doc/schemes.md §4). "
+          "their side information (one or two stored norms per vector, 32 bits each by default: "
+          "1–2 bits per coordinate at d = 32) differs, so their effective bits differ (doc/schemes.md §4). "
           "Here each winner at equal n on `kl` (which depends on K alone: K's effective bits) and "
           "on `dist6` (K and V: their mean) is checked against the other scheme interpolated "
           "log-linearly, between its own budgets, to the winner's effective bits "
