@@ -163,10 +163,11 @@ PY
   "$kvq" run --kv "$lay" --device host >/dev/null 2>"$tmp/e"; rc=$?
   [ $rc = 2 ] && grep -q "layers 0,3; choose one with --layer" "$tmp/e"; t $? "run on a layered file without --layer: exit 2 listing the layers"
   "$kvq" run --kv "$lay" --layer 3 --json --device host >"$tmp/l.json" 2>/dev/null &&
-    grep -q '"file":"lay.safetensors","layer":3,"trials_are":"heads","causal":true,"sharpness":0.75,' "$tmp/l.json"
+    grep -q '"file":"lay.safetensors","layer":3,"trials_are":"heads","sharpness":0.75,' "$tmp/l.json" &&
+    grep -q '"causal":true' "$tmp/l.json"
   t $? "run --layer 3: JSON names file and layer; recorded causal and sharpness used"
   "$kvq" run --kv "$lay" --layer 0 --no-causal --sharpness 2 --json --device host 2>/dev/null |
-    grep -q '"layer":0,"trials_are":"heads","causal":false,"sharpness":2,'; t $? "--no-causal and --sharpness override the file"
+    grep '"causal":false' | grep -q '"layer":0,"trials_are":"heads","sharpness":2,'; t $? "--no-causal and --sharpness override the file"
   usage "--trials" run --kv "$lay" --layer 0 --trials 3 --device host; t $? "--trials above the heads: exit 2"
   usage "--layer" run --kv "$lay" --layer 1 --device host; t $? "--layer the file lacks: exit 2"
   usage "badmeta.safetensors" run --kv "$tmp/badmeta.safetensors" --layer 0 --device host; t $? "metadata causal 'yes': exit 2 naming the file"

@@ -106,11 +106,11 @@ static void json_config(FILE *f, const kvq__cell *c, uint64_t seed)
         fprintf(f, ",\"layer\":%d", c->layer);
     else
         fputs(",\"layer\":null", f);
-    fprintf(f, ",\"trials_are\":\"%s\",\"causal\":%s", c->real ? "heads" : "draws",
-            c->causal ? "true" : "false");
+    fprintf(f, ",\"trials_are\":\"%s\"", c->real ? "heads" : "draws");
     fprintf(f, ",\"sharpness\":%s,\"seed\":%llu,\"device\":", num17(b, c->sharpness),
             (unsigned long long)seed);
     kvq__json_string(f, c->device);
+    fprintf(f, ",\"causal\":%s", c->causal ? "true" : "false");
     fprintf(f, ",\"effective_bits\":{\"k\":%s,", num17(b, c->eff_bits_k));
     fprintf(f, "\"v\":%s}}", num17(b, c->eff_bits_v));
 }
