@@ -152,6 +152,7 @@ typedef struct kvq__finding_cell {
     int agrees;              /* verdict == expected */
     double qjl_var, qjl_bound; /* Jensen: means of the optional arrays, else NaN */
     double one_hot;          /* Jensen: mean one-hot queries per trial, else NaN */
+    char eff[64];            /* effective bits of a (and b): "K5/V6 vs K5/V5" */
     size_t queries;          /* Jensen: queries per trial */
 } kvq__finding_cell;
 

@@ -337,6 +337,11 @@ static void add_evidence(builder *bd, kvq__finding *f, int fid, size_t a, size_t
     else
         snprintf(fc->label, sizeof fc->label, "n=%d %s%s: %s vs %s", ca->bits, fc->source, cfg,
                  fc->a, fc->b);
+    if (b == NO_CELL)
+        snprintf(fc->eff, sizeof fc->eff, "K%.3g/V%.3g", ca->eff_bits_k, ca->eff_bits_v);
+    else
+        snprintf(fc->eff, sizeof fc->eff, "K%.3g/V%.3g vs K%.3g/V%.3g", ca->eff_bits_k,
+                 ca->eff_bits_v, bd->r->cells[b].eff_bits_k, bd->r->cells[b].eff_bits_v);
     fc->bits = ca->bits;
     fc->metric = metric;
     fc->expected = expected;

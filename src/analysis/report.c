@@ -238,16 +238,16 @@ static const char *outcome(char *buf, size_t len, const kvq__finding_cell *c, in
 static void md_evidence(FILE *f, const kvq__finding *fd)
 {
     char b1[40], b2[40], b3[40], o1[80], o2[80];
-    fputs("| comparison | metric | mean δ | 95% CI | p (Holm) | result | claim | agrees |\n"
-          "|---|---|---|---|---|---|---|---|\n", f);
+    fputs("| comparison | metric | mean δ | 95% CI | p (Holm) | result | claim | agrees | "
+          "effective bits |\n|---|---|---|---|---|---|---|---|---|\n", f);
     for (size_t i = 0; i < fd->count; i++) {
         const kvq__finding_cell *c = &fd->cells[i];
         fprintf(f, "| %s | %s | %s | [%s, ", c->label, kvq_metric_name(c->metric),
                 kvq__num6(b1, c->mean), kvq__num6(b2, c->ci_lo));
         fprintf(f, "%s] | %s | ", kvq__num6(b3, c->ci_hi), kvq__num6(b1, c->p_holm));
-        fprintf(f, "%s | %s | %s |\n", outcome(o1, sizeof o1, c, c->verdict),
+        fprintf(f, "%s | %s | %s | %s |\n", outcome(o1, sizeof o1, c, c->verdict),
                 outcome(o2, sizeof o2, c, c->expected),
-                c->expected == KVQ_NO_CLAIM ? "–" : c->agrees ? "yes" : "**no**");
+                c->expected == KVQ_NO_CLAIM ? "–" : c->agrees ? "yes" : "**no**", c->eff);
     }
 }
 
