@@ -270,7 +270,7 @@ KVQ_API int kvq_rotate(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t cou
     Q(ENTROPY_QUANT, "entropy_quant", 0, entropy_quant)                                  \
     Q(TOP1, "top1", 1, top1) Q(TOPK_RECALL, "topk_recall", 1, topk_recall)               \
     Q(LOGIT_MSE, "logit_mse", 0, logit_mse) Q(LOGIT_BIAS, "logit_bias", 0, logit_bias)   \
-    D(JENSEN_RATIO, "jensen_ratio", 0)                                                   \
+    D(JENSEN_RATIO, "jensen_ratio", 0) D(ONE_HOT, "one_hot", 0)                           \
     Q(OUT_REL_ERR, "out_rel_err", 0, out_rel_err)                                        \
     Q(OUT_DIR_ERR, "out_dir_err", 0, out_dir_err)                                        \
     D(K_REL_MSE, "k_rel_mse", 0) D(K_DIR_ERR, "k_dir_err", 0)                            \
@@ -291,13 +291,16 @@ KVQ_API const char *kvq_metric_name(int id);
 KVQ_API int kvq_metric_higher_is_better(int id);
 
 /* Per-query attention results (a record; doc/metrics.md). All in nats;
- * var_p_eps = Var_p(eps), the denominator of the Jensen ratio. */
+ * var_p_eps = Var_p(eps), the denominator of the Jensen ratio; p_max =
+ * max_j p_j, the largest reference attention weight (a query is "one-hot"
+ * when it exceeds 0.99, doc/metrics.md §2.5). */
 typedef struct kvq_query_metrics {
     double kl, kl_rev, js, tv;
     double entropy_ref, entropy_quant;
     double top1, topk_recall;
     double logit_mse, logit_bias, var_p_eps;
     double out_rel_err, out_dir_err;
+    double p_max;
 } kvq_query_metrics;
 
 /* Per-vector reconstruction errors, averaged over the non-zero vectors of a

@@ -49,6 +49,7 @@ static int compare_query(const kvq_query_metrics *a, const kvq_query_metrics *b,
     good &= close_to(a->entropy_ref, b->entropy_ref, 1e-4, 1e-6);
     good &= close_to(a->entropy_quant, b->entropy_quant, 1e-4, 1e-6);
     good &= close_to(a->var_p_eps, b->var_p_eps, 1e-3, 1e-7);
+    good &= close_to(a->p_max, b->p_max, 1e-4, 1e-6);   /* the one-hot test's input */
     good &= close_to(a->logit_mse, b->logit_mse, 1e-3, 1e-7);
     good &= close_to(a->out_rel_err, b->out_rel_err, 1e-3, 1e-6);
     good &= close_to(a->out_dir_err, b->out_dir_err, 1e-3, 1e-7);

@@ -21,7 +21,7 @@ static void test_names(void)
 {
     static const char *spec =
         "kl kl_rev js tv entropy_ref entropy_quant top1 topk_recall logit_mse logit_bias "
-        "jensen_ratio out_rel_err out_dir_err k_rel_mse k_dir_err v_rel_mse v_dir_err dist6";
+        "jensen_ratio one_hot out_rel_err out_dir_err k_rel_mse k_dir_err v_rel_mse v_dir_err dist6";
     char joined[512] = "";
     int round = 1;
     for (int i = 0; i < KVQ_METRIC_COUNT; i++) {
@@ -30,7 +30,7 @@ static void test_names(void)
         strcat(joined, kvq_metric_name(i));
         round &= kvq__metric_lookup(kvq_metric_name(i)) == i;
     }
-    ok(KVQ_METRIC_COUNT == 18 && strcmp(joined, spec) == 0, "18 metrics in doc/metrics.md §2 order");
+    ok(KVQ_METRIC_COUNT == 19 && strcmp(joined, spec) == 0, "19 metrics in doc/metrics.md §2 order");
     ok(round && kvq__metric_lookup("nope") == -1 && kvq__metric_lookup(NULL) == -1 &&
        kvq_metric_name(-1) == NULL && kvq_metric_name(KVQ_METRIC_COUNT) == NULL,
        "lookup round trip; unknown names and ids rejected");
@@ -55,6 +55,7 @@ static void test_two_point(void)
        rel_close(m.entropy_quant, -(0.75 * log(0.75) + 0.25 * log(0.25)), 1e-14), "two-point entropies");
     ok(rel_close(m.logit_mse, l3 * l3 / 2, 1e-15) && rel_close(m.logit_bias, l3 / 2, 1e-15) &&
        rel_close(m.var_p_eps, l3 * l3 / 4, 1e-14), "two-point logit mse, bias, Var_p(eps)");
+    ok(m.p_max == 0.5, "two-point p_max = 1/2");
     ok(m.top1 == 1 && m.topk_recall == 1 && m.out_rel_err == 0 && m.out_dir_err == 0,
        "two-point top1 (tie → index 0 both), top-k with k = n, out_* left 0");
 }
@@ -178,6 +179,9 @@ static void test_aggregate(void)
     q[0].kl = 0.2; q[0].var_p_eps = 0.2;   /* ratio 0.2 / 0.1 = 2 */
     q[1].kl = 0.4; q[1].var_p_eps = 0.0;   /* undefined: left out */
     q[2].kl = 0.3; q[2].var_p_eps = 0.15;  /* ratio 4 */
+    q[0].p_max = 0.995;
+    q[1].p_max = 0.99;
+    q[2].p_max = 0.5;
     for (int i = 0; i < 3; i++) {
         q[i].js = js;
         q[i].top1 = i != 1;
@@ -188,7 +192,11 @@ static void test_aggregate(void)
     kvq__trial_aggregate(q, 3, &k, &v, out);
     ok(rel_close(out[KVQ_METRIC_KL], 0.3, 1e-15) && rel_close(out[KVQ_METRIC_TOP1], 2.0 / 3, 1e-15) &&
        out[KVQ_METRIC_LOGIT_BIAS] == 0, "means over queries");
-    ok(rel_close(out[KVQ_METRIC_JENSEN_RATIO], 3.0, 1e-15), "jensen_ratio = mean(2, 4), skips Var 0");
+    /* Ratio of sums (doc/metrics.md §2.5), by hand: Σ kl = 0.9, Σ ½Var = 0.1 + 0 + 0.075
+     * = 0.175, 0.9 / 0.175 = 36/7 (the mean of per-query ratios would be 3). */
+    ok(rel_close(out[KVQ_METRIC_JENSEN_RATIO], 36.0 / 7, 1e-15),
+       "jensen_ratio = Σ kl / Σ ½Var = 36/7 (%.17g)", out[KVQ_METRIC_JENSEN_RATIO]);
+    ok(out[KVQ_METRIC_ONE_HOT] == 1, "one_hot counts p_max > 0.99 strictly (0.995 yes, 0.99 no)");
     ok(rel_close(out[KVQ_METRIC_DIST6], 0.13, 1e-14) && out[KVQ_METRIC_K_DIR_ERR] == 0.04,
        "dist6 = 0.13 on the hand example (%.17g)", out[KVQ_METRIC_DIST6]);
     q[0].var_p_eps = q[2].var_p_eps = 0;
@@ -196,6 +204,15 @@ static void test_aggregate(void)
     ok(isnan(out[KVQ_METRIC_JENSEN_RATIO]) && isnan(out[KVQ_METRIC_K_REL_MSE]) &&
        isnan(out[KVQ_METRIC_DIST6]) && out[KVQ_METRIC_V_REL_MSE] == 0,
        "no defined Jensen query → NaN; no K errors → NaN k_* and dist6");
+    /* A one-hot query (Var_p ≈ 1e-16, its own ratio 2e4) beside an ordinary one
+     * (ratio 1): the mean of ratios would be ≈ 1e4; the ratio of sums is
+     * (0.01 + 1e-12) / (0.01 + 5e-17) = 1 + 1e-10 to 1e-15. */
+    memset(q, 0, sizeof q);
+    q[0].kl = 1e-12; q[0].var_p_eps = 1e-16; q[0].p_max = 0.9999;
+    q[1].kl = 0.01; q[1].var_p_eps = 0.02; q[1].p_max = 0.3;
+    kvq__trial_aggregate(q, 2, &k, &v, out);
+    ok(rel_close(out[KVQ_METRIC_JENSEN_RATIO], 1.0 + 1e-10, 1e-12) && out[KVQ_METRIC_ONE_HOT] == 1,
+       "a one-hot query does not dominate the ratio (%.17g)", out[KVQ_METRIC_JENSEN_RATIO]);
     kvq__trial_aggregate(q, 0, &k, &v, out);
     ok(isnan(out[KVQ_METRIC_KL]), "no queries: NaN means");
 }
@@ -238,7 +255,7 @@ static void test_aggregate_mapping(void)
 
 int main(void)
 {
-    plan(32);
+    plan(35);
     test_names();
     test_two_point();
     test_small_golden();

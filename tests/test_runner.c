@@ -96,8 +96,10 @@ int main(void)
         st = st || kvq_scheme_parse(scheme_text[i], scheme_bits[i], &schemes[i], NULL, 0);
     for (int i = 0; i < 2; i++)
         st = st || kvq_source_parse(dist_text[i][0], dist_text[i][1], &sources[i], NULL, 0);
-    kvq__experiment e = {DIM, KEYS, QUERIES, TAU, 0, TRIALS, SEED, schemes, 3, sources, 2,
-                        NULL, NULL, on_progress, &pr};
+    kvq__experiment e = {.dim = DIM, .keys = KEYS, .queries = QUERIES, .sharpness = TAU,
+                         .trials = TRIALS, .seed = SEED, .schemes = schemes, .nschemes = 3,
+                         .sources = sources, .nsources = 2, .layer = -1,
+                         .progress = on_progress, .progress_arg = &pr};
     plan(12);
     ok(!st && kvq__experiment_run(host, &e, r) == 0 && r->count == 6, "runs 2 sources × 3 schemes");
     if (st || r->count != 6) {

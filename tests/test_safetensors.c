@@ -2,6 +2,7 @@
  * fixtures written by the safetensors 0.8 package (F32, F16; BF16 by
  * tools/make_corpus.py), legal JSON variations built here, and every
  * truncation of a valid file. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,90 @@ static void test_json_forms(void)
     }
 }
 
+/* Writes a file image to a temporary path (returned, static); NULL on failure. */
+static const char *image_file(const char *hdr, size_t nfloats)
+{
+    static unsigned char buf[4096];
+    static char path[] = "/tmp/kvq-st-meta.XXXXXX";
+    size_t len = image(buf, hdr, nfloats);
+    strcpy(path + strlen(path) - 6, "XXXXXX");
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    int good = f && fwrite(buf, 1, len, f) == len;
+    if (f)
+        good &= fclose(f) == 0;
+    return good ? path : NULL;
+}
+
+/* "__metadata__" values (kvq__safetensors_meta), tools/export_kv.py's layer
+ * names (kvq__safetensors_layers) and the recorded sharpness and causal flag
+ * (kvq__kv_meta_read). Expected values are the literals written into the
+ * headers; é is U+00E9 = UTF-8 c3 a9. */
+static void test_metadata(void)
+{
+    static const char *t1 = "\"k\":{\"dtype\":\"F32\",\"shape\":[2,16],\"data_offsets\":[0,128]}}";
+    static unsigned char buf[4096];
+    char hdr[1024], err[256] = "", *v = NULL;
+    snprintf(hdr, sizeof hdr, "{\"__metadata__\":{\"causal\":\"1\",\"layer3.sharpness\":\"2.5\","
+             "\"name\":\"caf\\u00e9\"},%s", t1);
+    size_t len = image(buf, hdr, 32);
+    int rc = kvq__safetensors_meta_mem(buf, len, "causal", &v, err, sizeof err);
+    ok(rc == 1 && v && !strcmp(v, "1"), "metadata: causal = \"1\" (%s)", err);
+    free(v);
+    rc = kvq__safetensors_meta_mem(buf, len, "name", &v, err, sizeof err);
+    ok(rc == 1 && v && !strcmp(v, "caf\xc3\xa9"), "metadata: \\u00e9 unescaped to UTF-8");
+    free(v);
+    rc = kvq__safetensors_meta_mem(buf, len, "rope", &v, err, sizeof err);
+    ok(rc == 0 && v == NULL, "metadata: absent key → 0, NULL");
+    snprintf(hdr, sizeof hdr, "{\"__metadata__\":{\"a\":\"x\\u0000y\"},%s", t1);
+    len = image(buf, hdr, 32);
+    rc = kvq__safetensors_meta_mem(buf, len, "a", &v, err, sizeof err);
+    ok(rc == KVQ_ERR_FORMAT && v == NULL && strstr(err, "NUL"), "metadata: a NUL in a value refused: %s", err);
+    snprintf(hdr, sizeof hdr, "{\"__metadata__\":{\"a\":\"1\",\"b\":\"2\",\"a\":\"3\"},%s", t1);
+    len = image(buf, hdr, 32);
+    rc = kvq__safetensors_meta_mem(buf, len, "b", &v, err, sizeof err);
+    ok(rc == KVQ_ERR_FORMAT && strstr(err, "duplicate key 'a'"), "metadata: duplicate key refused: %s", err);
+    snprintf(hdr, sizeof hdr, "{\"__metadata__\":{\"a\":\"1\"},%s", t1);
+    len = image(buf, hdr, 31);   /* one float short: the layout check fails */
+    rc = kvq__safetensors_meta_mem(buf, len, "a", &v, err, sizeof err);
+    ok(rc == KVQ_ERR_FORMAT && v == NULL, "metadata: the whole header is validated first: %s", err);
+
+    /* Layer names: layer2 and layer10 count; layer02 (leading zero), layerx.k,
+     * layer7.v alone and "k" do not. Zero-size tensors keep the layout trivial. */
+    static const char *names[] = {"layer10.k", "layer2.k", "layer2.v", "layer02.k", "layerx.k",
+                                  "layer7.v", "k"};
+    size_t used = (size_t)snprintf(hdr, sizeof hdr, "{\"__metadata__\":{\"causal\":\"yes\","
+                                   "\"layer2.sharpness\":\"-1\",\"layer10.sharpness\":\"0.5\"}");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        used += (size_t)snprintf(hdr + used, sizeof hdr - used,
+                                 ",\"%s\":{\"dtype\":\"F32\",\"shape\":[0,16],\"data_offsets\":[0,0]}",
+                                 names[i]);
+    snprintf(hdr + used, sizeof hdr - used, "}");
+    const char *path = image_file(hdr, 0);
+    int layers[8] = {0};
+    size_t n = 0;
+    rc = path ? kvq__safetensors_layers(path, layers, 8, &n, err, sizeof err) : -1;
+    ok(rc == 0 && n == 2 && layers[0] == 2 && layers[1] == 10, "layers: {2, 10} from the names (%s)",
+       err);
+    kvq__kv_meta m;
+    rc = path ? kvq__kv_meta_read(path, 10, &m, err, sizeof err) : -1;
+    ok(rc == KVQ_ERR_FORMAT && strstr(err, "'causal'"), "meta: causal \"yes\" refused: %s", err);
+    rc = path ? kvq__kv_meta_read(path, 2, &m, err, sizeof err) : -1;
+    ok(rc == KVQ_ERR_FORMAT && strstr(err, "layer2.sharpness"), "meta: sharpness -1 refused: %s", err);
+    if (path)
+        remove(path);
+    snprintf(hdr, sizeof hdr, "{\"__metadata__\":{\"causal\":\"0\",\"layer4.sharpness\":\"1.25\"},%s",
+             t1);
+    path = image_file(hdr, 32);
+    rc = path ? kvq__kv_meta_read(path, 4, &m, err, sizeof err) : -1;
+    int got4 = rc == 0 && m.sharpness == 1.25 && m.causal == 0;
+    rc = path ? kvq__kv_meta_read(path, 5, &m, err, sizeof err) : -1;
+    ok(got4 && rc == 0 && isnan(m.sharpness) && m.causal == 0,
+       "meta: layer 4 τ 1.25, causal 0; layer 5 has no τ (%s)", err);
+    if (path)
+        remove(path);
+}
+
 /* Every proper prefix of a valid file is rejected without a crash. */
 static void test_truncations(void)
 {
@@ -167,10 +252,11 @@ int main(void)
 {
     const char *top = getenv("top_srcdir");
     snprintf(good_dir, sizeof good_dir, "%s/tests/data/good", top ? top : ".");
-    plan(6 + 4 + 14 + 1);
+    plan(6 + 4 + 14 + 10 + 1);
     test_fixtures();
     test_loader();
     test_json_forms();
+    test_metadata();
     test_truncations();
     return exit_status();
 }

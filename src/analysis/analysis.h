@@ -13,9 +13,14 @@
 /* The id of a metric name (exact match), or -1. */
 int kvq__metric_lookup(const char *name);
 
+/* A query is "one-hot" when its largest reference weight p_max exceeds this. */
+#define KVQ__ONE_HOT_P 0.99
+
 /* One trial's metrics from its per-query and per-vector records: plain means
- * over the m queries (a NaN query value propagates); jensen_ratio = mean over
- * the queries with var_p_eps > 0 of kl / (var_p_eps / 2) (NaN when none);
+ * over the m queries (a NaN query value propagates); jensen_ratio = Σ kl /
+ * Σ ½var_p_eps over the queries where both are finite (NaN when the
+ * denominator is 0); one_hot = the number of queries with p_max >
+ * KVQ__ONE_HOT_P;
  * k_* and v_* from k and v (NaN when NULL); dist6 = Euclidean norm of
  * (k_rel_mse, k_dir_err, v_rel_mse, v_dir_err, js / ln 2, out_rel_err). */
 void kvq__trial_aggregate(const kvq_query_metrics *q, size_t m,
@@ -79,6 +84,9 @@ typedef struct kvq__cell {
     int dim;
     size_t keys, queries;
     double sharpness;
+    int causal;                      /* the causal flag of the experiment (doc/statistics.md §1.6) */
+    int real;                        /* real data: dist is the file, trial t is head t */
+    int layer;                       /* real data: the file's layer, < 0 when it has none */
     size_t trials;
     double *per_trial[KVQ_METRIC_COUNT];
     double *qjl_var_measured, *qjl_var_bound;
@@ -104,6 +112,12 @@ void kvq__results_free(kvq__results *r);
  * NULL; the qjl arrays are copied when tmpl has them, else stay NULL.
  * *out (may be NULL) points at the stored cell until the next add. */
 int kvq__results_add(kvq__results *r, const kvq__cell *tmpl, kvq__cell **out);
+/* The printable data source of a cell: "dist/rank" ("gauss/full"), for real
+ * data "FILE/layerL" (or "FILE/real" for a file without layers). */
+void kvq__cell_source(const kvq__cell *c, char *buf, size_t len);
+/* 1 when two cells ran on the same data and sizes: everything but the
+ * scheme and the budget (dist, rank, layer, d, N, M, τ, causal). */
+int kvq__cell_same_data(const kvq__cell *x, const kvq__cell *y);
 /* The first cell with this scheme (case-insensitive), bits, dist and rank. */
 const kvq__cell *kvq__results_find(const kvq__results *r, const char *scheme,
                                          int bits, const char *dist, const char *rank);
@@ -137,6 +151,9 @@ typedef struct kvq__finding_cell {
     int expected;            /* the claimed verdict, or KVQ_NO_CLAIM */
     int agrees;              /* verdict == expected */
     double qjl_var, qjl_bound; /* Jensen: means of the optional arrays, else NaN */
+    double one_hot;          /* Jensen: mean one-hot queries per trial, else NaN */
+    char eff[64];            /* effective bits of a (and b): "K5/V6 vs K5/V5" */
+    size_t queries;          /* Jensen: queries per trial */
 } kvq__finding_cell;
 
 typedef struct kvq__finding {
@@ -271,7 +288,9 @@ typedef struct kvq__experiment {
     const kvq_source *sources;
     size_t nsources;
     const kvq_kv *real;
-    const char *real_name;        /* the "dist" label of real data */
+    const char *real_name;        /* the "dist" label of real data: the file's name */
+    int layer;                    /* real data: its layer in the file, < 0 for none */
+    int causal;                   /* recorded in the cells; the mask itself is the job's */
     void (*progress)(void *arg, size_t done, size_t total);
     void *progress_arg;
 } kvq__experiment;

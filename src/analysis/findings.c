@@ -104,6 +104,15 @@ static int same_name(const char *a, const char *b)
     return *a == *b;
 }
 
+/* The printable data source of a cell (see analysis.h). */
+void kvq__cell_source(const kvq__cell *c, char *buf, size_t len)
+{
+    if (c->real && c->layer >= 0)
+        snprintf(buf, len, "%s/layer%d", c->dist, c->layer);
+    else
+        snprintf(buf, len, "%s/%s", c->dist, c->rank);
+}
+
 /* The first cell with this scheme, bits, dist and rank. */
 const kvq__cell *kvq__results_find(const kvq__results *r, const char *scheme, int bits,
                                  const char *dist, const char *rank)
@@ -203,12 +212,19 @@ typedef struct builder {
     int status;
 } builder;
 
+/* 1 when two cells ran on the same data and sizes (see analysis.h). */
+int kvq__cell_same_data(const kvq__cell *x, const kvq__cell *y)
+{
+    return x->dim == y->dim && x->keys == y->keys && x->queries == y->queries &&
+           x->sharpness == y->sharpness && x->causal == y->causal && x->real == y->real &&
+           x->layer == y->layer && strcmp(x->dist, y->dist) == 0 &&
+           strcmp(x->rank, y->rank) == 0;
+}
+
 /* 1 when two cells are the same configuration apart from the scheme. */
 static int same_config(const kvq__cell *x, const kvq__cell *y)
 {
-    return x->bits == y->bits && x->dim == y->dim && x->keys == y->keys &&
-           x->queries == y->queries && x->sharpness == y->sharpness &&
-           strcmp(x->dist, y->dist) == 0 && strcmp(x->rank, y->rank) == 0;
+    return x->bits == y->bits && kvq__cell_same_data(x, y);
 }
 
 /* Index of the cell of `scheme` in the same configuration as cell i. */
@@ -309,7 +325,7 @@ static void add_evidence(builder *bd, kvq__finding *f, int fid, size_t a, size_t
     }
     kvq__finding_cell *fc = &f->cells[f->count];
     memset(fc, 0, sizeof *fc);
-    snprintf(fc->source, sizeof fc->source, "%s/%s", ca->dist, ca->rank);
+    kvq__cell_source(ca, fc->source, sizeof fc->source);
     snprintf(fc->a, sizeof fc->a, "%s", ca->scheme);
     snprintf(fc->b, sizeof fc->b, "%s", b == NO_CELL ? "1" : bd->r->cells[b].scheme);
     char cfg[96] = "";
@@ -321,10 +337,16 @@ static void add_evidence(builder *bd, kvq__finding *f, int fid, size_t a, size_t
     else
         snprintf(fc->label, sizeof fc->label, "n=%d %s%s: %s vs %s", ca->bits, fc->source, cfg,
                  fc->a, fc->b);
+    if (b == NO_CELL)
+        snprintf(fc->eff, sizeof fc->eff, "K%.3g/V%.3g", ca->eff_bits_k, ca->eff_bits_v);
+    else
+        snprintf(fc->eff, sizeof fc->eff, "K%.3g/V%.3g vs K%.3g/V%.3g", ca->eff_bits_k,
+                 ca->eff_bits_v, bd->r->cells[b].eff_bits_k, bd->r->cells[b].eff_bits_v);
     fc->bits = ca->bits;
     fc->metric = metric;
     fc->expected = expected;
-    fc->qjl_var = fc->qjl_bound = NAN;
+    fc->qjl_var = fc->qjl_bound = fc->one_hot = NAN;
+    fc->queries = ca->queries;
     bd->links[fid][f->count++] = (link){ reg, flip };
 }
 
@@ -372,6 +394,7 @@ static void build_jensen(builder *bd, kvq__finding *f)
         if (f->count > before) {
             f->cells[before].qjl_var = nan_mean(c->qjl_var_measured, c->trials);
             f->cells[before].qjl_bound = nan_mean(c->qjl_var_bound, c->trials);
+            f->cells[before].one_hot = nan_mean(c->per_trial[KVQ_METRIC_ONE_HOT], c->trials);
         }
     }
 }

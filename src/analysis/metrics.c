@@ -48,18 +48,31 @@ static double query_mean(const kvq_query_metrics *q, size_t m, size_t offset)
     return s / (double)m;
 }
 
-/* Mean over the queries where it is defined of kl / (var_p_eps / 2). */
-static double jensen_mean(const kvq_query_metrics *q, size_t m)
+/* The Jensen ratio of one trial as a ratio of sums (doc/metrics.md §2.5):
+ * Σ kl / Σ ½var_p_eps over the queries where both are finite, so a query
+ * whose attention is one-hot (Var_p(ε) ≈ 0) adds almost nothing to either
+ * sum instead of a huge, noisy per-query ratio. NaN when the variance sum
+ * is 0. */
+static double jensen_ratio_of_sums(const kvq_query_metrics *q, size_t m)
 {
-    double s = 0;
-    size_t used = 0;
+    double kl = 0, half_var = 0;
     for (size_t i = 0; i < m; i++) {
-        if (!(q[i].var_p_eps > 0))
+        if (!isfinite(q[i].kl) || !(q[i].var_p_eps >= 0) || !isfinite(q[i].var_p_eps))
             continue;
-        s += q[i].kl / (0.5 * q[i].var_p_eps);
-        used++;
+        kl += q[i].kl;
+        half_var += 0.5 * q[i].var_p_eps;
     }
-    return used ? s / (double)used : NAN;
+    return half_var > 0 ? kl / half_var : NAN;
+}
+
+/* How many queries put more than KVQ__ONE_HOT_P of their reference
+ * attention on one key (doc/metrics.md §2.5). */
+static double one_hot_count(const kvq_query_metrics *q, size_t m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m; i++)
+        n += q[i].p_max > KVQ__ONE_HOT_P;
+    return (double)n;
 }
 
 /* dist6 (doc/metrics.md §2.8): norm of six dimensionless errors (JS in bits). */
@@ -82,7 +95,8 @@ void kvq__trial_aggregate(const kvq_query_metrics *q, size_t m,
     for (int id = 0; id < KVQ_METRIC_COUNT; id++)
         if (metric_table[id].per_query)
             out[id] = query_mean(q, m, metric_table[id].offset);
-    out[KVQ_METRIC_JENSEN_RATIO] = jensen_mean(q, m);
+    out[KVQ_METRIC_JENSEN_RATIO] = jensen_ratio_of_sums(q, m);
+    out[KVQ_METRIC_ONE_HOT] = one_hot_count(q, m);
     out[KVQ_METRIC_K_REL_MSE] = k ? k->rel_mse : NAN;
     out[KVQ_METRIC_K_DIR_ERR] = k ? k->dir_err : NAN;
     out[KVQ_METRIC_V_REL_MSE] = v ? v->rel_mse : NAN;

@@ -38,7 +38,7 @@ static const char *num17(char buf[40], double x)
 }
 
 /* %.6g, or "–" for undefined values (Markdown). */
-static const char *num6(char buf[40], double x)
+const char *kvq__num6(char buf[40], double x)
 {
     return isfinite(x) ? fmt_num(buf, x, 6) : strcpy(buf, "–");
 }
@@ -124,9 +124,20 @@ static void json_config(FILE *f, const kvq__cell *c, uint64_t seed)
     kvq__json_string(f, c->dist);
     fputs(",\"rank\":", f);
     kvq__json_string(f, c->rank);
+    fputs(",\"file\":", f);
+    if (c->real)
+        kvq__json_string(f, c->dist);
+    else
+        fputs("null", f);
+    if (c->real && c->layer >= 0)
+        fprintf(f, ",\"layer\":%d", c->layer);
+    else
+        fputs(",\"layer\":null", f);
+    fprintf(f, ",\"trials_are\":\"%s\"", c->real ? "heads" : "draws");
     fprintf(f, ",\"sharpness\":%s,\"seed\":%llu,\"device\":", num17(b, c->sharpness),
             (unsigned long long)seed);
     kvq__json_string(f, c->device);
+    fprintf(f, ",\"causal\":%s", c->causal ? "true" : "false");
     fprintf(f, ",\"effective_bits\":{\"k\":%s,", num17(b, c->eff_bits_k));
     fprintf(f, "\"v\":%s}}", num17(b, c->eff_bits_v));
 }
@@ -174,7 +185,7 @@ int kvq__report_json(FILE *f, const kvq__results *r)
 /* ---- CSV ---------------------------------------------------------------- */
 
 /* A CSV field, quoted when it holds a comma, quote or line break. */
-static void csv_str(FILE *f, const char *s)
+void kvq__csv_str(FILE *f, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n")) {
         fputs(s, f);
@@ -190,7 +201,7 @@ static void csv_str(FILE *f, const char *s)
 }
 
 /* A CSV number: %.17g, empty when undefined. */
-static void csv_num(FILE *f, double x)
+void kvq__csv_num(FILE *f, double x)
 {
     char b[40];
     fputc(',', f);
@@ -201,7 +212,7 @@ static void csv_num(FILE *f, double x)
 /* One row per cell: configuration, then mean/CI of every metric. */
 int kvq__report_csv(FILE *f, const kvq__results *r)
 {
-    fputs("scheme,bits,dist,rank,dim,keys,queries,sharpness,trials,seed,device,"
+    fputs("scheme,bits,dist,rank,layer,dim,keys,queries,sharpness,causal,trials,seed,device,"
           "eff_bits_k,eff_bits_v,seconds", f);
     for (int m = 0; m < KVQ_METRIC_COUNT; m++) {
         const char *n = kvq_metric_name(m);
@@ -211,24 +222,27 @@ int kvq__report_csv(FILE *f, const kvq__results *r)
     for (size_t i = 0; i < r->count; i++) {
         const kvq__cell *c = &r->cells[i];
         char lb[24];
-        csv_str(f, c->scheme);
+        kvq__csv_str(f, c->scheme);
         fprintf(f, ",%s,", kvq__cell_bits_label(c, lb, sizeof lb));
-        csv_str(f, c->dist);
+        kvq__csv_str(f, c->dist);
         fputc(',', f);
-        csv_str(f, c->rank);
+        kvq__csv_str(f, c->rank);
+        fputc(',', f);
+        if (c->real && c->layer >= 0)
+            fprintf(f, "%d", c->layer);
         fprintf(f, ",%d,%zu,%zu", c->dim, c->keys, c->queries);
-        csv_num(f, c->sharpness);
-        fprintf(f, ",%zu,%llu,", c->trials, (unsigned long long)r->seed);
-        csv_str(f, c->device);
-        csv_num(f, c->eff_bits_k);
-        csv_num(f, c->eff_bits_v);
-        csv_num(f, c->seconds);
+        kvq__csv_num(f, c->sharpness);
+        fprintf(f, ",%d,%zu,%llu,", c->causal, c->trials, (unsigned long long)r->seed);
+        kvq__csv_str(f, c->device);
+        kvq__csv_num(f, c->eff_bits_k);
+        kvq__csv_num(f, c->eff_bits_v);
+        kvq__csv_num(f, c->seconds);
         for (int m = 0; m < KVQ_METRIC_COUNT; m++) {
             double mean, lo, hi;
             kvq__cell_summary(c, m, r->seed, &mean, &lo, &hi);
-            csv_num(f, mean);
-            csv_num(f, lo);
-            csv_num(f, hi);
+            kvq__csv_num(f, mean);
+            kvq__csv_num(f, lo);
+            kvq__csv_num(f, hi);
         }
         fputs("\r\n", f);
     }
@@ -252,16 +266,16 @@ static const char *outcome(char *buf, size_t len, const kvq__finding_cell *c, in
 static void md_evidence(FILE *f, const kvq__finding *fd)
 {
     char b1[40], b2[40], b3[40], o1[80], o2[80];
-    fputs("| comparison | metric | mean δ | 95% CI | p (Holm) | result | claim | agrees |\n"
-          "|---|---|---|---|---|---|---|---|\n", f);
+    fputs("| comparison | metric | mean δ | 95% CI | p (Holm) | result | claim | agrees | "
+          "effective bits |\n|---|---|---|---|---|---|---|---|---|\n", f);
     for (size_t i = 0; i < fd->count; i++) {
         const kvq__finding_cell *c = &fd->cells[i];
         fprintf(f, "| %s | %s | %s | [%s, ", c->label, kvq_metric_name(c->metric),
-                num6(b1, c->mean), num6(b2, c->ci_lo));
-        fprintf(f, "%s] | %s | ", num6(b3, c->ci_hi), num6(b1, c->p_holm));
-        fprintf(f, "%s | %s | %s |\n", outcome(o1, sizeof o1, c, c->verdict),
+                kvq__num6(b1, c->mean), kvq__num6(b2, c->ci_lo));
+        fprintf(f, "%s] | %s | ", kvq__num6(b3, c->ci_hi), kvq__num6(b1, c->p_holm));
+        fprintf(f, "%s | %s | %s | %s |\n", outcome(o1, sizeof o1, c, c->verdict),
                 outcome(o2, sizeof o2, c, c->expected),
-                c->expected == KVQ_NO_CLAIM ? "–" : c->agrees ? "yes" : "**no**");
+                c->expected == KVQ_NO_CLAIM ? "–" : c->agrees ? "yes" : "**no**", c->eff);
     }
 }
 
@@ -345,7 +359,7 @@ static void md_winner_table(FILE *f, const kvq__finding *fd)
                 char b1[40], b2[40], b3[40];
                 fprintf(f, "%s %s %s [%s, %s] %s", any++ ? ";" : "",
                         c->verdict < 0 ? "QKQV" : c->verdict > 0 ? "KQV" : "tie",
-                        num6(b1, c->mean), num6(b2, c->ci_lo), num6(b3, c->ci_hi),
+                        kvq__num6(b1, c->mean), kvq__num6(b2, c->ci_lo), kvq__num6(b3, c->ci_hi),
                         c->expected == KVQ_NO_CLAIM ? "" : c->agrees ? "✓" : "✗");
             }
             fputs(any ? " |" : " – |", f);
@@ -390,8 +404,8 @@ void kvq__report_f3_text(FILE *f, const kvq__finding *f3)
  * configurations are superlinear, and QJL's variance against its bound. */
 void kvq__report_jensen_text(FILE *f, const kvq__finding *fj)
 {
-    size_t sup = 0, sub = 0, tie = 0, nv = 0;
-    double lo = INFINITY, hi = -INFINITY, vr = 0;
+    size_t sup = 0, sub = 0, tie = 0, nv = 0, nh = 0;
+    double lo = INFINITY, hi = -INFINITY, vr = 0, oh = 0;
     if (!fj->count)
         return;
     for (size_t i = 0; i < fj->count; i++) {
@@ -401,14 +415,22 @@ void kvq__report_jensen_text(FILE *f, const kvq__finding *fj)
         tie += c->verdict == 0;
         lo = fmin(lo, c->mean);
         hi = fmax(hi, c->mean);
+        if (isfinite(c->one_hot) && c->queries) {
+            oh += c->one_hot / (double)c->queries;
+            nh++;
+        }
         if (isfinite(c->qjl_var) && c->qjl_bound > 0) {
             vr += c->qjl_var / c->qjl_bound;
             nv++;
         }
     }
-    fprintf(f, "\nJensen: jensen_ratio = KL / (Var_p(eps)/2) over %zu QJL-on-K configurations: "
-               "%.4g .. %.4g; superlinear (>1, significant) in %zu, sublinear in %zu, not "
-               "significant in %zu.\n", fj->count, lo, hi, sup, sub, tie);
+    fprintf(f, "\nJensen: jensen_ratio = sum KL / sum Var_p(eps)/2 over the queries, per trial, "
+               "over %zu QJL-on-K configurations: %.4g .. %.4g; superlinear (>1, significant) in "
+               "%zu, sublinear in %zu, not significant in %zu.\n", fj->count, lo, hi, sup, sub,
+            tie);
+    if (nh)
+        fprintf(f, "One-hot queries (reference attention > 0.99 on one key): %.3g%% of the "
+                   "queries on average.\n", 100 * oh / (double)nh);
     if (nv)
         fprintf(f, "QJL logit-error variance / pi/(2m) bound: mean %.3g over %zu configurations "
                    "(<= 1 expected).\n", vr / (double)nv, nv);
@@ -418,17 +440,18 @@ void kvq__report_jensen_text(FILE *f, const kvq__finding *fj)
 static void md_jensen(FILE *f, const kvq__finding *fd)
 {
     char b1[40], b2[40], b3[40];
-    fputs("| configuration | jensen_ratio | 95% CI | p (Holm) | superlinear | "
-          "QJL var measured | π/(2m)·E‖q‖²γ² bound | measured / bound |\n"
-          "|---|---|---|---|---|---|---|---|\n", f);
+    fputs("| configuration | jensen_ratio | 95% CI | p (Holm) | superlinear | one-hot queries "
+          "per trial (of M) | QJL var measured | π/(2m)·E‖q‖²γ² bound | measured / bound |\n"
+          "|---|---|---|---|---|---|---|---|---|\n", f);
     for (size_t i = 0; i < fd->count; i++) {
         const kvq__finding_cell *c = &fd->cells[i];
-        fprintf(f, "| %s | %s | [%s, %s] | ", c->label, num6(b1, c->mean), num6(b2, c->ci_lo),
-                num6(b3, c->ci_hi));
-        fprintf(f, "%s | %s | ", num6(b1, c->p_holm),
+        fprintf(f, "| %s | %s | [%s, %s] | ", c->label, kvq__num6(b1, c->mean), kvq__num6(b2, c->ci_lo),
+                kvq__num6(b3, c->ci_hi));
+        fprintf(f, "%s | %s | ", kvq__num6(b1, c->p_holm),
                 c->verdict > 0 ? "yes" : c->verdict < 0 ? "no (sublinear)" : "not significant");
-        fprintf(f, "%s | %s | %s |\n", num6(b1, c->qjl_var), num6(b2, c->qjl_bound),
-                num6(b3, c->qjl_var / c->qjl_bound));
+        fprintf(f, "%s (of %zu) | ", kvq__num6(b1, c->one_hot), c->queries);
+        fprintf(f, "%s | %s | %s |\n", kvq__num6(b1, c->qjl_var), kvq__num6(b2, c->qjl_bound),
+                kvq__num6(b3, c->qjl_var / c->qjl_bound));
     }
 }
 
@@ -450,31 +473,42 @@ static void md_definitions(FILE *f)
           "cells it needs. Rows marked claim – are shown, not judged.\n"
           "- dist6 = ‖(k_rel_mse, k_dir_err, v_rel_mse, v_dir_err, js / ln 2, out_rel_err)‖₂, "
           "the Euclidean norm of six dimensionless errors (kvq's definition, doc/metrics.md §2.8).\n"
-          "- jensen_ratio = KL / (½ Var_p(ε)), ε = ℓ̃ − ℓ: > 1 means softmax amplifies logit "
-          "noise beyond its second-order (linear-in-variance) prediction.\n\n", f);
+          "- jensen_ratio = Σ KL / Σ ½Var_p(ε) over the queries of a trial (a ratio of sums, "
+          "doc/metrics.md §2.5), ε = ℓ̃ − ℓ: > 1 means softmax amplifies logit noise beyond its "
+          "second-order (linear-in-variance) prediction. one_hot counts the queries whose "
+          "reference attention puts > 0.99 on one key; the ratio rests on the others.\n"
+          "- n is the nominal budget; the effective bits (payload + side bits / d, K and V) are "
+          "shown beside it, and the section \"Equal effective bits\" says where the difference "
+          "changes the winner.\n"
+          "- Real data: each trial is one head. Heads are not exchangeable, so a CI over heads "
+          "describes the spread across heads, not the uncertainty of one head; see the "
+          "per-head sections.\n\n", f);
 }
 
 /* A short per-cell table of the headline metrics. */
 static void md_cells(FILE *f, const kvq__results *r)
 {
-    static const int ms[4] = { KVQ_METRIC_KL, KVQ_METRIC_K_DIR_ERR, KVQ_METRIC_DIST6,
-                               KVQ_METRIC_JENSEN_RATIO };
-    char b1[40], b2[40], b3[40];
-    fputs("## Configurations\n\n| scheme | n | effective bits K / V | source | d | N | M | τ "
-          "| trials |", f);
-    for (int m = 0; m < 4; m++)
+    static const int ms[5] = { KVQ_METRIC_KL, KVQ_METRIC_K_DIR_ERR, KVQ_METRIC_DIST6,
+                               KVQ_METRIC_JENSEN_RATIO, KVQ_METRIC_ONE_HOT };
+    char b1[40], b2[40], b3[40], src[128];
+    fputs("## Configurations\n\n| scheme | n | effective bits K / V | source | d | N | M | τ | "
+          "causal | trials |", f);
+    for (int m = 0; m < 5; m++)
         fprintf(f, " %s (95%% CI) |", kvq_metric_name(ms[m]));
-    fputs("\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", f);
+    fputs("\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", f);
     for (size_t i = 0; i < r->count; i++) {
         const kvq__cell *c = &r->cells[i];
         char lb[24];
-        fprintf(f, "| %s | %s | %s / %s | %s/%s | %d | %zu | %zu | %s | %zu |", c->scheme,
-                kvq__cell_bits_label(c, lb, sizeof lb), num6(b2, c->eff_bits_k),
-                num6(b3, c->eff_bits_v), c->dist, c->rank, c->dim, c->keys, c->queries, num6(b1, c->sharpness), c->trials);
-        for (int m = 0; m < 4; m++) {
+        kvq__cell_source(c, src, sizeof src);
+        fprintf(f, "| %s | %s | %s / ", c->scheme, kvq__cell_bits_label(c, lb, sizeof lb),
+                kvq__num6(b1, c->eff_bits_k));
+        fprintf(f, "%s | %s | %d | %zu | %zu | %s | %s | %zu%s |", kvq__num6(b2, c->eff_bits_v),
+                src, c->dim, c->keys, c->queries, kvq__num6(b1, c->sharpness),
+                c->causal ? "yes" : "no", c->trials, c->real ? " heads" : "");
+        for (int m = 0; m < 5; m++) {
             double mean, lo, hi;
             kvq__cell_summary(c, ms[m], r->seed, &mean, &lo, &hi);
-            fprintf(f, " %s [%s, %s] |", num6(b1, mean), num6(b2, lo), num6(b3, hi));
+            fprintf(f, " %s [%s, %s] |", kvq__num6(b1, mean), kvq__num6(b2, lo), kvq__num6(b3, hi));
         }
         fputc('\n', f);
     }
@@ -506,6 +540,9 @@ int kvq__report_markdown(FILE *f, const kvq__results *r, const kvq__findings *fs
             md_winner_table(f, fd);
         fputc('\n', f);
     }
+    kvq__md_side_info(f, r);
+    kvq__md_worst_heads(f, r);
+    kvq__md_per_head_pairs(f, r);
     md_cells(f, r);
     return stream_status(f);
 }
@@ -543,19 +580,19 @@ int kvq__report_pareto_csv(FILE *f, const kvq__results *r, const kvq__pareto *p)
         const kvq__cell *c = &r->cells[pt->cell];
         char lb[24], tag[96];
         fprintf(f, "%s,", kvq_metric_name(pt->metric));
-        csv_str(f, c->dist);
+        kvq__csv_str(f, c->dist);
         fputc(',', f);
-        csv_str(f, c->rank);
+        kvq__csv_str(f, c->rank);
         fputc(',', f);
-        csv_str(f, c->scheme);
+        kvq__csv_str(f, c->scheme);
         fprintf(f, ",%s", kvq__cell_bits_label(c, lb, sizeof lb));
-        csv_num(f, pt->eff_bits);
-        csv_num(f, pt->mean);
-        csv_num(f, pt->ci_lo);
-        csv_num(f, pt->ci_hi);
+        kvq__csv_num(f, pt->eff_bits);
+        kvq__csv_num(f, pt->mean);
+        kvq__csv_num(f, pt->ci_lo);
+        kvq__csv_num(f, pt->ci_hi);
         fprintf(f, ",%d,", pt->on_frontier);
         if (pt->beaten_by != KVQ_PARETO_NONE)
-            csv_str(f, cell_tag(&r->cells[pt->beaten_by], tag, sizeof tag));
+            kvq__csv_str(f, cell_tag(&r->cells[pt->beaten_by], tag, sizeof tag));
         fputs("\r\n", f);
     }
     return stream_status(f);
@@ -574,7 +611,7 @@ int kvq__report_pareto_text(FILE *f, const kvq__results *r, const kvq__pareto *p
         if (!pt->on_frontier)
             continue;
         fprintf(f, "    %-22s %6.3f bits  %s [%s, %s]\n", cell_tag(c, tag, sizeof tag),
-                pt->eff_bits, num6(b1, pt->mean), num6(b2, pt->ci_lo), num6(b3, pt->ci_hi));
+                pt->eff_bits, kvq__num6(b1, pt->mean), kvq__num6(b2, pt->ci_lo), kvq__num6(b3, pt->ci_hi));
     }
     return stream_status(f);
 }
@@ -599,15 +636,15 @@ int kvq__report_beyond_markdown(FILE *f, const kvq__results *r, const kvq__beyon
         int two = w->second != KVQ_PARETO_NONE;
         fprintf(f, "| %s | %s/%s | %d | %s | %.3f | %s [%s, %s] | ", kvq_metric_name(w->metric),
                 c->dist, c->rank, w->budget + 1, cell_tag(c, t1, sizeof t1),
-                kvq__cell_eff_bits(c), num6(b1, w->mean), num6(b2, w->ci_lo), num6(b3, w->ci_hi));
+                kvq__cell_eff_bits(c), kvq__num6(b1, w->mean), kvq__num6(b2, w->ci_lo), kvq__num6(b3, w->ci_hi));
         if (!two) {
             fputs("– | – | – | the only cell |\n", f);
             continue;
         }
         const kvq__comparison *v = &w->vs_second;
         fprintf(f, "%s | %s [%s, %s] | ", cell_tag(&r->cells[w->second], t2, sizeof t2),
-                num6(b1, v->mean), num6(b2, v->ci_lo), num6(b3, v->ci_hi));
-        fprintf(f, "%s | %s |\n", num6(b1, v->p_holm),
+                kvq__num6(b1, v->mean), kvq__num6(b2, v->ci_lo), kvq__num6(b3, v->ci_hi));
+        fprintf(f, "%s | %s |\n", kvq__num6(b1, v->p_holm),
                 v->verdict < 0 ? "best" : "tie with the runner-up");
     }
     fputc('\n', f);

@@ -141,6 +141,9 @@ static int add_cells(const kvq__experiment *e, kvq_ctx *ctx, const char *dist, c
         tmpl.keys = keys;
         tmpl.queries = queries;
         tmpl.sharpness = e->sharpness;
+        tmpl.causal = e->causal;
+        tmpl.real = e->real != NULL;
+        tmpl.layer = e->real ? e->layer : -1;
         tmpl.trials = e->trials;
         kvq_codec_budget(&s->k, e->dim, &bk);
         kvq_codec_budget(&s->v, e->dim, &bv);

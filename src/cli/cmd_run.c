@@ -41,10 +41,16 @@ static void print_cell(const kvq__cell *c, uint64_t seed)
     char lb[24];
     printf("scheme %s, n = %s bits, effective bits/coord K %.3f V %.3f\n", c->scheme,
            kvq__cell_bits_label(c, lb, sizeof lb), c->eff_bits_k, c->eff_bits_v);
-    printf("data %s, rank %s, d = %d, N = %zu keys, M = %zu queries, tau = %g\n", c->dist,
-           c->rank, c->dim, c->keys, c->queries, c->sharpness);
-    printf("%zu trials, seed %llu, device %s, %.2f s\n\n", c->trials, (unsigned long long)seed,
-           c->device, c->seconds);
+    if (c->real && c->layer >= 0)
+        printf("data %s layer %d", c->dist, c->layer);
+    else if (c->real)
+        printf("data %s", c->dist);
+    else
+        printf("data %s, rank %s", c->dist, c->rank);
+    printf(", d = %d, N = %zu keys, M = %zu queries, tau = %g, %s\n", c->dim, c->keys,
+           c->queries, c->sharpness, c->causal ? "causal" : "not causal");
+    printf("%zu %s, seed %llu, device %s, %.2f s\n\n", c->trials, c->real ? "heads (one trial each)"
+           : "trials", (unsigned long long)seed, c->device, c->seconds);
     printf("%-14s %14s %14s %14s\n", "metric", "mean", "ci_lo (95%)", "ci_hi");
     for (int m = 0; m < KVQ_METRIC_COUNT; m++) {
         double mean, lo, hi;
@@ -53,21 +59,9 @@ static void print_cell(const kvq__cell *c, uint64_t seed)
     }
     printf("\ndist6 = Euclidean norm of (k_rel_mse, k_dir_err, v_rel_mse, v_dir_err,"
            " js/ln2, out_rel_err)\n");
-}
-
-/* Checks the real data against the options; fills dim/trials. */
-static int adopt_real(kvq_cli_opts *o, const kvq_kv *kv, const char *label)
-{
-    char err[256];
-    if (kvq_dim_check(kv->dim, err, sizeof err))
-        return kvq_cli_error(label, "%s", err);
-    o->dim = (long)kv->dim;
-    if (!o->trials_given || (size_t)o->trials > kv->heads)
-        o->trials = (long)kv->heads;
-    if (!kv->q.data && !o->quiet)
-        fprintf(stderr, "kvq: %s: no queries; using %ld keys per head, drawn at random, as "
-                        "queries\n", label, o->queries);
-    return 0;
+    if (c->real)
+        printf("CIs are over the %zu heads, which are not exchangeable: read them as the spread "
+               "across heads (see README, \"Real data\").\n", c->trials);
 }
 
 /* The string options of kvq run. */
@@ -86,12 +80,12 @@ int kvq_cmd_run(int argc, char **argv)
 {
     kvq_cli_opts o;
     run_texts t = {.scheme = "KQV", .dist = "gauss", .rank = "full"};
-    const char *label = NULL;
+    kvq_cli_real real;
     kvq_grid_budget bits = {4, 4};
     int bits_given = 0, rc = 0, st;
     kvq_scheme scheme;
     kvq_source src;
-    kvq_kv kv;
+    kvq_kv kv = {0};
     kvq__results *res = NULL;
     kvq_ctx *ctx = NULL;
     char err[256];
@@ -121,15 +115,19 @@ int kvq_cmd_run(int argc, char **argv)
     }
     if ((rc = make_scheme(t.scheme, bits, bits_given, &scheme)))
         return rc;
-    if ((rc = kvq_cli_load_real(&o, &kv, &label)))
+    if (o.layers_flag && !strcmp(o.layers_flag, "--layers"))
+        return kvq_cli_error("--layers", "kvq run takes one layer: --layer L (sweep and findings "
+                             "take --layers)");
+    if ((rc = kvq_cli_real_open(&o, 0, &real)))
         return rc;
-    if (label && (rc = adopt_real(&o, &kv, label)))
+    kvq__experiment e = kvq_cli_experiment(&o, &scheme, 1, &src, 1);
+    if (real.label && (rc = kvq_cli_real_load(&o, &real, real.layers[0], &kv, &e)))
         goto cleanup;
-    if (!label && kvq_source_parse(t.dist, t.rank, &src, err, sizeof err)) {
+    if (!real.label && kvq_source_parse(t.dist, t.rank, &src, err, sizeof err)) {
         rc = kvq_cli_error(strstr(err, "rank") ? "--rank" : "--dist", "%s", err);
         goto cleanup;
     }
-    if (!label && kvq_source_check(&src, (int)o.dim, err, sizeof err)) {
+    if (!real.label && kvq_source_check(&src, (int)o.dim, err, sizeof err)) {
         rc = kvq_cli_error("--rank", "%s", err);
         goto cleanup;
     }
@@ -139,7 +137,6 @@ int kvq_cmd_run(int argc, char **argv)
         rc = kvq_cli_report_failure(ctx, &o, "run", st);
         goto cleanup;
     }
-    kvq__experiment e = kvq_cli_experiment(&o, &scheme, 1, &src, 1, label ? &kv : NULL, label);
     if ((st = kvq__experiment_run(ctx, &e, res)) || (st = kvq__results_summarize(res))) {
         rc = kvq_cli_report_failure(ctx, &o, "run", st);
         goto cleanup;

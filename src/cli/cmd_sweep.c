@@ -32,7 +32,8 @@ static const char sweep_help[] =
     "  --rank LIST        full and/or integers below d (default full)\n"
     "  --out DIR          write results.csv, results.json, findings.md, pareto.csv and\n"
     "                     PNG plots (kl, k_dir_err, dist6 against n; the Pareto view\n"
-    "                     against effective bits; needs gnuplot) into DIR\n";
+    "                     against effective bits; needs gnuplot) into DIR; real data\n"
+    "                     adds per_head.csv and kl heat maps (layer x head)\n";
 
 static const char findings_help[] =
     "usage: kvq findings [--out DIR] [sweep options]\n\n"
@@ -106,6 +107,12 @@ static int write_md(FILE *f, void *a)
     return st || !ra->b ? st : kvq__report_beyond_markdown(f, ra->r, ra->b);
 }
 
+/* kvq__write_atomic writer of per_head.csv. */
+static int write_per_head(FILE *f, void *a)
+{
+    return kvq__report_per_head_csv(f, ((report_args *)a)->r);
+}
+
 /* Writes one report file atomically; exit status or 0. */
 static int write_file(const char *dir, const char *name, int (*w)(FILE *, void *), void *arg)
 {
@@ -129,6 +136,29 @@ static void print_verdicts(const kvq__findings *fs)
         printf("%s: %s\n", fs->f[i].id, fs->f[i].claim);
 }
 
+/* Runs every layer of the real input into res, one experiment per layer on
+ * the one context; exit status. */
+static int run_layers(sweep *s, kvq_ctx *ctx, const kvq_cli_real *real, kvq__experiment *e,
+                      kvq__results *res)
+{
+    char name[300];
+    for (size_t l = 0; l < real->nlayers; l++) {
+        kvq_kv kv = {0};
+        int rc = kvq_cli_real_load(&s->o, real, real->layers[l], &kv, e), st = 0;
+        if (!rc && !s->o.quiet)
+            fprintf(stderr, "kvq: %s: %zu heads, d = %d, tau = %g, %s\n",
+                    kvq_cli_real_name(real, real->layers[l], name, sizeof name), e->trials,
+                    e->dim, e->sharpness, e->causal ? "causal" : "not causal");
+        if (!rc && (st = kvq__experiment_run(ctx, e, res)))
+            rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
+        kvq__kv_clear(&kv);
+        e->real = NULL;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 /* Runs the grid and reports; exit status. */
 static int run_sweep(sweep *s)
 {
@@ -136,8 +166,7 @@ static int run_sweep(sweep *s)
     int rc = 0, st;
     static kvq_scheme schemes[MAX_SCHEMES];
     static kvq_source sources[MAX_SOURCES];
-    kvq_kv kv;
-    const char *label = NULL;
+    static kvq_cli_real real;
     kvq__results *res = NULL;
     kvq__findings *fs = NULL;
     kvq__pareto *pareto = NULL;
@@ -150,36 +179,33 @@ static int run_sweep(sweep *s)
     int nsch = -kvq_grid_schemes(s->schemes, bits, nbits, schemes, MAX_SCHEMES);
     if (nsch <= 0)
         return -nsch;
-    if ((rc = kvq_cli_load_real(&s->o, &kv, &label)))
+    if ((rc = kvq_cli_real_open(&s->o, 1, &real)))
         return rc;
     int nsrc = 1;
-    if (label) {
-        char err[256];
-        if (kvq_dim_check(kv.dim, err, sizeof err)) {
-            rc = kvq_cli_error(label, "%s", err);
-            goto cleanup;
-        }
-        s->o.dim = (long)kv.dim;
-        if (!s->o.trials_given || (size_t)s->o.trials > kv.heads)
-            s->o.trials = (long)kv.heads;
-    } else if ((nsrc = -kvq_grid_sources(s->dists, s->ranks, (int)s->o.dim, sources,
-                                         MAX_SOURCES)) <= 0) {
-        rc = -nsrc;
-        goto cleanup;
-    }
+    if (!real.label && (nsrc = -kvq_grid_sources(s->dists, s->ranks, (int)s->o.dim, sources,
+                                                 MAX_SOURCES)) <= 0)
+        return -nsrc;
     if (s->out_dir && (rc = make_dir(s->out_dir)))
         goto cleanup;
     if (!(ctx = kvq_cli_open_device(&s->o, &rc)))
         goto cleanup;
-    if (!s->o.quiet)
+    if (!s->o.quiet && real.label)
+        fprintf(stderr, "kvq: %d scheme×budget × %zu layer(s) of %s, one trial per head, on %s\n",
+                nsch, real.nlayers, real.label, kvq_ctx_device(ctx)->name);
+    else if (!s->o.quiet)
         fprintf(stderr, "kvq: %d scheme×budget × %d source(s) × %ld trials on %s\n", nsch, nsrc,
                 s->o.trials, kvq_ctx_device(ctx)->name);
-    kvq__experiment e = kvq_cli_experiment(&s->o, schemes, (size_t)nsch, sources, (size_t)nsrc,
-                                          label ? &kv : NULL, label);
-    if ((st = kvq__results_create(&res, s->o.seed)) || (st = kvq__experiment_run(ctx, &e, res))) {
+    kvq__experiment e = kvq_cli_experiment(&s->o, schemes, (size_t)nsch, sources, (size_t)nsrc);
+    if ((st = kvq__results_create(&res, s->o.seed))) {
         rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
         goto cleanup;
     }
+    if (real.label)
+        rc = run_layers(s, ctx, &real, &e, res);
+    else if ((st = kvq__experiment_run(ctx, &e, res)))
+        rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
+    if (rc)
+        goto cleanup;
     t_grid = kvq__mono_s() - t0;
     if ((st = kvq__results_summarize(res)) || (st = kvq__findings_evaluate(res, s->o.seed, &fs)) ||
         (st = kvq__pareto_compute(res, s->o.seed, &pareto)) ||
@@ -192,6 +218,8 @@ static int run_sweep(sweep *s)
                        (rc = write_file(s->out_dir, "results.json", write_json, &ra)) ||
                        (rc = write_file(s->out_dir, "findings.md", write_md, &ra)) ||
                        (rc = write_file(s->out_dir, "pareto.csv", write_pareto, &ra)) ||
+                       (real.label &&
+                        (rc = write_file(s->out_dir, "per_head.csv", write_per_head, &ra))) ||
                        (rc = kvq_plots_write(s->out_dir, res, s->o.quiet)) ||
                        (rc = kvq_plots_pareto(s->out_dir, res, pareto, s->o.quiet))))
         goto cleanup;
@@ -201,6 +229,8 @@ static int run_sweep(sweep *s)
         print_verdicts(fs);
         kvq__report_f3_text(stdout, &fs->f[KVQ_FINDING_F3]);
         kvq__report_jensen_text(stdout, &fs->f[KVQ_FINDING_JENSEN]);
+        kvq__report_side_info_text(stdout, res);
+        kvq__report_worst_heads_text(stdout, res);
         printf("\n");
         kvq__report_pareto_text(stdout, res, pareto);
         if (beyond) {
@@ -208,8 +238,8 @@ static int run_sweep(sweep *s)
             kvq__report_beyond_markdown(stdout, res, beyond);
         }
         if (s->out_dir)
-            printf("\nwrote %s/{results.csv,results.json,findings.md,pareto.csv} and plots\n",
-                   s->out_dir);
+            printf("\nwrote %s/{results.csv,results.json,findings.md,pareto.csv%s} and plots\n",
+                   s->out_dir, real.label ? ",per_head.csv" : "");
         printf("\ntiming: %.2f s in all, %.2f s running the grid (%zu cells)\n",
                kvq__mono_s() - t0, t_grid, res->count);
     }
@@ -220,7 +250,6 @@ cleanup:
     kvq__findings_free(fs);
     kvq__results_free(res);
     kvq_ctx_destroy(ctx);
-    kvq__kv_clear(&kv);
     return rc;
 }
 

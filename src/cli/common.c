@@ -1,5 +1,6 @@
 /* common.c — data options, device opening and progress shared by the
  * computing subcommands. */
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 
 #include "cli/common.h"
 #include "base/clock.h"
+#include "cli/grid.h"
 
 const char kvq_cli_opts_help[] =
     "data (synthetic):\n"
@@ -15,12 +17,21 @@ const char kvq_cli_opts_help[] =
     "  --queries M        queries per trial (default 64)\n"
     "  --sharpness TAU    logits TAU*<q,k>/sqrt(d) (default 1)\n"
     "data (real tensors; each head is one trial):\n"
-    "  --kv FILE          .safetensors with tensors k, v and optionally q\n"
+    "  --kv FILE          .safetensors with tensors k, v and optionally q, or a file of\n"
+    "                     tools/export_kv.py with layer{L}.k/.v/.q and its metadata\n"
+    "  --layer L          (run) the layer of an export_kv.py file\n"
+    "  --layers LIST      (sweep, findings) all | A,B | A-B, mixed freely (default all)\n"
+    "  --sharpness TAU    overrides the sharpness the file records for the layer\n"
+    "                     (default: the recorded one, else 1)\n"
+    "  --causal, --no-causal\n"
+    "                     override the causal flag the file records (default: recorded,\n"
+    "                     else not causal)\n"
     "  --k-name/--v-name/--q-name NAME   tensor names in --kv (default k, v, q)\n"
     "  --keys-file K.npy --values-file V.npy [--queries-file Q.npy]\n"
     "                     without queries, M keys per head drawn at random are the queries\n"
     "experiment:\n"
-    "  --trials T         paired trials (default 32; real data: at most the heads)\n"
+    "  --trials T         paired trials (default 32; real data: the heads, and T may not\n"
+    "                     exceed them)\n"
     "  --seed X           Philox seed (default 1); same seed and device: identical output\n"
     "  --topk K           k of top-k recall, 1..8 (default 8)\n"
     "  --device SPEC      host | P:D | cpu | gpu | accelerator | name substring\n"
@@ -39,6 +50,7 @@ void kvq_cli_opts_init(kvq_cli_opts *o)
     o->topk = 8;
     o->sharpness = 1.0;
     o->seed = 1;
+    o->causal = -1;
 }
 
 /* Parses an unsigned 64-bit seed. */
@@ -78,6 +90,8 @@ static const kvq_cli_str_opt str_opts[] = {
     {"--k-name", offsetof(kvq_cli_opts, k_name)},
     {"--v-name", offsetof(kvq_cli_opts, v_name)},
     {"--q-name", offsetof(kvq_cli_opts, q_name)},
+    {"--layer", offsetof(kvq_cli_opts, layers)},
+    {"--layers", offsetof(kvq_cli_opts, layers)},
 };
 
 /* Consumes argv[*i] if it is a common option. */
@@ -94,6 +108,12 @@ int kvq_cli_opts_parse(kvq_cli_opts *o, int argc, char **argv, int *i)
             *(int *)((char *)o + flags[k].offset) = 1;
             return 1;
         }
+    if (!strcmp(a, "--causal") || !strcmp(a, "--no-causal")) {
+        o->causal = a[2] == 'c';
+        return 1;
+    }
+    if (kvq_cli_is(a, "--layer") || kvq_cli_is(a, "--layers"))
+        o->layers_flag = kvq_cli_is(a, "--layer") ? "--layer" : "--layers";
     for (size_t k = 0; k < sizeof int_opts / sizeof int_opts[0]; k++)
         if (kvq_cli_is(a, int_opts[k].flag)) {
             long *field = (long *)((char *)o + int_opts[k].offset);
@@ -114,6 +134,7 @@ int kvq_cli_opts_parse(kvq_cli_opts *o, int argc, char **argv, int *i)
     if (kvq_cli_is(a, "--sharpness")) {
         if (!(v = kvq_cli_value(argc, argv, i, "--sharpness")))
             return -1;
+        o->sharpness_given = 1;
         return kvq_cli_parse_double(v, "--sharpness", 1e-6, 1e6, &o->sharpness) ? -1 : 1;
     }
     if (kvq_cli_is(a, "--seed")) {
@@ -158,36 +179,145 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
-/* Loads real K/V(/Q) if the options name files. */
-int kvq_cli_load_real(const kvq_cli_opts *o, kvq_kv *kv, const char **label)
+/* "FILE layer L" or "FILE" for messages. */
+const char *kvq_cli_real_name(const kvq_cli_real *r, int layer, char *buf, size_t len)
 {
-    char err[512];
-    const char *bad = NULL;
-    int st;
-    memset(kv, 0, sizeof *kv);
-    *label = NULL;
+    if (layer >= 0)
+        snprintf(buf, len, "%s layer %d", r->label, layer);
+    else
+        snprintf(buf, len, "%s", r->label);
+    return buf;
+}
+
+/* "0,3,5" of the file's layers, for messages. */
+static const char *layer_list(const int *layers, size_t n, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%d", i ? "," : "", layers[i]);
+    return buf;
+}
+
+/* The layers of r's .safetensors file to run (see kvq_cli_real_open). */
+static int pick_layers(const kvq_cli_opts *o, int many, kvq_cli_real *r)
+{
+    static int avail[KVQ_CLI_MAX_LAYERS];
+    char err[512], list[256];
+    size_t navail;
+    int st = kvq__safetensors_layers(r->st_path, avail, KVQ_CLI_MAX_LAYERS, &navail, err,
+                                     sizeof err);
+    if (st)
+        return kvq_cli_report(st == KVQ_ERR_NOMEM ? KVQ_EXIT_RUNTIME : KVQ_EXIT_USAGE,
+                              r->st_path, "%s", err);
+    int named = o->k_name || o->v_name || o->q_name;
+    if (o->layers && named)
+        return kvq_cli_error(o->layers_flag, "give either %s or --k-name/--v-name/--q-name",
+                             o->layers_flag);
+    if (!o->layers) {
+        if (named || !navail || (st = kvq_safetensors_has(r->st_path, "k", err, sizeof err)) == 1) {
+            r->layers[0] = -1;   /* the plain k, v, q (or the names given) */
+            r->nlayers = 1;
+            return 0;
+        }
+        if (!many)
+            return kvq_cli_error(r->st_path, "the file holds layers %s; choose one with --layer L",
+                                 layer_list(avail, navail, list, sizeof list));
+        memcpy(r->layers, avail, navail * sizeof *avail);
+        r->nlayers = navail;
+        return 0;
+    }
+    int n = -kvq_grid_layers(o->layers, o->layers_flag, avail, navail, r->layers,
+                             KVQ_CLI_MAX_LAYERS);
+    if (n <= 0)
+        return -n;
+    if (n > 1 && (!many || !strcmp(o->layers_flag, "--layer")))
+        return kvq_cli_error(o->layers_flag, "'%s': %s takes one layer%s", o->layers,
+                             o->layers_flag, many ? " (--layers takes a list)" : "");
+    r->nlayers = (size_t)n;
+    return 0;
+}
+
+/* Resolves the real input: file and layers. */
+int kvq_cli_real_open(const kvq_cli_opts *o, int many, kvq_cli_real *r)
+{
+    memset(r, 0, sizeof *r);
     if (o->kv_file && (o->keys_file || o->values_file || o->queries_file))
         return kvq_cli_error("--kv", "give either --kv or --keys-file/--values-file, not both");
     if (!o->kv_file && !o->keys_file && !o->values_file && !o->queries_file)
-        return 0;
-    if (o->kv_file) {
-        st = kvq__kv_load_safetensors(o->kv_file, o->k_name, o->v_name, o->q_name, kv, err,
-                                     sizeof err);
-        bad = o->kv_file;
-        *label = base_name(o->kv_file);
-    } else {
+        return o->layers ? kvq_cli_error(o->layers_flag, "needs --kv FILE.safetensors") : 0;
+    if (!o->kv_file) {
         if (!o->keys_file || !o->values_file)
             return kvq_cli_error(o->keys_file ? "--values-file" : "--keys-file",
                                  "both --keys-file and --values-file are needed");
+        if (o->layers)
+            return kvq_cli_error(o->layers_flag, "needs --kv FILE.safetensors (.npy files have "
+                                 "no layers)");
+        r->label = base_name(o->keys_file);
+        r->layers[0] = -1;
+        r->nlayers = 1;
+        return 0;
+    }
+    r->label = base_name(o->kv_file);
+    r->st_path = o->kv_file;
+    return pick_layers(o, many, r);
+}
+
+/* Loads the tensors of one layer (or the plain/named ones for layer < 0). */
+static int load_tensors(const kvq_cli_opts *o, const kvq_cli_real *r, int layer, kvq_kv *kv)
+{
+    char err[512], k[32], v[32], q[32];
+    const char *bad = NULL;
+    int st;
+    if (!r->st_path)
         st = kvq__kv_load_npy(o->keys_file, o->values_file, o->queries_file, kv, &bad, err,
-                             sizeof err);
-        *label = base_name(o->keys_file);
+                              sizeof err);
+    else if (layer < 0)
+        st = kvq__kv_load_safetensors(r->st_path, o->k_name, o->v_name, o->q_name, kv, err,
+                                      sizeof err);
+    else {
+        snprintf(k, sizeof k, "layer%d.k", layer);
+        snprintf(v, sizeof v, "layer%d.v", layer);
+        snprintf(q, sizeof q, "layer%d.q", layer);
+        st = kvq_safetensors_has(r->st_path, q, err, sizeof err);
+        if (st >= 0)   /* without its queries a layer draws them from its keys */
+            st = kvq__kv_load_safetensors(r->st_path, k, v, st ? q : "", kv, err, sizeof err);
     }
     if (st) {
-        kvq_cli_error(bad ? bad : "input", "%s", err);
+        kvq_cli_error(bad ? bad : r->st_path, "%s", err);
         kvq__kv_clear(kv);
         return st == KVQ_ERR_NOMEM ? KVQ_EXIT_RUNTIME : KVQ_EXIT_USAGE;
     }
+    return 0;
+}
+
+/* Loads one layer and points the experiment at it. */
+int kvq_cli_real_load(const kvq_cli_opts *o, const kvq_cli_real *r, int layer, kvq_kv *kv,
+                      kvq__experiment *e)
+{
+    char err[512], name[300];
+    kvq__kv_meta meta = {NAN, -1};
+    int rc = load_tensors(o, r, layer, kv);
+    if (rc)
+        return rc;
+    kvq_cli_real_name(r, layer, name, sizeof name);
+    if (r->st_path && (rc = kvq__kv_meta_read(r->st_path, layer, &meta, err, sizeof err)))
+        return kvq_cli_error(r->st_path, "%s", err);
+    if (kvq_dim_check(kv->dim, err, sizeof err))
+        return kvq_cli_error(name, "%s", err);
+    if (o->trials_given && (size_t)o->trials > kv->heads)
+        return kvq_cli_error("--trials", "%ld trials asked, but %s has %zu heads (real data: "
+                             "each head is one trial)", o->trials, name, kv->heads);
+    if (!kv->q.data && !o->quiet)
+        fprintf(stderr, "kvq: %s: no queries; using %ld keys per head, drawn at random, as "
+                        "queries\n", name, o->queries);
+    e->real = kv;
+    e->real_name = r->label;
+    e->layer = layer;
+    e->dim = (int)kv->dim;
+    e->trials = o->trials_given ? (size_t)o->trials : kv->heads;
+    e->sharpness = o->sharpness_given || !isfinite(meta.sharpness) ? o->sharpness : meta.sharpness;
+    e->causal = o->causal >= 0 ? o->causal : meta.causal > 0;
     return 0;
 }
 
@@ -226,13 +356,12 @@ int kvq_cli_report_failure(kvq_ctx *ctx, const kvq_cli_opts *o, const char *what
 
 /* The experiment the common options describe (see common.h). */
 kvq__experiment kvq_cli_experiment(const kvq_cli_opts *o, const kvq_scheme *schemes,
-                                  size_t nschemes, const kvq_source *sources, size_t nsources,
-                                  const kvq_kv *real, const char *label)
+                                  size_t nschemes, const kvq_source *sources, size_t nsources)
 {
     return (kvq__experiment){.dim = (int)o->dim, .keys = (size_t)o->keys,
                             .queries = (size_t)o->queries, .sharpness = o->sharpness,
                             .topk = (int)o->topk, .trials = (size_t)o->trials, .seed = o->seed,
                             .schemes = schemes, .nschemes = nschemes, .sources = sources,
-                            .nsources = nsources, .real = real, .real_name = label,
+                            .nsources = nsources, .layer = -1, .causal = o->causal > 0,
                             .progress = kvq_cli_progress};
 }

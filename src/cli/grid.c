@@ -185,3 +185,67 @@ int kvq_grid_sources(const char *dists, const char *ranks, int dim, kvq_source *
     free_items(r, nr > 0 ? nr : 0);
     return rc ? rc : -k;
 }
+
+/* 1 when layer l is among the file's layers. */
+static int has_layer(const int *avail, size_t n, long l)
+{
+    for (size_t i = 0; i < n; i++)
+        if (avail[i] == l)
+            return 1;
+    return 0;
+}
+
+/* Parses a --layers list against the file's layers. */
+int kvq_grid_layers(const char *text, const char *flag, const int *avail, size_t navail,
+                    int *out, int max)
+{
+    int n = 0;
+    if (!navail)
+        return kvq_cli_error(flag, "the file has no layer{L}.k tensors (tools/export_kv.py names)");
+    if (!strcmp(text, "all")) {
+        for (size_t i = 0; i < navail && n < max; i++)
+            out[n++] = avail[i];
+        return -n;
+    }
+    for (const char *p = text; *p;) {
+        char *end;
+        long a = strtol(p, &end, 10), b = a;
+        if (end == p || *p == '-' || *p == '+')
+            return kvq_cli_error(flag, "'%s' is not all or a list of layers like 0,3 or 2-5", text);
+        if (*end == '-') {
+            p = end + 1;
+            b = strtol(p, &end, 10);
+            if (end == p || *p == '-' || *p == '+' || b < a)
+                return kvq_cli_error(flag, "'%s': a range needs an end at or above its start", text);
+        }
+        if (*end && *end != ',')
+            return kvq_cli_error(flag, "'%s' is not all or a list of layers like 0,3 or 2-5", text);
+        if (b > 999999)
+            return kvq_cli_error(flag, "'%s': layers lie in 0..999999", text);
+        for (long l = a; l <= b; l++) {
+            int dup = 0;
+            if (!has_layer(avail, navail, l)) {
+                if (a != b)
+                    continue;   /* a range takes the layers the file has within it */
+                return kvq_cli_error(flag, "the file has no layer %ld", l);
+            }
+            for (int i = 0; i < n; i++)
+                dup |= out[i] == l;
+            if (dup)
+                return kvq_cli_error(flag, "'%s': layer %ld given twice", text, l);
+            if (n == max)
+                return kvq_cli_error(flag, "'%s': too many layers", text);
+            out[n++] = (int)l;
+        }
+        p = end + (*end == ',');
+    }
+    if (!n)
+        return kvq_cli_error(flag, "'%s' selects none of the file's layers", text);
+    for (int i = 1; i < n; i++)   /* ascending, as the reports list them */
+        for (int j = i; j > 0 && out[j - 1] > out[j]; j--) {
+            int t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+        }
+    return -n;
+}

@@ -27,4 +27,9 @@ int kvq_grid_scheme(const char *text, kvq_grid_budget b, const char *flag, kvq_s
 /* Every dist × rank combination. */
 int kvq_grid_sources(const char *dists, const char *ranks, int dim, kvq_source *out, int max);
 
+/* "all", "A,B", "A-B" (mixed freely) into the layers to run, ascending and
+ * distinct, each one of the file's `avail` layers; flag names the option. */
+int kvq_grid_layers(const char *text, const char *flag, const int *avail, size_t navail,
+                    int *out, int max);
+
 #endif

@@ -1,9 +1,10 @@
 /* plots.c — PNG plots of a sweep through gnuplot: kl, k_dir_err and dist6
  * against the budget n, one line per scheme, one panel per source, log
- * scale, 95% bootstrap CIs as error bars; and the Pareto plot, each Pareto
- * metric against effective bits with the frontier marked
- * (doc/statistics.md §6). The self-contained gnuplot scripts (data inline) are kept beside the
- * PNGs so users can restyle them. */
+ * scale, 95% bootstrap CIs as error bars; for real data a kl heat map per
+ * budget (layer × head); and the Pareto plot, each Pareto metric against
+ * effective bits with the frontier marked (doc/statistics.md §6). The
+ * self-contained gnuplot scripts (data inline) are kept beside the PNGs so
+ * users can restyle them. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@ static int distinct(const kvq__results *r, int which, char out[][80], int max)
         if (which)
             snprintf(key, sizeof key, "%s", c->scheme);
         else
-            snprintf(key, sizeof key, "%s/%s", c->dist, c->rank);
+            kvq__cell_source(c, key, sizeof key);
         int seen = 0;
         for (int k = 0; k < n && !seen; k++)
             seen = !strcmp(out[k], key);
@@ -35,8 +36,7 @@ static int distinct(const kvq__results *r, int which, char out[][80], int max)
     return n;
 }
 
-/* One datablock: (n, mean, lo, hi) of a scheme on a source, sorted by n
- * (asymmetric budgets have no one n: the Pareto plot shows them). */
+/* One datablock: (n, mean, lo, hi) of a scheme on a source, sorted by n. */
 static void datablock(FILE *f, const kvq__results *r, int metric, const char *src,
                       const char *scheme, uint64_t seed, const char *name)
 {
@@ -45,7 +45,7 @@ static void datablock(FILE *f, const kvq__results *r, int metric, const char *sr
         for (size_t i = 0; i < r->count; i++) {
             const kvq__cell *c = &r->cells[i];
             char key[80];
-            snprintf(key, sizeof key, "%s/%s", c->dist, c->rank);
+            kvq__cell_source(c, key, sizeof key);
             if (c->bits != b || c->parsed.bits_k != c->parsed.bits_v || strcmp(key, src) ||
                 strcmp(c->scheme, scheme))
                 continue;
@@ -88,26 +88,172 @@ static void script(FILE *f, const kvq__results *r, int metric, const char *png)
     fputs("unset multiplot\nset output\n", f);
 }
 
-/* Where gnuplot draws a metric's PNG before it is renamed into place. */
-static void png_temp(char *buf, size_t len, const char *dir, int metric)
+/* ---- heat maps of real data: kl by layer × head, one figure per budget ---- */
+
+/* The distinct layers of the real cells, ascending; their count. */
+static int real_layers(const kvq__results *r, int *out, int max)
 {
-    snprintf(buf, len, "%s/.%s.png.tmp", dir, kvq_metric_name(metric));
+    int n = 0;
+    for (size_t i = 0; i < r->count; i++) {
+        int l = r->cells[i].layer, k = n;
+        if (!r->cells[i].real)
+            continue;
+        for (int j = 0; j < n; j++)
+            if (out[j] == l)
+                k = -1;
+        if (k < 0 || n == max)
+            continue;
+        while (k > 0 && out[k - 1] > l) {   /* insertion keeps them ascending */
+            out[k] = out[k - 1];
+            k--;
+        }
+        out[k] = l;
+        n++;
+    }
+    return n;
+}
+
+/* The budgets (ascending) that have real cells: a bit mask over 0..8. */
+static unsigned real_budgets(const kvq__results *r)
+{
+    unsigned mask = 0;
+    for (size_t i = 0; i < r->count; i++)
+        if (r->cells[i].real && r->cells[i].bits >= 0 && r->cells[i].bits <= 8)
+            mask |= 1u << r->cells[i].bits;
+    return mask;
+}
+
+/* The heat map of budget b: a panel per scheme, x = head, y = layer, colour
+ * = kl (log scale, one range over the panels so they compare). */
+static void heat_script(FILE *f, const kvq__results *r, int b, const char *png)
+{
+    int layers[256], nl = real_layers(r, layers, 256);
+    double lo = INFINITY, hi = -INFINITY;
+    size_t heads = 1;
+    const char *file = "";
+    for (size_t i = 0; i < r->count; i++) {
+        const kvq__cell *c = &r->cells[i];
+        if (!c->real || c->bits != b)
+            continue;
+        file = c->dist;
+        heads = c->trials > heads ? c->trials : heads;
+        for (size_t t = 0; t < c->trials; t++) {
+            double v = c->per_trial[KVQ_METRIC_KL][t];
+            if (v > 0 && isfinite(v)) {
+                lo = fmin(lo, v);
+                hi = fmax(hi, v);
+            }
+        }
+    }
+    char sch[32][80];
+    int nc = 0;
+    for (size_t i = 0; i < r->count; i++) {   /* the schemes of this budget, first-seen order */
+        const kvq__cell *c = &r->cells[i];
+        int seen = !c->real || c->bits != b;
+        for (int k = 0; k < nc && !seen; k++)
+            seen = !strcmp(sch[k], c->scheme);
+        if (!seen && nc < 32)
+            snprintf(sch[nc++], 80, "%s", c->scheme);
+    }
+    for (int k = 0; k < nc; k++) {
+        fprintf(f, "$heat_%d_%d << EOD\n", b, k);
+        for (size_t i = 0; i < r->count; i++) {
+            const kvq__cell *c = &r->cells[i];
+            if (!c->real || c->bits != b || strcmp(c->scheme, sch[k]))
+                continue;
+            int y = 0;
+            while (y < nl && layers[y] != c->layer)
+                y++;
+            for (size_t t = 0; t < c->trials; t++) {
+                double v = c->per_trial[KVQ_METRIC_KL][t];
+                if (v > 0 && isfinite(v))
+                    fprintf(f, "%zu %d %.9g\n", t, y, v);
+                else
+                    fprintf(f, "%zu %d NaN\n", t, y);
+            }
+            fputs("\n", f);
+        }
+        fputs("EOD\n", f);
+    }
+    int cols = nc < 3 ? nc : 3, rows = (nc + cols - 1) / cols;
+    fprintf(f, "reset\nset terminal pngcairo size %d,%d noenhanced font ',9'\nset output '%s'\n",
+            460 * cols, 60 + (140 + 18 * nl) * rows, png);
+    fprintf(f, "set multiplot layout %d,%d title '%s: kl by layer x head at n = %d "
+               "(log colour scale)'\n", rows, cols, file, b);
+    fputs("set logscale cb\nset format cb '%.0e'\nset xlabel 'head'\nset ylabel 'layer'\n"
+          "set palette rgbformulae 21,22,23\nset tics out\nset xtics 1\n", f);
+    fprintf(f, "set xrange [-0.5:%zu.5]\nset yrange [-0.5:%d.5]\nset ytics (", heads - 1, nl - 1);
+    for (int y = 0; y < nl; y++)
+        fprintf(f, "%s\"%d\" %d", y ? ", " : "", layers[y], y);
+    fputs(")\n", f);
+    if (lo < hi)
+        fprintf(f, "set cbrange [%.9g:%.9g]\n", lo, hi);
+    for (int k = 0; k < nc; k++) {
+        const kvq__cell *c = NULL;
+        for (size_t i = 0; i < r->count && !c; i++)
+            if (r->cells[i].real && r->cells[i].bits == b && !strcmp(r->cells[i].scheme, sch[k]))
+                c = &r->cells[i];
+        fprintf(f, "set title '%s, eff. bits K %.3g / V %.3g'\n", sch[k], c->eff_bits_k,
+                c->eff_bits_v);
+        fprintf(f, "plot $heat_%d_%d using 1:2:(0.5):(0.5):3 with boxxyerror fs solid noborder "
+                   "fc palette notitle\n", b, k);
+    }
+    fputs("unset multiplot\nset output\n", f);
+}
+
+/* ---- the figures ---- */
+
+/* A figure of plots.gp: its PNG name and how its script is written. */
+typedef struct figure {
+    char name[64];          /* "kl.png", "heatmap_kl_n4.png" */
+    int metric, bits;       /* a line plot of metric (bits < 0), or the heat map of bits */
+} figure;
+
+/* The figures of these results: the line plots, then a heat map per budget
+ * of real data. Returns their count. */
+static int figures(const kvq__results *r, figure *fig, int max)
+{
+    int n = 0;
+    for (size_t k = 0; k < sizeof plot_metrics / sizeof plot_metrics[0] && n < max; k++) {
+        snprintf(fig[n].name, sizeof fig[n].name, "%s.png", kvq_metric_name(plot_metrics[k]));
+        fig[n].metric = plot_metrics[k];
+        fig[n++].bits = -1;
+    }
+    unsigned mask = real_budgets(r);
+    for (int b = 0; b <= 8 && n < max; b++)
+        if (mask & (1u << b)) {
+            snprintf(fig[n].name, sizeof fig[n].name, "heatmap_kl_n%d.png", b);
+            fig[n].metric = KVQ_METRIC_KL;
+            fig[n++].bits = b;
+        }
+    return n;
+}
+
+/* Where gnuplot draws a figure before it is renamed into place. */
+static void png_temp(char *buf, size_t len, const char *dir, const figure *fig)
+{
+    snprintf(buf, len, "%s/.%s.tmp", dir, fig->name);
 }
 
 /* What the plots.gp writer needs. */
 typedef struct plot_args {
     const char *dir;
     const kvq__results *r;
+    const figure *fig;
+    int nfig;
 } plot_args;
 
-/* kvq__write_atomic writer of plots.gp: one multiplot per metric. */
+/* kvq__write_atomic writer of plots.gp: one multiplot per figure. */
 static int write_script(FILE *f, void *arg)
 {
     const plot_args *a = arg;
     char ptmp[4096];
-    for (size_t k = 0; k < sizeof plot_metrics / sizeof plot_metrics[0]; k++) {
-        png_temp(ptmp, sizeof ptmp, a->dir, plot_metrics[k]);
-        script(f, a->r, plot_metrics[k], ptmp);
+    for (int k = 0; k < a->nfig; k++) {
+        png_temp(ptmp, sizeof ptmp, a->dir, &a->fig[k]);
+        if (a->fig[k].bits < 0)
+            script(f, a->r, a->fig[k].metric, ptmp);
+        else
+            heat_script(f, a->r, a->fig[k].bits, ptmp);
     }
     return 0;
 }
@@ -137,17 +283,18 @@ static int render(const char *gp, char (*tmp)[4096], char (*png)[4096], size_t n
  * temporary name, renamed when gnuplot succeeds). Returns an exit status. */
 int kvq_plots_write(const char *dir, const kvq__results *r, int quiet)
 {
-    enum { N = sizeof plot_metrics / sizeof plot_metrics[0] };
-    char gp[4096], png[N][4096], ptmp[N][4096];
-    plot_args args = {.dir = dir, .r = r};
+    enum { MAXFIG = 16 };
+    char gp[4096], png[MAXFIG][4096], ptmp[MAXFIG][4096];
+    figure fig[MAXFIG];
+    plot_args args = {.dir = dir, .r = r, .fig = fig, .nfig = figures(r, fig, MAXFIG)};
     snprintf(gp, sizeof gp, "%s/plots.gp", dir);
     if (kvq__write_atomic(gp, write_script, &args) != KVQ_OK)
         return kvq_cli_fail(gp, "cannot write");
-    for (size_t k = 0; k < N; k++) {
-        png_temp(ptmp[k], sizeof ptmp[k], dir, plot_metrics[k]);
-        snprintf(png[k], sizeof png[k], "%s/%s.png", dir, kvq_metric_name(plot_metrics[k]));
+    for (int k = 0; k < args.nfig; k++) {
+        png_temp(ptmp[k], sizeof ptmp[k], dir, &fig[k]);
+        snprintf(png[k], sizeof png[k], "%s/%s", dir, fig[k].name);
     }
-    return render(gp, ptmp, png, N, quiet);
+    return render(gp, ptmp, png, (size_t)args.nfig, quiet);
 }
 
 /* ---- The Pareto plot ---------------------------------------------------- */

@@ -194,6 +194,7 @@ void kvq_distribution_metrics(const double *lr, const double *lq, size_t n, int 
     out->entropy_ref = hr;
     out->entropy_quant = hq;
     out->top1 = argmax(lr, n) == argmax(lq, n) ? 1.0 : 0.0;
+    out->p_max = exp(lr[argmax(lr, n)] - lse_r);
     out->topk_recall = topk_recall(lr, lq, n, topk);
     logit_errors(lr, lq, n, lse_r, out);
 }

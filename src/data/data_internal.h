@@ -63,6 +63,20 @@ int kvq__safetensors_read(const char *path, const char *name, kvq_tensor *t, cha
                           size_t errlen);
 int kvq__safetensors_read_mem(const void *buf, size_t len, const char *name, kvq_tensor *t,
                               char *err, size_t errlen);
+/* The string value of `key` in the "__metadata__" of a .safetensors file,
+ * after validating the whole header as the tensor readers do: 1 with
+ * *value a malloc'd NUL-terminated copy (the caller frees it), 0 when the
+ * file has no such key (*value = NULL), < 0 on error (a value holding a NUL
+ * character is KVQ_ERR_FORMAT). The _mem form parses a buffer. */
+int kvq__safetensors_meta(const char *path, const char *key, char **value, char *err,
+                          size_t errlen);
+int kvq__safetensors_meta_mem(const void *buf, size_t len, const char *key, char **value,
+                              char *err, size_t errlen);
+/* The layers L (ascending) for which the file has a tensor "layer{L}.k"
+ * (tools/export_kv.py's names; L decimal without leading zeros, < 10^6):
+ * at most max of them into layers, their number in *n. */
+int kvq__safetensors_layers(const char *path, int *layers, size_t max, size_t *n, char *err,
+                            size_t errlen);
 /* Zero-pads the last dimension to new_dim in place (dot products and norms
  * are unchanged; the logit scale must stay that of the original d). */
 int kvq__tensor_pad_dim(kvq_tensor *t, size_t new_dim);
@@ -71,11 +85,24 @@ struct kvq_kv {
     kvq_tensor k, v, q;      /* q.data == NULL when there are no queries */
     size_t heads, keys, queries, dim, q_group;
 };
+/* kvq_kv_create_safetensors into a caller-owned struct; q_name "" means
+ * "no queries" (a layer without its q tensor). */
 int kvq__kv_load_safetensors(const char *path, const char *k_name, const char *v_name,
                              const char *q_name, kvq_kv *kv, char *err, size_t errlen);
 int kvq__kv_load_npy(const char *k_path, const char *v_path, const char *q_path, kvq_kv *kv,
                      const char **bad_path, char *err, size_t errlen);
 void kvq__kv_clear(kvq_kv *kv);
+
+/* What tools/export_kv.py records about a file and its layers (string
+ * metadata, doc/statistics.md §1.6). */
+typedef struct kvq__kv_meta {
+    double sharpness;   /* "layer{L}.sharpness" (without a layer: "sharpness"); NaN if absent */
+    int causal;         /* "causal": 1 or 0; -1 if absent */
+} kvq__kv_meta;
+/* Reads and validates them for layer (< 0: a file without layers): a
+ * sharpness that is not a positive number, or a causal other than "1"/"0",
+ * is KVQ_ERR_FORMAT naming the key. */
+int kvq__kv_meta_read(const char *path, int layer, kvq__kv_meta *m, char *err, size_t errlen);
 
 /* Index j(i) of the key planted in query i by a needle source. */
 size_t kvq__source_needle_index(uint64_t seed, uint32_t trial, size_t i, size_t n_keys);

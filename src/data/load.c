@@ -1,5 +1,8 @@
 /* load.c — loads a real K, V (and optional Q) set for `kvq run`, checking
  * finiteness, layouts and that the three tensors agree. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "data/data_internal.h"
@@ -66,14 +69,14 @@ void kvq__kv_clear(kvq_kv *kv)
 int kvq__kv_load_safetensors(const char *path, const char *k_name, const char *v_name,
                             const char *q_name, kvq_kv *kv, char *err, size_t errlen)
 {
-    int rc, bad, has_q = q_name != NULL;
+    int rc, bad, has_q = q_name != NULL && *q_name;
     memset(kv, 0, sizeof *kv);
     if ((rc = kvq__safetensors_read(path, k_name ? k_name : "k", &kv->k, err, errlen)) ||
         (rc = kvq__safetensors_read(path, v_name ? v_name : "v", &kv->v, err, errlen)))
         goto fail;
-    if (!has_q && (rc = kvq_safetensors_has(path, "q", err, errlen)) < 0)
+    if (!q_name && (rc = kvq_safetensors_has(path, "q", err, errlen)) < 0)
         goto fail;
-    has_q = has_q || rc == 1;
+    has_q = has_q || (!q_name && rc == 1);
     if (has_q && (rc = kvq__safetensors_read(path, q_name ? q_name : "q", &kv->q, err, errlen)))
         goto fail;
     if ((rc = check_set(kv, has_q, &bad, err, errlen)))
@@ -105,5 +108,45 @@ int kvq__kv_load_npy(const char *k_path, const char *v_path, const char *q_path,
         *bad_path = rc ? paths[bad] : NULL;
     if (rc)
         kvq__kv_clear(kv);
+    return rc;
+}
+
+/* Parses a recorded sharpness: a finite number > 0, the whole string. */
+static int meta_sharpness(const char *key, const char *text, double *out, char *err,
+                          size_t errlen)
+{
+    char *end;
+    double x = strtod(text, &end);
+    if (end == text || *end || !isfinite(x) || !(x > 0))
+        return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
+                              "metadata '%s' is '%.40s', not a positive number", key, text);
+    *out = x;
+    return 0;
+}
+
+/* What the exporter recorded about the file and one layer (data_internal.h). */
+int kvq__kv_meta_read(const char *path, int layer, kvq__kv_meta *m, char *err, size_t errlen)
+{
+    char key[32], *v = NULL;
+    int rc;
+    m->sharpness = NAN;
+    m->causal = -1;
+    if (layer >= 0)
+        snprintf(key, sizeof key, "layer%d.sharpness", layer);
+    else
+        snprintf(key, sizeof key, "sharpness");
+    if ((rc = kvq__safetensors_meta(path, key, &v, err, errlen)) < 0)
+        return rc;
+    rc = rc ? meta_sharpness(key, v, &m->sharpness, err, errlen) : 0;
+    free(v);
+    v = NULL;
+    if (rc || (rc = kvq__safetensors_meta(path, "causal", &v, err, errlen)) < 0)
+        return rc;
+    if (rc && strcmp(v, "0") && strcmp(v, "1"))
+        rc = kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
+                            "metadata 'causal' is '%.40s'; expected \"1\" or \"0\"", v);
+    else
+        rc = (m->causal = rc ? v[0] == '1' : -1, 0);
+    free(v);
     return rc;
 }

@@ -359,10 +359,39 @@ static int check_dups(jp *p, st_name *names, size_t n, const char *where)
     return 0;
 }
 
-/* Parses "__metadata__": an object whose values are strings. */
-static int parse_metadata(jp *p)
+/* The parsed header: tensors in file order, and the "__metadata__" pairs
+ * (key i is meta[2i], its value meta[2i + 1]). */
+typedef struct st_header {
+    st_entry *e;
+    size_t n, cap;
+    st_name *meta;
+    size_t nmeta;
+    uint64_t data_off, data_size;
+} st_header;
+
+/* Frees the entries and the metadata. */
+static void header_free(st_header *h)
 {
-    st_name *keys = NULL, *grow;
+    for (size_t i = 0; i < h->n; i++)
+        free(h->e[i].name.s);
+    for (size_t i = 0; i < 2 * h->nmeta; i++)
+        free(h->meta[i].s);
+    free(h->e);
+    free(h->meta);
+    memset(h, 0, sizeof *h);
+}
+
+/* Orders metadata pairs by key (for duplicate detection and lookup). */
+static int pair_cmp(const void *a, const void *b)
+{
+    return name_cmp(a, b);
+}
+
+/* Parses "__metadata__": an object whose values are strings, kept in h as
+ * pairs sorted by key; duplicate keys are an error. */
+static int parse_metadata(jp *p, st_header *h)
+{
+    st_name *pairs = NULL, *grow;
     size_t n = 0, cap = 0;
     int rc = 0;
     if ((rc = jp_expect(p, '{', "'__metadata__' is not an object")))
@@ -375,14 +404,15 @@ static int parse_metadata(jp *p)
     for (;;) {
         if (n == cap) {
             cap = cap ? 2 * cap : 8;
-            if (!(grow = realloc(keys, cap * sizeof *keys))) {
+            if (!(grow = realloc(pairs, 2 * cap * sizeof *pairs))) {
                 rc = kvq__data_errf(p->err, p->errlen, KVQ_ERR_NOMEM, "out of memory");
                 goto done;
             }
-            keys = grow;
+            pairs = grow;
         }
-        if ((rc = jp_string(p, &keys[n])))
+        if ((rc = jp_string(p, &pairs[2 * n])))
             goto done;
+        pairs[2 * n + 1].s = NULL;
         n++;
         if ((rc = jp_expect(p, ':', "expected ':'")))
             goto done;
@@ -391,7 +421,7 @@ static int parse_metadata(jp *p)
             rc = jp_fail(p, "'__metadata__' value is not a string");
             goto done;
         }
-        if ((rc = jp_string(p, NULL)))
+        if ((rc = jp_string(p, &pairs[2 * n - 1])))
             goto done;
         jp_ws(p);
         if (p->s < p->end && *p->s == ',') {
@@ -402,12 +432,24 @@ static int parse_metadata(jp *p)
             goto done;
         break;
     }
-    rc = check_dups(p, keys, n, "'__metadata__'");
+    qsort(pairs, n, 2 * sizeof *pairs, pair_cmp);
+    for (size_t i = 1; i < n && !rc; i++)
+        if (!name_cmp(&pairs[2 * i - 2], &pairs[2 * i])) {
+            char sb[49];
+            rc = kvq__data_errf(p->err, p->errlen, KVQ_ERR_FORMAT,
+                                "safetensors header: duplicate key '%s' in '__metadata__'",
+                                show(&pairs[2 * i], sb));
+        }
 done:
-    for (size_t i = 0; i < n; i++)
-        free(keys[i].s);
-    free(keys);
-    return rc;
+    if (rc) {
+        for (size_t i = 0; i < 2 * n; i++)
+            free(pairs[i].s);
+        free(pairs);
+        return rc;
+    }
+    h->meta = pairs;
+    h->nmeta = n;
+    return 0;
 }
 
 /* Parses "shape": an array of integers; product checked for overflow. */
@@ -532,21 +574,6 @@ static int parse_entry(jp *p, st_entry *e)
     return 0;
 }
 
-/* The parsed header: tensors in file order. */
-typedef struct st_header {
-    st_entry *e;
-    size_t n, cap;
-    uint64_t data_off, data_size;
-} st_header;
-
-/* Frees the entries. */
-static void header_free(st_header *h)
-{
-    for (size_t i = 0; i < h->n; i++)
-        free(h->e[i].name.s);
-    free(h->e);
-    memset(h, 0, sizeof *h);
-}
 
 /* Parses the top-level object into h. */
 static int parse_top(jp *p, st_header *h)
@@ -568,7 +595,7 @@ static int parse_top(jp *p, st_header *h)
             free(k.s);
             if (have_meta++)
                 return jp_fail(p, "duplicate key '__metadata__'");
-            if ((rc = jp_expect(p, ':', "expected ':'")) || (rc = parse_metadata(p)))
+            if ((rc = jp_expect(p, ':', "expected ':'")) || (rc = parse_metadata(p, h)))
                 return rc;
         } else {
             if (h->n == h->cap) {
@@ -722,6 +749,67 @@ static const st_entry *find(const st_header *h, const char *name)
     return NULL;
 }
 
+/* The metadata value of key, or NULL (pairs are sorted by key). */
+static const st_name *meta_find(const st_header *h, const char *key)
+{
+    st_name k = {(char *)key, strlen(key)};
+    if (!h->nmeta)
+        return NULL;   /* bsearch may not see a NULL array */
+    const st_name *hit = bsearch(&k, h->meta, h->nmeta, 2 * sizeof *h->meta, pair_cmp);
+    return hit ? hit + 1 : NULL;
+}
+
+/* The value of metadata key from a validated source (see data_internal.h). */
+static int st_meta(kvq__bytes *b, const char *key, char **value, char *err, size_t errlen)
+{
+    st_header h;
+    const st_name *v;
+    int rc;
+    *value = NULL;
+    if ((rc = read_header(b, &h, err, errlen)))
+        return rc;
+    if (!(v = meta_find(&h, key)))
+        rc = 0;
+    else if (memchr(v->s, 0, v->n))
+        rc = kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
+                            "metadata '%.64s' holds a NUL character", key);
+    else if (!(*value = malloc(v->n + 1)))
+        rc = kvq__data_errf(err, errlen, KVQ_ERR_NOMEM, "out of memory");
+    else {
+        memcpy(*value, v->s, v->n + 1);
+        rc = 1;
+    }
+    header_free(&h);
+    return rc;
+}
+
+/* The layer number L of a tensor named "layer{L}.k" (decimal, no leading
+ * zero, below 10^6), or -1 for any other name. */
+static int layer_of(const st_name *nm)
+{
+    const char *s = nm->s, *end = nm->s + nm->n;
+    int l = 0;
+    if (nm->n < 8 || memcmp(s, "layer", 5) || memcmp(end - 2, ".k", 2))
+        return -1;
+    s += 5;
+    end -= 2;
+    if (end - s > 6 || (*s == '0' && end - s > 1))
+        return -1;
+    for (; s < end; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        l = 10 * l + (*s - '0');
+    }
+    return l;
+}
+
+/* Orders ints ascending. */
+static int int_cmp(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
 /* Error for a missing tensor, listing a few of the names present. */
 static int missing(const st_header *h, const char *name, char *err, size_t errlen)
 {
@@ -795,19 +883,68 @@ int kvq__safetensors_read_mem(const void *buf, size_t len, const char *name, kvq
     return st_read(&b, name, t, err, errlen);
 }
 
-/* 1 if the valid file has a tensor called name, 0 if not, < 0 on error. */
-int kvq_safetensors_has(const char *path, const char *name, char *err, size_t errlen)
+/* The validated header of the file at path (the file is closed again). */
+static int file_header(const char *path, st_header *h, char *err, size_t errlen)
 {
     kvq__bytes b;
-    st_header h;
     int rc;
     if ((rc = kvq__bytes_open(&b, path, err, errlen)))
         return rc;
-    rc = read_header(&b, &h, err, errlen);
+    rc = read_header(&b, h, err, errlen);
     kvq__bytes_close(&b);
-    if (rc)
+    return rc;
+}
+
+/* 1 if the valid file has a tensor called name, 0 if not, < 0 on error. */
+int kvq_safetensors_has(const char *path, const char *name, char *err, size_t errlen)
+{
+    st_header h;
+    int rc;
+    if ((rc = file_header(path, &h, err, errlen)))
         return rc;
     rc = find(&h, name) != NULL;
     header_free(&h);
     return rc;
+}
+
+/* The string value of a "__metadata__" key of a .safetensors file. */
+int kvq__safetensors_meta(const char *path, const char *key, char **value, char *err,
+                          size_t errlen)
+{
+    kvq__bytes b;
+    int rc;
+    *value = NULL;
+    if ((rc = kvq__bytes_open(&b, path, err, errlen)))
+        return rc;
+    rc = st_meta(&b, key, value, err, errlen);
+    kvq__bytes_close(&b);
+    return rc;
+}
+
+/* The same from an image in memory (the fuzzing entry point). */
+int kvq__safetensors_meta_mem(const void *buf, size_t len, const char *key, char **value,
+                              char *err, size_t errlen)
+{
+    kvq__bytes b;
+    kvq__bytes_mem(&b, buf, len);
+    return st_meta(&b, key, value, err, errlen);
+}
+
+/* The layers L with a tensor "layer{L}.k", ascending. */
+int kvq__safetensors_layers(const char *path, int *layers, size_t max, size_t *n, char *err,
+                            size_t errlen)
+{
+    st_header h;
+    int rc;
+    *n = 0;
+    if ((rc = file_header(path, &h, err, errlen)))
+        return rc;
+    for (size_t i = 0; i < h.n; i++) {
+        int l = layer_of(&h.e[i].name);
+        if (l >= 0 && *n < max)
+            layers[(*n)++] = l;
+    }
+    qsort(layers, *n, sizeof *layers, int_cmp);   /* names are distinct, so are the L */
+    header_free(&h);
+    return 0;
 }

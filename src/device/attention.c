@@ -442,6 +442,10 @@ static void finalize_query(const run *r, size_t i, double la, double lb, double 
     for (size_t c = 0; c < r->nchunks; c++)
         for (int t = 0; t < KVQ_ACCS; t++)
             s[t] += r->h_sums[(c * r->m + i) * KVQ_ACCS + (size_t)t];
+    double ref_max = -INFINITY;   /* p_max = e^{max ℓ − lse}: pass 1 already has max ℓ */
+    for (size_t c = 0; c < r->nchunks; c++)
+        ref_max = fmax(ref_max, r->h_stats[(c * r->m + i) * KVQ_STATS + KVQ_STAT_REF_MAX]);
+    q->p_max = exp(ref_max - la);
     double direct = lb - la - mu, g = s[KVQ_ACC_KL_SERIES];
     if (direct > DIRECT_KL || !isfinite(g)) {
         q->kl = direct;

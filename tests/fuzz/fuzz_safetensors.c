@@ -1,7 +1,9 @@
 /* fuzz_safetensors.c — libFuzzer target for the .safetensors parser
- * (kvq__safetensors_read_mem), reading tensors "k" and "v". */
+ * (kvq__safetensors_read_mem), reading tensors "k" and "v" and the
+ * metadata value "causal" (kvq__safetensors_meta_mem). */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvq.h"
@@ -23,5 +25,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (!memchr(err, 0, sizeof err) || !err[0])
             __builtin_trap();
     }
+    char *v = NULL, err[256];
+    int rc = kvq__safetensors_meta_mem(data, size, "causal", &v, err, sizeof err);
+    if ((rc == 1) != (v != NULL) || (rc < 0 && (!memchr(err, 0, sizeof err) || !err[0])))
+        __builtin_trap();
+    free(v);
     return 0;
 }
