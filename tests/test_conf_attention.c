@@ -1,8 +1,9 @@
 /* test_conf_attention.c — conformance: compressed-domain attention (logits
  * from codes, softmax statistics, outputs, vector errors) on every OpenCL
  * device against the double-precision host reference, for every scheme
- * preset and budget, d ∈ {16 … 1024}, ragged N and M, zero and large
- * vectors, and key chunking (doc/conformance.md §1). */
+ * preset and budget, d ∈ {16 … 1024} (powers of two, and 80 … 192 where the
+ * presets rotate densely), ragged N and M, zero and large vectors, the causal
+ * mask, and key chunking (doc/conformance.md §1). */
 #include "conformance.h"
 #include "analysis/kv_codes.h"
 
@@ -19,6 +20,7 @@ typedef struct conf_case {
     size_t keys, queries;
     float scale;      /* input magnitude */
     double tau;
+    int causal;       /* the causal mask of doc/metrics.md §1.5 */
 } conf_case;
 
 /* Relative-or-absolute closeness. */
@@ -113,7 +115,8 @@ static int run_job(kvq_ctx *ctx, const conf_case *c, const inputs *in, results *
     kvq_attention_job job = {.dim = c->dim, .keys = c->keys, .queries = c->queries,
                              .sharpness = c->tau, .q = in->q, .k = in->k, .v = in->v,
                              .k_codec = in->codes.k_codec, .v_codec = in->codes.v_codec,
-                             .k_codes = &in->codes.k_codes, .v_codes = &in->codes.v_codes};
+                             .k_codes = &in->codes.k_codes, .v_codes = &in->codes.v_codes,
+                             .causal = c->causal};
     memset(r, 0, sizeof *r);
     r->qm = calloc(c->queries, sizeof *r->qm);
     r->lr = malloc(c->queries * c->keys * sizeof(float));
@@ -200,6 +203,9 @@ cleanup:
 static const char *schemes[] = {"KV", "KQV", "QKQV"};
 
 static const int dims[] = {16, 64, 256, 1024};
+/* Head sizes of real models that are not powers of two (and 128 again), each
+ * with and without the causal mask. */
+static const int odd_dims[] = {80, 96, 112, 160, 192, 128};
 
 /* Every preset and budget, the dimensions, ragged and extreme sizes, and
  * chunking on one device. */
@@ -220,6 +226,14 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
                 ok(check_case(ctx, host, &c, tag++, &w), "%s n=%d d=%d N=%zu M=3", schemes[s], n,
                    dims[i], c.keys);
             }
+    for (size_t i = 0; i < sizeof odd_dims / sizeof odd_dims[0]; i++)
+        for (int s = 0; s < 3; s++)
+            for (int causal = 0; causal < 2; causal++) {
+                conf_case c = {schemes[s], 2 + s, odd_dims[i], 203, causal ? 37 : 3, 1.0f, 1.0,
+                               causal};
+                ok(check_case(ctx, host, &c, tag++, &w), "%s n=%d d=%d N=203 M=%zu%s", schemes[s],
+                   c.bits, odd_dims[i], c.queries, causal ? " causal" : "");
+            }
     static const conf_case ragged[] = {{"KQV", 4, 128, 1, 1, 1.0f, 1.0},
                                        {"QKQV", 3, 64, 1, 7, 1.0f, 1.0},
                                        {"KV", 2, 128, 2049, 1, 1.0f, 1.0},
@@ -236,9 +250,15 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
     setenv("KVQ_CHUNK_KEYS", "300", 1);
     int st = kvq_ctx_create(&chunked, spec);
     unsetenv("KVQ_CHUNK_KEYS");
-    conf_case cc = {"QKQV", 3, 128, 1000, 5, 1.0f, 1.0};
+    conf_case cc = {"QKQV", 3, 128, 1000, 5, 1.0f, 1.0, 0};
     ok(st == 0 && check_chunking(ctx, chunked, &cc, tag++),
        "4 chunks of <= 300 keys give the one-chunk results");
+    /* causal prefill over chunks: early queries see no key of the later chunks */
+    conf_case pre = {"KQV", 4, 96, 700, 700, 1.0f, 1.0, 1};
+    ok(st == 0 && check_chunking(ctx, chunked, &pre, tag) &&
+           check_case(chunked, host, &pre, tag, &w),
+       "causal prefill N=M=700 d=96 in 3 chunks: the one-chunk and the host results");
+    tag++;
     diag("worst deviations on %s: logits %.3g (of s+|l|), KL %.3g, JS %.3g, TV %.3g, "
          "entropy %.3g, out_rel_err %.3g, vector errors %.3g (relative); "
          "top-1 differs in %zu of %zu queries",
@@ -248,5 +268,6 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
 
 int main(void)
 {
-    return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 + 4 + 3 + 1, body);
+    return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 +
+                         sizeof odd_dims / sizeof odd_dims[0] * 3 * 2 + 4 + 3 + 2, body);
 }

@@ -79,6 +79,7 @@ typedef struct kvq__cell {
     int dim;
     size_t keys, queries;
     double sharpness;
+    int causal;                      /* run under the causal mask */
     size_t trials;
     double *per_trial[KVQ_METRIC_COUNT];
     double *qjl_var_measured, *qjl_var_bound;
@@ -97,6 +98,9 @@ typedef struct kvq__results {
 } kvq__results;
 
 int kvq__results_create(kvq__results **out, uint64_t seed);
+/* The rotation K (tensor 0) or V (1) of a cell really used at its d, as a
+ * spec token ("wht", "dense", …). */
+const char *kvq__cell_rotation(const kvq__cell *c, int tensor);
 /* Frees every cell's arrays and the results. NULL is fine. */
 void kvq__results_free(kvq__results *r);
 /* Appends a copy of tmpl: its fields, and fresh per_trial arrays (trials
@@ -190,6 +194,7 @@ typedef struct kvq__experiment {
     int dim;
     size_t keys, queries;         /* synthetic sizes (and queries drawn from real keys) */
     double sharpness;             /* τ */
+    int causal;                   /* the causal mask (doc/metrics.md §1.5) */
     int topk;                     /* 0 means 8 */
     size_t trials;
     uint64_t seed;

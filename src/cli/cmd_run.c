@@ -35,8 +35,9 @@ static void print_cell(const kvq__cell *c, uint64_t seed)
 {
     printf("scheme %s, n = %d bits, effective bits/coord K %.3f V %.3f\n", c->scheme, c->bits,
            c->eff_bits_k, c->eff_bits_v);
-    printf("data %s, rank %s, d = %d, N = %zu keys, M = %zu queries, tau = %g\n", c->dist,
-           c->rank, c->dim, c->keys, c->queries, c->sharpness);
+    printf("data %s, rank %s, d = %d, N = %zu keys, M = %zu queries, tau = %g%s\n", c->dist,
+           c->rank, c->dim, c->keys, c->queries, c->sharpness, c->causal ? ", causal" : "");
+    printf("rotation K %s, V %s\n", kvq__cell_rotation(c, 0), kvq__cell_rotation(c, 1));
     printf("%zu trials, seed %llu, device %s, %.2f s\n\n", c->trials, (unsigned long long)seed,
            c->device, c->seconds);
     printf("%-14s %14s %14s %14s\n", "metric", "mean", "ci_lo (95%)", "ci_hi");
@@ -116,7 +117,8 @@ int kvq_cmd_run(int argc, char **argv)
         return rc;
     if ((rc = kvq_cli_load_real(&o, &kv, &label)))
         return rc;
-    if (label && (rc = adopt_real(&o, &kv, label)))
+    if ((label && (rc = adopt_real(&o, &kv, label))) ||
+        (rc = kvq_cli_check_causal(&o, label ? &kv : NULL, label)))
         goto cleanup;
     if (!label && kvq_source_parse(t.dist, t.rank, &src, err, sizeof err)) {
         rc = kvq_cli_error(strstr(err, "rank") ? "--rank" : "--dist", "%s", err);

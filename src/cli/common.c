@@ -10,10 +10,12 @@
 
 const char kvq_cli_opts_help[] =
     "data (synthetic):\n"
-    "  --dim D            head dimension, a power of two 16..1024 (default 128)\n"
+    "  --dim D            head dimension 16..1024 (default 128)\n"
     "  --keys N           keys and values per trial (default 1024)\n"
     "  --queries M        queries per trial (default 64)\n"
     "  --sharpness TAU    logits TAU*<q,k>/sqrt(d) (default 1)\n"
+    "  --causal           causal attention: of N keys and M queries, query j sits at\n"
+    "                     position N-M+j and sees keys 0..N-M+j only (needs M <= N)\n"
     "data (real tensors; each head is one trial):\n"
     "  --kv FILE          .safetensors with tensors k, v and optionally q\n"
     "  --k-name/--v-name/--q-name NAME   tensor names in --kv (default k, v, q)\n"
@@ -88,6 +90,7 @@ int kvq_cli_opts_parse(kvq_cli_opts *o, int argc, char **argv, int *i)
         {"--json", offsetof(kvq_cli_opts, json)},
         {"--verbose", offsetof(kvq_cli_opts, verbose)},
         {"--quiet", offsetof(kvq_cli_opts, quiet)},
+        {"--causal", offsetof(kvq_cli_opts, causal)},
     };
     for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
         if (!strcmp(a, flags[k].flag)) {
@@ -102,10 +105,6 @@ int kvq_cli_opts_parse(kvq_cli_opts *o, int argc, char **argv, int *i)
                 return -1;
             if (!strcmp(int_opts[k].flag, "--trials"))
                 o->trials_given = 1;
-            if (!strcmp(int_opts[k].flag, "--dim") && (*field & (*field - 1))) {
-                kvq_cli_error("--dim", "%ld is not a power of two (16..1024)", *field);
-                return -1;
-            }
             return 1;
         }
     int k = kvq_cli_str_opts(str_opts, sizeof str_opts / sizeof str_opts[0], o, argc, argv, i);
@@ -224,6 +223,18 @@ int kvq_cli_report_failure(kvq_ctx *ctx, const kvq_cli_opts *o, const char *what
     return KVQ_EXIT_RUNTIME;
 }
 
+/* M ≤ N under --causal (see common.h). */
+int kvq_cli_check_causal(const kvq_cli_opts *o, const kvq_kv *real, const char *label)
+{
+    size_t keys = real ? real->keys : (size_t)o->keys;
+    size_t queries = real && real->q.data ? real->queries : (size_t)o->queries;
+    if (!o->causal || queries <= keys)
+        return 0;
+    return kvq_cli_error(real && real->q.data ? label : "--queries",
+                         "%zu queries but %zu keys; --causal needs at most as many queries as "
+                         "keys (query j sits at position N-M+j)", queries, keys);
+}
+
 /* The experiment the common options describe (see common.h). */
 kvq__experiment kvq_cli_experiment(const kvq_cli_opts *o, const kvq_scheme *schemes,
                                   size_t nschemes, const kvq_source *sources, size_t nsources,
@@ -234,5 +245,5 @@ kvq__experiment kvq_cli_experiment(const kvq_cli_opts *o, const kvq_scheme *sche
                             .topk = (int)o->topk, .trials = (size_t)o->trials, .seed = o->seed,
                             .schemes = schemes, .nschemes = nschemes, .sources = sources,
                             .nsources = nsources, .real = real, .real_name = label,
-                            .progress = kvq_cli_progress};
+                            .causal = o->causal, .progress = kvq_cli_progress};
 }

@@ -17,6 +17,7 @@ typedef struct kvq_cli_opts {
     const char *k_name, *v_name, *q_name;
     int json, verbose, quiet;
     int trials_given;
+    int causal;                 /* --causal: the mask of doc/metrics.md §1.5 */
 } kvq_cli_opts;
 
 /* Fills the defaults (d 128, N 1024, M 64, T 32, τ 1, seed 1). */
@@ -33,6 +34,10 @@ kvq_ctx *kvq_cli_open_device(const kvq_cli_opts *o, int *rc);
 /* Loads real K/V(/Q) if the options name files; 0 on success or when none
  * are named, else the exit status after printing the error. */
 int kvq_cli_load_real(const kvq_cli_opts *o, kvq_kv *kv, const char **label);
+/* The causal mask needs every query to see a key: M ≤ N (synthetic sizes,
+ * or real's queries and keys when real is not NULL). 0, or the exit status
+ * after printing the error. */
+int kvq_cli_check_causal(const kvq_cli_opts *o, const kvq_kv *real, const char *label);
 /* Progress bar with ETA on stderr when it is a terminal. */
 void kvq_cli_progress(void *arg, size_t done, size_t total);
 /* The experiment the common options describe, on these schemes and sources
