@@ -141,27 +141,39 @@ void wg_topk(__global const float *row, const uint n, const uint j0, const uint 
     barrier(CLK_LOCAL_MEM_FENCE);
 }
 
+/* Keys of the chunk [j0, j0 + n) that query i sees, when query i sees the
+ * first vis0 + i keys: all n without a mask (vis0 = N), the causal prefix
+ * otherwise (doc/metrics.md §1.5). Masked keys are always the chunk's tail. */
+uint chunk_visible(const uint vis0, const uint i, const uint j0, const uint n)
+{
+    ulong lim = (ulong)vis0 + i;
+    return lim <= j0 ? 0u : (uint)min((ulong)n, lim - j0);
+}
+
 /* Pass 1 over one chunk, one work-group per query: row maxima and scaled sums
  * for both log-sum-exps, Σ e^{ℓ−max}·δ for the mean logit error under p, and
  * the chunk's top-k of both rows: stats[q] is a record of KVQ_STATS slots,
- * top_val/top_idx[q] hold KVQ_TOPK_LISTS lists of k (reference, quantized). */
+ * top_val/top_idx[q] hold KVQ_TOPK_LISTS lists of k (reference, quantized).
+ * Only the keys the query sees count (chunk_visible); a chunk it cannot see
+ * leaves max −inf, sums 0 and empty lists, which the merge ignores. */
 __kernel void kvq_softmax_pass1(__global const float *lref, __global const float *lq,
-                                const uint n, const uint j0, const uint k,
+                                const uint n, const uint j0, const uint k, const uint vis0,
                                 __global float *stats, __global float *top_val,
                                 __global uint *top_idx, __local float *sv, __local float *lv,
                                 __local uint *li)
 {
     const uint i = get_group_id(0), lid = get_local_id(0), ls = get_local_size(0);
     __global const float *a = lref + (size_t)i * n, *b = lq + (size_t)i * n;
+    const uint nv = chunk_visible(vis0, i, j0, n);
     float ma = -INFINITY, mb = -INFINITY;
-    for (uint j = lid; j < n; j += ls) {
+    for (uint j = lid; j < nv; j += ls) {
         ma = fmax(ma, a[j]);
         mb = fmax(mb, b[j]);
     }
     ma = wg_max(ma, sv);
     mb = wg_max(mb, sv);
     float sa = 0.0f, sb = 0.0f, t = 0.0f;
-    for (uint j = lid; j < n; j += ls) {
+    for (uint j = lid; j < nv; j += ls) {
         float ea = exp(a[j] - ma);
         sa += ea;
         sb += exp(b[j] - mb);
@@ -179,8 +191,8 @@ __kernel void kvq_softmax_pass1(__global const float *lref, __global const float
         s[KVQ_STAT_DELTA_SUM] = t;
     }
     const size_t top = (size_t)i * KVQ_TOPK_LISTS * k;
-    wg_topk(a, n, j0, k, lv, li, top_val + top, top_idx + top);
-    wg_topk(b, n, j0, k, lv, li, top_val + top + k, top_idx + top + k);
+    wg_topk(a, nv, j0, k, lv, li, top_val + top, top_idx + top);
+    wg_topk(b, nv, j0, k, lv, li, top_val + top + k, top_idx + top + k);
 }
 
 /* expm1(x) − x without cancellation for small |x|. */
@@ -207,19 +219,26 @@ float js_term(float p, float q, float y)
 
 /* Pass 2 over one chunk, one work-group per query, given per-query constants
  * (a record of KVQ_CONSTS slots): the KVQ_ACCS sums of layout.h's
- * KVQ_ACC_SLOTS. Writes p and p̃ of the chunk for the output products. */
+ * KVQ_ACC_SLOTS. Writes p and p̃ of the chunk for the output products:
+ * 0 for the keys the query does not see (chunk_visible), which add nothing. */
 __kernel void kvq_softmax_pass2(__global const float *lref, __global const float *lq,
-                                const uint n, __global const float *consts,
+                                const uint n, const uint j0, const uint vis0,
+                                __global const float *consts,
                                 __global float *sums, __global float *p_out,
                                 __global float *pq_out, __local float *sv)
 {
     const uint i = get_group_id(0), lid = get_local_id(0), ls = get_local_size(0);
     __global const float *a = lref + (size_t)i * n, *b = lq + (size_t)i * n;
+    const uint nv = chunk_visible(vis0, i, j0, n);
     __global const float *c = consts + (size_t)i * KVQ_CONSTS;
     const float lse_a = c[KVQ_CONST_LSE_REF], lse_b = c[KVQ_CONST_LSE_QUANT];
     const float mu = c[KVQ_CONST_MU], g_est = c[KVQ_CONST_G_EST];
     float acc[KVQ_ACCS] = {0};
-    for (uint j = lid; j < n; j += ls) {
+    for (uint j = nv + lid; j < n; j += ls) {
+        p_out[(size_t)i * n + j] = 0.0f;
+        pq_out[(size_t)i * n + j] = 0.0f;
+    }
+    for (uint j = lid; j < nv; j += ls) {
         float la = a[j] - lse_a, lb = b[j] - lse_b;
         float p = exp(la), pq = exp(lb);
         float delta = b[j] - a[j], x = delta - mu;

@@ -1,5 +1,7 @@
 /* common.cl — helpers shared by kvq's kernels; built in front of each file.
- * KVQ_D (head dimension, a power of two) is given by the host at build time.
+ * KVQ_D (head dimension, any of 16…1024) is given by the host at build time.
+ * The Hadamard helpers need a power of two: at other d the host rotates by a
+ * dense GEMM and never calls them (src/device/select.c).
  * Everything is OpenCL C 1.2, float only, no extensions. */
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -125,9 +127,11 @@ float16 lanes_hadamard(float16 v)
     return v;
 }
 
-/* Unnormalised H_D on v: H_D = H_NV ⊗ H_16 for index 16·i + j. */
+/* Unnormalised H_D on v: H_D = H_NV ⊗ H_16 for index 16·i + j. Compiled
+ * out when KVQ_NV is not a power of two (no butterfly exists; not called). */
 void vec_hadamard(float16 *v)
 {
+#if (KVQ_NV & (KVQ_NV - 1)) == 0
 #pragma unroll
     for (int i = 0; i < KVQ_NV; i++)
         v[i] = lanes_hadamard(v[i]);
@@ -141,6 +145,7 @@ void vec_hadamard(float16 *v)
                 v[i] = a + b;
                 v[i + h] = a - b;
             }
+#endif
 }
 
 /* v ← R v, R = Π_r H·D_r/√d (as wg_rotate_forward). */

@@ -328,6 +328,9 @@ typedef struct kvq_attention_job {
     const float *q, *k, *v;         /* queries×dim, keys×dim, keys×dim */
     const kvq_codec *k_codec, *v_codec;
     const kvq_qtensor *k_codes, *v_codes;
+    int causal;                     /* 1: query j sits at position keys − queries + j and
+                                     * sees keys 0 … keys − queries + j only (needs
+                                     * queries <= keys; doc/metrics.md §1.5) */
 } kvq_attention_job;
 
 /* Where kvq_attention_run puts its results (a record). queries is required;

@@ -3,7 +3,7 @@
 kvq="${top_builddir:-.}/kvq"
 n=0; fail=0
 t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
-echo "1..12"
+echo "1..13"
 err=err.codebook.$$
 
 json=$("$kvq" codebook --dim 128 --bits 4 --json); rc=$?
@@ -45,7 +45,8 @@ usage() {   # usage ARGS... : exit 2, exactly one stderr line starting with "kvq
   "$kvq" codebook "$@" >out.$$ 2>$err; rc=$?
   [ $rc = 2 ] && [ "$(wc -l < $err)" = 1 ] && grep -q '^kvq: ' $err && [ ! -s out.$$ ]
 }
-usage --dim 100 --bits 4 && grep -q 'power of two' $err; t $? "--dim 100: not a power of two"
+usage --dim 15 --bits 4 && grep -q -- '--dim' $err; t $? "--dim 15: out of range"
+"$kvq" codebook --dim 96 --bits 4 | grep -q '= 0.009253.* (MSE of a unit vector)'; t $? "--dim 96 (not a power of two): D_4(96) = 0.009253…"
 usage --dim 2048 --bits 4 && grep -q -- '--dim' $err; t $? "--dim 2048: out of range"
 usage --dim 128 --bits 0; t $? "--bits 0: out of range"
 usage --dim 128 --bits four && grep -q "'four'" $err; t $? "--bits four: not an integer, names the input"

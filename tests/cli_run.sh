@@ -12,7 +12,7 @@ t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n 
 have_py=0; command -v python3 >/dev/null 2>&1 && have_py=1
 . "${top_srcdir:-.}/tests/device.sh"
 device_pick; gpu=$dev   # an OpenCL device, if any
-echo "1..46"
+echo "1..49"
 echo "# OpenCL device for agreement checks: ${gpu:-none}"
 
 # 1-7: help of every subcommand
@@ -31,7 +31,7 @@ usage "--keys" run --keys 12x; t $? "bad number"
 usage "--scheme" run --scheme KQQV; t $? "unknown scheme"
 usage "--dist" run --dist cauchy; t $? "unknown source"
 usage "--device" run --device nosuch; t $? "bad device"
-usage "--dim" run --dim 100; t $? "dim not a power of two"
+usage "--dim" run --dim 1025; t $? "dim out of range"
 usage "--schemes" sweep --schemes 'k=wht:mse9,v=wht:mse3'; t $? "bad custom spec in a sweep"
 usage "--frobnicate" findings --frobnicate; t $? "unknown option"
 
@@ -83,6 +83,7 @@ def npy(path, shape, vals):
 random.seed(3)
 for name in "kv":
     npy(sys.argv[1] + "/%s.npy" % name, (2, 40, 32), [random.gauss(0, 1) for _ in range(2 * 40 * 32)])
+    npy(sys.argv[1] + "/%s96.npy" % name, (2, 60, 96), [random.gauss(0, 1) for _ in range(2 * 60 * 96)])
 npy(sys.argv[1] + "/nan.npy", (40, 32), [float("nan")] + [0.5] * (40 * 32 - 1))
 PY
   "$kvq" run --keys-file "$tmp/k.npy" --values-file "$tmp/v.npy" --queries 5 --json >"$tmp/r.json" 2>/dev/null \
@@ -140,7 +141,21 @@ else
   echo "ok $((n=n+1)) - # SKIP python3 missing"; echo "ok $((n=n+1)) - # SKIP python3 missing"
 fi
 
-# 33-34: compare on host and the OpenCL device reports agreement
+# 32-34: d = 96 (not a power of two) and the causal mask
+usage "--queries" run --causal --keys 10 --queries 20; t $? "--causal with more queries than keys"
+if [ $have_py = 1 ] && [ -f "$tmp/k96.npy" ]; then
+  "$kvq" run --keys-file "$tmp/k96.npy" --values-file "$tmp/v96.npy" --queries 20 --causal \
+    --device "${gpu:-host}" --json >"$tmp/r96.json" 2>/dev/null \
+    && grep -q '"causal":true,"rotation":{"k":"dense","v":"dense"}' "$tmp/r96.json"
+  t $? "npy heads at d=96 on ${gpu:-host}: causal, KQV rotates densely and says so"
+  "$kvq" run --scheme KV --dim 96 --keys 64 --queries 8 --trials 2 --device host --json \
+    >"$tmp/kv96.json" && grep -q '"causal":false,"rotation":{"k":"none","v":"none"}' "$tmp/kv96.json"
+  t $? "KV at d=96: no rotation, not causal"
+else
+  echo "ok $((n=n+1)) - # SKIP python3 missing"; echo "ok $((n=n+1)) - # SKIP python3 missing"
+fi
+
+# compare on host and the OpenCL device reports agreement
 if [ -n "$gpu" ]; then
   "$kvq" compare --devices "$gpu" --json --quiet >"$tmp/c.json"; rc=$?
   t $rc "compare host and $gpu: exit 0"

@@ -106,6 +106,24 @@ static void check_dim(int d)
     ok(got == 8 && decreasing, "d=%d: D_b(d) decreasing in b", d);
 }
 
+/* Every d in 16…1024 has a codebook, and D_4(d) moves smoothly with d: the
+ * distortion at d lies between its neighbours' (it rises towards the Gaussian
+ * limit), so no d falls back on another's cache slot. */
+static void check_between(void)
+{
+    int bad = 0;
+    double prev = 0;
+    for (int d = 16; d <= 1024; d++) {
+        const kvq_codebook *cb;
+        if (kvq_codebook_get(d, 4, &cb) != 0 || cb->dim != d || !(cb->distortion > prev)) {
+            bad++;
+            continue;
+        }
+        prev = cb->distortion;
+    }
+    ok(bad == 0, "every d in 16..1024 has its own codebook; D_4(d) strictly rising (%d bad)", bad);
+}
+
 /* Gaussian limit at d = 1024: published Lloyd–Max distortions of N(0,1)
  * (Max 1960; the figures the issue quotes for TurboQuant) within 1 %. */
 static void check_gaussian_limit(void)
@@ -185,8 +203,8 @@ static void check_args(void)
 {
     const kvq_codebook *cb = (const kvq_codebook *)&cb;
     int bad = 0;
-    const int dims[] = {0, 8, 100, 2048, -16}, bits[] = {0, 9, -1};
-    for (int i = 0; i < 5; i++)
+    const int dims[] = {0, 8, 15, 1025, 2048, -16}, bits[] = {0, 9, -1};
+    for (int i = 0; i < 6; i++)
         bad += kvq_codebook_get(dims[i], 4, &cb) != KVQ_ERR_INVALID_ARG;
     for (int i = 0; i < 3; i++)
         bad += kvq_codebook_get(128, bits[i], &cb) != KVQ_ERR_INVALID_ARG;
@@ -196,11 +214,16 @@ static void check_args(void)
 
 int main(void)
 {
-    plan(7 * 4 + 5 + 2 + 1 + 1);
+    plan(11 * 4 + 1 + 5 + 2 + 1 + 1);
     gl_init();
     check_cache();                       /* first, so (512, 7) is not cached yet */
     for (int d = 16; d <= 1024; d *= 2)
         check_dim(d);
+    /* the law exists for every d: odd ones (lgamma constant), real head sizes */
+    static const int other_dims[] = {17, 80, 96, 1023};
+    for (size_t i = 0; i < sizeof other_dims / sizeof other_dims[0]; i++)
+        check_dim(other_dims[i]);
+    check_between();
     check_gaussian_limit();
     check_one_bit();
     check_args();

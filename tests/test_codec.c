@@ -307,7 +307,13 @@ static void check_args(void)
     bad += kvq_codec_create(&c, &ok_spec, 64, 1, 0, 0) != KVQ_ERR_INVALID_ARG;
     ok_spec.qjl_m = 0;
     bad += kvq_codec_create(&c, &ok_spec, 64, 1, 2, 0) != KVQ_ERR_INVALID_ARG;
-    bad += kvq_codec_create(&c, &ok_spec, 96, 1, 0, 0) != KVQ_ERR_INVALID_ARG;
+    bad += kvq_codec_create(&c, &ok_spec, 15, 1, 0, 0) != KVQ_ERR_INVALID_ARG;
+    bad += kvq_codec_create(&c, &ok_spec, 1025, 1, 0, 0) != KVQ_ERR_INVALID_ARG;
+    /* wht at a d that is not a power of two is realized as the dense rotation */
+    bad += kvq_codec_create(&c, &ok_spec, 96, 1, 0, 0) != 0 ||
+           kvq_codec_spec_get(c)->rotation != KVQ_ROT_DENSE ||
+           kvq_rotation_kind(kvq__codec_rotation(c)) != KVQ_ROT_DENSE;
+    kvq_codec_destroy(c);
     bad += kvq_codec_create(&c, &ok_spec, 64, 1, 0, 0) != 0;
     bad += kvq_codec_spec_get(c)->norm_bits != 32 || kvq__codec_qjl_m(c) != 64;
 

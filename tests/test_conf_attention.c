@@ -1,8 +1,9 @@
 /* test_conf_attention.c — conformance: compressed-domain attention (logits
  * from codes, softmax statistics, outputs, vector errors) on every OpenCL
  * device against the double-precision host reference, for every scheme
- * preset and budget, d ∈ {16 … 1024}, ragged N and M, zero and large
- * vectors, custom codec specs, and key chunking on both value paths
+ * preset and budget, d ∈ {16 … 1024} (powers of two, and 80 … 192 where the
+ * presets rotate densely), ragged N and M, zero and large vectors, custom
+ * codec specs, the causal mask, and key chunking on both value paths
  * (doc/conformance.md §1). */
 #include "conformance.h"
 #include "analysis/kv_codes.h"
@@ -21,6 +22,7 @@ typedef struct conf_case {
     size_t keys, queries;
     float scale;      /* input magnitude */
     double tau;
+    int causal;       /* the causal mask of doc/metrics.md §1.5 */
 } conf_case;
 
 /* Set around the cases whose inputs make_ties rewrites. */
@@ -154,7 +156,8 @@ static int run_job(kvq_ctx *ctx, const conf_case *c, const inputs *in, results *
     kvq_attention_job job = {.dim = c->dim, .keys = c->keys, .queries = c->queries,
                              .sharpness = c->tau, .q = in->q, .k = in->k, .v = in->v,
                              .k_codec = in->codes.k_codec, .v_codec = in->codes.v_codec,
-                             .k_codes = &in->codes.k_codes, .v_codes = &in->codes.v_codes};
+                             .k_codes = &in->codes.k_codes, .v_codes = &in->codes.v_codes,
+                             .causal = c->causal};
     memset(r, 0, sizeof *r);
     r->qm = calloc(c->queries, sizeof *r->qm);
     r->lr = malloc(c->queries * c->keys * sizeof(float));
@@ -203,32 +206,34 @@ static int boundary_tie(const float *x, size_t n, size_t k)
     return tie;
 }
 
-/* top1 and top-k recall, the tie rule. The device ranks its own float logits
+/* top1 and top-k recall over the vis keys query i sees (all n, or its causal
+ * prefix), the tie rule. The device ranks its own float logits
  * (ties to the lower index, as the definition does), so its top1/recall must
  * equal the definition applied to the logits it exported, exactly. Against
  * the host they may differ only where a near-tie at the boundary (k = 1 for
  * top1, k = min(8, N) for recall) in the host's reference or quantized row
  * lets the float and double logits order two keys differently. */
-static int compare_topk(const results *a, const results *b, size_t i, size_t n, worst *w)
+static int compare_topk(const results *a, const results *b, size_t i, size_t n, size_t vis,
+                        worst *w)
 {
-    double *x = malloc(2 * n * sizeof *x);
+    double *x = malloc(2 * vis * sizeof *x);
     kvq_query_metrics def;
     const kvq_query_metrics *qa = &a->qm[i], *qb = &b->qm[i];
-    size_t k = n < 8 ? n : 8;
+    size_t k = vis < 8 ? vis : 8;
     if (!x)
         return 0;
-    for (size_t j = 0; j < n; j++) {
+    for (size_t j = 0; j < vis; j++) {
         x[j] = a->lr[i * n + j];
-        x[n + j] = a->lq[i * n + j];
+        x[vis + j] = a->lq[i * n + j];
     }
-    kvq_distribution_metrics(x, x + n, n, 8, &def);
+    kvq_distribution_metrics(x, x + vis, vis, 8, &def);
     free(x);
     int good = qa->top1 == def.top1 && qa->topk_recall == def.topk_recall;
     const float *br = b->lr + i * n, *bq = b->lq + i * n;
     if (qa->top1 != qb->top1)
-        good &= boundary_tie(br, n, 1) || boundary_tie(bq, n, 1);
+        good &= boundary_tie(br, vis, 1) || boundary_tie(bq, vis, 1);
     if (qa->topk_recall != qb->topk_recall)
-        good &= boundary_tie(br, n, k) || boundary_tie(bq, n, k);
+        good &= boundary_tie(br, vis, k) || boundary_tie(bq, vis, k);
     w->topk_diff += qa->topk_recall != qb->topk_recall;
     return good;
 }
@@ -252,8 +257,10 @@ static int check_case(kvq_ctx *ctx, kvq_ctx *host, const conf_case *c, uint32_t 
     }
     good = compare_logits(a.lr, b.lr, c->queries, c->keys, w) &
            compare_logits(a.lq, b.lq, c->queries, c->keys, w);
-    for (size_t i = 0; i < c->queries; i++)
-        good &= compare_query(&a.qm[i], &b.qm[i], w) & compare_topk(&a, &b, i, c->keys, w);
+    for (size_t i = 0; i < c->queries; i++) {
+        size_t vis = c->causal ? c->keys - c->queries + i + 1 : c->keys;
+        good &= compare_query(&a.qm[i], &b.qm[i], w) & compare_topk(&a, &b, i, c->keys, vis, w);
+    }
     const kvq_vector_errors *ea[2] = {&a.out.k_err, &a.out.v_err}, *eb[2] = {&b.out.k_err, &b.out.v_err};
     for (int t = 0; t < 2; t++) {
         good &= close_to(ea[t]->rel_mse, eb[t]->rel_mse, 1e-3, 1e-9) &&
@@ -298,6 +305,9 @@ cleanup:
 static const char *schemes[] = {"KV", "KQV", "QKQV"};
 
 static const int dims[] = {16, 64, 256, 1024};
+/* Head sizes of real models that are not powers of two (and 128 again), each
+ * with and without the causal mask. */
+static const int odd_dims[] = {80, 96, 112, 160, 192, 128};
 
 /* Every preset and budget, the dimensions, ragged and extreme sizes, and
  * chunking on one device. */
@@ -308,54 +318,62 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
     uint32_t tag = 1;
     for (int s = 0; s < 3; s++)
         for (int n = 1; n <= 8; n++) {
-            conf_case c = {schemes[s], n, 128, 1000, 4, 1.0f, 1.0};
+            conf_case c = {schemes[s], n, 128, 1000, 4, 1.0f, 1.0, 0};
             ok(check_case(ctx, host, &c, tag++, &w), "%s n=%d d=128 N=1000 M=4", schemes[s], n);
         }
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
         for (int s = 0; s < 3; s++)
             for (int n = 2; n <= 4; n += 2) {
-                conf_case c = {schemes[s], n, dims[i], dims[i] == 1024 ? 97 : 301, 3, 1.0f, 1.0};
+                conf_case c = {schemes[s], n, dims[i], dims[i] == 1024 ? 97 : 301, 3, 1.0f, 1.0, 0};
                 ok(check_case(ctx, host, &c, tag++, &w), "%s n=%d d=%d N=%zu M=3", schemes[s], n,
                    dims[i], c.keys);
             }
-    static const conf_case ragged[] = {{"KQV", 4, 128, 1, 1, 1.0f, 1.0},
-                                       {"QKQV", 3, 64, 1, 7, 1.0f, 1.0},
-                                       {"KV", 2, 128, 2049, 1, 1.0f, 1.0},
-                                       {"QKQV", 5, 32, 777, 13, 1.0f, 1.0}};
+    for (size_t i = 0; i < sizeof odd_dims / sizeof odd_dims[0]; i++)
+        for (int s = 0; s < 3; s++)
+            for (int causal = 0; causal < 2; causal++) {
+                conf_case c = {schemes[s], 2 + s, odd_dims[i], 203, causal ? 37 : 3, 1.0f, 1.0,
+                               causal};
+                ok(check_case(ctx, host, &c, tag++, &w), "%s n=%d d=%d N=203 M=%zu%s", schemes[s],
+                   c.bits, odd_dims[i], c.queries, causal ? " causal" : "");
+            }
+    static const conf_case ragged[] = {{"KQV", 4, 128, 1, 1, 1.0f, 1.0, 0},
+                                       {"QKQV", 3, 64, 1, 7, 1.0f, 1.0, 0},
+                                       {"KV", 2, 128, 2049, 1, 1.0f, 1.0, 0},
+                                       {"QKQV", 5, 32, 777, 13, 1.0f, 1.0, 0}};
     for (size_t i = 0; i < 4; i++)
         ok(check_case(ctx, host, &ragged[i], tag++, &w), "ragged %s n=%d d=%d N=%zu M=%zu",
            ragged[i].scheme, ragged[i].bits, ragged[i].dim, ragged[i].keys, ragged[i].queries);
-    static const conf_case extreme[] = {{"KQV", 4, 128, 500, 3, 30.0f, 1.0},
-                                        {"QKQV", 2, 128, 500, 3, 1000.0f, 1.0},
-                                        {"KV", 6, 64, 300, 3, 1.0f, 8.0}};
+    static const conf_case extreme[] = {{"KQV", 4, 128, 500, 3, 30.0f, 1.0, 0},
+                                        {"QKQV", 2, 128, 500, 3, 1000.0f, 1.0, 0},
+                                        {"KV", 6, 64, 300, 3, 1.0f, 8.0, 0}};
     for (size_t i = 0; i < 3; i++)
         ok(check_case(ctx, host, &extreme[i], tag++, &w), "large inputs %s n=%d scale %g tau %g",
            extreme[i].scheme, extreme[i].bits, extreme[i].scale, extreme[i].tau);
-    conf_case tied = {"KQV", 4, 64, 500, 3, 1.0f, 1.0};
+    conf_case tied = {"KQV", 4, 64, 500, 3, 1.0f, 1.0, 0};
     tie_inputs = 1;
     ok(check_case(ctx, host, &tied, tag++, &w), "exact ties in the reference logits: top1/top-k "
        "by the tie rule (N=500 M=3)");
     tie_inputs = 0;
     static const conf_case custom[] = {
-        {"k=wht2:mse3,v=wht2:mse2+qjl", 0, 128, 400, 3, 1.0f, 1.0},
-        {"k=wht:mse3+nb16,v=none:mse4+nb16", 0, 64, 300, 5, 1.0f, 1.0},
-        {"k=wht:mse3+nc,v=wht:mse2+qjl+nc", 0, 128, 300, 2, 1.0f, 1.0},
-        {"k=wht:mse1+qjl32,v=none:mse2+qjl256", 0, 128, 300, 6, 1.0f, 1.0},
-        {"k=wht2:qjl64+nb16,v=wht2:mse3+nc+nb16", 0, 64, 257, 4, 1.0f, 2.0}};
+        {"k=wht2:mse3,v=wht2:mse2+qjl", 0, 128, 400, 3, 1.0f, 1.0, 0},
+        {"k=wht:mse3+nb16,v=none:mse4+nb16", 0, 64, 300, 5, 1.0f, 1.0, 0},
+        {"k=wht:mse3+nc,v=wht:mse2+qjl+nc", 0, 128, 300, 2, 1.0f, 1.0, 0},
+        {"k=wht:mse1+qjl32,v=none:mse2+qjl256", 0, 128, 300, 6, 1.0f, 1.0, 0},
+        {"k=wht2:qjl64+nb16,v=wht2:mse3+nc+nb16", 0, 64, 257, 4, 1.0f, 2.0, 0}};
     for (size_t i = 0; i < sizeof custom / sizeof custom[0]; i++)
         ok(check_case(ctx, host, &custom[i], tag++, &w), "custom %s d=%d N=%zu M=%zu",
            custom[i].scheme, custom[i].dim, custom[i].keys, custom[i].queries);
     /* refinements (doc/schemes.md §5): EDEN norms and the structured sketch */
     static const conf_case refined[] = {
-        {"k=wht:mse3+eden,v=wht:mse2+sqjl", 0, 128, 1000, 4, 1.0f, 1.0},
-        {"k=wht:mse2+sqjl+eden,v=none:mse3+eden", 0, 64, 301, 3, 1.0f, 1.0}};
+        {"k=wht:mse3+eden,v=wht:mse2+sqjl", 0, 128, 1000, 4, 1.0f, 1.0, 0},
+        {"k=wht:mse2+sqjl+eden,v=none:mse3+eden", 0, 64, 301, 3, 1.0f, 1.0, 0}};
     for (size_t i = 0; i < 2; i++)
         ok(check_case(ctx, host, &refined[i], tag++, &w), "%s d=%d N=%zu M=%zu",
            refined[i].scheme, refined[i].dim, refined[i].keys, refined[i].queries);
     setenv("KVQ_CHUNK_KEYS", "300", 1);
     int st = kvq_ctx_create(&chunked, spec);
     unsetenv("KVQ_CHUNK_KEYS");
-    conf_case cc = {"QKQV", 3, 128, 1000, 5, 1.0f, 1.0};
+    conf_case cc = {"QKQV", 3, 128, 1000, 5, 1.0f, 1.0, 0};
     size_t chunk = 0, ran = 0;
     ok(st == 0 && check_chunking(ctx, chunked, &cc, tag++),
        "4 chunks of <= 300 keys give the one-chunk results");
@@ -365,12 +383,12 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
        ran, chunk);
     /* M < 4 takes the direct value path, M >= 4 the GEMM one */
     static const struct { conf_case c; size_t chunk, chunks; const char *what; } chunking[] = {
-        {{"QKQV", 3, 128, 1000, 3, 1.0f, 1.0}, 300, 4, "direct value path (M = 3)"},
-        {{"KQV", 4, 128, 1000, 5, 1.0f, 1.0}, 300, 4, "GEMM value path (M = 5)"},
-        {{"QKQV", 2, 64, 601, 2, 1.0f, 1.0}, 300, 3, "1-key tail, direct path"},
-        {{"KQV", 3, 64, 901, 6, 1.0f, 1.0}, 300, 4, "1-key tail, GEMM path"},
-        {{"KV", 4, 128, 200, 4, 1.0f, 1.0}, 200, 1, "N = 200 below the chunk size"},
-        {{"QKQV", 4, 64, 1000, 2, 1.0f, 1.0}, 300, 4, "exact ties across chunks"}};
+        {{"QKQV", 3, 128, 1000, 3, 1.0f, 1.0, 0}, 300, 4, "direct value path (M = 3)"},
+        {{"KQV", 4, 128, 1000, 5, 1.0f, 1.0, 0}, 300, 4, "GEMM value path (M = 5)"},
+        {{"QKQV", 2, 64, 601, 2, 1.0f, 1.0, 0}, 300, 3, "1-key tail, direct path"},
+        {{"KQV", 3, 64, 901, 6, 1.0f, 1.0, 0}, 300, 4, "1-key tail, GEMM path"},
+        {{"KV", 4, 128, 200, 4, 1.0f, 1.0, 0}, 200, 1, "N = 200 below the chunk size"},
+        {{"QKQV", 4, 64, 1000, 2, 1.0f, 1.0, 0}, 300, 4, "exact ties across chunks"}};
     for (size_t i = 0; i < sizeof chunking / sizeof chunking[0]; i++) {
         tie_inputs = i == sizeof chunking / sizeof chunking[0] - 1;
         int good = st == 0 && check_case(chunked, host, &chunking[i].c, tag++, &w);
@@ -381,6 +399,12 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
            chunking[i].c.keys, chunking[i].c.queries, ran, chunk);
     }
     tie_inputs = 0;
+    /* causal prefill over chunks: early queries see no key of the later chunks */
+    conf_case pre = {"KQV", 4, 96, 700, 700, 1.0f, 1.0, 1};
+    ok(st == 0 && check_chunking(ctx, chunked, &pre, tag) &&
+           check_case(chunked, host, &pre, tag, &w),
+       "causal prefill N=M=700 d=96 in 3 chunks: the one-chunk and the host results");
+    tag++;
     diag("worst deviations on %s: logits %.3g (of s+|l|), KL %.3g, JS %.3g, TV %.3g, "
          "entropy %.3g, out_rel_err/out_dir_err %.3g, vector errors %.3g (relative); "
          "logit_bias %.3g (of the RMS logit error); top-1 differs in %zu, top-k recall in %zu "
@@ -392,5 +416,7 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
 
 int main(void)
 {
-    return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 + 4 + 3 + 1 + 5 + 2 + 6 + 2, body);
+    return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 +
+                         sizeof odd_dims / sizeof odd_dims[0] * 3 * 2 + 4 + 3 + 1 + 5 + 2 + 6 +
+                         2 + 1, body);
 }

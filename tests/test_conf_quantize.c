@@ -1,11 +1,13 @@
 /* test_conf_quantize.c — conformance: fused quantization and dequantization
- * on every OpenCL device against the host reference, for d ∈ {16 … 1024},
+ * on every OpenCL device against the host reference, for d ∈ {16 … 1024}
+ * (powers of two, and the head sizes 80 … 192 where wht is realized as the
+ * dense rotation, applied on the device by GEMM),
  * b ∈ 1…8, MSE and QJL codecs, norm correction, EDEN, structured QJL and 16-bit
  * side information,
  * ragged counts, zero vectors and large magnitudes (doc/conformance.md §1). */
 #include "conformance.h"
 
-static const int dims[] = {16, 64, 128, 256, 1024};
+static const int dims[] = {16, 64, 128, 256, 1024, 80, 96, 112, 160, 192};
 
 /* The codecs of one (dim, bits) row: MSE, QJL (b−1 + sketch), and variants. */
 static int codec_specs(int bits, kvq_codec_spec *out)

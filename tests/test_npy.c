@@ -251,9 +251,11 @@ static void test_helpers(void)
     ok(kvq_tensor_check_finite(&t, err, sizeof err) == KVQ_ERR_NONFINITE &&
        strstr(err, "element 373 (index [1, 2, 3, 5]) is NaN"), "NaN located: %s", err);
     ok(kvq_dim_check(16, err, 64) == 0 && kvq_dim_check(1024, err, 64) == 0 &&
-       kvq_dim_check(128, err, 64) == 0 && kvq_dim_check(8, err, 64) == KVQ_ERR_UNSUPPORTED &&
-       kvq_dim_check(2048, err, 64) && kvq_dim_check(96, err, 64) && kvq_dim_check(0, err, 64),
-       "dim check: 16, 128, 1024 pass; 0, 8, 96, 2048 fail");
+       kvq_dim_check(128, err, 64) == 0 && kvq_dim_check(96, err, 64) == 0 &&
+       kvq_dim_check(17, err, 64) == 0 && kvq_dim_check(8, err, 64) == KVQ_ERR_UNSUPPORTED &&
+       kvq_dim_check(2048, err, 64) && kvq_dim_check(1025, err, 64) && kvq_dim_check(15, err, 64) &&
+       kvq_dim_check(0, err, 64),
+       "dim check: 16, 17, 96, 128, 1024 pass; 0, 8, 15, 1025, 2048 fail");
     kvq_tensor p = {malloc(2 * 3 * sizeof(float)), 2, {2, 3, 1, 1}};
     for (int i = 0; i < 6; i++)
         p.data[i] = (float)(i + 1);

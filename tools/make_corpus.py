@@ -142,8 +142,9 @@ def bad_files():
     add("npy_1d.npy", npy(npy_hdr(shape="(32,)"), good32), "has 1 dimensions")
     add("npy_0d.npy", npy(npy_hdr(shape="()"), f32_bytes([1.0])), "has 0 dimensions")
     add("npy_zero_rows.npy", npy(npy_hdr(shape="(0, 16)")), "is empty")
-    add("npy_dim_not_pow2.npy", npy(npy_hdr(shape="(4, 24)"), f32_bytes(vals(96))), "not a power of two")
-    add("npy_dim_too_small.npy", npy(npy_hdr(shape="(4, 8)"), good32), "d = 8 is not a power of two in 16..1024")
+    add("npy_dim_too_large.npy", npy(npy_hdr(shape="(1, 1040)"), f32_bytes(vals(1040))),
+        "d = 1040 is outside 16..1024")
+    add("npy_dim_too_small.npy", npy(npy_hdr(shape="(4, 8)"), good32), "d = 8 is outside 16..1024")
     add("npy_nan.npy", npy(npy_hdr(), f32_bytes(vals(20) + [float("nan")] + vals(11))),
         "element 20 (index [1, 4]) is NaN")
     add("npy_inf_f2.npy", npy(npy_hdr(descr="'<f2'"), f16_bytes(vals(3) + [float("-inf")] + vals(28))),
@@ -248,8 +249,10 @@ def bad_files():
     add("st_q_dim_mismatch.safetensors",
         st(*st_tensors([("k", "F32", [2, 16], k), ("v", "F32", [2, 16], k),
                         ("q", "F32", [1, 32], k)])), "Q has 1 heads x 32 dims")
-    add("st_dim_not_pow2.safetensors",
-        st(*st_tensors([("k", "F32", [1, 24], k[:96]), ("v", "F32", [1, 24], k[:96])])), "not a power of two")
+    big = f32_bytes(vals(1040))
+    add("st_dim_too_large.safetensors",
+        st(*st_tensors([("k", "F32", [1, 1040], big), ("v", "F32", [1, 1040], big)])),
+        "d = 1040 is outside 16..1024")
     add("st_1d.safetensors",
         st(*st_tensors([("k", "F32", [32], k), ("v", "F32", [32], k)])), "K: shape [32] has 1 dimensions")
     return f

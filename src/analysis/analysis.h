@@ -105,6 +105,9 @@ typedef struct kvq__results {
 } kvq__results;
 
 int kvq__results_create(kvq__results **out, uint64_t seed);
+/* The rotation K (tensor 0) or V (1) of a cell really used at its d, as a
+ * spec token ("wht", "dense", …). */
+const char *kvq__cell_rotation(const kvq__cell *c, int tensor);
 /* Frees every cell's arrays and the results. NULL is fine. */
 void kvq__results_free(kvq__results *r);
 /* Appends a copy of tmpl: its fields, and fresh per_trial arrays (trials
@@ -280,6 +283,7 @@ typedef struct kvq__experiment {
     int dim;
     size_t keys, queries;         /* synthetic sizes (and queries drawn from real keys) */
     double sharpness;             /* τ */
+    int causal;                   /* the causal mask (doc/metrics.md §1.5) */
     int topk;                     /* 0 means 8 */
     size_t trials;
     uint64_t seed;
@@ -290,7 +294,6 @@ typedef struct kvq__experiment {
     const kvq_kv *real;
     const char *real_name;        /* the "dist" label of real data: the file's name */
     int layer;                    /* real data: its layer in the file, < 0 for none */
-    int causal;                   /* recorded in the cells; the mask itself is the job's */
     void (*progress)(void *arg, size_t done, size_t total);
     void *progress_arg;
 } kvq__experiment;

@@ -112,6 +112,14 @@ static void json_bits(FILE *f, const kvq__cell *c)
         fprintf(f, ",\"bits\":%d", c->bits);
 }
 
+/* What K (tensor 0) or V really rotated with at the cell's d: wht becomes
+ * dense off powers of two (doc/quantization.md §3). */
+const char *kvq__cell_rotation(const kvq__cell *c, int tensor)
+{
+    const kvq_codec_spec *s = tensor ? &c->parsed.v : &c->parsed.k;
+    return kvq__rotation_name(kvq__rotation_at(s->rotation, c->dim));
+}
+
 /* The "config" object of a cell. */
 static void json_config(FILE *f, const kvq__cell *c, uint64_t seed)
 {
@@ -138,6 +146,8 @@ static void json_config(FILE *f, const kvq__cell *c, uint64_t seed)
             (unsigned long long)seed);
     kvq__json_string(f, c->device);
     fprintf(f, ",\"causal\":%s", c->causal ? "true" : "false");
+    fprintf(f, ",\"rotation\":{\"k\":\"%s\",\"v\":\"%s\"}", kvq__cell_rotation(c, 0),
+            kvq__cell_rotation(c, 1));
     fprintf(f, ",\"effective_bits\":{\"k\":%s,", num17(b, c->eff_bits_k));
     fprintf(f, "\"v\":%s}}", num17(b, c->eff_bits_v));
 }

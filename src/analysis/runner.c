@@ -104,7 +104,7 @@ static int run_scheme(kvq_ctx *ctx, const kvq__experiment *e, const kvq_scheme *
                                  .sharpness = e->sharpness, .topk = e->topk, .q = t->q,
                                  .k = t->k, .v = t->v, .k_codec = kv.k_codec,
                                  .v_codec = kv.v_codec, .k_codes = &kv.k_codes,
-                                 .v_codes = &kv.v_codes};
+                                 .v_codes = &kv.v_codes, .causal = e->causal};
         out.queries = qm;
         out.want_vector_errors = 1;
         st = kvq_attention_run(ctx, &job, &out);

@@ -14,7 +14,7 @@ static void usage(FILE *f)
     fputs("usage: kvq codebook [--dim D] --bits B [--json]\n\n"
           "The b-bit Lloyd-Max codebook of one coordinate of a random unit vector in R^d\n"
           "(density f_d): centroids, thresholds and D_b(d) = d*E[(x-Q(x))^2].\n\n"
-          "  --dim D    head dimension, a power of two in 16..1024 (default 128)\n"
+          "  --dim D    head dimension, 16..1024 (default 128)\n"
           "  --bits B   bits per coordinate, 1..8\n"
           "  --json     one JSON object: {\"dim\",\"bits\",\"centroids\",\"thresholds\",\"distortion\"}\n"
           "             (centroids for the unit vector, not multiplied by sqrt(d))\n", f);
@@ -57,13 +57,10 @@ static void print_table(FILE *f, const kvq_codebook *cb)
     fprintf(f, "\nD_b(d) = d*E[(x-Q(x))^2] = %.12g  (MSE of a unit vector)\n", cb->distortion);
 }
 
-/* Reads --dim at argv[*i]: an integer in 16..1024 that is a power of two. */
+/* Reads --dim at argv[*i]: an integer in 16..1024. */
 static int parse_dim(int argc, char **argv, int *i, long *dim)
 {
-    int st = kvq_cli_int_value(argc, argv, i, "--dim", 16, 1024, dim);
-    if (st == 0 && (*dim & (*dim - 1)) != 0)
-        return kvq_cli_error("--dim", "%ld is not a power of two", *dim);
-    return st;
+    return kvq_cli_int_value(argc, argv, i, "--dim", 16, 1024, dim);
 }
 
 /* `kvq codebook`: prints the Lloyd–Max codebook of (dim, bits). */

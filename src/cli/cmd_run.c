@@ -49,6 +49,7 @@ static void print_cell(const kvq__cell *c, uint64_t seed)
         printf("data %s, rank %s", c->dist, c->rank);
     printf(", d = %d, N = %zu keys, M = %zu queries, tau = %g, %s\n", c->dim, c->keys,
            c->queries, c->sharpness, c->causal ? "causal" : "not causal");
+    printf("rotation K %s, V %s\n", kvq__cell_rotation(c, 0), kvq__cell_rotation(c, 1));
     printf("%zu %s, seed %llu, device %s, %.2f s\n\n", c->trials, c->real ? "heads (one trial each)"
            : "trials", (unsigned long long)seed, c->device, c->seconds);
     printf("%-14s %14s %14s %14s\n", "metric", "mean", "ci_lo (95%)", "ci_hi");
@@ -121,7 +122,8 @@ int kvq_cmd_run(int argc, char **argv)
     if ((rc = kvq_cli_real_open(&o, 0, &real)))
         return rc;
     kvq__experiment e = kvq_cli_experiment(&o, &scheme, 1, &src, 1);
-    if (real.label && (rc = kvq_cli_real_load(&o, &real, real.layers[0], &kv, &e)))
+    if ((real.label && (rc = kvq_cli_real_load(&o, &real, real.layers[0], &kv, &e))) ||
+        (rc = kvq_cli_check_causal(&e, real.label)))
         goto cleanup;
     if (!real.label && kvq_source_parse(t.dist, t.rank, &src, err, sizeof err)) {
         rc = kvq_cli_error(strstr(err, "rank") ? "--rank" : "--dist", "%s", err);

@@ -145,6 +145,8 @@ static int run_layers(sweep *s, kvq_ctx *ctx, const kvq_cli_real *real, kvq__exp
     for (size_t l = 0; l < real->nlayers; l++) {
         kvq_kv kv = {0};
         int rc = kvq_cli_real_load(&s->o, real, real->layers[l], &kv, e), st = 0;
+        if (!rc)
+            rc = kvq_cli_check_causal(e, real->label);
         if (!rc && !s->o.quiet)
             fprintf(stderr, "kvq: %s: %zu heads, d = %d, tau = %g, %s\n",
                     kvq_cli_real_name(real, real->layers[l], name, sizeof name), e->trials,
@@ -196,6 +198,8 @@ static int run_sweep(sweep *s)
         fprintf(stderr, "kvq: %d scheme×budget × %d source(s) × %ld trials on %s\n", nsch, nsrc,
                 s->o.trials, kvq_ctx_device(ctx)->name);
     kvq__experiment e = kvq_cli_experiment(&s->o, schemes, (size_t)nsch, sources, (size_t)nsrc);
+    if (!real.label && (rc = kvq_cli_check_causal(&e, NULL)))
+        goto cleanup;
     if ((st = kvq__results_create(&res, s->o.seed))) {
         rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
         goto cleanup;

@@ -12,10 +12,12 @@
 
 const char kvq_cli_opts_help[] =
     "data (synthetic):\n"
-    "  --dim D            head dimension, a power of two 16..1024 (default 128)\n"
+    "  --dim D            head dimension 16..1024 (default 128)\n"
     "  --keys N           keys and values per trial (default 1024)\n"
     "  --queries M        queries per trial (default 64)\n"
     "  --sharpness TAU    logits TAU*<q,k>/sqrt(d) (default 1)\n"
+    "  --causal           causal attention: of N keys and M queries, query j sits at\n"
+    "                     position N-M+j and sees keys 0..N-M+j only (needs M <= N)\n"
     "data (real tensors; each head is one trial):\n"
     "  --kv FILE          .safetensors with tensors k, v and optionally q, or a file of\n"
     "                     tools/export_kv.py with layer{L}.k/.v/.q and its metadata\n"
@@ -102,6 +104,7 @@ int kvq_cli_opts_parse(kvq_cli_opts *o, int argc, char **argv, int *i)
         {"--json", offsetof(kvq_cli_opts, json)},
         {"--verbose", offsetof(kvq_cli_opts, verbose)},
         {"--quiet", offsetof(kvq_cli_opts, quiet)},
+        {"--causal", offsetof(kvq_cli_opts, causal)},
     };
     for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
         if (!strcmp(a, flags[k].flag)) {
@@ -122,10 +125,6 @@ int kvq_cli_opts_parse(kvq_cli_opts *o, int argc, char **argv, int *i)
                 return -1;
             if (!strcmp(int_opts[k].flag, "--trials"))
                 o->trials_given = 1;
-            if (!strcmp(int_opts[k].flag, "--dim") && (*field & (*field - 1))) {
-                kvq_cli_error("--dim", "%ld is not a power of two (16..1024)", *field);
-                return -1;
-            }
             return 1;
         }
     int k = kvq_cli_str_opts(str_opts, sizeof str_opts / sizeof str_opts[0], o, argc, argv, i);
@@ -352,6 +351,19 @@ int kvq_cli_report_failure(kvq_ctx *ctx, const kvq_cli_opts *o, const char *what
             fprintf(stderr, "kvq: run with --verbose for the OpenCL build log\n");
     }
     return KVQ_EXIT_RUNTIME;
+}
+
+/* M ≤ N under --causal (see common.h). */
+int kvq_cli_check_causal(const kvq__experiment *e, const char *label)
+{
+    const kvq_kv *real = e->real;
+    size_t keys = real ? real->keys : e->keys;
+    size_t queries = real && real->q.data ? real->queries : e->queries;
+    if (!e->causal || queries <= keys)
+        return 0;
+    return kvq_cli_error(real && real->q.data ? label : "--queries",
+                         "%zu queries but %zu keys; --causal needs at most as many queries as "
+                         "keys (query j sits at position N-M+j)", queries, keys);
 }
 
 /* The experiment the common options describe (see common.h). */

@@ -57,6 +57,10 @@ int kvq_cli_real_load(const kvq_cli_opts *o, const kvq_cli_real *r, int layer, k
                       kvq__experiment *e);
 /* "FILE layer L" or "FILE" for messages (buf of len bytes). */
 const char *kvq_cli_real_name(const kvq_cli_real *r, int layer, char *buf, size_t len);
+/* The causal mask needs every query to see a key: M ≤ N (the experiment's
+ * synthetic sizes, or its real queries and keys). 0, or the exit status after
+ * printing the error (naming label for real data). */
+int kvq_cli_check_causal(const kvq__experiment *e, const char *label);
 /* Progress bar with ETA on stderr when it is a terminal. */
 void kvq_cli_progress(void *arg, size_t done, size_t total);
 /* The experiment the common options describe, on these schemes and

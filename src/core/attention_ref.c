@@ -134,7 +134,15 @@ static void export_row(float *dst, const double *src, size_t n)
             dst[i] = (float)src[i];
 }
 
-/* The double-precision host reference of the same job (what the host context runs. */
+/* Keys query i sees: all of them, or under the causal mask of doc/metrics.md §1.5
+ * the prefix 0 … keys − queries + i (masked keys have p = p̃ = 0, so every
+ * sum below simply stops there). */
+size_t kvq__visible_keys(const kvq_attention_job *j, size_t i)
+{
+    return j->causal ? j->keys - j->queries + i + 1 : j->keys;
+}
+
+/* The double-precision host reference of the same job (what the host context runs). */
 int kvq__reference_attention(const kvq_attention_job *j, kvq_attention_out *out)
 {
     ref_work w;
@@ -145,12 +153,13 @@ int kvq__reference_attention(const kvq_attention_job *j, kvq_attention_out *out)
     for (size_t i = 0; !st && i < j->queries; i++) {
         const float *q = j->q + i * (size_t)j->dim;
         kvq_query_metrics *qm = &out->queries[i];
+        size_t vis = kvq__visible_keys(j, i);
         query_logits(j, q, &w);
-        kvq_distribution_metrics(w.lr, w.lq, j->keys, j->topk ? j->topk : 8, qm);
-        softmax(w.lr, j->keys, w.p);
-        softmax(w.lq, j->keys, w.pq);
-        weighted_sum(w.p, j->v, j->keys, j->dim, w.o);
-        weighted_sum(w.pq, w.vhat, j->keys, j->dim, w.oq);
+        kvq_distribution_metrics(w.lr, w.lq, vis, j->topk ? j->topk : 8, qm);
+        softmax(w.lr, vis, w.p);
+        softmax(w.lq, vis, w.pq);
+        weighted_sum(w.p, j->v, vis, j->dim, w.o);
+        weighted_sum(w.pq, w.vhat, vis, j->dim, w.oq);
         rel_dir(w.oq, w.o, j->dim, &qm->out_rel_err, &qm->out_dir_err);
         export_row(out->logits_ref ? out->logits_ref + i * j->keys : NULL, w.lr, j->keys);
         export_row(out->logits_quant ? out->logits_quant + i * j->keys : NULL, w.lq, j->keys);

@@ -21,9 +21,11 @@ typedef struct law {
     double log_z;       /* log Z, Z = B(1/2, α) = ∫_{−1}^{1} (1 − x²)^a dx */
 } law;
 
-/* log B(1/2, α). For half-integer α = k + 1/2 (every even d) exactly by the
- * product B(1/2, k + 1/2) = π · Π_{j=1..k} (j − 1/2)/j, which avoids the
- * cancellation of lgamma differences at large d (~1e-12 at d = 1024). */
+/* log B(1/2, α), as a product where α is an integer or a half-integer (every
+ * d: α = (d−1)/2), which avoids the cancellation of lgamma differences at
+ * large d (~1e-12, which D_b(d) = 1 − … would amplify ~1e4-fold):
+ * B(1/2, k + 1/2) = π · Π_{j=1..k} (j − 1/2)/j and B(1/2, k) = 2 · Π_{j=1..k−1} j/(j + 1/2),
+ * both from B(1/2, α + 1) = B(1/2, α) · α/(α + 1/2). */
 static double log_beta_half(double alpha)
 {
     double k = alpha - 0.5;
@@ -31,6 +33,12 @@ static double log_beta_half(double alpha)
         double p = KVQ_PI;
         for (int j = 1; j <= (int)k; j++)
             p *= (j - 0.5) / j;
+        return log(p);
+    }
+    if (alpha >= 1 && alpha <= 1e5 && alpha == floor(alpha)) {
+        double p = 2.0;
+        for (int j = 1; j < (int)alpha; j++)
+            p *= j / (j + 0.5);
         return log(p);
     }
     return lgamma(0.5) + lgamma(alpha) - lgamma(alpha + 0.5);
@@ -270,47 +278,51 @@ static int codebook_compute(kvq_codebook *cb, double *cent, double *thr)
     return 0;
 }
 
-/* 1 if dim is a power of two in 16…1024. */
+/* 1 if dim is a head dimension kvq accepts: any integer in 16…1024 (the law
+ * f_d exists for every d ≥ 3; doc/quantization.md §4). */
 int kvq__core_dim_ok(int dim)
 {
-    return dim >= 16 && dim <= 1024 && (dim & (dim - 1)) == 0;
+    return dim >= KVQ__DIM_MIN && dim <= KVQ__DIM_MAX;
 }
 
-/* log2(dim) − 4 for a valid dim. */
-static int dim_slot(int dim)
+/* 1 if dim is a power of two (what the Walsh–Hadamard rotation needs). */
+int kvq__core_pow2(int dim)
 {
-    int s = 0;
-    while ((16 << s) < dim)
-        s++;
-    return s;
+    return dim > 0 && (dim & (dim - 1)) == 0;
 }
 
+/* One cache slot per accepted (dim, bits): computed on first use, kept for
+ * the process (a few KiB each; only the dims a run asks for are filled). */
+#define DIMS (KVQ__DIM_MAX - KVQ__DIM_MIN + 1)
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static kvq_codebook cache[7][8];          /* [log2 d − 4][b − 1]; dim = 0 until computed */
-static double *cache_mem[7][8];           /* centroids then thresholds, one block each */
+static kvq_codebook *cache[DIMS][8];       /* [d − 16][b − 1]; NULL until computed */
 
 /* The cached Lloyd–Max codebook of f_d for (dim, bits), computed once in double. */
 int kvq_codebook_get(int dim, int bits, const kvq_codebook **cb)
 {
     if (!cb || !kvq__core_dim_ok(dim) || bits < 1 || bits > 8)
         return KVQ_ERR_INVALID_ARG;
-    int s = dim_slot(dim), st = 0;
-    kvq_codebook *e = &cache[s][bits - 1];
+    int st = 0;
+    kvq_codebook **e = &cache[dim - KVQ__DIM_MIN][bits - 1];
     pthread_mutex_lock(&cache_lock);
-    if (e->dim == 0) {
+    if (!*e) {
         int n = 1 << bits;
-        double *mem = malloc((2 * (size_t)n - 1) * sizeof *mem);
-        kvq_codebook tmp = {dim, bits, n, NULL, NULL, 0.0};
-        st = mem ? codebook_compute(&tmp, mem, mem + n) : KVQ_ERR_NOMEM;
-        if (st == 0) {
-            cache_mem[s][bits - 1] = mem;
-            *e = tmp;
+        /* the record, then its centroids and thresholds, in one block */
+        kvq_codebook *mem = malloc(sizeof *mem + (2 * (size_t)n - 1) * sizeof(double));
+        if (mem) {
+            double *cent = (double *)(mem + 1);
+            *mem = (kvq_codebook){dim, bits, n, NULL, NULL, 0.0};
+            st = codebook_compute(mem, cent, cent + n);
         } else {
-            free(mem);
+            st = KVQ_ERR_NOMEM;
         }
+        if (st == 0)
+            *e = mem;
+        else
+            free(mem);
     }
     pthread_mutex_unlock(&cache_lock);
-    *cb = st == 0 ? e : NULL;
+    *cb = st == 0 ? *e : NULL;
     return st;
 }
 

@@ -48,8 +48,18 @@ double kvq__rng_normal(kvq__rng *rng);
 void kvq__rng_fill_normal(uint64_t seed, uint32_t purpose, uint32_t trial, uint64_t first,
                           float *out, size_t n);
 
-/* 1 if dim is a power of two in 16…1024. */
+/* The head dimensions kvq accepts: every d in 16…1024 (doc/quantization.md §3). */
+#define KVQ__DIM_MIN 16
+#define KVQ__DIM_MAX 1024
+/* 1 if dim is in KVQ__DIM_MIN…KVQ__DIM_MAX. */
 int kvq__core_dim_ok(int dim);
+/* 1 if dim is a power of two (what the Walsh–Hadamard rotations need). */
+int kvq__core_pow2(int dim);
+/* The rotation a codec of this kind really uses at dim: wht and wht2 exist
+ * only for powers of two, so elsewhere they are realized as dense. */
+int kvq__rotation_at(int kind, int dim);
+/* The spec token of a rotation kind ("none", "wht", "wht2", "dense"), "?" if none. */
+const char *kvq__rotation_name(int kind);
 
 /* ---- Codebooks and rotations (doc/quantization.md §3–4) ---- */
 
@@ -132,5 +142,7 @@ int kvq__scheme_preset_kv(const char *name, int bk, int bv, kvq_scheme *s);
 /* The double-precision reference of a job: what the host context runs and
  * the oracle of the conformance tests. */
 int kvq__reference_attention(const kvq_attention_job *job, kvq_attention_out *out);
+/* Keys query i of job sees: every key, or the causal prefix (doc/metrics.md §1.5). */
+size_t kvq__visible_keys(const kvq_attention_job *job, size_t i);
 
 #endif

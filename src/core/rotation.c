@@ -102,6 +102,12 @@ static int kind_rounds(int kind)
     return kind == KVQ_ROT_WHT ? 1 : kind == KVQ_ROT_WHT2 ? 2 : 0;
 }
 
+/* wht and wht2 at a dim that is not a power of two become dense (doc/quantization.md §3). */
+int kvq__rotation_at(int kind, int dim)
+{
+    return kind_rounds(kind) && !kvq__core_pow2(dim) ? KVQ_ROT_DENSE : kind;
+}
+
 /* Creates a rotation of the given kind for dim from the stream (seed, purpose, trial). */
 int kvq_rotation_create(kvq_rotation **out, int kind, int dim, uint64_t seed,
                         uint32_t purpose, uint32_t trial)
@@ -110,7 +116,8 @@ int kvq_rotation_create(kvq_rotation **out, int kind, int dim, uint64_t seed,
     if (!out)
         return KVQ_ERR_INVALID_ARG;
     *out = NULL;
-    if (kind < KVQ_ROT_NONE || kind > KVQ_ROT_DENSE || !kvq__core_dim_ok(dim))
+    if (kind < KVQ_ROT_NONE || kind > KVQ_ROT_DENSE || !kvq__core_dim_ok(dim) ||
+        (kind_rounds(kind) && !kvq__core_pow2(dim)))
         return KVQ_ERR_INVALID_ARG;
     kvq_rotation *r = calloc(1, sizeof *r);
     if (!r)

@@ -6,6 +6,12 @@
 
 static const char *const names[] = {"none", "wht", "wht2", "dense", NULL};
 
+/* "none", "wht", "wht2", "dense" (as written in specs), or "?" out of range. */
+const char *kvq__rotation_name(int kind)
+{
+    return kind >= KVQ_ROT_NONE && kind <= KVQ_ROT_DENSE ? names[kind] : "?";
+}
+
 static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
 {
     (void)why;
@@ -19,8 +25,7 @@ static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
 
 static void format(const kvq_codec_spec *s, char *buf, size_t len)
 {
-    int ok = s->rotation >= KVQ_ROT_NONE && s->rotation <= KVQ_ROT_DENSE;
-    snprintf(buf, len, "%s", ok ? names[s->rotation] : "?");
+    snprintf(buf, len, "%s", kvq__rotation_name(s->rotation));
 }
 
 static int valid(const kvq_codec_spec *s, int dim)
@@ -29,13 +34,20 @@ static int valid(const kvq_codec_spec *s, int dim)
     return s->rotation >= KVQ_ROT_NONE && s->rotation <= KVQ_ROT_DENSE;
 }
 
+/* The Walsh–Hadamard rotations need a power of two; elsewhere the codec uses
+ * the dense Haar rotation, and its spec in effect says so. */
+static void resolve(kvq_codec_spec *s, int dim)
+{
+    s->rotation = kvq__rotation_at(s->rotation, dim);
+}
+
 static int present(const kvq_codec_spec *s)
 {
     (void)s;
     return 1;
 }
 
-/* The sign rounds the rotation kernel applies; dense has none (host only). */
+/* The sign rounds the rotation kernel applies; dense has none (a GEMM). */
 static void kernel(const kvq_codec_spec *s, kvq__codec_kparams *kp)
 {
     kp->rotation = s->rotation;
@@ -64,7 +76,7 @@ static void query(const kvq_codec *c, const float *q, double *qr, double *sq)
 
 const kvq__stage_def kvq__stage_rotation = {
     .name = "rotation", .forms = names, .flags = KVQ_STAGE_PREFIX,
-    .parse = parse, .format = format, .valid = valid, .present = present,
+    .parse = parse, .format = format, .valid = valid, .resolve = resolve, .present = present,
     .kernel = kernel,
     .realize = realize, .release = release, .query = query,
 };

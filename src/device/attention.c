@@ -21,6 +21,7 @@ typedef struct run {
     const kvq_attention_job *job;
     kvq_attention_out *out;
     size_t m, n, d, chunk, nchunks, k;
+    size_t vis0;                  /* keys query 0 sees; query i sees vis0 + i (capped at n) */
     float scale;
     kvq__dev_codec kc, vc;
     cl_mem q, kx, vx, qr, sq;
@@ -210,7 +211,8 @@ static int export_logits(run *r, size_t j0, size_t n)
 
 /* Softmax pass 1 (row maxima, sums, top-k) over nq rows of n logits (see attention.cl). */
 int kvq__dev_softmax_pass1(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t j0,
-                          size_t k, size_t nq, cl_mem stats, cl_mem topv, cl_mem topi)
+                          size_t vis0, size_t k, size_t nq, cl_mem stats, cl_mem topv,
+                          cl_mem topi)
 {
     cl_kernel kern;
     int st;
@@ -220,9 +222,9 @@ int kvq__dev_softmax_pass1(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t
     size_t ls = kvq__dev_group_local(ctx, kern, 256, 0, item);
     if (!ls)
         return kvq__dev_no_local(ctx, "kvq_softmax_pass1", item);
-    cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, kk = (cl_uint)k;
+    cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, kk = (cl_uint)k, uv = (cl_uint)vis0;
     kvq__arg a[] = {{sizeof(cl_mem), &lref}, {sizeof(cl_mem), &lq}, {4, &un}, {4, &uj0},
-                   {4, &kk}, {sizeof(cl_mem), &stats}, {sizeof(cl_mem), &topv},
+                   {4, &kk}, {4, &uv}, {sizeof(cl_mem), &stats}, {sizeof(cl_mem), &topv},
                    {sizeof(cl_mem), &topi}, {ls * 4, NULL}, {ls * k * 4, NULL},
                    {ls * k * 4, NULL}};
     KVQ_TRY(st, kvq__dev_args(kern, a, sizeof a / sizeof a[0]));
@@ -236,8 +238,8 @@ cleanup:
 static int pass1(run *r, size_t c, size_t j0, size_t n)
 {
     int st;
-    KVQ_TRY(st, kvq__dev_softmax_pass1(r->ctx, (int)r->d, r->lref, r->lq, n, j0, r->k, r->m,
-                                      r->stats, r->topv, r->topi));
+    KVQ_TRY(st, kvq__dev_softmax_pass1(r->ctx, (int)r->d, r->lref, r->lq, n, j0, r->vis0, r->k,
+                                      r->m, r->stats, r->topv, r->topi));
     size_t tops = r->m * KVQ_TOPK_LISTS * r->k;
     KVQ_TRY(st, kvq__dev_download(r->ctx, r->stats, 0, r->h_stats + c * r->m * KVQ_STATS,
                                  r->m * KVQ_STATS * 4));
@@ -336,18 +338,18 @@ static int upload_consts(run *r, cand *buf)
 }
 
 /* Softmax pass 2 (divergence sums, p and p̃) over nq rows given per-query constants. */
-int kvq__dev_softmax_pass2(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t nq,
-                          cl_mem consts, cl_mem sums, cl_mem p, cl_mem pq)
+int kvq__dev_softmax_pass2(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t j0,
+                          size_t vis0, size_t nq, cl_mem consts, cl_mem sums, cl_mem p, cl_mem pq)
 {
     cl_kernel k;
     int st;
-    cl_uint un = (cl_uint)n;
+    cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, uv = (cl_uint)vis0;
     KVQ_TRY(st, kvq__dev_kernel(ctx, "attention", dim, "kvq_softmax_pass2", &k));
     size_t ls = kvq__dev_group_local(ctx, k, 256, 0, sizeof(float)), g = ls * nq;
     if (!ls)
         return kvq__dev_no_local(ctx, "kvq_softmax_pass2", sizeof(float));
-    kvq__arg a[] = {{sizeof(cl_mem), &lref}, {sizeof(cl_mem), &lq}, {4, &un},
-                   {sizeof(cl_mem), &consts}, {sizeof(cl_mem), &sums}, {sizeof(cl_mem), &p},
+    kvq__arg a[] = {{sizeof(cl_mem), &lref}, {sizeof(cl_mem), &lq}, {4, &un}, {4, &uj0},
+                   {4, &uv}, {sizeof(cl_mem), &consts}, {sizeof(cl_mem), &sums}, {sizeof(cl_mem), &p},
                    {sizeof(cl_mem), &pq}, {ls * 4, NULL}};
     KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
     st = kvq__dev_launch(ctx, k, 1, &g, &ls);
@@ -361,8 +363,8 @@ static int pass2(run *r, size_t c, size_t j0, size_t n)
     cl_kernel k;
     int st;
     cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, nq = (cl_uint)r->m;
-    KVQ_TRY(st, kvq__dev_softmax_pass2(r->ctx, (int)r->d, r->lref, r->lq, n, r->m, r->consts,
-                                      r->sums, r->p, r->pq));
+    KVQ_TRY(st, kvq__dev_softmax_pass2(r->ctx, (int)r->d, r->lref, r->lq, n, j0, r->vis0, r->m,
+                                      r->consts, r->sums, r->p, r->pq));
     KVQ_TRY(st, kvq__dev_download(r->ctx, r->sums, 0, r->h_sums + c * r->m * KVQ_ACCS,
                                  r->m * KVQ_ACCS * 4));
     /* reference output o += P · V[j0 … j0+n) */
@@ -459,8 +461,9 @@ static void finalize_query(const run *r, size_t i, double la, double lb, double 
     q->entropy_ref = s[KVQ_ACC_ENT_REF];
     q->entropy_quant = s[KVQ_ACC_ENT_QUANT];
     q->var_p_eps = s[KVQ_ACC_VAR_DELTA];
-    q->logit_mse = s[KVQ_ACC_DELTA_SQ] / (double)r->n;
-    q->logit_bias = s[KVQ_ACC_DELTA] / (double)r->n;
+    double vis = (double)kvq__visible_keys(r->job, i);
+    q->logit_mse = s[KVQ_ACC_DELTA_SQ] / vis;
+    q->logit_bias = s[KVQ_ACC_DELTA] / vis;
 }
 
 /* Downloads both outputs and fills the per-query metrics. */
@@ -602,6 +605,7 @@ int kvq__cl_attention(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_
     if (r.k > r.n)
         r.k = r.n;
     r.scale = (float)(job->sharpness / sqrt((double)job->dim));
+    r.vis0 = kvq__visible_keys(job, 0);
     int st = device_run(&r);
     release_run(&r);
     return st;

@@ -33,12 +33,14 @@ KVQ_API int kvq_rotate(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t cou
 }
 
 /* Checks that the job's sizes and tensors agree (keys and queries index
- * 32-bit kernel arguments; top-k fits the kernels' private lists). */
+ * 32-bit kernel arguments; top-k fits the kernels' private lists; a causal
+ * job gives every query at least key 0). */
 static int job_valid(const kvq_attention_job *j, const kvq_attention_out *o)
 {
     if (!j || !o || !o->queries || !j->q || !j->k || !j->v || !j->k_codec || !j->v_codec ||
         !j->k_codes || !j->v_codes || j->keys == 0 || j->queries == 0 ||
-        j->keys > 0xffffffffu || j->queries > 0xffffffffu)
+        j->keys > 0xffffffffu || j->queries > 0xffffffffu ||
+        (j->causal != 0 && j->causal != 1) || (j->causal && j->queries > j->keys))
         return 0;
     if (kvq_codec_dim(j->k_codec) != j->dim || kvq_codec_dim(j->v_codec) != j->dim)
         return 0;

@@ -182,9 +182,9 @@ static int enqueue(kvq_ctx *ctx, bench_state *s)
         st = kvq__blas_sgemm(ctx, 0, 1, mq, n, d, 1.0f, s->b, d, s->a, d, 0.0f, s->c, n);
         break;
     case KVQ_BENCH_SOFTMAX:
-        KVQ_TRY(st, kvq__dev_softmax_pass1(ctx, w->dim, s->a, s->b, n, 0, KVQ_TOPK_MAX, mq,
+        KVQ_TRY(st, kvq__dev_softmax_pass1(ctx, w->dim, s->a, s->b, n, 0, n, KVQ_TOPK_MAX, mq,
                                           s->c, s->d, s->d));
-        st = kvq__dev_softmax_pass2(ctx, w->dim, s->a, s->b, n, mq, s->e, s->f, s->g, s->g);
+        st = kvq__dev_softmax_pass2(ctx, w->dim, s->a, s->b, n, 0, n, mq, s->e, s->f, s->g, s->g);
         break;
     default:
         st = KVQ_ERR_INVALID_ARG;

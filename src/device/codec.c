@@ -22,26 +22,55 @@ static int upload_doubles(kvq_ctx *ctx, const double *v, size_t n, cl_mem *out)
     return st;
 }
 
-/* Uploads the rotation's sign diagonals (rounds × dim; a dummy for none). */
-static int upload_signs(kvq_ctx *ctx, const kvq_rotation *r, cl_mem *out, int *rounds)
+/* Uploads what the device needs of a rotation into d: the sign diagonals
+ * (rounds × dim; a dummy for none) and, for the dense rotation, R itself as
+ * floats (dim × dim, row-major), which kvq__dev_rotate applies by GEMM. */
+static int upload_rotation(kvq_ctx *ctx, const kvq_rotation *r, kvq__dev_codec *d)
 {
-    int dim = kvq_rotation_dim(r), kind = kvq_rotation_kind(r), st;
-    *rounds = kvq__rotation_rounds(r);
-    if (kind == KVQ_ROT_DENSE)
-        return kvq__rt_explain(KVQ_ERR_UNSUPPORTED, "(the dense rotation runs on the host "
-                                                   "reference only: use --device host)");
-    if (*rounds == 0)
-        return kvq__dev_upload(ctx, NULL, 4, out);
-    KVQ_TRY(st, kvq__dev_upload(ctx, NULL, (size_t)*rounds * dim * sizeof(float), out));
-    for (int k = 0; k < *rounds; k++) {
-        cl_int cs = clEnqueueWriteBuffer(ctx->queue, *out, CL_TRUE, (size_t)k * dim * sizeof(float),
-                                         dim * sizeof(float), kvq__rotation_signs(r, k), 0, NULL, NULL);
+    int dim = kvq_rotation_dim(r), st;
+    d->rounds = kvq__rotation_rounds(r);
+    if (kvq_rotation_kind(r) == KVQ_ROT_DENSE)
+        KVQ_TRY(st, upload_doubles(ctx, kvq__rotation_matrix(r), (size_t)dim * dim, &d->matrix));
+    if (d->rounds == 0)
+        return kvq__dev_upload(ctx, NULL, 4, &d->signs);
+    KVQ_TRY(st, kvq__dev_upload(ctx, NULL, (size_t)d->rounds * dim * sizeof(float), &d->signs));
+    for (int k = 0; k < d->rounds; k++) {
+        cl_int cs = clEnqueueWriteBuffer(ctx->queue, d->signs, CL_TRUE,
+                                         (size_t)k * dim * sizeof(float), dim * sizeof(float),
+                                         kvq__rotation_signs(r, k), 0, NULL, NULL);
         if (cs != CL_SUCCESS) {
             st = kvq__rt_fail(cs, "clEnqueueWriteBuffer", __FILE__, __LINE__);
             goto cleanup;
         }
     }
 cleanup:
+    return st;
+}
+
+/* dst ← scale · src·Rᵀ (each row x ↦ R x) or scale · src·R (x ↦ Rᵀ x) for
+ * count rows: the dense rotation as one GEMM (doc/quantization.md §3). */
+static int dense_rotate(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem src, cl_mem dst,
+                        size_t count, int inverse, float scale)
+{
+    size_t dim = (size_t)d->dim;
+    return kvq__blas_sgemm(ctx, 0, !inverse, count, dim, dim, scale, src, dim, d->matrix, dim,
+                           0.0f, dst, dim);
+}
+
+/* The dense rotation in place, through a pool buffer. */
+static int dense_rotate_inplace(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count,
+                                int inverse, float scale)
+{
+    cl_mem tmp = NULL;
+    size_t bytes = count * (size_t)d->dim * sizeof(float);
+    int st;
+    KVQ_TRY(st, kvq__pool_acquire(ctx, bytes, &tmp));
+    KVQ_TRY(st, dense_rotate(ctx, d, x, tmp, count, inverse, scale));
+    cl_int cs = clEnqueueCopyBuffer(ctx->queue, tmp, x, 0, 0, bytes, 0, NULL, NULL);
+    if (cs != CL_SUCCESS)
+        st = kvq__rt_fail(cs, "clEnqueueCopyBuffer", __FILE__, __LINE__);
+cleanup:
+    kvq__pool_release(ctx, tmp);
     return st;
 }
 
@@ -90,6 +119,8 @@ int kvq__dev_rotate(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t coun
 {
     if (!count)
         return KVQ_OK;
+    if (d->matrix)
+        return dense_rotate_inplace(ctx, d, x, count, inverse, scale);
     if (kvq__dev_select(ctx, KVQ_OP_ROTATE, d) == KVQ_VARIANT_VECTOR)
         return rotate_vec(ctx, d, x, count, inverse, scale);
     return rotate_group(ctx, d, x, count, inverse, scale);
@@ -103,6 +134,7 @@ void kvq__dev_codec_release(kvq_ctx *ctx, kvq__dev_codec *d)
     kvq__pool_release(ctx, d->signs);
     kvq__pool_release(ctx, d->s);
     kvq__pool_release(ctx, d->sprime);
+    kvq__pool_release(ctx, d->matrix);
     memset(d, 0, sizeof *d);
 }
 
@@ -121,7 +153,7 @@ int kvq__dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq__dev_codec *d)
     d->norm_correct = kp->norm_correct;
     d->eden = kp->eden;
     d->half_side = kp->side_bits == 16;
-    KVQ_TRY(st, upload_signs(ctx, kvq__codec_rotation(c), &d->signs, &d->rounds));
+    KVQ_TRY(st, upload_rotation(ctx, kvq__codec_rotation(c), d));
     if (cb) {
         d->symmetric = 1;
         for (int i = 0; i < cb->levels; i++)
@@ -205,11 +237,23 @@ cleanup:
 int kvq__dev_quantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count,
                      cl_mem codes, cl_mem norms, cl_mem gammas)
 {
+    cl_mem xr = NULL;
+    int st;
     if (!count)
         return KVQ_OK;
+    if (d->matrix) {
+        /* the kernels see R x (their rounds are 0): ‖R x‖ = ‖x‖ up to rounding */
+        KVQ_TRY(st, kvq__pool_acquire(ctx, count * (size_t)d->dim * sizeof(float), &xr));
+        KVQ_TRY(st, dense_rotate(ctx, d, x, xr, count, 0, 1.0f));
+        x = xr;
+    }
     if (kvq__dev_select(ctx, KVQ_OP_QUANTIZE, d) == KVQ_VARIANT_VECTOR)
-        return quantize_vec(ctx, d, x, count, codes, norms, gammas);
-    return quantize_group(ctx, d, x, count, codes, norms, gammas);
+        st = quantize_vec(ctx, d, x, count, codes, norms, gammas);
+    else
+        st = quantize_group(ctx, d, x, count, codes, norms, gammas);
+cleanup:
+    kvq__pool_release(ctx, xr);
+    return st;
 }
 
 /* Rotated-domain MSE reconstruction out[v] = ν_v·C[idx_v] (count × dim). */
@@ -376,12 +420,12 @@ int kvq__cl_rotate(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t count, 
     size_t bytes = count * (size_t)d.dim * sizeof(float);
     cl_mem xb = NULL;
     int st;
-    KVQ_TRY(st, upload_signs(ctx, r, &d.signs, &d.rounds));
+    KVQ_TRY(st, upload_rotation(ctx, r, &d));
     KVQ_TRY(st, kvq__dev_upload(ctx, x, bytes, &xb));
     KVQ_TRY(st, kvq__dev_rotate(ctx, &d, xb, count, inverse, 1.0f));
     st = kvq__dev_download(ctx, xb, 0, x, bytes);
 cleanup:
-    kvq__pool_release(ctx, d.signs);
+    kvq__dev_codec_release(ctx, &d);
     kvq__pool_release(ctx, xb);
     return st;
 }

@@ -50,6 +50,7 @@ typedef struct kvq__dev_codec {
     size_t words;
     cl_mem thresholds, centroids;   /* floats; NULL without MSE */
     cl_mem signs;                   /* rounds × dim floats (a dummy buffer if rounds = 0) */
+    cl_mem matrix;                  /* dense R, dim × dim floats row-major; NULL unless dense */
     cl_mem s;                       /* S, m × dim; NULL without QJL */
     cl_mem sprime;                  /* S·Rᵀ, m × dim; NULL without QJL */
 } kvq__dev_codec;
@@ -90,12 +91,17 @@ void kvq__dev_attention_last_chunking(size_t *chunk, size_t *chunks_run);
 int kvq__dev_logits(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem codes, cl_mem norms,
                    cl_mem gammas, cl_mem qr, cl_mem sq, size_t j0, size_t n, size_t nq,
                    cl_mem out);
-/* Softmax pass 1 (row maxima, sums, top-k) over nq rows of n logits (see attention.cl). */
+/* Softmax pass 1 (row maxima, sums, top-k) over nq rows of n logits of keys
+ * j0 … j0+n−1 (see attention.cl); query i sees the first vis0 + i keys of all
+ * (vis0 = every key without a causal mask). */
 int kvq__dev_softmax_pass1(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t j0,
-                          size_t k, size_t nq, cl_mem stats, cl_mem topv, cl_mem topi);
-/* Softmax pass 2 (divergence sums, p and p̃) over nq rows given per-query constants. */
-int kvq__dev_softmax_pass2(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t nq,
-                          cl_mem consts, cl_mem sums, cl_mem p, cl_mem pq);
+                          size_t vis0, size_t k, size_t nq, cl_mem stats, cl_mem topv,
+                          cl_mem topi);
+/* Softmax pass 2 (divergence sums, p and p̃) over nq rows given per-query
+ * constants; j0 and vis0 as for pass 1. */
+int kvq__dev_softmax_pass2(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t j0,
+                          size_t vis0, size_t nq, cl_mem consts, cl_mem sums, cl_mem p,
+                          cl_mem pq);
 /* Rotated-domain MSE reconstruction out[v] = ν_v·C[idx_v] (count × dim). */
 int kvq__dev_recon_rot(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem norms,
                       size_t count, cl_mem out);

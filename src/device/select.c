@@ -5,11 +5,17 @@
 
 #include "device/device.h"
 
-/* The vector kernels of these operations take every codec the device can hold. */
-static int any_codec(const kvq__dev_codec *d)
+/* The vector kernels hold a vector in dim/16 float16 registers; the rotation
+ * kernels also run the Hadamard butterfly over them, which needs a power of two
+ * (the dense rotation is a GEMM and takes neither kernel). */
+static int whole_registers(const kvq__dev_codec *d)
 {
-    (void)d;
-    return 1;
+    return d->dim % 16 == 0;
+}
+
+static int butterfly_registers(const kvq__dev_codec *d)
+{
+    return whole_registers(d) && (d->dim & (d->dim - 1)) == 0;
 }
 
 /* kvq_logits_codes_vec reads whole 32-bit plane words and, up to 6 bits,
@@ -47,9 +53,9 @@ typedef struct variant_rule {
 } variant_rule;
 
 static const variant_rule rules[KVQ_OP_COUNT] = {
-    [KVQ_OP_ROTATE] = {any_codec, rotate_local, 0},
-    [KVQ_OP_QUANTIZE] = {any_codec, kvq__dev_quantize_local, sizeof(float)},
-    [KVQ_OP_DEQUANTIZE] = {any_codec, no_local, 0},
+    [KVQ_OP_ROTATE] = {butterfly_registers, rotate_local, 0},
+    [KVQ_OP_QUANTIZE] = {whole_registers, kvq__dev_quantize_local, sizeof(float)},
+    [KVQ_OP_DEQUANTIZE] = {whole_registers, no_local, 0},
     [KVQ_OP_LOGITS] = {logits_vec_fits, no_local, 0},
 };
 
