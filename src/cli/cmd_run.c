@@ -25,6 +25,10 @@ static int make_scheme(const char *text, long bits, int bits_given, kvq_scheme *
     int st = kvq_scheme_parse(text, (int)bits, s, err, sizeof err);
     if (st)
         return kvq_cli_error("--scheme", "%s", err);
+    if (bits_given && (s->k.format || s->v.format))
+        return kvq_cli_error("--bits", "scheme %s uses a fixed format, whose bits the format "
+                             "defines (doc/schemes.md §5); --bits is for KV, KQV and QKQV",
+                             s->name);
     if (s->bits == 0 && bits_given)
         s->bits = (int)bits;
     return 0;
@@ -117,6 +121,8 @@ int kvq_cmd_run(int argc, char **argv)
     if ((rc = kvq_cli_load_real(&o, &kv, &label)))
         return rc;
     if (label && (rc = adopt_real(&o, &kv, label)))
+        goto cleanup;
+    if ((rc = kvq_cli_schemes_fit(&scheme, 1, o.dim, label ? label : "--dim")))
         goto cleanup;
     if (!label && kvq_source_parse(t.dist, t.rank, &src, err, sizeof err)) {
         rc = kvq_cli_error(strstr(err, "rank") ? "--rank" : "--dist", "%s", err);

@@ -147,6 +147,8 @@ static int run_sweep(sweep *s)
         rc = -nsrc;
         goto cleanup;
     }
+    if ((rc = kvq_cli_schemes_fit(schemes, (size_t)nsch, s->o.dim, label ? label : "--dim")))
+        goto cleanup;
     if (s->out_dir && (rc = make_dir(s->out_dir)))
         goto cleanup;
     if (!(ctx = kvq_cli_open_device(&s->o, &rc)))

@@ -61,18 +61,10 @@ void kvq__unpack_signs(const uint32_t *words, int m, int dim, int bits, int8_t *
         z[i] = bit_get(words, base + i) ? 1 : -1;
 }
 
-/* Nearest binary16 value, ties to even: the quantum is 2^(e−11) for
- * |x| ∈ [2^(e−1), 2^e), never below the subnormal step 2^−24; rint rounds
- * ties to even in the default rounding mode. */
+/* Nearest binary16 value, ties to even; ±Inf beyond 65504 (minifloat.c). */
 double kvq__round_half(double x)
 {
-    if (x == 0.0 || !isfinite(x))
-        return x;
-    int e;
-    frexp(x, &e);
-    double q = ldexp(1.0, e - 11 > -24 ? e - 11 : -24);
-    double r = rint(x / q) * q;
-    return fabs(r) >= 65536.0 ? copysign(INFINITY, x) : r;
+    return kvq__mf_round(&kvq__mf_half, x);
 }
 
 /* Shaped by the codec's stages: stream words, and a γ array with QJL. */

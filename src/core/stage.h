@@ -26,6 +26,8 @@ typedef struct kvq__codec_kparams {
     int qjl_m;          /* length of the QJL sign plane, 0 without QJL */
     int norm_correct;   /* the stored ν is ν/‖C[idx]‖ */
     int side_bits;      /* width of every stored side value: 32 or 16 */
+    int format;         /* enum kvq_format, 0 without a format stage */
+    int code_bits;      /* a format's bits per coordinate code (4, 8, 16) */
     size_t words;       /* 32-bit words of the packed stream per vector */
 } kvq__codec_kparams;
 
@@ -124,6 +126,7 @@ extern const size_t kvq__stage_count;
 
 extern const kvq__stage_def kvq__stage_rotation, kvq__stage_mse, kvq__stage_qjl, kvq__stage_nc,
     kvq__stage_nb;
+extern const kvq__stage_def kvq__stage_format;
 
 /* Stores a side value through every stage's side hook: *out is the value as
  * stored; KVQ_ERR_UNSUPPORTED if it does not fit the side format. */

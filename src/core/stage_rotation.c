@@ -17,10 +17,14 @@ static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
     return KVQ_STAGE_NOMATCH;
 }
 
+/* Not written beside a deployed format (which has no rotation). */
 static void format(const kvq_codec_spec *s, char *buf, size_t len)
 {
     int ok = s->rotation >= KVQ_ROT_NONE && s->rotation <= KVQ_ROT_DENSE;
-    snprintf(buf, len, "%s", ok ? names[s->rotation] : "?");
+    if (s->format && s->rotation == KVQ_ROT_NONE)
+        snprintf(buf, len, "%s", "");
+    else
+        snprintf(buf, len, "%s", ok ? names[s->rotation] : "?");
 }
 
 static int valid(const kvq_codec_spec *s, int dim)

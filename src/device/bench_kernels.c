@@ -62,7 +62,8 @@ static int upload_words(kvq_ctx *ctx, size_t n, uint32_t tag, cl_mem *out)
 /* The codec of a QUANTIZE / LOGITS workload, realized and uploaded. */
 static int make_codec(kvq_ctx *ctx, bench_state *s)
 {
-    kvq_codec_spec spec = {KVQ_ROT_WHT, s->w->bits, s->w->qjl ? 1 : 0, 0, 0, 32};
+    kvq_codec_spec spec = {.rotation = KVQ_ROT_WHT, .mse_bits = s->w->bits,
+                           .qjl = s->w->qjl ? 1 : 0, .norm_bits = 32};
     int st = kvq_codec_create(&s->codec, &spec, s->w->dim, 7, 0, 0);
     if (!st)
         st = kvq__dev_codec_upload(ctx, s->codec, &s->dc);

@@ -114,6 +114,9 @@ int kvq__dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq__dev_codec *d)
     int st;
 
     memset(d, 0, sizeof *d);
+    if (kp->format)
+        return kvq__rt_explain(KVQ_ERR_UNSUPPORTED, "(the deployed formats run on the host "
+                                                   "reference only: use --device host)");
     d->dim = kp->dim;
     d->bits = kp->mse_bits;
     d->m = kp->qjl_m;
