@@ -2,7 +2,8 @@
  * from codes, softmax statistics, outputs, vector errors) on every OpenCL
  * device against the double-precision host reference, for every scheme
  * preset and budget, d ∈ {16 … 1024}, ragged N and M, zero and large
- * vectors, and key chunking (doc/conformance.md §1). */
+ * vectors, and key chunking (doc/conformance.md §1); the deployed formats
+ * (doc/schemes.md §5) alone and mixed with the presets' codecs. */
 #include "conformance.h"
 #include "analysis/kv_codes.h"
 
@@ -87,7 +88,7 @@ static int inputs_make(const conf_case *c, uint32_t tag, inputs *in)
 {
     kvq_scheme s;
     memset(in, 0, sizeof *in);
-    if (kvq_scheme_preset(c->scheme, c->bits, &s))
+    if (kvq_scheme_parse(c->scheme, c->bits, &s, NULL, 0))
         return -1;
     in->q = conf_normals(c->queries, c->dim, tag * 3, c->scale);
     in->k = conf_normals(c->keys, c->dim, tag * 3 + 1, c->scale);
@@ -199,6 +200,31 @@ cleanup:
 
 static const char *schemes[] = {"KV", "KQV", "QKQV"};
 
+/* The deployed formats: each at d = 128 with M = 4 and M = 1, at other d,
+ * mixed with the presets' codecs, and on large inputs. */
+static const conf_case format_list[] = {
+    {"q8_0", 0, 128, 1000, 4, 1.0f, 1.0},    {"q4_0", 0, 128, 1000, 4, 1.0f, 1.0},
+    {"q4_1", 0, 128, 1000, 4, 1.0f, 1.0},    {"fp8e4m3", 0, 128, 1000, 4, 1.0f, 1.0},
+    {"fp8e5m2", 0, 128, 1000, 4, 1.0f, 1.0}, {"fp16", 0, 128, 1000, 4, 1.0f, 1.0},
+    {"q8_0", 0, 128, 777, 1, 1.0f, 1.0},     {"q4_0", 0, 128, 777, 1, 1.0f, 1.0},
+    {"fp8e4m3", 0, 128, 777, 1, 1.0f, 1.0},  {"q4_1", 0, 1024, 97, 3, 1.0f, 1.0},
+    {"fp16", 0, 16, 301, 3, 1.0f, 1.0},      {"q4_0", 0, 32, 301, 3, 1.0f, 1.0},
+    {"k=q8_0,v=wht:mse3+qjl", 0, 128, 500, 2, 1.0f, 1.0},
+    {"k=wht:mse4,v=q4_1", 0, 128, 500, 2, 1.0f, 1.0},
+    {"k=qjl,v=fp8e5m2", 0, 64, 500, 5, 1.0f, 1.0},
+    {"q4_0", 0, 128, 500, 3, 30.0f, 1.0},    {"fp8e4m3", 0, 128, 500, 3, 30.0f, 1.0},
+};
+#define NFORMAT_CASES (sizeof format_list / sizeof format_list[0])
+
+static void format_cases(kvq_ctx *ctx, kvq_ctx *host, uint32_t *tag, worst *w)
+{
+    for (size_t i = 0; i < NFORMAT_CASES; i++) {
+        const conf_case *c = &format_list[i];
+        ok(check_case(ctx, host, c, (*tag)++, w), "%s d=%d N=%zu M=%zu scale %g", c->scheme,
+           c->dim, c->keys, c->queries, c->scale);
+    }
+}
+
 static const int dims[] = {16, 64, 256, 1024};
 
 /* Every preset and budget, the dimensions, ragged and extreme sizes, and
@@ -233,12 +259,16 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
     for (size_t i = 0; i < 3; i++)
         ok(check_case(ctx, host, &extreme[i], tag++, &w), "large inputs %s n=%d scale %g tau %g",
            extreme[i].scheme, extreme[i].bits, extreme[i].scale, extreme[i].tau);
+    format_cases(ctx, host, &tag, &w);
     setenv("KVQ_CHUNK_KEYS", "300", 1);
     int st = kvq_ctx_create(&chunked, spec);
     unsetenv("KVQ_CHUNK_KEYS");
     conf_case cc = {"QKQV", 3, 128, 1000, 5, 1.0f, 1.0};
     ok(st == 0 && check_chunking(ctx, chunked, &cc, tag++),
        "4 chunks of <= 300 keys give the one-chunk results");
+    conf_case cf = {"q4_1", 0, 128, 1000, 2, 1.0f, 1.0};
+    ok(st == 0 && check_chunking(ctx, chunked, &cf, tag++),
+       "q4_1: 4 chunks of <= 300 keys give the one-chunk results");
     diag("worst deviations on %s: logits %.3g (of s+|l|), KL %.3g, JS %.3g, TV %.3g, "
          "entropy %.3g, out_rel_err %.3g, vector errors %.3g (relative); "
          "top-1 differs in %zu of %zu queries",
@@ -248,5 +278,6 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
 
 int main(void)
 {
-    return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 + 4 + 3 + 1, body);
+    return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 + 4 + 3 + 1 + NFORMAT_CASES + 1,
+                     body);
 }

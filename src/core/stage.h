@@ -28,6 +28,7 @@ typedef struct kvq__codec_kparams {
     int side_bits;      /* width of every stored side value: 32 or 16 */
     int format;         /* enum kvq_format, 0 without a format stage */
     int code_bits;      /* a format's bits per coordinate code (4, 8, 16) */
+    int block_params;   /* a format's fp16 fields per block of 32 (0 per-coordinate) */
     size_t words;       /* 32-bit words of the packed stream per vector */
 } kvq__codec_kparams;
 

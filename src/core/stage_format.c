@@ -102,6 +102,7 @@ static void kernel(const kvq_codec_spec *s, kvq__codec_kparams *kp)
 {
     kp->format = s->format;
     kp->code_bits = fmt_of(s->format)->code_bits;
+    kp->block_params = fmt_of(s->format)->params;
 }
 
 /* Writes v (< 2^width) at stream bit p; the field never straddles a word. */

@@ -1,6 +1,7 @@
 /* codec.c — device-resident codecs, batched rotation, fused quantization and
  * dequantization launchers, and the OpenCL backend's quantize, dequantize
  * and rotate on host arrays. */
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,10 +115,17 @@ int kvq__dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq__dev_codec *d)
     int st;
 
     memset(d, 0, sizeof *d);
-    if (kp->format)
-        return kvq__rt_explain(KVQ_ERR_UNSUPPORTED, "(the deployed formats run on the host "
-                                                   "reference only: use --device host)");
     d->dim = kp->dim;
+    if ((d->format = kp->format)) {
+        char name[16];
+        kvq_codec_spec_format(kvq_codec_spec_get(c), name, sizeof name);
+        for (char *p = name; *p; p++)
+            *p = (char)toupper((unsigned char)*p);
+        snprintf(d->format_opts, sizeof d->format_opts,
+                 "-DKVQ_D=%d -DKVQ_CB=%d -DKVQ_NP=%d -DKVQ_FMT_%s "
+                 "-cl-fp32-correctly-rounded-divide-sqrt", kp->dim, kp->code_bits,
+                 kp->block_params, name);
+    }
     d->bits = kp->mse_bits;
     d->m = kp->qjl_m;
     d->words = kp->words;
@@ -208,7 +216,10 @@ int kvq__dev_quantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t co
 {
     if (!count)
         return KVQ_OK;
-    if (kvq__dev_select(ctx, KVQ_OP_QUANTIZE, d) == KVQ_VARIANT_VECTOR)
+    kvq_variant v = kvq__dev_select(ctx, KVQ_OP_QUANTIZE, d);
+    if (v == KVQ_VARIANT_FORMAT)
+        return kvq__dev_format_quantize(ctx, d, x, count, codes, norms);
+    if (v == KVQ_VARIANT_VECTOR)
         return quantize_vec(ctx, d, x, count, codes, norms, gammas);
     return quantize_group(ctx, d, x, count, codes, norms, gammas);
 }
@@ -276,6 +287,8 @@ int kvq__dev_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_
 {
     cl_mem zg = NULL;
     int st;
+    if (kvq__dev_select(ctx, KVQ_OP_DEQUANTIZE, d) == KVQ_VARIANT_FORMAT)
+        return kvq__dev_format_dequantize(ctx, d, codes, count, xhat);
     KVQ_TRY(st, kvq__dev_recon_rot(ctx, d, codes, norms, count, xhat));
     KVQ_TRY(st, kvq__dev_rotate(ctx, d, xhat, count, 1, 1.0f));
     if (!d->m)
