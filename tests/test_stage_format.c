@@ -142,12 +142,13 @@ typedef struct coded {
     float *xhat;
 } coded;
 
-/* Quantizes and dequantizes count rows of x with format fmt at d. */
-static int run_format(int fmt, int d, const float *x, size_t count, coded *o)
+/* Quantizes and dequantizes count rows of x with spec sp at d, as tensor
+ * 0 (K) or 1 (V). */
+static int run_spec(const kvq_codec_spec *sp, int tensor, int d, const float *x, size_t count,
+                    coded *o)
 {
-    kvq_codec_spec sp = {.format = fmt, .norm_bits = 32};
     memset(o, 0, sizeof *o);
-    int st = kvq_codec_create(&o->c, &sp, d, seed, 0, 0);
+    int st = kvq_codec_create(&o->c, sp, d, seed, tensor, 0);
     if (!st)
         st = kvq__qtensor_init(&o->t, o->c, count);
     if (!st)
@@ -157,6 +158,13 @@ static int run_format(int fmt, int d, const float *x, size_t count, coded *o)
     if (!st)
         st = kvq__codec_dequantize(o->c, &o->t, o->xhat);
     return st;
+}
+
+/* The same for format fmt (not KIVI) on K. */
+static int run_format(int fmt, int d, const float *x, size_t count, coded *o)
+{
+    kvq_codec_spec sp = {.format = fmt, .norm_bits = 32};
+    return run_spec(&sp, 0, d, x, count, o);
 }
 
 static void coded_free(coded *o)
@@ -363,6 +371,121 @@ static void check_fp8(int e4m3)
        "round to nearest-even and saturate", name, nb, vmax);
 }
 
+/* ---- KIVI (doc/schemes.md §5.4) ---- */
+
+/* Round half to even, by cases (not rint). */
+static double half_even(double t)
+{
+    double f = floor(t), r = t - f;
+    return r > 0.5 ? f + 1 : r < 0.5 ? f : (fmod(f, 2) == 0 ? f : f + 1);
+}
+
+/* The independent KIVI x̂ of an N × d tensor: tensor 0 (K) groups G tokens
+ * per channel, tensor 1 (V) G channels per token; the last group may be short. */
+static void ref_kivi(const float *x, size_t n, int d, int b, int g, int tensor, float *xhat)
+{
+    double top = (1 << b) - 1;
+    for (size_t i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) {
+            size_t a0 = tensor ? i * d + (size_t)(j / g * g) : (i / g * g) * d + (size_t)j;
+            size_t len = tensor ? (size_t)(d - j / g * g) : n - i / g * g, step = tensor ? 1 : d;
+            len = len < (size_t)g ? len : (size_t)g;
+            double lo = x[a0], hi = x[a0];
+            for (size_t k = 1; k < len; k++) {
+                lo = fmin(lo, x[a0 + k * step]);
+                hi = fmax(hi, x[a0 + k * step]);
+            }
+            double delta = (hi - lo) / top;
+            double q = delta > 0 ? half_even((x[i * d + j] - lo) / delta) : 0;
+            q = q < 0 ? 0 : q > top ? top : q;
+            xhat[i * d + j] = (float)(q * half_value(half_bits((float)delta)) +
+                                      half_value(half_bits((float)lo)));
+        }
+}
+
+/* KIVI through kvq's host codec for tensor 0 or 1. */
+static int run_kivi(int b, int g, int tensor, int d, const float *x, size_t n, coded *o)
+{
+    kvq_codec_spec sp = {.format = KVQ_FORMAT_KIVI, .format_bits = b, .format_group = g};
+    return run_spec(&sp, tensor, d, x, n, o);
+}
+
+/* Hand-worked V row, d = 16, kivi2g8: channels 0…7 = 0…7 give lo 0, hi 7,
+ * δ = 7/3, fp16(δ) = 1195·2^−9 = 2.333984375, codes rint(x/δ) = 0 0 1 1 2 2
+ * 3 3; channels 8…15 = {0, 0.5, 1.5, 2.5, 3, 1, 2, 0.25} give δ = 1 and the
+ * ties 0.5 → 0, 1.5 → 2, 2.5 → 2 (half to even). */
+static void check_kivi_hand(void)
+{
+    float x[16] = {0, 1, 2, 3, 4, 5, 6, 7, 0, 0.5f, 1.5f, 2.5f, 3, 1, 2, 0.25f};
+    static const int q[16] = {0, 0, 1, 1, 2, 2, 3, 3, 0, 0, 2, 2, 3, 1, 2, 0};
+    coded o;
+    int st = run_kivi(2, 8, 1, 16, x, 1, &o), bad = st != 0;
+    for (int j = 0; !st && j < 16; j++)
+        bad += o.xhat[j] != (float)(q[j] * (j < 8 ? 2.333984375 : 1.0));
+    ok(bad == 0, "hand-worked KIVI row (V, 2 bits, G = 8): half-to-even codes and fp16 δ");
+    coded_free(&o);
+}
+
+static void check_kivi(void)
+{
+    static const struct {
+        int b, g, tensor, d;
+        size_t n;
+    } cases[] = {{2, 32, 0, 128, 100}, {4, 32, 1, 128, 100}, {3, 48, 1, 128, 30},
+                 {1, 7, 0, 64, 50},    {8, 32, 0, 64, 64},   {5, 1024, 1, 64, 9}};
+    check_kivi_hand();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = cases[i].n;
+        int d = cases[i].d;
+        float *x = probe_rows(d, n), *ref = malloc(n * d * sizeof *ref);
+        coded o;
+        int st = run_kivi(cases[i].b, cases[i].g, cases[i].tensor, d, x, n, &o), bad = st != 0;
+        double dotdev = 0;
+        ref_kivi(x, n, d, cases[i].b, cases[i].g, cases[i].tensor, ref);
+        for (size_t v = 0; !st && v < n; v++) {
+            double qr[128], want = 0;
+            for (int j = 0; j < d; j++) {
+                bad += o.xhat[v * d + j] != ref[v * d + j];
+                qr[j] = x[((v + 3) % n) * d + j];
+                want += qr[j] * ref[v * d + j];
+            }
+            double got = kvq__codec_dot(o.c, &o.t, v, qr, NULL);
+            dotdev = fmax(dotdev, fabs(got - want) / (1 + fabs(want)));
+        }
+        /* the dot adds q·fp16(δ) + fp16(lo) in double, x̂ holds it rounded to float */
+        ok(bad == 0 && dotdev < 1e-6,
+           "kivi%dg%d %s, N = %zu, d = %d: x̂ identical to the independent implementation, "
+           "<q, x̂> from the codes (dev %.1e)", cases[i].b, cases[i].g,
+           cases[i].tensor ? "V (channel groups)" : "K (token groups)", n, d, dotdev);
+        coded_free(&o);
+        free(x);
+        free(ref);
+    }
+    kvq_codec_spec sp = {.format = KVQ_FORMAT_KIVI, .format_bits = 2};
+    kvq_budget b;
+    kvq_codec_budget(&sp, 128, &b);
+    kvq_codec_spec sp2 = {.format = KVQ_FORMAT_KIVI, .format_bits = 4, .format_group = 64};
+    kvq_budget b2;
+    kvq_codec_budget(&sp2, 128, &b2);
+    ok(b.effective_bits == 3 && b.bytes_per_token == 48 && b2.effective_bits == 4.5 &&
+           b2.bytes_per_token == 72,
+       "kivi2: 2 + 32/32 = 3 bits, 48 bytes; kivi4g64: 4.5 bits, 72 bytes at d = 128");
+    kvq_scheme s;
+    char err[256];
+    int bad = kvq_scheme_parse("kivi2", 0, &s, err, sizeof err) != 0 ||
+              strcmp(s.name, "kivi2") != 0 || s.k.format_group != 32;
+    bad += kvq_scheme_parse("k=KIVI3g16,v=kivi2g32", 0, &s, err, sizeof err) != 0 ||
+           strcmp(s.name, "k=kivi3g16,v=kivi2") != 0;
+    const char *refused[] = {"kivi0", "kivi9", "kivi2g0", "kivi2g1025", "kivig8", "kivi2g"};
+    for (size_t i = 0; i < 6; i++) {
+        err[0] = 0;
+        bad += kvq_scheme_parse(refused[i], 0, &s, err, sizeof err) != KVQ_ERR_BAD_SPEC ||
+               !strstr(err, "KIVI");
+    }
+    ok(bad == 0, "kivi<b>[g<G>] parses, is canonical, and b outside 1..8 or G outside 1..1024 "
+                 "is refused naming the rule");
+}
+
 /* ---- Budget, grammar, bad input ---- */
 
 static void check_budget(void)
@@ -437,12 +560,13 @@ static void check_grammar(void)
 
 int main(void)
 {
-    plan(24);
+    plan(24 + 1 + 6 + 2);
     check_hand_blocks();
     check_blocks_per_vector();
     check_fp8(1);
     check_fp8(0);
     check_budget();
     check_grammar();
+    check_kivi();
     return exit_status();
 }

@@ -91,6 +91,8 @@ struct kvq_qtensor {
     float *norms;       /* count: ν = ‖x‖, or ν/‖C[idx]‖ with norm correction
                          * (rounded through IEEE half with 16-bit norms) */
     float *gammas;      /* count: γ = ‖r‖ of the QJL residual; NULL without QJL */
+    uint32_t *tside;    /* tensor-level side words (KIVI's group scales); NULL if none */
+    size_t tside_words;
 };
 /* Fills a caller-owned tensor for count vectors of codec c (zeroed). */
 int kvq__qtensor_init(kvq_qtensor *t, const kvq_codec *c, size_t count);

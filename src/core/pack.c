@@ -87,7 +87,9 @@ int kvq__qtensor_init(kvq_qtensor *t, const kvq_codec *c, size_t count)
     t->norms = calloc(n, sizeof *t->norms);
     if (kp->qjl_m)
         t->gammas = calloc(n, sizeof *t->gammas);
-    if (!t->codes || !t->norms || (kp->qjl_m && !t->gammas)) {
+    if ((t->tside_words = kvq__codec_tside_words(c, count)))
+        t->tside = calloc(t->tside_words, sizeof *t->tside);
+    if (!t->codes || !t->norms || (kp->qjl_m && !t->gammas) || (t->tside_words && !t->tside)) {
         kvq__qtensor_clear(t);
         return KVQ_ERR_NOMEM;
     }
@@ -101,6 +103,7 @@ void kvq__qtensor_clear(kvq_qtensor *t)
     free(t->codes);
     free(t->norms);
     free(t->gammas);
+    free(t->tside);
     memset(t, 0, sizeof *t);
 }
 
@@ -139,5 +142,6 @@ KVQ_API double kvq_qtensor_bytes_per_vector(const kvq_qtensor *t)
     if (!t)
         return 0;
     double side = (t->mse_bits > 0 ? t->norm_bits : 0) + (t->gammas ? t->norm_bits : 0);
-    return 4.0 * (double)t->words + side / 8.0;
+    double tensor = t->count ? 4.0 * (double)t->tside_words / (double)t->count : 0.0;
+    return 4.0 * (double)t->words + side / 8.0 + tensor;
 }

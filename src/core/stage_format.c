@@ -6,7 +6,11 @@
  *
  * Stream of one vector (doc/schemes.md §5.3): coordinate j's code in bits
  * [j·cb, (j+1)·cb), cb = 4, 8 or 16; then, for block formats, per block of
- * 32 coordinates its 16-bit fp16 parameters (δ; q4_1: δ then lo). */
+ * 32 coordinates its 16-bit fp16 parameters (δ; q4_1: δ then lo).
+ *
+ * KIVI (doc/schemes.md §5.4) is the one format whose scales span vectors:
+ * its b code planes are in the stream (as MSE's), its groups' fp16 δ and lo
+ * in the tensor-level side words. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,7 +38,10 @@ static const fmt_def fmts[] = {
 #define NFMTS (sizeof fmts / sizeof fmts[0])
 #define BLOCK 32
 
-static const char *const forms[] = {"q8_0", "q4_0", "q4_1", "fp8e4m3", "fp8e5m2", "fp16", NULL};
+static const fmt_def kivi = {"kivi", KVQ_FORMAT_KIVI, 0, 0, 0, 0, NULL};
+
+static const char *const forms[] = {"q8_0",    "q4_0", "q4_1",          "fp8e4m3",
+                                    "fp8e5m2", "fp16", "kivi<b>[g<G>]", NULL};
 
 /* The definition of a format id, NULL for none or an unknown id. */
 static const fmt_def *fmt_of(int id)
@@ -42,12 +49,36 @@ static const fmt_def *fmt_of(int id)
     for (size_t i = 0; i < NFMTS; i++)
         if (fmts[i].id == id)
             return &fmts[i];
-    return NULL;
+    return id == KVQ_FORMAT_KIVI ? &kivi : NULL;
+}
+
+/* kivi<b>[g<G>], b = 1…8, G = 1…1024. */
+static int parse_kivi(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
+{
+    const char *g = memchr(tok, 'g', n);
+    if (!g)
+        g = memchr(tok, 'G', n);
+    size_t nb = g ? (size_t)(g - tok) - 4 : n - 4;
+    long b = kvq__stage_count_arg(tok + 4, nb);
+    long gs = g ? kvq__stage_count_arg(g + 1, n - (size_t)(g + 1 - tok)) : 32;
+    if (b < 1 || b > 8) {
+        *why = "KIVI bits must be kivi1..kivi8";
+        return KVQ_ERR_BAD_SPEC;
+    }
+    if (gs < 1 || gs > 1024) {
+        *why = "the KIVI group must be g1..g1024 (kivi<b>g<G>)";
+        return KVQ_ERR_BAD_SPEC;
+    }
+    s->format = KVQ_FORMAT_KIVI;
+    s->format_bits = (int)b;
+    s->format_group = (int)gs;
+    return 0;
 }
 
 static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
 {
-    (void)why;
+    if (n >= 4 && kvq__stage_token_is(tok, 4, "kivi"))
+        return parse_kivi(tok, n, s, why);
     for (size_t i = 0; i < NFMTS; i++)
         if (kvq__stage_token_is(tok, n, fmts[i].name)) {
             s->format = fmts[i].id;
@@ -56,10 +87,16 @@ static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
     return KVQ_STAGE_NOMATCH;
 }
 
+/* kivi<b>, with g<G> unless G is the default 32. */
 static void format(const kvq_codec_spec *s, char *buf, size_t len)
 {
     const fmt_def *f = fmt_of(s->format);
-    snprintf(buf, len, "%s", f ? f->name : "");
+    if (s->format == KVQ_FORMAT_KIVI && s->format_group && s->format_group != 32)
+        snprintf(buf, len, "kivi%dg%d", s->format_bits, s->format_group);
+    else if (s->format == KVQ_FORMAT_KIVI)
+        snprintf(buf, len, "kivi%d", s->format_bits);
+    else
+        snprintf(buf, len, "%s", f ? f->name : "");
 }
 
 const char *kvq__format_rule(const kvq_codec_spec *s, int dim)
@@ -71,8 +108,12 @@ const char *kvq__format_rule(const kvq_codec_spec *s, int dim)
         return "unknown format";
     if (s->rotation != KVQ_ROT_NONE || s->mse_bits || s->qjl || s->norm_correct ||
         (s->norm_bits && s->norm_bits != 32))
-        return "a format (q8_0, q4_0, q4_1, fp8e4m3, fp8e5m2, fp16) is the whole codec: no "
-               "rotation, mse, qjl, nc or nb stage beside it";
+        return "a format (q8_0, q4_0, q4_1, fp8e4m3, fp8e5m2, fp16, kivi<b>[g<G>]) is the "
+               "whole codec: no rotation, mse, qjl, nc or nb stage beside it";
+    if (f == &kivi && (s->format_bits < 1 || s->format_bits > 8))
+        return "KIVI bits must be kivi1..kivi8";
+    if (f == &kivi && (s->format_group < 0 || s->format_group > 1024))
+        return "the KIVI group must be g1..g1024 (kivi<b>g<G>)";
     if (f->params && dim % BLOCK)
         return "the block formats q8_0, q4_0 and q4_1 need a head dimension d that is a "
                "multiple of 32";
@@ -89,10 +130,26 @@ static int present(const kvq_codec_spec *s)
     return s->format != KVQ_FORMAT_NONE;
 }
 
-/* Codes and the blocks' fp16 parameters, all in the stream: no side value. */
+/* KIVI's group defaults to 32. */
+static void resolve(kvq_codec_spec *s, int dim)
+{
+    (void)dim;
+    if (s->format == KVQ_FORMAT_KIVI && !s->format_group)
+        s->format_group = 32;
+}
+
+/* Codes and the blocks' fp16 parameters, all in the stream: no side value.
+ * KIVI: b code planes in the stream, and 32 bits (fp16 δ and lo) per group,
+ * i.e. 32/G per coordinate, amortized in the tensor-level side words. */
 static void cost(const kvq_codec_spec *s, int dim, kvq__stage_cost *c)
 {
     const fmt_def *f = fmt_of(s->format);
+    if (f == &kivi) {
+        c->payload_bits += s->format_bits + 32.0 / s->format_group;
+        c->stream_bits += (size_t)s->format_bits * dim;
+        c->tensor_bits += 32.0 * dim / s->format_group;
+        return;
+    }
     size_t bits = (size_t)f->code_bits * dim + (size_t)16 * f->params * (dim / BLOCK);
     c->payload_bits += (double)bits / dim;
     c->stream_bits += bits;
@@ -101,8 +158,20 @@ static void cost(const kvq_codec_spec *s, int dim, kvq__stage_cost *c)
 static void kernel(const kvq_codec_spec *s, kvq__codec_kparams *kp)
 {
     kp->format = s->format;
-    kp->code_bits = fmt_of(s->format)->code_bits;
+    kp->code_bits = s->format == KVQ_FORMAT_KIVI ? s->format_bits : fmt_of(s->format)->code_bits;
     kp->block_params = fmt_of(s->format)->params;
+}
+
+/* KIVI groups K's tokens per channel and V's channels per token. */
+static int realize(kvq_codec *c, uint64_t seed, int tensor, uint32_t trial)
+{
+    (void)seed;
+    (void)trial;
+    if (c->kp.format == KVQ_FORMAT_KIVI) {
+        c->kp.group_axis = tensor ? 2 : 1;
+        c->kp.group = c->spec.format_group;
+    }
+    return 0;
 }
 
 /* Writes v (< 2^width) at stream bit p; the field never straddles a word. */
@@ -221,9 +290,84 @@ static int encode_floats(const fmt_def *f, int dim, kvq__stage_vec *v)
     return 0;
 }
 
+/* ---- KIVI (doc/schemes.md §5.4) ---- */
+
+/* The side word of coordinate j of vector i: K's group of tokens i/G in
+ * channel j, or V's group of channels j/G in token i. */
+static size_t kivi_slot(const kvq_codec *c, size_t i, int j)
+{
+    size_t g = (size_t)c->kp.group, d = (size_t)c->kp.dim;
+    return c->kp.group_axis == 1 ? i / g * d + (size_t)j : i * ((d + g - 1) / g) + (size_t)j / g;
+}
+
+/* lo and hi of the n values at x[0], x[stride], … */
+static void kivi_range(const float *x, size_t n, size_t stride, double *lo, double *hi)
+{
+    *lo = *hi = x[0];
+    for (size_t k = 1; k < n; k++) {
+        *lo = fmin(*lo, x[k * stride]);
+        *hi = fmax(*hi, x[k * stride]);
+    }
+}
+
+/* Coordinate j's group: its lo and δ from the input rows. */
+static void kivi_group(const kvq_codec *c, const kvq__stage_vec *v, int j, double *lo,
+                       double *delta)
+{
+    size_t g = (size_t)c->kp.group, d = (size_t)c->kp.dim, hi0;
+    double hi;
+    if (c->kp.group_axis == 1) {
+        size_t r0 = v->index / g * g, n = v->count - r0 < g ? v->count - r0 : g;
+        kivi_range(v->rows + r0 * d + (size_t)j, n, d, lo, &hi);
+    } else {
+        size_t c0 = (size_t)j / g * g, n = d - c0 < g ? d - c0 : g;
+        kivi_range(v->rows + v->index * d + c0, n, 1, lo, &hi);
+    }
+    hi0 = ((size_t)1 << c->kp.code_bits) - 1;
+    *delta = (hi - *lo) / (double)hi0;
+}
+
+/* q = clamp(round-half-even((x − lo)/δ), 0, 2^b − 1), 0 when δ = 0; the
+ * group's fp16 δ and lo into its side word; x̂ = q·fp16(δ) + fp16(lo). */
+static int encode_kivi(const kvq_codec *c, kvq__stage_vec *v)
+{
+    int top = (1 << c->kp.code_bits) - 1;
+    for (int j = 0; j < c->kp.dim; j++) {
+        double lo, delta, hd, hl;
+        kivi_group(c, v, j, &lo, &delta);
+        double t = delta > 0 ? rint((v->x[j] - lo) / delta) : 0.0;
+        int q = t < 0 ? 0 : t > top ? top : (int)t;
+        hd = kvq__round_half(delta);
+        hl = kvq__round_half(lo);
+        if (!isfinite(hd) || !isfinite(hl))
+            return KVQ_ERR_UNSUPPORTED;
+        v->tside[kivi_slot(c, v->index, j)] = kvq__mf_bits(&kvq__mf_half, hd) |
+                                              kvq__mf_bits(&kvq__mf_half, hl) << 16;
+        v->idx[j] = (uint8_t)q;
+        v->y[j] = q * hd + hl;
+    }
+    kvq__pack_codes(v->idx, c->kp.dim, c->kp.code_bits, v->words);
+    return 0;
+}
+
+/* Coordinate j's x̂ from its code planes and its group's side word. */
+static double kivi_value(const kvq_codec *c, const kvq_stored *s, int j)
+{
+    unsigned q = 0;
+    for (int k = 0; k < c->kp.code_bits; k++)
+        q |= field_get(s->words, (size_t)k * c->kp.dim + (size_t)j, 1) << k;
+    uint32_t w = s->tside[kivi_slot(c, s->index, j)];
+    return q * kvq__mf_value(&kvq__mf_half, w & 0xffffu) +
+           kvq__mf_value(&kvq__mf_half, w >> 16);
+}
+
+/* ---- every format ---- */
+
 static int encode(const kvq_codec *c, kvq__stage_vec *v)
 {
     const fmt_def *f = fmt_of(c->kp.format);
+    if (f == &kivi)
+        return encode_kivi(c, v);
     return f->params ? encode_blocks(f, c->kp.dim, v) : encode_floats(f, c->kp.dim, v);
 }
 
@@ -232,6 +376,10 @@ static void decode(const kvq_codec *c, const kvq_stored *s, kvq__stage_vec *v)
     const fmt_def *f = fmt_of(c->kp.format);
     int dim = c->kp.dim;
     for (int j = 0; j < dim; j++) {
+        if (f == &kivi) {
+            v->y[j] = kivi_value(c, s, j);
+            continue;
+        }
         if (!f->params) {
             v->y[j] = kvq__mf_value(f->mf, field_get(s->words, (size_t)j * f->code_bits,
                                                      f->code_bits));
@@ -251,6 +399,11 @@ static double dot(const kvq_codec *c, const kvq_stored *st, const double *qr, co
     const fmt_def *f = fmt_of(c->kp.format);
     int dim = c->kp.dim;
     double s = 0.0;
+    if (f == &kivi) {
+        for (int j = 0; j < dim; j++)
+            s += qr[j] * kivi_value(c, st, j);
+        return s;
+    }
     if (!f->params) {
         for (int j = 0; j < dim; j++)
             s += qr[j] * kvq__mf_value(f->mf, field_get(st->words, (size_t)j * f->code_bits,
@@ -271,7 +424,7 @@ static double dot(const kvq_codec *c, const kvq_stored *st, const double *qr, co
 
 const kvq__stage_def kvq__stage_format = {
     .name = "format", .forms = forms, .flags = KVQ_STAGE_STORES,
-    .parse = parse, .format = format, .valid = valid, .present = present,
+    .parse = parse, .format = format, .valid = valid, .resolve = resolve, .present = present,
     .cost = cost, .kernel = kernel,
-    .encode = encode, .decode = decode, .dot = dot,
+    .realize = realize, .encode = encode, .decode = decode, .dot = dot,
 };

@@ -116,6 +116,9 @@ int kvq__dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq__dev_codec *d)
 
     memset(d, 0, sizeof *d);
     d->dim = kp->dim;
+    if (kp->format == KVQ_FORMAT_KIVI)
+        return kvq__rt_explain(KVQ_ERR_UNSUPPORTED, "(kivi runs on the host reference only so "
+                                                   "far: use --device host)");
     if ((d->format = kp->format)) {
         char name[16];
         kvq_codec_spec_format(kvq_codec_spec_get(c), name, sizeof name);
