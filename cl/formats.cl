@@ -1,8 +1,11 @@
 /* formats.cl — the deployed formats (doc/schemes.md §5): quantization,
  * dequantization and compressed-domain logits for q8_0, q4_0, q4_1 (blocks
- * of 32 with fp16 fields) and fp8e4m3, fp8e5m2, fp16 (one code per
- * coordinate). Built per format with KVQ_CB (code bits), KVQ_NP (fp16 fields
- * per block; 0 for per-coordinate formats) and KVQ_FMT_<NAME>, and with
+ * of 32 with fp16 fields), fp8e4m3, fp8e5m2, fp16 (one code per coordinate)
+ * and KIVI (b code planes; fp16 δ and lo per group in the tensor-level side
+ * words tside, a dummy buffer for the other formats). Built per format with
+ * KVQ_CB (code bits), KVQ_NP (fp16 fields per block; 0 otherwise),
+ * KVQ_FMT_<NAME> (KIVI also KVQ_G, the group, and KVQ_AXIS: 1 = token groups
+ * of K, 2 = channel groups of V), and with
  * -cl-fp32-correctly-rounded-divide-sqrt so that δ and 1/δ are the host's. */
 
 #if !defined(KVQ_CB) || !defined(KVQ_NP)
@@ -97,6 +100,56 @@ float fmt_block_codes(__global const float *x, uint *q, float *lo)
     return d;
 }
 
+#elif defined(KVQ_FMT_KIVI)
+#define KIVI_NG ((KVQ_D + KVQ_G - 1) / KVQ_G)
+#define KIVI_TOP ((1u << KVQ_CB) - 1u)
+
+/* The side word of coordinate c of vector v (doc/schemes.md §5.4). */
+uint kivi_slot(uint v, uint c)
+{
+#if KVQ_AXIS == 1
+    return v / KVQ_G * KVQ_D + c;
+#else
+    return v * KIVI_NG + c / KVQ_G;
+#endif
+}
+
+/* Coordinate c's code from the KVQ_CB planes. */
+uint kivi_code(__global const uint *w, uint c)
+{
+    uint q = 0;
+    for (uint k = 0; k < KVQ_CB; k++)
+        q |= fmt_field(w, k * KVQ_D + c, 1) << k;
+    return q;
+}
+
+/* x̂ = q·fp16(δ) + fp16(lo): the product is exact in float, the sum rounds
+ * once, as the host's double sum rounded to float. */
+float kivi_value(__global const uint *w, __global const uint *tside, uint v, uint c)
+{
+    uint s = tside[kivi_slot(v, c)];
+    ushort hd = (ushort)(s & 0xffffu), hl = (ushort)(s >> 16);
+    return (float)kivi_code(w, c) * vload_half(0, (__private const half *)&hd) +
+           vload_half(0, (__private const half *)&hl);
+}
+
+/* lo and hi of coordinate c's group of vector v: over the group's tokens
+ * in channel c (K) or over the group's channels of v (V). */
+void kivi_range(__global const float *x, uint count, uint v, uint c, float *lo, float *hi)
+{
+#if KVQ_AXIS == 1
+    uint r0 = v / KVQ_G * KVQ_G, n = min((uint)KVQ_G, count - r0), step = KVQ_D;
+    __global const float *p = x + (size_t)r0 * KVQ_D + c;
+#else
+    uint c0 = c / KVQ_G * KVQ_G, n = min((uint)KVQ_G, (uint)KVQ_D - c0), step = 1;
+    __global const float *p = x + (size_t)v * KVQ_D + c0;
+#endif
+    *lo = *hi = p[0];
+    for (uint k = 1; k < n; k++) {
+        *lo = fmin(*lo, p[k * step]);
+        *hi = fmax(*hi, p[k * step]);
+    }
+}
 #else
 #if defined(KVQ_FMT_FP8E4M3)
 #define MF_M 3
@@ -159,7 +212,8 @@ float fmt_value(__global const uint *w, uint c)
  * (informational, as on the host), or +Inf when a stored value overflows
  * half, which the launcher turns into KVQ_ERR_UNSUPPORTED. */
 __kernel void kvq_format_quantize(__global const float *x, const uint count, const uint words,
-                                  __global uint *codes, __global float *norms)
+                                  __global uint *codes, __global float *norms,
+                                  __global uint *tside)
 {
     const uint v = get_global_id(0);
     if (v >= count)
@@ -170,7 +224,28 @@ __kernel void kvq_format_quantize(__global const float *x, const uint count, con
     int overflow = 0;
     for (uint i = 0; i < words; i++)
         out[i] = 0;
-#if KVQ_NP > 0
+#if defined(KVQ_FMT_KIVI)
+    /* the group's first member writes its side words (all compute the same) */
+    for (uint c = 0; c < KVQ_D; c++) {
+        float lo, hi;
+        kivi_range(x, count, v, c, &lo, &hi);
+        float delta = (hi - lo) / (float)KIVI_TOP;
+        float t = delta > 0.0f ? rint((row[c] - lo) / delta) : 0.0f;
+        uint q = (uint)clamp(t, 0.0f, (float)KIVI_TOP);
+        uint hd = fmt_half_bits(delta), hl = fmt_half_bits(lo);
+        overflow |= (hd & 0x7c00u) == 0x7c00u || (hl & 0x7c00u) == 0x7c00u;
+#if KVQ_AXIS == 1
+        if (v % KVQ_G == 0)
+#else
+        if (c % KVQ_G == 0)
+#endif
+            tside[kivi_slot(v, c)] = hd | hl << 16;
+        for (uint k = 0; k < KVQ_CB; k++) {
+            uint p = k * KVQ_D + c;
+            out[p >> 5] |= ((q >> k) & 1u) << (p & 31);
+        }
+    }
+#elif KVQ_NP > 0
     for (uint b = 0; b < FMT_BLOCKS; b++) {
         uint q[FMT_BLOCK];
         float lo, d = fmt_block_codes(row + b * FMT_BLOCK, q, &lo);
@@ -205,14 +280,16 @@ __kernel void kvq_format_quantize(__global const float *x, const uint count, con
 }
 
 /* x̂[v][c] for count vectors, one work-item per coordinate. */
-__kernel void kvq_format_dequantize(__global const uint *codes, const uint words,
-                                    const uint count, __global float *out)
+__kernel void kvq_format_dequantize(__global const uint *codes, __global const uint *tside,
+                                    const uint words, const uint count, __global float *out)
 {
     const uint c = get_global_id(0), v = get_global_id(1);
     if (c >= KVQ_D || v >= count)
         return;
     __global const uint *w = codes + (size_t)v * words;
-#if KVQ_NP > 0
+#if defined(KVQ_FMT_KIVI)
+    out[(size_t)v * KVQ_D + c] = kivi_value(w, tside, v, c);
+#elif KVQ_NP > 0
     float a, o;
     fmt_affine(w, c / FMT_BLOCK, &a, &o);
     out[(size_t)v * KVQ_D + c] = a * (float)fmt_int(w, c) + o;
@@ -223,9 +300,9 @@ __kernel void kvq_format_dequantize(__global const uint *codes, const uint words
 
 /* out[i][j] = ⟨qr_i, x̂_{j0+j}⟩ straight from the codes (qr prescaled by
  * τ/√d): per block a·Σ q·int + o·Σ q, no x̂ formed. */
-__kernel void kvq_format_logits(__global const uint *codes, const uint words,
-                                __global const float *qr, const uint j0, const uint n,
-                                const uint nq, __global float *out)
+__kernel void kvq_format_logits(__global const uint *codes, __global const uint *tside,
+                                const uint words, __global const float *qr, const uint j0,
+                                const uint n, const uint nq, __global float *out)
 {
     const uint j = get_global_id(0), i = get_global_id(1);
     if (j >= n || i >= nq)
@@ -233,7 +310,10 @@ __kernel void kvq_format_logits(__global const uint *codes, const uint words,
     __global const uint *w = codes + (size_t)(j0 + j) * words;
     __global const float *q = qr + (size_t)i * KVQ_D;
     float acc = 0.0f;
-#if KVQ_NP > 0
+#if defined(KVQ_FMT_KIVI)
+    for (uint c = 0; c < KVQ_D; c++)
+        acc += q[c] * kivi_value(w, tside, j0 + j, c);
+#elif KVQ_NP > 0
     for (uint b = 0; b < FMT_BLOCKS; b++) {
         float a, o, si = 0.0f, sq = 0.0f;
         fmt_affine(w, b, &a, &o);

@@ -213,6 +213,8 @@ static const conf_case format_list[] = {
     {"k=wht:mse4,v=q4_1", 0, 128, 500, 2, 1.0f, 1.0},
     {"k=qjl,v=fp8e5m2", 0, 64, 500, 5, 1.0f, 1.0},
     {"q4_0", 0, 128, 500, 3, 30.0f, 1.0},    {"fp8e4m3", 0, 128, 500, 3, 30.0f, 1.0},
+    {"kivi2", 0, 128, 1000, 4, 1.0f, 1.0},   {"k=kivi4g64,v=kivi3g48", 0, 128, 777, 1, 1.0f, 1.0},
+    {"kivi8g7", 0, 16, 301, 3, 1.0f, 1.0},   {"k=kivi2,v=q8_0", 0, 64, 500, 5, 30.0f, 1.0},
 };
 #define NFORMAT_CASES (sizeof format_list / sizeof format_list[0])
 

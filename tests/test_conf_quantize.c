@@ -279,10 +279,79 @@ cleanup:
     return good;
 }
 
+/* KIVI on the device against the host for tensor 0 (K: token groups) or 1
+ * (V: channel groups): codes one level apart at most; group side words
+ * identical except fp16(δ) one unit apart in at most 1% of the groups (the
+ * device computes δ in float, the host in double, so a δ within float
+ * rounding of a half midpoint may round either way; lo is an input value
+ * and must match); x̂ of the host's codes. */
+static int check_kivi(kvq_ctx *ctx, const kvq_codec_spec *sp, int tensor, int dim, size_t count,
+                      dev_stats *s, char *what, size_t wlen)
+{
+    kvq_codec *c = NULL;
+    kvq_qtensor a = {0}, b = {0};
+    conf_io io;
+    int have = conf_io_make(&io, make_inputs(count, dim, (uint32_t)(dim * 41 + tensor), 1e3f),
+                            count, dim) == 0, good = 0;
+    uint8_t *ia = malloc((size_t)dim), *ib = malloc((size_t)dim);
+    char desc[32];
+    kvq_codec_spec_format(sp, desc, sizeof desc);
+    snprintf(what, wlen, "d=%d %s on %s n=%zu", dim, desc, tensor ? "V" : "K", count);
+    if (kvq_codec_create(&c, sp, dim, CONF_SEED, tensor, 1) || kvq__qtensor_init(&a, c, count) ||
+        kvq__qtensor_init(&b, c, count) || !have || !ia || !ib)
+        goto cleanup;
+    int st = kvq_quantize(ctx, c, io.x, count, &a);
+    if (st || kvq__codec_quantize(c, io.x, count, &b)) {
+        diag("%s: quantize failed: %s (%s)", what, kvq_strerror(st), kvq_error_detail());
+        goto cleanup;
+    }
+    size_t far = 0, side_bad = 0;
+    for (size_t v = 0; v < count; v++) {
+        kvq__unpack_codes(a.codes + v * a.words, dim, sp->format_bits, ia);
+        kvq__unpack_codes(b.codes + v * b.words, dim, sp->format_bits, ib);
+        for (int j = 0; j < dim; j++, s->codes++) {
+            s->code_bad += ia[j] != ib[j];
+            s->code_near += abs(ia[j] - ib[j]) == 1;
+            far += abs(ia[j] - ib[j]) > 1;
+        }
+    }
+    for (size_t w = 0; w < b.tside_words; w++) {
+        int dd = (int)(a.tside[w] & 0xffffu) - (int)(b.tside[w] & 0xffffu);
+        side_bad += a.tside[w] != b.tside[w];
+        far += (a.tside[w] >> 16) != (b.tside[w] >> 16) || abs(dd) > 1;
+    }
+    if (side_bad)
+        diag("%s: %zu of %zu group words differ by one unit of fp16(delta)", what, side_bad,
+             b.tside_words);
+    good = far == 0 && side_bad <= b.tside_words / 100 &&
+           dequant_agrees(ctx, c, &b, &io, count, s, what);
+cleanup:
+    free(ia);
+    free(ib);
+    kvq__qtensor_clear(&a);
+    kvq__qtensor_clear(&b);
+    kvq_codec_destroy(c);
+    conf_io_free(&io);
+    return good;
+}
+
+/* KIVI cases: (bits, group, tensor, dim, count). */
+static const int kivi_cases[][5] = {{2, 32, 0, 128, 301}, {2, 32, 1, 128, 301},
+                                    {4, 64, 0, 64, 100},  {3, 48, 1, 128, 67},
+                                    {8, 7, 0, 16, 50},    {1, 1024, 1, 1024, 20}};
+#define NKIVI (sizeof kivi_cases / sizeof kivi_cases[0])
+
 /* Every format and dimension on one device, and a value beyond half's range. */
 static void format_body(kvq_ctx *ctx)
 {
     dev_stats s = {0};
+    for (size_t i = 0; i < NKIVI; i++) {
+        char what[128];
+        const int *k = kivi_cases[i];
+        kvq_codec_spec sp = {.format = KVQ_FORMAT_KIVI, .format_bits = k[0], .format_group = k[1]};
+        ok(check_kivi(ctx, &sp, k[2], k[3], (size_t)k[4], &s, what, sizeof what),
+           "%s: codes, group scales and dequantization agree", what);
+    }
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
         for (size_t f = 0; f < NFORMATS; f++) {
             if (!format_runs(formats[f], dims[i]))
@@ -337,7 +406,7 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
 int main(void)
 {
     kvq_codec_spec sp[4];
-    size_t per = 2 + 2;
+    size_t per = 2 + 2 + NKIVI;
     for (int b = 1; b <= 8; b++)
         per += (size_t)codec_specs(b, sp) * (sizeof dims / sizeof dims[0]);
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)

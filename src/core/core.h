@@ -104,6 +104,9 @@ void kvq__qtensor_clear(kvq_qtensor *t);
  * (src/core/stage_format.c). */
 const char *kvq__format_rule(const kvq_codec_spec *s, int dim);
 
+/* The name of a format (enum kvq_format: "q4_0", "kivi"), NULL for none. */
+const char *kvq__format_name(int id);
+
 /* W for (dim, bits, m). */
 size_t kvq__packed_words(int dim, int bits, int m);
 /* Writes the b MSE planes of one vector; other bits are left as they are. */

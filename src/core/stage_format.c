@@ -99,6 +99,12 @@ static void format(const kvq_codec_spec *s, char *buf, size_t len)
         snprintf(buf, len, "%s", f ? f->name : "");
 }
 
+const char *kvq__format_name(int id)
+{
+    const fmt_def *f = fmt_of(id);
+    return f ? f->name : NULL;
+}
+
 const char *kvq__format_rule(const kvq_codec_spec *s, int dim)
 {
     const fmt_def *f = fmt_of(s->format);

@@ -31,7 +31,7 @@ typedef struct run {
     cl_uint *h_topi;
 } run;
 
-/* Uploads a quantized tensor's codes, norms and gammas. */
+/* Uploads a quantized tensor's codes, norms and gammas (or tensor-level side words). */
 static int upload_codes(kvq_ctx *ctx, const kvq_qtensor *t, size_t n, int has_qjl, cl_mem *codes,
                         cl_mem *norms, cl_mem *gammas)
 {
@@ -39,7 +39,7 @@ static int upload_codes(kvq_ctx *ctx, const kvq_qtensor *t, size_t n, int has_qj
     if (!st)
         st = kvq__dev_upload(ctx, t->norms, n * sizeof(float), norms);
     if (!st)
-        st = kvq__dev_upload(ctx, has_qjl ? t->gammas : NULL, n * sizeof(float), gammas);
+        st = kvq__dev_upload_side(ctx, t, n, has_qjl, gammas);
     return st;
 }
 
@@ -74,7 +74,8 @@ static int value_matrices(run *r)
     int st = KVQ_OK;
     if (r->vc.format) {
         KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * r->d * 4, &r->vrot));
-        KVQ_TRY(st, kvq__dev_format_dequantize(r->ctx, &r->vc, r->vcodes, r->n, r->vrot));
+        KVQ_TRY(st, kvq__dev_format_dequantize(r->ctx, &r->vc, r->vcodes, r->vgammas, r->n,
+                                              r->vrot));
     }
     if (r->vc.bits) {
         KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * r->d * 4, &r->vrot));
@@ -157,7 +158,7 @@ int kvq__dev_logits(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem codes, cl_mem
     size_t ls, g[2] = {n, nq}, l[2] = {1, 1};
     kvq_variant variant = kvq__dev_select(ctx, KVQ_OP_LOGITS, kc);
     if (variant == KVQ_VARIANT_FORMAT)
-        return kvq__dev_format_logits(ctx, kc, codes, qr, j0, n, nq, out);
+        return kvq__dev_format_logits(ctx, kc, codes, gammas, qr, j0, n, nq, out);
     int vec = variant == KVQ_VARIANT_VECTOR;
     if (vec) {
         char opts[64];

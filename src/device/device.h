@@ -109,11 +109,15 @@ int kvq__dev_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_
  * get ‖x‖, or +Inf where a value overflows half), x̂, and the logits of keys
  * j0 … j0+n−1 against nq queries qr (nq × dim, prescaled by τ/√d). */
 int kvq__dev_format_quantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count,
-                            cl_mem codes, cl_mem norms);
-int kvq__dev_format_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, size_t count,
-                              cl_mem xhat);
-int kvq__dev_format_logits(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem qr,
-                          size_t j0, size_t n, size_t nq, cl_mem out);
+                            cl_mem codes, cl_mem norms, cl_mem tside);
+int kvq__dev_format_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem tside,
+                              size_t count, cl_mem xhat);
+int kvq__dev_format_logits(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem tside,
+                          cl_mem qr, size_t j0, size_t n, size_t nq, cl_mem out);
+/* The side buffer of n vectors of t on the device: γ with QJL, else the
+ * tensor-level side words of a format (KIVI's group scales, which the format
+ * launchers take where others take γ), else a dummy. */
+int kvq__dev_upload_side(kvq_ctx *ctx, const kvq_qtensor *t, size_t n, int has_qjl, cl_mem *out);
 
 /* The OpenCL backend's operations on host arrays (see device/backend.h). */
 int kvq__cl_quantize(kvq_ctx *ctx, const struct kvq_codec *c, const float *x, size_t count,
