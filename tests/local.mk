@@ -10,7 +10,8 @@ KVQ_C_TESTS = \
 	tests/test_metrics tests/test_stats tests/test_findings tests/test_report
 KVQ_SH_TESTS = \
 	tests/exports.sh tests/cli_devices.sh tests/cli_codebook.sh tests/fuzz_smoke.sh \
-	tests/conf_gpu_limits.sh tests/cli_run.sh tests/bench_smoke.sh tests/doc_refs.sh
+	tests/conf_gpu_limits.sh tests/cli_run.sh tests/cli_formats.sh tests/bench_smoke.sh \
+	tests/doc_refs.sh
 
 check_PROGRAMS += $(KVQ_C_TESTS)
 check_HEADERS += tests/conformance.h
