@@ -162,32 +162,41 @@ void kivi_range(__global const float *x, uint count, uint v, uint c, float *lo, 
 #endif
 
 #ifdef MF_M
+/* 2^k for −126 ≤ k ≤ 127, from its bits (frexp/ldexp are slow on CPUs). */
+float fmt_pow2(int k)
+{
+    return as_float((uint)(k + 127) << 23);
+}
+
+/* The unbiased exponent of a float: |x| ∈ [2^e, 2^(e+1)) (−127 for 0 and
+ * subnormal floats, which round to 0 in fp8 anyway). */
+int fmt_exponent(float x)
+{
+    return (int)((as_uint(x) >> 23) & 0xffu) - 127;
+}
+
 /* Nearest fp8 value, ties to even, saturating (doc/schemes.md §5.2): the
- * grid step is a power of two, so the scalings by ldexp are exact. */
+ * grid step 2^k is a power of two, so both scalings are exact. */
 float fmt_mf_round(float x)
 {
-    if (x == 0.0f)
-        return x;
-    int e;
-    frexp(x, &e);
-    int k = max(e - 1 - MF_M, 1 - MF_BIAS - MF_M);
-    float r = ldexp(rint(ldexp(x, -k)), k);
+    int k = max(fmt_exponent(x) - MF_M, 1 - MF_BIAS - MF_M);
+    float r = rint(x * fmt_pow2(-k)) * fmt_pow2(k);
     return fabs(r) > MF_MAX ? copysign(MF_MAX, x) : r;
 }
 
-/* The encoding of a value the format holds exactly. */
+/* The encoding of a value the format holds exactly: its exponent rebiased,
+ * the top MF_M bits of its float mantissa; subnormal fp8 as a multiple of
+ * the smallest step. */
 uint fmt_mf_bits(float r)
 {
     uint sign = signbit(r) ? 0x80u : 0u;
     float a = fabs(r);
     if (a == 0.0f)
         return sign;
-    int e;
-    frexp(a, &e);
-    int biased = e - 1 + MF_BIAS;
+    int biased = fmt_exponent(a) + MF_BIAS;
     if (biased <= 0)
-        return sign | (uint)ldexp(a, MF_M + MF_BIAS - 1);
-    return sign | ((uint)biased << MF_M) | (uint)(ldexp(a, MF_M - (e - 1)) - (float)(1 << MF_M));
+        return sign | (uint)(a * fmt_pow2(MF_M + MF_BIAS - 1));
+    return sign | ((uint)biased << MF_M) | ((as_uint(a) >> (23 - MF_M)) & ((1u << MF_M) - 1u));
 }
 #endif
 
@@ -197,8 +206,8 @@ float fmt_value(__global const uint *w, uint c)
     uint u = fmt_field(w, c * KVQ_CB, KVQ_CB);
 #ifdef MF_M
     uint e = (u >> MF_M) & ((0x80u >> MF_M) - 1u), m = u & ((1u << MF_M) - 1u);
-    float mag = e ? ldexp((float)((1u << MF_M) + m), (int)e - MF_BIAS - MF_M)
-                  : ldexp((float)m, 1 - MF_BIAS - MF_M);
+    float mag = e ? as_float(((e - MF_BIAS + 127u) << 23) | (m << (23 - MF_M)))
+                  : (float)m * fmt_pow2(1 - MF_BIAS - MF_M);
     return (u & 0x80u) ? -mag : mag;
 #else
     ushort h = (ushort)u;

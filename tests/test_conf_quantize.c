@@ -341,10 +341,39 @@ static const int kivi_cases[][5] = {{2, 32, 0, 128, 301}, {2, 32, 1, 128, 301},
                                     {8, 7, 0, 16, 50},    {1, 1024, 1, 1024, 20}};
 #define NKIVI (sizeof kivi_cases / sizeof kivi_cases[0])
 
+/* fp8 on every finite half value (a superset of the fp8 codes, of their
+ * midpoints and of the values one half-ulp either side, and of overflow):
+ * the device's codes are the host's, exactly. */
+static int check_fp8_all(kvq_ctx *ctx, int fmt)
+{
+    const int d = 128;
+    size_t n = 0, rows = 63488 / 128;
+    float *x = malloc(63488 * sizeof *x);
+    kvq_codec_spec sp = {.format = fmt};
+    kvq_codec *c = NULL;
+    kvq_qtensor a = {0}, b = {0};
+    int good = 0;
+    for (unsigned h = 0; x && h < 65536; h++)
+        if (((h >> 10) & 31) != 31)
+            x[n++] = (float)(((h >> 10) & 31) ? ldexp(1024 + (h & 1023), (int)((h >> 10) & 31) - 25)
+                                              : ldexp(h & 1023, -24)) * ((h & 0x8000) ? -1 : 1);
+    if (x && !kvq_codec_create(&c, &sp, d, CONF_SEED, 0, 0) && !kvq__qtensor_init(&a, c, rows) &&
+        !kvq__qtensor_init(&b, c, rows) && !kvq_quantize(ctx, c, x, rows, &a) &&
+        !kvq__codec_quantize(c, x, rows, &b))
+        good = !memcmp(a.codes, b.codes, rows * a.words * sizeof *a.codes);
+    kvq__qtensor_clear(&a);
+    kvq__qtensor_clear(&b);
+    kvq_codec_destroy(c);
+    free(x);
+    return good;
+}
+
 /* Every format and dimension on one device, and a value beyond half's range. */
 static void format_body(kvq_ctx *ctx)
 {
     dev_stats s = {0};
+    ok(check_fp8_all(ctx, KVQ_FORMAT_FP8E4M3), "fp8e4m3: every finite half value codes as on the host");
+    ok(check_fp8_all(ctx, KVQ_FORMAT_FP8E5M2), "fp8e5m2: every finite half value codes as on the host");
     for (size_t i = 0; i < NKIVI; i++) {
         char what[128];
         const int *k = kivi_cases[i];
@@ -406,7 +435,7 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
 int main(void)
 {
     kvq_codec_spec sp[4];
-    size_t per = 2 + 2 + NKIVI;
+    size_t per = 2 + 2 + 2 + NKIVI;
     for (int b = 1; b <= 8; b++)
         per += (size_t)codec_specs(b, sp) * (sizeof dims / sizeof dims[0]);
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
