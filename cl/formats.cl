@@ -39,11 +39,10 @@ uint fmt_half_bits(float v)
 }
 
 #if KVQ_NP > 0
-/* The integer of coordinate c's code: a signed byte for q8_0, code − 8 for
- * q4_0, the code for q4_1. */
-int fmt_int(__global const uint *w, uint c)
+/* The integer of a code u: a signed byte for q8_0, code − 8 for q4_0, the
+ * code for q4_1. */
+int fmt_code_int(uint u)
 {
-    uint u = fmt_field(w, c * KVQ_CB, KVQ_CB);
 #if defined(KVQ_FMT_Q8_0)
     return (int)(char)(uchar)u;
 #elif defined(KVQ_FMT_Q4_0)
@@ -51,6 +50,12 @@ int fmt_int(__global const uint *w, uint c)
 #else
     return (int)u;
 #endif
+}
+
+/* The integer of coordinate c's code. */
+int fmt_int(__global const uint *w, uint c)
+{
+    return fmt_code_int(fmt_field(w, c * KVQ_CB, KVQ_CB));
 }
 
 /* x̂ = a·int + o for block b: a = fp16(δ), o = fp16(lo) for q4_1, else 0. */
@@ -266,9 +271,12 @@ __kernel void kvq_format_quantize(__global const float *x, const uint count, con
         overflow |= (hl & 0x7c00u) == 0x7c00u;
         out[FMT_PARAM(b, 1) >> 5] |= hl << (FMT_PARAM(b, 1) & 31);
 #endif
-        for (uint j = 0; j < FMT_BLOCK; j++) {
-            uint p = (b * FMT_BLOCK + j) * KVQ_CB;
-            out[p >> 5] |= q[j] << (p & 31);
+        /* a block's codes fill KVQ_CB whole words: assemble each, store once */
+        for (uint t = 0; t < KVQ_CB; t++) {
+            uint word = 0;
+            for (uint u = 0; u < 32 / KVQ_CB; u++)
+                word |= q[t * (32 / KVQ_CB) + u] << (u * KVQ_CB);
+            out[b * KVQ_CB + t] = word;
         }
     }
 #else
@@ -326,10 +334,14 @@ __kernel void kvq_format_logits(__global const uint *codes, __global const uint 
     for (uint b = 0; b < FMT_BLOCKS; b++) {
         float a, o, si = 0.0f, sq = 0.0f;
         fmt_affine(w, b, &a, &o);
-        for (uint t = 0; t < FMT_BLOCK; t++) {
-            uint c = b * FMT_BLOCK + t;
-            si += q[c] * (float)fmt_int(w, c);
-            sq += q[c];
+        /* each of the block's KVQ_CB code words read once */
+        for (uint t = 0; t < KVQ_CB; t++) {
+            uint word = w[b * KVQ_CB + t];
+            for (uint u = 0; u < 32 / KVQ_CB; u++) {
+                uint c = b * FMT_BLOCK + t * (32 / KVQ_CB) + u;
+                si += q[c] * (float)fmt_code_int((word >> (u * KVQ_CB)) & ((1u << KVQ_CB) - 1u));
+                sq += q[c];
+            }
         }
         acc += a * si + o * sq;
     }
