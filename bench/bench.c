@@ -71,9 +71,37 @@ static entry *add(suite *s, const char *kind, int k, int dim, int bits, int qjl,
     entry *e = &s->e[s->n++];
     memset(e, 0, sizeof *e);
     e->kind = kind;
-    e->w = (kvq_bench_work){k, dim, bits, qjl, count, queries};
+    e->w = (kvq_bench_work){.kind = k, .dim = dim, .bits = bits, .qjl = qjl, .count = count,
+                            .queries = queries};
     e->host_ref = host_ref && s->o->host;
     return e;
+}
+
+/* The deployed formats timed (doc/schemes.md §6; KIVI's group words are not
+ * part of these workloads). */
+static const int bench_formats[] = {KVQ_FORMAT_Q8_0, KVQ_FORMAT_Q4_0, KVQ_FORMAT_Q4_1,
+                                    KVQ_FORMAT_FP8E4M3, KVQ_FORMAT_FP16};
+#define NBENCH_FORMATS (sizeof bench_formats / sizeof bench_formats[0])
+
+/* Quantization (GB/s of input, against the copy roofline) and decode logits
+ * (M = 1, against CLBlast's SGEMV on fp32 keys) of every format. */
+static void plan_formats(suite *s)
+{
+    for (size_t i = 0; i < NBENCH_FORMATS; i++) {
+        const char *name = kvq__format_name(bench_formats[i]);
+        kvq_codec_spec sp = {.format = bench_formats[i]};
+        kvq_budget b;
+        kvq_codec_budget(&sp, 128, &b);
+        size_t count = s->vec_bytes / (4u * 128);
+        entry *e = add(s, "quantize", KVQ_BENCH_QUANTIZE, 128, 0, 0, count, 0, 0);
+        e->w.format = bench_formats[i];
+        snprintf(e->label, sizeof e->label, "quantize %s", name);
+        e->bytes = 4.0 * (double)count * 128;
+        e = add(s, "logits", KVQ_BENCH_LOGITS, 128, 0, 0, s->logits_n, 1, 0);
+        e->w.format = bench_formats[i];
+        snprintf(e->label, sizeof e->label, "logits %s M=1", name);
+        e->bytes = (double)s->logits_n * b.bytes_per_token + 4.0 * (double)s->logits_n;
+    }
 }
 
 /* The workloads: copy, WHT, quantize, decode and prefill logits, CLBlast, softmax. */
@@ -118,6 +146,7 @@ static void plan(suite *s)
         snprintf(e->label, sizeof e->label, "clblast %s M=%zu", mi ? "sgemm" : "sgemv", ms[mi]);
         e->bytes = 4.0 * (double)s->logits_n * (128.0 + (double)ms[mi]);
     }
+    plan_formats(s);
     e = add(s, "softmax", KVQ_BENCH_SOFTMAX, 128, 0, 0, s->logits_n, s->softmax_m, 1);
     snprintf(e->label, sizeof e->label, "softmax+kl M=%zu", s->softmax_m);
     e->bytes = 4.0 * (double)s->logits_n * (double)s->softmax_m * 4.0;  /* 2 rows read twice */
@@ -484,6 +513,26 @@ static void print_json(FILE *f, const suite *s, double seconds)
     fprintf(f, "},\"seconds\":%.3f}\n", seconds);
 }
 
+/* Per deployed format: quantize GB/s ÷ copy GB/s, and the speed of its M = 1
+ * logits over CLBlast SGEMV on fp32 keys beside the byte ratio 512/bytes. */
+static void print_formats(FILE *f, const suite *s)
+{
+    const entry *copy = find(s, "copy float4"), *sgemv = find(s, "clblast sgemv M=1");
+    fprintf(f, "\n%-10s %16s %18s %12s\n", "format", "quantize/copy", "logits vs sgemv", "byte ratio");
+    for (size_t i = 0; i < NBENCH_FORMATS; i++) {
+        char lq[48], ll[48];
+        const char *name = kvq__format_name(bench_formats[i]);
+        kvq_codec_spec sp = {.format = bench_formats[i]};
+        kvq_budget b;
+        kvq_codec_budget(&sp, 128, &b);
+        snprintf(lq, sizeof lq, "quantize %s", name);
+        snprintf(ll, sizeof ll, "logits %s M=1", name);
+        double cg = gbps(copy, 0);
+        fprintf(f, "%-10s %16.3f %18.3f %12.2f\n", name, cg > 0 ? gbps(find(s, lq), 0) / cg : 0,
+                tratio(sgemv, find(s, ll), 0), 512.0 / b.bytes_per_token);
+    }
+}
+
 /* The readable table. */
 static void print_table(FILE *f, const suite *s, double seconds)
 {
@@ -514,6 +563,7 @@ static void print_table(FILE *f, const suite *s, double seconds)
     fprintf(f, "%-20s %9.3f %9.3f\n%-20s %9.3f %9.3f\n", "prefill4_vs_sgemm", r.prefill4_vs_sgemm,
             rw.prefill4_vs_sgemm, "prefill_qjl_vs_sgemm", r.prefill_qjl_vs_sgemm,
             rw.prefill_qjl_vs_sgemm);
+    print_formats(f, s);
     fprintf(f, "\nbyte-ratio ceilings: 4-bit decode 8 (%.2f with 32-bit norm), QJL 32 (%.2f with "
                "32-bit gamma)\nopencl_vs_host: geometric mean over %d kvq kernels with a host "
                "reference\ntotal %.1f s\n",

@@ -190,7 +190,23 @@ typedef struct kvq_codec_spec {
     int norm_bits;      /* side information per stored norm: 32 or 16 (0 = 32) */
     int eden;           /* 0/1: store ν/⟨u, C[idx]⟩ so that ⟨x̂, x⟩ = ‖x‖² (doc/schemes.md §5.1) */
     int sqjl;           /* 0/1 (with qjl): S = H_d·D′, a randomized Hadamard (doc/schemes.md §5.2) */
+    int format;         /* enum kvq_format: a deployed format instead of rotation + MSE */
+    int format_bits;    /* KIVI: bits b, 1…8 */
+    int format_group;   /* KIVI: group length G, 1…1024 (0 = 32) */
 } kvq_codec_spec;
+
+/* The deployed KV-cache formats (doc/schemes.md §6): a codec with one of
+ * them has no rotation, MSE, QJL, nc or nb stage. */
+enum kvq_format {
+    KVQ_FORMAT_NONE = 0,
+    KVQ_FORMAT_Q8_0 = 1,    /* llama.cpp: blocks of 32, int8 codes, fp16 scale */
+    KVQ_FORMAT_Q4_0 = 2,    /* llama.cpp: blocks of 32, 4-bit codes, fp16 scale */
+    KVQ_FORMAT_Q4_1 = 3,    /* llama.cpp: blocks of 32, 4-bit codes, fp16 scale and min */
+    KVQ_FORMAT_FP8E4M3 = 4, /* OCP FP8 E4M3FN per coordinate, saturating at ±448 */
+    KVQ_FORMAT_FP8E5M2 = 5, /* OCP FP8 E5M2 per coordinate, saturating at ±57344 */
+    KVQ_FORMAT_FP16 = 6,    /* IEEE half per coordinate */
+    KVQ_FORMAT_KIVI = 7     /* KIVI: K per channel over token groups, V per token */
+};
 
 /* A realized codec: spec + dim + rotation + codebook + QJL matrix S, for one
  * tensor (0 = K, 1 = V: independent random streams) of one trial. */

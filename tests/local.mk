@@ -4,7 +4,7 @@
 KVQ_C_TESTS = \
 	tests/test_status tests/test_device_spec tests/test_runtime tests/test_public_api \
 	tests/test_philox tests/test_codebook tests/test_wht tests/test_pack tests/test_codec \
-	tests/test_qjl tests/test_scheme \
+	tests/test_qjl tests/test_scheme tests/test_stage_format \
 	tests/test_npy tests/test_safetensors tests/test_generators tests/test_corpus \
 	tests/test_conf_wht tests/test_conf_quantize tests/test_conf_attention tests/test_causal \
 	tests/test_metrics tests/test_stats tests/test_findings tests/test_report \
@@ -12,8 +12,8 @@ KVQ_C_TESTS = \
 	tests/test_stage_eden tests/test_stage_sqjl tests/test_pareto
 KVQ_SH_TESTS = \
 	tests/exports.sh tests/cli_devices.sh tests/cli_codebook.sh tests/fuzz_smoke.sh \
-	tests/conf_gpu_limits.sh tests/cli_run.sh tests/bench_smoke.sh tests/doc_refs.sh \
-	tests/cli_budgets.sh
+	tests/conf_gpu_limits.sh tests/cli_run.sh tests/cli_formats.sh tests/bench_smoke.sh \
+	tests/doc_refs.sh tests/cli_budgets.sh
 
 check_PROGRAMS += $(KVQ_C_TESTS)
 check_HEADERS += tests/conformance.h

@@ -150,7 +150,9 @@ static int job_run(job *j, const kvq_codec_spec *ks, const kvq_codec_spec *vs, d
     }
     if (!st)
         st = kvq__codec_dequantize(j->kc, &j->kq, j->kh) || kvq__codec_dequantize(j->vc, &j->vq, j->vh);
-    kvq_attention_job aj = {D, N, M, tau, topk, j->q, j->k, j->v, j->kc, j->vc, &j->kq, &j->vq};
+    kvq_attention_job aj = {.dim = D, .keys = N, .queries = M, .sharpness = tau, .topk = topk,
+                            .q = j->q, .k = j->k, .v = j->v, .k_codec = j->kc, .v_codec = j->vc,
+                            .k_codes = &j->kq, .v_codes = &j->vq};
     memset(&j->out, 0, sizeof j->out);
     j->out.queries = j->qm;
     j->out.want_vector_errors = 1;

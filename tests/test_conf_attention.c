@@ -4,7 +4,8 @@
  * preset and budget, d ∈ {16 … 1024} (powers of two, and 80 … 192 where the
  * presets rotate densely), ragged N and M, zero and large vectors, custom
  * codec specs, the causal mask, and key chunking on both value paths
- * (doc/conformance.md §1). */
+ * (doc/conformance.md §1); the deployed formats (doc/schemes.md §6)
+ * alone and mixed with the presets' codecs. */
 #include "conformance.h"
 #include "analysis/kv_codes.h"
 #include "device/device.h"
@@ -304,6 +305,33 @@ cleanup:
 
 static const char *schemes[] = {"KV", "KQV", "QKQV"};
 
+/* The deployed formats: each at d = 128 with M = 4 and M = 1, at other d,
+ * mixed with the presets' codecs, and on large inputs. */
+static const conf_case format_list[] = {
+    {"q8_0", 0, 128, 1000, 4, 1.0f, 1.0, 0},    {"q4_0", 0, 128, 1000, 4, 1.0f, 1.0, 0},
+    {"q4_1", 0, 128, 1000, 4, 1.0f, 1.0, 0},    {"fp8e4m3", 0, 128, 1000, 4, 1.0f, 1.0, 0},
+    {"fp8e5m2", 0, 128, 1000, 4, 1.0f, 1.0, 0}, {"fp16", 0, 128, 1000, 4, 1.0f, 1.0, 0},
+    {"q8_0", 0, 128, 777, 1, 1.0f, 1.0, 0},     {"q4_0", 0, 128, 777, 1, 1.0f, 1.0, 0},
+    {"fp8e4m3", 0, 128, 777, 1, 1.0f, 1.0, 0},  {"q4_1", 0, 1024, 97, 3, 1.0f, 1.0, 0},
+    {"fp16", 0, 16, 301, 3, 1.0f, 1.0, 0},      {"q4_0", 0, 32, 301, 3, 1.0f, 1.0, 0},
+    {"k=q8_0,v=wht:mse3+qjl", 0, 128, 500, 2, 1.0f, 1.0, 0},
+    {"k=wht:mse4,v=q4_1", 0, 128, 500, 2, 1.0f, 1.0, 0},
+    {"k=qjl,v=fp8e5m2", 0, 64, 500, 5, 1.0f, 1.0, 0},
+    {"q4_0", 0, 128, 500, 3, 30.0f, 1.0, 0},    {"fp8e4m3", 0, 128, 500, 3, 30.0f, 1.0, 0},
+    {"kivi2", 0, 128, 1000, 4, 1.0f, 1.0, 0},   {"k=kivi4g64,v=kivi3g48", 0, 128, 777, 1, 1.0f, 1.0, 0},
+    {"kivi8g7", 0, 16, 301, 3, 1.0f, 1.0, 0},   {"k=kivi2,v=q8_0", 0, 64, 500, 5, 30.0f, 1.0, 0},
+};
+#define NFORMAT_CASES (sizeof format_list / sizeof format_list[0])
+
+static void format_cases(kvq_ctx *ctx, kvq_ctx *host, uint32_t *tag, worst *w)
+{
+    for (size_t i = 0; i < NFORMAT_CASES; i++) {
+        const conf_case *c = &format_list[i];
+        ok(check_case(ctx, host, c, (*tag)++, w), "%s d=%d N=%zu M=%zu scale %g", c->scheme,
+           c->dim, c->keys, c->queries, c->scale);
+    }
+}
+
 static const int dims[] = {16, 64, 256, 1024};
 /* Head sizes of real models that are not powers of two (and 128 again), each
  * with and without the causal mask. */
@@ -370,6 +398,7 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
     for (size_t i = 0; i < 2; i++)
         ok(check_case(ctx, host, &refined[i], tag++, &w), "%s d=%d N=%zu M=%zu",
            refined[i].scheme, refined[i].dim, refined[i].keys, refined[i].queries);
+    format_cases(ctx, host, &tag, &w);
     setenv("KVQ_CHUNK_KEYS", "300", 1);
     int st = kvq_ctx_create(&chunked, spec);
     unsetenv("KVQ_CHUNK_KEYS");
@@ -405,6 +434,9 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
            check_case(chunked, host, &pre, tag, &w),
        "causal prefill N=M=700 d=96 in 3 chunks: the one-chunk and the host results");
     tag++;
+    conf_case cf = {"q4_1", 0, 128, 1000, 2, 1.0f, 1.0, 0};
+    ok(st == 0 && check_chunking(ctx, chunked, &cf, tag++),
+       "q4_1: 4 chunks of <= 300 keys give the one-chunk results");
     diag("worst deviations on %s: logits %.3g (of s+|l|), KL %.3g, JS %.3g, TV %.3g, "
          "entropy %.3g, out_rel_err/out_dir_err %.3g, vector errors %.3g (relative); "
          "logit_bias %.3g (of the RMS logit error); top-1 differs in %zu, top-k recall in %zu "
@@ -418,5 +450,5 @@ int main(void)
 {
     return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 +
                          sizeof odd_dims / sizeof odd_dims[0] * 3 * 2 + 4 + 3 + 1 + 5 + 2 + 6 +
-                         2 + 1, body);
+                         2 + 1 + NFORMAT_CASES + 1, body);
 }

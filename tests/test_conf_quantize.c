@@ -4,8 +4,10 @@
  * dense rotation, applied on the device by GEMM),
  * b ∈ 1…8, MSE and QJL codecs, norm correction, EDEN, structured QJL and 16-bit
  * side information,
- * ragged counts, zero vectors and large magnitudes (doc/conformance.md §1). */
+ * ragged counts, zero vectors and large magnitudes (doc/conformance.md §1);
+ * and the deployed formats of doc/schemes.md §6. */
 #include "conformance.h"
+#include "core/stage.h"
 
 static const int dims[] = {16, 64, 128, 256, 1024, 80, 96, 112, 160, 192};
 
@@ -174,6 +176,20 @@ static float *make_inputs(size_t count, int dim, uint32_t tag, float huge)
     return x;
 }
 
+/* x̂ of the same (host) codes t on the device and the host within 1e-5 of ‖x‖. */
+static int dequant_agrees(kvq_ctx *ctx, const kvq_codec *c, const kvq_qtensor *t, conf_io *io,
+                          size_t count, dev_stats *s, const char *what)
+{
+    int dim = kvq_codec_dim(c), st = kvq_dequantize(ctx, c, t, io->dev);
+    if (st || kvq__codec_dequantize(c, t, io->host)) {
+        diag("%s: dequantize failed: %s (%s)", what, kvq_strerror(st), kvq_error_detail());
+        return 0;
+    }
+    double dx = conf_io_dev(io, count, dim);
+    s->xhat = fmax(s->xhat, dx);
+    return dx <= 1e-5;
+}
+
 /* Quantizes on both sides and compares; returns 1 if within doc/conformance.md §1. */
 static int check_codec(kvq_ctx *ctx, const kvq_codec_spec *sp, int dim, size_t count,
                        dev_stats *s, char *what, size_t wlen)
@@ -203,15 +219,7 @@ static int check_codec(kvq_ctx *ctx, const kvq_codec_spec *sp, int dim, size_t c
     good &= (s->code_bad - bad0) == (s->code_near - near0);
     good &= (s->sign_bad - sb0) == (s->sign_near - sn0);
     /* dequantize the same (host) codes on both sides */
-    st = kvq_dequantize(ctx, c, &b, io.dev);
-    if (st || kvq__codec_dequantize(c, &b, io.host)) {
-        diag("%s: dequantize failed: %s (%s)", what, kvq_strerror(st), kvq_error_detail());
-        good = 0;
-        goto cleanup;
-    }
-    double dx = conf_io_dev(&io, count, dim);
-    s->xhat = fmax(s->xhat, dx);
-    good &= dx <= 1e-5;
+    good &= dequant_agrees(ctx, c, &b, &io, count, s, what);
 cleanup:
     kvq__qtensor_clear(&a);
     kvq__qtensor_clear(&b);
@@ -220,12 +228,210 @@ cleanup:
     return good;
 }
 
+/* The deployed formats, and how many dims × formats run (block formats need d % 32 = 0). */
+static const int formats[] = {KVQ_FORMAT_Q8_0, KVQ_FORMAT_Q4_0, KVQ_FORMAT_Q4_1,
+                              KVQ_FORMAT_FP8E4M3, KVQ_FORMAT_FP8E5M2, KVQ_FORMAT_FP16};
+#define NFORMATS (sizeof formats / sizeof formats[0])
+
+static int format_runs(int fmt, int dim)
+{
+    return dim % 32 == 0 || fmt >= KVQ_FORMAT_FP8E4M3;
+}
+
+/* Stream field of vector v (doc/schemes.md §6.3). */
+static unsigned stream_field(const kvq_qtensor *t, size_t v, size_t bit, int width)
+{
+    const uint32_t *w = t->codes + v * t->words;
+    return (w[bit >> 5] >> (bit & 31)) & ((1u << width) - 1u);
+}
+
+/* A format on the device against the host: every fp16 block field
+ * identical, codes identical except one level apart (counted in s), and the
+ * device's x̂ of the host's codes within 1e-5 of ‖x‖. */
+static int check_format(kvq_ctx *ctx, int fmt, int dim, size_t count, dev_stats *s, char *what,
+                        size_t wlen)
+{
+    kvq_codec_spec sp = {.format = fmt};
+    kvq_codec *c = NULL;
+    kvq_qtensor a = {0}, b = {0};
+    conf_io io;
+    int have = conf_io_make(&io, make_inputs(count, dim, (uint32_t)(dim * 37 + fmt), 1e3f),
+                            count, dim) == 0, good = 0;
+    char desc[32];
+    kvq_codec_spec_format(&sp, desc, sizeof desc);
+    snprintf(what, wlen, "d=%d %s n=%zu", dim, desc, count);
+    if (kvq_codec_create(&c, &sp, dim, CONF_SEED, 0, 1) || kvq__qtensor_init(&a, c, count) ||
+        kvq__qtensor_init(&b, c, count) || !have)
+        goto cleanup;
+    int st = kvq_quantize(ctx, c, io.x, count, &a);
+    if (st || kvq__codec_quantize(c, io.x, count, &b)) {
+        diag("%s: quantize failed: %s (%s)", what, kvq_strerror(st), kvq_error_detail());
+        goto cleanup;
+    }
+    const kvq__codec_kparams *kp = kvq__codec_kparams_get(c);
+    int cb = kp->code_bits, fields = kp->block_params * dim / 32;
+    size_t far = 0;
+    good = 1;
+    for (size_t v = 0; v < count; v++) {
+        for (int j = 0; j < dim; j++, s->codes++) {
+            int ca = (int)stream_field(&a, v, (size_t)j * cb, cb);
+            int cbh = (int)stream_field(&b, v, (size_t)j * cb, cb);
+            if (fmt == KVQ_FORMAT_Q8_0) {
+                ca = (int8_t)ca;
+                cbh = (int8_t)cbh;
+            }
+            s->code_bad += ca != cbh;
+            s->code_near += abs(ca - cbh) == 1 && fmt <= KVQ_FORMAT_Q4_1;
+            far += ca != cbh && !(abs(ca - cbh) == 1 && fmt <= KVQ_FORMAT_Q4_1);
+        }
+        for (int f = 0; f < fields; f++)
+            good &= stream_field(&a, v, (size_t)cb * dim + 16 * (size_t)f, 16) ==
+                    stream_field(&b, v, (size_t)cb * dim + 16 * (size_t)f, 16);
+    }
+    good &= far == 0 && dequant_agrees(ctx, c, &b, &io, count, s, what);
+cleanup:
+    kvq__qtensor_clear(&a);
+    kvq__qtensor_clear(&b);
+    kvq_codec_destroy(c);
+    conf_io_free(&io);
+    return good;
+}
+
+/* KIVI on the device against the host for tensor 0 (K: token groups) or 1
+ * (V: channel groups): codes one level apart at most; group side words
+ * identical except fp16(δ) one unit apart in at most 1% of the groups (the
+ * device computes δ in float, the host in double, so a δ within float
+ * rounding of a half midpoint may round either way; lo is an input value
+ * and must match); x̂ of the host's codes. */
+static int check_kivi(kvq_ctx *ctx, const kvq_codec_spec *sp, int tensor, int dim, size_t count,
+                      dev_stats *s, char *what, size_t wlen)
+{
+    kvq_codec *c = NULL;
+    kvq_qtensor a = {0}, b = {0};
+    conf_io io;
+    int have = conf_io_make(&io, make_inputs(count, dim, (uint32_t)(dim * 41 + tensor), 1e3f),
+                            count, dim) == 0, good = 0;
+    uint8_t *ia = malloc((size_t)dim), *ib = malloc((size_t)dim);
+    char desc[32];
+    kvq_codec_spec_format(sp, desc, sizeof desc);
+    snprintf(what, wlen, "d=%d %s on %s n=%zu", dim, desc, tensor ? "V" : "K", count);
+    if (kvq_codec_create(&c, sp, dim, CONF_SEED, tensor, 1) || kvq__qtensor_init(&a, c, count) ||
+        kvq__qtensor_init(&b, c, count) || !have || !ia || !ib)
+        goto cleanup;
+    int st = kvq_quantize(ctx, c, io.x, count, &a);
+    if (st || kvq__codec_quantize(c, io.x, count, &b)) {
+        diag("%s: quantize failed: %s (%s)", what, kvq_strerror(st), kvq_error_detail());
+        goto cleanup;
+    }
+    size_t far = 0, side_bad = 0;
+    for (size_t v = 0; v < count; v++) {
+        kvq__unpack_codes(a.codes + v * a.words, dim, sp->format_bits, ia);
+        kvq__unpack_codes(b.codes + v * b.words, dim, sp->format_bits, ib);
+        for (int j = 0; j < dim; j++, s->codes++) {
+            s->code_bad += ia[j] != ib[j];
+            s->code_near += abs(ia[j] - ib[j]) == 1;
+            far += abs(ia[j] - ib[j]) > 1;
+        }
+    }
+    for (size_t w = 0; w < b.tside_words; w++) {
+        int dd = (int)(a.tside[w] & 0xffffu) - (int)(b.tside[w] & 0xffffu);
+        side_bad += a.tside[w] != b.tside[w];
+        far += (a.tside[w] >> 16) != (b.tside[w] >> 16) || abs(dd) > 1;
+    }
+    if (side_bad)
+        diag("%s: %zu of %zu group words differ by one unit of fp16(delta)", what, side_bad,
+             b.tside_words);
+    good = far == 0 && side_bad <= b.tside_words / 100 &&
+           dequant_agrees(ctx, c, &b, &io, count, s, what);
+cleanup:
+    free(ia);
+    free(ib);
+    kvq__qtensor_clear(&a);
+    kvq__qtensor_clear(&b);
+    kvq_codec_destroy(c);
+    conf_io_free(&io);
+    return good;
+}
+
+/* KIVI cases: (bits, group, tensor, dim, count). */
+static const int kivi_cases[][5] = {{2, 32, 0, 128, 301}, {2, 32, 1, 128, 301},
+                                    {4, 64, 0, 64, 100},  {3, 48, 1, 128, 67},
+                                    {8, 7, 0, 16, 50},    {1, 1024, 1, 1024, 20}};
+#define NKIVI (sizeof kivi_cases / sizeof kivi_cases[0])
+
+/* fp8 on every finite half value (a superset of the fp8 codes, of their
+ * midpoints and of the values one half-ulp either side, and of overflow):
+ * the device's codes are the host's, exactly. */
+static int check_fp8_all(kvq_ctx *ctx, int fmt)
+{
+    const int d = 128;
+    size_t n = 0, rows = 63488 / 128;
+    float *x = malloc(63488 * sizeof *x);
+    kvq_codec_spec sp = {.format = fmt};
+    kvq_codec *c = NULL;
+    kvq_qtensor a = {0}, b = {0};
+    int good = 0;
+    for (unsigned h = 0; x && h < 65536; h++)
+        if (((h >> 10) & 31) != 31)
+            x[n++] = (float)(((h >> 10) & 31) ? ldexp(1024 + (h & 1023), (int)((h >> 10) & 31) - 25)
+                                              : ldexp(h & 1023, -24)) * ((h & 0x8000) ? -1 : 1);
+    if (x && !kvq_codec_create(&c, &sp, d, CONF_SEED, 0, 0) && !kvq__qtensor_init(&a, c, rows) &&
+        !kvq__qtensor_init(&b, c, rows) && !kvq_quantize(ctx, c, x, rows, &a) &&
+        !kvq__codec_quantize(c, x, rows, &b))
+        good = !memcmp(a.codes, b.codes, rows * a.words * sizeof *a.codes);
+    kvq__qtensor_clear(&a);
+    kvq__qtensor_clear(&b);
+    kvq_codec_destroy(c);
+    free(x);
+    return good;
+}
+
+/* Every format and dimension on one device, and a value beyond half's range. */
+static void format_body(kvq_ctx *ctx)
+{
+    dev_stats s = {0};
+    ok(check_fp8_all(ctx, KVQ_FORMAT_FP8E4M3), "fp8e4m3: every finite half value codes as on the host");
+    ok(check_fp8_all(ctx, KVQ_FORMAT_FP8E5M2), "fp8e5m2: every finite half value codes as on the host");
+    for (size_t i = 0; i < NKIVI; i++) {
+        char what[128];
+        const int *k = kivi_cases[i];
+        kvq_codec_spec sp = {.format = KVQ_FORMAT_KIVI, .format_bits = k[0], .format_group = k[1]};
+        ok(check_kivi(ctx, &sp, k[2], k[3], (size_t)k[4], &s, what, sizeof what),
+           "%s: codes, group scales and dequantization agree", what);
+    }
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        for (size_t f = 0; f < NFORMATS; f++) {
+            if (!format_runs(formats[f], dims[i]))
+                continue;
+            char what[128];
+            int good = check_format(ctx, formats[f], dims[i], dims[i] >= 1024 ? 67 : 301, &s,
+                                    what, sizeof what);
+            ok(good, "%s: block fields, codes and dequantization agree", what);
+        }
+    ok(s.code_bad <= s.codes / 10000, "format code mismatches %zu of %zu (one level apart: %zu)",
+       s.code_bad, s.codes, s.code_near);
+    kvq_codec_spec sp = {.format = KVQ_FORMAT_FP16};
+    kvq_codec *c = NULL;
+    kvq_qtensor t = {0};
+    float x[64] = {1.0f, 7e4f};
+    int st = kvq_codec_create(&c, &sp, 64, CONF_SEED, 0, 0);
+    if (!st)
+        st = kvq__qtensor_init(&t, c, 1);
+    if (!st)
+        st = kvq_quantize(ctx, c, x, 1, &t);
+    ok(st == KVQ_ERR_UNSUPPORTED, "fp16: a value beyond 65504 is refused as on the host (%s)",
+       kvq_strerror(st));
+    kvq__qtensor_clear(&t);
+    kvq_codec_destroy(c);
+}
+
 /* Every dimension, budget and codec variant on one device. */
 static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
 {
     kvq_codec_spec sp[4];
     dev_stats s = {0};
     (void)host;
+    format_body(ctx);
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
         for (int b = 1; b <= 8; b++) {
             int n = codec_specs(b, sp);
@@ -247,8 +453,11 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
 int main(void)
 {
     kvq_codec_spec sp[4];
-    size_t per = 2;
+    size_t per = 2 + 2 + 2 + NKIVI;
     for (int b = 1; b <= 8; b++)
         per += (size_t)codec_specs(b, sp) * (sizeof dims / sizeof dims[0]);
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        for (size_t f = 0; f < NFORMATS; f++)
+            per += (size_t)format_runs(formats[f], dims[i]);
     return conf_main(per, body);
 }

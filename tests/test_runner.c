@@ -54,7 +54,9 @@ static int recompute(const kvq_source *src, const kvq_scheme *s, uint32_t t,
              kvq__qtensor_init(&kq, kc, KEYS) || kvq__qtensor_init(&vq, vc, KEYS) ||
              kvq__codec_quantize(kc, k, KEYS, &kq) || kvq__codec_quantize(vc, v, KEYS, &vq);
     if (!st) {
-        kvq_attention_job job = {DIM, KEYS, QUERIES, TAU, 0, q, k, v, kc, vc, &kq, &vq};
+        kvq_attention_job job = {.dim = DIM, .keys = KEYS, .queries = QUERIES, .sharpness = TAU,
+                                 .q = q, .k = k, .v = v, .k_codec = kc, .v_codec = vc,
+                                 .k_codes = &kq, .v_codes = &vq};
         out.queries = qm;
         out.want_vector_errors = 1;
         st = kvq__reference_attention(&job, &out);

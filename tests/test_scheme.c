@@ -233,10 +233,12 @@ static void check_stage_tokens(void)
     kvq_scheme s;
     char err[160];
     kvq_scheme_parse("k=wht:mse4+zz,v=mse1", 4, &s, err, sizeof err);
-    ok(strstr(err, "(expected mse<b>, qjl, qjl<m>, sqjl, nc, eden, nb16 or nb32)") != NULL,
+    ok(strstr(err, "(expected mse<b>, qjl, qjl<m>, sqjl, ") &&
+       strstr(err, "q8_0, q4_0, q4_1, fp8e4m3, fp8e5m2, fp16, ") &&
+       strstr(err, "nc, eden, nb16 or nb32)"),
        "unknown stage: the message lists every stage's forms ('%s')", err);
     kvq_scheme_parse("k=nb16,v=mse1", 4, &s, err, sizeof err);
-    ok(strstr(err, "(add mse<b> or qjl)") != NULL,
+    ok(strstr(err, "(add mse<b>, qjl or q8_0)") != NULL,
        "a codec without a storing stage names the stages that store ('%s')", err);
 
     /* mse2 (2 bits, ν) + qjl (m = 64: 1 bit, γ) + nc (free) + nb16 (16-bit ν and γ) at d = 64 */

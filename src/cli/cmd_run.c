@@ -12,10 +12,12 @@ static const char help[] =
     "Quantize K and V with one scheme and measure attention against the fp32\n"
     "reference: KL(p||p~), reverse KL, JS, TV, entropies, top-1/top-k agreement,\n"
     "logit error moments, the Jensen ratio, output and per-vector errors, dist6.\n\n"
-    "  --scheme S         KV | KQV | QKQV (default KQV), or a custom spec such as\n"
-    "                     'k=wht:mse4,v=wht:mse3+qjl' (see kvq(1))\n"
-    "  --bits N           bit budget per coordinate, 1..8 (default 4), or k<X>v<Y>\n"
-    "                     for K at X and V at Y bits (presets only, e.g. k4v2)\n"
+    "  --scheme S         KV | KQV | QKQV (default KQV); a deployed format q8_0 | q4_0 |\n"
+    "                     q4_1 | fp8e4m3 | fp8e5m2 | fp16 | kivi<b>[g<G>] on K and V;\n"
+    "                     or a custom spec such as 'k=wht:mse4,v=wht:mse3+qjl' or\n"
+    "                     'k=q8_0,v=kivi2' (see kvq(1))\n"
+    "  --bits N           bit budget per coordinate, 1..8 (default 4; not with a format),\n"
+    "                     or k<X>v<Y> for K at X and V at Y bits (presets only, e.g. k4v2)\n"
     "  --dist NAME        gauss | t<nu> (t3, t5, t10) | laplace | outlier[C[xS]],\n"
     "                     optional +needle<alpha> (default gauss)\n"
     "  --rank R           full | an integer below d (default full)\n";
@@ -27,6 +29,10 @@ static int make_scheme(const char *text, kvq_grid_budget bits, int bits_given, k
     int rc = kvq_grid_scheme(text, bits, "--scheme", s);
     if (rc)
         return rc;
+    if (bits_given && (s->k.format || s->v.format))
+        return kvq_cli_error("--bits", "scheme %s uses a fixed format, whose bits the format "
+                             "defines (doc/schemes.md §6); --bits is for KV, KQV and QKQV",
+                             s->name);
     if (s->bits_k == 0 && bits_given && bits.k != bits.v)
         return kvq_cli_error("--bits", "k%dv%d: asymmetric budgets apply to the presets KV, KQV "
                              "and QKQV only", bits.k, bits.v);
@@ -124,6 +130,8 @@ int kvq_cmd_run(int argc, char **argv)
     kvq__experiment e = kvq_cli_experiment(&o, &scheme, 1, &src, 1);
     if ((real.label && (rc = kvq_cli_real_load(&o, &real, real.layers[0], &kv, &e))) ||
         (rc = kvq_cli_check_causal(&e, real.label)))
+        goto cleanup;
+    if ((rc = kvq_cli_schemes_fit(&scheme, 1, (long)e.dim, real.label ? real.label : "--dim")))
         goto cleanup;
     if (!real.label && kvq_source_parse(t.dist, t.rank, &src, err, sizeof err)) {
         rc = kvq_cli_error(strstr(err, "rank") ? "--rank" : "--dist", "%s", err);

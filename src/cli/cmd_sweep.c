@@ -147,6 +147,8 @@ static int run_layers(sweep *s, kvq_ctx *ctx, const kvq_cli_real *real, kvq__exp
         int rc = kvq_cli_real_load(&s->o, real, real->layers[l], &kv, e), st = 0;
         if (!rc)
             rc = kvq_cli_check_causal(e, real->label);
+        if (!rc)
+            rc = kvq_cli_schemes_fit(e->schemes, e->nschemes, e->dim, real->label);
         if (!rc && !s->o.quiet)
             fprintf(stderr, "kvq: %s: %zu heads, d = %d, tau = %g, %s\n",
                     kvq_cli_real_name(real, real->layers[l], name, sizeof name), e->trials,
@@ -187,6 +189,9 @@ static int run_sweep(sweep *s)
     if (!real.label && (nsrc = -kvq_grid_sources(s->dists, s->ranks, (int)s->o.dim, sources,
                                                  MAX_SOURCES)) <= 0)
         return -nsrc;
+    if (!real.label &&
+        (rc = kvq_cli_schemes_fit(schemes, (size_t)nsch, s->o.dim, "--dim")))
+        return rc;
     if (s->out_dir && (rc = make_dir(s->out_dir)))
         goto cleanup;
     if (!(ctx = kvq_cli_open_device(&s->o, &rc)))

@@ -338,6 +338,19 @@ void kvq_cli_progress(void *arg, size_t done, size_t total)
     fflush(stderr);
 }
 
+/* Every scheme's codecs can run at dim, or one line naming the rule. */
+int kvq_cli_schemes_fit(const kvq_scheme *s, size_t n, long dim, const char *flag)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *rule = kvq__format_rule(&s[i].k, (int)dim);
+        if (!rule)
+            rule = kvq__format_rule(&s[i].v, (int)dim);
+        if (rule)
+            return kvq_cli_error(flag, "d = %ld cannot run scheme %s: %s", dim, s[i].name, rule);
+    }
+    return 0;
+}
+
 /* Prints a library failure as one "kvq: <what>: <error>" line; returns the exit status. */
 int kvq_cli_report_failure(kvq_ctx *ctx, const kvq_cli_opts *o, const char *what, int st)
 {

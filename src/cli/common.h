@@ -68,6 +68,10 @@ void kvq_cli_progress(void *arg, size_t done, size_t total);
  * progress bar. */
 kvq__experiment kvq_cli_experiment(const kvq_cli_opts *o, const kvq_scheme *schemes,
                                   size_t nschemes, const kvq_source *sources, size_t nsources);
+/* Checks that every scheme's codecs can run at head dimension dim (the
+ * block formats need d % 32 == 0); 0, or exit status 2 after naming flag
+ * (--dim, or the data file that fixed d), the scheme and the rule. */
+int kvq_cli_schemes_fit(const kvq_scheme *s, size_t n, long dim, const char *flag);
 /* Prints a library failure as "kvq: <what>: <error> (<detail>)"; returns 1
  * (or 2 for input errors), plus the build log with --verbose. */
 int kvq_cli_report_failure(kvq_ctx *ctx, const kvq_cli_opts *o, const char *what, int st);

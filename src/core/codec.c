@@ -70,6 +70,7 @@ int kvq_codec_create(kvq_codec **out, const kvq_codec_spec *spec, int dim, uint6
         return KVQ_ERR_NOMEM;
     c->spec = spec_resolved(spec, dim);
     c->kp.dim = dim;
+    c->tensor = tensor;
     list_stages(c);
     for (int i = 0; i < c->nstages && st == 0; i++)
         if (c->stages[i]->realize)
@@ -146,16 +147,21 @@ static int load_vector(const float *src, int dim, double *x)
     return 0;
 }
 
-/* Quantizes one vector into slot i of out: every stage's encode in order. */
-static int quantize_one(const kvq_codec *c, const float *src, kvq_qtensor *out, size_t i,
-                        work *w)
+/* Quantizes row i of x (count × dim) into slot i of out: every stage's
+ * encode in order. */
+static int quantize_one(const kvq_codec *c, const float *x, size_t count, kvq_qtensor *out,
+                        size_t i, work *w)
 {
     int dim = c->kp.dim;
     kvq__stage_vec v = vec_of(w);
-    int st = load_vector(src, dim, v.x);
+    int st = load_vector(x + i * (size_t)dim, dim, v.x);
     if (st)
         return st;
     v.words = out->codes + i * c->kp.words;
+    v.index = i;
+    v.tside = out->tside;
+    v.rows = x;
+    v.count = count;
     v.norm = &out->norms[i];
     v.gamma = out->gammas ? &out->gammas[i] : NULL;
     v.nu = 0.0;
@@ -176,7 +182,9 @@ static int tensor_fits(const kvq_codec *c, const kvq_qtensor *t, size_t count)
 {
     return t && t->dim == c->kp.dim && t->mse_bits == c->kp.mse_bits &&
            t->qjl_m == c->kp.qjl_m && t->words == c->kp.words && t->count >= count &&
-           t->codes && t->norms && (c->kp.qjl_m == 0 || t->gammas);
+           t->codes && t->norms && (c->kp.qjl_m == 0 || t->gammas) &&
+           t->tside_words == kvq__codec_tside_words(c, t->count) &&
+           (t->tside_words == 0 || t->tside);
 }
 
 /* Host reference quantization of count vectors x (count × dim) into out. */
@@ -188,7 +196,7 @@ int kvq__codec_quantize(const kvq_codec *c, const float *x, size_t count, kvq_qt
         return KVQ_ERR_INVALID_ARG;
     if ((st = work_alloc(&w, c)) == 0)
         for (size_t v = 0; v < count && st == 0; v++)
-            st = quantize_one(c, x + v * c->kp.dim, out, v, &w);
+            st = quantize_one(c, x, count, out, v, &w);
     work_free(&w);
     return st;
 }
@@ -196,7 +204,8 @@ int kvq__codec_quantize(const kvq_codec *c, const float *x, size_t count, kvq_qt
 /* Stored vector i of t. */
 static kvq_stored stored_of(const kvq_codec *c, const kvq_qtensor *t, size_t i)
 {
-    kvq_stored s = {t->codes + i * c->kp.words, t->norms[i], t->gammas ? t->gammas[i] : 0.0f};
+    kvq_stored s = {t->codes + i * c->kp.words, t->norms[i], t->gammas ? t->gammas[i] : 0.0f, i,
+                    t->tside};
     return s;
 }
 
@@ -253,5 +262,18 @@ void kvq_codec_budget(const kvq_codec_spec *spec, int dim, kvq_budget *b)
     b->payload_bits = c.payload_bits;
     b->side_bits = c.side_values * (c.side_width ? c.side_width : 32);
     b->effective_bits = b->payload_bits + b->side_bits / dim;
-    b->bytes_per_token = 4.0 * ((c.stream_bits + 31) / 32) + b->side_bits / 8.0;
+    b->bytes_per_token = 4.0 * ((c.stream_bits + 31) / 32) + b->side_bits / 8.0 +
+                         c.tensor_bits / 8.0;
+}
+
+/* KIVI's scales: per group of G tokens and channel (K), or per token and
+ * group of G channels (V), one word each (fp16 δ and fp16 lo). */
+size_t kvq__codec_tside_words(const kvq_codec *c, size_t count)
+{
+    size_t g = (size_t)c->kp.group, d = (size_t)c->kp.dim;
+    if (c->kp.group_axis == 1)
+        return (count + g - 1) / g * d;
+    if (c->kp.group_axis == 2)
+        return count * ((d + g - 1) / g);
+    return 0;
 }

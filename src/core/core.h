@@ -101,11 +101,21 @@ struct kvq_qtensor {
     float *norms;       /* count: ν = ‖x‖, or ν/‖C[idx]‖ with norm correction
                          * (rounded through IEEE half with 16-bit norms) */
     float *gammas;      /* count: γ = ‖r‖ of the QJL residual; NULL without QJL */
+    uint32_t *tside;    /* tensor-level side words (KIVI's group scales); NULL if none */
+    size_t tside_words;
 };
 /* Fills a caller-owned tensor for count vectors of codec c (zeroed). */
 int kvq__qtensor_init(kvq_qtensor *t, const kvq_codec *c, size_t count);
 /* Frees the arrays and zeroes *t; safe on a zeroed struct. */
 void kvq__qtensor_clear(kvq_qtensor *t);
+
+/* Why a spec with a deployed format cannot run at dim (the rule it breaks),
+ * or NULL when it can or has no format; dim 0 skips the dimension rules
+ * (src/core/stage_format.c). */
+const char *kvq__format_rule(const kvq_codec_spec *s, int dim);
+
+/* The name of a format (enum kvq_format: "q4_0", "kivi"), NULL for none. */
+const char *kvq__format_name(int id);
 
 /* W for (dim, bits, m). */
 size_t kvq__packed_words(int dim, int bits, int m);
@@ -117,6 +127,23 @@ void kvq__pack_signs(const int8_t *z, int m, int dim, int bits, uint32_t *words)
 void kvq__unpack_signs(const uint32_t *words, int m, int dim, int bits, int8_t *z);
 /* x rounded to the nearest IEEE binary16 value (ties to even) and back. */
 double kvq__round_half(double x);
+
+/* A small binary floating-point format (src/core/minifloat.c): exponent and
+ * mantissa widths, bias, largest finite value; ieee = the all-ones exponent
+ * is Inf/NaN (half, E5M2) rather than numbers (E4M3FN); saturate = values
+ * beyond max become ±max instead of ±Inf. */
+typedef struct kvq__minifloat {
+    int ebits, mant, bias;
+    double max;
+    int ieee, saturate;
+} kvq__minifloat;
+extern const kvq__minifloat kvq__mf_half, kvq__mf_e4m3, kvq__mf_e5m2;
+/* x rounded to the nearest value of f, ties to even (±max or ±Inf beyond max). */
+double kvq__mf_round(const kvq__minifloat *f, double x);
+/* The encoding (sign, exponent, mantissa) of r, a value f holds exactly. */
+unsigned kvq__mf_bits(const kvq__minifloat *f, double r);
+/* The value of an encoding; NaN for encodings that are not numbers. */
+double kvq__mf_value(const kvq__minifloat *f, unsigned bits);
 
 /* The host codec (inputs float, arithmetic in double): the reference every
  * device is compared with. KVQ_ERR_NONFINITE on NaN/Inf input,

@@ -61,18 +61,10 @@ void kvq__unpack_signs(const uint32_t *words, int m, int dim, int bits, int8_t *
         z[i] = bit_get(words, base + i) ? 1 : -1;
 }
 
-/* Nearest binary16 value, ties to even: the quantum is 2^(e−11) for
- * |x| ∈ [2^(e−1), 2^e), never below the subnormal step 2^−24; rint rounds
- * ties to even in the default rounding mode. */
+/* Nearest binary16 value, ties to even; ±Inf beyond 65504 (minifloat.c). */
 double kvq__round_half(double x)
 {
-    if (x == 0.0 || !isfinite(x))
-        return x;
-    int e;
-    frexp(x, &e);
-    double q = ldexp(1.0, e - 11 > -24 ? e - 11 : -24);
-    double r = rint(x / q) * q;
-    return fabs(r) >= 65536.0 ? copysign(INFINITY, x) : r;
+    return kvq__mf_round(&kvq__mf_half, x);
 }
 
 /* Shaped by the codec's stages: stream words, and a γ array with QJL. */
@@ -95,7 +87,9 @@ int kvq__qtensor_init(kvq_qtensor *t, const kvq_codec *c, size_t count)
     t->norms = calloc(n, sizeof *t->norms);
     if (kp->qjl_m)
         t->gammas = calloc(n, sizeof *t->gammas);
-    if (!t->codes || !t->norms || (kp->qjl_m && !t->gammas)) {
+    if ((t->tside_words = kvq__codec_tside_words(c, count)))
+        t->tside = calloc(t->tside_words, sizeof *t->tside);
+    if (!t->codes || !t->norms || (kp->qjl_m && !t->gammas) || (t->tside_words && !t->tside)) {
         kvq__qtensor_clear(t);
         return KVQ_ERR_NOMEM;
     }
@@ -109,6 +103,7 @@ void kvq__qtensor_clear(kvq_qtensor *t)
     free(t->codes);
     free(t->norms);
     free(t->gammas);
+    free(t->tside);
     memset(t, 0, sizeof *t);
 }
 
@@ -147,5 +142,6 @@ KVQ_API double kvq_qtensor_bytes_per_vector(const kvq_qtensor *t)
     if (!t)
         return 0;
     double side = (t->mse_bits > 0 ? t->norm_bits : 0) + (t->gammas ? t->norm_bits : 0);
-    return 4.0 * (double)t->words + side / 8.0;
+    double tensor = t->count ? 4.0 * (double)t->tside_words / (double)t->count : 0.0;
+    return 4.0 * (double)t->words + side / 8.0 + tensor;
 }

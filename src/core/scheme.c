@@ -171,7 +171,8 @@ static int parse_codec(const char *t, size_t n, char tensor, kvq_codec_spec *s, 
         list_forms(KVQ_STAGE_STORES, 1, forms, sizeof forms);
         return fail(err, errlen, "%c: the codec stores nothing (add %s)", tensor, forms);
     }
-    return 0;
+    const char *rule = kvq__format_rule(s, 0);
+    return rule ? fail(err, errlen, "%c: '%.*s': %s", tensor, (int)whole_n, whole, rule) : 0;
 }
 
 /* Parses one "k=…" or "v=…" part (length n); have tracks k (1) and v (2). */
@@ -240,7 +241,25 @@ static int parse_custom(const char *text, kvq_scheme *s, char *err, size_t errle
     return 0;
 }
 
-/* Parses a preset name (then n is used) or a custom spec. */
+/* A deployed format's name alone ("q4_0"): that format on K and V, no
+ * budget n (the format fixes its bits). KVQ_STAGE_NOMATCH when text names
+ * no format. */
+static int parse_format_scheme(const char *text, kvq_scheme *s, char *err, size_t errlen)
+{
+    kvq_codec_spec f = make_spec(KVQ_ROT_NONE, 0, 0);
+    const char *why = "";
+    int st = kvq__stage_format.parse(text, strlen(text), &f, &why);
+    if (st == KVQ_STAGE_NOMATCH)
+        return st;
+    if (st)
+        return fail(err, errlen, "scheme '%s': %s", text, why);
+    memset(s, 0, sizeof *s);
+    s->k = s->v = f;
+    kvq_codec_spec_format(&f, s->name, sizeof s->name);
+    return 0;
+}
+
+/* Parses a preset name (then n is used), a format name or a custom spec. */
 int kvq_scheme_parse(const char *text, int n, kvq_scheme *s, char *err, size_t errlen)
 {
     if (err && errlen)
@@ -250,11 +269,19 @@ int kvq_scheme_parse(const char *text, int n, kvq_scheme *s, char *err, size_t e
     if (!text || !*text)
         return fail(err, errlen, "empty scheme spec");
     if (!strchr(text, '=')) {
-        int st = kvq_scheme_preset(text, n, s);
-        if (st == KVQ_ERR_BAD_SPEC)
+        int st = parse_format_scheme(text, s, err, errlen);
+        if (st != KVQ_STAGE_NOMATCH)
+            return st;
+        st = kvq_scheme_preset(text, n, s);
+        if (st == KVQ_ERR_BAD_SPEC) {
+            char names[120] = "";
+            for (int i = 0; kvq__stage_format.forms[i]; i++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                         i ? ", " : "", kvq__stage_format.forms[i]);
             return fail(err, errlen,
-                        "unknown scheme '%s' (expected KV, KQV, QKQV or k=<codec>,v=<codec>)",
-                        text);
+                        "unknown scheme '%s' (expected KV, KQV, QKQV, a format: %s, or "
+                        "k=<codec>,v=<codec>)", text, names);
+        }
         if (st == KVQ_ERR_INVALID_ARG)
             fail(err, errlen, "budget %d is out of range 1..8 for scheme %s", n, text);
         return st;

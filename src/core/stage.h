@@ -27,6 +27,12 @@ typedef struct kvq__codec_kparams {
     int norm_correct;   /* the stored ν is ν/‖C[idx]‖ */
     int eden;           /* the stored ν is ν/⟨u, C[idx]⟩ */
     int side_bits;      /* width of every stored side value: 32 or 16 */
+    int format;         /* enum kvq_format, 0 without a format stage */
+    int code_bits;      /* a format's bits per coordinate code (4, 8, 16) */
+    int block_params;   /* a format's fp16 fields per block of 32 (0 per-coordinate) */
+    int group_axis;     /* KIVI: 1 = groups of tokens per channel (K), 2 = groups of
+                         * channels per token (V); 0 otherwise */
+    int group;          /* KIVI: the group length G */
     size_t words;       /* 32-bit words of the packed stream per vector */
 } kvq__codec_kparams;
 
@@ -40,6 +46,7 @@ struct kvq_codec {
     kvq__codec_kparams kp;
     const struct kvq__stage_def *stages[8];  /* the present stages, in table order */
     int nstages;
+    int tensor;                 /* 0 = K, 1 = V */
     kvq_rotation *rot;          /* set by the rotation stage (always present) */
     const kvq_codebook *cb;     /* set by the MSE stage */
     float *S;                   /* m × dim, row-major; set by the QJL stage */
@@ -53,6 +60,7 @@ enum kvq_side_slot { KVQ_SIDE_NORM, KVQ_SIDE_GAMMA };
 typedef struct kvq__stage_cost {
     double payload_bits;    /* per coordinate */
     size_t stream_bits;     /* per vector, in the packed stream */
+    double tensor_bits;     /* per vector, amortized, in the tensor-level side words */
     int side_values;        /* stored side values per vector */
     int side_width;         /* bits per side value; 0 until a precision stage sets it (32) */
 } kvq__stage_cost;
@@ -68,12 +76,18 @@ typedef struct kvq__stage_vec {
     double uc;          /* ⟨u, C[idx]⟩ with u = R x/ν, likewise */
     uint32_t *words;    /* the vector's packed stream (quantization) */
     float *norm, *gamma;
+    size_t index;       /* the vector's row in its tensor */
+    uint32_t *tside;    /* the tensor-level side words (NULL if none) */
+    const float *rows;  /* the whole input tensor, count × dim (KIVI's K groups span rows) */
+    size_t count;
 } kvq__stage_vec;
 
 /* One stored vector, read back by decode and dot. */
 typedef struct kvq_stored {
     const uint32_t *words;
     float norm, gamma;
+    size_t index;               /* row in the tensor */
+    const uint32_t *tside;      /* the tensor-level side words (NULL if none) */
 } kvq_stored;
 
 /* parse's answer when a token is not this stage's. */
@@ -127,11 +141,14 @@ extern const size_t kvq__stage_count;
 extern const kvq__stage_def kvq__stage_rotation, kvq__stage_mse, kvq__stage_qjl, kvq__stage_nc,
     kvq__stage_nb;
 extern const kvq__stage_def kvq__stage_eden;
+extern const kvq__stage_def kvq__stage_format;
 
 /* Stores a side value through every stage's side hook: *out is the value as
  * stored; KVQ_ERR_UNSUPPORTED if it does not fit the side format. */
 int kvq__stage_store_side(const kvq_codec *c, int slot, double value, const kvq__stage_vec *v,
                          float *out);
+/* Words of tensor-level side information of count vectors of codec c. */
+size_t kvq__codec_tside_words(const kvq_codec *c, size_t count);
 /* The cost of a resolved spec, summed over its present stages. */
 void kvq__stage_cost_sum(const kvq_codec_spec *s, int dim, kvq__stage_cost *c);
 /* Case-insensitive equality of a NUL-terminated word and a length-n token. */

@@ -21,10 +21,14 @@ static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
     return 0;
 }
 
-/* Always written, mse0 included: the canonical form names the MSE budget. */
+/* Always written, mse0 included: the canonical form names the MSE budget
+ * (except beside a deployed format, which is the whole codec). */
 static void format(const kvq_codec_spec *s, char *buf, size_t len)
 {
-    snprintf(buf, len, "mse%d", s->mse_bits);
+    if (s->format)
+        snprintf(buf, len, "%s", "");
+    else
+        snprintf(buf, len, "mse%d", s->mse_bits);
 }
 
 static int valid(const kvq_codec_spec *s, int dim)

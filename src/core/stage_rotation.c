@@ -23,9 +23,13 @@ static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
     return KVQ_STAGE_NOMATCH;
 }
 
+/* Not written beside a deployed format (which has no rotation). */
 static void format(const kvq_codec_spec *s, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s", kvq__rotation_name(s->rotation));
+    if (s->format && s->rotation == KVQ_ROT_NONE)
+        snprintf(buf, len, "%s", "");
+    else
+        snprintf(buf, len, "%s", kvq__rotation_name(s->rotation));
 }
 
 static int valid(const kvq_codec_spec *s, int dim)

@@ -10,7 +10,8 @@
  * stages, then the stages that rewrite side values: nc and eden before nb,
  * so that the rescaled norm is what gets rounded. */
 const kvq__stage_def *const kvq__stages[] = {
-    &kvq__stage_rotation, &kvq__stage_mse, &kvq__stage_qjl, &kvq__stage_nc, &kvq__stage_eden,
+    &kvq__stage_rotation, &kvq__stage_mse, &kvq__stage_qjl, &kvq__stage_format, &kvq__stage_nc,
+    &kvq__stage_eden,
     &kvq__stage_nb,
 };
 const size_t kvq__stage_count = sizeof kvq__stages / sizeof kvq__stages[0];

@@ -41,7 +41,7 @@ void kvq__dev_attention_last_chunking(size_t *chunk, size_t *chunks_run)
     *chunks_run = last_chunks_run;
 }
 
-/* Uploads a quantized tensor's codes, norms and gammas. */
+/* Uploads a quantized tensor's codes, norms and gammas (or tensor-level side words). */
 static int upload_codes(kvq_ctx *ctx, const kvq_qtensor *t, size_t n, int has_qjl, cl_mem *codes,
                         cl_mem *norms, cl_mem *gammas)
 {
@@ -49,7 +49,7 @@ static int upload_codes(kvq_ctx *ctx, const kvq_qtensor *t, size_t n, int has_qj
     if (!st)
         st = kvq__dev_upload(ctx, t->norms, n * sizeof(float), norms);
     if (!st)
-        st = kvq__dev_upload(ctx, has_qjl ? t->gammas : NULL, n * sizeof(float), gammas);
+        st = kvq__dev_upload_side(ctx, t, n, has_qjl, gammas);
     return st;
 }
 
@@ -70,10 +70,23 @@ static size_t chunk_keys(const run *r)
  * straight from the codes, which reads fewer bytes for decode-like M. */
 #define VALUE_GEMM_QUERIES 4
 
-/* Dense rotated-domain V̂ (ν·C[idx]) and γ∘Z for the GEMM value path. */
+/* Whether õ comes from GEMMs over dense values: always for a deployed
+ * format, whose dequantized V is its rotated-domain V (no rotation). */
+static int value_gemm(const run *r)
+{
+    return r->m >= VALUE_GEMM_QUERIES || r->vc.format;
+}
+
+/* Dense rotated-domain V̂ (ν·C[idx], or a format's x̂) and γ∘Z for the GEMM
+ * value path. */
 static int value_matrices(run *r)
 {
     int st = KVQ_OK;
+    if (r->vc.format) {
+        KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * r->d * 4, &r->vrot));
+        KVQ_TRY(st, kvq__dev_format_dequantize(r->ctx, &r->vc, r->vcodes, r->vgammas, r->n,
+                                              r->vrot));
+    }
     if (r->vc.bits) {
         KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * r->d * 4, &r->vrot));
         KVQ_TRY(st, kvq__dev_recon_rot(r->ctx, &r->vc, r->vcodes, r->vnorms, r->n, r->vrot));
@@ -106,7 +119,7 @@ static int setup(run *r)
     if (r->kc.m)
         KVQ_TRY(st, kvq__blas_sgemm(ctx, 0, 1, r->m, (size_t)r->kc.m, r->d, 1.0f, r->qr, r->d,
                                    r->kc.sprime, r->d, 0.0f, r->sq, (size_t)r->kc.m));
-    if (r->m >= VALUE_GEMM_QUERIES)
+    if (value_gemm(r))
         st = value_matrices(r);
 cleanup:
     return st;
@@ -153,7 +166,10 @@ int kvq__dev_logits(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem codes, cl_mem
     cl_kernel k;
     int st;
     size_t ls, g[2] = {n, nq}, l[2] = {1, 1};
-    int vec = kvq__dev_select(ctx, KVQ_OP_LOGITS, kc) == KVQ_VARIANT_VECTOR;
+    kvq_variant variant = kvq__dev_select(ctx, KVQ_OP_LOGITS, kc);
+    if (variant == KVQ_VARIANT_FORMAT)
+        return kvq__dev_format_logits(ctx, kc, codes, gammas, qr, j0, n, nq, out);
+    int vec = variant == KVQ_VARIANT_VECTOR;
     if (vec) {
         char opts[64];
         snprintf(opts, sizeof opts, "-DKVQ_D=%d -DKVQ_LB=%d", kc->dim, kc->bits);
@@ -370,8 +386,8 @@ static int pass2(run *r, size_t c, size_t j0, size_t n)
     /* reference output o += P · V[j0 … j0+n) */
     KVQ_TRY(st, kvq__blas_sgemm_at(r->ctx, 0, 0, r->m, r->d, n, 1.0f, r->p, 0, n, r->vx, j0 * r->d,
                                   r->d, 1.0f, r->oref, 0, r->d));
-    if (r->m >= VALUE_GEMM_QUERIES) {
-        if (r->vc.bits)
+    if (value_gemm(r)) {
+        if (r->vrot)
             KVQ_TRY(st, kvq__blas_sgemm_at(r->ctx, 0, 0, r->m, r->d, n, 1.0f, r->pq, 0, n, r->vrot,
                                           j0 * r->d, r->d, 1.0f, r->orot, 0, r->d));
         if (r->vc.m)

@@ -64,6 +64,8 @@ static int make_codec(kvq_ctx *ctx, bench_state *s)
 {
     kvq_codec_spec spec = {.rotation = KVQ_ROT_WHT, .mse_bits = s->w->bits,
                            .qjl = s->w->qjl ? 1 : 0, .norm_bits = 32};
+    if (s->w->format)
+        spec = (kvq_codec_spec){.format = s->w->format};
     int st = kvq_codec_create(&s->codec, &spec, s->w->dim, 7, 0, 0);
     if (!st)
         st = kvq__dev_codec_upload(ctx, s->codec, &s->dc);

@@ -1,6 +1,7 @@
 /* codec.c — device-resident codecs, batched rotation, fused quantization and
  * dequantization launchers, and the OpenCL backend's quantize, dequantize
  * and rotate on host arrays. */
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,16 @@ int kvq__dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq__dev_codec *d)
 
     memset(d, 0, sizeof *d);
     d->dim = kp->dim;
+    if ((d->format = kp->format)) {
+        char name[16];
+        snprintf(name, sizeof name, "%s", kvq__format_name(kp->format));
+        for (char *p = name; *p; p++)
+            *p = (char)toupper((unsigned char)*p);
+        snprintf(d->format_opts, sizeof d->format_opts,
+                 "-DKVQ_D=%d -DKVQ_CB=%d -DKVQ_NP=%d -DKVQ_FMT_%s -DKVQ_G=%d -DKVQ_AXIS=%d "
+                 "-cl-fp32-correctly-rounded-divide-sqrt", kp->dim, kp->code_bits,
+                 kp->block_params, name, kp->group, kp->group_axis);
+    }
     d->bits = kp->mse_bits;
     d->m = kp->qjl_m;
     d->words = kp->words;
@@ -241,13 +252,16 @@ int kvq__dev_quantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t co
     int st;
     if (!count)
         return KVQ_OK;
+    kvq_variant v = kvq__dev_select(ctx, KVQ_OP_QUANTIZE, d);
+    if (v == KVQ_VARIANT_FORMAT)
+        return kvq__dev_format_quantize(ctx, d, x, count, codes, norms, gammas);
     if (d->matrix) {
         /* the kernels see R x (their rounds are 0): ‖R x‖ = ‖x‖ up to rounding */
         KVQ_TRY(st, kvq__pool_acquire(ctx, count * (size_t)d->dim * sizeof(float), &xr));
         KVQ_TRY(st, dense_rotate(ctx, d, x, xr, count, 0, 1.0f));
         x = xr;
     }
-    if (kvq__dev_select(ctx, KVQ_OP_QUANTIZE, d) == KVQ_VARIANT_VECTOR)
+    if (v == KVQ_VARIANT_VECTOR)
         st = quantize_vec(ctx, d, x, count, codes, norms, gammas);
     else
         st = quantize_group(ctx, d, x, count, codes, norms, gammas);
@@ -319,6 +333,8 @@ int kvq__dev_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_
 {
     cl_mem zg = NULL;
     int st;
+    if (kvq__dev_select(ctx, KVQ_OP_DEQUANTIZE, d) == KVQ_VARIANT_FORMAT)
+        return kvq__dev_format_dequantize(ctx, d, codes, gammas, count, xhat);
     KVQ_TRY(st, kvq__dev_recon_rot(ctx, d, codes, norms, count, xhat));
     KVQ_TRY(st, kvq__dev_rotate(ctx, d, xhat, count, 1, 1.0f));
     if (!d->m)
@@ -364,7 +380,7 @@ int kvq__cl_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t co
     kvq__dev_codec d = {0};
     cl_mem xb = NULL, codes = NULL, norms = NULL, gammas = NULL;
     int st;
-    size_t dim = (size_t)kvq_codec_dim(c);
+    size_t dim = (size_t)kvq_codec_dim(c), tside = kvq__codec_tside_words(c, count);
 
     if (!out || out->count < count || out->words != kvq__codec_words(c))
         return KVQ_ERR_INVALID_ARG;
@@ -373,12 +389,15 @@ int kvq__cl_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t co
     KVQ_TRY(st, kvq__dev_upload(ctx, x, count * dim * sizeof(float), &xb));
     KVQ_TRY(st, kvq__pool_acquire(ctx, count * d.words * sizeof(cl_uint), &codes));
     KVQ_TRY(st, kvq__pool_acquire(ctx, count * sizeof(float), &norms));
-    KVQ_TRY(st, kvq__pool_acquire(ctx, count * sizeof(float), &gammas));
+    /* γ, or a format's tensor-level side words (KIVI), in one buffer */
+    KVQ_TRY(st, kvq__pool_acquire(ctx, (count > tside ? count : tside) * 4, &gammas));
     KVQ_TRY(st, kvq__dev_quantize(ctx, &d, xb, count, codes, norms, gammas));
     KVQ_TRY(st, kvq__dev_download(ctx, codes, 0, out->codes, count * d.words * sizeof(cl_uint)));
     KVQ_TRY(st, kvq__dev_download(ctx, norms, 0, out->norms, count * sizeof(float)));
     if (d.m)
         KVQ_TRY(st, kvq__dev_download(ctx, gammas, 0, out->gammas, count * sizeof(float)));
+    if (tside)
+        KVQ_TRY(st, kvq__dev_download(ctx, gammas, 0, out->tside, tside * 4));
     st = check_side(out, count, d.m);
 cleanup:
     kvq__pool_release(ctx, xb);
@@ -387,6 +406,17 @@ cleanup:
     kvq__pool_release(ctx, gammas);
     kvq__dev_codec_release(ctx, &d);
     return st;
+}
+
+/* Uploads the side buffer of n vectors of t: γ with QJL, a format's
+ * tensor-level side words (KIVI), else a dummy of n floats. */
+int kvq__dev_upload_side(kvq_ctx *ctx, const kvq_qtensor *t, size_t n, int has_qjl, cl_mem *out)
+{
+    if (has_qjl)
+        return kvq__dev_upload(ctx, t->gammas, n * sizeof(float), out);
+    if (t->tside)
+        return kvq__dev_upload(ctx, t->tside, t->tside_words * 4, out);
+    return kvq__dev_upload(ctx, NULL, n * sizeof(float), out);
 }
 
 /* Reconstructs x̂ (count × dim host floats) from a quantized tensor. */
@@ -400,7 +430,7 @@ int kvq__cl_dequantize(kvq_ctx *ctx, const kvq_codec *c, const kvq_qtensor *t, f
     KVQ_TRY(st, kvq__dev_codec_upload(ctx, c, &d));
     KVQ_TRY(st, kvq__dev_upload(ctx, t->codes, n * d.words * sizeof(cl_uint), &codes));
     KVQ_TRY(st, kvq__dev_upload(ctx, t->norms, n * sizeof(float), &norms));
-    KVQ_TRY(st, kvq__dev_upload(ctx, d.m ? t->gammas : NULL, n * sizeof(float), &gammas));
+    KVQ_TRY(st, kvq__dev_upload_side(ctx, t, n, d.m, &gammas));
     KVQ_TRY(st, kvq__pool_acquire(ctx, n * dim * sizeof(float), &xb));
     KVQ_TRY(st, kvq__dev_dequantize(ctx, &d, codes, norms, gammas, n, xb));
     st = kvq__dev_download(ctx, xb, 0, xhat, n * dim * sizeof(float));

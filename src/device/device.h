@@ -47,6 +47,8 @@ typedef struct kvq__dev_codec {
     int dim, bits, m, rounds, norm_correct, half_side;
     int eden;                       /* the stored norm is ν/⟨u, C[idx]⟩ */
     int symmetric;                  /* float centroids satisfy C[L−1−i] = −C[i] exactly */
+    int format;                     /* enum kvq_format; 0 for rotation + MSE + QJL codecs */
+    char format_opts[128];          /* build options of cl/formats.cl for that format */
     size_t words;
     cl_mem thresholds, centroids;   /* floats; NULL without MSE */
     cl_mem signs;                   /* rounds × dim floats (a dummy buffer if rounds = 0) */
@@ -69,8 +71,9 @@ typedef enum kvq__dev_op {
 
 /* VECTOR: one work-item per vector in float16 registers, no barriers and no
  * local memory (the CPU tuning). GROUP: work-groups sharing local memory, or
- * one work-item per output element (what every device runs). */
-typedef enum kvq_variant { KVQ_VARIANT_GROUP, KVQ_VARIANT_VECTOR } kvq_variant;
+ * one work-item per output element (what every device runs). FORMAT: the
+ * deployed formats' kernels of cl/formats.cl (quantize, dequantize, logits). */
+typedef enum kvq_variant { KVQ_VARIANT_GROUP, KVQ_VARIANT_VECTOR, KVQ_VARIANT_FORMAT } kvq_variant;
 
 /* The variant of op for codec d on ctx, from the context's capabilities and
  * options: the only place a launcher's kernel choice is made. */
@@ -111,6 +114,20 @@ int kvq__dev_signs_dense(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl
 /* Reconstruct x̂ (count × dim) on the device from device codes/norms/gammas. */
 int kvq__dev_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem norms,
                        cl_mem gammas, size_t count, cl_mem xhat);
+
+/* The deployed formats (cl/formats.cl): fused quantization into codes (norms
+ * get ‖x‖, or +Inf where a value overflows half), x̂, and the logits of keys
+ * j0 … j0+n−1 against nq queries qr (nq × dim, prescaled by τ/√d). */
+int kvq__dev_format_quantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count,
+                            cl_mem codes, cl_mem norms, cl_mem tside);
+int kvq__dev_format_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem tside,
+                              size_t count, cl_mem xhat);
+int kvq__dev_format_logits(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem tside,
+                          cl_mem qr, size_t j0, size_t n, size_t nq, cl_mem out);
+/* The side buffer of n vectors of t on the device: γ with QJL, else the
+ * tensor-level side words of a format (KIVI's group scales, which the format
+ * launchers take where others take γ), else a dummy. */
+int kvq__dev_upload_side(kvq_ctx *ctx, const kvq_qtensor *t, size_t n, int has_qjl, cl_mem *out);
 
 /* The OpenCL backend's operations on host arrays (see device/backend.h). */
 int kvq__cl_quantize(kvq_ctx *ctx, const struct kvq_codec *c, const float *x, size_t count,

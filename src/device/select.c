@@ -63,6 +63,9 @@ static const variant_rule rules[KVQ_OP_COUNT] = {
 kvq_variant kvq__dev_select(const kvq_ctx *ctx, kvq__dev_op op, const kvq__dev_codec *d)
 {
     const variant_rule *r = &rules[op];
+    /* a deployed format has its own kernels; its rotation is the identity */
+    if (d->format && op != KVQ_OP_ROTATE)
+        return KVQ_VARIANT_FORMAT;
     if (!r->vector_fits(d))
         return KVQ_VARIANT_GROUP;
     if (ctx->caps.vector_kernels)

@@ -1,0 +1,353 @@
+/* formats.cl — the deployed formats (doc/schemes.md §6): quantization,
+ * dequantization and compressed-domain logits for q8_0, q4_0, q4_1 (blocks
+ * of 32 with fp16 fields), fp8e4m3, fp8e5m2, fp16 (one code per coordinate)
+ * and KIVI (b code planes; fp16 δ and lo per group in the tensor-level side
+ * words tside, a dummy buffer for the other formats). Built per format with
+ * KVQ_CB (code bits), KVQ_NP (fp16 fields per block; 0 otherwise),
+ * KVQ_FMT_<NAME> (KIVI also KVQ_G, the group, and KVQ_AXIS: 1 = token groups
+ * of K, 2 = channel groups of V), and with
+ * -cl-fp32-correctly-rounded-divide-sqrt so that δ and 1/δ are the host's. */
+
+#if !defined(KVQ_CB) || !defined(KVQ_NP)
+#error "KVQ_CB and KVQ_NP (the format's layout) must be defined"
+#endif
+
+#define FMT_BLOCK 32
+#define FMT_BLOCKS (KVQ_D / FMT_BLOCK)
+/* Stream bit of block b's field k (doc/schemes.md §6.3). */
+#define FMT_PARAM(b, k) (KVQ_CB * KVQ_D + 16 * ((b) * KVQ_NP + (k)))
+
+/* The width-bit field at stream bit p (never straddles a word). */
+uint fmt_field(__global const uint *w, uint p, uint width)
+{
+    return (w[p >> 5] >> (p & 31)) & ((1u << width) - 1u);
+}
+
+/* The fp16 field at stream bit p as a float. */
+float fmt_half(__global const uint *w, uint p)
+{
+    ushort h = (ushort)fmt_field(w, p, 16);
+    return vload_half(0, (__private const half *)&h);
+}
+
+/* The 16-bit encoding of v rounded to half, nearest-even. */
+uint fmt_half_bits(float v)
+{
+    ushort h;
+    vstore_half_rte(v, 0, (__private half *)&h);
+    return h;
+}
+
+#if KVQ_NP > 0
+/* The integer of a code u: a signed byte for q8_0, code − 8 for q4_0, the
+ * code for q4_1. */
+int fmt_code_int(uint u)
+{
+#if defined(KVQ_FMT_Q8_0)
+    return (int)(char)(uchar)u;
+#elif defined(KVQ_FMT_Q4_0)
+    return (int)u - 8;
+#else
+    return (int)u;
+#endif
+}
+
+/* The integer of coordinate c's code. */
+int fmt_int(__global const uint *w, uint c)
+{
+    return fmt_code_int(fmt_field(w, c * KVQ_CB, KVQ_CB));
+}
+
+/* x̂ = a·int + o for block b: a = fp16(δ), o = fp16(lo) for q4_1, else 0. */
+void fmt_affine(__global const uint *w, uint b, float *a, float *o)
+{
+    *a = fmt_half(w, FMT_PARAM(b, 0));
+#if KVQ_NP > 1
+    *o = fmt_half(w, FMT_PARAM(b, 1));
+#else
+    *o = 0.0f;
+#endif
+}
+
+/* One block as llama.cpp quantizes it, in float (doc/schemes.md §6.1):
+ * codes into q, the fp32 scale returned, *lo the minimum. */
+float fmt_block_codes(__global const float *x, uint *q, float *lo)
+{
+    float amax = 0.0f, m = 0.0f, mn = x[0], mx = x[0];
+    for (uint j = 0; j < FMT_BLOCK; j++) {
+        float v = x[j];
+        if (amax < fabs(v)) {
+            amax = fabs(v);
+            m = v;
+        }
+        mn = fmin(mn, v);
+        mx = fmax(mx, v);
+    }
+#if defined(KVQ_FMT_Q8_0)
+    float d = amax / 127.0f;
+#elif defined(KVQ_FMT_Q4_0)
+    float d = m / -8.0f;
+#else
+    float d = (mx - mn) / 15.0f;
+#endif
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (uint j = 0; j < FMT_BLOCK; j++) {
+#if defined(KVQ_FMT_Q8_0)
+        int c = (int)round(x[j] * id);
+        q[j] = (uint)clamp(c, -127, 127) & 0xffu;
+#elif defined(KVQ_FMT_Q4_0)
+        q[j] = (uint)min((int)(x[j] * id + 8.5f), 15);
+#else
+        q[j] = (uint)min((int)((x[j] - mn) * id + 0.5f), 15);
+#endif
+    }
+    *lo = mn;
+    return d;
+}
+
+#elif defined(KVQ_FMT_KIVI)
+#define KIVI_NG ((KVQ_D + KVQ_G - 1) / KVQ_G)
+#define KIVI_TOP ((1u << KVQ_CB) - 1u)
+
+/* The side word of coordinate c of vector v (doc/schemes.md §6.4). */
+uint kivi_slot(uint v, uint c)
+{
+#if KVQ_AXIS == 1
+    return v / KVQ_G * KVQ_D + c;
+#else
+    return v * KIVI_NG + c / KVQ_G;
+#endif
+}
+
+/* Coordinate c's code from the KVQ_CB planes. */
+uint kivi_code(__global const uint *w, uint c)
+{
+    uint q = 0;
+    for (uint k = 0; k < KVQ_CB; k++)
+        q |= fmt_field(w, k * KVQ_D + c, 1) << k;
+    return q;
+}
+
+/* x̂ = q·fp16(δ) + fp16(lo): the product is exact in float, the sum rounds
+ * once, as the host's double sum rounded to float. */
+float kivi_value(__global const uint *w, __global const uint *tside, uint v, uint c)
+{
+    uint s = tside[kivi_slot(v, c)];
+    ushort hd = (ushort)(s & 0xffffu), hl = (ushort)(s >> 16);
+    return (float)kivi_code(w, c) * vload_half(0, (__private const half *)&hd) +
+           vload_half(0, (__private const half *)&hl);
+}
+
+/* lo and hi of coordinate c's group of vector v: over the group's tokens
+ * in channel c (K) or over the group's channels of v (V). */
+void kivi_range(__global const float *x, uint count, uint v, uint c, float *lo, float *hi)
+{
+#if KVQ_AXIS == 1
+    uint r0 = v / KVQ_G * KVQ_G, n = min((uint)KVQ_G, count - r0), step = KVQ_D;
+    __global const float *p = x + (size_t)r0 * KVQ_D + c;
+#else
+    uint c0 = c / KVQ_G * KVQ_G, n = min((uint)KVQ_G, (uint)KVQ_D - c0), step = 1;
+    __global const float *p = x + (size_t)v * KVQ_D + c0;
+#endif
+    *lo = *hi = p[0];
+    for (uint k = 1; k < n; k++) {
+        *lo = fmin(*lo, p[k * step]);
+        *hi = fmax(*hi, p[k * step]);
+    }
+}
+#else
+#if defined(KVQ_FMT_FP8E4M3)
+#define MF_M 3
+#define MF_BIAS 7
+#define MF_MAX 448.0f
+#elif defined(KVQ_FMT_FP8E5M2)
+#define MF_M 2
+#define MF_BIAS 15
+#define MF_MAX 57344.0f
+#endif
+
+#ifdef MF_M
+/* 2^k for −126 ≤ k ≤ 127, from its bits (frexp/ldexp are slow on CPUs). */
+float fmt_pow2(int k)
+{
+    return as_float((uint)(k + 127) << 23);
+}
+
+/* The unbiased exponent of a float: |x| ∈ [2^e, 2^(e+1)) (−127 for 0 and
+ * subnormal floats, which round to 0 in fp8 anyway). */
+int fmt_exponent(float x)
+{
+    return (int)((as_uint(x) >> 23) & 0xffu) - 127;
+}
+
+/* Nearest fp8 value, ties to even, saturating (doc/schemes.md §6.2): the
+ * grid step 2^k is a power of two, so both scalings are exact. */
+float fmt_mf_round(float x)
+{
+    int k = max(fmt_exponent(x) - MF_M, 1 - MF_BIAS - MF_M);
+    float r = rint(x * fmt_pow2(-k)) * fmt_pow2(k);
+    return fabs(r) > MF_MAX ? copysign(MF_MAX, x) : r;
+}
+
+/* The encoding of a value the format holds exactly: its exponent rebiased,
+ * the top MF_M bits of its float mantissa; subnormal fp8 as a multiple of
+ * the smallest step. */
+uint fmt_mf_bits(float r)
+{
+    uint sign = signbit(r) ? 0x80u : 0u;
+    float a = fabs(r);
+    if (a == 0.0f)
+        return sign;
+    int biased = fmt_exponent(a) + MF_BIAS;
+    if (biased <= 0)
+        return sign | (uint)(a * fmt_pow2(MF_M + MF_BIAS - 1));
+    return sign | ((uint)biased << MF_M) | ((as_uint(a) >> (23 - MF_M)) & ((1u << MF_M) - 1u));
+}
+#endif
+
+/* The value of coordinate c's code. */
+float fmt_value(__global const uint *w, uint c)
+{
+    uint u = fmt_field(w, c * KVQ_CB, KVQ_CB);
+#ifdef MF_M
+    uint e = (u >> MF_M) & ((0x80u >> MF_M) - 1u), m = u & ((1u << MF_M) - 1u);
+    float mag = e ? as_float(((e - MF_BIAS + 127u) << 23) | (m << (23 - MF_M)))
+                  : (float)m * fmt_pow2(1 - MF_BIAS - MF_M);
+    return (u & 0x80u) ? -mag : mag;
+#else
+    ushort h = (ushort)u;
+    return vload_half(0, (__private const half *)&h);
+#endif
+}
+#endif
+
+/* Quantizes count vectors x into the packed stream, one work-item per
+ * vector (block fields of neighbouring blocks share words). norms[v] = ‖x‖
+ * (informational, as on the host), or +Inf when a stored value overflows
+ * half, which the launcher turns into KVQ_ERR_UNSUPPORTED. */
+__kernel void kvq_format_quantize(__global const float *x, const uint count, const uint words,
+                                  __global uint *codes, __global float *norms,
+                                  __global uint *tside)
+{
+    const uint v = get_global_id(0);
+    if (v >= count)
+        return;
+    __global const float *row = x + (size_t)v * KVQ_D;
+    __global uint *out = codes + (size_t)v * words;
+    float nn = 0.0f;
+    int overflow = 0;
+    for (uint i = 0; i < words; i++)
+        out[i] = 0;
+#if defined(KVQ_FMT_KIVI)
+    /* the group's first member writes its side words (all compute the same) */
+    for (uint c = 0; c < KVQ_D; c++) {
+        float lo, hi;
+        kivi_range(x, count, v, c, &lo, &hi);
+        float delta = (hi - lo) / (float)KIVI_TOP;
+        float t = delta > 0.0f ? rint((row[c] - lo) / delta) : 0.0f;
+        uint q = (uint)clamp(t, 0.0f, (float)KIVI_TOP);
+        uint hd = fmt_half_bits(delta), hl = fmt_half_bits(lo);
+        overflow |= (hd & 0x7c00u) == 0x7c00u || (hl & 0x7c00u) == 0x7c00u;
+#if KVQ_AXIS == 1
+        if (v % KVQ_G == 0)
+#else
+        if (c % KVQ_G == 0)
+#endif
+            tside[kivi_slot(v, c)] = hd | hl << 16;
+        for (uint k = 0; k < KVQ_CB; k++) {
+            uint p = k * KVQ_D + c;
+            out[p >> 5] |= ((q >> k) & 1u) << (p & 31);
+        }
+    }
+#elif KVQ_NP > 0
+    for (uint b = 0; b < FMT_BLOCKS; b++) {
+        uint q[FMT_BLOCK];
+        float lo, d = fmt_block_codes(row + b * FMT_BLOCK, q, &lo);
+        uint hd = fmt_half_bits(d);
+        overflow |= (hd & 0x7c00u) == 0x7c00u;
+        out[FMT_PARAM(b, 0) >> 5] |= hd << (FMT_PARAM(b, 0) & 31);
+#if KVQ_NP > 1
+        uint hl = fmt_half_bits(lo);
+        overflow |= (hl & 0x7c00u) == 0x7c00u;
+        out[FMT_PARAM(b, 1) >> 5] |= hl << (FMT_PARAM(b, 1) & 31);
+#endif
+        /* a block's codes fill KVQ_CB whole words: assemble each, store once */
+        for (uint t = 0; t < KVQ_CB; t++) {
+            uint word = 0;
+            for (uint u = 0; u < 32 / KVQ_CB; u++)
+                word |= q[t * (32 / KVQ_CB) + u] << (u * KVQ_CB);
+            out[b * KVQ_CB + t] = word;
+        }
+    }
+#else
+    for (uint c = 0; c < KVQ_D; c++) {
+#ifdef MF_M
+        uint u = fmt_mf_bits(fmt_mf_round(row[c]));
+#else
+        uint u = fmt_half_bits(row[c]);
+        overflow |= (u & 0x7c00u) == 0x7c00u;
+#endif
+        uint p = c * KVQ_CB;
+        out[p >> 5] |= u << (p & 31);
+    }
+#endif
+    for (uint c = 0; c < KVQ_D; c++)
+        nn += row[c] * row[c];
+    norms[v] = overflow ? INFINITY : sqrt(nn);
+}
+
+/* x̂[v][c] for count vectors, one work-item per coordinate. */
+__kernel void kvq_format_dequantize(__global const uint *codes, __global const uint *tside,
+                                    const uint words, const uint count, __global float *out)
+{
+    const uint c = get_global_id(0), v = get_global_id(1);
+    if (c >= KVQ_D || v >= count)
+        return;
+    __global const uint *w = codes + (size_t)v * words;
+#if defined(KVQ_FMT_KIVI)
+    out[(size_t)v * KVQ_D + c] = kivi_value(w, tside, v, c);
+#elif KVQ_NP > 0
+    float a, o;
+    fmt_affine(w, c / FMT_BLOCK, &a, &o);
+    out[(size_t)v * KVQ_D + c] = a * (float)fmt_int(w, c) + o;
+#else
+    out[(size_t)v * KVQ_D + c] = fmt_value(w, c);
+#endif
+}
+
+/* out[i][j] = ⟨qr_i, x̂_{j0+j}⟩ straight from the codes (qr prescaled by
+ * τ/√d): per block a·Σ q·int + o·Σ q, no x̂ formed. */
+__kernel void kvq_format_logits(__global const uint *codes, __global const uint *tside,
+                                const uint words, __global const float *qr, const uint j0,
+                                const uint n, const uint nq, __global float *out)
+{
+    const uint j = get_global_id(0), i = get_global_id(1);
+    if (j >= n || i >= nq)
+        return;
+    __global const uint *w = codes + (size_t)(j0 + j) * words;
+    __global const float *q = qr + (size_t)i * KVQ_D;
+    float acc = 0.0f;
+#if defined(KVQ_FMT_KIVI)
+    for (uint c = 0; c < KVQ_D; c++)
+        acc += q[c] * kivi_value(w, tside, j0 + j, c);
+#elif KVQ_NP > 0
+    for (uint b = 0; b < FMT_BLOCKS; b++) {
+        float a, o, si = 0.0f, sq = 0.0f;
+        fmt_affine(w, b, &a, &o);
+        /* each of the block's KVQ_CB code words read once */
+        for (uint t = 0; t < KVQ_CB; t++) {
+            uint word = w[b * KVQ_CB + t];
+            for (uint u = 0; u < 32 / KVQ_CB; u++) {
+                uint c = b * FMT_BLOCK + t * (32 / KVQ_CB) + u;
+                si += q[c] * (float)fmt_code_int((word >> (u * KVQ_CB)) & ((1u << KVQ_CB) - 1u));
+                sq += q[c];
+            }
+        }
+        acc += a * si + o * sq;
+    }
+#else
+    for (uint c = 0; c < KVQ_D; c++)
+        acc += q[c] * fmt_value(w, c);
+#endif
+    out[(size_t)i * n + j] = acc;
+}

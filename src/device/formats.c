@@ -1,0 +1,57 @@
+/* formats.c — launchers of the deployed formats' kernels (cl/formats.cl,
+ * doc/schemes.md §6): quantization, dequantization and compressed-domain
+ * logits, each program built with the format's options (kvq__dev_codec's
+ * format_opts). */
+#include "device/device.h"
+
+/* Quantization, one work-item per vector. */
+int kvq__dev_format_quantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count,
+                            cl_mem codes, cl_mem norms, cl_mem tside)
+{
+    cl_kernel k;
+    int st;
+    KVQ_TRY(st, kvq__rt_kernel(ctx, "common+formats", d->format_opts, "kvq_format_quantize", &k));
+    cl_uint n = (cl_uint)count, words = (cl_uint)d->words;
+    kvq__arg a[] = {{sizeof x, &x}, {4, &n}, {4, &words}, {sizeof codes, &codes},
+                   {sizeof norms, &norms}, {sizeof tside, &tside}};
+    KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
+    size_t ls = kvq__dev_group(ctx, k, 16), global = (count + ls - 1) / ls * ls;
+    st = kvq__dev_launch(ctx, k, 1, &global, &ls);
+cleanup:
+    return st;
+}
+
+/* x̂, one work-item per coordinate. */
+int kvq__dev_format_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem tside,
+                              size_t count, cl_mem xhat)
+{
+    cl_kernel k;
+    int st;
+    KVQ_TRY(st, kvq__rt_kernel(ctx, "common+formats", d->format_opts, "kvq_format_dequantize",
+                               &k));
+    cl_uint n = (cl_uint)count, words = (cl_uint)d->words;
+    kvq__arg a[] = {{sizeof codes, &codes}, {sizeof tside, &tside}, {4, &words}, {4, &n},
+                   {sizeof xhat, &xhat}};
+    KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
+    size_t g[2] = {(size_t)d->dim, count};
+    st = kvq__dev_launch(ctx, k, 2, g, NULL);
+cleanup:
+    return st;
+}
+
+/* Logits of keys j0 … j0+n−1 against nq queries, one work-item per (key, query). */
+int kvq__dev_format_logits(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem tside,
+                          cl_mem qr, size_t j0, size_t n, size_t nq, cl_mem out)
+{
+    cl_kernel k;
+    int st;
+    KVQ_TRY(st, kvq__rt_kernel(ctx, "common+formats", d->format_opts, "kvq_format_logits", &k));
+    cl_uint words = (cl_uint)d->words, uj0 = (cl_uint)j0, un = (cl_uint)n, unq = (cl_uint)nq;
+    kvq__arg a[] = {{sizeof codes, &codes}, {sizeof tside, &tside}, {4, &words}, {sizeof qr, &qr},
+                   {4, &uj0}, {4, &un}, {4, &unq}, {sizeof out, &out}};
+    KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
+    size_t g[2] = {n, nq};
+    st = kvq__dev_launch(ctx, k, 2, g, NULL);
+cleanup:
+    return st;
+}
