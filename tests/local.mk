@@ -11,7 +11,8 @@ KVQ_C_TESTS = \
 	tests/test_attention_ref tests/test_runner tests/test_real_fixture
 KVQ_SH_TESTS = \
 	tests/exports.sh tests/cli_devices.sh tests/cli_codebook.sh tests/fuzz_smoke.sh \
-	tests/conf_gpu_limits.sh tests/cli_run.sh tests/bench_smoke.sh tests/doc_refs.sh
+	tests/conf_gpu_limits.sh tests/cli_run.sh tests/bench_smoke.sh tests/doc_refs.sh \
+	tests/cli_shard.sh tests/cli_mpi.sh
 
 check_PROGRAMS += $(KVQ_C_TESTS)
 check_HEADERS += tests/conformance.h

@@ -8,6 +8,8 @@
 
 #include "cli/common.h"
 #include "cli/grid.h"
+#include "cli/mpi.h"
+#include "cli/sweep.h"
 
 #define MAX_SCHEMES 256
 #define MAX_SOURCES 128
@@ -16,8 +18,19 @@
 typedef struct sweep {
     kvq_cli_opts o;
     const char *schemes, *bits, *dists, *ranks, *out_dir;
+    const char *shard, *partial;   /* --shard I/N, --partial FILE (doc/scaling.md §2) */
     int findings;             /* the main job: print the verdicts */
 } sweep;
+
+/* The grid of a sweep, set up: schemes, sources or real data, experiment. */
+typedef struct grid {
+    int bits[8], nsch, nsrc;
+    kvq_scheme schemes[MAX_SCHEMES];
+    kvq_source sources[MAX_SOURCES];
+    kvq_kv kv;
+    const char *label;
+    kvq__experiment e;
+} grid;
 
 static const char sweep_help[] =
     "usage: kvq sweep [--schemes KV,KQV,QKQV] [--bits 2-6] [--dist gauss,t3,...]\n"
@@ -29,7 +42,12 @@ static const char sweep_help[] =
     "  --dist LIST        sources (default gauss)\n"
     "  --rank LIST        full and/or integers below d (default full)\n"
     "  --out DIR          write results.csv, results.json, findings.md and PNG plots\n"
-    "                     (kl, k_dir_err, dist6 against n; needs gnuplot) into DIR\n";
+    "                     (kl, k_dir_err, dist6 against n; needs gnuplot) into DIR\n"
+    "  --shard I/N        run only shard I (0..N-1) of the work items and write a\n"
+    "                     partial result (--partial FILE, or DIR/partial-I-of-N.json\n"
+    "                     with --out DIR) for 'kvq merge'; under mpirun each rank\n"
+    "                     runs its shard and rank 0 writes the reports\n"
+    "  --partial FILE     where --shard writes its partial result\n";
 
 static const char findings_help[] =
     "usage: kvq findings [--out DIR] [sweep options]\n\n"
@@ -44,7 +62,8 @@ static int parse(sweep *s, int argc, char **argv)
     static const kvq_cli_str_opt lists[] = {
         {"--schemes", offsetof(sweep, schemes)}, {"--bits", offsetof(sweep, bits)},
         {"--dist", offsetof(sweep, dists)}, {"--rank", offsetof(sweep, ranks)},
-        {"--out", offsetof(sweep, out_dir)},
+        {"--out", offsetof(sweep, out_dir)}, {"--shard", offsetof(sweep, shard)},
+        {"--partial", offsetof(sweep, partial)},
     };
     for (int i = 1; i < argc; i++) {
         int k = kvq_cli_opts_parse(&s->o, argc, argv, &i);
@@ -113,56 +132,77 @@ static void print_verdicts(const kvq__findings *fs)
         printf("%s: %s\n", fs->f[i].id, fs->f[i].claim);
 }
 
-/* Runs the grid and reports; exit status. */
-static int run_sweep(sweep *s)
+/* Sets up the grid the options describe; exit status or 0. */
+static int grid_setup(sweep *s, grid *g)
 {
-    int bits[8], rc = 0, st;
-    static kvq_scheme schemes[MAX_SCHEMES];
-    static kvq_source sources[MAX_SOURCES];
-    kvq_kv kv;
-    const char *label = NULL;
-    kvq__results *res = NULL;
-    kvq__findings *fs = NULL;
-    kvq_ctx *ctx = NULL;
-    int nbits = -kvq_grid_bits(s->bits, bits, 8);
+    int nbits = -kvq_grid_bits(s->bits, g->bits, 8), rc;
     if (nbits <= 0)
         return -nbits;
-    int nsch = -kvq_grid_schemes(s->schemes, bits, nbits, schemes, MAX_SCHEMES);
-    if (nsch <= 0)
-        return -nsch;
-    if ((rc = kvq_cli_load_real(&s->o, &kv, &label)))
+    if ((g->nsch = -kvq_grid_schemes(s->schemes, g->bits, nbits, g->schemes, MAX_SCHEMES)) <= 0)
+        return -g->nsch;
+    if ((rc = kvq_cli_load_real(&s->o, &g->kv, &g->label)))
         return rc;
-    int nsrc = 1;
-    if (label) {
+    g->nsrc = 1;
+    if (g->label) {
         char err[256];
-        if (kvq_dim_check(kv.dim, err, sizeof err)) {
-            rc = kvq_cli_error(label, "%s", err);
-            goto cleanup;
+        if (kvq_dim_check(g->kv.dim, err, sizeof err))
+            return kvq_cli_error(g->label, "%s", err);
+        s->o.dim = (long)g->kv.dim;
+        if (!s->o.trials_given || (size_t)s->o.trials > g->kv.heads)
+            s->o.trials = (long)g->kv.heads;
+    } else if ((g->nsrc = -kvq_grid_sources(s->dists, s->ranks, (int)s->o.dim, g->sources,
+                                            MAX_SOURCES)) <= 0)
+        return -g->nsrc;
+    g->e = kvq_cli_experiment(&s->o, g->schemes, (size_t)g->nsch, g->sources, (size_t)g->nsrc,
+                              g->label ? &g->kv : NULL, g->label);
+    return 0;
+}
+
+/* The options that define the grid, as given (before real data fixes d and
+ * T), in a fixed order: what a partial result records and merge re-parses. */
+static int grid_args(const sweep *s, kvq__partial *p)
+{
+    char num[6][40];
+    const kvq_cli_opts *o = &s->o;
+    snprintf(num[0], 40, "%ld", o->dim);
+    snprintf(num[1], 40, "%ld", o->keys);
+    snprintf(num[2], 40, "%ld", o->queries);
+    snprintf(num[3], 40, "%ld", o->trials);
+    snprintf(num[4], 40, "%ld", o->topk);
+    snprintf(num[5], 40, "%a", o->sharpness);
+    const char *const all[][2] = {
+        {"--schemes", s->schemes}, {"--bits", s->bits}, {"--dist", s->dists},
+        {"--rank", s->ranks}, {"--dim", num[0]}, {"--keys", num[1]}, {"--queries", num[2]},
+        {"--trials", o->trials_given ? num[3] : NULL}, {"--topk", num[4]},
+        {"--sharpness", num[5]}, {"--kv", o->kv_file}, {"--keys-file", o->keys_file},
+        {"--values-file", o->values_file}, {"--queries-file", o->queries_file},
+        {"--k-name", o->k_name}, {"--v-name", o->v_name}, {"--q-name", o->q_name},
+    };
+    size_t n = sizeof all / sizeof all[0];
+    if (!(p->grid = calloc(2 * n, sizeof *p->grid)))
+        return KVQ_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (all[i][1]) {
+            p->grid[p->ngrid++] = strdup(all[i][0]);
+            p->grid[p->ngrid++] = strdup(all[i][1]);
+            if (!p->grid[p->ngrid - 1] || !p->grid[p->ngrid - 2])
+                return KVQ_ERR_NOMEM;
         }
-        s->o.dim = (long)kv.dim;
-        if (!s->o.trials_given || (size_t)s->o.trials > kv.heads)
-            s->o.trials = (long)kv.heads;
-    } else if ((nsrc = -kvq_grid_sources(s->dists, s->ranks, (int)s->o.dim, sources,
-                                         MAX_SOURCES)) <= 0) {
-        rc = -nsrc;
-        goto cleanup;
-    }
-    if (s->out_dir && (rc = make_dir(s->out_dir)))
-        goto cleanup;
-    if (!(ctx = kvq_cli_open_device(&s->o, &rc)))
-        goto cleanup;
-    if (!s->o.quiet)
-        fprintf(stderr, "kvq: %d scheme×budget × %d source(s) × %ld trials on %s\n", nsch, nsrc,
-                s->o.trials, kvq_ctx_device(ctx)->name);
-    kvq__experiment e = kvq_cli_experiment(&s->o, schemes, (size_t)nsch, sources, (size_t)nsrc,
-                                          label ? &kv : NULL, label);
-    if ((st = kvq__results_create(&res, s->o.seed)) || (st = kvq__experiment_run(ctx, &e, res)) ||
-        (st = kvq__results_summarize(res)) || (st = kvq__findings_evaluate(res, s->o.seed, &fs))) {
-        rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
+    return KVQ_OK;
+}
+
+/* Writes the reports of a complete results table; exit status. */
+static int report(const sweep *s, kvq__results *res)
+{
+    kvq__findings *fs = NULL;
+    int rc = 0, st;
+    if ((st = kvq__results_summarize(res)) || (st = kvq__findings_evaluate(res, s->o.seed, &fs))) {
+        rc = kvq_cli_report_failure(NULL, &s->o, s->findings ? "findings" : "sweep", st);
         goto cleanup;
     }
     report_args ra = {res, fs};
-    if (s->out_dir && ((rc = write_file(s->out_dir, "results.csv", write_csv, &ra)) ||
+    if (s->out_dir && ((rc = make_dir(s->out_dir)) ||
+                       (rc = write_file(s->out_dir, "results.csv", write_csv, &ra)) ||
                        (rc = write_file(s->out_dir, "results.json", write_json, &ra)) ||
                        (rc = write_file(s->out_dir, "findings.md", write_md, &ra)) ||
                        (rc = kvq_plots_write(s->out_dir, res, s->o.quiet))))
@@ -179,9 +219,240 @@ static int run_sweep(sweep *s)
     rc = fflush(stdout) ? kvq_cli_fail("stdout", "write error") : 0;
 cleanup:
     kvq__findings_free(fs);
+    return rc;
+}
+
+/* Parses "I/N" (0 <= I < N <= 100000) into p; exit status or 0. */
+static int parse_shard(const char *text, kvq__partial *p)
+{
+    unsigned long i, n;
+    int used = 0;
+    if (sscanf(text, "%lu/%lu%n", &i, &n, &used) != 2 || text[used] || *text == '-' ||
+        n < 1 || n > 100000 || i >= n)
+        return kvq_cli_error("--shard", "'%s' is not I/N with 0 <= I < N <= 100000", text);
+    p->shard = i;
+    p->nshards = n;
+    return 0;
+}
+
+/* kvq__write_atomic writer of a partial result. */
+static int write_partial(FILE *f, void *p)
+{
+    return kvq__partial_write(f, p);
+}
+
+/* Writes this shard's partial result file; exit status. */
+static int save_partial(const sweep *s, const kvq__partial *p)
+{
+    char path[4096];
+    if (s->partial)
+        snprintf(path, sizeof path, "%s", s->partial);
+    else
+        snprintf(path, sizeof path, "%s/partial-%zu-of-%zu.json", s->out_dir, p->shard,
+                 p->nshards);
+    int st = kvq__write_atomic(path, write_partial, (void *)p);
+    if (st)
+        return kvq_cli_fail(path, "cannot write: %s", kvq_strerror(st));
+    if (!s->o.quiet)
+        fprintf(stderr, "kvq: shard %zu/%zu (items %zu..%zu of %zu) written to %s\n", p->shard,
+                p->nshards, p->begin, p->end, p->total, path);
+    return 0;
+}
+
+/* A fresh results table of g's cells filled from the checked partials. */
+static int results_from(const grid *g, uint64_t seed, const kvq__partial *p, size_t n,
+                        kvq__results **res)
+{
+    int st = kvq__results_create(res, seed);
+    if (!st)
+        st = kvq__experiment_cells(&g->e, NULL, *res);
+    for (size_t i = 0; i < n && !st; i++)
+        st = kvq__partial_apply(&p[i], &g->e, *res);
+    return st;
+}
+
+/* Rank 0: the ranks' partial texts checked and merged, then the reports. */
+static int merge_ranks(const sweep *s, const grid *g, char **texts, const size_t *lens,
+                       const int *oks, size_t n)
+{
+    char err[256];
+    long bad = -1;
+    int rc = KVQ_EXIT_RUNTIME;
+    size_t r = 0;
+    kvq__partial *all = calloc(n, sizeof *all);
+    kvq__results *res = NULL;
+    while (r < n && oks[r])
+        r++;
+    if (r < n) {
+        kvq_cli_fail("mpi", "rank %zu of %zu failed (its error is above); no report written", r, n);
+        goto cleanup;
+    }
+    if (!all) {
+        kvq_cli_fail("mpi", "out of memory");
+        goto cleanup;
+    }
+    for (r = 0; r < n; r++)
+        if (kvq__partial_parse(texts[r], lens[r], &all[r], err, sizeof err)) {
+            kvq_cli_fail("mpi", "rank %zu sent a bad partial result: %s", r, err);
+            goto cleanup;
+        }
+    if (kvq__partials_check(all, n, &bad, err, sizeof err))
+        kvq_cli_fail("mpi", "rank %ld: %s", bad, err);
+    else if (results_from(g, s->o.seed, all, n, &res))
+        kvq_cli_fail("mpi", "merging the partial results failed");
+    else
+        rc = report(s, res);
+cleanup:
+    for (r = 0; all && r < n; r++)
+        kvq__partial_clear(&all[r]);
+    free(all);
+    kvq__results_free(res);
+    return rc;
+}
+
+/* Every rank of an MPI job ends here, whether its part worked (ok) or not:
+ * it sends its partial result to rank 0, which merges and reports. */
+static int mpi_merge(const sweep *s, const grid *g, const kvq__partial *mine, int ok)
+{
+    char *text = NULL, **texts = NULL;
+    size_t len = 0, *lens = NULL, n = (size_t)kvq_mpi_size();
+    int *oks = NULL, rc;
+    FILE *f = ok ? open_memstream(&text, &len) : NULL;
+    if (ok && (!f || (kvq__partial_write(f, mine) | fclose(f))))
+        ok = 0;
+    if (kvq_mpi_gather(ok, text, ok ? len : 0, &texts, &lens, &oks))
+        rc = kvq_cli_fail("mpi", "gathering the partial results failed");
+    else if (kvq_mpi_rank())
+        rc = ok ? 0 : KVQ_EXIT_RUNTIME;
+    else
+        rc = merge_ranks(s, g, texts, lens, oks, n);
+    for (size_t r = 0; texts && r < n; r++)
+        free(texts[r]);
+    free(texts);
+    free(lens);
+    free(oks);
+    free(text);
+    return rc;
+}
+
+/* Runs the grid (or this shard or rank's part of it) and reports; exit status. */
+static int run_sweep(sweep *s)
+{
+    int rc = 0, st, mpi = kvq_mpi_size() > 1;
+    grid *g = calloc(1, sizeof *g);
+    kvq__partial part = {.nshards = 1};
+    kvq__results *res = NULL;
+    kvq_ctx *ctx = NULL;
+    char spec[32];
+    if (mpi && !s->o.device)   /* collective: before anything a rank could fail at */
+        s->o.device = kvq_mpi_device_spec(spec, sizeof spec);
+    if (!g) {
+        rc = kvq_cli_fail("sweep", "out of memory");
+        goto cleanup;
+    }
+    if (s->shard && (rc = parse_shard(s->shard, &part)))
+        goto cleanup;
+    if (s->shard && mpi) {
+        rc = kvq_cli_error("--shard", "not under mpirun: the ranks are the shards");
+        goto cleanup;
+    }
+    if (s->shard && !s->partial && !s->out_dir) {
+        rc = kvq_cli_error("--shard", "needs --partial FILE or --out DIR for its partial result");
+        goto cleanup;
+    }
+    if (mpi) {
+        part.shard = (size_t)kvq_mpi_rank();
+        part.nshards = (size_t)kvq_mpi_size();
+    }
+    if (grid_args(s, &part)) {
+        rc = kvq_cli_fail("sweep", "out of memory");
+        goto cleanup;
+    }
+    if ((rc = grid_setup(s, g)))
+        goto cleanup;
+    if (s->out_dir && (!mpi || !kvq_mpi_rank()) && (rc = make_dir(s->out_dir)))
+        goto cleanup;
+    if (!(ctx = kvq_cli_open_device(&s->o, &rc)))
+        goto cleanup;
+    part.seed = s->o.seed;
+    part.total = kvq__experiment_items(&g->e);
+    kvq__shard_range(part.total, part.shard, part.nshards, &part.begin, &part.end);
+    snprintf(part.command, sizeof part.command, "%s", s->findings ? "findings" : "sweep");
+    snprintf(part.device, sizeof part.device, "%s", kvq_ctx_device(ctx)->name);
+    g->e.item_begin = part.begin;
+    g->e.item_end = part.end;
+    if (!s->o.quiet && (!mpi || !kvq_mpi_rank()))
+        fprintf(stderr, "kvq: %d scheme×budget × %d source(s) × %ld trials on %s%s\n", g->nsch,
+                g->nsrc, s->o.trials, kvq_ctx_device(ctx)->name,
+                part.nshards > 1 ? (mpi ? " (rank 0 of the MPI job)" : " (one shard)") : "");
+    if ((st = kvq__results_create(&res, s->o.seed)) || (st = kvq__experiment_run(ctx, &g->e, res)) ||
+        (part.nshards > 1 && (st = kvq__partial_collect(&part, &g->e, res))))
+        rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
+    else if (!mpi)
+        rc = part.nshards > 1 ? save_partial(s, &part) : report(s, res);
+cleanup:
+    if (mpi)
+        rc = mpi_merge(s, g, &part, rc == 0);
+    kvq__partial_clear(&part);
     kvq__results_free(res);
     kvq_ctx_destroy(ctx);
-    kvq__kv_clear(&kv);
+    if (g)
+        kvq__kv_clear(&g->kv);
+    free(g);
+    return rc;
+}
+
+/* Merges checked partial results into the reports of one run (sweep.h). */
+int kvq_sweep_merge(const kvq__partial *p, size_t n, const char *out_dir, int json, int quiet)
+{
+    int findings = !strcmp(p[0].command, "findings"), rc;
+    sweep s = {.schemes = "KV,KQV,QKQV", .bits = "2-6", .dists = findings ? "gauss,t5,t3" : "gauss",
+               .ranks = findings ? "full,32,8" : "full", .findings = findings};
+    char **argv = calloc(p[0].ngrid + 1, sizeof *argv);
+    grid *g = calloc(1, sizeof *g);
+    kvq__results *res = NULL;
+    if (!argv || !g) {
+        rc = kvq_cli_fail("merge", "out of memory");
+        goto cleanup;
+    }
+    argv[0] = (char *)p[0].command;
+    for (size_t i = 0; i < p[0].ngrid; i++)
+        argv[i + 1] = p[0].grid[i];
+    kvq_cli_opts_init(&s.o);
+    if ((rc = parse(&s, (int)p[0].ngrid + 1, argv)))
+        goto cleanup;
+    s.o.seed = p[0].seed;
+    s.o.json = json;
+    s.o.quiet = quiet;
+    s.out_dir = out_dir;
+    if ((rc = grid_setup(&s, g)))
+        goto cleanup;
+    if (kvq__experiment_items(&g->e) != p[0].total) {
+        rc = kvq_cli_error("merge", "the partial results describe %zu work items, their grid has "
+                           "%zu (made by another kvq version?)", p[0].total,
+                           kvq__experiment_items(&g->e));
+        goto cleanup;
+    }
+    rc = results_from(g, s.o.seed, p, n, &res) ? kvq_cli_fail("merge", "out of memory")
+                                               : report(&s, res);
+cleanup:
+    kvq__results_free(res);
+    if (g)
+        kvq__kv_clear(&g->kv);
+    free(g);
+    free(argv);
+    return rc;
+}
+
+/* Parses and runs sweep/findings, as one rank when mpirun started us. */
+static int run_parsed(sweep *s, int argc, char **argv)
+{
+    kvq_mpi_start(&argc, &argv);
+    kvq_cli_opts_init(&s->o);
+    int rc = parse(s, argc, argv);
+    if (!rc)
+        rc = run_sweep(s);
+    kvq_mpi_finish();
     return rc;
 }
 
@@ -193,9 +464,7 @@ int kvq_cmd_sweep(int argc, char **argv)
         printf("%s%s", sweep_help, kvq_cli_opts_help);
         return KVQ_EXIT_OK;
     }
-    kvq_cli_opts_init(&s.o);
-    int rc = parse(&s, argc, argv);
-    return rc ? rc : run_sweep(&s);
+    return run_parsed(&s, argc, argv);
 }
 
 /* `kvq findings`: the paper grid and a verdict on each finding. */
@@ -207,7 +476,5 @@ int kvq_cmd_findings(int argc, char **argv)
         printf("%s\n%s%s", findings_help, sweep_help, kvq_cli_opts_help);
         return KVQ_EXIT_OK;
     }
-    kvq_cli_opts_init(&s.o);
-    int rc = parse(&s, argc, argv);
-    return rc ? rc : run_sweep(&s);
+    return run_parsed(&s, argc, argv);
 }
