@@ -3,4 +3,4 @@
 libkvq_impl_la_SOURCES += src/analysis/analysis.h src/analysis/metrics.c src/analysis/stats.c \
 	src/analysis/findings.c src/analysis/report.c src/analysis/report.h src/analysis/runner.c \
 	src/analysis/kv_codes.h src/analysis/kv_codes.c \
-	src/analysis/partial.h src/analysis/partial.c
+	src/analysis/partial.h src/analysis/partial.c src/analysis/parallel.c

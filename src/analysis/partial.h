@@ -43,4 +43,11 @@ int kvq__partials_check(const kvq__partial *p, size_t n, long *bad, char *err, s
  * shard's, or "mixed" when its items ran on devices of different names. */
 int kvq__partial_apply(const kvq__partial *p, const kvq__experiment *e, kvq__results *r);
 
+/* Runs e's work items [item_begin, item_end) (all when item_end is 0)
+ * split into n contiguous blocks, block i on ctxs[i] in a thread of its own
+ * (doc/scaling.md §4), and appends e's cells to r with every item's values;
+ * a cell's device is its contexts' device name, or "mixed". */
+int kvq__experiment_run_parallel(kvq_ctx *const *ctxs, size_t n, const kvq__experiment *e,
+                                 kvq__results *r);
+
 #endif

@@ -19,6 +19,7 @@ typedef struct sweep {
     kvq_cli_opts o;
     const char *schemes, *bits, *dists, *ranks, *out_dir;
     const char *shard, *partial;   /* --shard I/N, --partial FILE (doc/scaling.md §2) */
+    const char *devices;           /* --devices all|LIST (doc/scaling.md §4) */
     int findings;             /* the main job: print the verdicts */
 } sweep;
 
@@ -47,7 +48,9 @@ static const char sweep_help[] =
     "                     partial result (--partial FILE, or DIR/partial-I-of-N.json\n"
     "                     with --out DIR) for 'kvq merge'; under mpirun each rank\n"
     "                     runs its shard and rank 0 writes the reports\n"
-    "  --partial FILE     where --shard writes its partial result\n";
+    "  --partial FILE     where --shard writes its partial result\n"
+    "  --devices all|LIST spread the work over several devices at once, one thread\n"
+    "                     each (all: every OpenCL device; the host only when named)\n";
 
 static const char findings_help[] =
     "usage: kvq findings [--out DIR] [sweep options]\n\n"
@@ -63,7 +66,7 @@ static int parse(sweep *s, int argc, char **argv)
         {"--schemes", offsetof(sweep, schemes)}, {"--bits", offsetof(sweep, bits)},
         {"--dist", offsetof(sweep, dists)}, {"--rank", offsetof(sweep, ranks)},
         {"--out", offsetof(sweep, out_dir)}, {"--shard", offsetof(sweep, shard)},
-        {"--partial", offsetof(sweep, partial)},
+        {"--partial", offsetof(sweep, partial)}, {"--devices", offsetof(sweep, devices)},
     };
     for (int i = 1; i < argc; i++) {
         int k = kvq_cli_opts_parse(&s->o, argc, argv, &i);
@@ -335,6 +338,15 @@ static int mpi_merge(const sweep *s, const grid *g, const kvq__partial *mine, in
     return rc;
 }
 
+/* The name the contexts share, or "mixed" (as a merged cell's device). */
+static void devices_name(kvq_ctx *const *ctxs, size_t n, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", kvq_ctx_device(ctxs[0])->name);
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(buf, kvq_ctx_device(ctxs[i])->name))
+            snprintf(buf, len, "mixed");
+}
+
 /* Runs the grid (or this shard or rank's part of it) and reports; exit status. */
 static int run_sweep(sweep *s)
 {
@@ -342,9 +354,10 @@ static int run_sweep(sweep *s)
     grid *g = calloc(1, sizeof *g);
     kvq__partial part = {.nshards = 1};
     kvq__results *res = NULL;
-    kvq_ctx *ctx = NULL;
+    kvq_ctx *ctx = NULL, **ctxs = NULL;
+    size_t nctx = 1;
     char spec[32];
-    if (mpi && !s->o.device)   /* collective: before anything a rank could fail at */
+    if (mpi && !s->o.device && !s->devices)   /* collective: before anything a rank could fail at */
         s->o.device = kvq_mpi_device_spec(spec, sizeof spec);
     if (!g) {
         rc = kvq_cli_fail("sweep", "out of memory");
@@ -372,20 +385,27 @@ static int run_sweep(sweep *s)
         goto cleanup;
     if (s->out_dir && (!mpi || !kvq_mpi_rank()) && (rc = make_dir(s->out_dir)))
         goto cleanup;
-    if (!(ctx = kvq_cli_open_device(&s->o, &rc)))
+    if (s->devices && s->o.device) {
+        rc = kvq_cli_error("--devices", "give either --device or --devices");
+        goto cleanup;
+    }
+    if (s->devices ? !(ctxs = kvq_cli_open_devices(s->devices, &nctx, &rc))
+                   : !(ctx = kvq_cli_open_device(&s->o, &rc)))
         goto cleanup;
     part.seed = s->o.seed;
     part.total = kvq__experiment_items(&g->e);
     kvq__shard_range(part.total, part.shard, part.nshards, &part.begin, &part.end);
     snprintf(part.command, sizeof part.command, "%s", s->findings ? "findings" : "sweep");
-    snprintf(part.device, sizeof part.device, "%s", kvq_ctx_device(ctx)->name);
+    devices_name(ctxs ? ctxs : &ctx, nctx, part.device, sizeof part.device);
     g->e.item_begin = part.begin;
     g->e.item_end = part.end;
     if (!s->o.quiet && (!mpi || !kvq_mpi_rank()))
         fprintf(stderr, "kvq: %d scheme×budget × %d source(s) × %ld trials on %s%s\n", g->nsch,
-                g->nsrc, s->o.trials, kvq_ctx_device(ctx)->name,
+                g->nsrc, s->o.trials, part.device,
                 part.nshards > 1 ? (mpi ? " (rank 0 of the MPI job)" : " (one shard)") : "");
-    if ((st = kvq__results_create(&res, s->o.seed)) || (st = kvq__experiment_run(ctx, &g->e, res)) ||
+    if ((st = kvq__results_create(&res, s->o.seed)) || 
+        (st = ctxs ? kvq__experiment_run_parallel(ctxs, nctx, &g->e, res)
+                   : kvq__experiment_run(ctx, &g->e, res)) ||
         (part.nshards > 1 && (st = kvq__partial_collect(&part, &g->e, res))))
         rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
     else if (!mpi)
@@ -396,6 +416,7 @@ cleanup:
     kvq__partial_clear(&part);
     kvq__results_free(res);
     kvq_ctx_destroy(ctx);
+    kvq_cli_close_devices(ctxs, ctxs ? nctx : 0);
     if (g)
         kvq__kv_clear(&g->kv);
     free(g);

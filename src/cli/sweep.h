@@ -9,4 +9,9 @@
  * exit status. */
 int kvq_sweep_merge(const kvq__partial *p, size_t n, const char *out_dir, int json, int quiet);
 
+/* Opens the contexts of `--devices all|SPEC,SPEC,…` ("all": every OpenCL
+ * device; a spec may repeat); NULL after printing the error (status in *rc). */
+kvq_ctx **kvq_cli_open_devices(const char *list, size_t *n, int *rc);
+void kvq_cli_close_devices(kvq_ctx **ctxs, size_t n);
+
 #endif
