@@ -13,7 +13,7 @@ if ! grep -q '^#define HAVE_MPI 1' "${top_builddir:-.}/config.h" 2>/dev/null ||
 fi
 n=0
 t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
-echo "1..6"
+echo "1..7"
 # root in containers, more ranks than cores on small machines; a hung job must not hang make check
 mpi() { timeout 300 mpirun --allow-run-as-root --oversubscribe "$@"; }
 untime_json() { sed 's/,"timing":{"seconds":[^}]*}//g' "$1"; }
@@ -52,3 +52,8 @@ mpi -n 3 sh -c 'if [ "$OMPI_COMM_WORLD_RANK" = 2 ]; then exec timeout -s KILL 1 
   "$kvq" sweep $args --trials 2000 --out "$tmp/k" >"$tmp/o" 2>"$tmp/e"; rc=$?
 [ $rc != 0 ] && [ $rc != 124 ] && [ ! -e "$tmp/k/results.json" ] && [ ! -s "$tmp/o" ]
 t $? "a killed rank: the job ends, no report"
+
+# 7: an argument error is the same on every rank: said once, by rank 0
+mpi -n 3 "$kvq" sweep $args --bits 9 >"$tmp/o" 2>"$tmp/e"; rc=$?
+[ $rc != 0 ] && [ "$(grep -c '^kvq: ' "$tmp/e")" = 1 ] && grep -q '^kvq: --bits' "$tmp/e"
+t $? "an argument error: one line, not one per rank"

@@ -8,7 +8,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvq-shard.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 n=0
 t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
-echo "1..14"
+echo "1..16"
 # timing is the one thing a merge may change: drop it from JSON and CSV
 untime_json() { sed 's/,"timing":{"seconds":[^}]*}//g' "$1"; }
 untime_csv() { cut -d, -f14 --complement "$1"; }   # column 14 is "seconds"
@@ -55,3 +55,17 @@ bad "shard 0/3 is missing" "$tmp"/sh/partial-1-of-3.json "$tmp"/sh/partial-2-of-
 "$kvq" sweep $args --shard 2/2 --partial "$tmp/x.json" 2>"$tmp/e"; [ $? = 2 ] && grep -q "^kvq: --shard" "$tmp/e" &&
   [ ! -e "$tmp/x.json" ]; t $? "shard index out of range"
 "$kvq" sweep $args --shard 0/2 2>"$tmp/e"; [ $? = 2 ] && grep -q "needs --partial" "$tmp/e"; t $? "shard without an output"
+
+# 15: more shards than items: the empty shards run nothing and merge fine
+tiny="--schemes KV --bits 2 --trials 2 --keys 64 --queries 4 --dim 16 --quiet"
+"$kvq" sweep $tiny --json >"$tmp/t1.json" &&
+  for i in 0 1 2; do "$kvq" sweep $tiny --shard $i/3 --partial "$tmp/t$i-3.json" || exit 1; done &&
+  grep -q '"items":\[0,0\]' "$tmp/t0-3.json" &&
+  "$kvq" merge --json "$tmp"/t?-3.json >"$tmp/t3.json" &&
+  untime_json "$tmp/t1.json" >"$tmp/a" && untime_json "$tmp/t3.json" >"$tmp/b" && cmp -s "$tmp/a" "$tmp/b"
+t $? "3 shards of 2 items (one empty) merge to one run"
+
+# 16: one shard of one is still a partial result, and merges alone
+"$kvq" sweep $tiny --shard 0/1 --partial "$tmp/only.json" && "$kvq" merge --json "$tmp/only.json" >"$tmp/o1.json" &&
+  untime_json "$tmp/o1.json" >"$tmp/b" && cmp -s "$tmp/a" "$tmp/b"
+t $? "--shard 0/1 writes a partial result that merges alone"

@@ -2,9 +2,11 @@
  * and `kvq findings` (the paper's grid, ending in the verdict table). Both
  * write results.csv, results.json, findings.md and plots with --out DIR. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/common.h"
 #include "cli/grid.h"
@@ -274,6 +276,30 @@ static int results_from(const grid *g, uint64_t seed, const kvq__partial *p, siz
     return st;
 }
 
+/* Points stderr at /dev/null; returns the saved descriptor (-1: unchanged). */
+static int quiet_stderr(void)
+{
+    int null = open("/dev/null", O_WRONLY), saved = null < 0 ? -1 : dup(2);
+    fflush(stderr);
+    if (saved >= 0 && dup2(null, 2) < 0) {
+        close(saved);
+        saved = -1;
+    }
+    if (null >= 0)
+        close(null);
+    return saved;
+}
+
+/* Undoes quiet_stderr. */
+static void restore_stderr(int saved)
+{
+    if (saved < 0)
+        return;
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+}
+
 /* Rank 0: the ranks' partial texts checked and merged, then the reports. */
 static int merge_ranks(const sweep *s, const grid *g, char **texts, const size_t *lens,
                        const int *oks, size_t n)
@@ -315,18 +341,20 @@ cleanup:
 
 /* Every rank of an MPI job ends here, whether its part worked (ok) or not:
  * it sends its partial result to rank 0, which merges and reports. */
-static int mpi_merge(const sweep *s, const grid *g, const kvq__partial *mine, int ok)
+static int mpi_merge(const sweep *s, const grid *g, const kvq__partial *mine, int own_rc)
 {
     char *text = NULL, **texts = NULL;
     size_t len = 0, *lens = NULL, n = (size_t)kvq_mpi_size();
-    int *oks = NULL, rc;
+    int *oks = NULL, rc, ok = own_rc == 0;
     FILE *f = ok ? open_memstream(&text, &len) : NULL;
     if (ok && (!f || (kvq__partial_write(f, mine) | fclose(f))))
         ok = 0;
     if (kvq_mpi_gather(ok, text, ok ? len : 0, &texts, &lens, &oks))
         rc = kvq_cli_fail("mpi", "gathering the partial results failed");
+    else if (!ok)              /* this rank's own error is already printed */
+        rc = own_rc ? own_rc : kvq_cli_fail("mpi", "cannot serialize the partial result");
     else if (kvq_mpi_rank())
-        rc = ok ? 0 : KVQ_EXIT_RUNTIME;
+        rc = 0;
     else
         rc = merge_ranks(s, g, texts, lens, oks, n);
     for (size_t r = 0; texts && r < n; r++)
@@ -381,7 +409,10 @@ static int run_sweep(sweep *s)
         rc = kvq_cli_fail("sweep", "out of memory");
         goto cleanup;
     }
-    if ((rc = grid_setup(s, g)))
+    int err_fd = mpi && kvq_mpi_rank() ? quiet_stderr() : -1;
+    rc = grid_setup(s, g);     /* the same argument errors on every rank: rank 0 says them */
+    restore_stderr(err_fd);
+    if (rc)
         goto cleanup;
     if (s->out_dir && (!mpi || !kvq_mpi_rank()) && (rc = make_dir(s->out_dir)))
         goto cleanup;
@@ -402,17 +433,19 @@ static int run_sweep(sweep *s)
     if (!s->o.quiet && (!mpi || !kvq_mpi_rank()))
         fprintf(stderr, "kvq: %d scheme×budget × %d source(s) × %ld trials on %s%s\n", g->nsch,
                 g->nsrc, s->o.trials, part.device,
-                part.nshards > 1 ? (mpi ? " (rank 0 of the MPI job)" : " (one shard)") : "");
-    if ((st = kvq__results_create(&res, s->o.seed)) || 
-        (st = ctxs ? kvq__experiment_run_parallel(ctxs, nctx, &g->e, res)
-                   : kvq__experiment_run(ctx, &g->e, res)) ||
-        (part.nshards > 1 && (st = kvq__partial_collect(&part, &g->e, res))))
+                mpi || s->shard ? (mpi ? " (rank 0 of the MPI job)" : " (one shard)") : "");
+    /* an empty shard (more shards than items) runs nothing: item_end 0 would mean all */
+    if ((st = kvq__results_create(&res, s->o.seed)) ||
+        (st = part.end == part.begin ? kvq__experiment_cells(&g->e, part.device, res)
+              : ctxs                 ? kvq__experiment_run_parallel(ctxs, nctx, &g->e, res)
+                                     : kvq__experiment_run(ctx, &g->e, res)) ||
+        ((mpi || s->shard) && (st = kvq__partial_collect(&part, &g->e, res))))
         rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
     else if (!mpi)
-        rc = part.nshards > 1 ? save_partial(s, &part) : report(s, res);
+        rc = s->shard ? save_partial(s, &part) : report(s, res);
 cleanup:
     if (mpi)
-        rc = mpi_merge(s, g, &part, rc == 0);
+        rc = mpi_merge(s, g, &part, rc);
     kvq__partial_clear(&part);
     kvq__results_free(res);
     kvq_ctx_destroy(ctx);
@@ -470,7 +503,9 @@ static int run_parsed(sweep *s, int argc, char **argv)
 {
     kvq_mpi_start(&argc, &argv);
     kvq_cli_opts_init(&s->o);
-    int rc = parse(s, argc, argv);
+    int err_fd = kvq_mpi_rank() ? quiet_stderr() : -1;
+    int rc = parse(s, argc, argv);   /* as in run_sweep: rank 0 reports argument errors */
+    restore_stderr(err_fd);
     if (!rc)
         rc = run_sweep(s);
     kvq_mpi_finish();
