@@ -11,6 +11,10 @@ if ! grep -q '^#define HAVE_MPI 1' "${top_builddir:-.}/config.h" 2>/dev/null ||
   echo "1..0 # SKIP kvq built without MPI (apt-get install openmpi-bin libopenmpi-dev)"
   exit 0
 fi
+# Open MPI's libraries leave allocations behind at MPI_Finalize (from plugins
+# it has unloaded, so no suppression can name them): no leak check under
+# mpirun. The same merge code is leak-checked by cli_shard.sh.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"; export ASAN_OPTIONS
 n=0
 t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 echo "1..7"
