@@ -13,7 +13,8 @@ KVQ_C_TESTS = \
 KVQ_SH_TESTS = \
 	tests/exports.sh tests/cli_devices.sh tests/cli_codebook.sh tests/fuzz_smoke.sh \
 	tests/conf_gpu_limits.sh tests/cli_run.sh tests/cli_formats.sh tests/bench_smoke.sh \
-	tests/doc_refs.sh tests/cli_budgets.sh
+	tests/doc_refs.sh tests/cli_budgets.sh tests/cli_shard.sh tests/cli_mpi.sh \
+	tests/cli_multidevice.sh
 
 check_PROGRAMS += $(KVQ_C_TESTS)
 check_HEADERS += tests/conformance.h
@@ -22,7 +23,7 @@ TESTS += $(KVQ_C_TESTS) $(KVQ_SH_TESTS)
 tests_test_public_api_LDADD = libkvq.la
 
 AM_TESTS_ENVIRONMENT += CLANG='$(CLANG)'; export CLANG;
-EXTRA_DIST += tests/device.sh tests/data/bad tests/data/good tests/data/real tests/fuzz/fuzz_npy.c \
+EXTRA_DIST += tests/device.sh tests/agree.py tests/data/bad tests/data/good tests/data/real tests/fuzz/fuzz_npy.c \
 	tests/fuzz/fuzz_safetensors.c tests/fuzz/fuzz_spec.c
 
 # libFuzzer targets for the two parsers: `make fuzz` builds them with clang,

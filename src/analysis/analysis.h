@@ -296,9 +296,19 @@ typedef struct kvq__experiment {
     int layer;                    /* real data: its layer in the file, < 0 for none */
     void (*progress)(void *arg, size_t done, size_t total);
     void *progress_arg;
+    /* Work items to run (doc/scaling.md §1): item (source s, trial t,
+     * scheme c) has index (s·trials + t)·nschemes + c; only [item_begin,
+     * item_end) run, the rest stay NaN. item_end 0: every item. */
+    size_t item_begin, item_end;
 } kvq__experiment;
 
-/* Runs the grid on ctx, appending one cell per (source, scheme) to r. */
+/* The number of work items: sources (1 for real data) × trials × schemes. */
+size_t kvq__experiment_items(const kvq__experiment *e);
+/* Appends the experiment's cells, one per (source, scheme) in the runner's
+ * order, NaN-filled, with this device name ("" when NULL); runs nothing. */
+int kvq__experiment_cells(const kvq__experiment *e, const char *device, kvq__results *r);
+/* Runs the grid's work items [item_begin, item_end) on ctx, appending one
+ * cell per (source, scheme) to r (kvq__experiment_cells, then the items). */
 int kvq__experiment_run(kvq_ctx *ctx, const kvq__experiment *e, kvq__results *r);
 
 #endif

@@ -120,12 +120,11 @@ static int run_scheme(kvq_ctx *ctx, const kvq__experiment *e, const kvq_scheme *
     return st;
 }
 
-/* Adds the result cells of one source, one per scheme; returns the index of
- * the first. */
-static int add_cells(const kvq__experiment *e, kvq_ctx *ctx, const char *dist, const char *rank,
-                     size_t keys, size_t queries, kvq__results *r, size_t *first)
+/* Adds the result cells of one source, one per scheme (device name as
+ * given, "" when NULL). */
+static int add_cells(const kvq__experiment *e, const char *device, const char *dist,
+                     const char *rank, size_t keys, size_t queries, kvq__results *r)
 {
-    *first = r->count;
     for (size_t c = 0; c < e->nschemes; c++) {
         const kvq_scheme *s = &e->schemes[c];
         kvq_budget bk, bv;
@@ -135,7 +134,7 @@ static int add_cells(const kvq__experiment *e, kvq_ctx *ctx, const char *dist, c
         tmpl.parsed = *s;
         snprintf(tmpl.dist, sizeof tmpl.dist, "%s", dist);
         snprintf(tmpl.rank, sizeof tmpl.rank, "%s", rank);
-        snprintf(tmpl.device, sizeof tmpl.device, "%s", kvq_ctx_device(ctx)->name);
+        snprintf(tmpl.device, sizeof tmpl.device, "%s", device ? device : "");
         tmpl.bits = s->bits;
         tmpl.dim = e->dim;
         tmpl.keys = keys;
@@ -163,16 +162,33 @@ static int add_cells(const kvq__experiment *e, kvq_ctx *ctx, const char *dist, c
     return KVQ_OK;
 }
 
-/* Runs every scheme on every trial of one source into cells[first …]. */
-static int run_source(kvq_ctx *ctx, const kvq__experiment *e, const kvq_source *src,
-                      kvq__results *r, size_t first, size_t *done, size_t total)
+/* The work items [begin, end) the experiment asks for (end 0: all). */
+static void item_range(const kvq__experiment *e, size_t *begin, size_t *end)
 {
+    size_t total = kvq__experiment_items(e);
+    *begin = e->item_end ? e->item_begin : 0;
+    *end = e->item_end && e->item_end < total ? e->item_end : total;
+}
+
+/* Runs the work items of one source that fall in [begin, end) into
+ * cells[first …]; a trial's data is made only when one of its items runs. */
+static int run_source(kvq_ctx *ctx, const kvq__experiment *e, size_t s, kvq__results *r,
+                      size_t first, size_t *done, size_t total)
+{
+    const kvq_source *src = e->real ? NULL : &e->sources[s];
+    size_t begin, end;
     double m[KVQ_METRIC_COUNT];
     int st = KVQ_OK;
+    item_range(e, &begin, &end);
     for (size_t t = 0; t < e->trials && !st; t++) {
+        size_t item0 = (s * e->trials + t) * e->nschemes;
+        if (item0 + e->nschemes <= begin || item0 >= end)
+            continue;
         trial_data td = {0};
         st = src ? trial_synthetic(e, src, (uint32_t)t, &td) : trial_real(e, (uint32_t)t, &td);
         for (size_t c = 0; c < e->nschemes && !st; c++) {
+            if (item0 + c < begin || item0 + c >= end)
+                continue;
             kvq__cell *cell = &r->cells[first + c];
             double t0 = kvq__mono_s(), qm = NAN, qb = NAN;
             st = run_scheme(ctx, e, &e->schemes[c], (uint32_t)t, &td, m, &qm, &qb);
@@ -191,29 +207,44 @@ static int run_source(kvq_ctx *ctx, const kvq__experiment *e, const kvq_source *
     return st;
 }
 
-/* Runs the grid on ctx, appending one cell per (source, scheme) to r. */
-int kvq__experiment_run(kvq_ctx *ctx, const kvq__experiment *e, kvq__results *r)
+/* Sources × trials × schemes (doc/scaling.md §1). */
+size_t kvq__experiment_items(const kvq__experiment *e)
 {
-    size_t done = 0, nsrc = e->real ? 1 : e->nsources;
-    size_t total = nsrc * e->trials * e->nschemes;
+    return (e->real ? 1 : e->nsources) * e->trials * e->nschemes;
+}
+
+/* Appends one NaN-filled cell per (source, scheme), in the runner's order. */
+int kvq__experiment_cells(const kvq__experiment *e, const char *device, kvq__results *r)
+{
     int st = KVQ_OK;
-    if (!ctx || !e || !r || !e->nschemes || !e->trials || (!e->real && !e->nsources))
+    if (!e || !r || !e->nschemes || !e->trials || (!e->real && !e->nsources))
         return KVQ_ERR_INVALID_ARG;
     if (e->real && (e->trials > e->real->heads || e->real->dim != (size_t)e->dim))
         return KVQ_ERR_INVALID_ARG;
-    for (size_t s = 0; s < nsrc && !st; s++) {
+    for (size_t s = 0; s < (e->real ? 1 : e->nsources) && !st; s++) {
         const kvq_source *src = e->real ? NULL : &e->sources[s];
         char rank[16];
-        size_t first;
         if (src && src->rank)
             snprintf(rank, sizeof rank, "%d", src->rank);
         else
             snprintf(rank, sizeof rank, "%s", src ? "full" : "real");
         size_t keys = e->real ? e->real->keys : e->keys;
         size_t queries = e->real && e->real->q.data ? e->real->queries : e->queries;
-        st = add_cells(e, ctx, src ? src->name : e->real_name, rank, keys, queries, r, &first);
-        if (!st)
-            st = run_source(ctx, e, src, r, first, &done, total);
+        st = add_cells(e, device, src ? src->name : e->real_name, rank, keys, queries, r);
     }
+    return st;
+}
+
+/* Runs the grid's work items [item_begin, item_end) on ctx, appending one
+ * cell per (source, scheme) to r; items outside stay NaN. */
+int kvq__experiment_run(kvq_ctx *ctx, const kvq__experiment *e, kvq__results *r)
+{
+    size_t done = 0, first = r ? r->count : 0, begin, end;
+    if (!ctx || !e)
+        return KVQ_ERR_INVALID_ARG;
+    int st = kvq__experiment_cells(e, kvq_ctx_device(ctx)->name, r);
+    item_range(e, &begin, &end);
+    for (size_t s = 0; s < (e->real ? 1 : e->nsources) && !st; s++)
+        st = run_source(ctx, e, s, r, first + s * e->nschemes, &done, end > begin ? end - begin : 0);
     return st;
 }

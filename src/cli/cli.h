@@ -53,5 +53,6 @@ int kvq_cmd_sweep(int argc, char **argv);
 int kvq_cmd_findings(int argc, char **argv);
 int kvq_cmd_compare(int argc, char **argv);
 int kvq_cmd_bench(int argc, char **argv);
+int kvq_cmd_merge(int argc, char **argv);
 
 #endif

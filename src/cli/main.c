@@ -20,6 +20,7 @@ static const command commands[] = {
     {"run", kvq_cmd_run, "one scheme and budget on one data source: every metric with CIs"},
     {"sweep", kvq_cmd_sweep, "a grid of schemes x budgets x sources; CSV, JSON, Markdown, plots"},
     {"findings", kvq_cmd_findings, "the main job: the paper grid and a verdict on each finding"},
+    {"merge", kvq_cmd_merge, "shards' partial results (sweep|findings --shard I/N) into one report"},
     {"compare", kvq_cmd_compare, "the same workloads on several devices: agreement and speed"},
     {"bench", kvq_cmd_bench, "the benchmark suite: kernels vs the copy roofline, CLBlast and the host"},
 };
