@@ -20,8 +20,7 @@ t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n 
 echo "1..7"
 # root in containers, more ranks than cores on small machines; a hung job must not hang make check
 mpi() { timeout 300 mpirun --allow-run-as-root --oversubscribe "$@"; }
-untime_json() { sed 's/,"timing":{"seconds":[^}]*}//g' "$1"; }
-untime_csv() { cut -d, -f14 --complement "$1"; }   # column 14 is "seconds"
+. "${top_srcdir:-.}/tests/untime.sh"
 args="--schemes KV,KQV,QKQV --bits 2,4 --dist gauss,t5 --trials 3 --keys 128 --queries 8 --dim 64 --quiet"
 
 # 1: the issue's acceptance shape, small: JSON of 3 ranks == one process

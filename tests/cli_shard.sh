@@ -9,9 +9,7 @@ trap 'rm -rf "$tmp"' EXIT
 n=0
 t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 echo "1..16"
-# timing is the one thing a merge may change: drop it from JSON and CSV
-untime_json() { sed 's/,"timing":{"seconds":[^}]*}//g' "$1"; }
-untime_csv() { cut -d, -f14 --complement "$1"; }   # column 14 is "seconds"
+. "${top_srcdir:-.}/tests/untime.sh"
 args="--schemes KV,KQV,QKQV --bits 2,4 --dist gauss,t5 --trials 3 --keys 128 --queries 8 --dim 64 --quiet"
 
 # 1-3: two shards + merge == one run (JSON on stdout)
@@ -26,7 +24,8 @@ args="--schemes KV,KQV,QKQV --bits 2,4 --dist gauss,t5 --trials 3 --keys 128 --q
 "$kvq" findings $args --out "$tmp/one" >"$tmp/one.txt" &&
   for i in 2 0 1; do "$kvq" findings $args --shard $i/3 --out "$tmp/sh" || exit 1; done; t $? "findings in 3 shards"
 "$kvq" merge --out "$tmp/m" "$tmp"/sh/partial-*-of-3.json >"$tmp/m.txt" &&
-  sed "s|$tmp/one/|DIR/|" "$tmp/one.txt" >"$tmp/a" && sed "s|$tmp/m/|DIR/|" "$tmp/m.txt" >"$tmp/b" &&
+  sed "s|$tmp/one/|DIR/|; /^timing: /d" "$tmp/one.txt" >"$tmp/a" &&
+  sed "s|$tmp/m/|DIR/|; /^timing: /d" "$tmp/m.txt" >"$tmp/b" &&
   grep -q "^F1 " "$tmp/a" && cmp -s "$tmp/a" "$tmp/b"; t $? "merged verdicts print as one run"
 untime_json "$tmp/one/results.json" >"$tmp/a"; untime_json "$tmp/m/results.json" >"$tmp/b"
 untime_csv "$tmp/one/results.csv" >"$tmp/c"; untime_csv "$tmp/m/results.csv" >"$tmp/d"
