@@ -279,19 +279,21 @@ KVQ_API int kvq_rotate(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t cou
 /* Metrics (doc/metrics.md), in report order. Q(ID, json name, higher is
  * better, field): the mean over queries of that kvq_query_metrics field;
  * D(ID, json name, higher is better): derived from the others or from the
- * per-vector errors. Names are the JSON keys and CSV column stems. */
+ * per-vector errors. Names are the JSON keys and CSV column stems. A new
+ * metric is appended: a metric's id keys its bootstrap stream, so existing
+ * metrics keep their confidence intervals. */
 #define KVQ_METRIC_LIST(Q, D)                                                           \
     Q(KL, "kl", 0, kl) Q(KL_REV, "kl_rev", 0, kl_rev) Q(JS, "js", 0, js)                 \
     Q(TV, "tv", 0, tv) Q(ENTROPY_REF, "entropy_ref", 0, entropy_ref)                     \
     Q(ENTROPY_QUANT, "entropy_quant", 0, entropy_quant)                                  \
     Q(TOP1, "top1", 1, top1) Q(TOPK_RECALL, "topk_recall", 1, topk_recall)               \
     Q(LOGIT_MSE, "logit_mse", 0, logit_mse) Q(LOGIT_BIAS, "logit_bias", 0, logit_bias)   \
-    D(JENSEN_RATIO, "jensen_ratio", 0) D(ONE_HOT, "one_hot", 0)                           \
+    D(JENSEN_RATIO, "jensen_ratio", 0)                                                   \
     Q(OUT_REL_ERR, "out_rel_err", 0, out_rel_err)                                        \
     Q(OUT_DIR_ERR, "out_dir_err", 0, out_dir_err)                                        \
     D(K_REL_MSE, "k_rel_mse", 0) D(K_DIR_ERR, "k_dir_err", 0)                            \
     D(V_REL_MSE, "v_rel_mse", 0) D(V_DIR_ERR, "v_dir_err", 0)                            \
-    D(DIST6, "dist6", 0)
+    D(DIST6, "dist6", 0) D(ONE_HOT, "one_hot", 0)
 
 enum kvq_metric {
 #define KVQ_METRIC_Q_(id, name, higher, field) KVQ_METRIC_##id,
