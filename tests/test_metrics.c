@@ -21,7 +21,7 @@ static void test_names(void)
 {
     static const char *spec =
         "kl kl_rev js tv entropy_ref entropy_quant top1 topk_recall logit_mse logit_bias "
-        "jensen_ratio one_hot out_rel_err out_dir_err k_rel_mse k_dir_err v_rel_mse v_dir_err dist6";
+        "jensen_ratio out_rel_err out_dir_err k_rel_mse k_dir_err v_rel_mse v_dir_err dist6 one_hot";
     char joined[512] = "";
     int round = 1;
     for (int i = 0; i < KVQ_METRIC_COUNT; i++) {
