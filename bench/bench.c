@@ -154,7 +154,6 @@ static void plan(suite *s)
 
 /* ---- host reference workloads ---- */
 
-/* n seeded normal floats. */
 static float *normals(size_t n, uint32_t tag)
 {
     float *x = malloc((n ? n : 1) * sizeof *x);
@@ -434,7 +433,6 @@ static void target_values(const ratios *r, double v[5])
     v[4] = r->opencl_vs_host;
 }
 
-/* Prints one stat2 in JSON (seconds). */
 static void json_stat(FILE *f, const char *key, stat2 s)
 {
     fprintf(f, "\"%s\":{\"median\":%.9g,\"min\":%.9g}", key, s.med, s.min);
@@ -533,7 +531,6 @@ static void print_formats(FILE *f, const suite *s)
     }
 }
 
-/* The readable table. */
 static void print_table(FILE *f, const suite *s, double seconds)
 {
     const kvq_device_info *di = kvq_ctx_device(s->dev);
@@ -570,7 +567,6 @@ static void print_table(FILE *f, const suite *s, double seconds)
             512.0 / code_bytes(128, 4, 0), 512.0 / code_bytes(128, 0, 1), r.host_kernels, seconds);
 }
 
-/* Runs the suite and prints the report to out; progress goes to stderr. */
 int kvq_bench_suite(const kvq_bench_opts *o, FILE *out)
 {
     suite *s = calloc(1, sizeof *s);

@@ -24,7 +24,6 @@ int kvq__results_create(kvq__results **out, uint64_t seed)
     return KVQ_OK;
 }
 
-/* Frees one cell's arrays. */
 static void cell_clear(kvq__cell *c)
 {
     for (int m = 0; m < KVQ_METRIC_COUNT; m++)
@@ -34,7 +33,6 @@ static void cell_clear(kvq__cell *c)
     free(c->summary);
 }
 
-/* Frees the table and every cell's arrays. */
 void kvq__results_free(kvq__results *r)
 {
     if (!r)
@@ -104,7 +102,6 @@ static int same_name(const char *a, const char *b)
     return *a == *b;
 }
 
-/* The printable data source of a cell (see analysis.h). */
 void kvq__cell_source(const kvq__cell *c, char *buf, size_t len)
 {
     if (c->real && c->layer >= 0)
@@ -113,7 +110,6 @@ void kvq__cell_source(const kvq__cell *c, char *buf, size_t len)
         snprintf(buf, len, "%s/%s", c->dist, c->rank);
 }
 
-/* The first cell with this scheme, bits, dist and rank. */
 const kvq__cell *kvq__results_find(const kvq__results *r, const char *scheme, int bits,
                                  const char *dist, const char *rank)
 {
@@ -182,7 +178,6 @@ int kvq__results_summarize(kvq__results *r)
 
 static const char *const verdict_names[] = { "NO DATA", "HOLDS", "FAILS", "MIXED" };
 
-/* The printable name of a finding verdict. */
 const char *kvq__verdict_name(int verdict)
 {
     return verdict >= 0 && verdict <= KVQ_MIXED ? verdict_names[verdict] : "?";
@@ -212,7 +207,6 @@ typedef struct builder {
     int status;
 } builder;
 
-/* 1 when two cells ran on the same data and sizes (see analysis.h). */
 int kvq__cell_same_data(const kvq__cell *x, const kvq__cell *y)
 {
     return x->dim == y->dim && x->keys == y->keys && x->queries == y->queries &&
@@ -486,7 +480,6 @@ int kvq__findings_evaluate(const kvq__results *r, uint64_t seed, kvq__findings *
     return KVQ_OK;
 }
 
-/* Frees findings from kvq__findings_evaluate. */
 void kvq__findings_free(kvq__findings *f)
 {
     if (!f)

@@ -25,7 +25,6 @@ int kvq__kv_codes_make(kvq__kv_codes *c, kvq_ctx *ctx, const kvq_scheme *s, int 
     return quantize(ctx, c->v_codec, v, keys, &c->v_codes);
 }
 
-/* Frees the codecs and codes. */
 void kvq__kv_codes_free(kvq__kv_codes *c)
 {
     kvq__qtensor_clear(&c->k_codes);

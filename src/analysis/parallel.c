@@ -31,7 +31,6 @@ static void *run_block(void *arg)
     return NULL;
 }
 
-/* Frees the blocks' values. */
 static void blocks_free(block *b, size_t n)
 {
     for (size_t i = 0; b && i < n; i++)

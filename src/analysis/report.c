@@ -68,7 +68,6 @@ void kvq__json_strings(FILE *f, const char *const kv[][2], size_t n)
     }
 }
 
-/* A JSON array of t numbers. */
 static void json_array(FILE *f, const double *x, size_t t)
 {
     char b[40];
@@ -152,7 +151,6 @@ static void json_config(FILE *f, const kvq__cell *c, uint64_t seed)
     fprintf(f, "\"v\":%s}}", num17(b, c->eff_bits_v));
 }
 
-/* doc/conformance.md §6.3 `run` object of one cell. */
 int kvq__report_json_cell(FILE *f, const kvq__cell *c, uint64_t seed)
 {
     char b[40];
@@ -180,7 +178,6 @@ int kvq__report_json_cell(FILE *f, const kvq__cell *c, uint64_t seed)
     return stream_status(f);
 }
 
-/* A JSON array of every cell, one per line. */
 int kvq__report_json(FILE *f, const kvq__results *r)
 {
     fputc('[', f);
@@ -306,7 +303,6 @@ typedef struct f3_grid {
     size_t ns, nb;
 } f3_grid;
 
-/* Frees a grid's axes. */
 static void f3_grid_free(f3_grid *g)
 {
     free(g->src);
@@ -525,7 +521,6 @@ static void md_cells(FILE *f, const kvq__results *r)
     fputc('\n', f);
 }
 
-/* The findings report. */
 int kvq__report_markdown(FILE *f, const kvq__results *r, const kvq__findings *fs)
 {
     fprintf(f, "# kvq findings\n\nSeed %llu; %zu configurations; %zu comparisons in one "

@@ -16,7 +16,6 @@ typedef struct trial_data {
     size_t keys, queries;
 } trial_data;
 
-/* Frees a trial's tensors. */
 static void trial_free(trial_data *t)
 {
     free(t->k);

@@ -52,7 +52,6 @@ static void resample_means(const double *y, size_t m, int b, kvq__rng *rng, doub
     }
 }
 
-/* Percentile bootstrap CI of the mean of x (NaN skipped). */
 int kvq__bootstrap_ci(const double *x, size_t n, int resamples, double level,
                      uint64_t seed, uint32_t stream, double *lo, double *hi)
 {

@@ -3,7 +3,6 @@
 
 #include "base/clock.h"
 
-/* Seconds on a monotonic clock: only differences mean anything. */
 double kvq__mono_s(void)
 {
     struct timespec ts;

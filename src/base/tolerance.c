@@ -3,7 +3,6 @@
 
 #include "base/tolerance.h"
 
-/* 1 when a per-query divergence matches the host's (relative 1e-3, absolute 1e-7). */
 int kvq__tol_div_ok(double got, double ref)
 {
     double d = fabs(got - ref);

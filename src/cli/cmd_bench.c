@@ -8,7 +8,6 @@
 #include "kvq.h"
 #include "internal.h"
 
-/* Prints the usage of the subcommand to f. */
 static void usage(FILE *f)
 {
     fputs("usage: kvq bench [--json] [--quick] [--repeats N] [--no-host] [--device SPEC] [--quiet]\n\n"

@@ -8,7 +8,6 @@
 #include "kvq.h"
 #include "internal.h"
 
-/* Prints the usage of the subcommand to f. */
 static void usage(FILE *f)
 {
     fputs("usage: kvq codebook [--dim D] --bits B [--json]\n\n"
@@ -39,7 +38,6 @@ static void print_json(FILE *f, const kvq_codebook *cb)
     fprintf(f, ",\"distortion\":%.17g}\n", cb->distortion);
 }
 
-/* The readable table: each level with the threshold above it. */
 static void print_table(FILE *f, const kvq_codebook *cb)
 {
     double s = sqrt((double)cb->dim);

@@ -41,7 +41,6 @@ typedef struct job_set {
 
 enum { CONF_N = 1000, CONF_M = 8, CONF_D = 128, CONF_JOBS = 6 };
 
-/* Seeded normals. */
 static float *normals(uint64_t seed, uint32_t tag, size_t n)
 {
     float *x = malloc(n * sizeof *x);
@@ -50,7 +49,6 @@ static float *normals(uint64_t seed, uint32_t tag, size_t n)
     return x;
 }
 
-/* Frees a job set. */
 static void job_free(job_set *j)
 {
     free(j->q);
@@ -190,7 +188,6 @@ static int pick_devices(const char *list, dev_result *out, int *n)
     return rc;
 }
 
-/* Prints the comparison table. */
 static void print_table(const dev_result *r, int n)
 {
     printf("%-6s %-36s %12s %12s %6s %10s %10s  %s\n", "spec", "device", "logit dev", "KL/JS/TV dev",
@@ -209,7 +206,6 @@ static void print_table(const dev_result *r, int n)
     }
 }
 
-/* Prints the comparison as JSON. */
 static void print_json(const dev_result *r, int n)
 {
     printf("{\"devices\":[");

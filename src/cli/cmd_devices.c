@@ -28,7 +28,6 @@ static void spec_of(const kvq_device_info *d, char *buf, size_t len)
         snprintf(buf, len, "%d:%d", d->platform_index, d->device_index);
 }
 
-/* Prints the human-readable table of devices. */
 static void print_table(FILE *f, const kvq_device_info *l, size_t n, size_t chosen)
 {
     fprintf(f, "%-6s %-12s %-36s %-24s %4s %9s %8s %9s %4s %4s %-14s %s\n", "spec", "type",
@@ -46,7 +45,6 @@ static void print_table(FILE *f, const kvq_device_info *l, size_t n, size_t chos
     }
 }
 
-/* Prints one device as a JSON object. */
 static void print_json_device(FILE *f, const kvq_device_info *d, int is_default)
 {
     char spec[32];
@@ -65,7 +63,6 @@ static void print_json_device(FILE *f, const kvq_device_info *d, int is_default)
             d->fp16 ? "true" : "false", d->fp64 ? "true" : "false", is_default ? "true" : "false");
 }
 
-/* Prints the list as a JSON array. */
 static void print_json(FILE *f, const kvq_device_info *l, size_t n, size_t chosen)
 {
     fputc('[', f);

@@ -41,7 +41,6 @@ static int make_scheme(const char *text, kvq_grid_budget bits, int bits_given, k
     return 0;
 }
 
-/* Prints the human-readable summary of one cell. */
 static void print_cell(const kvq__cell *c, uint64_t seed)
 {
     char lb[24];

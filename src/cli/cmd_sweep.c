@@ -111,25 +111,21 @@ typedef struct report_args {
     const kvq__beyond *b;     /* findings only: the "beyond the paper" section */
 } report_args;
 
-/* kvq__write_atomic writer of pareto.csv. */
 static int write_pareto(FILE *f, void *a)
 {
     return kvq__report_pareto_csv(f, ((report_args *)a)->r, ((report_args *)a)->p);
 }
 
-/* kvq__write_atomic writer of results.csv. */
 static int write_csv(FILE *f, void *a)
 {
     return kvq__report_csv(f, ((report_args *)a)->r);
 }
 
-/* kvq__write_atomic writer of results.json. */
 static int write_json(FILE *f, void *a)
 {
     return kvq__report_json(f, ((report_args *)a)->r);
 }
 
-/* kvq__write_atomic writer of findings.md. */
 static int write_md(FILE *f, void *a)
 {
     const report_args *ra = a;
@@ -137,7 +133,6 @@ static int write_md(FILE *f, void *a)
     return st || !ra->b ? st : kvq__report_beyond_markdown(f, ra->r, ra->b);
 }
 
-/* kvq__write_atomic writer of per_head.csv. */
 static int write_per_head(FILE *f, void *a)
 {
     return kvq__report_per_head_csv(f, ((report_args *)a)->r);
@@ -155,7 +150,6 @@ static int write_file(const char *dir, const char *name, int (*w)(FILE *, void *
 int kvq_plots_write(const char *dir, const kvq__results *r, int quiet);
 int kvq_plots_pareto(const char *dir, const kvq__results *r, const kvq__pareto *p, int quiet);
 
-/* Prints the verdict table and the per-finding summaries. */
 static void print_verdicts(const kvq__findings *fs)
 {
     printf("%-8s %-8s %s\n", "finding", "verdict", "evidence");
@@ -340,7 +334,6 @@ static int parse_shard(const char *text, kvq__partial *p)
     return 0;
 }
 
-/* kvq__write_atomic writer of a partial result. */
 static int write_partial(FILE *f, void *p)
 {
     return kvq__partial_write(f, p);

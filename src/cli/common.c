@@ -41,7 +41,6 @@ const char kvq_cli_opts_help[] =
     "  --json             JSON on stdout\n"
     "  --verbose          OpenCL build logs on failure\n";
 
-/* Fills the defaults (d 128, N 1024, M 64, T 32, τ 1, seed 1). */
 void kvq_cli_opts_init(kvq_cli_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -55,7 +54,6 @@ void kvq_cli_opts_init(kvq_cli_opts *o)
     o->causal = -1;
 }
 
-/* Parses an unsigned 64-bit seed. */
 static int parse_seed(const char *text, unsigned long long *out)
 {
     char *end;
@@ -96,7 +94,6 @@ static const kvq_cli_str_opt str_opts[] = {
     {"--layers", offsetof(kvq_cli_opts, layers)},
 };
 
-/* Consumes argv[*i] if it is a common option. */
 int kvq_cli_opts_parse(kvq_cli_opts *o, int argc, char **argv, int *i)
 {
     const char *a = argv[*i], *v;
@@ -144,7 +141,6 @@ int kvq_cli_opts_parse(kvq_cli_opts *o, int argc, char **argv, int *i)
     return 0;
 }
 
-/* Opens the context of --device (or $KVQ_DEVICE / the default) */
 kvq_ctx *kvq_cli_open_device(const kvq_cli_opts *o, int *rc)
 {
     kvq_ctx *ctx = NULL;
@@ -178,7 +174,6 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
-/* "FILE layer L" or "FILE" for messages. */
 const char *kvq_cli_real_name(const kvq_cli_real *r, int layer, char *buf, size_t len)
 {
     if (layer >= 0)
@@ -320,7 +315,6 @@ int kvq_cli_real_load(const kvq_cli_opts *o, const kvq_cli_real *r, int layer, k
     return 0;
 }
 
-/* Progress bar with ETA on stderr when it is a terminal. */
 void kvq_cli_progress(void *arg, size_t done, size_t total)
 {
     static double start;
@@ -351,7 +345,6 @@ int kvq_cli_schemes_fit(const kvq_scheme *s, size_t n, long dim, const char *fla
     return 0;
 }
 
-/* Prints a library failure as one "kvq: <what>: <error>" line; returns the exit status. */
 int kvq_cli_report_failure(kvq_ctx *ctx, const kvq_cli_opts *o, const char *what, int st)
 {
     if (st == KVQ_ERR_NONFINITE)
@@ -379,7 +372,6 @@ int kvq_cli_check_causal(const kvq__experiment *e, const char *label)
                          "keys (query j sits at position N-M+j)", queries, keys);
 }
 
-/* The experiment the common options describe (see common.h). */
 kvq__experiment kvq_cli_experiment(const kvq_cli_opts *o, const kvq_scheme *schemes,
                                   size_t nschemes, const kvq_source *sources, size_t nsources)
 {

@@ -5,7 +5,6 @@
 
 #include "cli/grid.h"
 
-/* Frees split items. */
 static void free_items(char **items, int n)
 {
     for (int i = 0; i < n; i++)
@@ -98,7 +97,6 @@ static int add_budget(const char *text, kvq_grid_budget b, kvq_grid_budget *bits
     return 0;
 }
 
-/* "2-6", "2,3,5", "1-3,6", "k4v2,k3v4,4" into distinct budgets. */
 int kvq_grid_bits(const char *text, kvq_grid_budget *bits, int max)
 {
     int n = 0, rc;
@@ -161,7 +159,6 @@ int kvq_grid_schemes(const char *text, const kvq_grid_budget *bits, int nbits, k
     return rc ? rc : -k;
 }
 
-/* Every dist × rank combination. */
 int kvq_grid_sources(const char *dists, const char *ranks, int dim, kvq_source *out, int max)
 {
     char *d[32], *r[16], err[256];

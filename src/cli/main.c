@@ -25,7 +25,6 @@ static const command commands[] = {
     {"bench", kvq_cmd_bench, "the benchmark suite: kernels vs the copy roofline, CLBlast and the host"},
 };
 
-/* Prints the top-level usage to f. */
 static void usage(FILE *f)
 {
     fputs("usage: kvq <command> [options]   (kvq <command> --help for its options)\n"

@@ -243,7 +243,6 @@ typedef struct plot_args {
     int nfig;
 } plot_args;
 
-/* kvq__write_atomic writer of plots.gp: one multiplot per figure. */
 static int write_script(FILE *f, void *arg)
 {
     const plot_args *a = arg;
@@ -324,7 +323,6 @@ static void pareto_block(FILE *f, const pareto_args *a, size_t g, const char *sc
     fputs("EOD\n", f);
 }
 
-/* kvq__write_atomic writer of pareto.gp: a panel per (source, metric). */
 static int write_pareto(FILE *f, void *arg)
 {
     const pareto_args *a = arg;

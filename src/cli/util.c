@@ -7,7 +7,6 @@
 
 #include "cli/cli.h"
 
-/* Prints "kvq: <input>: <message>" on stderr; returns status. */
 int kvq_cli_report(int status, const char *input, const char *fmt, ...)
 {
     va_list ap;
@@ -19,7 +18,6 @@ int kvq_cli_report(int status, const char *input, const char *fmt, ...)
     return status;
 }
 
-/* Parses a whole decimal integer in [lo, hi]; prints the error and returns 2 if not. */
 int kvq_cli_parse_int(const char *text, const char *flag, long lo, long hi, long *out)
 {
     char *end;
@@ -33,7 +31,6 @@ int kvq_cli_parse_int(const char *text, const char *flag, long lo, long hi, long
     return 0;
 }
 
-/* Parses a finite double in [lo, hi]; prints the error and returns 2 if not. */
 int kvq_cli_parse_double(const char *text, const char *flag, double lo, double hi, double *out)
 {
     char *end;
@@ -47,7 +44,6 @@ int kvq_cli_parse_double(const char *text, const char *flag, double lo, double h
     return 0;
 }
 
-/* 1 if any argument is -h or --help. */
 int kvq_cli_want_help(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -56,14 +52,12 @@ int kvq_cli_want_help(int argc, char **argv)
     return 0;
 }
 
-/* 1 if argv[i] is the option flag, alone or as "flag=value". */
 int kvq_cli_is(const char *arg, const char *flag)
 {
     size_t n = strlen(flag);
     return !strncmp(arg, flag, n) && (arg[n] == '\0' || arg[n] == '=');
 }
 
-/* The value of an option at argv[*i] ("--x V" or "--x=V"), advancing *i. */
 const char *kvq_cli_value(int argc, char **argv, int *i, const char *flag)
 {
     const char *eq = strchr(argv[*i], '=');
@@ -76,7 +70,6 @@ const char *kvq_cli_value(int argc, char **argv, int *i, const char *flag)
     return argv[++*i];
 }
 
-/* The integer value in [lo, hi] of option flag at argv[*i]; 0 or 2. */
 int kvq_cli_int_value(int argc, char **argv, int *i, const char *flag, long lo, long hi,
                       long *out)
 {

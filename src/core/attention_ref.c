@@ -76,7 +76,6 @@ typedef struct ref_work {
     float *vhat, *khat;
 } ref_work;
 
-/* Frees the scratch. */
 static void work_free(ref_work *w)
 {
     double *d[] = {w->lr, w->lq, w->p, w->pq, w->qr, w->sq, w->o, w->oq, w->a, w->b};

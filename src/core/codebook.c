@@ -256,7 +256,6 @@ static double distortion(const law *L, const double *c, int n, int dim)
     return 1.0 + dim * s;
 }
 
-/* Computes one codebook into the arrays of cb. */
 static int codebook_compute(kvq_codebook *cb, double *cent, double *thr)
 {
     law L;
@@ -285,7 +284,6 @@ int kvq__core_dim_ok(int dim)
     return dim >= KVQ__DIM_MIN && dim <= KVQ__DIM_MAX;
 }
 
-/* 1 if dim is a power of two (what the Walsh–Hadamard rotation needs). */
 int kvq__core_pow2(int dim)
 {
     return dim > 0 && (dim & (dim - 1)) == 0;

@@ -83,7 +83,6 @@ int kvq_codec_create(kvq_codec **out, const kvq_codec_spec *spec, int dim, uint6
     return 0;
 }
 
-/* Frees a codec. */
 void kvq_codec_destroy(kvq_codec *c)
 {
     if (!c)
@@ -94,19 +93,12 @@ void kvq_codec_destroy(kvq_codec *c)
     free(c);
 }
 
-/* The dimension of a codec. */
 int kvq_codec_dim(const kvq_codec *c) { return c->kp.dim; }
-/* The spec in effect (qjl_m resolved to m, norm_bits to 32 or 16). */
 const kvq_codec_spec *kvq_codec_spec_get(const kvq_codec *c) { return &c->spec; }
-/* The rotation of a codec. */
 const kvq_rotation *kvq__codec_rotation(const kvq_codec *c) { return c->rot; }
-/* NULL when mse_bits = 0. */
 const kvq_codebook *kvq__codec_codebook(const kvq_codec *c) { return c->cb; }
-/* S (m×dim floats, row-major), NULL without QJL. */
 const float *kvq__codec_qjl_matrix(const kvq_codec *c) { return c->S; }
-/* m, or 0 without QJL. */
 int kvq__codec_qjl_m(const kvq_codec *c) { return c->kp.qjl_m; }
-/* 32-bit words of packed codes per vector: ceil((mse_bits·dim + m) / 32). */
 size_t kvq__codec_words(const kvq_codec *c) { return c->kp.words; }
 /* What the kernels need, derived from the stages. */
 const kvq__codec_kparams *kvq__codec_kparams_get(const kvq_codec *c) { return &c->kp; }
@@ -121,7 +113,6 @@ static int work_alloc(work *w, const kvq_codec *c)
     return w->x && w->idx && w->z ? 0 : KVQ_ERR_NOMEM;
 }
 
-/* Frees the scratch. */
 static void work_free(work *w)
 {
     free(w->x);
@@ -230,7 +221,6 @@ int kvq__codec_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat)
     return st;
 }
 
-/* Query side of the compressed-domain estimator. */
 void kvq__codec_prepare_query(const kvq_codec *c, const float *q, double *qr, double *sq)
 {
     for (int j = 0; j < c->kp.dim; j++)

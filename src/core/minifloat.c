@@ -45,7 +45,6 @@ unsigned kvq__mf_bits(const kvq__minifloat *f, double r)
     return sign | ((unsigned)biased << f->mant) | m;
 }
 
-/* The value of an encoding; NaN for the encodings that are not numbers. */
 double kvq__mf_value(const kvq__minifloat *f, unsigned bits)
 {
     unsigned emask = (1u << f->ebits) - 1u, mmask = (1u << f->mant) - 1u;

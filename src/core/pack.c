@@ -21,7 +21,6 @@ static unsigned bit_get(const uint32_t *w, size_t p)
     return (w[p >> 5] >> (p & 31)) & 1u;
 }
 
-/* W for (dim, bits, m). */
 size_t kvq__packed_words(int dim, int bits, int m)
 {
     return ((size_t)bits * dim + (size_t)m + 31) / 32;

@@ -89,7 +89,6 @@ uint32_t kvq__rng_u32(kvq__rng *rng)
     return rng->block[i & 3];
 }
 
-/* (u + 0.5) * 2^-32, in (0, 1). */
 double kvq__rng_uniform(kvq__rng *rng)
 {
     return kvq__core_uniform(kvq__rng_u32(rng));

@@ -142,7 +142,6 @@ fail:
     return st;
 }
 
-/* Frees a rotation. */
 void kvq_rotation_destroy(kvq_rotation *r)
 {
     if (!r)
@@ -197,16 +196,12 @@ void kvq_rotation_inverse(const kvq_rotation *r, double *x)
     }
 }
 
-/* The kind of a rotation (enum kvq_rotation_kind). */
 int kvq_rotation_kind(const kvq_rotation *r) { return r->kind; }
-/* The dimension of a rotation. */
 int kvq_rotation_dim(const kvq_rotation *r) { return r->dim; }
 /* Number of sign rounds: 0 (none, dense), 1 (wht), 2 (wht2). */
 int kvq__rotation_rounds(const kvq_rotation *r) { return r->rounds; }
-/* The dense matrix R (dim×dim, row-major, y = R x), or NULL unless dense. */
 const double *kvq__rotation_matrix(const kvq_rotation *r) { return r->matrix; }
 
-/* dim values ±1 of a sign round (0-based), or NULL if there is none. */
 const float *kvq__rotation_signs(const kvq_rotation *r, int round)
 {
     if (round < 0 || round >= r->rounds)

@@ -30,7 +30,6 @@ static kvq_codec_spec make_spec(int rot, int bits, int qjl)
     return s;
 }
 
-/* Preset name KV | KQV | QKQV (case-insensitive) at budget n (1…8) */
 int kvq_scheme_preset(const char *name, int n, kvq_scheme *s)
 {
     return kvq__scheme_preset_kv(name, n, n, s);
@@ -259,7 +258,6 @@ static int parse_format_scheme(const char *text, kvq_scheme *s, char *err, size_
     return 0;
 }
 
-/* Parses a preset name (then n is used), a format name or a custom spec. */
 int kvq_scheme_parse(const char *text, int n, kvq_scheme *s, char *err, size_t errlen)
 {
     if (err && errlen)

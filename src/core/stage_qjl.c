@@ -103,7 +103,6 @@ static void release(kvq_codec *c)
     free(c->S);
 }
 
-/* Euclidean norm. */
 static double norm2(const double *x, int n)
 {
     double s = 0.0;

@@ -68,7 +68,6 @@ static int parse_family(const char *f, size_t len, kvq_source *s, char *err, siz
                          "optionally +needle<alpha>)", buf);
 }
 
-/* Writes the canonical name of s. */
 static void source_name(kvq_source *s)
 {
     char fam[24];
@@ -89,7 +88,6 @@ static void source_name(kvq_source *s)
         snprintf(s->name + n, sizeof s->name - n, "+needle%g", s->needle);
 }
 
-/* Parses --dist and --rank into a source. */
 int kvq_source_parse(const char *dist, const char *rank, kvq_source *s, char *err, size_t errlen)
 {
     const char *plus;

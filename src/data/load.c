@@ -54,7 +54,6 @@ static int check_set(kvq_kv *kv, int has_q, int *bad, char *err, size_t errlen)
     return 0;
 }
 
-/* Frees the three tensors. */
 void kvq__kv_clear(kvq_kv *kv)
 {
     if (!kv)

@@ -388,7 +388,6 @@ done:
     return rc;
 }
 
-/* Reads an .npy file. */
 int kvq__npy_read(const char *path, kvq_tensor *t, char *err, size_t errlen)
 {
     kvq__bytes b;
@@ -401,7 +400,6 @@ int kvq__npy_read(const char *path, kvq_tensor *t, char *err, size_t errlen)
     return rc;
 }
 
-/* Reads an .npy image in memory. */
 int kvq__npy_read_mem(const void *buf, size_t len, kvq_tensor *t, char *err, size_t errlen)
 {
     kvq__bytes b;

@@ -369,7 +369,6 @@ typedef struct st_header {
     uint64_t data_off, data_size;
 } st_header;
 
-/* Frees the entries and the metadata. */
 static void header_free(st_header *h)
 {
     for (size_t i = 0; i < h->n; i++)
@@ -860,7 +859,6 @@ done:
     return rc;
 }
 
-/* Reads one tensor from a .safetensors file. */
 int kvq__safetensors_read(const char *path, const char *name, kvq_tensor *t, char *err,
                          size_t errlen)
 {
@@ -874,7 +872,6 @@ int kvq__safetensors_read(const char *path, const char *name, kvq_tensor *t, cha
     return rc;
 }
 
-/* Reads one tensor from a .safetensors image in memory. */
 int kvq__safetensors_read_mem(const void *buf, size_t len, const char *name, kvq_tensor *t,
                              char *err, size_t errlen)
 {

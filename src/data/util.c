@@ -12,7 +12,6 @@
 
 #include "data/data_internal.h"
 
-/* Formats "what is wrong" into err and returns status. */
 int kvq__data_errf(char *err, size_t errlen, int status, const char *fmt, ...)
 {
     va_list ap;
@@ -24,7 +23,6 @@ int kvq__data_errf(char *err, size_t errlen, int status, const char *fmt, ...)
     return status;
 }
 
-/* a * b into *r; returns 0 on overflow of size_t. */
 int kvq__mul_size(size_t a, size_t b, size_t *r)
 {
     if (a != 0 && b > SIZE_MAX / a)
@@ -33,7 +31,6 @@ int kvq__mul_size(size_t a, size_t b, size_t *r)
     return 1;
 }
 
-/* Opens path as a regular file and records its size. */
 int kvq__bytes_open(kvq__bytes *b, const char *path, char *err, size_t errlen)
 {
     struct stat st;
@@ -49,7 +46,6 @@ int kvq__bytes_open(kvq__bytes *b, const char *path, char *err, size_t errlen)
     return 0;
 }
 
-/* Wraps a memory buffer (no copy). */
 void kvq__bytes_mem(kvq__bytes *b, const void *buf, size_t len)
 {
     memset(b, 0, sizeof *b);
@@ -57,7 +53,6 @@ void kvq__bytes_mem(kvq__bytes *b, const void *buf, size_t len)
     b->size = len;
 }
 
-/* Copies len bytes at offset off into dst; the range must lie in the source. */
 int kvq__bytes_read(kvq__bytes *b, uint64_t off, void *dst, size_t len, char *err, size_t errlen)
 {
     if (off > b->size || len > b->size - off)
@@ -75,7 +70,6 @@ int kvq__bytes_read(kvq__bytes *b, uint64_t off, void *dst, size_t len, char *er
     return 0;
 }
 
-/* Closes the file, if any. */
 void kvq__bytes_close(kvq__bytes *b)
 {
     if (b->fp)
@@ -83,7 +77,6 @@ void kvq__bytes_close(kvq__bytes *b)
     b->fp = NULL;
 }
 
-/* Bytes per element of an element type. */
 size_t kvq__elem_size(int elem)
 {
     static const size_t sizes[] = {4, 2, 2, 8};
@@ -175,7 +168,6 @@ int kvq__bytes_read_floats(kvq__bytes *b, uint64_t off, int elem, size_t count,
     return 0;
 }
 
-/* Frees the data and zeroes the struct. */
 void kvq__tensor_clear(kvq_tensor *t)
 {
     if (!t)
@@ -184,7 +176,6 @@ void kvq__tensor_clear(kvq_tensor *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Number of elements. */
 size_t kvq_tensor_numel(const kvq_tensor *t)
 {
     size_t n = 1;
@@ -221,7 +212,6 @@ int kvq_tensor_as_heads(const kvq_tensor *t, size_t *heads, size_t *rows,
     return 0;
 }
 
-/* KVQ_ERR_NONFINITE naming the first NaN/Inf element. */
 int kvq_tensor_check_finite(const kvq_tensor *t, char *err, size_t errlen)
 {
     size_t n = kvq_tensor_numel(t);
@@ -246,7 +236,6 @@ int kvq_tensor_check_finite(const kvq_tensor *t, char *err, size_t errlen)
     return 0;
 }
 
-/* 0 when d is a head dimension kvq handles: 16…1024 (doc/quantization.md §3). */
 int kvq_dim_check(size_t d, char *err, size_t errlen)
 {
     if (d >= 16 && d <= 1024)     /* core/core.h: KVQ__DIM_MIN … KVQ__DIM_MAX */
@@ -255,7 +244,6 @@ int kvq_dim_check(size_t d, char *err, size_t errlen)
                          "head dimension d = %zu is outside 16..1024", d);
 }
 
-/* Zero-pads the last dimension to new_dim in place. */
 int kvq__tensor_pad_dim(kvq_tensor *t, size_t new_dim)
 {
     size_t d, vecs, n;

@@ -158,7 +158,6 @@ cleanup:
     return st;
 }
 
-/* Compressed-domain logits out[i][j] (nq × n) of keys j0 … j0+n−1 against nq queries. */
 int kvq__dev_logits(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem codes, cl_mem norms,
                    cl_mem gammas, cl_mem qr, cl_mem sq, size_t j0, size_t n, size_t nq,
                    cl_mem out)
@@ -225,7 +224,6 @@ static int export_logits(run *r, size_t j0, size_t n)
     return st;
 }
 
-/* Softmax pass 1 (row maxima, sums, top-k) over nq rows of n logits (see attention.cl). */
 int kvq__dev_softmax_pass1(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t j0,
                           size_t vis0, size_t k, size_t nq, cl_mem stats, cl_mem topv,
                           cl_mem topi)
@@ -353,7 +351,6 @@ static int upload_consts(run *r, cand *buf)
     return cs == CL_SUCCESS ? KVQ_OK : kvq__rt_fail(cs, "clEnqueueWriteBuffer", __FILE__, __LINE__);
 }
 
-/* Softmax pass 2 (divergence sums, p and p̃) over nq rows given per-query constants. */
 int kvq__dev_softmax_pass2(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t j0,
                           size_t vis0, size_t nq, cl_mem consts, cl_mem sums, cl_mem p, cl_mem pq)
 {

@@ -13,20 +13,17 @@ const kvq__backend *kvq__backend_for(int device_type)
     return device_type == KVQ_DEVICE_HOST ? &kvq__backend_host : &kvq__backend_opencl;
 }
 
-/* Quantizes count vectors (count × dim floats) with codec on ctx into out. */
 KVQ_API int kvq_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t count,
                          kvq_qtensor *out)
 {
     return kvq__ctx_backend(ctx)->quantize(ctx, c, x, count, out);
 }
 
-/* Reconstructs x̂ (count × dim floats) from a quantized tensor on ctx. */
 KVQ_API int kvq_dequantize(kvq_ctx *ctx, const kvq_codec *c, const kvq_qtensor *t, float *xhat)
 {
     return kvq__ctx_backend(ctx)->dequantize(ctx, c, t, xhat);
 }
 
-/* x ← R x (or Rᵀ x when inverse) for count vectors, batched on ctx. */
 KVQ_API int kvq_rotate(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t count, int inverse)
 {
     return kvq__ctx_backend(ctx)->rotate(ctx, r, x, count, inverse);
@@ -50,7 +47,6 @@ static int job_valid(const kvq_attention_job *j, const kvq_attention_out *o)
            j->topk <= KVQ_TOPK_MAX && isfinite(j->sharpness);
 }
 
-/* Runs the job on ctx. */
 KVQ_API int kvq_attention_run(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out)
 {
     if (!ctx || !job_valid(job, out))

@@ -24,7 +24,6 @@ typedef struct bench_state {
     cl_mem a, b, c, d, e, f, g;   /* meaning depends on the kind */
 } bench_state;
 
-/* CLBlast's version as "major.minor.patch" (from its header). */
 const char *kvq_bench_clblast_version(void)
 {
     return STR(CLBLAST_VERSION_MAJOR) "." STR(CLBLAST_VERSION_MINOR) "." STR(CLBLAST_VERSION_PATCH);
@@ -241,7 +240,6 @@ static void teardown(kvq_ctx *ctx, bench_state *s)
     kvq_codec_destroy(s->codec);
 }
 
-/* Runs the workload warmups + repeats times on ctx, timing each run. */
 int kvq_bench_device_run(kvq_ctx *ctx, const kvq_bench_work *w, int warmups, int repeats,
                          double *event_s, double *wall_s)
 {

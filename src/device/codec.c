@@ -10,7 +10,6 @@
 #include "device/device.h"
 #include "core/stage.h"
 
-/* Uploads a double table as floats. */
 static int upload_doubles(kvq_ctx *ctx, const double *v, size_t n, cl_mem *out)
 {
     float *f = malloc((n ? n : 1) * sizeof *f);
@@ -114,7 +113,6 @@ cleanup:
     return st;
 }
 
-/* x ← scale · R x (or Rᵀ) in place for count device vectors. */
 int kvq__dev_rotate(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count, int inverse,
                    float scale)
 {
@@ -244,7 +242,6 @@ cleanup:
     return st;
 }
 
-/* Fused quantization of count device vectors x into codes, norms and gammas. */
 int kvq__dev_quantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count,
                      cl_mem codes, cl_mem norms, cl_mem gammas)
 {
@@ -270,7 +267,6 @@ cleanup:
     return st;
 }
 
-/* Rotated-domain MSE reconstruction out[v] = ν_v·C[idx_v] (count × dim). */
 int kvq__dev_recon_rot(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem norms,
                       size_t count, cl_mem out)
 {
@@ -288,7 +284,6 @@ cleanup:
     return st;
 }
 
-/* Dense QJL signs out[v][l] = scale·γ_v·z_vl (count × m). */
 int kvq__dev_signs_dense(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem gammas,
                         size_t count, float scale, cl_mem out)
 {
@@ -327,7 +322,6 @@ cleanup:
     return st;
 }
 
-/* Reconstruct x̂ (count × dim) on the device from device codes/norms/gammas. */
 int kvq__dev_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem norms,
                        cl_mem gammas, size_t count, cl_mem xhat)
 {

@@ -8,7 +8,6 @@
 
 #include "device/device.h"
 
-/* A device buffer from the pool filled with bytes of host data (src may be NULL). */
 int kvq__dev_upload(kvq_ctx *ctx, const void *src, size_t bytes, cl_mem *out)
 {
     int st = kvq__pool_acquire(ctx, bytes, out);
@@ -23,7 +22,6 @@ int kvq__dev_upload(kvq_ctx *ctx, const void *src, size_t bytes, cl_mem *out)
     return KVQ_OK;
 }
 
-/* Blocking read of bytes from a device buffer at offset. */
 int kvq__dev_download(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t bytes)
 {
     if (!bytes)
@@ -32,7 +30,6 @@ int kvq__dev_download(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t
     return cs == CL_SUCCESS ? KVQ_OK : kvq__rt_fail(cs, "clEnqueueReadBuffer", __FILE__, __LINE__);
 }
 
-/* Sets bytes of a buffer to zero. */
 int kvq__dev_zero(kvq_ctx *ctx, cl_mem buf, size_t bytes)
 {
     const cl_uint zero = 0;
@@ -57,7 +54,6 @@ int kvq__dev_args(cl_kernel k, const kvq__arg *args, size_t n)
     return KVQ_OK;
 }
 
-/* Enqueues a 1-D or 2-D range; local may be NULL (implementation's choice). */
 int kvq__dev_launch(kvq_ctx *ctx, cl_kernel k, cl_uint dims, const size_t *global,
                    const size_t *local)
 {
@@ -69,13 +65,11 @@ int kvq__dev_launch(kvq_ctx *ctx, cl_kernel k, cl_uint dims, const size_t *globa
                             : kvq__rt_fail(cs, "clEnqueueNDRangeKernel", __FILE__, __LINE__);
 }
 
-/* Build options with the head dimension: "-DKVQ_D=<d>". */
 void kvq__dev_options(int dim, char *buf, size_t len)
 {
     snprintf(buf, len, "-DKVQ_D=%d", dim);
 }
 
-/* The kernel named name from the "common+file" program for dimension dim. */
 int kvq__dev_kernel(kvq_ctx *ctx, const char *file, int dim, const char *name, cl_kernel *out)
 {
     char opts[64], prog[64];
@@ -94,7 +88,6 @@ static int blas_status(CLBlastStatusCode s, const char *call, int line)
     return s > -1000 ? (int)s : KVQ_ERR_UNSUPPORTED;
 }
 
-/* The same with element offsets into a, b and c. */
 int kvq__blas_sgemm_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                       float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off,
                       size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc)
@@ -109,7 +102,6 @@ int kvq__blas_sgemm_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t 
     return blas_status(s, "CLBlastSgemm", __LINE__);
 }
 
-/* Row-major C ← alpha·op(A)·op(B) + beta·C through CLBlast (m×n result, inner k). */
 int kvq__blas_sgemm(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                    float alpha, cl_mem a, size_t lda, cl_mem b, size_t ldb, float beta,
                    cl_mem c, size_t ldc)

@@ -31,7 +31,6 @@ static size_t rotate_local(const kvq__dev_codec *d)
     return (size_t)d->dim * sizeof(float);
 }
 
-/* Local memory of kvq_quantize besides its reduction scratch: u, r, idx and z. */
 size_t kvq__dev_quantize_local(const kvq__dev_codec *d)
 {
     return 3 * (size_t)d->dim * sizeof(float) + (size_t)(d->m ? d->m : 1) * sizeof(cl_uint);
@@ -59,7 +58,6 @@ static const variant_rule rules[KVQ_OP_COUNT] = {
     [KVQ_OP_LOGITS] = {logits_vec_fits, no_local, 0},
 };
 
-/* The variant of op for codec d on ctx. */
 kvq_variant kvq__dev_select(const kvq_ctx *ctx, kvq__dev_op op, const kvq__dev_codec *d)
 {
     const variant_rule *r = &rules[op];
@@ -78,13 +76,11 @@ kvq_variant kvq__dev_select(const kvq_ctx *ctx, kvq__dev_op op, const kvq__dev_c
     return KVQ_VARIANT_GROUP;
 }
 
-/* Local size for a per-vector work-group kernel: ≤ dim, ≤ 256, a power of two. */
 size_t kvq__dev_group(kvq_ctx *ctx, cl_kernel k, size_t want)
 {
     return kvq__rt_wg_size(ctx, k, want > 256 ? 256 : want);
 }
 
-/* kvq__dev_group, halved until fixed + size × per_item bytes of local memory fit. */
 size_t kvq__dev_group_local(kvq_ctx *ctx, cl_kernel k, size_t want, size_t fixed,
                            size_t per_item)
 {
@@ -97,7 +93,6 @@ size_t kvq__dev_group_local(kvq_ctx *ctx, cl_kernel k, size_t want, size_t fixed
     return fixed + ls * per_item <= limit ? ls : 0;
 }
 
-/* KVQ_ERR_UNSUPPORTED, explaining that kernel needs bytes of local memory. */
 int kvq__dev_no_local(const kvq_ctx *ctx, const char *kernel, size_t bytes)
 {
     char why[160];

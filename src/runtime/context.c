@@ -12,7 +12,6 @@
 
 int kvq__rt_device_ids(int p, int d, cl_platform_id *plat, cl_device_id *dev);
 
-/* Opens the OpenCL context and in-order profiling queue of ctx->info. */
 int kvq__rt_open(kvq_ctx *ctx)
 {
     cl_int st;
@@ -63,7 +62,6 @@ cleanup:
     return st;
 }
 
-/* Releases every OpenCL object of ctx: kernels, programs, pooled buffers, queue. */
 void kvq__rt_close(kvq_ctx *ctx)
 {
     for (size_t i = 0; i < ctx->nkernels; i++) {
@@ -100,7 +98,6 @@ KVQ_API void kvq_ctx_destroy(kvq_ctx *ctx)
     free(ctx);
 }
 
-/* The backend a context was created with. */
 const kvq__backend *kvq__ctx_backend(const kvq_ctx *ctx)
 {
     return ctx->backend;
@@ -118,13 +115,11 @@ KVQ_API int kvq_ctx_is_host(const kvq_ctx *ctx)
     return ctx->is_host;
 }
 
-/* The build log of the last program build that failed in this context. */
 KVQ_API const char *kvq_ctx_build_log(const kvq_ctx *ctx)
 {
     return ctx->build_log ? ctx->build_log : "";
 }
 
-/* The source text of an embedded kernel file, or NULL. */
 const char *kvq__rt_source(const char *name)
 {
     for (const kvq__cl_source *s = kvq__cl_sources; s->name; s++)
@@ -133,7 +128,6 @@ const char *kvq__rt_source(const char *name)
     return NULL;
 }
 
-/* Keeps the build log of the device for the caller. */
 static void keep_build_log(kvq_ctx *ctx, cl_program prog)
 {
     size_t len = 0;
@@ -198,7 +192,6 @@ int kvq__ctx_try_build(kvq_ctx *ctx, const char *source, const char *options)
     return ctx->backend->try_build(ctx, source, options);
 }
 
-/* Builds source to check that it compiles (the OpenCL backend's try_build). */
 int kvq__rt_try_build(kvq_ctx *ctx, const char *source, const char *options)
 {
     cl_program prog;
@@ -250,7 +243,6 @@ bad:
     return NULL;
 }
 
-/* Builds (once per context) embedded cl/ files; "a+b" concatenates cl/a.cl and cl/b.cl. */
 int kvq__rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_program *out)
 {
     char *key = NULL, *src = NULL;
@@ -287,7 +279,6 @@ cleanup:
     return st;
 }
 
-/* A cached kernel object of kvq__rt_program(name, options). */
 int kvq__rt_kernel(kvq_ctx *ctx, const char *name, const char *options, const char *kernel,
                   cl_kernel *out)
 {
@@ -329,7 +320,6 @@ cleanup:
     return st;
 }
 
-/* Work-group size for a kernel on this device: min(want, kernel max), a power of two. */
 size_t kvq__rt_wg_size(kvq_ctx *ctx, cl_kernel k, size_t want)
 {
     size_t kmax = 0;
@@ -344,7 +334,6 @@ size_t kvq__rt_wg_size(kvq_ctx *ctx, cl_kernel k, size_t want)
     return w;
 }
 
-/* Parses a byte count with an optional K/M/G suffix ("512M"); 0 on success. */
 int kvq__parse_bytes(const char *text, uint64_t *out)
 {
     char *end;

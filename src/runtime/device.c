@@ -199,7 +199,6 @@ cleanup:
     return st;
 }
 
-/* Frees a list from kvq__device_list. */
 void kvq__device_list_free(kvq_device_info *list)
 {
     free(list);
@@ -330,7 +329,6 @@ done:
     return KVQ_OK;
 }
 
-/* The spec in effect when the caller gives none: $KVQ_DEVICE, else NULL. */
 KVQ_API const char *kvq_device_spec_default(void)
 {
     const char *e = getenv("KVQ_DEVICE");

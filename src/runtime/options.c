@@ -69,7 +69,6 @@ static int read_limits(kvq__options *o)
     return KVQ_OK;
 }
 
-/* Reads every KVQ_* variable kvq uses into o (see kvq(1) for each). */
 int kvq__options_read(kvq__options *o)
 {
     uint64_t chunk;
@@ -93,7 +92,6 @@ cleanup:
     return st;
 }
 
-/* Frees what kvq__options_read allocated. */
 void kvq__options_free(kvq__options *o)
 {
     free(o->device);
@@ -101,7 +99,6 @@ void kvq__options_free(kvq__options *o)
     o->device = o->build_options = NULL;
 }
 
-/* The capabilities the launchers see on a device under options o. */
 void kvq__caps_init(kvq__caps *c, const kvq_device_info *info, const kvq__options *o)
 {
     c->max_work_group = info->max_work_group;

@@ -4,7 +4,6 @@
 
 #include "runtime.h"
 
-/* The size class a request of bytes is rounded up to. */
 size_t kvq__pool_size_class(size_t bytes)
 {
     /* Classes 2^k, 1.25·2^k, 1.5·2^k, 1.75·2^k from 4 KiB up: at most 25 %
@@ -78,7 +77,6 @@ static cl_mem create_buffer(kvq_ctx *ctx, size_t cls, cl_int *st)
     return clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, cls, NULL, st);
 }
 
-/* Hands out a device buffer of at least bytes, reusing a cached one. */
 int kvq__pool_acquire(kvq_ctx *ctx, size_t bytes, cl_mem *out)
 {
     kvq__pool *p = &ctx->pool;
@@ -111,7 +109,6 @@ int kvq__pool_acquire(kvq_ctx *ctx, size_t bytes, cl_mem *out)
     return KVQ_OK;
 }
 
-/* Returns a buffer to the cache (NULL is ignored). */
 void kvq__pool_release(kvq_ctx *ctx, cl_mem mem)
 {
     kvq__pool *p = &ctx->pool;
@@ -128,7 +125,6 @@ void kvq__pool_release(kvq_ctx *ctx, cl_mem mem)
     }
 }
 
-/* Releases every cached (not handed out) buffer to OpenCL. */
 void kvq__pool_trim(kvq_ctx *ctx)
 {
     kvq__pool *p = &ctx->pool;
@@ -145,7 +141,6 @@ void kvq__pool_trim(kvq_ctx *ctx)
     p->count = w;
 }
 
-/* Releases everything; used by kvq_ctx_destroy. */
 void kvq__pool_destroy(kvq_ctx *ctx)
 {
     kvq__pool *p = &ctx->pool;

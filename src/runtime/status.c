@@ -62,14 +62,12 @@ static const status_name *find_status(int status)
     return NULL;
 }
 
-/* The symbolic name of a status ("CL_INVALID_VALUE", "KVQ_ERR_BUILD"). */
 KVQ_API const char *kvq_err_name(int status)
 {
     const status_name *s = find_status(status);
     return s ? s->name : "KVQ_ERR_UNKNOWN";
 }
 
-/* A one-line description of a status. */
 KVQ_API const char *kvq_strerror(int status)
 {
     const status_name *s = find_status(status);
@@ -80,7 +78,6 @@ KVQ_API const char *kvq_strerror(int status)
 
 static _Thread_local char last_detail[512];
 
-/* Records where an OpenCL call failed for kvq_error_detail(); returns status. */
 int kvq__rt_fail(int status, const char *call, const char *file, int line)
 {
     char name[64];
@@ -93,14 +90,12 @@ int kvq__rt_fail(int status, const char *call, const char *file, int line)
     return status;
 }
 
-/* Records why a request failed (for kvq_error_detail()); returns status. */
 int kvq__rt_explain(int status, const char *why)
 {
     snprintf(last_detail, sizeof last_detail, "%s", why);
     return status;
 }
 
-/* Where the last OpenCL call of this thread failed. */
 KVQ_API const char *kvq_error_detail(void)
 {
     return last_detail;
