@@ -86,6 +86,61 @@ static int same(double a, double b)
     return a == b || (isnan(a) && isnan(b));
 }
 
+/* Grouped-query attention under the causal mask: one K/V head, g = 2 query
+ * heads of M = 3 positions folded into its 6 queries. Each query head's
+ * position j must see keys 0 … N − M + j, so the trial equals the two query
+ * heads run as separate causal jobs (one job of 6 queries would not be one:
+ * its positions would run 0 … 5). Returns 1 when the cell matches. */
+static int gqa_causal(kvq_ctx *host, const kvq_scheme *s)
+{
+    enum { G = 2, M = 3, N = 8, D = 16 };
+    static float k[N * D], v[N * D], q[G * M * D];
+    kvq_kv kv = {0};
+    kvq__results *r = NULL;
+    kvq_source src;
+    kvq_source_parse("gauss", NULL, &src, NULL, 0);
+    kvq_source_generate(&src, SEED, KVQ_RNG_DATA_K, 0, N, D, k);
+    kvq_source_generate(&src, SEED, KVQ_RNG_DATA_V, 0, N, D, v);
+    kvq_source_generate(&src, SEED, KVQ_RNG_DATA_Q, 0, G * M, D, q);
+    kv.k = (kvq_tensor){.data = k, .ndim = 3, .shape = {1, N, D, 1}};
+    kv.v = (kvq_tensor){.data = v, .ndim = 3, .shape = {1, N, D, 1}};
+    kv.q = (kvq_tensor){.data = q, .ndim = 3, .shape = {1, G * M, D, 1}};
+    kv.heads = 1, kv.keys = N, kv.queries = G * M, kv.dim = D, kv.q_group = G;
+    kvq__experiment e = {.dim = D, .sharpness = TAU, .trials = 1, .seed = SEED, .schemes = s,
+                         .nschemes = 1, .real = &kv, .real_name = "gqa", .layer = -1,
+                         .causal = 1};
+    int good = !kvq__results_create(&r, SEED) && !kvq__experiment_run(host, &e, r) &&
+               r->count == 1;
+    /* by hand: the two query heads as separate causal jobs on the same codes */
+    kvq_codec *kc = NULL, *vc = NULL;
+    kvq_qtensor kq = {0}, vq = {0};
+    kvq_query_metrics qm[G * M];
+    kvq_attention_out out = {.want_vector_errors = 1};
+    double m[KVQ_METRIC_COUNT];
+    good = good && !kvq_codec_create(&kc, &s->k, D, SEED, 0, 0) &&
+           !kvq_codec_create(&vc, &s->v, D, SEED, 1, 0) && !kvq__qtensor_init(&kq, kc, N) &&
+           !kvq__qtensor_init(&vq, vc, N) && !kvq__codec_quantize(kc, k, N, &kq) &&
+           !kvq__codec_quantize(vc, v, N, &vq);
+    for (int h = 0; h < G && good; h++) {
+        kvq_attention_job job = {.dim = D, .keys = N, .queries = M, .sharpness = TAU,
+                                 .q = q + h * M * D, .k = k, .v = v, .k_codec = kc,
+                                 .v_codec = vc, .k_codes = &kq, .v_codes = &vq, .causal = 1};
+        out.queries = qm + h * M;
+        good = !kvq__reference_attention(&job, &out);
+    }
+    if (good) {
+        kvq__trial_aggregate(qm, G * M, &out.k_err, &out.v_err, m);
+        for (int i = 0; i < KVQ_METRIC_COUNT; i++)
+            good &= same(r->cells[0].per_trial[i][0], m[i]);
+    }
+    kvq__qtensor_clear(&kq);
+    kvq__qtensor_clear(&vq);
+    kvq_codec_destroy(kc);
+    kvq_codec_destroy(vc);
+    kvq__results_free(r);
+    return good;
+}
+
 int main(void)
 {
     kvq_scheme schemes[3];
@@ -102,10 +157,10 @@ int main(void)
                          .trials = TRIALS, .seed = SEED, .schemes = schemes, .nschemes = 3,
                          .sources = sources, .nsources = 2, .layer = -1,
                          .progress = on_progress, .progress_arg = &pr};
-    plan(12);
+    plan(13);
     ok(!st && kvq__experiment_run(host, &e, r) == 0 && r->count == 6, "runs 2 sources × 3 schemes");
     if (st || r->count != 6) {
-        skip(11, "no results");
+        skip(12, "no results");
         goto cleanup;
     }
     ok(pr.calls == 18 && pr.last == 18 && pr.total == 18 && pr.monotone,
@@ -176,6 +231,8 @@ int main(void)
     e.nsources = 0;
     ok(kvq__experiment_run(host, &e, r) == KVQ_ERR_INVALID_ARG && r->count == 6,
        "no source and no real data: KVQ_ERR_INVALID_ARG, nothing appended");
+    ok(gqa_causal(host, &schemes[1]), "grouped queries under the causal mask: each query head's "
+       "positions restart (= the query heads as separate causal jobs)");
 cleanup:
     kvq__results_free(r);
     kvq_ctx_destroy(host);

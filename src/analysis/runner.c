@@ -98,13 +98,19 @@ static int run_scheme(kvq_ctx *ctx, const kvq__experiment *e, const kvq_scheme *
     int st = qm ? KVQ_OK : KVQ_ERR_NOMEM;
     if (!st)
         st = kvq__kv_codes_make(&kv, ctx, s, e->dim, e->seed, trial, t->k, t->v, t->keys);
-    if (!st) {
-        kvq_attention_job job = {.dim = e->dim, .keys = t->keys, .queries = t->queries,
-                                 .sharpness = e->sharpness, .topk = e->topk, .q = t->q,
-                                 .k = t->k, .v = t->v, .k_codec = kv.k_codec,
-                                 .v_codec = kv.v_codec, .k_codes = &kv.k_codes,
-                                 .v_codes = &kv.v_codes, .causal = e->causal};
-        out.queries = qm;
+    /* Grouped-query attention folds g query heads into one head's queries,
+     * each a run of the same M/g positions: under the causal mask each run
+     * is its own job, so that position j of every run sees the same keys. */
+    size_t g = e->causal && e->real && e->real->q.data && e->real->q_group > 1
+                   ? e->real->q_group : 1, mg = t->queries / g;
+    for (size_t r = 0; r < g && !st; r++) {
+        kvq_attention_job job = {.dim = e->dim, .keys = t->keys, .queries = mg,
+                                 .sharpness = e->sharpness, .topk = e->topk,
+                                 .q = t->q + r * mg * (size_t)e->dim, .k = t->k, .v = t->v,
+                                 .k_codec = kv.k_codec, .v_codec = kv.v_codec,
+                                 .k_codes = &kv.k_codes, .v_codes = &kv.v_codes,
+                                 .causal = e->causal};
+        out.queries = qm + r * mg;
         out.want_vector_errors = 1;
         st = kvq_attention_run(ctx, &job, &out);
     }

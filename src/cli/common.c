@@ -364,8 +364,8 @@ int kvq_cli_check_causal(const kvq__experiment *e, const char *label)
 {
     const kvq_kv *real = e->real;
     size_t keys = real ? real->keys : e->keys;
-    size_t queries = real && real->q.data ? real->queries : e->queries;
-    if (!e->causal || queries <= keys)
+    size_t queries = real && real->q.data ? real->queries / real->q_group : e->queries;
+    if (!e->causal || queries <= keys)   /* grouped queries: M positions per query head */
         return 0;
     return kvq_cli_error(real && real->q.data ? label : "--queries",
                          "%zu queries but %zu keys; --causal needs at most as many queries as "
