@@ -253,7 +253,7 @@ static void test_grammar(void)
         {"k=wht:mse2+out0@4,v=wht:mse2", "'out0@4' (the outlier channel count"},
         {"k=wht:mse2+out4@9,v=wht:mse2", "'out4@9' (the outlier bits b2"},
         {"k=wht:mse2+out4,v=wht:mse2", "'out4' (outlier channels are written out<c>@<b2>"},
-        {"k=wht:out4@2,v=wht:mse2", "needs an mse<b> or qjl stage"},
+        {"k=wht:out4@2,v=wht:mse2", "stores nothing (add mse<b>, qjl or q8_0)"},
         {"k=q4_0+out4@2,v=wht:mse2", "does not combine with a format"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

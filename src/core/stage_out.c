@@ -148,7 +148,7 @@ static void release(kvq_codec *c)
 }
 
 const kvq__stage_def kvq__stage_out = {
-    .name = "out", .forms = forms, .flags = KVQ_STAGE_STORES,
+    .name = "out", .forms = forms, .flags = 0,     /* stores through the other stages */
     .parse = parse, .format = format, .valid = valid, .present = present,
     .realize = realize, .release = release,
 };
