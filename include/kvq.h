@@ -193,6 +193,8 @@ typedef struct kvq_codec_spec {
     int format;         /* enum kvq_format: a deployed format instead of rotation + MSE */
     int format_bits;    /* KIVI: bits b, 1…8 */
     int format_group;   /* KIVI: group length G, 1…1024 (0 = 32) */
+    int out_channels;   /* out<c>@<b2>: c outlier channels coded apart, 0 = none (doc/schemes.md §7) */
+    int out_bits;       /* their MSE bits b2, 1…8 */
 } kvq_codec_spec;
 
 /* The deployed KV-cache formats (doc/schemes.md §6): a codec with one of
@@ -443,7 +445,8 @@ enum kvq__rng_purpose {
     KVQ_RNG_ROT_K = 4, KVQ_RNG_ROT_V = 5,
     KVQ_RNG_QJL_K = 6, KVQ_RNG_QJL_V = 7,
     KVQ_RNG_BOOTSTRAP = 8, KVQ_RNG_DATA_AUX = 9, KVQ_RNG_TEST = 10,
-    KVQ_RNG_SQJL_K = 11, KVQ_RNG_SQJL_V = 12
+    KVQ_RNG_SQJL_K = 11, KVQ_RNG_SQJL_V = 12,
+    KVQ_RNG_OUT_K = 13, KVQ_RNG_OUT_V = 14
 };
 /* A synthetic source (a record), parsed from --dist and --rank:
  * FAMILY[+needleALPHA] with FAMILY = gauss | t<nu> | laplace |

@@ -3,24 +3,10 @@
 # `kvq run --scheme q4_0 --json` on real-shaped .npy heads reports effective
 # bits {k: 4.5, v: 4.5} and per-head metrics, host and OpenCL agree, and the
 # bad inputs of the formats exit 2 with one line naming the flag and the rule.
-kvq="${top_builddir:-.}/kvq"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvq-fmt.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-n=0
-t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
-skip() { n=$((n+1)); echo "ok $n # SKIP $1"; }
-gpu=$("$kvq" devices --select cpu 2>/dev/null | cut -f1)
-[ -n "$gpu" ] || gpu=$("$kvq" devices --select gpu 2>/dev/null | cut -f1)
+. "${top_srcdir:-.}/tests/cli_lib.sh" fmt
 echo "1..10"
 
 # 1-6: usage errors: exit 2, one line naming the flag and the rule
-usage() { # expected-substring args...
-  want=$1; shift
-  "$kvq" "$@" >/dev/null 2>"$tmp/e"; rc=$?
-  [ $rc = 2 ] && [ "$(wc -l <"$tmp/e")" = 1 ] && grep -q -- "$want" "$tmp/e" ||
-    sed 's/^/# /' "$tmp/e"
-  [ $rc = 2 ] && [ "$(wc -l <"$tmp/e")" = 1 ] && grep -q -- "$want" "$tmp/e"
-}
 usage "kvq: --bits: scheme q4_0 uses a fixed format" run --scheme q4_0 --bits 4 --device host
 t $? "--bits with a fixed format"
 usage "kvq: --scheme: unknown scheme 'q5_0'.*q8_0, q4_0" run --scheme q5_0 --device host

@@ -9,12 +9,12 @@ KVQ_C_TESTS = \
 	tests/test_conf_wht tests/test_conf_quantize tests/test_conf_attention tests/test_causal \
 	tests/test_metrics tests/test_stats tests/test_findings tests/test_report \
 	tests/test_attention_ref tests/test_runner tests/test_real_fixture \
-	tests/test_stage_eden tests/test_stage_sqjl tests/test_pareto
+	tests/test_stage_eden tests/test_stage_sqjl tests/test_pareto tests/test_stage_out
 KVQ_SH_TESTS = \
 	tests/exports.sh tests/cli_devices.sh tests/cli_codebook.sh tests/fuzz_smoke.sh \
 	tests/conf_gpu_limits.sh tests/cli_run.sh tests/cli_formats.sh tests/bench_smoke.sh \
 	tests/doc_refs.sh tests/cli_budgets.sh tests/cli_shard.sh tests/cli_mpi.sh \
-	tests/cli_multidevice.sh
+	tests/cli_multidevice.sh tests/cli_outlier.sh
 
 check_PROGRAMS += $(KVQ_C_TESTS)
 check_HEADERS += tests/conformance.h
@@ -23,7 +23,8 @@ TESTS += $(KVQ_C_TESTS) $(KVQ_SH_TESTS)
 tests_test_public_api_LDADD = libkvq.la
 
 AM_TESTS_ENVIRONMENT += CLANG='$(CLANG)'; export CLANG;
-EXTRA_DIST += tests/device.sh tests/untime.sh tests/agree.py tests/data/bad tests/data/good tests/data/real tests/fuzz/fuzz_npy.c \
+EXTRA_DIST += tests/cli_lib.sh tests/device.sh tests/untime.sh tests/agree.py tests/data/bad tests/data/good \
+	tests/data/real tests/fuzz/fuzz_npy.c \
 	tests/fuzz/fuzz_safetensors.c tests/fuzz/fuzz_spec.c
 
 # libFuzzer targets for the two parsers: `make fuzz` builds them with clang,

@@ -215,6 +215,7 @@ static void check_stage_tokens(void)
          .norm_bits = 16},
         {.rotation = KVQ_ROT_WHT, .mse_bits = 3, .norm_bits = 32, .eden = 1},
         {.rotation = KVQ_ROT_WHT, .mse_bits = 2, .qjl = 1, .norm_bits = 16, .eden = 1, .sqjl = 1},
+        {.rotation = KVQ_ROT_WHT, .mse_bits = 2, .norm_bits = 16, .out_channels = 4, .out_bits = 6},
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
@@ -235,7 +236,7 @@ static void check_stage_tokens(void)
     kvq_scheme_parse("k=wht:mse4+zz,v=mse1", 4, &s, err, sizeof err);
     ok(strstr(err, "(expected mse<b>, qjl, qjl<m>, sqjl, ") &&
        strstr(err, "q8_0, q4_0, q4_1, fp8e4m3, fp8e5m2, fp16, ") &&
-       strstr(err, "nc, eden, nb16 or nb32)"),
+       strstr(err, "nc, eden, nb16, nb32 or out<c>@<b2>)"),
        "unknown stage: the message lists every stage's forms ('%s')", err);
     kvq_scheme_parse("k=nb16,v=mse1", 4, &s, err, sizeof err);
     ok(strstr(err, "(add mse<b>, qjl or q8_0)") != NULL,

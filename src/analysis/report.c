@@ -112,11 +112,12 @@ static void json_bits(FILE *f, const kvq__cell *c)
 }
 
 /* What K (tensor 0) or V really rotated with at the cell's d: wht becomes
- * dense off powers of two (doc/quantization.md §3). */
+ * dense off powers of two (doc/quantization.md §3); with outlier channels,
+ * the rotation of the other d − c (doc/schemes.md §7.1). */
 const char *kvq__cell_rotation(const kvq__cell *c, int tensor)
 {
     const kvq_codec_spec *s = tensor ? &c->parsed.v : &c->parsed.k;
-    return kvq__rotation_name(kvq__rotation_at(s->rotation, c->dim));
+    return kvq__rotation_name(kvq__rotation_at(s->rotation, c->dim - s->out_channels));
 }
 
 /* The "config" object of a cell. */

@@ -149,8 +149,8 @@ static int add_cells(const kvq__experiment *e, const char *device, const char *d
         tmpl.real = e->real != NULL;
         tmpl.layer = e->real ? e->layer : -1;
         tmpl.trials = e->trials;
-        kvq_codec_budget(&s->k, e->dim, &bk);
-        kvq_codec_budget(&s->v, e->dim, &bv);
+        kvq__codec_budget_count(&s->k, e->dim, keys, &bk);
+        kvq__codec_budget_count(&s->v, e->dim, keys, &bv);
         tmpl.eff_bits_k = bk.effective_bits;
         tmpl.eff_bits_v = bv.effective_bits;
         kvq__cell *cell;

@@ -114,7 +114,7 @@ static int work_alloc(ref_work *w, const kvq_attention_job *j)
 static void query_logits(const kvq_attention_job *j, const float *q, ref_work *w)
 {
     double s = j->sharpness / sqrt((double)j->dim);
-    kvq__codec_prepare_query(j->k_codec, q, w->qr, w->sq);
+    kvq__codec_prepare_query_for(j->k_codec, j->k_codes, q, w->qr, w->sq);
     for (size_t k = 0; k < j->keys; k++) {
         const float *kr = j->k + k * (size_t)j->dim;
         double dot = 0;

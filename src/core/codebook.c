@@ -291,17 +291,37 @@ int kvq__core_pow2(int dim)
 
 /* One cache slot per accepted (dim, bits): computed on first use, kept for
  * the process (a few KiB each; only the dims a run asks for are filled). */
-#define DIMS (KVQ__DIM_MAX - KVQ__DIM_MIN + 1)
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static kvq_codebook *cache[DIMS][8];       /* [d − 16][b − 1]; NULL until computed */
+static kvq_codebook *cache[KVQ__DIM_MAX][8];    /* [d − 1][b − 1]; NULL until computed */
+
+/* d = 1: u = x/|x| is ±1 exactly, so the codebook is {−1, +1} (the lower half
+ * of the levels at −1, the upper at +1) and loses nothing. */
+static void codebook_sign(kvq_codebook *cb, double *cent, double *thr)
+{
+    int n = cb->levels;
+    for (int i = 0; i < n; i++)
+        cent[i] = i < n / 2 ? -1.0 : 1.0;
+    for (int i = 0; i + 1 < n; i++)
+        thr[i] = 0.5 * (cent[i] + cent[i + 1]);
+    cb->centroids = cent;
+    cb->thresholds = thr;
+    cb->distortion = 0.0;
+}
 
 /* The cached Lloyd–Max codebook of f_d for (dim, bits), computed once in double. */
 int kvq_codebook_get(int dim, int bits, const kvq_codebook **cb)
 {
-    if (!cb || !kvq__core_dim_ok(dim) || bits < 1 || bits > 8)
+    if (!cb || !kvq__core_dim_ok(dim))
+        return KVQ_ERR_INVALID_ARG;
+    return kvq__codebook_any(dim, bits, cb);
+}
+
+int kvq__codebook_any(int dim, int bits, const kvq_codebook **cb)
+{
+    if (!cb || dim < 1 || dim > KVQ__DIM_MAX || bits < 1 || bits > 8)
         return KVQ_ERR_INVALID_ARG;
     int st = 0;
-    kvq_codebook **e = &cache[dim - KVQ__DIM_MIN][bits - 1];
+    kvq_codebook **e = &cache[dim - 1][bits - 1];
     pthread_mutex_lock(&cache_lock);
     if (!*e) {
         int n = 1 << bits;
@@ -310,7 +330,10 @@ int kvq_codebook_get(int dim, int bits, const kvq_codebook **cb)
         if (mem) {
             double *cent = (double *)(mem + 1);
             *mem = (kvq_codebook){dim, bits, n, NULL, NULL, 0.0};
-            st = codebook_compute(mem, cent, cent + n);
+            if (dim == 1)
+                codebook_sign(mem, cent, cent + n);
+            else
+                st = codebook_compute(mem, cent, cent + n);
         } else {
             st = KVQ_ERR_NOMEM;
         }

@@ -18,29 +18,46 @@ typedef struct work {
     int8_t *z;                  /* m */
 } work;
 
-/* Every stage accepts its part of the spec. */
+/* Every stage accepts its part of the spec; with an out stage, the other
+ * stages are those of the part over the d − c other channels. */
 static int spec_valid(const kvq_codec_spec *s, int dim)
 {
+    if (s->out_channels) {
+        kvq_codec_spec rest = kvq__out_rest_spec(s);
+        return kvq__stage_out.valid(s, dim) && spec_valid(&rest, dim - s->out_channels);
+    }
     for (size_t i = 0; i < kvq__stage_count; i++)
         if (kvq__stages[i]->valid && !kvq__stages[i]->valid(s, dim))
             return 0;
     return 1;
 }
 
-/* The spec with every stage's defaults filled in. */
+/* The spec with every stage's defaults filled in (with an out stage, its
+ * parts resolve their own, at their own dims). */
 static kvq_codec_spec spec_resolved(const kvq_codec_spec *spec, int dim)
 {
     kvq_codec_spec s = *spec;
+    if (s.out_channels)
+        return s;
     for (size_t i = 0; i < kvq__stage_count; i++)
         if (kvq__stages[i]->resolve)
             kvq__stages[i]->resolve(&s, dim);
     return s;
 }
 
+kvq_codec_spec kvq__spec_resolved(const kvq_codec_spec *spec, int dim)
+{
+    return spec_resolved(spec, dim);
+}
+
 /* The present stages in table order, and the kernel parameters they set. */
 static void list_stages(kvq_codec *c)
 {
     kvq__stage_cost cost;
+    if (c->spec.out_channels) {         /* its realize sets the parameters */
+        c->stages[c->nstages++] = &kvq__stage_out;
+        return;
+    }
     kvq__stage_cost_sum(&c->spec, c->kp.dim, &cost);
     c->kp.side_bits = 32;
     c->kp.words = (cost.stream_bits + 31) / 32;
@@ -54,15 +71,25 @@ static void list_stages(kvq_codec *c)
     }
 }
 
-/* Realizes a spec for dim (power of two, 16…1024) and trial. */
+/* Realizes a spec for dim (16…1024) and trial. */
 int kvq_codec_create(kvq_codec **out, const kvq_codec_spec *spec, int dim, uint64_t seed,
                      int tensor, uint32_t trial)
+{
+    if (out)
+        *out = NULL;
+    if (!kvq__core_dim_ok(dim))
+        return KVQ_ERR_INVALID_ARG;
+    return kvq__codec_create_part(out, spec, dim, seed, tensor, trial, 0);
+}
+
+int kvq__codec_create_part(kvq_codec **out, const kvq_codec_spec *spec, int dim, uint64_t seed,
+                           int tensor, uint32_t trial, uint32_t purpose)
 {
     int st = 0;
     if (!out)
         return KVQ_ERR_INVALID_ARG;
     *out = NULL;
-    if (!spec || !kvq__core_dim_ok(dim) || (tensor != 0 && tensor != 1) ||
+    if (!spec || dim < 1 || dim > KVQ__DIM_MAX || (tensor != 0 && tensor != 1) ||
         !spec_valid(spec, dim))
         return KVQ_ERR_INVALID_ARG;
     kvq_codec *c = calloc(1, sizeof *c);
@@ -71,6 +98,7 @@ int kvq_codec_create(kvq_codec **out, const kvq_codec_spec *spec, int dim, uint6
     c->spec = spec_resolved(spec, dim);
     c->kp.dim = dim;
     c->tensor = tensor;
+    c->rot_purpose = purpose;
     list_stages(c);
     for (int i = 0; i < c->nstages && st == 0; i++)
         if (c->stages[i]->realize)
@@ -185,6 +213,8 @@ int kvq__codec_quantize(const kvq_codec *c, const float *x, size_t count, kvq_qt
     int st = 0;
     if (!c || (!x && count) || !tensor_fits(c, out, count))
         return KVQ_ERR_INVALID_ARG;
+    if (c->part[0])
+        return kvq__out_quantize(c, x, count, out);
     if ((st = work_alloc(&w, c)) == 0)
         for (size_t v = 0; v < count && st == 0; v++)
             st = quantize_one(c, x, count, out, v, &w);
@@ -206,6 +236,8 @@ int kvq__codec_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat)
     work w;
     if (!c || !xhat || !tensor_fits(c, t, t ? t->count : 0))
         return KVQ_ERR_INVALID_ARG;
+    if (c->part[0])
+        return kvq__out_dequantize(c, t, xhat);
     int st = work_alloc(&w, c), dim = c->kp.dim;
     kvq__stage_vec v = vec_of(&w);
     for (size_t i = 0; st == 0 && i < t->count; i++) {
@@ -223,6 +255,17 @@ int kvq__codec_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat)
 
 void kvq__codec_prepare_query(const kvq_codec *c, const float *q, double *qr, double *sq)
 {
+    kvq__codec_prepare_query_for(c, NULL, q, qr, sq);
+}
+
+/* The same for the vectors of t: an out<c>@<b2> codec needs t's channel list. */
+void kvq__codec_prepare_query_for(const kvq_codec *c, const kvq_qtensor *t, const float *q,
+                                  double *qr, double *sq)
+{
+    if (c->part[0]) {
+        kvq__out_prepare_query(c, t, q, qr, sq);
+        return;
+    }
     for (int j = 0; j < c->kp.dim; j++)
         qr[j] = q[j];
     for (int k = 0; k < c->nstages; k++)
@@ -234,11 +277,19 @@ void kvq__codec_prepare_query(const kvq_codec *c, const float *q, double *qr, do
 double kvq__codec_dot(const kvq_codec *c, const kvq_qtensor *t, size_t j, const double *qr,
                      const double *sq)
 {
+    if (c->part[0])
+        return kvq__out_dot(c, t, j, qr, sq);
     kvq_stored s = stored_of(c, t, j);
+    return kvq__codec_dot_one(c, &s, qr, sq);
+}
+
+double kvq__codec_dot_one(const kvq_codec *c, const kvq_stored *s, const double *qr,
+                          const double *sq)
+{
     double est = 0.0;
     for (int k = 0; k < c->nstages; k++)
         if (c->stages[k]->dot)
-            est += c->stages[k]->dot(c, &s, qr, sq);
+            est += c->stages[k]->dot(c, s, qr, sq);
     return est;
 }
 
@@ -256,11 +307,26 @@ void kvq_codec_budget(const kvq_codec_spec *spec, int dim, kvq_budget *b)
                          c.tensor_bits / 8.0;
 }
 
+/* The budget of a tensor of count vectors: kvq_codec_budget plus what is
+ * stored once per tensor, the out stage's channel list (c·⌈log2 d⌉ bits,
+ * doc/schemes.md §7.3), amortized over the count vectors. */
+void kvq__codec_budget_count(const kvq_codec_spec *spec, int dim, size_t count, kvq_budget *b)
+{
+    kvq_codec_budget(spec, dim, b);
+    double list = kvq__out_list_bits(spec, dim);
+    if (list > 0 && count > 0) {
+        b->effective_bits += list / ((double)count * dim);
+        b->bytes_per_token += list / 8.0 / (double)count;
+    }
+}
+
 /* KIVI's scales: per group of G tokens and channel (K), or per token and
  * group of G channels (V), one word each (fp16 δ and fp16 lo). */
 size_t kvq__codec_tside_words(const kvq_codec *c, size_t count)
 {
     size_t g = (size_t)c->kp.group, d = (size_t)c->kp.dim;
+    if (c->kp.out_channels)     /* the channel list, then the outliers' norms */
+        return (size_t)c->kp.out_channels + count;
     if (c->kp.group_axis == 1)
         return (count + g - 1) / g * d;
     if (c->kp.group_axis == 2)

@@ -55,6 +55,11 @@ void kvq__rng_fill_normal(uint64_t seed, uint32_t purpose, uint32_t trial, uint6
 int kvq__core_dim_ok(int dim);
 /* 1 if dim is a power of two (what the Walsh–Hadamard rotations need). */
 int kvq__core_pow2(int dim);
+/* The parts of an out<c>@<b2> codec may be smaller than a head: their
+ * codebooks and rotations exist for every dim 1…KVQ__DIM_MAX (doc/schemes.md §7). */
+int kvq__codebook_any(int dim, int bits, const kvq_codebook **cb);
+int kvq__rotation_create_any(kvq_rotation **r, int kind, int dim, uint64_t seed,
+                             uint32_t purpose, uint32_t trial);
 /* The rotation a codec of this kind really uses at dim: wht and wht2 exist
  * only for powers of two, so elsewhere they are realized as dense. */
 int kvq__rotation_at(int kind, int dim);
@@ -113,6 +118,12 @@ void kvq__qtensor_clear(kvq_qtensor *t);
  * or NULL when it can or has no format; dim 0 skips the dimension rules
  * (src/core/stage_format.c). */
 const char *kvq__format_rule(const kvq_codec_spec *s, int dim);
+/* kvq_codec_budget for a tensor of count vectors: with the per-tensor side
+ * information (the out stage's channel list) amortized over them. */
+void kvq__codec_budget_count(const kvq_codec_spec *s, int dim, size_t count, kvq_budget *b);
+/* The same for an out<c>@<b2> stage (src/core/stage_out.c); kvq__format_rule
+ * asks it first. */
+const char *kvq__out_rule(const kvq_codec_spec *s, int dim);
 
 /* The name of a format (enum kvq_format: "q4_0", "kivi"), NULL for none. */
 const char *kvq__format_name(int id);
@@ -153,6 +164,10 @@ int kvq__codec_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat)
 /* Query side of the compressed-domain estimator: qr = R q and, with QJL,
  * sq = S q (sq may be NULL without QJL). */
 void kvq__codec_prepare_query(const kvq_codec *c, const float *q, double *qr, double *sq);
+/* The same for the vectors of t (an out<c>@<b2> codec reads t's channel list;
+ * kvq__codec_prepare_query is this with t = NULL, for codecs without one). */
+void kvq__codec_prepare_query_for(const kvq_codec *c, const kvq_qtensor *t, const float *q,
+                                  double *qr, double *sq);
 /* ⟨q, x̂_j⟩ from vector j's codes: ν_j·⟨qr, C[idx_j]⟩ + sqrt(π/2)/m·γ_j·⟨sq, z_j⟩. */
 double kvq__codec_dot(const kvq_codec *c, const kvq_qtensor *t, size_t j, const double *qr,
                       const double *sq);

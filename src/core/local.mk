@@ -9,3 +9,4 @@ libkvq_impl_la_SOURCES += src/core/stage.h src/core/stages.c src/core/stage_rota
 	src/core/stage_format.c src/core/minifloat.c
 # TurboQuant refinements (doc/schemes.md §5).
 libkvq_impl_la_SOURCES += src/core/stage_eden.c
+libkvq_impl_la_SOURCES += src/core/stage_out.c

@@ -112,11 +112,21 @@ int kvq__rotation_at(int kind, int dim)
 int kvq_rotation_create(kvq_rotation **out, int kind, int dim, uint64_t seed,
                         uint32_t purpose, uint32_t trial)
 {
+    if (out)
+        *out = NULL;
+    if (!kvq__core_dim_ok(dim))
+        return KVQ_ERR_INVALID_ARG;
+    return kvq__rotation_create_any(out, kind, dim, seed, purpose, trial);
+}
+
+int kvq__rotation_create_any(kvq_rotation **out, int kind, int dim, uint64_t seed,
+                             uint32_t purpose, uint32_t trial)
+{
     int st = KVQ_ERR_NOMEM;
     if (!out)
         return KVQ_ERR_INVALID_ARG;
     *out = NULL;
-    if (kind < KVQ_ROT_NONE || kind > KVQ_ROT_DENSE || !kvq__core_dim_ok(dim) ||
+    if (kind < KVQ_ROT_NONE || kind > KVQ_ROT_DENSE || dim < 1 || dim > KVQ__DIM_MAX ||
         (kind_rounds(kind) && !kvq__core_pow2(dim)))
         return KVQ_ERR_INVALID_ARG;
     kvq_rotation *r = calloc(1, sizeof *r);

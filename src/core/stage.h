@@ -33,6 +33,7 @@ typedef struct kvq__codec_kparams {
     int group_axis;     /* KIVI: 1 = groups of tokens per channel (K), 2 = groups of
                          * channels per token (V); 0 otherwise */
     int group;          /* KIVI: the group length G */
+    int out_channels;   /* out<c>@<b2>: c > 0 (no kernel runs it yet) */
     size_t words;       /* 32-bit words of the packed stream per vector */
 } kvq__codec_kparams;
 
@@ -50,6 +51,9 @@ struct kvq_codec {
     kvq_rotation *rot;          /* set by the rotation stage (always present) */
     const kvq_codebook *cb;     /* set by the MSE stage */
     float *S;                   /* m × dim, row-major; set by the QJL stage */
+    uint32_t rot_purpose;       /* the rotation's stream purpose; 0 = ROT_K / ROT_V */
+    struct kvq_codec *part[2];  /* out<c>@<b2>: the codec of the other d − c channels,
+                                 * then the outliers' MSE(b2) codec (stage_out.c) */
 };
 
 /* The side values a codec stores per vector, each in its own array of a
@@ -142,6 +146,32 @@ extern const kvq__stage_def kvq__stage_rotation, kvq__stage_mse, kvq__stage_qjl,
     kvq__stage_nb;
 extern const kvq__stage_def kvq__stage_eden;
 extern const kvq__stage_def kvq__stage_format;
+extern const kvq__stage_def kvq__stage_out;
+
+/* ---- out<c>@<b2> (stage_out.c, doc/schemes.md §7): a tensor-level codec over
+ * two sub-codecs; codec.c hands it the whole tensor. ---- */
+/* The spec of the other d − c channels: s without its out stage. */
+kvq_codec_spec kvq__out_rest_spec(const kvq_codec_spec *s);
+/* The cost of a spec with an out stage at dim (rest at d − c, outliers at c). */
+void kvq__out_cost(const kvq_codec_spec *s, int dim, kvq__stage_cost *c);
+/* Bits per tensor of the channel list, c·⌈log2 d⌉ (0 without an out stage). */
+double kvq__out_list_bits(const kvq_codec_spec *s, int dim);
+int kvq__out_quantize(const kvq_codec *c, const float *x, size_t count, kvq_qtensor *out);
+int kvq__out_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat);
+void kvq__out_prepare_query(const kvq_codec *c, const kvq_qtensor *t, const float *q,
+                            double *qr, double *sq);
+double kvq__out_dot(const kvq_codec *c, const kvq_qtensor *t, size_t j, const double *qr,
+                    const double *sq);
+
+/* The spec with every stage's defaults filled in at dim (codec.c). */
+kvq_codec_spec kvq__spec_resolved(const kvq_codec_spec *spec, int dim);
+/* Codec internals the out stage runs on its parts (codec.c). A part may have
+ * any dim 1…1024 and its rotation its own purpose. */
+int kvq__codec_create_part(kvq_codec **out, const kvq_codec_spec *spec, int dim, uint64_t seed,
+                           int tensor, uint32_t trial, uint32_t purpose);
+/* The compressed-domain estimate from one stored vector. */
+double kvq__codec_dot_one(const kvq_codec *c, const kvq_stored *s, const double *qr,
+                          const double *sq);
 
 /* Stores a side value through every stage's side hook: *out is the value as
  * stored; KVQ_ERR_UNSUPPORTED if it does not fit the side format. */

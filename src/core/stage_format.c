@@ -108,8 +108,9 @@ const char *kvq__format_name(int id)
 const char *kvq__format_rule(const kvq_codec_spec *s, int dim)
 {
     const fmt_def *f = fmt_of(s->format);
-    if (s->format == KVQ_FORMAT_NONE)
-        return NULL;
+    const char *out = kvq__out_rule(s, dim);
+    if (out || s->format == KVQ_FORMAT_NONE)
+        return out;
     if (!f)
         return "unknown format";
     if (s->rotation != KVQ_ROT_NONE || s->mse_bits || s->qjl || s->norm_correct ||

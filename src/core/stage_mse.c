@@ -61,7 +61,7 @@ static int realize(kvq_codec *c, uint64_t seed, int tensor, uint32_t trial)
     (void)seed;
     (void)tensor;
     (void)trial;
-    return kvq_codebook_get(c->kp.dim, c->kp.mse_bits, &c->cb);
+    return kvq__codebook_any(c->kp.dim, c->kp.mse_bits, &c->cb);
 }
 
 /* Number of thresholds t with u > t: the nearest centroid, ties to the lower index. */

@@ -61,8 +61,8 @@ static void kernel(const kvq_codec_spec *s, kvq__codec_kparams *kp)
 /* K and V draw their rotations from their own streams. */
 static int realize(kvq_codec *c, uint64_t seed, int tensor, uint32_t trial)
 {
-    return kvq_rotation_create(&c->rot, c->spec.rotation, c->kp.dim, seed,
-                               tensor ? KVQ_RNG_ROT_V : KVQ_RNG_ROT_K, trial);
+    uint32_t purpose = c->rot_purpose ? c->rot_purpose : tensor ? KVQ_RNG_ROT_V : KVQ_RNG_ROT_K;
+    return kvq__rotation_create_any(&c->rot, c->spec.rotation, c->kp.dim, seed, purpose, trial);
 }
 
 static void release(kvq_codec *c)

@@ -12,7 +12,7 @@
 const kvq__stage_def *const kvq__stages[] = {
     &kvq__stage_rotation, &kvq__stage_mse, &kvq__stage_qjl, &kvq__stage_format, &kvq__stage_nc,
     &kvq__stage_eden,
-    &kvq__stage_nb,
+    &kvq__stage_nb, &kvq__stage_out,
 };
 const size_t kvq__stage_count = sizeof kvq__stages / sizeof kvq__stages[0];
 
@@ -29,6 +29,10 @@ int kvq__stage_store_side(const kvq_codec *c, int slot, double value, const kvq_
 void kvq__stage_cost_sum(const kvq_codec_spec *s, int dim, kvq__stage_cost *c)
 {
     memset(c, 0, sizeof *c);
+    if (s->out_channels) {
+        kvq__out_cost(s, dim, c);
+        return;
+    }
     for (size_t i = 0; i < kvq__stage_count; i++) {
         const kvq__stage_def *d = kvq__stages[i];
         if (d->cost && d->present(s))

@@ -145,6 +145,12 @@ int kvq__dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq__dev_codec *d)
     int st;
 
     memset(d, 0, sizeof *d);
+    /* No kernel runs out<c>@<b2> yet (doc/schemes.md §7.4): refuse, never
+     * wrong numbers. */
+    if (kp->out_channels)
+        return kvq__rt_explain(KVQ_ERR_UNSUPPORTED,
+                               "the stage out<c>@<b2> (outlier channels) runs on the host only; "
+                               "use --device host");
     d->dim = kp->dim;
     if ((d->format = kp->format)) {
         char name[16];
