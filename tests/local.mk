@@ -23,7 +23,7 @@ TESTS += $(KVQ_C_TESTS) $(KVQ_SH_TESTS)
 tests_test_public_api_LDADD = libkvq.la
 
 AM_TESTS_ENVIRONMENT += CLANG='$(CLANG)'; export CLANG;
-EXTRA_DIST += tests/device.sh tests/untime.sh tests/agree.py tests/data/bad tests/data/good tests/data/real tests/fuzz/fuzz_npy.c \
+EXTRA_DIST += tests/device.sh tests/common.sh tests/untime.sh tests/agree.py tests/data/bad tests/data/good tests/data/real tests/fuzz/fuzz_npy.c \
 	tests/fuzz/fuzz_safetensors.c tests/fuzz/fuzz_spec.c
 
 # libFuzzer targets for the two parsers: `make fuzz` builds them with clang,
