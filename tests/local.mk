@@ -17,7 +17,7 @@ KVQ_SH_TESTS = \
 	tests/cli_multidevice.sh
 
 check_PROGRAMS += $(KVQ_C_TESTS)
-check_HEADERS += tests/conformance.h
+check_HEADERS += tests/conformance.h tests/bad_specs.h
 dist_check_SCRIPTS += $(KVQ_SH_TESTS)
 TESTS += $(KVQ_C_TESTS) $(KVQ_SH_TESTS)
 tests_test_public_api_LDADD = libkvq.la
