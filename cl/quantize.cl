@@ -15,6 +15,21 @@ uint codebook_search(float u, __global const float *thresholds, uint levels)
     return lo;
 }
 
+/* The norm stored beside the codes: ‖x‖ as is, or divided by ‖C[idx]‖ (norm
+ * correction, csum = ‖C[idx]‖²) or by ⟨u, C[idx]⟩ (eden, csum = that dot);
+ * rounded to half when side information is 16-bit. */
+float stored_norm(float nu, float csum, uint norm_correct, uint eden, uint half_side)
+{
+    float stored = nu;
+    if (norm_correct && csum > 0.0f)
+        stored = nu / sqrt(csum);
+    if (eden && csum > 0.0f)
+        stored = nu / csum;
+    if (half_side)
+        stored = round_to_half(stored);
+    return stored;
+}
+
 /* Quantizes count vectors x (count × KVQ_D): for each, the stored norm, the
  * QJL residual norm γ, and the packed code words (bits planes, then m sign
  * bits). sprime is S·Rᵀ (m × KVQ_D), so the residual is projected in the
@@ -55,13 +70,7 @@ __kernel void kvq_quantize(__global const float *x, const uint count,
             part += eden ? uc * cv : cv * cv;
         }
         float csum = wg_sum(part, scratch);
-        float stored = nu;
-        if (norm_correct && csum > 0.0f)
-            stored = nu / sqrt(csum);
-        if (eden && csum > 0.0f)
-            stored = nu / csum;
-        if (half_side)
-            stored = round_to_half(stored);
+        float stored = stored_norm(nu, csum, norm_correct, eden, half_side);
 
         /* QJL: residual in the rotated domain, its norm and projection signs */
         float gamma = 0.0f;
@@ -296,13 +305,7 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
     }
 #endif
     const float csum = hsum16(acc);      /* ‖C[idx]‖², or ⟨u, C[idx]⟩ with eden */
-    float stored = nu;
-    if (norm_correct && csum > 0.0f)
-        stored = nu / sqrt(csum);
-    if (eden && csum > 0.0f)
-        stored = nu / csum;
-    if (half_side)
-        stored = round_to_half(stored);
+    float stored = stored_norm(nu, csum, norm_correct, eden, half_side);
 
     __global uint *out = codes + (size_t)v * words;
 #if KVQ_NV % 2 == 0

@@ -3,11 +3,8 @@
 # (doc/schemes.md §2.1): `--bits k4v2` in run, budget lists with them in sweep, each tensor's
 # effective bits in JSON/CSV/Markdown, and the bad forms (exit 2, one line
 # naming --bits and the rule); the Pareto files and frontier of the sweep.
-kvq="${top_builddir:-.}/kvq"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvq-budgets.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-n=0
-t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
+name=budgets
+. "${top_srcdir:-.}/tests/common.sh"
 echo "1..10"
 small="--dim 64 --keys 128 --queries 4 --trials 2 --device host"
 

@@ -3,7 +3,8 @@
 # `kvq run --scheme q4_0 --json` on real-shaped .npy heads reports effective
 # bits {k: 4.5, v: 4.5} and per-head metrics, host and OpenCL agree, and the
 # bad inputs of the formats exit 2 with one line naming the flag and the rule.
-. "${top_srcdir:-.}/tests/cli_lib.sh" fmt
+name=fmt
+. "${top_srcdir:-.}/tests/common.sh"
 echo "1..10"
 
 # 1-6: usage errors: exit 2, one line naming the flag and the rule

@@ -3,7 +3,8 @@
 # tokens exit 2 with one line naming the token and the rule; the host reports
 # the exact effective bits (channel list amortized over N); an OpenCL device
 # refuses the stage (exit 1, naming it) instead of computing anything.
-. "${top_srcdir:-.}/tests/cli_lib.sh" out
+name=out
+. "${top_srcdir:-.}/tests/common.sh"
 echo "1..5"
 
 usage "kvq: --scheme: k: bad stage 'out4@9' (the outlier bits b2 of out<c>@<b2> must be 1..8)" \

@@ -3,11 +3,8 @@
 # partial results merged by `kvq merge` equal one run (every report, apart
 # from timing); a missing, duplicate or foreign shard is one clear error
 # (exit 2) and nothing is written.
-kvq="${top_builddir:-.}/kvq"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvq-shard.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-n=0
-t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
+name=shard
+. "${top_srcdir:-.}/tests/common.sh"
 echo "1..16"
 . "${top_srcdir:-.}/tests/untime.sh"
 args="--schemes KV,KQV,QKQV --bits 2,4 --dist gauss,t5 --trials 3 --keys 128 --queries 8 --dim 64 --quiet"

@@ -17,14 +17,14 @@ KVQ_SH_TESTS = \
 	tests/cli_multidevice.sh tests/cli_outlier.sh
 
 check_PROGRAMS += $(KVQ_C_TESTS)
-check_HEADERS += tests/conformance.h
+check_HEADERS += tests/conformance.h tests/bad_specs.h
 dist_check_SCRIPTS += $(KVQ_SH_TESTS)
 TESTS += $(KVQ_C_TESTS) $(KVQ_SH_TESTS)
 tests_test_public_api_LDADD = libkvq.la
 
 AM_TESTS_ENVIRONMENT += CLANG='$(CLANG)'; export CLANG;
-EXTRA_DIST += tests/cli_lib.sh tests/device.sh tests/untime.sh tests/agree.py tests/data/bad tests/data/good \
-	tests/data/real tests/fuzz/fuzz_npy.c \
+EXTRA_DIST += tests/common.sh tests/device.sh tests/untime.sh tests/agree.py tests/data/bad \
+	tests/data/good tests/data/real tests/fuzz/fuzz_npy.c \
 	tests/fuzz/fuzz_safetensors.c tests/fuzz/fuzz_spec.c
 
 # libFuzzer targets for the two parsers: `make fuzz` builds them with clang,

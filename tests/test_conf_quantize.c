@@ -190,6 +190,17 @@ static int dequant_agrees(kvq_ctx *ctx, const kvq_codec *c, const kvq_qtensor *t
     return dx <= 1e-5;
 }
 
+/* Frees what a check made (codec, device and host tensors, inputs) and
+ * returns its verdict. */
+static int check_done(kvq_codec *c, kvq_qtensor *a, kvq_qtensor *b, conf_io *io, int good)
+{
+    kvq__qtensor_clear(a);
+    kvq__qtensor_clear(b);
+    kvq_codec_destroy(c);
+    conf_io_free(io);
+    return good;
+}
+
 /* Quantizes on both sides and compares; returns 1 if within doc/conformance.md §1. */
 static int check_codec(kvq_ctx *ctx, const kvq_codec_spec *sp, int dim, size_t count,
                        dev_stats *s, char *what, size_t wlen)
@@ -221,11 +232,7 @@ static int check_codec(kvq_ctx *ctx, const kvq_codec_spec *sp, int dim, size_t c
     /* dequantize the same (host) codes on both sides */
     good &= dequant_agrees(ctx, c, &b, &io, count, s, what);
 cleanup:
-    kvq__qtensor_clear(&a);
-    kvq__qtensor_clear(&b);
-    kvq_codec_destroy(c);
-    conf_io_free(&io);
-    return good;
+    return check_done(c, &a, &b, &io, good);
 }
 
 /* The deployed formats, and how many dims × formats run (block formats need d % 32 = 0). */
@@ -290,11 +297,7 @@ static int check_format(kvq_ctx *ctx, int fmt, int dim, size_t count, dev_stats 
     }
     good &= far == 0 && dequant_agrees(ctx, c, &b, &io, count, s, what);
 cleanup:
-    kvq__qtensor_clear(&a);
-    kvq__qtensor_clear(&b);
-    kvq_codec_destroy(c);
-    conf_io_free(&io);
-    return good;
+    return check_done(c, &a, &b, &io, good);
 }
 
 /* KIVI on the device against the host for tensor 0 (K: token groups) or 1
@@ -346,11 +349,7 @@ static int check_kivi(kvq_ctx *ctx, const kvq_codec_spec *sp, int tensor, int di
 cleanup:
     free(ia);
     free(ib);
-    kvq__qtensor_clear(&a);
-    kvq__qtensor_clear(&b);
-    kvq_codec_destroy(c);
-    conf_io_free(&io);
-    return good;
+    return check_done(c, &a, &b, &io, good);
 }
 
 /* KIVI cases: (bits, group, tensor, dim, count). */

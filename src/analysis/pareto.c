@@ -104,6 +104,24 @@ static int add_group(const kvq__results *r, uint64_t seed, int metric, size_t fi
     return frontier(r, seed, p->points + start, p->count - start, &p->comparisons);
 }
 
+/* The two results here are each a table that owns one array: freeing one
+ * frees both (either may be NULL). */
+static void free_table(void *table, void *array)
+{
+    free(array);
+    free(table);
+}
+
+/* What a compute hands back: its table, or on failure NULL, the half-built
+ * table freed. */
+static void *table_or_null(int st, void *table, void *array)
+{
+    if (!st)
+        return table;
+    free_table(table, array);
+    return NULL;
+}
+
 int kvq__pareto_compute(const kvq__results *r, uint64_t seed, kvq__pareto **out)
 {
     kvq__pareto *p = calloc(1, sizeof *p);
@@ -119,20 +137,13 @@ int kvq__pareto_compute(const kvq__results *r, uint64_t seed, kvq__pareto **out)
             if (!seen)
                 st = add_group(r, seed, kvq__pareto_metrics[k], i, p);
         }
-    if (st) {
-        kvq__pareto_free(p);
-        p = NULL;
-    }
-    *out = p;
+    *out = table_or_null(st, p, p ? p->points : NULL);
     return st;
 }
 
 void kvq__pareto_free(kvq__pareto *p)
 {
-    if (!p)
-        return;
-    free(p->points);
-    free(p);
+    free_table(p, p ? p->points : NULL);
 }
 
 /* ---- Beyond the paper: the best cell per budget (doc/statistics.md §7) ---- */
@@ -246,18 +257,11 @@ int kvq__beyond_compute(const kvq__results *r, uint64_t seed, kvq__beyond **out)
                 b->rows[i].vs_second = c[k++];
         free(c);
     }
-    if (st) {
-        kvq__beyond_free(b);
-        b = NULL;
-    }
-    *out = b;
+    *out = table_or_null(st, b, b ? b->rows : NULL);
     return st;
 }
 
 void kvq__beyond_free(kvq__beyond *b)
 {
-    if (!b)
-        return;
-    free(b->rows);
-    free(b);
+    free_table(b, b ? b->rows : NULL);
 }

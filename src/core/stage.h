@@ -183,6 +183,13 @@ size_t kvq__codec_tside_words(const kvq_codec *c, size_t count);
 void kvq__stage_cost_sum(const kvq_codec_spec *s, int dim, kvq__stage_cost *c);
 /* Case-insensitive equality of a NUL-terminated word and a length-n token. */
 int kvq__stage_token_is(const char *tok, size_t n, const char *word);
+/* Hooks of a stage that is one token setting one 0/1 flag of the spec.
+ * parse: KVQ_STAGE_NOMATCH unless tok is word; with conflict set, fails with
+ * why = clash (two stages that exclude each other); else sets *flag. */
+int kvq__stage_flag_parse(const char *tok, size_t n, const char *word, int *flag, int conflict,
+                          const char *clash, const char **why);
+/* format: the word while flag is set, "" otherwise. */
+void kvq__stage_flag_format(int flag, const char *word, char *buf, size_t len);
 /* Parses a whole unsigned decimal of 1…5 digits; −1 if it is not one. */
 long kvq__stage_count_arg(const char *t, size_t n);
 

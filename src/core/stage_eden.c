@@ -2,7 +2,6 @@
  * ν/⟨u, C[idx]⟩ instead of ν, so that ⟨x̂, x⟩ = ‖x‖² for every vector (and
  * x̂ is unbiased over Haar rotations). Costs nothing: it changes what the
  * stored norm means. */
-#include <stdio.h>
 
 #include "core/stage.h"
 
@@ -11,19 +10,13 @@ static const char *const forms[] = {"eden", NULL};
 /* Two rescalings of one norm do not compose: nc and eden exclude each other. */
 static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
 {
-    if (!kvq__stage_token_is(tok, n, "eden"))
-        return KVQ_STAGE_NOMATCH;
-    if (s->norm_correct) {
-        *why = "eden and nc both rescale the stored norm; use one";
-        return KVQ_ERR_BAD_SPEC;
-    }
-    s->eden = 1;
-    return 0;
+    return kvq__stage_flag_parse(tok, n, "eden", &s->eden, s->norm_correct,
+                                 "eden and nc both rescale the stored norm; use one", why);
 }
 
 static void format(const kvq_codec_spec *s, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s", s->eden ? "eden" : "");
+    kvq__stage_flag_format(s->eden, "eden", buf, len);
 }
 
 static int valid(const kvq_codec_spec *s, int dim)

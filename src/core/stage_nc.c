@@ -1,7 +1,6 @@
 /* stage_nc.c — norm correction: the MSE stage stores ν/‖C[idx]‖ instead of ν,
  * so that ‖x̂_mse‖ = ‖x‖. Costs nothing: it changes what the norm means. */
 #include <math.h>
-#include <stdio.h>
 
 #include "core/stage.h"
 
@@ -9,19 +8,13 @@ static const char *const forms[] = {"nc", NULL};
 
 static int parse(const char *tok, size_t n, kvq_codec_spec *s, const char **why)
 {
-    if (!kvq__stage_token_is(tok, n, "nc"))
-        return KVQ_STAGE_NOMATCH;
-    if (s->eden) {
-        *why = "eden and nc both rescale the stored norm; use one";
-        return KVQ_ERR_BAD_SPEC;
-    }
-    s->norm_correct = 1;
-    return 0;
+    return kvq__stage_flag_parse(tok, n, "nc", &s->norm_correct, s->eden,
+                                 "eden and nc both rescale the stored norm; use one", why);
 }
 
 static void format(const kvq_codec_spec *s, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s", s->norm_correct ? "nc" : "");
+    kvq__stage_flag_format(s->norm_correct, "nc", buf, len);
 }
 
 static int valid(const kvq_codec_spec *s, int dim)

@@ -1,6 +1,7 @@
 /* stages.c — the table of stage kinds (a codec applies them in this order)
  * and the helpers every stage file shares. */
 #include <ctype.h>
+#include <stdio.h>
 #include <math.h>
 #include <string.h>
 
@@ -47,6 +48,24 @@ int kvq__stage_token_is(const char *tok, size_t n, const char *word)
         if (tolower((unsigned char)tok[i]) != tolower((unsigned char)word[i]))
             return 0;
     return i == n && word[i] == '\0';
+}
+
+int kvq__stage_flag_parse(const char *tok, size_t n, const char *word, int *flag, int conflict,
+                          const char *clash, const char **why)
+{
+    if (!kvq__stage_token_is(tok, n, word))
+        return KVQ_STAGE_NOMATCH;
+    if (conflict) {
+        *why = clash;
+        return KVQ_ERR_BAD_SPEC;
+    }
+    *flag = 1;
+    return 0;
+}
+
+void kvq__stage_flag_format(int flag, const char *word, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", flag ? word : "");
 }
 
 long kvq__stage_count_arg(const char *t, size_t n)

@@ -283,9 +283,7 @@ int kvq__dev_recon_rot(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_m
     kvq__arg a[] = {{sizeof codes, &codes}, {sizeof norms, &norms},
                    {sizeof d->centroids, &d->centroids}, {sizeof bits, &bits},
                    {sizeof words, &words}, {sizeof n, &n}, {sizeof out, &out}};
-    KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
-    size_t g[2] = {(size_t)d->dim, count};
-    st = kvq__dev_launch(ctx, k, 2, g, NULL);
+    st = kvq__dev_run_coords(ctx, k, a, sizeof a / sizeof a[0], d->dim, count);
 cleanup:
     return st;
 }

@@ -65,6 +65,16 @@ int kvq__dev_launch(kvq_ctx *ctx, cl_kernel k, cl_uint dims, const size_t *globa
                             : kvq__rt_fail(cs, "clEnqueueNDRangeKernel", __FILE__, __LINE__);
 }
 
+int kvq__dev_run_coords(kvq_ctx *ctx, cl_kernel k, const kvq__arg *args, size_t nargs, int dim,
+                        size_t count)
+{
+    int st = kvq__dev_args(k, args, nargs);
+    if (st != KVQ_OK)
+        return st;
+    size_t g[2] = {(size_t)dim, count};
+    return kvq__dev_launch(ctx, k, 2, g, NULL);
+}
+
 void kvq__dev_options(int dim, char *buf, size_t len)
 {
     snprintf(buf, len, "-DKVQ_D=%d", dim);

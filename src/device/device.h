@@ -20,6 +20,10 @@ int kvq__dev_args(cl_kernel k, const kvq__arg *args, size_t n);
 /* Enqueues a 1-D or 2-D range; local may be NULL (implementation's choice). */
 int kvq__dev_launch(kvq_ctx *ctx, cl_kernel k, cl_uint dims, const size_t *global,
                    const size_t *local);
+/* Sets the arguments and enqueues one work-item per coordinate of count
+ * vectors of dimension dim (a dim × count range). */
+int kvq__dev_run_coords(kvq_ctx *ctx, cl_kernel k, const kvq__arg *args, size_t nargs, int dim,
+                        size_t count);
 /* Build options with the head dimension: "-DKVQ_D=<d>". */
 void kvq__dev_options(int dim, char *buf, size_t len);
 /* The kernel named name from the "common+file" program for dimension dim. */

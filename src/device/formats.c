@@ -32,9 +32,7 @@ int kvq__dev_format_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem cod
     cl_uint n = (cl_uint)count, words = (cl_uint)d->words;
     kvq__arg a[] = {{sizeof codes, &codes}, {sizeof tside, &tside}, {4, &words}, {4, &n},
                    {sizeof xhat, &xhat}};
-    KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
-    size_t g[2] = {(size_t)d->dim, count};
-    st = kvq__dev_launch(ctx, k, 2, g, NULL);
+    st = kvq__dev_run_coords(ctx, k, a, sizeof a / sizeof a[0], d->dim, count);
 cleanup:
     return st;
 }

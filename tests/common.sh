@@ -1,9 +1,10 @@
-# cli_lib.sh — what the CLI TAP scripts share (sourced, not run): the binary,
-# a scratch folder removed on exit, the TAP counters, the first OpenCL device
-# (CPU first) in $gpu, and usage(), which expects exit 2 and one line matching
-# a pattern (and shows the line when it does not).
+# common.sh — what the CLI TAP scripts share (sourced, not run; set $name
+# first): the kvq binary, a scratch directory removed on exit, the TAP
+# counters t and skip, the first OpenCL device (CPU first) in $gpu, and usage,
+# which expects exit 2 and one line matching a pattern (and shows the line
+# when it does not).
 kvq="${top_builddir:-.}/kvq"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvq-$1.XXXXXX")
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvq-${name:-test}.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 n=0
 t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
