@@ -258,7 +258,6 @@ void kvq__codec_prepare_query(const kvq_codec *c, const float *q, double *qr, do
     kvq__codec_prepare_query_for(c, NULL, q, qr, sq);
 }
 
-/* The same for the vectors of t: an out<c>@<b2> codec needs t's channel list. */
 void kvq__codec_prepare_query_for(const kvq_codec *c, const kvq_qtensor *t, const float *q,
                                   double *qr, double *sq)
 {
