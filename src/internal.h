@@ -9,5 +9,6 @@
 #include "data/data_internal.h"
 #include "analysis/analysis.h"
 #include "runtime/devices.h"
+#include "device/stream.h"
 
 #endif

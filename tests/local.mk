@@ -7,6 +7,7 @@ KVQ_C_TESTS = \
 	tests/test_qjl tests/test_scheme tests/test_stage_format \
 	tests/test_npy tests/test_safetensors tests/test_generators tests/test_corpus \
 	tests/test_conf_wht tests/test_conf_quantize tests/test_conf_attention tests/test_causal \
+	tests/test_stream \
 	tests/test_metrics tests/test_stats tests/test_findings tests/test_report \
 	tests/test_attention_ref tests/test_runner tests/test_real_fixture \
 	tests/test_stage_eden tests/test_stage_sqjl tests/test_pareto tests/test_stage_out

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "analysis/kv_codes.h"
+#include "device/stream.h"
 
 /* Quantizes count rows of x with codec c, on ctx or (NULL) on the host. */
 static int quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t count,
@@ -10,19 +11,36 @@ static int quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t cou
     return ctx ? kvq_quantize(ctx, c, x, count, out) : kvq__codec_quantize(c, x, count, out);
 }
 
-/* Codecs of scheme s and the codes of k and v (see kv_codes.h). */
-int kvq__kv_codes_make(kvq__kv_codes *c, kvq_ctx *ctx, const kvq_scheme *s, int dim,
-                      uint64_t seed, uint32_t trial, const float *k, const float *v, size_t keys)
+/* The codecs of scheme s and zeroed codes for keys vectors. */
+static int codecs_make(kvq__kv_codes *c, const kvq_scheme *s, int dim, uint64_t seed,
+                       uint32_t trial, size_t keys)
 {
     int st;
     memset(c, 0, sizeof *c);
     if ((st = kvq_codec_create(&c->k_codec, &s->k, dim, seed, 0, trial)) ||
         (st = kvq_codec_create(&c->v_codec, &s->v, dim, seed, 1, trial)) ||
-        (st = kvq__qtensor_init(&c->k_codes, c->k_codec, keys)) ||
-        (st = kvq__qtensor_init(&c->v_codes, c->v_codec, keys)) ||
-        (st = quantize(ctx, c->k_codec, k, keys, &c->k_codes)))
+        (st = kvq__qtensor_init(&c->k_codes, c->k_codec, keys)))
         return st;
-    return quantize(ctx, c->v_codec, v, keys, &c->v_codes);
+    return kvq__qtensor_init(&c->v_codes, c->v_codec, keys);
+}
+
+int kvq__kv_codes_make(kvq__kv_codes *c, kvq_ctx *ctx, const kvq_scheme *s, int dim,
+                      uint64_t seed, uint32_t trial, const float *k, const float *v, size_t keys)
+{
+    int st = codecs_make(c, s, dim, seed, trial, keys);
+    if (!st)
+        st = quantize(ctx, c->k_codec, k, keys, &c->k_codes);
+    return st ? st : quantize(ctx, c->v_codec, v, keys, &c->v_codes);
+}
+
+int kvq__kv_codes_make_rows(kvq__kv_codes *c, kvq_ctx *ctx, const kvq_scheme *s, int dim,
+                           uint64_t seed, uint32_t trial, const kvq__rows *k,
+                           const kvq__rows *v)
+{
+    int st = codecs_make(c, s, dim, seed, trial, k->count);
+    if (!st)
+        st = kvq__quantize_rows(ctx, c->k_codec, k, &c->k_codes);
+    return st ? st : kvq__quantize_rows(ctx, c->v_codec, v, &c->v_codes);
 }
 
 void kvq__kv_codes_free(kvq__kv_codes *c)

@@ -9,6 +9,7 @@
 
 #include "kvq.h"
 #include "core/core.h"
+#include "base/rows.h"
 
 /* The codecs of K and V and their codes. */
 typedef struct kvq__kv_codes {
@@ -22,6 +23,12 @@ typedef struct kvq__kv_codes {
  * be freed with kvq__kv_codes_free either way. */
 int kvq__kv_codes_make(kvq__kv_codes *c, kvq_ctx *ctx, const kvq_scheme *s, int dim,
                       uint64_t seed, uint32_t trial, const float *k, const float *v, size_t keys);
+
+/* The same with K and V read from row sources, quantized one key chunk at
+ * a time (doc/scaling.md §6); ctx is required. */
+int kvq__kv_codes_make_rows(kvq__kv_codes *c, kvq_ctx *ctx, const kvq_scheme *s, int dim,
+                           uint64_t seed, uint32_t trial, const kvq__rows *k,
+                           const kvq__rows *v);
 
 /* Frees the codecs and codes (a zeroed c is fine). */
 void kvq__kv_codes_free(kvq__kv_codes *c);

@@ -10,9 +10,14 @@
 #include "analysis/kv_codes.h"
 #include "base/clock.h"
 
-/* One trial's tensors. */
+/* One trial's tensors: K and V as row sources (in memory, or made chunk
+ * by chunk), Q in memory. */
 typedef struct trial_data {
-    float *k, *v, *q;
+    float *k, *v, *q;             /* owned arrays (K and V: NULL when not in memory) */
+    const kvq__rows *krows, *vrows; /* → kmem, vmem or kgen, vgen (not movable) */
+    kvq__rows kmem, vmem;
+    kvq__source_rows kgen, vgen;
+    kvq__kv_rows kreal, vreal;
     size_t keys, queries;
 } trial_data;
 
@@ -24,41 +29,74 @@ static void trial_free(trial_data *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Synthetic K, V, Q of (source, trial). */
-static int trial_synthetic(const kvq__experiment *e, const kvq_source *s, uint32_t trial,
+/* Synthetic K and V of (source, trial), generated whole. */
+static int synthetic_whole(const kvq__experiment *e, const kvq_source *s, uint32_t trial,
                            trial_data *t)
 {
-    size_t nd = e->keys * (size_t)e->dim, md = e->queries * (size_t)e->dim;
-    t->keys = e->keys;
-    t->queries = e->queries;
+    size_t nd = e->keys * (size_t)e->dim;
     t->k = malloc(nd * sizeof(float));
     t->v = malloc(nd * sizeof(float));
-    t->q = malloc(md * sizeof(float));
-    if (!t->k || !t->v || !t->q)
+    if (!t->k || !t->v)
         return KVQ_ERR_NOMEM;
     int st = kvq_source_generate(s, e->seed, KVQ_RNG_DATA_K, trial, e->keys, e->dim, t->k);
     if (!st)
         st = kvq_source_generate(s, e->seed, KVQ_RNG_DATA_V, trial, e->keys, e->dim, t->v);
-    if (!st)
-        st = kvq_source_queries(s, e->seed, trial, t->k, e->keys, e->queries, e->dim, t->q);
+    t->kmem = kvq__rows_memory(t->k, e->keys, e->dim);
+    t->vmem = kvq__rows_memory(t->v, e->keys, e->dim);
+    t->krows = &t->kmem;
+    t->vrows = &t->vmem;
     return st;
 }
 
-/* Real data: head `trial`; without real queries, queries are keys of the
- * head drawn at random (with replacement) from the Philox DATA_Q stream. */
+/* Whether a synthetic trial's K and V are made chunk by chunk as the work
+ * reads them: above KVQ_WHOLE_BYTES, or when $KVQ_CHUNK_KEYS splits them. */
+static int synthetic_streams(kvq_ctx *ctx, const kvq__experiment *e)
+{
+    size_t chunk = kvq__ctx_chunk_keys(ctx);
+    return 2 * e->keys * (size_t)e->dim * sizeof(float) > KVQ_WHOLE_BYTES ||
+           (chunk && e->keys > chunk);
+}
+
+/* Synthetic K, V, Q of (source, trial); the same numbers whether K and V
+ * are held or generated chunk by chunk (doc/scaling.md §6). */
+static int trial_synthetic(kvq_ctx *ctx, const kvq__experiment *e, const kvq_source *s,
+                           uint32_t trial, trial_data *t)
+{
+    size_t md = e->queries * (size_t)e->dim;
+    int st = KVQ_OK;
+    t->keys = e->keys;
+    t->queries = e->queries;
+    if (!(t->q = malloc(md * sizeof(float))))
+        return KVQ_ERR_NOMEM;
+    if (!synthetic_streams(ctx, e)) {
+        st = synthetic_whole(e, s, trial, t);
+    } else {
+        t->krows = kvq__source_rows_init(&t->kgen, s, e->seed, KVQ_RNG_DATA_K, trial, e->keys,
+                                         e->dim);
+        t->vrows = kvq__source_rows_init(&t->vgen, s, e->seed, KVQ_RNG_DATA_V, trial, e->keys,
+                                         e->dim);
+    }
+    if (!st)
+        st = kvq__source_queries_rows(s, e->seed, trial, t->krows, e->queries, e->dim,
+                                      t->q);
+    return st;
+}
+
+/* Real data: head `trial`, read in place; without real queries, queries
+ * are keys of the head drawn at random (with replacement) from the Philox
+ * DATA_Q stream. */
 static int trial_real(const kvq__experiment *e, uint32_t trial, trial_data *t)
 {
     const kvq_kv *kv = e->real;
-    size_t d = kv->dim, nd = kv->keys * d;
+    size_t d = kv->dim;
+    int st = KVQ_OK;
     t->keys = kv->keys;
     t->queries = kv->q.data ? kv->queries : e->queries;
-    t->k = malloc(nd * sizeof(float));
-    t->v = malloc(nd * sizeof(float));
     t->q = malloc(t->queries * d * sizeof(float));
-    if (!t->k || !t->v || !t->q)
+    if (!t->q)
         return KVQ_ERR_NOMEM;
-    memcpy(t->k, kv->k.data + trial * nd, nd * sizeof(float));
-    memcpy(t->v, kv->v.data + trial * nd, nd * sizeof(float));
+    t->krows = kvq__kv_rows_init(&t->kreal, kv, 0, trial);
+    t->vrows = kvq__kv_rows_init(&t->vreal, kv, 1, trial);
     if (kv->q.data) {
         memcpy(t->q, kv->q.data + trial * t->queries * d, t->queries * d * sizeof(float));
         return KVQ_OK;
@@ -67,7 +105,11 @@ static int trial_real(const kvq__experiment *e, uint32_t trial, trial_data *t)
     kvq__rng_init(&rng, e->seed, KVQ_RNG_DATA_Q, trial);
     for (size_t i = 0; i < t->queries; i++) {
         size_t j = (size_t)(((uint64_t)kvq__rng_u32(&rng) * kv->keys) >> 32);
-        memcpy(t->q + i * d, t->k + j * d, d * sizeof(float));
+        const float *k = kvq__rows_get(t->krows, j, 1, t->q + i * d, &st);
+        if (!k)
+            return st;
+        if (k != t->q + i * d)
+            memcpy(t->q + i * d, k, d * sizeof(float));
     }
     return KVQ_OK;
 }
@@ -97,7 +139,7 @@ static int run_scheme(kvq_ctx *ctx, const kvq__experiment *e, const kvq_scheme *
     kvq_attention_out out = {0};
     int st = qm ? KVQ_OK : KVQ_ERR_NOMEM;
     if (!st)
-        st = kvq__kv_codes_make(&kv, ctx, s, e->dim, e->seed, trial, t->k, t->v, t->keys);
+        st = kvq__kv_codes_make_rows(&kv, ctx, s, e->dim, e->seed, trial, t->krows, t->vrows);
     /* Grouped-query attention folds g query heads into one head's queries,
      * each a run of the same M/g positions: under the causal mask each run
      * is its own job, so that position j of every run sees the same keys. */
@@ -106,13 +148,14 @@ static int run_scheme(kvq_ctx *ctx, const kvq__experiment *e, const kvq_scheme *
     for (size_t r = 0; r < g && !st; r++) {
         kvq_attention_job job = {.dim = e->dim, .keys = t->keys, .queries = mg,
                                  .sharpness = e->sharpness, .topk = e->topk,
-                                 .q = t->q + r * mg * (size_t)e->dim, .k = t->k, .v = t->v,
+                                 .q = t->q + r * mg * (size_t)e->dim, .k = t->krows->data,
+                                 .v = t->vrows->data,
                                  .k_codec = kv.k_codec, .v_codec = kv.v_codec,
                                  .k_codes = &kv.k_codes, .v_codes = &kv.v_codes,
                                  .causal = e->causal};
         out.queries = qm + r * mg;
         out.want_vector_errors = 1;
-        st = kvq_attention_run(ctx, &job, &out);
+        st = kvq__attention_rows(ctx, &job, t->krows, t->vrows, &out);
     }
     if (!st) {
         kvq__trial_aggregate(qm, t->queries, &out.k_err, &out.v_err, metrics);
@@ -190,7 +233,7 @@ static int run_source(kvq_ctx *ctx, const kvq__experiment *e, size_t s, kvq__res
         if (item0 + e->nschemes <= begin || item0 >= end)
             continue;
         trial_data td = {0};
-        st = src ? trial_synthetic(e, src, (uint32_t)t, &td) : trial_real(e, (uint32_t)t, &td);
+        st = src ? trial_synthetic(ctx, e, src, (uint32_t)t, &td) : trial_real(e, (uint32_t)t, &td);
         for (size_t c = 0; c < e->nschemes && !st; c++) {
             if (item0 + c < begin || item0 + c >= end)
                 continue;

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/common.h"
@@ -257,6 +258,15 @@ int kvq_cli_real_open(const kvq_cli_opts *o, int many, kvq_cli_real *r)
     return pick_layers(o, many, r);
 }
 
+/* Whether K and V files are left on disk and read by key chunk: when
+ * together they hold more than KVQ_WHOLE_BYTES (doc/scaling.md §6). */
+static int stream_npy(const kvq_cli_opts *o)
+{
+    struct stat a, b;
+    return stat(o->keys_file, &a) == 0 && stat(o->values_file, &b) == 0 &&
+           (uint64_t)a.st_size + (uint64_t)b.st_size > KVQ_WHOLE_BYTES;
+}
+
 /* Loads the tensors of one layer (or the plain/named ones for layer < 0). */
 static int load_tensors(const kvq_cli_opts *o, const kvq_cli_real *r, int layer, kvq_kv *kv)
 {
@@ -264,8 +274,8 @@ static int load_tensors(const kvq_cli_opts *o, const kvq_cli_real *r, int layer,
     const char *bad = NULL;
     int st;
     if (!r->st_path)
-        st = kvq__kv_load_npy(o->keys_file, o->values_file, o->queries_file, kv, &bad, err,
-                              sizeof err);
+        st = (stream_npy(o) ? kvq__kv_open_npy : kvq__kv_load_npy)(
+            o->keys_file, o->values_file, o->queries_file, kv, &bad, err, sizeof err);
     else if (layer < 0)
         st = kvq__kv_load_safetensors(r->st_path, o->k_name, o->v_name, o->q_name, kv, err,
                                       sizeof err);

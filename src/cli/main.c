@@ -37,7 +37,7 @@ static void usage(FILE *f)
           "  KVQ_DEVICE            default device spec (host, P:D, cpu, gpu, accelerator, name)\n"
           "  KVQ_CL_BUILD_OPTIONS  extra OpenCL build options\n"
           "  KVQ_POOL_LIMIT        device buffer pool limit in bytes (K/M/G suffixes)\n"
-          "  KVQ_CHUNK_KEYS        split attention into chunks of this many keys\n"
+          "  KVQ_CHUNK_KEYS        work on K and V in chunks of this many keys (default 64 MiB)\n"
           "  KVQ_PORTABLE_KERNELS  1: the work-group (GPU-style) kernels on CPUs too\n"
           "  KVQ_DEVICE_LIMITS     wg=N,local=BYTES: plan kernels within GPU-like limits\n"
           "\nexit status: 0 success, 1 runtime failure, 2 usage or input error\n", f);

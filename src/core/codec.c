@@ -332,3 +332,13 @@ size_t kvq__codec_tside_words(const kvq_codec *c, size_t count)
         return count * ((d + g - 1) / g);
     return 0;
 }
+
+size_t kvq__codec_token_group(const kvq_codec *c)
+{
+    return c->kp.group_axis == 1 && c->kp.group > 0 ? (size_t)c->kp.group : 1;
+}
+
+int kvq__codec_chunkable(const kvq_codec *c)
+{
+    return c->kp.out_channels == 0;
+}

@@ -113,6 +113,20 @@ struct kvq_qtensor {
 int kvq__qtensor_init(kvq_qtensor *t, const kvq_codec *c, size_t count);
 /* Frees the arrays and zeroes *t; safe on a zeroed struct. */
 void kvq__qtensor_clear(kvq_qtensor *t);
+/* Vectors [j0, j0 + n) of t as a tensor of their own that points into t
+ * (a key chunk, doc/scaling.md §6); j0 must be a multiple of
+ * kvq__codec_token_group(c). The out stage's tensor words (its list, then
+ * per-vector norms) are not contiguous: then *copy gets a fresh array the
+ * view uses (free it after the view), else NULL. Not for writing an out
+ * tensor: its list belongs to the whole tensor. */
+int kvq__qtensor_slice(const kvq_codec *c, const kvq_qtensor *t, size_t j0, size_t n,
+                       kvq_qtensor *view, uint32_t **copy);
+/* Tokens that share side words (KIVI's K group G), else 1: a key chunk
+ * starts at a multiple of it. */
+size_t kvq__codec_token_group(const kvq_codec *c);
+/* Whether quantizing a tensor in pieces gives the codes of the whole
+ * (false for the out stage, whose channel list is chosen from all vectors). */
+int kvq__codec_chunkable(const kvq_codec *c);
 
 /* Why a spec with a deployed format cannot run at dim (the rule it breaks),
  * or NULL when it can or has no format; dim 0 skips the dimension rules

@@ -106,6 +106,44 @@ void kvq__qtensor_clear(kvq_qtensor *t)
     memset(t, 0, sizeof *t);
 }
 
+/* The tensor-level words of vectors [j0, j0 + n) start at this word: the
+ * out stage's per-vector norms follow its channel list; KIVI's K scales
+ * are per group of G tokens (j0 a multiple of G), its V scales per token. */
+static size_t tside_first(const kvq_codec *c, size_t j0)
+{
+    const kvq__codec_kparams *kp = kvq__codec_kparams_get(c);
+    if (kp->out_channels)
+        return (size_t)kp->out_channels + j0;
+    return kvq__codec_tside_words(c, j0);
+}
+
+int kvq__qtensor_slice(const kvq_codec *c, const kvq_qtensor *t, size_t j0, size_t n,
+                       kvq_qtensor *view, uint32_t **copy)
+{
+    size_t g = kvq__codec_token_group(c), oc = (size_t)kvq__codec_kparams_get(c)->out_channels;
+    *copy = NULL;
+    if (j0 % g || j0 + n > t->count)
+        return KVQ_ERR_INVALID_ARG;
+    *view = *t;
+    view->count = n;
+    view->codes = t->codes + j0 * t->words;
+    view->norms = t->norms + j0;
+    view->gammas = t->gammas ? t->gammas + j0 : NULL;
+    view->tside_words = kvq__codec_tside_words(c, n);
+    if (!t->tside)
+        return KVQ_OK;
+    if (!oc) {
+        view->tside = t->tside + tside_first(c, j0);
+        return KVQ_OK;
+    }
+    if (!(*copy = malloc(view->tside_words * sizeof **copy)))
+        return KVQ_ERR_NOMEM;
+    memcpy(*copy, t->tside, oc * sizeof **copy);
+    memcpy(*copy + oc, t->tside + tside_first(c, j0), n * sizeof **copy);
+    view->tside = *copy;
+    return KVQ_OK;
+}
+
 KVQ_API int kvq_qtensor_create(kvq_qtensor **out, const kvq_codec *c, size_t count)
 {
     if (!out)

@@ -229,13 +229,21 @@ static void outlier_scales(const kvq_source *s, uint64_t seed, uint32_t trial, i
 int kvq_source_generate(const kvq_source *s, uint64_t seed, uint32_t purpose, uint32_t trial,
                         size_t n, int dim, float *out)
 {
+    return kvq__source_generate_rows(s, seed, purpose, trial, 0, n, dim, out);
+}
+
+/* Row i draws from its own counter range ROW(i), so any run of rows comes
+ * out as it would inside the whole tensor. */
+int kvq__source_generate_rows(const kvq_source *s, uint64_t seed, uint32_t purpose,
+                              uint32_t trial, size_t j0, size_t n, int dim, float *out)
+{
     double scale[MAX_DIM], *w = NULL;
     float z[MAX_DIM], e[MAX_DIM];
     const double inv = 1.0 / sqrt(1.0 + LOWRANK_SIGMA * LOWRANK_SIGMA);
     int rc;
     if ((rc = kvq_source_check(s, dim, NULL, 0)))
         return rc;
-    if ((!out && n) || (uint64_t)n >= ((uint64_t)1 << 38))   /* rows stay in region 0 */
+    if ((!out && n) || (uint64_t)(j0 + n) >= ((uint64_t)1 << 38))   /* rows stay in region 0 */
         return KVQ_ERR_INVALID_ARG;
     if (s->rank && (rc = mixing_matrix(seed, purpose, trial, s->rank, dim, &w)))
         return rc;
@@ -243,8 +251,8 @@ int kvq_source_generate(const kvq_source *s, uint64_t seed, uint32_t purpose, ui
         scale[j] = 1.0;
     if (s->family == KVQ_DIST_OUTLIER)
         outlier_scales(s, seed, trial, dim, scale);
-    for (size_t i = 0; i < n; i++) {
-        float *x = out + i * (size_t)dim;
+    for (size_t i = j0; i < j0 + n; i++) {
+        float *x = out + (i - j0) * (size_t)dim;
         if (!s->rank) {
             family_row(s, seed, purpose, trial, i, dim, x);
         } else {
@@ -281,17 +289,42 @@ size_t kvq__source_needle_index(uint64_t seed, uint32_t trial, size_t i, size_t 
 int kvq_source_queries(const kvq_source *s, uint64_t seed, uint32_t trial, const float *keys,
                        size_t n_keys, size_t m, int dim, float *q_out)
 {
+    kvq__rows k = kvq__rows_memory(keys, n_keys, dim);
+    return kvq__source_queries_rows(s, seed, trial, &k, m, dim, q_out);
+}
+
+int kvq__source_queries_rows(const kvq_source *s, uint64_t seed, uint32_t trial,
+                             const kvq__rows *keys, size_t m, int dim, float *q_out)
+{
     int rc = kvq_source_generate(s, seed, KVQ_RNG_DATA_Q, trial, m, dim, q_out);
     double a = s->needle, c = 1.0 / sqrt(1.0 + a * a);
+    float row[MAX_DIM];
     if (rc || !(a > 0))
         return rc;
-    if (!keys || !n_keys)
+    if (!keys || !keys->count || (!keys->data && !keys->read))
         return KVQ_ERR_INVALID_ARG;
     for (size_t i = 0; i < m; i++) {
-        const float *k = keys + kvq__source_needle_index(seed, trial, i, n_keys) * (size_t)dim;
+        size_t j = kvq__source_needle_index(seed, trial, i, keys->count);
+        const float *k = kvq__rows_get(keys, j, 1, row, &rc);
         float *q = q_out + i * (size_t)dim;
-        for (int j = 0; j < dim; j++)
-            q[j] = (float)((a * k[j] + q[j]) * c);
+        if (!k)
+            return rc;
+        for (int t = 0; t < dim; t++)
+            q[t] = (float)((a * k[t] + q[t]) * c);
     }
     return 0;
+}
+
+static int source_read(const kvq__rows *r, size_t j0, size_t n, float *dst)
+{
+    const kvq__source_rows *g = (const kvq__source_rows *)r;
+    return kvq__source_generate_rows(g->s, g->seed, g->purpose, g->trial, j0, n, r->dim, dst);
+}
+
+const kvq__rows *kvq__source_rows_init(kvq__source_rows *g, const kvq_source *s, uint64_t seed,
+                                       uint32_t purpose, uint32_t trial, size_t n, int dim)
+{
+    *g = (kvq__source_rows){.rows = {.count = n, .dim = dim, .data = NULL, .read = source_read},
+                            .s = s, .seed = seed, .purpose = purpose, .trial = trial};
+    return &g->rows;
 }

@@ -7,17 +7,43 @@
 
 #include "data/data_internal.h"
 
-/* Checks one tensor and views it as heads; which = "K", "V" or "Q". */
-static int view(const kvq_tensor *t, const char *which, size_t *h, size_t *n, size_t *d,
-                char *err, size_t errlen)
+/* Elements read at a time when a file on disk is checked. */
+#define SCAN_ELEMS ((size_t)1 << 20)
+
+/* kvq_tensor_check_finite over a file on disk, SCAN_ELEMS at a time. */
+static int file_check_finite(kvq__npy_file *f, char *err, size_t errlen)
+{
+    size_t n = kvq_tensor_numel(&f->shape);
+    float *buf = malloc((n < SCAN_ELEMS ? n : SCAN_ELEMS) * sizeof *buf + 1);
+    int rc = buf ? 0 : kvq__data_errf(err, errlen, KVQ_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n && !rc; i += SCAN_ELEMS) {
+        size_t c = n - i < SCAN_ELEMS ? n - i : SCAN_ELEMS;
+        if (!(rc = kvq__npy_read_elems(f, i, c, buf, err, errlen)))
+            rc = kvq__check_finite_at(&f->shape, buf, i, c, err, errlen);
+    }
+    free(buf);
+    return rc;
+}
+
+/* Checks one tensor and views it as heads; which = "K", "V" or "Q". A
+ * tensor left on disk (file) is checked by reading it. */
+static int view_file(const kvq_tensor *t, kvq__npy_file *file, const char *which, size_t *h,
+                     size_t *n, size_t *d, char *err, size_t errlen)
 {
     char inner[200];
-    int rc = kvq_tensor_check_finite(t, inner, sizeof inner);
+    int rc = file ? file_check_finite(file, inner, sizeof inner)
+                  : kvq_tensor_check_finite(t, inner, sizeof inner);
     if (!rc)
         rc = kvq_tensor_as_heads(t, h, n, d, inner, sizeof inner);
     if (rc)
         return kvq__data_errf(err, errlen, rc, "%s: %s", which, inner);
     return 0;
+}
+
+static int view(const kvq_tensor *t, const char *which, size_t *h, size_t *n, size_t *d,
+                char *err, size_t errlen)
+{
+    return view_file(t, NULL, which, h, n, d, err, errlen);
 }
 
 /* Checks that K, V, Q agree, folds grouped query heads, checks d.
@@ -27,10 +53,10 @@ static int check_set(kvq_kv *kv, int has_q, int *bad, char *err, size_t errlen)
     size_t hv, nv, dv, hq, nq, dq;
     int rc;
     *bad = 0;
-    if ((rc = view(&kv->k, "K", &kv->heads, &kv->keys, &kv->dim, err, errlen)))
+    if ((rc = view_file(&kv->k, kv->kfile, "K", &kv->heads, &kv->keys, &kv->dim, err, errlen)))
         return rc;
     *bad = 1;
-    if ((rc = view(&kv->v, "V", &hv, &nv, &dv, err, errlen)))
+    if ((rc = view_file(&kv->v, kv->vfile, "V", &hv, &nv, &dv, err, errlen)))
         return rc;
     if (hv != kv->heads || nv != kv->keys || dv != kv->dim)
         return kvq__data_errf(err, errlen, KVQ_ERR_FORMAT,
@@ -61,6 +87,12 @@ void kvq__kv_clear(kvq_kv *kv)
     kvq__tensor_clear(&kv->k);
     kvq__tensor_clear(&kv->v);
     kvq__tensor_clear(&kv->q);
+    kvq__npy_file *files[2] = {kv->kfile, kv->vfile};
+    for (int i = 0; i < 2; i++)
+        if (files[i]) {
+            kvq__npy_close(files[i]);
+            free(files[i]);
+        }
     memset(kv, 0, sizeof *kv);
 }
 
@@ -86,20 +118,36 @@ fail:
     return rc;
 }
 
-/* Loads K, V and optionally Q from .npy files. */
-int kvq__kv_load_npy(const char *k_path, const char *v_path, const char *q_path,
-                    kvq_kv *kv, const char **bad_path, char *err, size_t errlen)
+/* Opens one streamed tensor; its shape goes to t (data NULL). */
+static int open_stream(const char *path, kvq__npy_file **f, kvq_tensor *t, char *err,
+                       size_t errlen)
+{
+    if (!(*f = malloc(sizeof **f)))
+        return kvq__data_errf(err, errlen, KVQ_ERR_NOMEM, "out of memory");
+    int rc = kvq__npy_open(path, *f, err, errlen);
+    if (rc) {
+        free(*f);
+        *f = NULL;
+        return rc;
+    }
+    *t = (*f)->shape;
+    return 0;
+}
+
+/* Loads K, V and optionally Q from .npy files; with stream, K and V stay
+ * on disk. */
+static int npy_set(const char *k_path, const char *v_path, const char *q_path, int stream,
+                   kvq_kv *kv, const char **bad_path, char *err, size_t errlen)
 {
     const char *paths[3] = {k_path, v_path, q_path};
-    kvq_tensor *ts[3];
-    int rc = 0, bad = 0;
+    kvq_tensor *ts[3] = {&kv->k, &kv->v, &kv->q};
+    kvq__npy_file **files[2] = {&kv->kfile, &kv->vfile};
+    int rc = 0, bad;
     memset(kv, 0, sizeof *kv);
-    ts[0] = &kv->k;
-    ts[1] = &kv->v;
-    ts[2] = &kv->q;
     for (bad = 0; bad < 3 && !rc; bad++)
         if (paths[bad])
-            rc = kvq__npy_read(paths[bad], ts[bad], err, errlen);
+            rc = stream && bad < 2 ? open_stream(paths[bad], files[bad], ts[bad], err, errlen)
+                                   : kvq__npy_read(paths[bad], ts[bad], err, errlen);
     bad--;
     if (!rc)
         rc = check_set(kv, q_path != NULL, &bad, err, errlen);
@@ -108,6 +156,18 @@ int kvq__kv_load_npy(const char *k_path, const char *v_path, const char *q_path,
     if (rc)
         kvq__kv_clear(kv);
     return rc;
+}
+
+int kvq__kv_load_npy(const char *k_path, const char *v_path, const char *q_path,
+                    kvq_kv *kv, const char **bad_path, char *err, size_t errlen)
+{
+    return npy_set(k_path, v_path, q_path, 0, kv, bad_path, err, errlen);
+}
+
+int kvq__kv_open_npy(const char *k_path, const char *v_path, const char *q_path, kvq_kv *kv,
+                     const char **bad_path, char *err, size_t errlen)
+{
+    return npy_set(k_path, v_path, q_path, 1, kv, bad_path, err, errlen);
 }
 
 /* Parses a recorded sharpness: a finite number > 0, the whole string. */
@@ -148,4 +208,25 @@ int kvq__kv_meta_read(const char *path, int layer, kvq__kv_meta *m, char *err, s
         rc = (m->causal = rc ? v[0] == '1' : -1, 0);
     free(v);
     return rc;
+}
+
+static int file_rows_read(const kvq__rows *r, size_t j0, size_t n, float *dst)
+{
+    const kvq__kv_rows *k = (const kvq__kv_rows *)r;
+    size_t d = (size_t)r->dim;
+    return kvq__npy_read_elems(k->file, k->first + j0 * d, n * d, dst, NULL, 0);
+}
+
+const kvq__rows *kvq__kv_rows_init(kvq__kv_rows *r, const kvq_kv *kv, int which, size_t h)
+{
+    const kvq_tensor *t = which ? &kv->v : &kv->k;
+    size_t nd = kv->keys * kv->dim;
+    memset(r, 0, sizeof *r);
+    r->file = which ? kv->vfile : kv->kfile;
+    r->first = h * nd;
+    if (r->file)
+        r->rows = (kvq__rows){.count = kv->keys, .dim = (int)kv->dim, .read = file_rows_read};
+    else
+        r->rows = kvq__rows_memory(t->data + h * nd, kv->keys, (int)kv->dim);
+    return &r->rows;
 }

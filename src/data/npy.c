@@ -357,13 +357,16 @@ static int check_text(const unsigned char *s, size_t n, int major, char *err, si
     return 0;
 }
 
-/* Reads a whole .npy from a byte source. */
-static int npy_read(kvq__bytes *b, kvq_tensor *t, char *err, size_t errlen)
+/* Parses and checks the header of a .npy byte source: t gets the shape
+ * (no data), *elem the element type, *count the elements, *data_off where
+ * they start. */
+static int npy_header_read(kvq__bytes *b, kvq_tensor *t, int *elem, size_t *count,
+                           uint64_t *data_off, char *err, size_t errlen)
 {
     npy_header h;
     uint64_t hoff = 0;
-    size_t hlen = 0, count = 0;
-    int major = 0, elem = 0, rc;
+    size_t hlen = 0;
+    int major = 0, rc;
     char *text = NULL;
     memset(t, 0, sizeof *t);
     memset(&h, 0, sizeof h);
@@ -376,16 +379,52 @@ static int npy_read(kvq__bytes *b, kvq_tensor *t, char *err, size_t errlen)
         goto done;
     hp p = {text, text + hlen, err, errlen};
     if ((rc = hp_dict(&p, &h)) ||
-        (rc = check_header(&h, &elem, &count, b->size - hoff - hlen, err, errlen)))
+        (rc = check_header(&h, elem, count, b->size - hoff - hlen, err, errlen)))
         goto done;
-    if ((rc = kvq__bytes_read_floats(b, hoff + hlen, elem, count, &t->data, err, errlen)))
-        goto done;
+    *data_off = hoff + hlen;
     t->ndim = h.ndim;
     for (int i = 0; i < 4; i++)
         t->shape[i] = i < h.ndim ? h.shape[i] : 1;
 done:
     free(text);
     return rc;
+}
+
+/* Reads a whole .npy from a byte source. */
+static int npy_read(kvq__bytes *b, kvq_tensor *t, char *err, size_t errlen)
+{
+    uint64_t off = 0;
+    size_t count = 0;
+    int elem = 0;
+    int rc = npy_header_read(b, t, &elem, &count, &off, err, errlen);
+    if (!rc && (rc = kvq__bytes_read_floats(b, off, elem, count, &t->data, err, errlen)))
+        memset(t, 0, sizeof *t);
+    return rc;
+}
+
+int kvq__npy_open(const char *path, kvq__npy_file *f, char *err, size_t errlen)
+{
+    size_t count;
+    int rc;
+    memset(f, 0, sizeof *f);
+    if ((rc = kvq__bytes_open(&f->b, path, err, errlen)))
+        return rc;
+    if ((rc = npy_header_read(&f->b, &f->shape, &f->elem, &count, &f->off, err, errlen)))
+        kvq__npy_close(f);
+    return rc;
+}
+
+int kvq__npy_read_elems(kvq__npy_file *f, size_t first, size_t count, float *dst, char *err,
+                        size_t errlen)
+{
+    uint64_t off = f->off + (uint64_t)first * kvq__elem_size(f->elem);
+    return kvq__bytes_read_floats_to(&f->b, off, f->elem, count, dst, err, errlen);
+}
+
+void kvq__npy_close(kvq__npy_file *f)
+{
+    kvq__bytes_close(&f->b);
+    memset(f, 0, sizeof *f);
 }
 
 int kvq__npy_read(const char *path, kvq_tensor *t, char *err, size_t errlen)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "data/data_internal.h"
 
@@ -63,10 +64,16 @@ int kvq__bytes_read(kvq__bytes *b, uint64_t off, void *dst, size_t len, char *er
         memcpy(dst, b->mem + off, len);
         return 0;
     }
-    if (off > (uint64_t)INT64_MAX || fseeko(b->fp, (off_t)off, SEEK_SET) != 0 ||
-        fread(dst, 1, len, b->fp) != len)
-        return kvq__data_errf(err, errlen, KVQ_ERR_IO, "read failed: %s",
-                             ferror(b->fp) ? strerror(errno) : "unexpected end of file");
+    /* pread: threads reading one streamed file (kvq --devices) share no offset */
+    for (size_t done = 0; done < len;) {
+        ssize_t got = off + done > (uint64_t)INT64_MAX
+                          ? -1 : pread(fileno(b->fp), (char *)dst + done, len - done,
+                                       (off_t)(off + done));
+        if (got <= 0)
+            return kvq__data_errf(err, errlen, KVQ_ERR_IO, "read failed: %s",
+                                 got < 0 ? strerror(errno) : "unexpected end of file");
+        done += (size_t)got;
+    }
     return 0;
 }
 
@@ -137,14 +144,29 @@ static float elem_to_float(const unsigned char *p, int elem)
     return (float)d;
 }
 
-/* Reads count little-endian elements at off into a new float array, in
- * chunks so that no second full-size buffer is needed. */
-int kvq__bytes_read_floats(kvq__bytes *b, uint64_t off, int elem, size_t count,
-                          float **out, char *err, size_t errlen)
+/* Reads count little-endian elements at off into f, through a small
+ * buffer so that no second full-size array is needed. */
+int kvq__bytes_read_floats_to(kvq__bytes *b, uint64_t off, int elem, size_t count, float *f,
+                             char *err, size_t errlen)
 {
     enum { CHUNK = 4096 };
     unsigned char buf[CHUNK * 8];
     size_t sz = kvq__elem_size(elem), done = 0;
+    int rc;
+    while (done < count) {
+        size_t n = count - done < CHUNK ? count - done : CHUNK;
+        if ((rc = kvq__bytes_read(b, off + (uint64_t)done * sz, buf, n * sz, err, errlen)))
+            return rc;
+        for (size_t i = 0; i < n; i++)
+            f[done + i] = elem_to_float(buf + i * sz, elem);
+        done += n;
+    }
+    return 0;
+}
+
+int kvq__bytes_read_floats(kvq__bytes *b, uint64_t off, int elem, size_t count,
+                          float **out, char *err, size_t errlen)
+{
     float *f;
     int rc;
     *out = NULL;
@@ -153,16 +175,9 @@ int kvq__bytes_read_floats(kvq__bytes *b, uint64_t off, int elem, size_t count,
     if (count > SIZE_MAX / sizeof(float) || !(f = malloc(count * sizeof(float))))
         return kvq__data_errf(err, errlen, KVQ_ERR_NOMEM,
                              "out of memory for %zu elements", count);
-    while (done < count) {
-        size_t n = count - done < CHUNK ? count - done : CHUNK;
-        rc = kvq__bytes_read(b, off + (uint64_t)done * sz, buf, n * sz, err, errlen);
-        if (rc) {
-            free(f);
-            return rc;
-        }
-        for (size_t i = 0; i < n; i++)
-            f[done + i] = elem_to_float(buf + i * sz, elem);
-        done += n;
+    if ((rc = kvq__bytes_read_floats_to(b, off, elem, count, f, err, errlen))) {
+        free(f);
+        return rc;
     }
     *out = f;
     return 0;
@@ -214,10 +229,15 @@ int kvq_tensor_as_heads(const kvq_tensor *t, size_t *heads, size_t *rows,
 
 int kvq_tensor_check_finite(const kvq_tensor *t, char *err, size_t errlen)
 {
-    size_t n = kvq_tensor_numel(t);
-    for (size_t i = 0; i < n; i++) {
-        float x = t->data[i];
-        if (isfinite(x))
+    return kvq__check_finite_at(t, t->data, 0, kvq_tensor_numel(t), err, errlen);
+}
+
+int kvq__check_finite_at(const kvq_tensor *t, const float *x, size_t first, size_t count,
+                         char *err, size_t errlen)
+{
+    for (size_t e = 0; e < count; e++) {
+        size_t i = first + e;
+        if (isfinite(x[e]))
             continue;
         size_t idx[4], rem = i;
         char pos[128];
@@ -231,7 +251,7 @@ int kvq_tensor_check_finite(const kvq_tensor *t, char *err, size_t errlen)
             used += (size_t)snprintf(pos + used, sizeof pos - used, "%s%zu", k ? ", " : "", idx[k]);
         return kvq__data_errf(err, errlen, KVQ_ERR_NONFINITE,
                              "element %zu (index [%s]) is %s; kvq needs finite input",
-                             i, pos, isnan(x) ? "NaN" : (x > 0 ? "+Inf" : "-Inf"));
+                             i, pos, isnan(x[e]) ? "NaN" : (x[e] > 0 ? "+Inf" : "-Inf"));
     }
     return 0;
 }

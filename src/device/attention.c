@@ -1,7 +1,9 @@
 /* attention.c — compressed-domain attention on an OpenCL device: reference
  * and quantized logits, two-pass softmax statistics merged over key chunks,
  * outputs from quantized values, per-vector errors: the OpenCL backend's
- * attention. */
+ * attention. Only one key chunk of K, V and their codes is on the device at
+ * a time (doc/scaling.md §6): a chunk is a tensor of its own to the
+ * kernels; only the softmax passes see its place j0 in the whole. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,16 +11,21 @@
 
 #include "device/device.h"
 #include "device/layout.h"
+#include "device/stream.h"
+#include "core/stage.h"
 
 /* Regime above which KL is taken from the log-sum-exps directly: below it
  * the cancellation-free sums are exact, above it float cancellation is
  * irrelevant and keys with underflowing p may carry p̃ mass. */
 #define DIRECT_KL 1.0
 
-/* Everything one device run holds. */
+/* Everything one device run holds; kx … vgammas and vrot, vz hold the
+ * chunk last loaded. */
 typedef struct run {
     kvq_ctx *ctx;
     const kvq_attention_job *job;
+    const kvq__rows *krows, *vrows;
+    float *kstage, *vstage;       /* a chunk of rows that are not in memory */
     kvq_attention_out *out;
     size_t m, n, d, chunk, nchunks, k;
     size_t vis0;                  /* keys query 0 sees; query i sees vis0 + i (capped at n) */
@@ -30,6 +37,8 @@ typedef struct run {
     cl_mem vrot, vz;              /* dense V̂ (rotated domain) and γ∘Z for the GEMM value path */
     float *h_stats, *h_topv, *h_sums;
     cl_uint *h_topi;
+    double err_sums[2][2];        /* K, V: Σ relative MSE, Σ direction error */
+    size_t err_used[2];           /* K, V: vectors with a nonzero norm */
 } run;
 
 /* Chunking of the last run, for the tests (see device.h). */
@@ -41,28 +50,30 @@ void kvq__dev_attention_last_chunking(size_t *chunk, size_t *chunks_run)
     *chunks_run = last_chunks_run;
 }
 
-/* Uploads a quantized tensor's codes, norms and gammas (or tensor-level side words). */
-static int upload_codes(kvq_ctx *ctx, const kvq_qtensor *t, size_t n, int has_qjl, cl_mem *codes,
-                        cl_mem *norms, cl_mem *gammas)
+/* The least common multiple of two token groups. */
+static size_t lcm(size_t a, size_t b)
 {
-    int st = kvq__dev_upload(ctx, t->codes, n * t->words * sizeof(cl_uint), codes);
-    if (!st)
-        st = kvq__dev_upload(ctx, t->norms, n * sizeof(float), norms);
-    if (!st)
-        st = kvq__dev_upload_side(ctx, t, n, has_qjl, gammas);
-    return st;
+    size_t x = a, y = b;
+    while (y) {
+        size_t t = x % y;
+        x = y;
+        y = t;
+    }
+    return a / x * b;
 }
 
-/* Keys per chunk: $KVQ_CHUNK_KEYS, else as many as one allocation holds. */
+/* Keys per chunk: kvq__chunk_rows (a multiple of both codecs' token
+ * groups), at most what one allocation of M logits rows holds; all keys
+ * when they fit. */
 static size_t chunk_keys(const run *r)
 {
-    size_t c = r->ctx->opts.chunk_keys;
+    size_t g = lcm(kvq__codec_token_group(r->job->k_codec),
+                   kvq__codec_token_group(r->job->v_codec));
+    size_t c = kvq__chunk_rows(r->ctx, (int)r->d, g);
     size_t fit = (size_t)(r->ctx->info.max_alloc / 4 / (r->m ? r->m : 1));
-    if (!c || c > fit)
-        c = fit;
-    if (c > r->n)
-        c = r->n;
-    return c ? c : 1;
+    if (c > fit)
+        c = fit > g ? fit - fit % g : g;
+    return c < r->n ? c : r->n;
 }
 
 /* From this many queries on, õ is accumulated by GEMMs over dense
@@ -77,50 +88,122 @@ static int value_gemm(const run *r)
     return r->m >= VALUE_GEMM_QUERIES || r->vc.format;
 }
 
-/* Dense rotated-domain V̂ (ν·C[idx], or a format's x̂) and γ∘Z for the GEMM
- * value path. */
-static int value_matrices(run *r)
+/* Dense rotated-domain V̂ (ν·C[idx], or a format's x̂) and γ∘Z of the n
+ * keys of the loaded chunk, for the GEMM value path. */
+static int value_matrices(run *r, size_t n)
 {
     int st = KVQ_OK;
-    if (r->vc.format) {
-        KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * r->d * 4, &r->vrot));
-        KVQ_TRY(st, kvq__dev_format_dequantize(r->ctx, &r->vc, r->vcodes, r->vgammas, r->n,
-                                              r->vrot));
-    }
-    if (r->vc.bits) {
-        KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * r->d * 4, &r->vrot));
-        KVQ_TRY(st, kvq__dev_recon_rot(r->ctx, &r->vc, r->vcodes, r->vnorms, r->n, r->vrot));
-    }
-    if (r->vc.m) {
-        KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * (size_t)r->vc.m * 4, &r->vz));
-        KVQ_TRY(st, kvq__dev_signs_dense(r->ctx, &r->vc, r->vcodes, r->vgammas, r->n, 1.0f, r->vz));
-    }
+    if (r->vc.format)
+        KVQ_TRY(st, kvq__dev_format_dequantize(r->ctx, &r->vc, r->vcodes, r->vgammas, n, r->vrot));
+    if (r->vc.bits)
+        KVQ_TRY(st, kvq__dev_recon_rot(r->ctx, &r->vc, r->vcodes, r->vnorms, n, r->vrot));
+    if (r->vc.m)
+        st = kvq__dev_signs_dense(r->ctx, &r->vc, r->vcodes, r->vgammas, n, 1.0f, r->vz);
 cleanup:
     return st;
 }
 
-/* Uploads inputs and codecs; prepares rotated, scaled queries and S·q. */
+/* Words of the side buffer a chunk of n keys needs: γ, a format's tensor
+ * words (KIVI's scales, the out stage's list and norms), else a dummy. */
+static size_t side_words(const kvq_codec *c, int has_qjl, size_t n)
+{
+    size_t t = has_qjl ? 0 : kvq__codec_tside_words(c, n);
+    return t > n ? t : n;
+}
+
+/* Writes rows [j0, j0 + n) of one tensor and their codes into the chunk
+ * buffers x, codes, norms and side. */
+static int load_tensor(run *r, const kvq__rows *rows, float *stage, const kvq_codec *c,
+                       const kvq_qtensor *t, int has_qjl, size_t j0, size_t n, cl_mem x,
+                       cl_mem codes, cl_mem norms, cl_mem side)
+{
+    kvq_qtensor v;
+    uint32_t *copy = NULL;
+    int st;
+    const float *p = kvq__rows_get(rows, j0, n, stage, &st);
+    if (!p)
+        return st;
+    KVQ_TRY(st, kvq__dev_write(r->ctx, x, 0, p, n * r->d * 4));
+    KVQ_TRY(st, kvq__qtensor_slice(c, t, j0, n, &v, &copy));
+    KVQ_TRY(st, kvq__dev_write(r->ctx, codes, 0, v.codes, n * v.words * 4));
+    KVQ_TRY(st, kvq__dev_write(r->ctx, norms, 0, v.norms, n * 4));
+    if (has_qjl)
+        st = kvq__dev_write(r->ctx, side, 0, v.gammas, n * 4);
+    else if (v.tside)
+        st = kvq__dev_write(r->ctx, side, 0, v.tside, v.tside_words * 4);
+cleanup:
+    free(copy);
+    return st;
+}
+
+/* Loads K's chunk [j0, j0 + n), and V's when with_v (with its dense value
+ * matrices on the GEMM value path). */
+static int load_chunk(run *r, size_t j0, size_t n, int with_v)
+{
+    const kvq_attention_job *j = r->job;
+    int st;
+    KVQ_TRY(st, load_tensor(r, r->krows, r->kstage, j->k_codec, j->k_codes, r->kc.m, j0, n, r->kx,
+                            r->kcodes, r->knorms, r->kgammas));
+    if (!with_v)
+        goto cleanup;
+    KVQ_TRY(st, load_tensor(r, r->vrows, r->vstage, j->v_codec, j->v_codes, r->vc.m, j0, n, r->vx,
+                            r->vcodes, r->vnorms, r->vgammas));
+    if (value_gemm(r))
+        st = value_matrices(r, n);
+cleanup:
+    return st;
+}
+
+/* Uploads the queries and codecs; prepares rotated, scaled queries and S·q. */
 static int setup(run *r)
 {
     const kvq_attention_job *j = r->job;
     kvq_ctx *ctx = r->ctx;
-    size_t md = r->m * r->d, nd = r->n * r->d;
+    size_t md = r->m * r->d;
     int st;
     KVQ_TRY(st, kvq__dev_codec_upload(ctx, j->k_codec, &r->kc));
     KVQ_TRY(st, kvq__dev_codec_upload(ctx, j->v_codec, &r->vc));
     KVQ_TRY(st, kvq__dev_upload(ctx, j->q, md * 4, &r->q));
     KVQ_TRY(st, kvq__dev_upload(ctx, j->q, md * 4, &r->qr));
-    KVQ_TRY(st, kvq__dev_upload(ctx, j->k, nd * 4, &r->kx));
-    KVQ_TRY(st, kvq__dev_upload(ctx, j->v, nd * 4, &r->vx));
-    KVQ_TRY(st, upload_codes(ctx, j->k_codes, r->n, r->kc.m, &r->kcodes, &r->knorms, &r->kgammas));
-    KVQ_TRY(st, upload_codes(ctx, j->v_codes, r->n, r->vc.m, &r->vcodes, &r->vnorms, &r->vgammas));
     KVQ_TRY(st, kvq__dev_rotate(ctx, &r->kc, r->qr, r->m, 0, r->scale));
     KVQ_TRY(st, kvq__pool_acquire(ctx, (r->kc.m ? r->m * r->kc.m : 1) * 4, &r->sq));
     if (r->kc.m)
-        KVQ_TRY(st, kvq__blas_sgemm(ctx, 0, 1, r->m, (size_t)r->kc.m, r->d, 1.0f, r->qr, r->d,
-                                   r->kc.sprime, r->d, 0.0f, r->sq, (size_t)r->kc.m));
-    if (value_gemm(r))
-        st = value_matrices(r);
+        st = kvq__blas_sgemm(ctx, 0, 1, r->m, (size_t)r->kc.m, r->d, 1.0f, r->qr, r->d,
+                             r->kc.sprime, r->d, 0.0f, r->sq, (size_t)r->kc.m);
+cleanup:
+    return st;
+}
+
+/* The chunk buffers of one tensor (and host staging when its rows are
+ * not in memory). */
+static int alloc_tensor(run *r, const kvq_codec *c, int has_qjl, const kvq__rows *rows,
+                        float **stage, cl_mem *x, cl_mem *codes, cl_mem *norms, cl_mem *side)
+{
+    size_t n = r->chunk;
+    int st;
+    KVQ_TRY(st, kvq__pool_acquire(r->ctx, n * r->d * 4, x));
+    KVQ_TRY(st, kvq__pool_acquire(r->ctx, n * kvq__codec_words(c) * 4, codes));
+    KVQ_TRY(st, kvq__pool_acquire(r->ctx, n * 4, norms));
+    KVQ_TRY(st, kvq__pool_acquire(r->ctx, side_words(c, has_qjl, n) * 4, side));
+    if (!rows->data && !(*stage = malloc(n * r->d * sizeof **stage)))
+        st = KVQ_ERR_NOMEM;
+cleanup:
+    return st;
+}
+
+/* The chunk buffers of K, V and the value path's dense matrices. */
+static int alloc_chunk(run *r)
+{
+    const kvq_attention_job *j = r->job;
+    int st;
+    KVQ_TRY(st, alloc_tensor(r, j->k_codec, r->kc.m, r->krows, &r->kstage, &r->kx, &r->kcodes,
+                             &r->knorms, &r->kgammas));
+    KVQ_TRY(st, alloc_tensor(r, j->v_codec, r->vc.m, r->vrows, &r->vstage, &r->vx, &r->vcodes,
+                             &r->vnorms, &r->vgammas));
+    if (value_gemm(r) && (r->vc.format || r->vc.bits))
+        KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->chunk * r->d * 4, &r->vrot));
+    if (value_gemm(r) && r->vc.m)
+        st = kvq__pool_acquire(r->ctx, r->chunk * (size_t)r->vc.m * 4, &r->vz);
 cleanup:
     return st;
 }
@@ -201,9 +284,10 @@ cleanup:
 static int chunk_logits(run *r, size_t j0, size_t n)
 {
     int st;
+    (void)j0;
     KVQ_TRY(st, kvq__blas_sgemm_at(r->ctx, 0, 1, r->m, n, r->d, r->scale, r->q, 0, r->d, r->kx,
-                                  j0 * r->d, r->d, 0.0f, r->lref, 0, n));
-    st = kvq__dev_logits(r->ctx, &r->kc, r->kcodes, r->knorms, r->kgammas, r->qr, r->sq, j0, n,
+                                  0, r->d, 0.0f, r->lref, 0, n));
+    st = kvq__dev_logits(r->ctx, &r->kc, r->kcodes, r->knorms, r->kgammas, r->qr, r->sq, 0, n,
                         r->m, r->lq);
 cleanup:
     return st;
@@ -375,21 +459,21 @@ static int pass2(run *r, size_t c, size_t j0, size_t n)
 {
     cl_kernel k;
     int st;
-    cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, nq = (cl_uint)r->m;
+    cl_uint un = (cl_uint)n, uj0 = 0 /* the chunk's codes start at key 0 */, nq = (cl_uint)r->m;
     KVQ_TRY(st, kvq__dev_softmax_pass2(r->ctx, (int)r->d, r->lref, r->lq, n, j0, r->vis0, r->m,
                                       r->consts, r->sums, r->p, r->pq));
     KVQ_TRY(st, kvq__dev_download(r->ctx, r->sums, 0, r->h_sums + c * r->m * KVQ_ACCS,
                                  r->m * KVQ_ACCS * 4));
     /* reference output o += P · V[j0 … j0+n) */
-    KVQ_TRY(st, kvq__blas_sgemm_at(r->ctx, 0, 0, r->m, r->d, n, 1.0f, r->p, 0, n, r->vx, j0 * r->d,
+    KVQ_TRY(st, kvq__blas_sgemm_at(r->ctx, 0, 0, r->m, r->d, n, 1.0f, r->p, 0, n, r->vx, 0,
                                   r->d, 1.0f, r->oref, 0, r->d));
     if (value_gemm(r)) {
         if (r->vrot)
             KVQ_TRY(st, kvq__blas_sgemm_at(r->ctx, 0, 0, r->m, r->d, n, 1.0f, r->pq, 0, n, r->vrot,
-                                          j0 * r->d, r->d, 1.0f, r->orot, 0, r->d));
+                                          0, r->d, 1.0f, r->orot, 0, r->d));
         if (r->vc.m)
             st = kvq__blas_sgemm_at(r->ctx, 0, 0, r->m, (size_t)r->vc.m, n, 1.0f, r->pq, 0, n,
-                                   r->vz, j0 * (size_t)r->vc.m, (size_t)r->vc.m, 1.0f, r->acc, 0,
+                                   r->vz, 0, (size_t)r->vc.m, 1.0f, r->acc, 0,
                                    (size_t)r->vc.m);
         goto cleanup;
     }
@@ -504,46 +588,62 @@ static int collect(run *r)
     return st;
 }
 
-/* Mean relative MSE and direction error of x̂ against x on the device. */
-static int vector_errors(run *r, const kvq__dev_codec *dc, cl_mem codes, cl_mem norms,
-                         cl_mem gammas, cl_mem x, kvq_vector_errors *e)
+/* Adds the relative MSE and direction error of x̂ against x over the n
+ * keys of the loaded chunk of tensor t (0 K, 1 V) to the run's sums. */
+static int vector_errors(run *r, int t, const kvq__dev_codec *dc, cl_mem codes, cl_mem norms,
+                         cl_mem gammas, cl_mem x, size_t n)
 {
     cl_mem xh = NULL, err = NULL;
     float *h = NULL;
     cl_kernel k;
     int st;
-    cl_uint n = (cl_uint)r->n;
-    KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * r->d * 4, &xh));
-    KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * KVQ_VEC_ERRS * 4, &err));
-    KVQ_TRY(st, kvq__dev_dequantize(r->ctx, dc, codes, norms, gammas, r->n, xh));
+    cl_uint un = (cl_uint)n;
+    KVQ_TRY(st, kvq__pool_acquire(r->ctx, n * r->d * 4, &xh));
+    KVQ_TRY(st, kvq__pool_acquire(r->ctx, n * KVQ_VEC_ERRS * 4, &err));
+    KVQ_TRY(st, kvq__dev_dequantize(r->ctx, dc, codes, norms, gammas, n, xh));
     KVQ_TRY(st, kvq__dev_kernel(r->ctx, "attention", (int)r->d, "kvq_vector_errors", &k));
-    kvq__arg a[] = {{sizeof(cl_mem), &x}, {sizeof(cl_mem), &xh}, {4, &n}, {sizeof(cl_mem), &err}};
+    kvq__arg a[] = {{sizeof(cl_mem), &x}, {sizeof(cl_mem), &xh}, {4, &un}, {sizeof(cl_mem), &err}};
     KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
-    size_t g = r->n;
-    KVQ_TRY(st, kvq__dev_launch(r->ctx, k, 1, &g, NULL));
-    if (!(h = malloc(r->n * KVQ_VEC_ERRS * sizeof *h))) {
+    KVQ_TRY(st, kvq__dev_launch(r->ctx, k, 1, &n, NULL));
+    if (!(h = malloc(n * KVQ_VEC_ERRS * sizeof *h))) {
         st = KVQ_ERR_NOMEM;
         goto cleanup;
     }
-    KVQ_TRY(st, kvq__dev_download(r->ctx, err, 0, h, r->n * KVQ_VEC_ERRS * sizeof *h));
-    double rel = 0, dir = 0;
-    size_t used = 0;
-    for (size_t v = 0; v < r->n; v++) {
+    KVQ_TRY(st, kvq__dev_download(r->ctx, err, 0, h, n * KVQ_VEC_ERRS * sizeof *h));
+    for (size_t v = 0; v < n; v++) {
         const float *e = h + KVQ_VEC_ERRS * v;
         if (e[0] < 0)
             continue;
-        rel += e[0];
-        dir += e[1];
-        used++;
+        r->err_sums[t][0] += e[0];
+        r->err_sums[t][1] += e[1];
+        r->err_used[t]++;
     }
-    e->zero_vectors = r->n - used;
-    e->rel_mse = used ? rel / (double)used : NAN;
-    e->dir_err = used ? dir / (double)used : NAN;
 cleanup:
     free(h);
     kvq__pool_release(r->ctx, xh);
     kvq__pool_release(r->ctx, err);
     return st;
+}
+
+/* Both tensors' errors over the loaded chunk of n keys. */
+static int chunk_vector_errors(run *r, size_t n)
+{
+    int st;
+    if (!r->out->want_vector_errors)
+        return KVQ_OK;
+    KVQ_TRY(st, vector_errors(r, 0, &r->kc, r->kcodes, r->knorms, r->kgammas, r->kx, n));
+    st = vector_errors(r, 1, &r->vc, r->vcodes, r->vnorms, r->vgammas, r->vx, n);
+cleanup:
+    return st;
+}
+
+/* The mean errors of tensor t over every key. */
+static void finish_vector_errors(const run *r, int t, kvq_vector_errors *e)
+{
+    size_t used = r->err_used[t];
+    e->zero_vectors = r->n - used;
+    e->rel_mse = used ? r->err_sums[t][0] / (double)used : NAN;
+    e->dir_err = used ? r->err_sums[t][1] / (double)used : NAN;
 }
 
 /* Returns every buffer of the run to the pool. */
@@ -557,13 +657,24 @@ static void release_run(run *r)
         kvq__pool_release(r->ctx, *bufs[i]);
     kvq__dev_codec_release(r->ctx, &r->kc);
     kvq__dev_codec_release(r->ctx, &r->vc);
+    free(r->kstage);
+    free(r->vstage);
     free(r->h_stats);
     free(r->h_topv);
     free(r->h_topi);
     free(r->h_sums);
 }
 
-/* Both passes over every chunk, then outputs and vector errors. */
+/* Keys in chunk c. */
+static size_t chunk_len(const run *r, size_t c)
+{
+    size_t j0 = c * r->chunk;
+    return r->n - j0 < r->chunk ? r->n - j0 : r->chunk;
+}
+
+/* Both passes over every chunk, then outputs and vector errors. A single
+ * chunk is loaded once; otherwise pass 1 loads K's chunk and pass 2 K's
+ * and V's again (the logits are recomputed rather than kept). */
 static int device_run(run *r)
 {
     cand *buf = NULL;
@@ -574,8 +685,10 @@ static int device_run(run *r)
     last_chunk = r->chunk;
     last_chunks_run = 0;
     KVQ_TRY(st, alloc_work(r));
+    KVQ_TRY(st, alloc_chunk(r));
     for (size_t c = 0; c < r->nchunks; c++) {
-        size_t j0 = c * r->chunk, n = r->n - j0 < r->chunk ? r->n - j0 : r->chunk;
+        size_t j0 = c * r->chunk, n = chunk_len(r, c);
+        KVQ_TRY(st, load_chunk(r, j0, n, r->nchunks == 1));
         KVQ_TRY(st, chunk_logits(r, j0, n));
         KVQ_TRY(st, export_logits(r, j0, n));
         KVQ_TRY(st, pass1(r, c, j0, n));
@@ -587,16 +700,19 @@ static int device_run(run *r)
     }
     KVQ_TRY(st, upload_consts(r, buf));
     for (size_t c = 0; c < r->nchunks; c++) {
-        size_t j0 = c * r->chunk, n = r->n - j0 < r->chunk ? r->n - j0 : r->chunk;
-        if (r->nchunks > 1)
+        size_t j0 = c * r->chunk, n = chunk_len(r, c);
+        if (r->nchunks > 1) {
+            KVQ_TRY(st, load_chunk(r, j0, n, 1));
             KVQ_TRY(st, chunk_logits(r, j0, n));
+        }
         KVQ_TRY(st, pass2(r, c, j0, n));
+        KVQ_TRY(st, chunk_vector_errors(r, n));
     }
     KVQ_TRY(st, finish_outputs(r));
     KVQ_TRY(st, collect(r));
     if (r->out->want_vector_errors) {
-        KVQ_TRY(st, vector_errors(r, &r->kc, r->kcodes, r->knorms, r->kgammas, r->kx, &r->out->k_err));
-        KVQ_TRY(st, vector_errors(r, &r->vc, r->vcodes, r->vnorms, r->vgammas, r->vx, &r->out->v_err));
+        finish_vector_errors(r, 0, &r->out->k_err);
+        finish_vector_errors(r, 1, &r->out->v_err);
     }
 cleanup:
     free(buf);
@@ -604,12 +720,15 @@ cleanup:
 }
 
 /* Runs a checked job on the device (kvq_attention_run checks it). */
-int kvq__cl_attention(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out)
+int kvq__cl_attention(kvq_ctx *ctx, const kvq_attention_job *job, const kvq__rows *k,
+                      const kvq__rows *v, kvq_attention_out *out)
 {
     run r;
     memset(&r, 0, sizeof r);
     r.ctx = ctx;
     r.job = job;
+    r.krows = k;
+    r.vrows = v;
     r.out = out;
     r.m = job->queries;
     r.n = job->keys;

@@ -8,6 +8,7 @@
 #define KVQ_BACKEND_H
 
 #include "kvq.h"
+#include "base/rows.h"
 
 typedef struct kvq__backend {
     const char *name;
@@ -23,7 +24,9 @@ typedef struct kvq__backend {
                     kvq_qtensor *out);
     int (*dequantize)(kvq_ctx *ctx, const kvq_codec *c, const kvq_qtensor *t, float *xhat);
     int (*rotate)(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t count, int inverse);
-    int (*attention)(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out);
+    /* K and V come from k and v (job->k and job->v are not read). */
+    int (*attention)(kvq_ctx *ctx, const kvq_attention_job *job, const kvq__rows *k,
+                     const kvq__rows *v, kvq_attention_out *out);
 } kvq__backend;
 
 extern const kvq__backend kvq__backend_host;

@@ -13,13 +13,19 @@ int kvq__dev_upload(kvq_ctx *ctx, const void *src, size_t bytes, cl_mem *out)
     int st = kvq__pool_acquire(ctx, bytes, out);
     if (st || !src || !bytes)
         return st;
-    cl_int cs = clEnqueueWriteBuffer(ctx->queue, *out, CL_TRUE, 0, bytes, src, 0, NULL, NULL);
-    if (cs != CL_SUCCESS) {
+    if ((st = kvq__dev_write(ctx, *out, 0, src, bytes)) != KVQ_OK) {
         kvq__pool_release(ctx, *out);
         *out = NULL;
-        return kvq__rt_fail(cs, "clEnqueueWriteBuffer", __FILE__, __LINE__);
     }
-    return KVQ_OK;
+    return st;
+}
+
+int kvq__dev_write(kvq_ctx *ctx, cl_mem buf, size_t offset, const void *src, size_t bytes)
+{
+    if (!bytes)
+        return KVQ_OK;
+    cl_int cs = clEnqueueWriteBuffer(ctx->queue, buf, CL_TRUE, offset, bytes, src, 0, NULL, NULL);
+    return cs == CL_SUCCESS ? KVQ_OK : kvq__rt_fail(cs, "clEnqueueWriteBuffer", __FILE__, __LINE__);
 }
 
 int kvq__dev_download(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t bytes)

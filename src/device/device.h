@@ -4,9 +4,12 @@
 
 #include "runtime/runtime.h"
 #include "core/core.h"
+#include "base/rows.h"
 
 /* A device buffer from the pool filled with bytes of host data (src may be NULL). */
 int kvq__dev_upload(kvq_ctx *ctx, const void *src, size_t bytes, cl_mem *out);
+/* Blocking write of bytes of host data into a device buffer at offset. */
+int kvq__dev_write(kvq_ctx *ctx, cl_mem buf, size_t offset, const void *src, size_t bytes);
 /* Blocking read of bytes from a device buffer at offset. */
 int kvq__dev_download(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t bytes);
 /* Sets bytes of a buffer to zero. */
@@ -140,6 +143,7 @@ int kvq__cl_dequantize(kvq_ctx *ctx, const struct kvq_codec *c, const struct kvq
                       float *xhat);
 int kvq__cl_rotate(kvq_ctx *ctx, const struct kvq_rotation *r, float *x, size_t count,
                   int inverse);
-int kvq__cl_attention(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out);
+int kvq__cl_attention(kvq_ctx *ctx, const kvq_attention_job *job, const kvq__rows *k,
+                      const kvq__rows *v, kvq_attention_out *out);
 
 #endif

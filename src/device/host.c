@@ -57,10 +57,37 @@ static int host_rotate(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t cou
     return KVQ_OK;
 }
 
-static int host_attention(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out)
+/* Rows a → the whole tensor in memory: a pointer, or a copy in *owned. */
+static const float *whole_rows(const kvq__rows *r, size_t n, float **owned, int *st)
 {
+    *owned = NULL;
+    *st = KVQ_OK;
+    if (r->data)
+        return r->data;
+    if (!(*owned = malloc(n * (size_t)r->dim * sizeof **owned))) {
+        *st = KVQ_ERR_NOMEM;
+        return NULL;
+    }
+    return kvq__rows_get(r, 0, n, *owned, st);
+}
+
+/* The reference needs K and V whole: rows that are not in memory are read. */
+static int host_attention(kvq_ctx *ctx, const kvq_attention_job *job, const kvq__rows *k,
+                          const kvq__rows *v, kvq_attention_out *out)
+{
+    float *kown, *vown;
+    int st, sv;
+    kvq_attention_job j = *job;
     (void)ctx;
-    return kvq__reference_attention(job, out);
+    j.k = whole_rows(k, job->keys, &kown, &st);
+    j.v = whole_rows(v, job->keys, &vown, &sv);
+    if (!st)
+        st = sv;
+    if (!st)
+        st = kvq__reference_attention(&j, out);
+    free(kown);
+    free(vown);
+    return st;
 }
 
 const kvq__backend kvq__backend_host = {

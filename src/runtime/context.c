@@ -9,6 +9,7 @@
 #include "devices.h"
 #include "kernels.h"
 #include "device/backend.h"
+#include "device/stream.h"
 
 int kvq__rt_device_ids(int p, int d, cl_platform_id *plat, cl_device_id *dev);
 
@@ -101,6 +102,11 @@ KVQ_API void kvq_ctx_destroy(kvq_ctx *ctx)
 const kvq__backend *kvq__ctx_backend(const kvq_ctx *ctx)
 {
     return ctx->backend;
+}
+
+size_t kvq__ctx_chunk_keys(const kvq_ctx *ctx)
+{
+    return ctx->opts.chunk_keys;
 }
 
 /* The device a context runs on. */
