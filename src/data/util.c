@@ -153,6 +153,9 @@ int kvq__bytes_read_floats_to(kvq__bytes *b, uint64_t off, int elem, size_t coun
     unsigned char buf[CHUNK * 8];
     size_t sz = kvq__elem_size(elem), done = 0;
     int rc;
+    const uint32_t probe = 1;
+    if (elem == KVQ_ELEM_F32 && *(const unsigned char *)&probe == 1) /* little-endian host */
+        return kvq__bytes_read(b, off, f, count * sizeof *f, err, errlen);
     while (done < count) {
         size_t n = count - done < CHUNK ? count - done : CHUNK;
         if ((rc = kvq__bytes_read(b, off + (uint64_t)done * sz, buf, n * sz, err, errlen)))
