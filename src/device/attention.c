@@ -28,6 +28,8 @@ typedef struct run {
     cl_mem kcodes, knorms, kgammas, vcodes, vnorms, vgammas;
     cl_mem lref, lq, p, pq, stats, topv, topi, consts, sums, oref, orot, acc;
     cl_mem vrot, vz;              /* dense V̂ (rotated domain) and γ∘Z for the GEMM value path */
+    kvq__dev_out_tensor kout, vout;   /* out<c>@<b2> tensors, by part */
+    cl_mem qrp[2], sqp[2];        /* out<c>@<b2> keys: each part's prepared queries */
     float *h_stats, *h_topv, *h_sums;
     cl_uint *h_topi;
 } run;
@@ -71,17 +73,22 @@ static size_t chunk_keys(const run *r)
 #define VALUE_GEMM_QUERIES 4
 
 /* Whether õ comes from GEMMs over dense values: always for a deployed
- * format, whose dequantized V is its rotated-domain V (no rotation). */
+ * format, whose dequantized V is its rotated-domain V (no rotation), and for
+ * out<c>@<b2>, whose V̂ is its parts' x̂ scattered back (doc/schemes.md §7.4). */
 static int value_gemm(const run *r)
 {
-    return r->m >= VALUE_GEMM_QUERIES || r->vc.format;
+    return r->m >= VALUE_GEMM_QUERIES || r->vc.format || r->vc.out_channels;
 }
 
-/* Dense rotated-domain V̂ (ν·C[idx], or a format's x̂) and γ∘Z for the GEMM
- * value path. */
+/* Dense rotated-domain V̂ (ν·C[idx], a format's x̂, or out<c>@<b2>'s x̂ in
+ * the original channels) and γ∘Z for the GEMM value path. */
 static int value_matrices(run *r)
 {
     int st = KVQ_OK;
+    if (r->vc.out_channels) {
+        KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * r->d * 4, &r->vrot));
+        KVQ_TRY(st, kvq__dev_out_dequantize(r->ctx, &r->vc, &r->vout, r->n, r->vrot));
+    }
     if (r->vc.format) {
         KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * r->d * 4, &r->vrot));
         KVQ_TRY(st, kvq__dev_format_dequantize(r->ctx, &r->vc, r->vcodes, r->vgammas, r->n,
@@ -99,6 +106,34 @@ cleanup:
     return st;
 }
 
+int kvq__dev_prepare_queries(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem qr, size_t nq,
+                             float scale, cl_mem *sq)
+{
+    size_t dim = (size_t)kc->dim;
+    int st;
+    KVQ_TRY(st, kvq__dev_rotate(ctx, kc, qr, nq, 0, scale));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, (kc->m ? nq * kc->m : 1) * 4, sq));
+    if (kc->m)
+        st = kvq__blas_sgemm(ctx, 0, 1, nq, (size_t)kc->m, dim, 1.0f, qr, dim, kc->sprime, dim,
+                             0.0f, *sq, (size_t)kc->m);
+cleanup:
+    return st;
+}
+
+/* A quantized tensor on the device: whole, or as the two parts of an
+ * out<c>@<b2> codec bound to its channel list. */
+static int upload_tensor(run *r, kvq__dev_codec *dc, const kvq_codec *c, const kvq_qtensor *t,
+                         cl_mem *codes, cl_mem *norms, cl_mem *gammas, kvq__dev_out_tensor *o)
+{
+    int st;
+    if (!dc->out_channels)
+        return upload_codes(r->ctx, t, r->n, dc->m, codes, norms, gammas);
+    KVQ_TRY(st, kvq__dev_out_bind(r->ctx, dc, c, t));
+    st = kvq__dev_out_tensor_upload(r->ctx, dc, t, r->n, o);
+cleanup:
+    return st;
+}
+
 /* Uploads inputs and codecs; prepares rotated, scaled queries and S·q. */
 static int setup(run *r)
 {
@@ -109,16 +144,18 @@ static int setup(run *r)
     KVQ_TRY(st, kvq__dev_codec_upload(ctx, j->k_codec, &r->kc));
     KVQ_TRY(st, kvq__dev_codec_upload(ctx, j->v_codec, &r->vc));
     KVQ_TRY(st, kvq__dev_upload(ctx, j->q, md * 4, &r->q));
-    KVQ_TRY(st, kvq__dev_upload(ctx, j->q, md * 4, &r->qr));
     KVQ_TRY(st, kvq__dev_upload(ctx, j->k, nd * 4, &r->kx));
     KVQ_TRY(st, kvq__dev_upload(ctx, j->v, nd * 4, &r->vx));
-    KVQ_TRY(st, upload_codes(ctx, j->k_codes, r->n, r->kc.m, &r->kcodes, &r->knorms, &r->kgammas));
-    KVQ_TRY(st, upload_codes(ctx, j->v_codes, r->n, r->vc.m, &r->vcodes, &r->vnorms, &r->vgammas));
-    KVQ_TRY(st, kvq__dev_rotate(ctx, &r->kc, r->qr, r->m, 0, r->scale));
-    KVQ_TRY(st, kvq__pool_acquire(ctx, (r->kc.m ? r->m * r->kc.m : 1) * 4, &r->sq));
-    if (r->kc.m)
-        KVQ_TRY(st, kvq__blas_sgemm(ctx, 0, 1, r->m, (size_t)r->kc.m, r->d, 1.0f, r->qr, r->d,
-                                   r->kc.sprime, r->d, 0.0f, r->sq, (size_t)r->kc.m));
+    KVQ_TRY(st, upload_tensor(r, &r->kc, j->k_codec, j->k_codes, &r->kcodes, &r->knorms,
+                              &r->kgammas, &r->kout));
+    KVQ_TRY(st, upload_tensor(r, &r->vc, j->v_codec, j->v_codes, &r->vcodes, &r->vnorms,
+                              &r->vgammas, &r->vout));
+    if (r->kc.out_channels) {
+        KVQ_TRY(st, kvq__dev_out_queries(ctx, &r->kc, r->q, r->m, r->scale, r->qrp, r->sqp));
+    } else {
+        KVQ_TRY(st, kvq__dev_upload(ctx, j->q, md * 4, &r->qr));
+        KVQ_TRY(st, kvq__dev_prepare_queries(ctx, &r->kc, r->qr, r->m, r->scale, &r->sq));
+    }
     if (value_gemm(r))
         st = value_matrices(r);
 cleanup:
@@ -203,8 +240,11 @@ static int chunk_logits(run *r, size_t j0, size_t n)
     int st;
     KVQ_TRY(st, kvq__blas_sgemm_at(r->ctx, 0, 1, r->m, n, r->d, r->scale, r->q, 0, r->d, r->kx,
                                   j0 * r->d, r->d, 0.0f, r->lref, 0, n));
-    st = kvq__dev_logits(r->ctx, &r->kc, r->kcodes, r->knorms, r->kgammas, r->qr, r->sq, j0, n,
-                        r->m, r->lq);
+    if (r->kc.out_channels)
+        st = kvq__dev_out_logits(r->ctx, &r->kc, &r->kout, r->qrp, r->sqp, j0, n, r->m, r->lq);
+    else
+        st = kvq__dev_logits(r->ctx, &r->kc, r->kcodes, r->knorms, r->kgammas, r->qr, r->sq, j0,
+                             n, r->m, r->lq);
 cleanup:
     return st;
 }
@@ -417,10 +457,13 @@ cleanup:
     return st;
 }
 
-/* õ = Rᵀ·õ_rot + √(π/2)/m · A·S for the value codec. */
+/* õ = Rᵀ·õ_rot + √(π/2)/m · A·S for the value codec (out<c>@<b2>'s õ is
+ * already in the original channels). */
 static int finish_outputs(run *r)
 {
     int st;
+    if (r->vc.out_channels)
+        return KVQ_OK;
     KVQ_TRY(st, kvq__dev_rotate(r->ctx, &r->vc, r->orot, r->m, 1, 1.0f));
     if (r->vc.m)
         st = kvq__blas_sgemm(r->ctx, 0, 0, r->m, r->d, (size_t)r->vc.m,
@@ -506,7 +549,8 @@ static int collect(run *r)
 
 /* Mean relative MSE and direction error of x̂ against x on the device. */
 static int vector_errors(run *r, const kvq__dev_codec *dc, cl_mem codes, cl_mem norms,
-                         cl_mem gammas, cl_mem x, kvq_vector_errors *e)
+                         cl_mem gammas, const kvq__dev_out_tensor *o, cl_mem x,
+                         kvq_vector_errors *e)
 {
     cl_mem xh = NULL, err = NULL;
     float *h = NULL;
@@ -515,7 +559,10 @@ static int vector_errors(run *r, const kvq__dev_codec *dc, cl_mem codes, cl_mem 
     cl_uint n = (cl_uint)r->n;
     KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * r->d * 4, &xh));
     KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->n * KVQ_VEC_ERRS * 4, &err));
-    KVQ_TRY(st, kvq__dev_dequantize(r->ctx, dc, codes, norms, gammas, r->n, xh));
+    if (dc->out_channels)
+        KVQ_TRY(st, kvq__dev_out_dequantize(r->ctx, dc, o, r->n, xh));
+    else
+        KVQ_TRY(st, kvq__dev_dequantize(r->ctx, dc, codes, norms, gammas, r->n, xh));
     KVQ_TRY(st, kvq__dev_kernel(r->ctx, "attention", (int)r->d, "kvq_vector_errors", &k));
     kvq__arg a[] = {{sizeof(cl_mem), &x}, {sizeof(cl_mem), &xh}, {4, &n}, {sizeof(cl_mem), &err}};
     KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
@@ -552,9 +599,12 @@ static void release_run(run *r)
     cl_mem *bufs[] = {&r->q, &r->kx, &r->vx, &r->qr, &r->sq, &r->kcodes, &r->knorms,
                       &r->kgammas, &r->vcodes, &r->vnorms, &r->vgammas, &r->lref, &r->lq,
                       &r->p, &r->pq, &r->stats, &r->topv, &r->topi, &r->consts, &r->sums,
-                      &r->oref, &r->orot, &r->acc, &r->vrot, &r->vz};
+                      &r->oref, &r->orot, &r->acc, &r->vrot, &r->vz, &r->qrp[0], &r->qrp[1],
+                      &r->sqp[0], &r->sqp[1]};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         kvq__pool_release(r->ctx, *bufs[i]);
+    kvq__dev_out_tensor_release(r->ctx, &r->kout);
+    kvq__dev_out_tensor_release(r->ctx, &r->vout);
     kvq__dev_codec_release(r->ctx, &r->kc);
     kvq__dev_codec_release(r->ctx, &r->vc);
     free(r->h_stats);
@@ -595,8 +645,10 @@ static int device_run(run *r)
     KVQ_TRY(st, finish_outputs(r));
     KVQ_TRY(st, collect(r));
     if (r->out->want_vector_errors) {
-        KVQ_TRY(st, vector_errors(r, &r->kc, r->kcodes, r->knorms, r->kgammas, r->kx, &r->out->k_err));
-        KVQ_TRY(st, vector_errors(r, &r->vc, r->vcodes, r->vnorms, r->vgammas, r->vx, &r->out->v_err));
+        KVQ_TRY(st, vector_errors(r, &r->kc, r->kcodes, r->knorms, r->kgammas, &r->kout, r->kx,
+                                  &r->out->k_err));
+        KVQ_TRY(st, vector_errors(r, &r->vc, r->vcodes, r->vnorms, r->vgammas, &r->vout, r->vx,
+                                  &r->out->v_err));
     }
 cleanup:
     free(buf);
