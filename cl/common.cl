@@ -1,5 +1,6 @@
 /* common.cl — helpers shared by kvq's kernels; built in front of each file.
- * KVQ_D (head dimension, any of 16…1024) is given by the host at build time.
+ * KVQ_D (head dimension, any of 16…1024; an out<c>@<b2> part may have any of
+ * 1…1023) is given by the host at build time.
  * The Hadamard helpers need a power of two: at other d the host rotates by a
  * dense GEMM and never calls them (src/device/select.c).
  * Everything is OpenCL C 1.2, float only, no extensions. */
@@ -61,6 +62,10 @@ void wg_hadamard(__local float *buf)
 /* buf ← R buf, R = Π_r H·D_r/√d (rounds 0, 1 or 2; signs: rounds × KVQ_D). */
 void wg_rotate_forward(__local float *buf, __global const float *signs, uint rounds)
 {
+    /* KVQ_D = 1 (an out<c>@<b2> part of one channel) always rotates by its
+     * 1 × 1 matrix on the host side (rounds 0), and PoCL fails to compile
+     * this loop's barriers there: no loop at all */
+#if KVQ_D > 1
     const uint lid = get_local_id(0), ls = get_local_size(0);
     const float s = rsqrt((float)KVQ_D);
     for (uint r = 0; r < rounds; r++) {
@@ -72,6 +77,7 @@ void wg_rotate_forward(__local float *buf, __global const float *signs, uint rou
             buf[c] *= s;
         barrier(CLK_LOCAL_MEM_FENCE);
     }
+#endif
 }
 
 /* buf ← Rᵀ buf, the inverse of wg_rotate_forward. */

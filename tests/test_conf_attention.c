@@ -5,7 +5,8 @@
  * presets rotate densely), ragged N and M, zero and large vectors, custom
  * codec specs, the causal mask, and key chunking on both value paths
  * (doc/conformance.md §1); the deployed formats (doc/schemes.md §6)
- * alone and mixed with the presets' codecs. */
+ * alone and mixed with the presets' codecs; outlier channels
+ * (doc/schemes.md §7). */
 #include "conformance.h"
 #include "analysis/kv_codes.h"
 #include "device/device.h"
@@ -356,6 +357,50 @@ static void format_cases(kvq_ctx *ctx, kvq_ctx *host, uint32_t *tag, worst *w)
     }
 }
 
+/* out<c>@<b2> (doc/schemes.md §7.4) on K, on V and on both, beside QJL,
+ * sqjl, nb16, nc, eden, wht2 and no rotation; c = 1, powers of two and not
+ * (the outliers' rotation dense); d = 64, 128 and 96 (the rest's rotation
+ * dense); M = 1 … 37 (both value paths for the other side), causal and not,
+ * and inputs scaled by 30. */
+static const conf_case outlier_list[] = {
+    {"k=wht:mse2+out8@4,v=wht:mse2", 0, 128, 1000, 4, 1.0f, 1.0, 0},
+    {"k=wht:mse2,v=wht:mse2+out8@4", 0, 128, 1000, 2, 1.0f, 1.0, 0},
+    {"k=wht:mse3+qjl+out4@6,v=wht:mse2+qjl+out3@5", 0, 128, 203, 37, 1.0f, 1.0, 1},
+    {"k=wht:mse2+nb16+out4@6,v=wht:mse3+nc+out1@8", 0, 64, 300, 3, 1.0f, 1.0, 0},
+    {"k=wht2:mse3+out3@4,v=none:mse4+eden+out5@3", 0, 96, 203, 37, 1.0f, 1.0, 1},
+    {"k=wht:mse2+sqjl+out32@3,v=wht:mse2+qjl+out4@4", 0, 96, 301, 5, 1.0f, 1.0, 0},
+    {"k=wht:qjl+out4@3,v=wht:mse2+out2@8", 0, 64, 257, 1, 1.0f, 1.0, 0},
+    {"k=wht:mse4+eden+out16@2,v=wht:mse2+qjl+nb16+out16@2", 0, 128, 777, 13, 1.0f, 1.0, 1},
+    {"k=wht:mse3+out6@5,v=wht:mse3+out6@5", 0, 96, 500, 3, 30.0f, 1.0, 0},
+};
+#define NOUTLIER_CASES (sizeof outlier_list / sizeof outlier_list[0])
+
+/* The outlier cases, their worst deviations also logged on their own. */
+static void outlier_cases(kvq_ctx *ctx, kvq_ctx *host, uint32_t *tag, worst *w)
+{
+    worst o = {0};
+    for (size_t i = 0; i < NOUTLIER_CASES; i++) {
+        const conf_case *c = &outlier_list[i];
+        ok(check_case(ctx, host, c, (*tag)++, &o), "%s d=%d N=%zu M=%zu%s scale %g", c->scheme,
+           c->dim, c->keys, c->queries, c->causal ? " causal" : "", c->scale);
+    }
+    diag("worst deviations of out<c>@<b2>: logits %.3g, KL %.3g, JS %.3g, TV %.3g, entropy %.3g, "
+         "out errors %.3g, vector errors %.3g, logit_bias %.3g; top-1 differs in %zu, top-k "
+         "recall in %zu of %zu queries", o.logit, o.kl, o.js, o.tv, o.ent, o.out, o.vec, o.bias,
+         o.top1_diff, o.topk_diff, o.queries);
+    w->logit = fmax(w->logit, o.logit);
+    w->kl = fmax(w->kl, o.kl);
+    w->js = fmax(w->js, o.js);
+    w->tv = fmax(w->tv, o.tv);
+    w->ent = fmax(w->ent, o.ent);
+    w->out = fmax(w->out, o.out);
+    w->vec = fmax(w->vec, o.vec);
+    w->bias = fmax(w->bias, o.bias);
+    w->queries += o.queries;
+    w->top1_diff += o.top1_diff;
+    w->topk_diff += o.topk_diff;
+}
+
 static const int dims[] = {16, 64, 256, 1024};
 /* Head sizes of real models that are not powers of two (and 128 again), each
  * with and without the causal mask. */
@@ -423,6 +468,7 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
         ok(check_case(ctx, host, &refined[i], tag++, &w), "%s d=%d N=%zu M=%zu",
            refined[i].scheme, refined[i].dim, refined[i].keys, refined[i].queries);
     format_cases(ctx, host, &tag, &w);
+    outlier_cases(ctx, host, &tag, &w);
     setenv("KVQ_CHUNK_KEYS", "300", 1);
     int st = kvq_ctx_create(&chunked, spec);
     unsetenv("KVQ_CHUNK_KEYS");
@@ -441,6 +487,8 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
         {{"QKQV", 2, 64, 601, 2, 1.0f, 1.0, 0}, 300, 3, "1-key tail, direct path"},
         {{"KQV", 3, 64, 901, 6, 1.0f, 1.0, 0}, 300, 4, "1-key tail, GEMM path"},
         {{"KV", 4, 128, 200, 4, 1.0f, 1.0, 0}, 200, 1, "N = 200 below the chunk size"},
+        {{"k=wht:mse3+qjl+out4@6,v=wht:mse2+out8@4", 0, 96, 1000, 5, 1.0f, 1.0, 0}, 300, 4,
+         "out<c>@<b2> on K and V"},
         {{"QKQV", 4, 64, 1000, 2, 1.0f, 1.0, 0}, 300, 4, "exact ties across chunks"}};
     for (size_t i = 0; i < sizeof chunking / sizeof chunking[0]; i++) {
         tie_inputs = i == sizeof chunking / sizeof chunking[0] - 1;
@@ -474,5 +522,5 @@ int main(void)
 {
     return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 +
                          sizeof odd_dims / sizeof odd_dims[0] * 3 * 2 + 4 + 3 + 1 + 5 + 2 + 6 +
-                         2 + 1 + NFORMAT_CASES + 1, body);
+                         2 + 1 + NFORMAT_CASES + NOUTLIER_CASES + 1 + 1, body);
 }

@@ -5,7 +5,8 @@
  * b ∈ 1…8, MSE and QJL codecs, norm correction, EDEN, structured QJL and 16-bit
  * side information,
  * ragged counts, zero vectors and large magnitudes (doc/conformance.md §1);
- * and the deployed formats of doc/schemes.md §6. */
+ * the deployed formats of doc/schemes.md §6 and the outlier channels of
+ * doc/schemes.md §7. */
 #include "conformance.h"
 #include "core/stage.h"
 
@@ -235,6 +236,76 @@ cleanup:
     return check_done(c, &a, &b, &io, good);
 }
 
+/* out<c>@<b2> (doc/schemes.md §7): codec specs and dimensions. The rest's
+ * variants (QJL, sqjl, nc, eden, nb16, wht2, none) and c = 1, powers of two
+ * and not; d = 64, 128 and 96 (the rest's rotation dense at 96 − c). */
+static const struct { const char *spec; int dim; } outlier_cases[] = {
+    {"wht:mse2+out8@4", 128},        {"wht:mse3+qjl+out4@6", 128},
+    {"wht:mse2+out4@6", 64},         {"wht2:mse3+nc+nb16+out3@5", 64},
+    {"wht:mse2+out4@6", 96},         {"none:mse4+eden+out1@8", 96},
+    {"wht:mse2+sqjl+out32@3", 96},   {"wht:qjl+nb16+out16@2", 128},
+};
+#define NOUTLIER (sizeof outlier_cases / sizeof outlier_cases[0])
+
+/* Part p of tensor t (layout of doc/schemes.md §7.2) as a tensor of its own. */
+static kvq_qtensor part_view(const kvq_codec *c, const kvq_qtensor *t, int p)
+{
+    const kvq__codec_kparams *k = &c->part[p]->kp, *k0 = &c->part[0]->kp;
+    kvq_qtensor v = {k->dim, t->count, k->mse_bits, k->qjl_m, k->side_bits, k->words,
+                     t->codes, t->norms, t->gammas, NULL, 0};
+    if (p) {
+        v.codes += t->count * k0->words;
+        v.norms = (float *)(t->tside + c->kp.out_channels);
+        v.gammas = NULL;
+    }
+    return v;
+}
+
+/* Quantizes with an out<c>@<b2> codec on both sides: the channel lists are
+ * identical, each part's norms, codes and signs agree by the rules of one
+ * codec (on that part's columns of x), and x̂ of the same codes agrees. */
+static int check_outlier(kvq_ctx *ctx, const char *text, int dim, size_t count, dev_stats *s)
+{
+    kvq_scheme sc;
+    kvq_codec *c = NULL;
+    kvq_qtensor a = {0}, b = {0};
+    conf_io io;
+    float *xp = malloc(count * (size_t)dim * sizeof *xp);
+    int have = conf_io_make(&io, make_inputs(count, dim, (uint32_t)dim * 7 + 5, 1e3f), count,
+                            dim) == 0 && xp;
+    int good = 0, cols[KVQ__DIM_MAX];
+    char spec[96];
+    snprintf(spec, sizeof spec, "k=%s,v=%s", text, text);
+    if (!have || kvq_scheme_parse(spec, 0, &sc, NULL, 0) ||
+        kvq_codec_create(&c, &sc.k, dim, CONF_SEED, 0, 1) || kvq__qtensor_init(&a, c, count) ||
+        kvq__qtensor_init(&b, c, count))
+        goto cleanup;
+    int st = kvq_quantize(ctx, c, io.x, count, &a);
+    if (st || kvq__codec_quantize(c, io.x, count, &b)) {
+        diag("%s: quantize failed: %s (%s)", text, kvq_strerror(st), kvq_error_detail());
+        goto cleanup;
+    }
+    int oc = c->kp.out_channels, d0 = c->part[0]->kp.dim;
+    good = memcmp(a.tside, b.tside, (size_t)oc * sizeof *a.tside) == 0;
+    kvq__out_order(c, &b, cols, cols + d0);
+    for (int p = 0, off = 0; p < 2; off += c->part[p]->kp.dim, p++) {
+        int w = c->part[p]->kp.dim;
+        kvq_qtensor va = part_view(c, &a, p), vb = part_view(c, &b, p);
+        for (size_t v = 0; v < count; v++)
+            for (int k = 0; k < w; k++)
+                xp[v * (size_t)w + k] = io.x[v * (size_t)dim + cols[off + k]];
+        good &= compare_side(c->part[p], &va, &vb, xp, count, s);
+        size_t bad0 = s->code_bad, near0 = s->code_near, sb0 = s->sign_bad, sn0 = s->sign_near;
+        compare_codes(c->part[p], &va, &vb, xp, count, s);
+        good &= (s->code_bad - bad0) == (s->code_near - near0);
+        good &= (s->sign_bad - sb0) == (s->sign_near - sn0);
+    }
+    good &= dequant_agrees(ctx, c, &b, &io, count, s, text);
+cleanup:
+    free(xp);
+    return check_done(c, &a, &b, &io, good);
+}
+
 /* The deployed formats, and how many dims × formats run (block formats need d % 32 = 0). */
 static const int formats[] = {KVQ_FORMAT_Q8_0, KVQ_FORMAT_Q4_0, KVQ_FORMAT_Q4_1,
                               KVQ_FORMAT_FP8E4M3, KVQ_FORMAT_FP8E5M2, KVQ_FORMAT_FP16};
@@ -441,6 +512,20 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
                 ok(good, "%s: norms, codes, signs, dequantization agree", what);
             }
         }
+    dev_stats so = {0};
+    for (size_t i = 0; i < NOUTLIER; i++)
+        ok(check_outlier(ctx, outlier_cases[i].spec, outlier_cases[i].dim, 301, &so),
+           "d=%d %s: channel list, both parts' norms, codes and signs, dequantization agree",
+           outlier_cases[i].dim, outlier_cases[i].spec);
+    diag("out<c>@<b2> on %s: norm %.3g (relative), gamma %.3g of |x|, xhat %.3g of |x|; code "
+         "mismatches %zu of %zu, sign mismatches %zu of %zu", spec, so.norm, so.gamma, so.xhat,
+         so.code_bad, so.codes, so.sign_bad, so.signs);
+    s.codes += so.codes;
+    s.code_bad += so.code_bad;
+    s.code_near += so.code_near;
+    s.signs += so.signs;
+    s.sign_bad += so.sign_bad;
+    s.sign_near += so.sign_near;
     ok(s.code_bad <= s.codes / 10000, "code mismatches %zu of %zu (all near thresholds: %zu)",
        s.code_bad, s.codes, s.code_near);
     ok(s.sign_bad <= s.signs / 10000, "sign mismatches %zu of %zu (near zero: %zu)", s.sign_bad,
@@ -452,7 +537,7 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
 int main(void)
 {
     kvq_codec_spec sp[4];
-    size_t per = 2 + 2 + 2 + NKIVI;
+    size_t per = 2 + 2 + 2 + NKIVI + NOUTLIER;
     for (int b = 1; b <= 8; b++)
         per += (size_t)codec_specs(b, sp) * (sizeof dims / sizeof dims[0]);
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)

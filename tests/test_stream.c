@@ -151,16 +151,18 @@ static double worst_rel(const double *a, const double *b)
     return w;
 }
 
-/* One synthetic experiment (2 trials, KQV and QKQV) into r. */
+/* One synthetic experiment (2 trials; KQV, QKQV, and outlier channels on
+ * K and V, whose codes are split by part) into r. */
 static int run_synthetic(kvq_ctx *ctx, int causal, kvq__results **r)
 {
-    kvq_scheme s[2];
+    kvq_scheme s[3];
     kvq_source src;
     kvq__experiment e = {.dim = D, .keys = N, .queries = 16, .sharpness = 2.0,
-                         .causal = causal, .trials = 2, .seed = 9, .schemes = s, .nschemes = 2,
+                         .causal = causal, .trials = 2, .seed = 9, .schemes = s, .nschemes = 3,
                          .sources = &src, .nsources = 1, .layer = -1};
     if (kvq_scheme_preset("KQV", 3, &s[0]) || kvq_scheme_preset("QKQV", 3, &s[1]) ||
-        kvq_source_parse("t5", "full", &src, NULL, 0) || kvq__results_create(r, 9))
+        kvq_scheme_parse("k=wht:mse3+out4@6,v=wht:mse2+qjl+out2@4", 0, &s[2], NULL, 0) ||
+        kvq_source_parse("outlier4x10", "full", &src, NULL, 0) || kvq__results_create(r, 9))
         return -1;
     return kvq__experiment_run(ctx, &e, *r);
 }

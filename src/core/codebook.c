@@ -295,14 +295,18 @@ static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static kvq_codebook *cache[KVQ__DIM_MAX][8];    /* [d − 1][b − 1]; NULL until computed */
 
 /* d = 1: u = x/|x| is ±1 exactly, so the codebook is {−1, +1} (the lower half
- * of the levels at −1, the upper at +1) and loses nothing. */
+ * of the levels at −1, the upper at +1) and loses nothing. Only the middle
+ * threshold (0) separates values; the others, between equal levels, lie
+ * beyond ±1 (±2), so every u of one sign takes the same code: on ±1 itself
+ * the device's float u = x·(1/|x|), a rounding off ±1, would otherwise pick
+ * another of the equal levels than the host. */
 static void codebook_sign(kvq_codebook *cb, double *cent, double *thr)
 {
     int n = cb->levels;
     for (int i = 0; i < n; i++)
         cent[i] = i < n / 2 ? -1.0 : 1.0;
     for (int i = 0; i + 1 < n; i++)
-        thr[i] = 0.5 * (cent[i] + cent[i + 1]);
+        thr[i] = cent[i] == cent[i + 1] ? 2.0 * cent[i] : 0.5 * (cent[i] + cent[i + 1]);
     cb->centroids = cent;
     cb->thresholds = thr;
     cb->distortion = 0.0;

@@ -115,10 +115,10 @@ int kvq__qtensor_init(kvq_qtensor *t, const kvq_codec *c, size_t count);
 void kvq__qtensor_clear(kvq_qtensor *t);
 /* Vectors [j0, j0 + n) of t as a tensor of their own that points into t
  * (a key chunk, doc/scaling.md §6); j0 must be a multiple of
- * kvq__codec_token_group(c). The out stage's tensor words (its list, then
- * per-vector norms) are not contiguous: then *copy gets a fresh array the
- * view uses (free it after the view), else NULL. Not for writing an out
- * tensor: its list belongs to the whole tensor. */
+ * kvq__codec_token_group(c). The out stage stores each part's codes for
+ * the whole tensor, and its list once: its view is a copy in a fresh block
+ * *copy (free it after the view), else *copy is NULL. Not for writing an
+ * out tensor: its list belongs to the whole tensor. */
 int kvq__qtensor_slice(const kvq_codec *c, const kvq_qtensor *t, size_t j0, size_t n,
                        kvq_qtensor *view, uint32_t **copy);
 /* Tokens that share side words (KIVI's K group G), else 1: a key chunk

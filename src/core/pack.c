@@ -117,10 +117,29 @@ static size_t tside_first(const kvq_codec *c, size_t j0)
     return kvq__codec_tside_words(c, j0);
 }
 
+/* The view of an out<c>@<b2> slice in a fresh block *copy: part 0's codes
+ * (n × w0), part 1's (n × w1), then the channel list and the outliers'
+ * norms, as a tensor of n vectors lays them out (doc/schemes.md §7.2). */
+static int out_slice(const kvq_codec *c, const kvq_qtensor *t, size_t j0, size_t n,
+                     kvq_qtensor *view, uint32_t **copy)
+{
+    size_t w0 = kvq__codec_words(c->part[0]), w1 = t->words - w0;
+    size_t oc = (size_t)c->kp.out_channels;
+    if (!(*copy = malloc((n * t->words + view->tside_words) * sizeof **copy)))
+        return KVQ_ERR_NOMEM;
+    memcpy(*copy, t->codes + j0 * w0, n * w0 * sizeof **copy);
+    memcpy(*copy + n * w0, t->codes + t->count * w0 + j0 * w1, n * w1 * sizeof **copy);
+    view->codes = *copy;
+    view->tside = *copy + n * t->words;
+    memcpy(view->tside, t->tside, oc * sizeof **copy);
+    memcpy(view->tside + oc, t->tside + tside_first(c, j0), n * sizeof **copy);
+    return KVQ_OK;
+}
+
 int kvq__qtensor_slice(const kvq_codec *c, const kvq_qtensor *t, size_t j0, size_t n,
                        kvq_qtensor *view, uint32_t **copy)
 {
-    size_t g = kvq__codec_token_group(c), oc = (size_t)kvq__codec_kparams_get(c)->out_channels;
+    size_t g = kvq__codec_token_group(c);
     *copy = NULL;
     if (j0 % g || j0 + n > t->count)
         return KVQ_ERR_INVALID_ARG;
@@ -130,17 +149,10 @@ int kvq__qtensor_slice(const kvq_codec *c, const kvq_qtensor *t, size_t j0, size
     view->norms = t->norms + j0;
     view->gammas = t->gammas ? t->gammas + j0 : NULL;
     view->tside_words = kvq__codec_tside_words(c, n);
-    if (!t->tside)
-        return KVQ_OK;
-    if (!oc) {
+    if (c->kp.out_channels)
+        return out_slice(c, t, j0, n, view, copy);
+    if (t->tside)
         view->tside = t->tside + tside_first(c, j0);
-        return KVQ_OK;
-    }
-    if (!(*copy = malloc(view->tside_words * sizeof **copy)))
-        return KVQ_ERR_NOMEM;
-    memcpy(*copy, t->tside, oc * sizeof **copy);
-    memcpy(*copy + oc, t->tside + tside_first(c, j0), n * sizeof **copy);
-    view->tside = *copy;
     return KVQ_OK;
 }
 

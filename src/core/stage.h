@@ -33,7 +33,7 @@ typedef struct kvq__codec_kparams {
     int group_axis;     /* KIVI: 1 = groups of tokens per channel (K), 2 = groups of
                          * channels per token (V); 0 otherwise */
     int group;          /* KIVI: the group length G */
-    int out_channels;   /* out<c>@<b2>: c > 0 (no kernel runs it yet) */
+    int out_channels;   /* out<c>@<b2>: c > 0 (the codec runs as its two parts) */
     size_t words;       /* 32-bit words of the packed stream per vector */
 } kvq__codec_kparams;
 
@@ -158,6 +158,20 @@ void kvq__out_cost(const kvq_codec_spec *s, int dim, kvq__stage_cost *c);
 double kvq__out_list_bits(const kvq_codec_spec *s, int dim);
 int kvq__out_quantize(const kvq_codec *c, const float *x, size_t count, kvq_qtensor *out);
 int kvq__out_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat);
+/* The same with each part's quantization or dequantization done by a
+ * callback (the OpenCL backend runs its kernels there; doc/schemes.md §7.4):
+ * channel selection, the split and the layout stay here. */
+typedef int (*kvq__out_part_quantize)(void *arg, const kvq_codec *part, const float *x,
+                                      size_t count, kvq_qtensor *out);
+typedef int (*kvq__out_part_dequantize)(void *arg, const kvq_codec *part, const kvq_qtensor *t,
+                                        float *xhat);
+int kvq__out_quantize_by(const kvq_codec *c, const float *x, size_t count, kvq_qtensor *out,
+                         kvq__out_part_quantize q, void *arg);
+int kvq__out_dequantize_by(const kvq_codec *c, const kvq_qtensor *t, float *xhat,
+                           kvq__out_part_dequantize dq, void *arg);
+/* A quantized tensor's channel order: rest gets the d − c other channels,
+ * ch the c outlier channels, each ascending (from t's stored list). */
+void kvq__out_order(const kvq_codec *c, const kvq_qtensor *t, int *rest, int *ch);
 void kvq__out_prepare_query(const kvq_codec *c, const kvq_qtensor *t, const float *q,
                             double *qr, double *sq);
 double kvq__out_dot(const kvq_codec *c, const kvq_qtensor *t, size_t j, const double *qr,

@@ -181,8 +181,8 @@ static int select_channels(const float *x, size_t count, int d, int c, int *ch, 
     return 0;
 }
 
-/* The complement of the stored channel list (ascending). */
-static void channels_of(const kvq_codec *c, const kvq_qtensor *t, int *ch, int *rest)
+/* The stored channel list and its complement (ascending). */
+void kvq__out_order(const kvq_codec *c, const kvq_qtensor *t, int *rest, int *ch)
 {
     int d = c->kp.dim, oc = c->kp.out_channels, k = 0, nr = 0;
     for (int j = 0; j < d; j++) {
@@ -238,8 +238,24 @@ static void scratch_free(scratch *s)
     free(s->hn);
 }
 
-/* Selects the channels, codes both parts, stores the list and part 1's norms. */
-int kvq__out_quantize(const kvq_codec *c, const float *x, size_t count, kvq_qtensor *out)
+/* The host reference's part operations. */
+static int host_part_quantize(void *arg, const kvq_codec *part, const float *x, size_t count,
+                              kvq_qtensor *out)
+{
+    (void)arg;
+    return kvq__codec_quantize(part, x, count, out);
+}
+
+static int host_part_dequantize(void *arg, const kvq_codec *part, const kvq_qtensor *t,
+                                float *xhat)
+{
+    (void)arg;
+    return kvq__codec_dequantize(part, t, xhat);
+}
+
+/* Selects the channels, codes both parts by q, stores the list and part 1's norms. */
+int kvq__out_quantize_by(const kvq_codec *c, const float *x, size_t count, kvq_qtensor *out,
+                         kvq__out_part_quantize q, void *arg)
 {
     int d = c->kp.dim, oc = c->kp.out_channels;
     kvq_qtensor v0, v1;
@@ -254,10 +270,10 @@ int kvq__out_quantize(const kvq_codec *c, const float *x, size_t count, kvq_qten
         gather(x, count, d, s.rest, d - oc, s.x0);
         gather(x, count, d, s.ch, oc, s.x1);
         part_views(c, out, s.hn, &v0, &v1);
-        st = kvq__codec_quantize(c->part[0], s.x0, count, &v0);
+        st = q(arg, c->part[0], s.x0, count, &v0);
     }
     if (!st)
-        st = kvq__codec_quantize(c->part[1], s.x1, count, &v1);
+        st = q(arg, c->part[1], s.x1, count, &v1);
     if (!st) {
         for (int k = 0; k < oc; k++)
             out->tside[k] = (uint32_t)s.ch[k];
@@ -267,21 +283,27 @@ int kvq__out_quantize(const kvq_codec *c, const float *x, size_t count, kvq_qten
     return st;
 }
 
-/* Both parts' x̂, scattered back to their channels. */
-int kvq__out_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat)
+int kvq__out_quantize(const kvq_codec *c, const float *x, size_t count, kvq_qtensor *out)
+{
+    return kvq__out_quantize_by(c, x, count, out, host_part_quantize, NULL);
+}
+
+/* Both parts' x̂ by dq, scattered back to their channels. */
+int kvq__out_dequantize_by(const kvq_codec *c, const kvq_qtensor *t, float *xhat,
+                           kvq__out_part_dequantize dq, void *arg)
 {
     int d = c->kp.dim, oc = c->kp.out_channels;
     kvq_qtensor v0, v1;
     scratch s;
     int st = scratch_alloc(&s, d, oc, t->count);
     if (!st) {
-        channels_of(c, t, s.ch, s.rest);
+        kvq__out_order(c, t, s.rest, s.ch);
         memcpy(s.hn, t->tside + oc, t->count * sizeof *s.hn);
         part_views(c, t, s.hn, &v0, &v1);
-        st = kvq__codec_dequantize(c->part[0], &v0, s.x0);
+        st = dq(arg, c->part[0], &v0, s.x0);
     }
     if (!st)
-        st = kvq__codec_dequantize(c->part[1], &v1, s.x1);
+        st = dq(arg, c->part[1], &v1, s.x1);
     for (size_t i = 0; st == 0 && i < t->count; i++) {
         for (int k = 0; k < d - oc; k++)
             xhat[i * d + s.rest[k]] = s.x0[i * (d - oc) + k];
@@ -290,6 +312,11 @@ int kvq__out_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat)
     }
     scratch_free(&s);
     return st;
+}
+
+int kvq__out_dequantize(const kvq_codec *c, const kvq_qtensor *t, float *xhat)
+{
+    return kvq__out_dequantize_by(c, t, xhat, host_part_dequantize, NULL);
 }
 
 /* qr = [part 0's prepared q over the other channels | part 1's over the
@@ -305,7 +332,7 @@ void kvq__out_prepare_query(const kvq_codec *c, const kvq_qtensor *t, const floa
             qr[j] = NAN;
         return;
     }
-    channels_of(c, t, ch, rest);
+    kvq__out_order(c, t, rest, ch);
     gather(q, 1, d, rest, d - oc, q0);
     gather(q, 1, d, ch, oc, q1);
     kvq__codec_prepare_query(c->part[0], q0, qr, sq);

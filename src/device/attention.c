@@ -35,6 +35,8 @@ typedef struct run {
     cl_mem kcodes, knorms, kgammas, vcodes, vnorms, vgammas;
     cl_mem lref, lq, p, pq, stats, topv, topi, consts, sums, oref, orot, acc;
     cl_mem vrot, vz;              /* dense V̂ (rotated domain) and γ∘Z for the GEMM value path */
+    kvq__dev_out_tensor kout, vout;   /* out<c>@<b2> tensors, by part */
+    cl_mem qrp[2], sqp[2];        /* out<c>@<b2> keys: each part's prepared queries */
     float *h_stats, *h_topv, *h_sums;
     cl_uint *h_topi;
     double err_sums[2][2];        /* K, V: Σ relative MSE, Σ direction error */
@@ -82,17 +84,21 @@ static size_t chunk_keys(const run *r)
 #define VALUE_GEMM_QUERIES 4
 
 /* Whether õ comes from GEMMs over dense values: always for a deployed
- * format, whose dequantized V is its rotated-domain V (no rotation). */
+ * format, whose dequantized V is its rotated-domain V (no rotation), and for
+ * out<c>@<b2>, whose V̂ is its parts' x̂ scattered back (doc/schemes.md §7.4). */
 static int value_gemm(const run *r)
 {
-    return r->m >= VALUE_GEMM_QUERIES || r->vc.format;
+    return r->m >= VALUE_GEMM_QUERIES || r->vc.format || r->vc.out_channels;
 }
 
-/* Dense rotated-domain V̂ (ν·C[idx], or a format's x̂) and γ∘Z of the n
- * keys of the loaded chunk, for the GEMM value path. */
+/* Dense rotated-domain V̂ (ν·C[idx], a format's x̂, or out<c>@<b2>'s x̂ in
+ * the original channels) and γ∘Z of the n keys of the loaded chunk, for the
+ * GEMM value path. */
 static int value_matrices(run *r, size_t n)
 {
     int st = KVQ_OK;
+    if (r->vc.out_channels)
+        KVQ_TRY(st, kvq__dev_out_dequantize(r->ctx, &r->vc, &r->vout, n, r->vrot));
     if (r->vc.format)
         KVQ_TRY(st, kvq__dev_format_dequantize(r->ctx, &r->vc, r->vcodes, r->vgammas, n, r->vrot));
     if (r->vc.bits)
@@ -112,19 +118,25 @@ static size_t side_words(const kvq_codec *c, int has_qjl, size_t n)
 }
 
 /* Writes rows [j0, j0 + n) of one tensor and their codes into the chunk
- * buffers x, codes, norms and side. */
+ * buffers x, codes, norms and side (an out<c>@<b2> tensor: into o, by part). */
 static int load_tensor(run *r, const kvq__rows *rows, float *stage, const kvq_codec *c,
-                       const kvq_qtensor *t, int has_qjl, size_t j0, size_t n, cl_mem x,
-                       cl_mem codes, cl_mem norms, cl_mem side)
+                       const kvq_qtensor *t, const kvq__dev_codec *dc, size_t j0, size_t n,
+                       cl_mem x, cl_mem codes, cl_mem norms, cl_mem side,
+                       kvq__dev_out_tensor *o)
 {
     kvq_qtensor v;
     uint32_t *copy = NULL;
-    int st;
+    int st, has_qjl = dc->m;
     const float *p = kvq__rows_get(rows, j0, n, stage, &st);
     if (!p)
         return st;
     KVQ_TRY(st, kvq__dev_write(r->ctx, x, 0, p, n * r->d * 4));
     KVQ_TRY(st, kvq__qtensor_slice(c, t, j0, n, &v, &copy));
+    if (dc->out_channels) {
+        kvq__dev_out_tensor_release(r->ctx, o);
+        st = kvq__dev_out_tensor_upload(r->ctx, dc, &v, n, o);
+        goto cleanup;
+    }
     KVQ_TRY(st, kvq__dev_write(r->ctx, codes, 0, v.codes, n * v.words * 4));
     KVQ_TRY(st, kvq__dev_write(r->ctx, norms, 0, v.norms, n * 4));
     if (has_qjl)
@@ -142,19 +154,34 @@ static int load_chunk(run *r, size_t j0, size_t n, int with_v)
 {
     const kvq_attention_job *j = r->job;
     int st;
-    KVQ_TRY(st, load_tensor(r, r->krows, r->kstage, j->k_codec, j->k_codes, r->kc.m, j0, n, r->kx,
-                            r->kcodes, r->knorms, r->kgammas));
+    KVQ_TRY(st, load_tensor(r, r->krows, r->kstage, j->k_codec, j->k_codes, &r->kc, j0, n, r->kx,
+                            r->kcodes, r->knorms, r->kgammas, &r->kout));
     if (!with_v)
         goto cleanup;
-    KVQ_TRY(st, load_tensor(r, r->vrows, r->vstage, j->v_codec, j->v_codes, r->vc.m, j0, n, r->vx,
-                            r->vcodes, r->vnorms, r->vgammas));
+    KVQ_TRY(st, load_tensor(r, r->vrows, r->vstage, j->v_codec, j->v_codes, &r->vc, j0, n, r->vx,
+                            r->vcodes, r->vnorms, r->vgammas, &r->vout));
     if (value_gemm(r))
         st = value_matrices(r, n);
 cleanup:
     return st;
 }
 
-/* Uploads the queries and codecs; prepares rotated, scaled queries and S·q. */
+int kvq__dev_prepare_queries(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem qr, size_t nq,
+                             float scale, cl_mem *sq)
+{
+    size_t dim = (size_t)kc->dim;
+    int st;
+    KVQ_TRY(st, kvq__dev_rotate(ctx, kc, qr, nq, 0, scale));
+    KVQ_TRY(st, kvq__pool_acquire(ctx, (kc->m ? nq * kc->m : 1) * 4, sq));
+    if (kc->m)
+        st = kvq__blas_sgemm(ctx, 0, 1, nq, (size_t)kc->m, dim, 1.0f, qr, dim, kc->sprime, dim,
+                             0.0f, *sq, (size_t)kc->m);
+cleanup:
+    return st;
+}
+
+/* Uploads the queries and codecs (an out<c>@<b2> codec bound to its
+ * tensor's channel list); prepares rotated, scaled queries and S·q. */
 static int setup(run *r)
 {
     const kvq_attention_job *j = r->job;
@@ -163,30 +190,39 @@ static int setup(run *r)
     int st;
     KVQ_TRY(st, kvq__dev_codec_upload(ctx, j->k_codec, &r->kc));
     KVQ_TRY(st, kvq__dev_codec_upload(ctx, j->v_codec, &r->vc));
+    if (r->kc.out_channels)
+        KVQ_TRY(st, kvq__dev_out_bind(ctx, &r->kc, j->k_codec, j->k_codes));
+    if (r->vc.out_channels)
+        KVQ_TRY(st, kvq__dev_out_bind(ctx, &r->vc, j->v_codec, j->v_codes));
     KVQ_TRY(st, kvq__dev_upload(ctx, j->q, md * 4, &r->q));
-    KVQ_TRY(st, kvq__dev_upload(ctx, j->q, md * 4, &r->qr));
-    KVQ_TRY(st, kvq__dev_rotate(ctx, &r->kc, r->qr, r->m, 0, r->scale));
-    KVQ_TRY(st, kvq__pool_acquire(ctx, (r->kc.m ? r->m * r->kc.m : 1) * 4, &r->sq));
-    if (r->kc.m)
-        st = kvq__blas_sgemm(ctx, 0, 1, r->m, (size_t)r->kc.m, r->d, 1.0f, r->qr, r->d,
-                             r->kc.sprime, r->d, 0.0f, r->sq, (size_t)r->kc.m);
+    if (r->kc.out_channels) {
+        st = kvq__dev_out_queries(ctx, &r->kc, r->q, r->m, r->scale, r->qrp, r->sqp);
+    } else {
+        KVQ_TRY(st, kvq__dev_upload(ctx, j->q, md * 4, &r->qr));
+        st = kvq__dev_prepare_queries(ctx, &r->kc, r->qr, r->m, r->scale, &r->sq);
+    }
 cleanup:
     return st;
 }
 
 /* The chunk buffers of one tensor (and host staging when its rows are
- * not in memory). */
-static int alloc_tensor(run *r, const kvq_codec *c, int has_qjl, const kvq__rows *rows,
-                        float **stage, cl_mem *x, cl_mem *codes, cl_mem *norms, cl_mem *side)
+ * not in memory); an out<c>@<b2> tensor's codes are uploaded by part. */
+static int alloc_tensor(run *r, const kvq_codec *c, const kvq__dev_codec *dc,
+                        const kvq__rows *rows, float **stage, cl_mem *x, cl_mem *codes,
+                        cl_mem *norms, cl_mem *side)
 {
     size_t n = r->chunk;
-    int st;
+    int st, has_qjl = dc->m;
     KVQ_TRY(st, kvq__pool_acquire(r->ctx, n * r->d * 4, x));
+    if (!rows->data && !(*stage = malloc(n * r->d * sizeof **stage))) {
+        st = KVQ_ERR_NOMEM;
+        goto cleanup;
+    }
+    if (dc->out_channels)
+        goto cleanup;
     KVQ_TRY(st, kvq__pool_acquire(r->ctx, n * kvq__codec_words(c) * 4, codes));
     KVQ_TRY(st, kvq__pool_acquire(r->ctx, n * 4, norms));
-    KVQ_TRY(st, kvq__pool_acquire(r->ctx, side_words(c, has_qjl, n) * 4, side));
-    if (!rows->data && !(*stage = malloc(n * r->d * sizeof **stage)))
-        st = KVQ_ERR_NOMEM;
+    st = kvq__pool_acquire(r->ctx, side_words(c, has_qjl, n) * 4, side);
 cleanup:
     return st;
 }
@@ -196,11 +232,11 @@ static int alloc_chunk(run *r)
 {
     const kvq_attention_job *j = r->job;
     int st;
-    KVQ_TRY(st, alloc_tensor(r, j->k_codec, r->kc.m, r->krows, &r->kstage, &r->kx, &r->kcodes,
+    KVQ_TRY(st, alloc_tensor(r, j->k_codec, &r->kc, r->krows, &r->kstage, &r->kx, &r->kcodes,
                              &r->knorms, &r->kgammas));
-    KVQ_TRY(st, alloc_tensor(r, j->v_codec, r->vc.m, r->vrows, &r->vstage, &r->vx, &r->vcodes,
+    KVQ_TRY(st, alloc_tensor(r, j->v_codec, &r->vc, r->vrows, &r->vstage, &r->vx, &r->vcodes,
                              &r->vnorms, &r->vgammas));
-    if (value_gemm(r) && (r->vc.format || r->vc.bits))
+    if (value_gemm(r) && (r->vc.format || r->vc.bits || r->vc.out_channels))
         KVQ_TRY(st, kvq__pool_acquire(r->ctx, r->chunk * r->d * 4, &r->vrot));
     if (value_gemm(r) && r->vc.m)
         st = kvq__pool_acquire(r->ctx, r->chunk * (size_t)r->vc.m * 4, &r->vz);
@@ -287,8 +323,11 @@ static int chunk_logits(run *r, size_t j0, size_t n)
     (void)j0;
     KVQ_TRY(st, kvq__blas_sgemm_at(r->ctx, 0, 1, r->m, n, r->d, r->scale, r->q, 0, r->d, r->kx,
                                   0, r->d, 0.0f, r->lref, 0, n));
-    st = kvq__dev_logits(r->ctx, &r->kc, r->kcodes, r->knorms, r->kgammas, r->qr, r->sq, 0, n,
-                        r->m, r->lq);
+    if (r->kc.out_channels)
+        st = kvq__dev_out_logits(r->ctx, &r->kc, &r->kout, r->qrp, r->sqp, 0, n, r->m, r->lq);
+    else
+        st = kvq__dev_logits(r->ctx, &r->kc, r->kcodes, r->knorms, r->kgammas, r->qr, r->sq, 0,
+                             n, r->m, r->lq);
 cleanup:
     return st;
 }
@@ -501,10 +540,13 @@ cleanup:
     return st;
 }
 
-/* õ = Rᵀ·õ_rot + √(π/2)/m · A·S for the value codec. */
+/* õ = Rᵀ·õ_rot + √(π/2)/m · A·S for the value codec (out<c>@<b2>'s õ is
+ * already in the original channels). */
 static int finish_outputs(run *r)
 {
     int st;
+    if (r->vc.out_channels)
+        return KVQ_OK;
     KVQ_TRY(st, kvq__dev_rotate(r->ctx, &r->vc, r->orot, r->m, 1, 1.0f));
     if (r->vc.m)
         st = kvq__blas_sgemm(r->ctx, 0, 0, r->m, r->d, (size_t)r->vc.m,
@@ -591,7 +633,7 @@ static int collect(run *r)
 /* Adds the relative MSE and direction error of x̂ against x over the n
  * keys of the loaded chunk of tensor t (0 K, 1 V) to the run's sums. */
 static int vector_errors(run *r, int t, const kvq__dev_codec *dc, cl_mem codes, cl_mem norms,
-                         cl_mem gammas, cl_mem x, size_t n)
+                         cl_mem gammas, const kvq__dev_out_tensor *o, cl_mem x, size_t n)
 {
     cl_mem xh = NULL, err = NULL;
     float *h = NULL;
@@ -600,7 +642,10 @@ static int vector_errors(run *r, int t, const kvq__dev_codec *dc, cl_mem codes, 
     cl_uint un = (cl_uint)n;
     KVQ_TRY(st, kvq__pool_acquire(r->ctx, n * r->d * 4, &xh));
     KVQ_TRY(st, kvq__pool_acquire(r->ctx, n * KVQ_VEC_ERRS * 4, &err));
-    KVQ_TRY(st, kvq__dev_dequantize(r->ctx, dc, codes, norms, gammas, n, xh));
+    if (dc->out_channels)
+        KVQ_TRY(st, kvq__dev_out_dequantize(r->ctx, dc, o, n, xh));
+    else
+        KVQ_TRY(st, kvq__dev_dequantize(r->ctx, dc, codes, norms, gammas, n, xh));
     KVQ_TRY(st, kvq__dev_kernel(r->ctx, "attention", (int)r->d, "kvq_vector_errors", &k));
     kvq__arg a[] = {{sizeof(cl_mem), &x}, {sizeof(cl_mem), &xh}, {4, &un}, {sizeof(cl_mem), &err}};
     KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
@@ -631,8 +676,8 @@ static int chunk_vector_errors(run *r, size_t n)
     int st;
     if (!r->out->want_vector_errors)
         return KVQ_OK;
-    KVQ_TRY(st, vector_errors(r, 0, &r->kc, r->kcodes, r->knorms, r->kgammas, r->kx, n));
-    st = vector_errors(r, 1, &r->vc, r->vcodes, r->vnorms, r->vgammas, r->vx, n);
+    KVQ_TRY(st, vector_errors(r, 0, &r->kc, r->kcodes, r->knorms, r->kgammas, &r->kout, r->kx, n));
+    st = vector_errors(r, 1, &r->vc, r->vcodes, r->vnorms, r->vgammas, &r->vout, r->vx, n);
 cleanup:
     return st;
 }
@@ -652,9 +697,12 @@ static void release_run(run *r)
     cl_mem *bufs[] = {&r->q, &r->kx, &r->vx, &r->qr, &r->sq, &r->kcodes, &r->knorms,
                       &r->kgammas, &r->vcodes, &r->vnorms, &r->vgammas, &r->lref, &r->lq,
                       &r->p, &r->pq, &r->stats, &r->topv, &r->topi, &r->consts, &r->sums,
-                      &r->oref, &r->orot, &r->acc, &r->vrot, &r->vz};
+                      &r->oref, &r->orot, &r->acc, &r->vrot, &r->vz, &r->qrp[0], &r->qrp[1],
+                      &r->sqp[0], &r->sqp[1]};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         kvq__pool_release(r->ctx, *bufs[i]);
+    kvq__dev_out_tensor_release(r->ctx, &r->kout);
+    kvq__dev_out_tensor_release(r->ctx, &r->vout);
     kvq__dev_codec_release(r->ctx, &r->kc);
     kvq__dev_codec_release(r->ctx, &r->vc);
     free(r->kstage);

@@ -22,6 +22,29 @@ static int upload_doubles(kvq_ctx *ctx, const double *v, size_t n, cl_mem *out)
     return st;
 }
 
+/* Uploads the matrix of a rotation that is not dense, column j = R e_j,
+ * for the GEMM path; the kernels then see no sign rounds. */
+static int upload_as_matrix(kvq_ctx *ctx, const kvq_rotation *r, kvq__dev_codec *d)
+{
+    size_t dim = (size_t)kvq_rotation_dim(r);
+    double *m = calloc(dim * dim, sizeof *m), *e = malloc(dim * sizeof *e);
+    int st = KVQ_ERR_NOMEM;
+    if (m && e) {
+        for (size_t j = 0; j < dim; j++) {
+            memset(e, 0, dim * sizeof *e);
+            e[j] = 1.0;
+            kvq_rotation_forward(r, e);
+            for (size_t i = 0; i < dim; i++)
+                m[i * dim + j] = e[i];
+        }
+        d->rounds = 0;
+        st = upload_doubles(ctx, m, dim * dim, &d->matrix);
+    }
+    free(m);
+    free(e);
+    return st;
+}
+
 /* Uploads what the device needs of a rotation into d: the sign diagonals
  * (rounds × dim; a dummy for none) and, for the dense rotation, R itself as
  * floats (dim × dim, row-major), which kvq__dev_rotate applies by GEMM. */
@@ -31,6 +54,8 @@ static int upload_rotation(kvq_ctx *ctx, const kvq_rotation *r, kvq__dev_codec *
     d->rounds = kvq__rotation_rounds(r);
     if (kvq_rotation_kind(r) == KVQ_ROT_DENSE)
         KVQ_TRY(st, upload_doubles(ctx, kvq__rotation_matrix(r), (size_t)dim * dim, &d->matrix));
+    else if (kvq__dev_rotation_as_matrix(dim))
+        KVQ_TRY(st, upload_as_matrix(ctx, r, d));
     if (d->rounds == 0)
         return kvq__dev_upload(ctx, NULL, 4, &d->signs);
     KVQ_TRY(st, kvq__dev_upload(ctx, NULL, (size_t)d->rounds * dim * sizeof(float), &d->signs));
@@ -134,6 +159,10 @@ void kvq__dev_codec_release(kvq_ctx *ctx, kvq__dev_codec *d)
     kvq__pool_release(ctx, d->s);
     kvq__pool_release(ctx, d->sprime);
     kvq__pool_release(ctx, d->matrix);
+    kvq__pool_release(ctx, d->order);
+    for (int p = 0; d->parts && p < 2; p++)
+        kvq__dev_codec_release(ctx, &d->parts[p]);
+    free(d->parts);
     memset(d, 0, sizeof *d);
 }
 
@@ -145,12 +174,10 @@ int kvq__dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq__dev_codec *d)
     int st;
 
     memset(d, 0, sizeof *d);
-    /* No kernel runs out<c>@<b2> yet (doc/schemes.md §7.4): refuse, never
-     * wrong numbers. */
-    if (kp->out_channels)
-        return kvq__rt_explain(KVQ_ERR_UNSUPPORTED,
-                               "the stage out<c>@<b2> (outlier channels) runs on the host only; "
-                               "use --device host");
+    if (kp->out_channels) {
+        st = kvq__dev_out_upload(ctx, c, d);
+        goto cleanup;
+    }
     d->dim = kp->dim;
     if ((d->format = kp->format)) {
         char name[16];
@@ -371,6 +398,18 @@ static int check_side(const kvq_qtensor *t, size_t count, int has_qjl)
     return st ? KVQ_ERR_UNSUPPORTED : KVQ_OK;
 }
 
+/* kvq__cl_quantize and kvq__cl_dequantize as the out stage's part callbacks. */
+static int part_quantize(void *ctx, const kvq_codec *part, const float *x, size_t count,
+                         kvq_qtensor *out)
+{
+    return kvq__cl_quantize(ctx, part, x, count, out);
+}
+
+static int part_dequantize(void *ctx, const kvq_codec *part, const kvq_qtensor *t, float *xhat)
+{
+    return kvq__cl_dequantize(ctx, part, t, xhat);
+}
+
 /* Quantizes count host vectors (count × dim floats) with codec into out. */
 int kvq__cl_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t count,
                     kvq_qtensor *out)
@@ -382,6 +421,10 @@ int kvq__cl_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t co
 
     if (!out || out->count < count || out->words != kvq__codec_words(c))
         return KVQ_ERR_INVALID_ARG;
+    /* out<c>@<b2>: the channel list and the split as on the host (a function
+     * of the data alone), each part through the kernels (doc/schemes.md §7.4) */
+    if (kvq__codec_kparams_get(c)->out_channels)
+        return kvq__out_quantize_by(c, x, count, out, part_quantize, ctx);
     KVQ_TRY(st, check_finite(x, count * dim));
     KVQ_TRY(st, kvq__dev_codec_upload(ctx, c, &d));
     KVQ_TRY(st, kvq__dev_upload(ctx, x, count * dim * sizeof(float), &xb));
@@ -425,6 +468,8 @@ int kvq__cl_dequantize(kvq_ctx *ctx, const kvq_codec *c, const kvq_qtensor *t, f
     int st;
     size_t n = t->count, dim = (size_t)kvq_codec_dim(c);
 
+    if (kvq__codec_kparams_get(c)->out_channels)
+        return kvq__out_dequantize_by(c, t, xhat, part_dequantize, ctx);
     KVQ_TRY(st, kvq__dev_codec_upload(ctx, c, &d));
     KVQ_TRY(st, kvq__dev_upload(ctx, t->codes, n * d.words * sizeof(cl_uint), &codes));
     KVQ_TRY(st, kvq__dev_upload(ctx, t->norms, n * sizeof(float), &norms));

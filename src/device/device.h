@@ -62,6 +62,12 @@ typedef struct kvq__dev_codec {
     cl_mem matrix;                  /* dense R, dim × dim floats row-major; NULL unless dense */
     cl_mem s;                       /* S, m × dim; NULL without QJL */
     cl_mem sprime;                  /* S·Rᵀ, m × dim; NULL without QJL */
+    /* out<c>@<b2> (doc/schemes.md §7.4): the codec runs as its two parts
+     * (the other d − c channels, then the c outliers), each uploaded like a
+     * codec of its own; the fields above stay empty but dim and words. */
+    int out_channels;
+    struct kvq__dev_codec *parts;   /* two, or NULL */
+    cl_mem order;                   /* the bound tensor's channels: the parts' columns in order */
 } kvq__dev_codec;
 int kvq__dev_codec_upload(kvq_ctx *ctx, const struct kvq_codec *c, kvq__dev_codec *d);
 /* Local memory of kvq_quantize besides its reduction scratch: u, r, idx and z. */
@@ -85,6 +91,10 @@ typedef enum kvq_variant { KVQ_VARIANT_GROUP, KVQ_VARIANT_VECTOR, KVQ_VARIANT_FO
 /* The variant of op for codec d on ctx, from the context's capabilities and
  * options: the only place a launcher's kernel choice is made. */
 kvq_variant kvq__dev_select(const kvq_ctx *ctx, kvq__dev_op op, const kvq__dev_codec *d);
+
+/* Whether a rotation that is not dense still runs as a GEMM with its
+ * matrix (select.c): the kernels would see no sign rounds. */
+int kvq__dev_rotation_as_matrix(int dim);
 
 void kvq__dev_codec_release(kvq_ctx *ctx, kvq__dev_codec *d);
 /* x ← scale · R x (or Rᵀ) in place for count device vectors. */
@@ -135,6 +145,37 @@ int kvq__dev_format_logits(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, 
  * tensor-level side words of a format (KIVI's group scales, which the format
  * launchers take where others take γ), else a dummy. */
 int kvq__dev_upload_side(kvq_ctx *ctx, const kvq_qtensor *t, size_t n, int has_qjl, cl_mem *out);
+
+/* Queries for the logits kernels: qr ← scale·R qr in place (nq rows), and
+ * *sq ← S'·qr (nq × m) from the pool (a dummy without QJL). */
+int kvq__dev_prepare_queries(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem qr, size_t nq,
+                             float scale, cl_mem *sq);
+
+/* ---- out<c>@<b2> on the device (outlier.c, doc/schemes.md §7.4). Only the
+ * functions below take an out codec; the others take its parts. ---- */
+/* A quantized out tensor on the device, per part: codes, stored norms, side
+ * buffer (γ for a part with QJL, else a dummy). */
+typedef struct kvq__dev_out_tensor {
+    cl_mem codes[2], norms[2], side[2];
+} kvq__dev_out_tensor;
+/* Uploads both parts of codec c into d (called by kvq__dev_codec_upload). */
+int kvq__dev_out_upload(kvq_ctx *ctx, const struct kvq_codec *c, kvq__dev_codec *d);
+/* Binds d to the channel list of tensor t (quantized by c): uploads the order. */
+int kvq__dev_out_bind(kvq_ctx *ctx, kvq__dev_codec *d, const struct kvq_codec *c,
+                      const kvq_qtensor *t);
+/* Uploads the first n vectors of t as its two parts. */
+int kvq__dev_out_tensor_upload(kvq_ctx *ctx, const kvq__dev_codec *d, const kvq_qtensor *t,
+                               size_t n, kvq__dev_out_tensor *o);
+void kvq__dev_out_tensor_release(kvq_ctx *ctx, kvq__dev_out_tensor *o);
+/* Prepares nq queries q (nq × d) for both parts' logits: qr[p], sq[p] from the pool. */
+int kvq__dev_out_queries(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem q, size_t nq, float scale,
+                         cl_mem qr[2], cl_mem sq[2]);
+/* Logits of keys j0 … j0+n−1: the sum of the parts' compressed-domain logits. */
+int kvq__dev_out_logits(kvq_ctx *ctx, const kvq__dev_codec *d, const kvq__dev_out_tensor *o,
+                        cl_mem qr[2], cl_mem sq[2], size_t j0, size_t n, size_t nq, cl_mem out);
+/* x̂ (n × d, the original channels): both parts dequantized and scattered. */
+int kvq__dev_out_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, const kvq__dev_out_tensor *o,
+                            size_t n, cl_mem xhat);
 
 /* The OpenCL backend's operations on host arrays (see device/backend.h). */
 int kvq__cl_quantize(kvq_ctx *ctx, const struct kvq_codec *c, const float *x, size_t count,

@@ -25,6 +25,14 @@ static int logits_vec_fits(const kvq__dev_codec *d)
     return d->dim % 32 == 0 && (d->bits == 0 || d->bits > 6 || d->symmetric);
 }
 
+int kvq__dev_rotation_as_matrix(int dim)
+{
+    /* At d = 1 (an out<c>@<b2> part of one channel) the butterfly has no
+     * step and kvq_rotate no work-item (dim/2 = 0), and the matrix is one
+     * number: a 1 × 1 GEMM, and common.cl leaves out the sign rounds. */
+    return dim < 2;
+}
+
 /* kvq_rotate holds the vector in local memory. */
 static size_t rotate_local(const kvq__dev_codec *d)
 {
