@@ -26,6 +26,7 @@
 #define MEM_MIN_KEYS (1u << 20)
 #define MEM_LLC_FACTOR 4.0  /* memory-bound: fp32 keys at least this many times the LLC */
 #define MEM_KEYS_STEP 65536 /* the automatic memory-bound key count is a multiple of this */
+#define SLOW_RUN_S 2.0      /* see repeats_for() */
 
 /* Median and minimum of a set of timings (seconds). */
 typedef struct stat2 {
@@ -43,6 +44,7 @@ typedef struct entry {
     int mem;                 /* 1: memory-bound size (label ends in MEM_SUFFIX) */
     int peer;                /* 1: OpenBLAS on the host, timed by the host clock only */
     stat2 ev, wall, host;
+    int runs;                /* timed repeats (see repeats_for()) */
     int has_host, host_runs;
 } entry;
 
@@ -472,6 +474,38 @@ static int host_time(suite *s, entry *e)
     return KVQ_OK;
 }
 
+/* The entry with this label (plus MEM_SUFFIX when mem), or NULL. */
+static const entry *find(const suite *s, const char *label, int mem)
+{
+    char full[64];
+    snprintf(full, sizeof full, "%s%s", label, mem ? MEM_SUFFIX : "");
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->e[i].label, full))
+            return &s->e[i];
+    return NULL;
+}
+
+/* Median seconds of an entry: event time, or wall time when wall or for a peer
+ * (which has no OpenCL events). */
+static double tmed(const entry *e, int wall)
+{
+    return wall || e->peer ? e->wall.med : e->ev.med;
+}
+
+/* Timed repeats of an entry: the requested ones, or 3 for a memory-bound
+ * workload that its cache-resident twin, scaled by the bytes, predicts to run
+ * longer than SLOW_RUN_S (today's 4-bit prefill at 2.5 M keys: ~20 s a run). */
+static int repeats_for(const suite *s, const entry *e)
+{
+    char twin[48];
+    int r = s->o->repeats;
+    if (!e->mem || r <= 3)
+        return r;
+    snprintf(twin, sizeof twin, "%.*s", (int)(strlen(e->label) - strlen(MEM_SUFFIX)), e->label);
+    const entry *c = find(s, twin, 0);
+    return c && c->bytes > 0 && tmed(c, 1) * e->bytes / c->bytes > SLOW_RUN_S ? 3 : r;
+}
+
 /* ---- the OpenBLAS peer ---- */
 
 /* Host copies of the fp32 keys and queries of the device's SGEMV/SGEMM workloads
@@ -503,7 +537,7 @@ static int peer_time(suite *s, entry *e)
     double t[MAX_REPEATS];
     size_t n = e->w.count, m = e->w.queries;
     int st = peer_data(s, n);
-    for (int r = -1; !st && r < s->o->repeats; r++) {
+    for (int r = -1; !st && r < e->runs; r++) {
         double t0 = kvq__mono_s();
         if (m == 1)
             kvq__peer_sgemv(n, 128, s->peer_keys, s->peer_q, s->peer_out);
@@ -513,7 +547,7 @@ static int peer_time(suite *s, entry *e)
             t[r] = kvq__mono_s() - t0;
     }
     if (!st)
-        e->wall = summarize(t, s->o->repeats);
+        e->wall = summarize(t, e->runs);
     return st;
 }
 
@@ -521,7 +555,7 @@ static int peer_time(suite *s, entry *e)
 static int measure(suite *s, entry *e)
 {
     double ev[MAX_REPEATS], wall[MAX_REPEATS];
-    int r = s->o->repeats;
+    int r = e->runs = repeats_for(s, e);
     if (s->o->verbose)
         fprintf(stderr, "kvq bench: %-27s ...", e->label);
     int st = e->peer ? peer_time(s, e) : kvq_bench_device_run(s->dev, &e->w, 1, r, ev, wall);
@@ -540,24 +574,6 @@ static int measure(suite *s, entry *e)
 }
 
 /* ---- ratios ---- */
-
-/* The entry with this label (plus MEM_SUFFIX when mem), or NULL. */
-static const entry *find(const suite *s, const char *label, int mem)
-{
-    char full[64];
-    snprintf(full, sizeof full, "%s%s", label, mem ? MEM_SUFFIX : "");
-    for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->e[i].label, full))
-            return &s->e[i];
-    return NULL;
-}
-
-/* Median seconds of an entry: event time, or wall time when wall or for a peer
- * (which has no OpenCL events). */
-static double tmed(const entry *e, int wall)
-{
-    return wall || e->peer ? e->wall.med : e->ev.med;
-}
 
 /* GB/s of an entry from its median time (0 when missing). */
 static double gbps(const entry *e, int wall)
@@ -714,10 +730,10 @@ static void json_entry(FILE *f, const entry *e)
     kvq__json_string(f, e->label);
     fprintf(f, ",\"kernel\":\"%s\",\"dim\":%d,\"bits\":%d,\"qjl\":%s,\"count\":%zu,\"queries\":%zu,"
                "\"bytes\":%.0f,\"gbps\":%.6g,\"flops\":%.0f,\"gflops\":%.6g,\"memory_bound\":%s,"
-               "\"peer\":%s,",
+               "\"peer\":%s,\"runs\":%d,",
             e->kind, e->w.dim, e->w.bits, e->w.qjl ? "true" : "false", e->w.count,
             e->w.queries ? e->w.queries : (size_t)0, e->bytes, gbps(e, 0), e->flops, gflops(e, 0),
-            e->mem ? "true" : "false", e->peer ? "\"openblas\"" : "null");
+            e->mem ? "true" : "false", e->peer ? "\"openblas\"" : "null", e->runs);
     if (e->peer)
         fputs("\"event_s\":null", f);
     else
@@ -906,8 +922,9 @@ static void print_header(FILE *f, const suite *s)
         fprintf(f, "last-level cache: unknown (no sysfs cache size); memory-bound set (%s): "
                    "N = %zu keys, d = 128, fp32 keys %.0f MiB\n",
                 MEM_SUFFIX + 1, s->mem_n, key_bytes / 1048576.0);
-    fprintf(f, "%d repeats after 1 warm-up; times in ms (median / min); GB/s and GFLOP/s from "
-               "the median event time (host wall time for openblas)\n\n", s->o->repeats);
+    fprintf(f, "%d repeats after 1 warm-up (3 for a memory-bound workload predicted to take "
+               "over %.0f s a run); times in ms (median / min); GB/s and GFLOP/s from the "
+               "median event time (host wall time for openblas)\n\n", s->o->repeats, SLOW_RUN_S);
 }
 
 static void print_table(FILE *f, const suite *s, double seconds)
