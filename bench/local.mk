@@ -1,7 +1,7 @@
 # bench: the benchmark suite behind `kvq bench` (doc/conformance.md §3) and
 # `make bench`; its device-side runners are src/device/bench_kernels.c.
 kvq_SOURCES += bench/bench.c bench/bench.h
-EXTRA_DIST += bench/README.md bench/mainjob_numpy.py
+EXTRA_DIST += bench/README.md bench/mainjob_numpy.py bench/roofline.py
 # The OpenBLAS peer (bench/README.md, "Peers"): only peers.c sees cblas.h, only
 # kvq links OpenBLAS (libkvq never does).
 noinst_LTLIBRARIES += libkvq_peers.la

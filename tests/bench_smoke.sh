@@ -10,7 +10,7 @@ device_pick
 export KVQ_DEVICE="$dev"
 n=0; fail=0
 t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
-echo "1..5"
+echo "1..6"
 out=out.bench_smoke.$$
 "$kvq" bench --quick --json --repeats 2 --quiet > "$out" 2> "$out.err"; rc=$?
 t $rc "kvq bench --quick --json exits 0"
@@ -49,16 +49,21 @@ for k in ["decode4_vs_openblas_sgemv", "qjl_vs_openblas_sgemv", "prefill4_vs_ope
     print("# %s = %s (openblas found: %s)" % (k, v, found))
 PY
   t $? "every ratio key is a positive number (OpenBLAS ones null without it); min <= median; device and CLBlast named"
+  PYTHONDONTWRITEBYTECODE=1 python3 "${top_srcdir:-.}/bench/roofline.py" "$out" > "$out.roof"
+  rc=$?
+  [ $rc = 0 ] && grep -q '^| `copy float4 @mem` |' "$out.roof" && grep -q '^| `logits b=4 M=1` |' "$out.roof"
+  t $? "bench/roofline.py turns the JSON into the roofline table"
 else
   for k in wht_vs_copy quantize_vs_copy decode4_vs_sgemv qjl_vs_sgemv opencl_vs_host; do
     grep -q "\"$k\":[0-9]*\.*[0-9]*[1-9]" "$out" || false
   done
   t $? "every ratio key present with a nonzero value (grep)"
+  n=$((n+1)); echo "ok $n # SKIP no python3 for bench/roofline.py"
 fi
 "$kvq" bench --repeats 0 >/dev/null 2>"$out.err"; rc=$?
 [ $rc -eq 2 ] && [ "$(wc -l < "$out.err")" -eq 1 ]; t $? "--repeats 0 is a usage error (exit 2, one line)"
 "$kvq" bench --membound-keys 5000 >/dev/null 2>"$out.err"; rc=$?
 [ $rc -eq 2 ] && [ "$(wc -l < "$out.err")" -eq 1 ] && grep -q 'multiple of 4096' "$out.err"
 t $? "--membound-keys 5000 is a usage error naming the rule (exit 2, one line)"
-rm -f "$out" "$out.err"
+rm -f "$out" "$out.err" "$out.roof"
 exit $fail
