@@ -904,6 +904,7 @@ static void print_header(FILE *f, const suite *s)
     fprintf(f, "kvq bench on %s / %s (driver %s), CLBlast %s (tuned entry: unknown)\n",
             di->platform, di->name, di->driver, kvq_bench_clblast_version());
     const char *coretype = getenv("OPENBLAS_CORETYPE");
+    coretype = coretype && *coretype ? coretype : NULL;
     if (kvq__peer_available())
         fprintf(f, "openblas: %s%s%s, %d threads (the online cores); timed by the host clock, "
                    "and ratios against it use kvq's wall time (enqueue to clFinish)\n",

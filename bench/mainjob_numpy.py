@@ -74,7 +74,7 @@ def retune_openblas(lib):
     """OpenBLAS 0.3.21 falls back to its generic Prescott kernels on CPUs it does not
     know (Sapphire/Emerald Rapids); run again with OPENBLAS_CORETYPE naming the
     kernels the CPU supports, as kvq bench does (bench/peers.c)."""
-    if lib is None or "OPENBLAS_CORETYPE" in os.environ:
+    if lib is None or os.environ.get("OPENBLAS_CORETYPE"):
         return
     if lib.openblas_get_corename().decode() != "Prescott":
         return

@@ -53,7 +53,8 @@ static const char *native_core(void)
 
 const char *kvq__peer_retune(void)
 {
-    if (getenv("OPENBLAS_CORETYPE") || strcmp(openblas_get_corename(), "Prescott"))
+    const char *set = getenv("OPENBLAS_CORETYPE");   /* OpenBLAS ignores an empty value */
+    if ((set && *set) || strcmp(openblas_get_corename(), "Prescott"))
         return NULL;
     return native_core();
 }

@@ -46,8 +46,9 @@ def main():
         gbps, gflops = e["bytes"] / t * 1e-9, e["flops"] / t * 1e-9
         frac = gbps / (c["bytes"] / seconds(c) * 1e-9) if c else float("nan")
         peak = "%.1f%%" % (100 * gflops / a.peak_gflops) if a.peak_gflops and e["flops"] else "-"
-        print("| `%s` | %.3g MB | %s | %s | %.2f | %s | %.2f | %s |" % (
-            e["name"], e["bytes"] / 1e6, "%.3g G" % (e["flops"] / 1e9) if e["flops"] else "-",
+        mb = e["bytes"] / 1e6
+        print("| `%s` | %s MB | %s | %s | %.2f | %s | %.2f | %s |" % (
+            e["name"], "%.0f" % mb if mb >= 100 else "%.3g" % mb, "%.3g G" % (e["flops"] / 1e9) if e["flops"] else "-",
             "%.2f" % (e["flops"] / e["bytes"]) if e["flops"] else "-", gbps,
             "%.1f" % gflops if e["flops"] else "-", frac, peak))
     mb = d["ratio_sizes"]["memory_bound"]
