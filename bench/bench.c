@@ -1,22 +1,32 @@
 /* bench.c — the benchmark suite behind `kvq bench` (doc/conformance.md §3): builds the
- * list of workloads, times each on the device (src/device/bench_kernels.c)
- * and on the host reference, and reports medians, minima, GB/s and the
- * ratios of the [bench] issue, as a table or as JSON. */
+ * list of workloads, times each on the device (src/device/bench_kernels.c),
+ * on the host reference and, for SGEMV/SGEMM, with the host's OpenBLAS
+ * (bench/peers.c), at cache-resident sizes and at a memory-bound key count,
+ * and reports medians, minima, GB/s, GFLOP/s and the ratios of the [bench]
+ * and [perf] issues, as a table or as JSON. */
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench.h"
+#include "bench/peers.h"
 #include "base/clock.h"
 #include "analysis/report.h"
 #include "device/bench_kernels.h"
 #include "kvq.h"
 #include "internal.h"
 
-#define MAX_ENTRIES 64
+#define MAX_ENTRIES 96   /* 52 planned today */
 #define MAX_REPEATS 1000
 #define HOST_SLOW_S 1.0   /* a host run longer than this is repeated only 3 times */
+#define MEM_SUFFIX " @mem"  /* label suffix of the memory-bound workloads */
+#define MEM_MIN_KEYS (1u << 20)
+#define MEM_LLC_FACTOR 4.0  /* memory-bound: fp32 keys at least this many times the LLC */
+#define MEM_KEYS_STEP 65536 /* the automatic memory-bound key count is a multiple of this */
+#define SLOW_RUN_S 2.0      /* see repeats_for() */
 
 /* Median and minimum of a set of timings (seconds). */
 typedef struct stat2 {
@@ -29,8 +39,12 @@ typedef struct entry {
     const char *kind;        /* "copy", "wht", … */
     kvq_bench_work w;
     double bytes;            /* bytes moved (GB/s = bytes / median event time) */
+    double flops;            /* arithmetic counted for GFLOP/s (0: not reported) */
     int host_ref;            /* 1: time the host reference too */
+    int mem;                 /* 1: memory-bound size (label ends in MEM_SUFFIX) */
+    int peer;                /* 1: OpenBLAS on the host, timed by the host clock only */
     stat2 ev, wall, host;
+    int runs;                /* timed repeats (see repeats_for()) */
     int has_host, host_runs;
 } entry;
 
@@ -40,6 +54,11 @@ typedef struct suite {
     entry e[MAX_ENTRIES];
     size_t n;
     size_t logits_n, logits_m, vec_bytes, copy_floats, softmax_m;
+    size_t mem_n;            /* keys of the memory-bound workloads */
+    double llc;              /* last-level cache bytes from sysfs (0: unknown) */
+    int llc_level, blas_threads;
+    float *peer_keys, *peer_q, *peer_out;  /* host data of the OpenBLAS peer */
+    size_t peer_n;           /* keys peer_keys holds */
 } suite;
 
 /* Orders doubles ascending. */
@@ -104,7 +123,147 @@ static void plan_formats(suite *s)
     }
 }
 
-/* The workloads: copy, WHT, quantize, decode and prefill logits, CLBlast, softmax. */
+/* ---- sizes ---- */
+
+/* The first line of a small file into buf; 0, or -1 when it cannot be read. */
+static int read_line(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    int ok = f && fgets(buf, (int)size, f);
+    if (f)
+        fclose(f);
+    return ok ? 0 : -1;
+}
+
+/* The last-level cache of cpu0 from sysfs: the highest level of
+ * /sys/devices/system/cpu/cpu0/cache/index* that holds data. 0 bytes when sysfs
+ * does not say (the memory-bound size then falls back to MEM_MIN_KEYS). */
+static double llc_bytes(int *level)
+{
+    double best = 0;
+    *level = 0;
+    for (int i = 0; i < 16; i++) {
+        char path[96], buf[64];
+        char *end;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
+        if (read_line(path, buf, sizeof buf) || !strncmp(buf, "Instruction", 11))
+            continue;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+        if (read_line(path, buf, sizeof buf))
+            continue;
+        int lv = atoi(buf);
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        if (read_line(path, buf, sizeof buf))
+            continue;
+        double size = strtod(buf, &end);
+        size *= *end == 'K' ? 1024.0 : *end == 'M' ? 1048576.0 : *end == 'G' ? 1073741824.0 : 1.0;
+        if (lv > *level || (lv == *level && size > best)) {
+            *level = lv;
+            best = size;
+        }
+    }
+    return best;
+}
+
+/* Keys of the memory-bound set: the option, else (quick) a small count that only
+ * exercises the code, else the fp32 keys at least MEM_LLC_FACTOR × the LLC and at
+ * least MEM_MIN_KEYS, rounded up to MEM_KEYS_STEP. */
+static size_t membound_keys(const suite *s)
+{
+    if (s->o->mem_keys)
+        return s->o->mem_keys;
+    if (s->o->quick)
+        return 4 * s->logits_n;
+    double need = ceil(MEM_LLC_FACTOR * s->llc / (4.0 * 128) / MEM_KEYS_STEP) * MEM_KEYS_STEP;
+    return need > MEM_MIN_KEYS ? (size_t)need : MEM_MIN_KEYS;
+}
+
+/* Appends the float4 copy of floats floats: the device's bandwidth roofline. */
+static void add_copy(suite *s, size_t floats, int mem)
+{
+    entry *e = add(s, "copy", KVQ_BENCH_COPY, 16, 0, 0, floats, 0, 0);
+    snprintf(e->label, sizeof e->label, "copy float4%s", mem ? MEM_SUFFIX : "");
+    e->bytes = 8.0 * (double)floats;                             /* read + write */
+    e->mem = mem;
+}
+
+/* Appends the forward WHT of count vectors of dim d, in place. */
+static void add_wht(suite *s, int d, size_t count, int mem)
+{
+    entry *e = add(s, "wht", KVQ_BENCH_WHT, d, 0, 0, count, 0, !mem);
+    snprintf(e->label, sizeof e->label, "wht d=%d%s", d, mem ? MEM_SUFFIX : "");
+    e->bytes = 8.0 * (double)count * d;                          /* in place: read + write */
+    e->flops = (double)count * d * log2((double)d);              /* one add per butterfly leg */
+    e->mem = mem;
+}
+
+/* Appends the fused quantization of count d = 128 vectors. */
+static void add_quantize(suite *s, int bits, int qjl, size_t count, int mem)
+{
+    entry *e = add(s, "quantize", KVQ_BENCH_QUANTIZE, 128, bits, qjl, count, 0, !mem);
+    snprintf(e->label, sizeof e->label, "quantize b=%d%s%s", bits, qjl ? "+qjl" : "",
+             mem ? MEM_SUFFIX : "");
+    e->bytes = 4.0 * (double)count * 128;                        /* input bytes */
+    e->mem = mem;
+}
+
+/* Appends compressed-domain logits of m queries against n keys (d = 128). */
+static void add_logits(suite *s, int bits, int qjl, size_t n, size_t m, int host, int mem)
+{
+    entry *e = add(s, "logits", KVQ_BENCH_LOGITS, 128, bits, qjl, n, m, host && !mem);
+    if (qjl)
+        snprintf(e->label, sizeof e->label, "logits qjl M=%zu%s", m, mem ? MEM_SUFFIX : "");
+    else
+        snprintf(e->label, sizeof e->label, "logits b=%d M=%zu%s", bits, m, mem ? MEM_SUFFIX : "");
+    e->bytes = (double)n * code_bytes(128, bits, qjl) + 4.0 * (double)n * (double)m;
+    e->flops = 2.0 * (double)n * (double)m * 128;                /* as the dense dot products */
+    e->mem = mem;
+}
+
+/* Appends dense fp32 logits of m queries against n keys (d = 128): CLBlast on the
+ * device (SGEMV for m = 1, SGEMM otherwise), or OpenBLAS on the host when peer. */
+static void add_blas(suite *s, size_t n, size_t m, int peer, int mem)
+{
+    const char *op = m == 1 ? "sgemv" : "sgemm";
+    entry *e = add(s, op, m == 1 ? KVQ_BENCH_SGEMV : KVQ_BENCH_SGEMM, 128, 0, 0, n, m,
+                   !peer && !mem);
+    snprintf(e->label, sizeof e->label, "%s %s M=%zu%s", peer ? "openblas" : "clblast", op, m,
+             mem ? MEM_SUFFIX : "");
+    e->bytes = 4.0 * (double)n * (128.0 + (double)m);
+    e->flops = 2.0 * (double)n * (double)m * 128;
+    e->mem = mem;
+    e->peer = peer;
+}
+
+/* The memory-bound set: the workloads of the [perf] ratios again with mem_n
+ * keys (d = 128), no host reference (it would take minutes). */
+static void plan_membound(suite *s)
+{
+    add_copy(s, s->mem_n * 128, 1);
+    add_wht(s, 128, s->mem_n, 1);
+    add_quantize(s, 4, 0, s->mem_n, 1);
+    size_t ms[2] = {1, s->logits_m};
+    for (int mi = 0; mi < 2; mi++) {
+        add_logits(s, 4, 0, s->mem_n, ms[mi], 0, 1);
+        add_logits(s, 0, 1, s->mem_n, ms[mi], 0, 1);
+        add_blas(s, s->mem_n, ms[mi], 0, 1);
+    }
+}
+
+/* OpenBLAS SGEMV and SGEMM at both key counts, last: its threads may spin for a
+ * while after a call, which would slow the device workloads that follow. */
+static void plan_peers(suite *s)
+{
+    if (!kvq__peer_available())
+        return;
+    for (int mem = 0; mem < 2; mem++) {
+        add_blas(s, mem ? s->mem_n : s->logits_n, 1, 1, mem);
+        add_blas(s, mem ? s->mem_n : s->logits_n, s->logits_m, 1, mem);
+    }
+}
+
+/* The workloads: copy, WHT, quantize, decode and prefill logits, CLBlast, softmax,
+ * then the memory-bound set and the OpenBLAS peers. */
 static void plan(suite *s)
 {
     int quick = s->o->quick;
@@ -113,43 +272,27 @@ static void plan(suite *s)
     s->logits_n = quick ? 4096 : 65536;
     s->logits_m = quick ? 8 : 64;
     s->softmax_m = quick ? 8 : 64;
-    entry *e = add(s, "copy", KVQ_BENCH_COPY, 16, 0, 0, s->copy_floats, 0, 0);
-    snprintf(e->label, sizeof e->label, "copy float4");
-    e->bytes = 8.0 * (double)s->copy_floats;                     /* read + write */
-    for (int d = 64; d <= 256; d *= 2) {
-        size_t count = s->vec_bytes / (4u * (size_t)d);
-        e = add(s, "wht", KVQ_BENCH_WHT, d, 0, 0, count, 0, 1);
-        snprintf(e->label, sizeof e->label, "wht d=%d", d);
-        e->bytes = 8.0 * (double)count * d;                      /* in place: read + write */
-    }
+    add_copy(s, s->copy_floats, 0);
+    for (int d = 64; d <= 256; d *= 2)
+        add_wht(s, d, s->vec_bytes / (4u * (size_t)d), 0);
     static const int qb[][2] = {{2, 0}, {3, 0}, {4, 0}, {3, 1}};
-    for (size_t i = 0; i < sizeof qb / sizeof qb[0]; i++) {
-        size_t count = s->vec_bytes / (4u * 128);
-        e = add(s, "quantize", KVQ_BENCH_QUANTIZE, 128, qb[i][0], qb[i][1], count, 0, 1);
-        snprintf(e->label, sizeof e->label, "quantize b=%d%s", qb[i][0], qb[i][1] ? "+qjl" : "");
-        e->bytes = 4.0 * (double)count * 128;                    /* input bytes */
-    }
+    for (size_t i = 0; i < sizeof qb / sizeof qb[0]; i++)
+        add_quantize(s, qb[i][0], qb[i][1], s->vec_bytes / (4u * 128), 0);
     size_t ms[2] = {1, s->logits_m};
     for (int mi = 0; mi < 2; mi++) {
         for (int b = 1; b <= 9; b++) {
-            int qjl = b == 9, bits = qjl ? 0 : b;
-            int host = ms[mi] == 1 ? 1 : (b == 4 || qjl);
-            e = add(s, "logits", KVQ_BENCH_LOGITS, 128, bits, qjl, s->logits_n, ms[mi], host);
-            snprintf(e->label, sizeof e->label, "logits %s M=%zu", qjl ? "qjl" : "", ms[mi]);
-            if (!qjl)
-                snprintf(e->label, sizeof e->label, "logits b=%d M=%zu", b, ms[mi]);
-            e->bytes = (double)s->logits_n * code_bytes(128, bits, qjl) +
-                       4.0 * (double)s->logits_n * (double)ms[mi];
+            int qjl = b == 9;
+            add_logits(s, qjl ? 0 : b, qjl, s->logits_n, ms[mi], ms[mi] == 1 || b == 4 || qjl, 0);
         }
-        e = add(s, mi ? "sgemm" : "sgemv", mi ? KVQ_BENCH_SGEMM : KVQ_BENCH_SGEMV, 128, 0, 0,
-                s->logits_n, ms[mi], 1);
-        snprintf(e->label, sizeof e->label, "clblast %s M=%zu", mi ? "sgemm" : "sgemv", ms[mi]);
-        e->bytes = 4.0 * (double)s->logits_n * (128.0 + (double)ms[mi]);
+        add_blas(s, s->logits_n, ms[mi], 0, 0);
     }
     plan_formats(s);
-    e = add(s, "softmax", KVQ_BENCH_SOFTMAX, 128, 0, 0, s->logits_n, s->softmax_m, 1);
+    entry *e = add(s, "softmax", KVQ_BENCH_SOFTMAX, 128, 0, 0, s->logits_n, s->softmax_m, 1);
     snprintf(e->label, sizeof e->label, "softmax+kl M=%zu", s->softmax_m);
     e->bytes = 4.0 * (double)s->logits_n * (double)s->softmax_m * 4.0;  /* 2 rows read twice */
+    s->mem_n = membound_keys(s);
+    plan_membound(s);
+    plan_peers(s);
 }
 
 /* ---- host reference workloads ---- */
@@ -331,22 +474,100 @@ static int host_time(suite *s, entry *e)
     return KVQ_OK;
 }
 
-/* Device (and host) timings of one entry. */
+/* The entry with this label (plus MEM_SUFFIX when mem), or NULL. */
+static const entry *find(const suite *s, const char *label, int mem)
+{
+    char full[64];
+    snprintf(full, sizeof full, "%s%s", label, mem ? MEM_SUFFIX : "");
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->e[i].label, full))
+            return &s->e[i];
+    return NULL;
+}
+
+/* Median seconds of an entry: event time, or wall time when wall or for a peer
+ * (which has no OpenCL events). */
+static double tmed(const entry *e, int wall)
+{
+    return wall || e->peer ? e->wall.med : e->ev.med;
+}
+
+/* Timed repeats of an entry: the requested ones, or 3 for a memory-bound
+ * workload that its cache-resident twin, scaled by the bytes, predicts to run
+ * longer than SLOW_RUN_S (today's 4-bit prefill at 2.5 M keys: ~20 s a run). */
+static int repeats_for(const suite *s, const entry *e)
+{
+    char twin[48];
+    int r = s->o->repeats;
+    if (!e->mem || r <= 3)
+        return r;
+    snprintf(twin, sizeof twin, "%.*s", (int)(strlen(e->label) - strlen(MEM_SUFFIX)), e->label);
+    const entry *c = find(s, twin, 0);
+    return c && c->bytes > 0 && tmed(c, 1) * e->bytes / c->bytes > SLOW_RUN_S ? 3 : r;
+}
+
+/* ---- the OpenBLAS peer ---- */
+
+/* Host copies of the fp32 keys and queries of the device's SGEMV/SGEMM workloads
+ * (the same seeded values: seed 12345, tags 9 and 10 of src/device/bench_kernels.c),
+ * made once per key count. */
+static int peer_data(suite *s, size_t n)
+{
+    size_t d = 128, m = s->logits_m;
+    if (s->peer_keys && s->peer_n == n)
+        return KVQ_OK;
+    free(s->peer_keys);
+    free(s->peer_q);
+    free(s->peer_out);
+    s->peer_keys = malloc(n * d * sizeof(float));
+    s->peer_q = malloc(m * d * sizeof(float));
+    s->peer_out = malloc(m * n * sizeof(float));
+    s->peer_n = n;
+    if (!s->peer_keys || !s->peer_q || !s->peer_out)
+        return KVQ_ERR_NOMEM;
+    kvq__rng_fill_normal(12345, KVQ_RNG_TEST, 9, 0, s->peer_keys, n * d);
+    kvq__rng_fill_normal(12345, KVQ_RNG_TEST, 10, 0, s->peer_q, m * d);
+    return KVQ_OK;
+}
+
+/* One warm-up, then the repeats, each timed by the host clock around the BLAS call
+ * (which returns when the result is written): the peer's wall time. */
+static int peer_time(suite *s, entry *e)
+{
+    double t[MAX_REPEATS];
+    size_t n = e->w.count, m = e->w.queries;
+    int st = peer_data(s, n);
+    for (int r = -1; !st && r < e->runs; r++) {
+        double t0 = kvq__mono_s();
+        if (m == 1)
+            kvq__peer_sgemv(n, 128, s->peer_keys, s->peer_q, s->peer_out);
+        else
+            kvq__peer_sgemm(m, n, 128, s->peer_q, s->peer_keys, s->peer_out);
+        if (r >= 0)
+            t[r] = kvq__mono_s() - t0;
+    }
+    if (!st)
+        e->wall = summarize(t, e->runs);
+    return st;
+}
+
+/* Device (and host) timings of one entry; host-clock timings of a peer entry. */
 static int measure(suite *s, entry *e)
 {
     double ev[MAX_REPEATS], wall[MAX_REPEATS];
-    int r = s->o->repeats;
+    int r = e->runs = repeats_for(s, e);
     if (s->o->verbose)
-        fprintf(stderr, "kvq bench: %-22s ...", e->label);
-    int st = kvq_bench_device_run(s->dev, &e->w, 1, r, ev, wall);
-    if (!st) {
+        fprintf(stderr, "kvq bench: %-27s ...", e->label);
+    int st = e->peer ? peer_time(s, e) : kvq_bench_device_run(s->dev, &e->w, 1, r, ev, wall);
+    if (!st && !e->peer) {
         e->ev = summarize(ev, r);
         e->wall = summarize(wall, r);
         if (e->host_ref)
             st = host_time(s, e);
     }
     if (s->o->verbose)
-        fprintf(stderr, " %.3f ms%s\n", 1e3 * e->ev.med, st ? " FAILED" : "");
+        fprintf(stderr, " %.3f ms%s\n", 1e3 * (e->peer ? e->wall.med : e->ev.med),
+                st ? " FAILED" : "");
     if (st)
         fprintf(stderr, "kvq: bench %s: %s %s\n", e->label, kvq_strerror(st), kvq_error_detail());
     return st;
@@ -354,58 +575,93 @@ static int measure(suite *s, entry *e)
 
 /* ---- ratios ---- */
 
-/* The entry with this label, or NULL. */
-static const entry *find(const suite *s, const char *label)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->e[i].label, label))
-            return &s->e[i];
-    return NULL;
-}
-
-/* GB/s of an entry from its median event time (or wall time when wall). */
+/* GB/s of an entry from its median time (0 when missing). */
 static double gbps(const entry *e, int wall)
 {
-    double t = wall ? e->wall.med : e->ev.med;
+    double t = e ? tmed(e, wall) : 0;
     return t > 0 ? e->bytes / t * 1e-9 : 0.0;
 }
 
+/* GFLOP/s of an entry from its median time (0 when it counts no flops). */
+static double gflops(const entry *e, int wall)
+{
+    double t = tmed(e, wall);
+    return t > 0 ? e->flops / t * 1e-9 : 0.0;
+}
+
+/* Every ratio of the report, in JSON order. */
+#define RATIOS(X)                                                                              \
+    X(wht_vs_copy) X(quantize_vs_copy) X(decode4_vs_sgemv) X(qjl_vs_sgemv) X(opencl_vs_host)  \
+    X(prefill4_vs_sgemm) X(prefill_qjl_vs_sgemm) X(decode4_vs_openblas_sgemv)                  \
+    X(qjl_vs_openblas_sgemv) X(prefill4_vs_openblas_sgemm)
+
 typedef struct ratios {
-    double wht_vs_copy, quantize_vs_copy, decode4_vs_sgemv, qjl_vs_sgemv, opencl_vs_host;
-    double prefill4_vs_sgemm, prefill_qjl_vs_sgemm;
+#define X(name) double name;
+    RATIOS(X)
+#undef X
     int host_kernels;
 } ratios;
 
-/* Time ratio a/b of two entries by median event (or wall) time. */
-static double tratio(const entry *a, const entry *b, int wall)
+static const struct {
+    const char *name;
+    size_t off;
+} ratio_fields[] = {
+#define X(name) {#name, offsetof(ratios, name)},
+    RATIOS(X)
+#undef X
+};
+#define NRATIOS (sizeof ratio_fields / sizeof ratio_fields[0])
+
+static double ratio_at(const ratios *r, size_t off)
 {
-    double ta = wall ? a->wall.med : a->ev.med, tb = wall ? b->wall.med : b->ev.med;
-    return tb > 0 ? ta / tb : 0.0;
+    return *(const double *)((const char *)r + off);
 }
 
-/* Every ratio of the report, from event times (wall = 0) or wall times. */
-static ratios compute_ratios(const suite *s, int wall)
+/* Time ratio a/b of two entries by median event (or wall) time; NaN when either is missing. */
+static double tratio(const entry *a, const entry *b, int wall)
 {
-    char l1[48], lm[48];
+    double ta = a ? tmed(a, wall) : 0, tb = b ? tmed(b, wall) : 0;
+    return ta > 0 && tb > 0 ? ta / tb : NAN;
+}
+
+/* GB/s of a over GB/s of the copy c; NaN when either is missing. */
+static double bwratio(const entry *a, const entry *c, int wall)
+{
+    double ga = gbps(a, wall), gc = gbps(c, wall);
+    return ga > 0 && gc > 0 ? ga / gc : NAN;
+}
+
+/* Every ratio of one size set (mem: the memory-bound one) from event times
+ * (wall = 0) or wall times. The ratios against OpenBLAS always use kvq's wall
+ * time (enqueue to clFinish): the peer has no events, and a user waits for both. */
+static ratios compute_ratios(const suite *s, int wall, int mem)
+{
+    char l[48];
     ratios r = {0};
-    const entry *copy = find(s, "copy float4");
-    double cg = gbps(copy, wall);
-    r.wht_vs_copy = cg > 0 ? gbps(find(s, "wht d=128"), wall) / cg : 0;
-    r.quantize_vs_copy = cg > 0 ? gbps(find(s, "quantize b=4"), wall) / cg : 0;
-    snprintf(l1, sizeof l1, "clblast sgemv M=1");
-    r.decode4_vs_sgemv = tratio(find(s, l1), find(s, "logits b=4 M=1"), wall);
-    r.qjl_vs_sgemv = tratio(find(s, l1), find(s, "logits qjl M=1"), wall);
-    snprintf(lm, sizeof lm, "clblast sgemm M=%zu", s->logits_m);
-    const entry *sg = find(s, lm);
-    snprintf(l1, sizeof l1, "logits b=4 M=%zu", s->logits_m);
-    r.prefill4_vs_sgemm = tratio(sg, find(s, l1), wall);
-    snprintf(l1, sizeof l1, "logits qjl M=%zu", s->logits_m);
-    r.prefill_qjl_vs_sgemm = tratio(sg, find(s, l1), wall);
+    const entry *copy = find(s, "copy float4", mem), *sgemv = find(s, "clblast sgemv M=1", mem);
+    const entry *d4 = find(s, "logits b=4 M=1", mem), *dq = find(s, "logits qjl M=1", mem);
+    r.wht_vs_copy = bwratio(find(s, "wht d=128", mem), copy, wall);
+    r.quantize_vs_copy = bwratio(find(s, "quantize b=4", mem), copy, wall);
+    r.decode4_vs_sgemv = tratio(sgemv, d4, wall);
+    r.qjl_vs_sgemv = tratio(sgemv, dq, wall);
+    snprintf(l, sizeof l, "clblast sgemm M=%zu", s->logits_m);
+    const entry *sg = find(s, l, mem);
+    snprintf(l, sizeof l, "openblas sgemm M=%zu", s->logits_m);
+    const entry *og = find(s, l, mem), *ov = find(s, "openblas sgemv M=1", mem);
+    snprintf(l, sizeof l, "logits b=4 M=%zu", s->logits_m);
+    const entry *p4 = find(s, l, mem);
+    snprintf(l, sizeof l, "logits qjl M=%zu", s->logits_m);
+    r.prefill4_vs_sgemm = tratio(sg, p4, wall);
+    r.prefill_qjl_vs_sgemm = tratio(sg, find(s, l, mem), wall);
+    r.decode4_vs_openblas_sgemv = tratio(ov, d4, 1);
+    r.qjl_vs_openblas_sgemv = tratio(ov, dq, 1);
+    r.prefill4_vs_openblas_sgemm = tratio(og, p4, 1);
     double lsum = 0;
     for (size_t i = 0; i < s->n; i++) {
         const entry *e = &s->e[i];
-        double t = wall ? e->wall.med : e->ev.med;
-        if (!e->has_host || t <= 0 || e->w.kind == KVQ_BENCH_SGEMV || e->w.kind == KVQ_BENCH_SGEMM)
+        double t = tmed(e, wall);
+        if (!e->has_host || e->mem != mem || t <= 0 || e->w.kind == KVQ_BENCH_SGEMV ||
+            e->w.kind == KVQ_BENCH_SGEMM)
             continue;
         lsum += log(e->host.med / t);
         r.host_kernels++;
@@ -414,23 +670,52 @@ static ratios compute_ratios(const suite *s, int wall)
     return r;
 }
 
+/* The ratios object of the report: the cache-resident set, except the OpenBLAS
+ * ratios, which the [perf] issue asks at the memory-bound size. */
+static ratios report_ratios(const suite *s, int wall)
+{
+    ratios r = compute_ratios(s, wall, 0), m = compute_ratios(s, wall, 1);
+    r.decode4_vs_openblas_sgemv = m.decode4_vs_openblas_sgemv;
+    r.qjl_vs_openblas_sgemv = m.qjl_vs_openblas_sgemv;
+    r.prefill4_vs_openblas_sgemm = m.prefill4_vs_openblas_sgemm;
+    return r;
+}
+
 /* ---- output ---- */
 
-/* Targets of the [bench] issue for this machine's PoCL CPU device. */
-static const struct {
+typedef struct target {
     const char *name;
+    size_t off;
     double target;
-} targets[] = {{"wht_vs_copy", 0.8}, {"quantize_vs_copy", 0.5}, {"decode4_vs_sgemv", 4},
-               {"qjl_vs_sgemv", 10}, {"opencl_vs_host", 3}};
+} target;
+#define TARGET(name, t) {#name, offsetof(ratios, name), t}
 
-/* The five target ratios of r in targets[] order. */
-static void target_values(const ratios *r, double v[5])
+/* Targets of the [bench] issue for this machine's PoCL CPU device (cache-resident sizes). */
+static const target targets[] = {TARGET(wht_vs_copy, 0.8), TARGET(quantize_vs_copy, 0.5),
+                                 TARGET(decode4_vs_sgemv, 4), TARGET(qjl_vs_sgemv, 10),
+                                 TARGET(opencl_vs_host, 3)};
+/* Targets of the [perf] issue, at the memory-bound size. */
+static const target targets_mem[] = {
+    TARGET(wht_vs_copy, 1.0), TARGET(quantize_vs_copy, 0.5), TARGET(decode4_vs_openblas_sgemv, 3),
+    TARGET(qjl_vs_openblas_sgemv, 10), TARGET(prefill4_vs_openblas_sgemm, 1)};
+#define NTARGETS(t) (sizeof t / sizeof t[0])
+
+/* The target of the ratio at off in t[0..n), or NaN when it has none. */
+static double target_of(const target *t, size_t n, size_t off)
 {
-    v[0] = r->wht_vs_copy;
-    v[1] = r->quantize_vs_copy;
-    v[2] = r->decode4_vs_sgemv;
-    v[3] = r->qjl_vs_sgemv;
-    v[4] = r->opencl_vs_host;
+    for (size_t i = 0; i < n; i++)
+        if (t[i].off == off)
+            return t[i].target;
+    return NAN;
+}
+
+/* A number, or null when it is not finite (a missing workload). */
+static void json_num(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.6g", v);
+    else
+        fputs("null", f);
 }
 
 static void json_stat(FILE *f, const char *key, stat2 s)
@@ -444,10 +729,15 @@ static void json_entry(FILE *f, const entry *e)
     fputs("{\"name\":", f);
     kvq__json_string(f, e->label);
     fprintf(f, ",\"kernel\":\"%s\",\"dim\":%d,\"bits\":%d,\"qjl\":%s,\"count\":%zu,\"queries\":%zu,"
-               "\"bytes\":%.0f,\"gbps\":%.6g,",
+               "\"bytes\":%.0f,\"gbps\":%.6g,\"flops\":%.0f,\"gflops\":%.6g,\"memory_bound\":%s,"
+               "\"peer\":%s,\"runs\":%d,",
             e->kind, e->w.dim, e->w.bits, e->w.qjl ? "true" : "false", e->w.count,
-            e->w.queries ? e->w.queries : (size_t)0, e->bytes, gbps(e, 0));
-    json_stat(f, "event_s", e->ev);
+            e->w.queries ? e->w.queries : (size_t)0, e->bytes, gbps(e, 0), e->flops, gflops(e, 0),
+            e->mem ? "true" : "false", e->peer ? "\"openblas\"" : "null", e->runs);
+    if (e->peer)
+        fputs("\"event_s\":null", f);
+    else
+        json_stat(f, "event_s", e->ev);
     fputc(',', f);
     json_stat(f, "wall_s", e->wall);
     fputc(',', f);
@@ -460,21 +750,66 @@ static void json_entry(FILE *f, const entry *e)
     }
 }
 
-/* The ratios object (event-time based) with ceilings beside the speedups. */
+/* One ratios object (null for a ratio whose workloads are missing). */
 static void json_ratios(FILE *f, const ratios *r, const char *key)
 {
-    fprintf(f, "\"%s\":{\"wht_vs_copy\":%.6g,\"quantize_vs_copy\":%.6g,\"decode4_vs_sgemv\":%.6g,"
-               "\"qjl_vs_sgemv\":%.6g,\"opencl_vs_host\":%.6g,\"prefill4_vs_sgemm\":%.6g,"
-               "\"prefill_qjl_vs_sgemm\":%.6g,\"opencl_vs_host_kernels\":%d}",
-            key, r->wht_vs_copy, r->quantize_vs_copy, r->decode4_vs_sgemv, r->qjl_vs_sgemv,
-            r->opencl_vs_host, r->prefill4_vs_sgemm, r->prefill_qjl_vs_sgemm, r->host_kernels);
+    fprintf(f, ",\"%s\":{", key);
+    for (size_t i = 0; i < NRATIOS; i++) {
+        fprintf(f, "\"%s\":", ratio_fields[i].name);
+        json_num(f, ratio_at(r, ratio_fields[i].off));
+        fputc(',', f);
+    }
+    fprintf(f, "\"opencl_vs_host_kernels\":%d}", r->host_kernels);
+}
+
+/* One targets object: target, measured value and whether it is met. */
+static void json_targets(FILE *f, const ratios *r, const target *t, size_t n, const char *key)
+{
+    fprintf(f, ",\"%s\":{", key);
+    for (size_t i = 0; i < n; i++) {
+        double v = ratio_at(r, t[i].off);
+        fprintf(f, "%s\"%s\":{\"target\":%g,\"measured\":", i ? "," : "", t[i].name, t[i].target);
+        json_num(f, v);
+        fprintf(f, ",\"met\":%s}", isfinite(v) && v >= t[i].target ? "true" : "false");
+    }
+    fputc('}', f);
+}
+
+/* The peer, the cache and the sizes each ratios object is measured at. */
+static void json_sizes(FILE *f, const suite *s)
+{
+    fputs(",\"openblas\":{\"found\":", f);
+    if (kvq__peer_available()) {
+        fputs("true,\"config\":", f);
+        kvq__json_string(f, kvq__peer_config());
+        fputs(",\"coretype_env\":", f);
+        if (getenv("OPENBLAS_CORETYPE"))
+            kvq__json_string(f, getenv("OPENBLAS_CORETYPE"));
+        else
+            fputs("null", f);
+        fprintf(f, ",\"threads\":%d,\"time_basis\":\"host wall clock around each call; ratios "
+                   "against OpenBLAS use kvq's wall time (enqueue to clFinish)\"}",
+                s->blas_threads);
+    } else {
+        fputs("false}", f);
+    }
+    double key_bytes = 4.0 * 128 * (double)s->mem_n;
+    fprintf(f, ",\"ratio_sizes\":{\"ratios\":\"the *_openblas_* ratios at memory_bound.keys, "
+               "the others at cache_resident sizes (also in ratios_cache_resident)\","
+               "\"cache_resident\":{\"keys\":%zu,\"vector_bytes\":%zu,\"copy_bytes\":%zu},"
+               "\"memory_bound\":{\"keys\":%zu,\"dim\":128,\"key_bytes\":%.0f,\"llc_bytes\":%.0f,"
+               "\"llc_level\":%d,\"llc_multiple\":",
+            s->logits_n, s->vec_bytes, 4 * s->copy_floats, s->mem_n, key_bytes, s->llc,
+            s->llc_level);
+    json_num(f, s->llc > 0 ? key_bytes / s->llc : NAN);
+    fputs("}}", f);
 }
 
 /* The whole report as one JSON object. */
 static void print_json(FILE *f, const suite *s, double seconds)
 {
     const kvq_device_info *di = kvq_ctx_device(s->dev);
-    ratios r = compute_ratios(s, 0), rw = compute_ratios(s, 1);
+    ratios r = report_ratios(s, 0), mem = compute_ratios(s, 0, 1);
     const char *const device[][2] = {{"name", di->name}, {"platform", di->platform},
                                      {"version", di->version}, {"driver", di->driver}};
     fputs("{\"device\":{", f);
@@ -485,7 +820,8 @@ static void print_json(FILE *f, const suite *s, double seconds)
                "device; see bench/README.md\"},",
             kvq_bench_clblast_version());
     fprintf(f, "\"config\":{\"repeats\":%d,\"warmups\":1,\"quick\":%s,\"time_basis\":"
-               "\"median of OpenCL event times (wall-clock ratios in ratios_wall)\"},",
+               "\"median of OpenCL event times (wall-clock ratios in ratios_wall); ratios "
+               "against OpenBLAS use wall times in every object\"},",
             s->o->repeats, s->o->quick ? "true" : "false");
     fputs("\"results\":[", f);
     for (size_t i = 0; i < s->n; i++) {
@@ -493,29 +829,38 @@ static void print_json(FILE *f, const suite *s, double seconds)
             fputc(',', f);
         json_entry(f, &s->e[i]);
     }
-    fputs("],", f);
+    fputc(']', f);
+    ratios rw = report_ratios(s, 1), cache = compute_ratios(s, 0, 0), memw = compute_ratios(s, 1, 1);
     json_ratios(f, &r, "ratios");
-    fputc(',', f);
     json_ratios(f, &rw, "ratios_wall");
+    json_ratios(f, &cache, "ratios_cache_resident");
+    json_ratios(f, &mem, "ratios_membound");
+    json_ratios(f, &memw, "ratios_membound_wall");
+    json_sizes(f, s);
     fprintf(f, ",\"ceilings\":{\"decode4_bytes\":8,\"decode4_bytes_with_side\":%.6g,"
                "\"qjl_bytes\":32,\"qjl_bytes_with_side\":%.6g,\"wht_vs_copy\":1,"
-               "\"quantize_vs_copy\":%.6g},",
+               "\"quantize_vs_copy\":%.6g}",
             512.0 / code_bytes(128, 4, 0), 512.0 / code_bytes(128, 0, 1),
             512.0 / (512.0 + code_bytes(128, 4, 0)));
-    double v[5];
-    target_values(&r, v);
-    fputs("\"targets\":{", f);
-    for (int i = 0; i < 5; i++)
-        fprintf(f, "%s\"%s\":{\"target\":%g,\"measured\":%.6g,\"met\":%s}", i ? "," : "",
-                targets[i].name, targets[i].target, v[i], v[i] >= targets[i].target ? "true" : "false");
-    fprintf(f, "},\"seconds\":%.3f}\n", seconds);
+    json_targets(f, &r, targets, NTARGETS(targets), "targets");
+    json_targets(f, &mem, targets_mem, NTARGETS(targets_mem), "targets_membound");
+    fprintf(f, ",\"seconds\":%.3f}\n", seconds);
+}
+
+/* A table cell: the number, or "-" when it is not finite. */
+static void cell(FILE *f, const char *fmt, int width, double v)
+{
+    if (isfinite(v))
+        fprintf(f, fmt, width, v);
+    else
+        fprintf(f, " %*s", width, "-");
 }
 
 /* Per deployed format: quantize GB/s ÷ copy GB/s, and the speed of its M = 1
  * logits over CLBlast SGEMV on fp32 keys beside the byte ratio 512/bytes. */
 static void print_formats(FILE *f, const suite *s)
 {
-    const entry *copy = find(s, "copy float4"), *sgemv = find(s, "clblast sgemv M=1");
+    const entry *copy = find(s, "copy float4", 0), *sgemv = find(s, "clblast sgemv M=1", 0);
     fprintf(f, "\n%-10s %16s %18s %12s\n", "format", "quantize/copy", "logits vs sgemv", "byte ratio");
     for (size_t i = 0; i < NBENCH_FORMATS; i++) {
         char lq[48], ll[48];
@@ -525,41 +870,84 @@ static void print_formats(FILE *f, const suite *s)
         kvq_codec_budget(&sp, 128, &b);
         snprintf(lq, sizeof lq, "quantize %s", name);
         snprintf(ll, sizeof ll, "logits %s M=1", name);
-        double cg = gbps(copy, 0);
-        fprintf(f, "%-10s %16.3f %18.3f %12.2f\n", name, cg > 0 ? gbps(find(s, lq), 0) / cg : 0,
-                tratio(sgemv, find(s, ll), 0), 512.0 / b.bytes_per_token);
+        fprintf(f, "%-10s", name);
+        cell(f, " %*.3f", 16, bwratio(find(s, lq, 0), copy, 0));
+        cell(f, " %*.3f", 18, tratio(sgemv, find(s, ll, 0), 0));
+        fprintf(f, " %12.2f\n", 512.0 / b.bytes_per_token);
     }
 }
 
-static void print_table(FILE *f, const suite *s, double seconds)
+/* The ratios of one size set: event, wall, and the target where one is set. */
+static void print_ratios(FILE *f, const suite *s, int mem, const target *t, size_t nt)
+{
+    ratios r = compute_ratios(s, 0, mem), rw = compute_ratios(s, 1, mem);
+    fprintf(f, "\n%-27s %9s %9s %8s\n", mem ? "ratio (memory-bound)" : "ratio (cache-resident)",
+            "event", "wall", "target");
+    for (size_t i = 0; i < NRATIOS; i++) {
+        size_t off = ratio_fields[i].off;
+        double v = ratio_at(&r, off), tg = target_of(t, nt, off);
+        if (mem && off == offsetof(ratios, opencl_vs_host))
+            continue;
+        fprintf(f, "%-27s", ratio_fields[i].name);
+        cell(f, " %*.3f", 9, v);
+        cell(f, " %*.3f", 9, ratio_at(&rw, off));
+        if (isfinite(tg))
+            fprintf(f, " %8g %s", tg, !isfinite(v) ? "n/a" : v >= tg ? "met" : "NOT MET");
+        fputc('\n', f);
+    }
+}
+
+/* The header: device, CLBlast, OpenBLAS, the cache and the memory-bound size. */
+static void print_header(FILE *f, const suite *s)
 {
     const kvq_device_info *di = kvq_ctx_device(s->dev);
     fprintf(f, "kvq bench on %s / %s (driver %s), CLBlast %s (tuned entry: unknown)\n",
             di->platform, di->name, di->driver, kvq_bench_clblast_version());
-    fprintf(f, "%d repeats after 1 warm-up; times in ms (median / min); GB/s from the median "
-               "event time\n\n", s->o->repeats);
-    fprintf(f, "%-22s %9s %9s %9s %9s %8s %10s %8s\n", "workload", "event", "ev.min", "wall",
-            "wall.min", "GB/s", "host", "host/dev");
+    const char *coretype = getenv("OPENBLAS_CORETYPE");
+    coretype = coretype && *coretype ? coretype : NULL;
+    if (kvq__peer_available())
+        fprintf(f, "openblas: %s%s%s, %d threads (the online cores); timed by the host clock, "
+                   "and ratios against it use kvq's wall time (enqueue to clFinish)\n",
+                kvq__peer_config(), coretype ? ", OPENBLAS_CORETYPE=" : "",
+                coretype ? coretype : "", s->blas_threads);
+    else
+        fputs("openblas: not found (configure found no OpenBLAS; apt-get install "
+              "libopenblas-dev and reconfigure)\n", f);
+    double key_bytes = 4.0 * 128 * (double)s->mem_n;
+    if (s->llc > 0)
+        fprintf(f, "last-level cache: L%d %.1f MiB (sysfs); memory-bound set (%s): N = %zu keys, "
+                   "d = 128, fp32 keys %.0f MiB = %.2f x LLC\n",
+                s->llc_level, s->llc / 1048576.0, MEM_SUFFIX + 1, s->mem_n, key_bytes / 1048576.0,
+                key_bytes / s->llc);
+    else
+        fprintf(f, "last-level cache: unknown (no sysfs cache size); memory-bound set (%s): "
+                   "N = %zu keys, d = 128, fp32 keys %.0f MiB\n",
+                MEM_SUFFIX + 1, s->mem_n, key_bytes / 1048576.0);
+    fprintf(f, "%d repeats after 1 warm-up (3 for a memory-bound workload predicted to take "
+               "over %.0f s a run); times in ms (median / min); GB/s and GFLOP/s from the "
+               "median event time (host wall time for openblas)\n\n", s->o->repeats, SLOW_RUN_S);
+}
+
+static void print_table(FILE *f, const suite *s, double seconds)
+{
+    print_header(f, s);
+    fprintf(f, "%-27s %9s %9s %9s %9s %8s %8s %10s %8s\n", "workload", "event", "ev.min", "wall",
+            "wall.min", "GB/s", "GFLOP/s", "host", "host/dev");
     for (size_t i = 0; i < s->n; i++) {
         const entry *e = &s->e[i];
-        fprintf(f, "%-22s %9.3f %9.3f %9.3f %9.3f %8.2f", e->label, 1e3 * e->ev.med,
-                1e3 * e->ev.min, 1e3 * e->wall.med, 1e3 * e->wall.min, gbps(e, 0));
+        fprintf(f, "%-27s", e->label);
+        cell(f, " %*.3f", 9, e->peer ? NAN : 1e3 * e->ev.med);
+        cell(f, " %*.3f", 9, e->peer ? NAN : 1e3 * e->ev.min);
+        fprintf(f, " %9.3f %9.3f %8.2f", 1e3 * e->wall.med, 1e3 * e->wall.min, gbps(e, 0));
+        cell(f, " %*.1f", 8, e->flops > 0 ? gflops(e, 0) : NAN);
         if (e->has_host)
             fprintf(f, " %10.2f %8.2f\n", 1e3 * e->host.med, e->host.med / e->ev.med);
         else
             fprintf(f, " %10s %8s\n", "-", "-");
     }
-    ratios r = compute_ratios(s, 0), rw = compute_ratios(s, 1);
-    double v[5], vw[5];
-    target_values(&r, v);
-    target_values(&rw, vw);
-    fprintf(f, "\n%-20s %9s %9s %8s\n", "ratio", "event", "wall", "target");
-    for (int i = 0; i < 5; i++)
-        fprintf(f, "%-20s %9.3f %9.3f %8g %s\n", targets[i].name, v[i], vw[i], targets[i].target,
-                v[i] >= targets[i].target ? "met" : "NOT MET");
-    fprintf(f, "%-20s %9.3f %9.3f\n%-20s %9.3f %9.3f\n", "prefill4_vs_sgemm", r.prefill4_vs_sgemm,
-            rw.prefill4_vs_sgemm, "prefill_qjl_vs_sgemm", r.prefill_qjl_vs_sgemm,
-            rw.prefill_qjl_vs_sgemm);
+    print_ratios(f, s, 0, targets, NTARGETS(targets));
+    print_ratios(f, s, 1, targets_mem, NTARGETS(targets_mem));
+    ratios r = compute_ratios(s, 0, 0);
     print_formats(f, s);
     fprintf(f, "\nbyte-ratio ceilings: 4-bit decode 8 (%.2f with 32-bit norm), QJL 32 (%.2f with "
                "32-bit gamma)\nopencl_vs_host: geometric mean over %d kvq kernels with a host "
@@ -585,6 +973,9 @@ int kvq_bench_suite(const kvq_bench_opts *o, FILE *out)
     }
     if ((st = kvq_ctx_create(&s->host, "host")))
         goto cleanup;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    s->blas_threads = kvq__peer_threads(cores > 0 ? (int)cores : 1);
+    s->llc = llc_bytes(&s->llc_level);
     plan(s);
     for (size_t i = 0; i < s->n && !st; i++)
         st = measure(s, &s->e[i]);
@@ -597,6 +988,9 @@ int kvq_bench_suite(const kvq_bench_opts *o, FILE *out)
 cleanup:
     kvq_ctx_destroy(s->host);
     kvq_ctx_destroy(s->dev);
+    free(s->peer_keys);
+    free(s->peer_q);
+    free(s->peer_out);
     free(s);
     return st;
 }

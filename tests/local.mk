@@ -15,7 +15,7 @@ KVQ_SH_TESTS = \
 	tests/exports.sh tests/cli_devices.sh tests/cli_codebook.sh tests/fuzz_smoke.sh \
 	tests/conf_gpu_limits.sh tests/cli_run.sh tests/cli_formats.sh tests/bench_smoke.sh \
 	tests/doc_refs.sh tests/cli_budgets.sh tests/cli_shard.sh tests/cli_mpi.sh \
-	tests/cli_multidevice.sh tests/cli_outlier.sh
+	tests/cli_multidevice.sh tests/cli_outlier.sh tests/bench_numpy_smoke.sh
 
 check_PROGRAMS += $(KVQ_C_TESTS)
 check_HEADERS += tests/conformance.h tests/bad_specs.h

@@ -1,30 +1,68 @@
 /* cmd_bench.c — `kvq bench`: the benchmark suite of bench/ (doc/conformance.md §3) as a
  * table or JSON on stdout, progress on stderr. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/peers.h"
 #include "cli/cli.h"
 #include "kvq.h"
 #include "internal.h"
 
 static void usage(FILE *f)
 {
-    fputs("usage: kvq bench [--json] [--quick] [--repeats N] [--no-host] [--device SPEC] [--quiet]\n\n"
+    fputs("usage: kvq bench [--json] [--quick] [--repeats N] [--no-host] [--membound-keys N]\n"
+          "                 [--device SPEC] [--quiet]\n\n"
           "Times kvq's OpenCL kernels in one context and queue: a float4 copy (the\n"
           "device's memory roofline), batched WHT (d = 64, 128, 256), fused quantization\n"
           "(b = 2, 3, 4, 3+QJL), compressed-domain logits for 1 and 64 queries against\n"
           "65536 keys (d = 128, b = 1..8 and 1-bit QJL) beside CLBlast SGEMV/SGEMM on fp32\n"
           "keys, softmax + KL, and the double-precision host reference of each kernel.\n"
+          "The copy, WHT, 4-bit quantize, 4-bit/QJL logits and CLBlast run again at a\n"
+          "memory-bound key count (\"@mem\": fp32 keys >= 4 x the last-level cache read\n"
+          "from sysfs, at least 1048576 keys). When configure found OpenBLAS, its\n"
+          "cblas_sgemv/cblas_sgemm on the same fp32 keys run at both sizes with one thread\n"
+          "per online core, timed by the host clock; ratios against OpenBLAS use kvq's\n"
+          "wall time (enqueue to clFinish).\n"
           "Each shape is warmed up once, then timed N times (median and min, OpenCL events\n"
           "and wall clock); the report ends with the ratios wht_vs_copy, quantize_vs_copy,\n"
-          "decode4_vs_sgemv, qjl_vs_sgemv and opencl_vs_host.\n\n"
-          "  --json         one JSON object on stdout (\"results\", \"ratios\", \"ceilings\", ...)\n"
+          "decode4_vs_sgemv, qjl_vs_sgemv, opencl_vs_host, prefill4_vs_sgemm,\n"
+          "prefill_qjl_vs_sgemm and decode4_vs_openblas_sgemv, qjl_vs_openblas_sgemv,\n"
+          "prefill4_vs_openblas_sgemm, for the cache-resident and the memory-bound set.\n\n"
+          "  --json         one JSON object on stdout (\"results\", \"ratios\", \"ratios_membound\",\n"
+          "                 \"openblas\", \"ratio_sizes\", \"ceilings\", \"targets\", ...)\n"
           "  --quick        small shapes (a smoke test; the ratios are not meaningful)\n"
           "  --repeats N    timed repeats per workload, 1..1000 (default 5)\n"
           "  --no-host      skip the host reference timings (opencl_vs_host is then 0)\n"
+          "  --membound-keys N\n"
+          "                 keys of the memory-bound set, a multiple of 4096 in\n"
+          "                 4096..67108864 (default: from the last-level cache; --quick: 16384)\n"
           "  --device SPEC  device (default: $KVQ_DEVICE, else first GPU, else CPU)\n"
           "  --quiet        no progress lines on stderr\n", f);
+}
+
+/* OpenBLAS chooses its kernels when it loads, before main: when it fell back to its
+ * generic core on a CPU it does not know, kvq bench runs itself again with
+ * OPENBLAS_CORETYPE naming the kernels this CPU supports, so that the peer is what
+ * a correctly configured OpenBLAS gives (bench/README.md, "Peers"). Returns only
+ * when nothing needs doing or the exec failed. */
+static void retune_openblas(int argc, char **argv, int verbose)
+{
+    const char *core = kvq__peer_retune();
+    char **av = core ? calloc((size_t)argc + 2, sizeof *av) : NULL;
+    if (!av)
+        return;
+    if (verbose)
+        fprintf(stderr, "kvq: bench: OpenBLAS chose its generic Prescott kernels on this CPU; "
+                        "running again with OPENBLAS_CORETYPE=%s\n", core);
+    av[0] = "kvq";
+    memcpy(av + 1, argv, (size_t)argc * sizeof *av);
+    if (setenv("OPENBLAS_CORETYPE", core, 1) == 0)
+        execv("/proc/self/exe", av);
+    fprintf(stderr, "kvq: bench: could not run again; OpenBLAS keeps its generic kernels\n");
+    free(av);
 }
 
 /* `kvq bench`: parses the options and runs the benchmark suite. */
@@ -41,6 +79,12 @@ int kvq_cmd_bench(int argc, char **argv)
             if (kvq_cli_int_value(argc, argv, &i, "--repeats", 1, 1000, &rep))
                 return KVQ_EXIT_USAGE;
             o.repeats = (int)rep;
+        } else if (kvq_cli_is(argv[i], "--membound-keys")) {
+            if (kvq_cli_int_value(argc, argv, &i, "--membound-keys", 4096, 67108864, &rep))
+                return KVQ_EXIT_USAGE;
+            if (rep % 4096)
+                return kvq_cli_error(argv[i], "--membound-keys must be a multiple of 4096");
+            o.mem_keys = (size_t)rep;
         } else if (kvq_cli_is(argv[i], "--device")) {
             if (!(o.device = kvq_cli_value(argc, argv, &i, "--device")))
                 return KVQ_EXIT_USAGE;
@@ -56,6 +100,7 @@ int kvq_cmd_bench(int argc, char **argv)
             return kvq_cli_error(argv[i], "unknown option for 'kvq bench' (try --help)");
         }
     }
+    retune_openblas(argc, argv, o.verbose);
     int st = kvq_bench_suite(&o, stdout);
     if (st == KVQ_ERR_NO_DEVICE || st == KVQ_ERR_BAD_SPEC)
         return kvq_cli_error(o.device ? o.device : "--device", "%s", kvq_strerror(st));
