@@ -10,8 +10,6 @@
 #error "KVQ_D (head dimension) must be defined"
 #endif
 
-#define KVQ_SQRT_PI_2 1.2533141373155003f
-
 /* Sum of v over the work-group; scratch holds get_local_size(0) floats, a power of two. */
 float wg_sum(float v, __local float *scratch)
 {

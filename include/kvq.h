@@ -189,7 +189,7 @@ typedef struct kvq_codec_spec {
     int norm_correct;   /* store ν/‖C[idx]‖ so that ‖x̂_mse‖ = ‖x‖ */
     int norm_bits;      /* side information per stored norm: 32 or 16 (0 = 32) */
     int eden;           /* 0/1: store ν/⟨u, C[idx]⟩ so that ⟨x̂, x⟩ = ‖x‖² (doc/schemes.md §5.1) */
-    int sqjl;           /* 0/1 (with qjl): S = H_d·D′, a randomized Hadamard (doc/schemes.md §5.2) */
+    int sqjl;           /* 0/1 (with qjl): S = √d·Q, Q Haar-random orthogonal (doc/schemes.md §5.2) */
     int format;         /* enum kvq_format: a deployed format instead of rotation + MSE */
     int format_bits;    /* KIVI: bits b, 1…8 */
     int format_group;   /* KIVI: group length G, 1…1024 (0 = 32) */

@@ -12,7 +12,7 @@
 
 #define KVQ_PI 3.14159265358979323846
 #define KVQ_TWO_PI 6.28318530717958647692
-#define KVQ_SQRT_PI_2 1.25331413731550025121   /* sqrt(π/2), the QJL scale */
+#define KVQ_SQRT_PI_2 1.25331413731550025121   /* sqrt(π/2): m·κ of Gaussian QJL */
 
 /* ---- Random streams (doc/quantization.md §2) ---- */
 

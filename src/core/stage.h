@@ -24,6 +24,7 @@ typedef struct kvq__codec_kparams {
     int rounds;         /* sign rounds the rotation kernel applies: 0, 1 (wht), 2 (wht2) */
     int mse_bits;       /* MSE code planes, 0 without an MSE stage */
     int qjl_m;          /* length of the QJL sign plane, 0 without QJL */
+    double qjl_scale;   /* κ of the estimate κ·γ·⟨S q, z⟩ (stage_qjl.c), 0 without QJL */
     int norm_correct;   /* the stored ν is ν/‖C[idx]‖ */
     int eden;           /* the stored ν is ν/⟨u, C[idx]⟩ */
     int side_bits;      /* width of every stored side value: 32 or 16 */

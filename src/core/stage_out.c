@@ -62,8 +62,6 @@ const char *kvq__out_rule(const kvq_codec_spec *s, int dim)
         return "out<c>@<b2> needs an mse<b> or qjl stage for the other channels";
     if (dim && s->out_channels >= dim)
         return "the outlier channel count c of out<c>@<b2> must be below the head dimension d";
-    if (dim && s->sqjl && !kvq__core_pow2(dim - s->out_channels))
-        return "sqjl beside out<c>@<b2> needs d - c to be a power of two";
     return NULL;
 }
 
@@ -134,6 +132,7 @@ static int realize(kvq_codec *c, uint64_t seed, int tensor, uint32_t trial)
     const kvq__codec_kparams *k0 = &c->part[0]->kp, *k1 = &c->part[1]->kp;
     c->kp.mse_bits = k0->mse_bits;
     c->kp.qjl_m = k0->qjl_m;
+    c->kp.qjl_scale = k0->qjl_scale;
     c->kp.side_bits = k0->side_bits;
     c->kp.rotation = k0->rotation;
     c->kp.words = k0->words + k1->words;

@@ -1,7 +1,8 @@
 /* stage_qjl.c — QJL on the residual r = x − x̂: m sign bits z = sign(S r)
- * and γ = ‖r‖ as side value; x̂ += sqrt(π/2)/m · γ · Sᵀ z. S is Gaussian
- * (qjl) or a randomized Hadamard with m = d (sqjl, doc/schemes.md §5.2):
- * only the matrix differs, so the kernels take either as a dense S. */
+ * and γ = ‖r‖ as side value; x̂ += κ · γ · Sᵀ z. S is Gaussian with
+ * κ = sqrt(π/2)/m (qjl), or √d times a Haar-random orthogonal matrix with
+ * m = d and κ = 1/(m·√d·c_d) (sqjl, doc/schemes.md §5.2): the matrix and κ
+ * (kp.qjl_scale) differ, so the kernels take either as a dense S and κ. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,7 @@ static void format(const kvq_codec_spec *s, char *buf, size_t len)
         snprintf(buf, len, "%s", s->qjl ? "qjl" : "");
 }
 
-/* sqjl has exactly m = dim rows (those of one Hadamard matrix). */
+/* sqjl has exactly m = dim rows (those of one orthogonal matrix). */
 static int valid(const kvq_codec_spec *s, int dim)
 {
     return (s->qjl == 0 || s->qjl == 1) && s->qjl_m >= 0 && s->qjl_m <= 16 * dim &&
@@ -67,34 +68,55 @@ static void cost(const kvq_codec_spec *s, int dim, kvq__stage_cost *c)
     c->side_values += 1;
 }
 
+/* c_d = E|u₁| for u uniform on the unit sphere of R^d,
+ * Γ(d/2) / (√π·Γ((d+1)/2)) (doc/schemes.md §5.2), through lgamma so that
+ * large d does not overflow. */
+static double sphere_abs_mean(int d)
+{
+    return exp(lgamma(0.5 * d) - lgamma(0.5 * (d + 1))) / sqrt(KVQ_PI);
+}
+
+/* κ: the factor that makes κ·γ·⟨S q, z⟩ an unbiased estimate of ⟨q, r⟩.
+ * A Gaussian row gives E[sign⟨s,r⟩⟨s,q⟩] = √(2/π)·⟨q,r⟩/‖r‖, a row uniform
+ * on the sphere of radius √d gives √d·c_d·⟨q,r⟩/‖r‖. */
 static void kernel(const kvq_codec_spec *s, kvq__codec_kparams *kp)
 {
     kp->qjl_m = s->qjl_m;
+    if (!s->qjl_m)
+        kp->qjl_scale = 0.0;
+    else if (s->sqjl)
+        kp->qjl_scale = 1.0 / (s->qjl_m * sqrt((double)kp->dim) * sphere_abs_mean(kp->dim));
+    else
+        kp->qjl_scale = KVQ_SQRT_PI_2 / s->qjl_m;
 }
 
-/* sqjl: S = H_d·D′, i.e. S[i][j] = (−1)^popcount(i & j) · D′_j — the rows
- * √d·H·D′ of doc/schemes.md §5.2 with H = H_d/√d orthogonal; D′_j = ±1 from
- * bit 0 of word j of the tensor's SQJL stream. */
-static void structured(float *S, int d, uint64_t seed, int tensor, uint32_t trial)
+/* sqjl: S = √d·Q, Q the dense Haar rotation (doc/quantization.md §3.4)
+ * drawn from the tensor's SQJL stream: orthogonal rows, each uniform on the
+ * sphere of radius √d. */
+static int orthogonal(float *S, int d, uint64_t seed, int tensor, uint32_t trial)
 {
-    uint32_t purpose = tensor ? KVQ_RNG_SQJL_V : KVQ_RNG_SQJL_K;
-    for (int j = 0; j < d; j++) {
-        float sj = (kvq__core_word(seed, purpose, trial, (uint64_t)j) & 1u) ? -1.0f : 1.0f;
-        for (int i = 0; i < d; i++)
-            S[(size_t)i * d + j] = (__builtin_popcount((unsigned)(i & j)) & 1) ? -sj : sj;
-    }
+    kvq_rotation *q = NULL;
+    int st = kvq__rotation_create_any(&q, KVQ_ROT_DENSE, d, seed,
+                                      tensor ? KVQ_RNG_SQJL_V : KVQ_RNG_SQJL_K, trial);
+    if (st)
+        return st;
+    const double *mat = kvq__rotation_matrix(q);
+    double scale = sqrt((double)d);
+    for (size_t i = 0; i < (size_t)d * d; i++)
+        S[i] = (float)(scale * mat[i]);
+    kvq_rotation_destroy(q);
+    return 0;
 }
 
-/* qjl: S[i][j] = normal i·dim + j of the tensor's QJL stream. */
+/* S: for qjl, S[i][j] = normal i·dim + j of the tensor's QJL stream. */
 static int realize(kvq_codec *c, uint64_t seed, int tensor, uint32_t trial)
 {
     size_t n = (size_t)c->kp.qjl_m * c->kp.dim;
     if (!(c->S = malloc(n * sizeof *c->S)))
         return KVQ_ERR_NOMEM;
     if (c->spec.sqjl)
-        structured(c->S, c->kp.dim, seed, tensor, trial);
-    else
-        kvq__rng_fill_normal(seed, tensor ? KVQ_RNG_QJL_V : KVQ_RNG_QJL_K, trial, 0, c->S, n);
+        return orthogonal(c->S, c->kp.dim, seed, tensor, trial);
+    kvq__rng_fill_normal(seed, tensor ? KVQ_RNG_QJL_V : KVQ_RNG_QJL_K, trial, 0, c->S, n);
     return 0;
 }
 
@@ -128,12 +150,12 @@ static int encode(const kvq_codec *c, kvq__stage_vec *v)
     return kvq__stage_store_side(c, KVQ_SIDE_GAMMA, norm2(v->x, d), v, v->gamma);
 }
 
-/* y += sqrt(π/2)/m · γ · Sᵀ z. */
+/* y += κ · γ · Sᵀ z. */
 static void decode(const kvq_codec *c, const kvq_stored *s, kvq__stage_vec *v)
 {
     int d = c->kp.dim, m = c->kp.qjl_m;
     kvq__unpack_signs(s->words, m, d, c->kp.mse_bits, v->z);
-    double scale = KVQ_SQRT_PI_2 / m * s->gamma;
+    double scale = c->kp.qjl_scale * s->gamma;
     for (int i = 0; i < m; i++) {
         const float *row = c->S + (size_t)i * d;
         double a = scale * v->z[i];
@@ -157,7 +179,7 @@ static void query(const kvq_codec *c, const float *q, double *qr, double *sq)
     }
 }
 
-/* sqrt(π/2)/m · γ · ⟨sq, z⟩, the signs read straight from their plane. */
+/* κ · γ · ⟨sq, z⟩, the signs read straight from their plane. */
 static double dot(const kvq_codec *c, const kvq_stored *st, const double *qr, const double *sq)
 {
     (void)qr;
@@ -167,7 +189,7 @@ static double dot(const kvq_codec *c, const kvq_stored *st, const double *qr, co
         size_t p = base + i;
         s += ((st->words[p >> 5] >> (p & 31)) & 1u) ? sq[i] : -sq[i];
     }
-    return KVQ_SQRT_PI_2 / c->kp.qjl_m * st->gamma * s;
+    return c->kp.qjl_scale * st->gamma * s;
 }
 
 const kvq__stage_def kvq__stage_qjl = {

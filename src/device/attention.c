@@ -297,7 +297,7 @@ int kvq__dev_logits(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem codes, cl_mem
     }
     cl_uint bits = (cl_uint)kc->bits, m = (cl_uint)kc->m, words = (cl_uint)kc->words;
     cl_uint uj0 = (cl_uint)j0, un = (cl_uint)n, unq = (cl_uint)nq;
-    float qs = kc->m ? (float)(sqrt(M_PI / 2.0) / kc->m) : 0.0f;
+    float qs = kc->qjl_scale;
     kvq__arg a[] = {{sizeof(cl_mem), &codes}, {sizeof(cl_mem), &norms}, {sizeof(cl_mem), &gammas},
                    {4, &bits}, {4, &m}, {4, &words}, {sizeof(cl_mem), &kc->centroids},
                    {sizeof(cl_mem), &qr}, {sizeof(cl_mem), &sq}, {4, &qs}, {4, &uj0}, {4, &un},
@@ -540,7 +540,7 @@ cleanup:
     return st;
 }
 
-/* õ = Rᵀ·õ_rot + √(π/2)/m · A·S for the value codec (out<c>@<b2>'s õ is
+/* õ = Rᵀ·õ_rot + κ · A·S for the value codec (out<c>@<b2>'s õ is
  * already in the original channels). */
 static int finish_outputs(run *r)
 {
@@ -550,7 +550,7 @@ static int finish_outputs(run *r)
     KVQ_TRY(st, kvq__dev_rotate(r->ctx, &r->vc, r->orot, r->m, 1, 1.0f));
     if (r->vc.m)
         st = kvq__blas_sgemm(r->ctx, 0, 0, r->m, r->d, (size_t)r->vc.m,
-                            (float)(sqrt(M_PI / 2.0) / r->vc.m), r->acc, (size_t)r->vc.m,
+                            r->vc.qjl_scale, r->acc, (size_t)r->vc.m,
                             r->vc.s, r->d, 1.0f, r->orot, r->d);
 cleanup:
     return st;

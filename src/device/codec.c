@@ -191,6 +191,7 @@ int kvq__dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq__dev_codec *d)
     }
     d->bits = kp->mse_bits;
     d->m = kp->qjl_m;
+    d->qjl_scale = (float)kp->qjl_scale;
     d->words = kp->words;
     d->norm_correct = kp->norm_correct;
     d->eden = kp->eden;
@@ -333,7 +334,7 @@ cleanup:
     return st;
 }
 
-/* x̂ += √(π/2)/m·γ·Sᵀz by the one-work-item-per-vector kernel (CPU path). */
+/* x̂ += κ·γ·Sᵀz by the one-work-item-per-vector kernel (CPU path). */
 static int qjl_add_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem gammas,
                        size_t count, cl_mem xhat)
 {
@@ -341,7 +342,7 @@ static int qjl_add_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_m
     int st;
     cl_uint bits = (cl_uint)d->bits, m = (cl_uint)d->m, words = (cl_uint)d->words;
     cl_uint n = (cl_uint)count;
-    float scale = (float)(sqrt(M_PI / 2.0) / d->m);
+    float scale = d->qjl_scale;
     KVQ_TRY(st, kvq__dev_kernel(ctx, "quantize", d->dim, "kvq_qjl_add_vec", &k));
     kvq__arg a[] = {{sizeof codes, &codes}, {sizeof gammas, &gammas}, {sizeof bits, &bits},
                    {sizeof m, &m}, {sizeof words, &words}, {sizeof n, &n},
@@ -369,8 +370,7 @@ int kvq__dev_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_
         goto cleanup;
     }
     KVQ_TRY(st, kvq__pool_acquire(ctx, count * d->m * sizeof(float), &zg));
-    KVQ_TRY(st, kvq__dev_signs_dense(ctx, d, codes, gammas, count,
-                                    (float)(sqrt(M_PI / 2.0) / d->m), zg));
+    KVQ_TRY(st, kvq__dev_signs_dense(ctx, d, codes, gammas, count, d->qjl_scale, zg));
     /* x̂ += (scale·γ∘Z) · S, a GEMM (the portable path: fast on GPUs) */
     st = kvq__blas_sgemm(ctx, 0, 0, count, (size_t)d->dim, (size_t)d->m, 1.0f, zg, (size_t)d->m,
                         d->s, (size_t)d->dim, 1.0f, xhat, (size_t)d->dim);

@@ -53,6 +53,7 @@ int kvq__blas_sgemm_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t 
 typedef struct kvq__dev_codec {
     int dim, bits, m, rounds, norm_correct, half_side;
     int eden;                       /* the stored norm is ν/⟨u, C[idx]⟩ */
+    float qjl_scale;                /* κ of the QJL estimate κ·γ·⟨S q, z⟩ (kp.qjl_scale) */
     int symmetric;                  /* float centroids satisfy C[L−1−i] = −C[i] exactly */
     int format;                     /* enum kvq_format; 0 for rotation + MSE + QJL codecs */
     char format_opts[128];          /* build options of cl/formats.cl for that format */
