@@ -175,6 +175,46 @@ void vec_rotate_inverse(float16 *v, __global const float *signs, uint rounds)
     }
 }
 
+/* tab[idx mod 16] lane by lane: one vpermps where AVX-512 exists, else a
+ * tree of selects on the four index bits (OpenCL's shuffle with a variable
+ * mask is scalarised by PoCL). */
+float16 lut16(float16 tab, uint16 idx)
+{
+#ifdef __AVX512F__
+    return __builtin_ia32_permvarsf512(tab, as_int16(idx));
+#else
+    float t[16];
+    vstore16(tab, 0, t);
+    float16 lv[8];
+    int16 bit = (idx & 1u) != 0u;
+    for (int c = 0; c < 8; c++)
+        lv[c] = select((float16)t[2 * c], (float16)t[2 * c + 1], bit);
+    for (uint k = 1; k < 4; k++) {
+        bit = (idx & (1u << k)) != 0u;
+        for (int c = 0; c < (8 >> k); c++)
+            lv[c] = select(lv[2 * c], lv[2 * c + 1], bit);
+    }
+    return lv[0];
+#endif
+}
+
+/* The 16 lanes of b (each 0 or 1) as a 16-bit number, lane j at bit j:
+ * one vpmovd2m where AVX-512DQ exists, else a shift per lane and an OR
+ * tree. */
+uint lanes_to_bits(uint16 b)
+{
+#ifdef __AVX512DQ__
+    return __builtin_ia32_cvtd2mask512(as_int16(b << 31u));
+#else
+    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    b <<= lane;
+    uint8 a = b.lo | b.hi;
+    uint4 c = a.lo | a.hi;
+    uint2 d = c.lo | c.hi;
+    return d.x | d.y;
+#endif
+}
+
 /* Sum of the 16 lanes of v (pairwise). */
 float hsum16(float16 v)
 {
