@@ -115,10 +115,20 @@ float round_to_half(float v)
  * these into AVX-512 / AVX2 code directly; GPUs keep the work-group kernels. */
 #define KVQ_NV (KVQ_D / 16)
 
+/* The register helpers below are inlined on purpose on CPUs: called as
+ * functions (LLVM judges them too large), the registers go through memory
+ * at each call and the butterflies run at a fraction of the copy bandwidth.
+ * Other compilers keep their own choice. */
+#ifdef __x86_64__
+#define KVQ_INLINE __attribute__((always_inline))
+#else
+#define KVQ_INLINE
+#endif
+
 /* Natural-order Hadamard H_16 over the lanes of v: four constant-geometry
  * stages y_j = x_2j + x_2j+1, y_j+8 = x_2j − x_2j+1 (H_16 = (P·(I⊗H_2))⁴),
  * each two lane permutations, a sign multiply (exact) and an add. */
-float16 lanes_hadamard(float16 v)
+KVQ_INLINE float16 lanes_hadamard(float16 v)
 {
     const float16 sg = (float16)(1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1, -1);
 #pragma unroll
@@ -129,7 +139,7 @@ float16 lanes_hadamard(float16 v)
 
 /* Unnormalised H_D on v: H_D = H_NV ⊗ H_16 for index 16·i + j. Compiled
  * out when KVQ_NV is not a power of two (no butterfly exists; not called). */
-void vec_hadamard(float16 *v)
+KVQ_INLINE void vec_hadamard(float16 *v)
 {
 #if (KVQ_NV & (KVQ_NV - 1)) == 0
 #pragma unroll
@@ -149,7 +159,7 @@ void vec_hadamard(float16 *v)
 }
 
 /* v ← R v, R = Π_r H·D_r/√d (as wg_rotate_forward). */
-void vec_rotate_forward(float16 *v, __global const float *signs, uint rounds)
+KVQ_INLINE void vec_rotate_forward(float16 *v, __global const float *signs, uint rounds)
 {
     const float s = rsqrt((float)KVQ_D);
     for (uint r = 0; r < rounds; r++) {
@@ -164,7 +174,7 @@ void vec_rotate_forward(float16 *v, __global const float *signs, uint rounds)
 }
 
 /* v ← Rᵀ v, the inverse of vec_rotate_forward. */
-void vec_rotate_inverse(float16 *v, __global const float *signs, uint rounds)
+KVQ_INLINE void vec_rotate_inverse(float16 *v, __global const float *signs, uint rounds)
 {
     const float s = rsqrt((float)KVQ_D);
     for (uint r = rounds; r-- > 0;) {
@@ -213,6 +223,20 @@ uint lanes_to_bits(uint16 b)
     uint2 d = c.lo | c.hi;
     return d.x | d.y;
 #endif
+}
+
+/* The first count lanes of v at o: all 16 with one vector store, fewer at
+ * the end of a chunk of keys. */
+void store_lanes(float16 v, uint count, __global float *o)
+{
+    if (count >= 16) {
+        vstore16(v, 0, o);
+        return;
+    }
+    float tmp[16];
+    vstore16(v, 0, tmp);
+    for (uint r = 0; r < count; r++)
+        o[r] = tmp[r];
 }
 
 /* Sum of the 16 lanes of v (pairwise). */

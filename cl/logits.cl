@@ -69,13 +69,6 @@ void lut_fold(float16 a, float *out)
 #endif
 }
 
-/* Stores the n − jb ≤ count leading lanes of v at o (the last keys of a chunk). */
-void lut_store(float *v, uint count, __global float *o)
-{
-    for (uint r = 0; r < count; r++)
-        o[r] = v[r];
-}
-
 /* out[i][j] = ν_j ⟨qr_i, C[idx_j]⟩ + qjl_scale · γ_j ⟨sq_i, z_j⟩ for keys
  * j0 … j0+n−1 (as kvq_logits_codes), 16 keys per work-item, from the
  * tables of kvq_logits_lut_tables.
@@ -159,15 +152,7 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
         for (int qi = 0; qi < KVQ_QB; qi++) {
             if (i0 + qi >= nq)
                 break;
-            float16 l = nu16 * vload16(0, dot[qi]);
-            __global float *o = out + (size_t)(i0 + qi) * n + jb;
-            if (cnt == 16) {
-                vstore16(l, 0, o);
-            } else {
-                float tmp[16];
-                vstore16(l, 0, tmp);
-                lut_store(tmp, cnt, o);
-            }
+            store_lanes(nu16 * vload16(0, dot[qi]), cnt, out + (size_t)(i0 + qi) * n + jb);
         }
     }
 #endif
@@ -198,15 +183,16 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
             for (int t = 0; t < 8; t++)
                 sa += lut16(vload16(8 * w + t, sb), z >> (uint)(4 * t));
         }
-        float l[16];
-        vstore16(g * sa, 0, l);
         __global float *o = out + (size_t)i * n + jb;
         const uint cnt = min(16u, n - jb);
+        float16 l = g * sa;
 #if KVQ_LB > 0
+        float prev[16] = {0};
         for (uint r = 0; r < cnt; r++)
-            l[r] += o[r];
+            prev[r] = o[r];
+        l += vload16(0, prev);
 #endif
-        lut_store(l, cnt, o);
+        store_lanes(l, cnt, o);
     }
 #endif
 }

@@ -52,6 +52,7 @@ typedef struct kvq__dev_codec {
     int eden;                       /* the stored norm is ν/⟨u, C[idx]⟩ */
     int symmetric;                  /* float centroids satisfy C[L−1−i] = −C[i] exactly */
     int format;                     /* enum kvq_format; 0 for rotation + MSE + QJL codecs */
+    int block_params;               /* a block format's fp16 fields per block (0 otherwise) */
     char format_opts[128];          /* build options of cl/formats.cl for that format */
     size_t words;
     cl_mem thresholds, centroids;   /* floats; NULL without MSE */
@@ -89,6 +90,9 @@ typedef enum kvq_variant {
 /* The variant of op for codec d on ctx, from the context's capabilities and
  * options: the only place a launcher's kernel choice is made. */
 kvq_variant kvq__dev_select(const kvq_ctx *ctx, kvq__dev_op op, const kvq__dev_codec *d);
+/* Whether a deployed format's logits run 16 keys per work-item
+ * (kvq_format_logits_vec, the CPU tuning of the block formats). */
+int kvq__dev_format_logits_vec(const kvq_ctx *ctx, const kvq__dev_codec *d);
 
 void kvq__dev_codec_release(kvq_ctx *ctx, kvq__dev_codec *d);
 /* x ← scale · R x (or Rᵀ) in place for count device vectors. */

@@ -84,6 +84,11 @@ kvq_variant kvq__dev_select(const kvq_ctx *ctx, kvq__dev_op op, const kvq__dev_c
     return KVQ_VARIANT_GROUP;
 }
 
+int kvq__dev_format_logits_vec(const kvq_ctx *ctx, const kvq__dev_codec *d)
+{
+    return ctx->caps.vector_kernels && d->block_params > 0;
+}
+
 size_t kvq__dev_group(kvq_ctx *ctx, cl_kernel k, size_t want)
 {
     return kvq__rt_wg_size(ctx, k, want > 256 ? 256 : want);
