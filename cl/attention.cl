@@ -449,15 +449,7 @@ __kernel void kvq_logits_codes_vec(__global const uint *codes, __global const fl
                               gammas[key.sc], gammas[key.sd], gammas[key.se], gammas[key.sf]);
         l += qjl_scale * g * sign_dot16(codes, offs, KVQ_LB * KVQ_D / 32, sq + (size_t)i * m, m);
     }
-    __global float *o = out + (size_t)i * n + jb;
-    if (jb + 16 <= n) {
-        vstore16(l, 0, o);
-    } else {
-        float tmp[16];
-        vstore16(l, 0, tmp);
-        for (uint t = 0; t < n - jb; t++)
-            o[t] = tmp[t];
-    }
+    store_lanes(l, n - jb, out + (size_t)i * n + jb);
 }
 #endif
 

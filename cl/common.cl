@@ -119,10 +119,20 @@ float round_to_half(float v)
  * these into AVX-512 / AVX2 code directly; GPUs keep the work-group kernels. */
 #define KVQ_NV (KVQ_D / 16)
 
+/* The register helpers below are inlined on purpose on CPUs: called as
+ * functions (LLVM judges them too large), the registers go through memory
+ * at each call and the butterflies run at a fraction of the copy bandwidth.
+ * Other compilers keep their own choice. */
+#ifdef __x86_64__
+#define KVQ_INLINE __attribute__((always_inline))
+#else
+#define KVQ_INLINE
+#endif
+
 /* Natural-order Hadamard H_16 over the lanes of v: four constant-geometry
  * stages y_j = x_2j + x_2j+1, y_j+8 = x_2j − x_2j+1 (H_16 = (P·(I⊗H_2))⁴),
  * each two lane permutations, a sign multiply (exact) and an add. */
-float16 lanes_hadamard(float16 v)
+KVQ_INLINE float16 lanes_hadamard(float16 v)
 {
     const float16 sg = (float16)(1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1, -1);
 #pragma unroll
@@ -133,7 +143,7 @@ float16 lanes_hadamard(float16 v)
 
 /* Unnormalised H_D on v: H_D = H_NV ⊗ H_16 for index 16·i + j. Compiled
  * out when KVQ_NV is not a power of two (no butterfly exists; not called). */
-void vec_hadamard(float16 *v)
+KVQ_INLINE void vec_hadamard(float16 *v)
 {
 #if (KVQ_NV & (KVQ_NV - 1)) == 0
 #pragma unroll
@@ -153,7 +163,7 @@ void vec_hadamard(float16 *v)
 }
 
 /* v ← R v, R = Π_r H·D_r/√d (as wg_rotate_forward). */
-void vec_rotate_forward(float16 *v, __global const float *signs, uint rounds)
+KVQ_INLINE void vec_rotate_forward(float16 *v, __global const float *signs, uint rounds)
 {
     const float s = rsqrt((float)KVQ_D);
     for (uint r = 0; r < rounds; r++) {
@@ -168,7 +178,7 @@ void vec_rotate_forward(float16 *v, __global const float *signs, uint rounds)
 }
 
 /* v ← Rᵀ v, the inverse of vec_rotate_forward. */
-void vec_rotate_inverse(float16 *v, __global const float *signs, uint rounds)
+KVQ_INLINE void vec_rotate_inverse(float16 *v, __global const float *signs, uint rounds)
 {
     const float s = rsqrt((float)KVQ_D);
     for (uint r = rounds; r-- > 0;) {
@@ -177,6 +187,60 @@ void vec_rotate_inverse(float16 *v, __global const float *signs, uint rounds)
         for (int i = 0; i < KVQ_NV; i++)
             v[i] *= s * vload16(i, signs + r * KVQ_D);
     }
+}
+
+/* tab[idx mod 16] lane by lane: one vpermps where AVX-512 exists, else a
+ * tree of selects on the four index bits (OpenCL's shuffle with a variable
+ * mask is scalarised by PoCL). */
+float16 lut16(float16 tab, uint16 idx)
+{
+#ifdef __AVX512F__
+    return __builtin_ia32_permvarsf512(tab, as_int16(idx));
+#else
+    float t[16];
+    vstore16(tab, 0, t);
+    float16 lv[8];
+    int16 bit = (idx & 1u) != 0u;
+    for (int c = 0; c < 8; c++)
+        lv[c] = select((float16)t[2 * c], (float16)t[2 * c + 1], bit);
+    for (uint k = 1; k < 4; k++) {
+        bit = (idx & (1u << k)) != 0u;
+        for (int c = 0; c < (8 >> k); c++)
+            lv[c] = select(lv[2 * c], lv[2 * c + 1], bit);
+    }
+    return lv[0];
+#endif
+}
+
+/* The 16 lanes of b (each 0 or 1) as a 16-bit number, lane j at bit j:
+ * one vpmovd2m where AVX-512DQ exists, else a shift per lane and an OR
+ * tree. */
+uint lanes_to_bits(uint16 b)
+{
+#ifdef __AVX512DQ__
+    return __builtin_ia32_cvtd2mask512(as_int16(b << 31u));
+#else
+    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    b <<= lane;
+    uint8 a = b.lo | b.hi;
+    uint4 c = a.lo | a.hi;
+    uint2 d = c.lo | c.hi;
+    return d.x | d.y;
+#endif
+}
+
+/* The first count lanes of v at o: all 16 with one vector store, fewer at
+ * the end of a chunk of keys. */
+void store_lanes(float16 v, uint count, __global float *o)
+{
+    if (count >= 16) {
+        vstore16(v, 0, o);
+        return;
+    }
+    float tmp[16];
+    vstore16(v, 0, tmp);
+    for (uint r = 0; r < count; r++)
+        o[r] = tmp[r];
 }
 
 /* Sum of the 16 lanes of v (pairwise). */

@@ -351,3 +351,53 @@ __kernel void kvq_format_logits(__global const uint *codes, __global const uint 
 #endif
     out[(size_t)i * n + j] = acc;
 }
+
+#if KVQ_NP > 0
+/* kvq_format_logits for 16 keys per work-item (lanes are keys; the CPU
+ * path, doc/kernels.md §4): the same per-lane sums in the same order, so
+ * the same results, with each code word read once for 16 keys and the
+ * decode (shift, mask or sign extension, convert) one vector operation.
+ * tside is unused (block formats have no tensor-level side words). */
+__kernel void kvq_format_logits_vec(__global const uint *codes, __global const uint *tside,
+                                    const uint words,
+                                    __global const float *qr, const uint j0, const uint n,
+                                    const uint nq, __global float *out)
+{
+    const uint jb = get_global_id(0) * 16, i = get_global_id(1);
+    if (jb >= n || i >= nq)
+        return;
+    __global const float *q = qr + (size_t)i * KVQ_D;
+    uint rows[16];
+    for (uint r = 0; r < 16; r++)
+        rows[r] = (j0 + min(jb + r, n - 1)) * words;
+    float16 acc = 0.0f;
+    for (uint b = 0; b < FMT_BLOCKS; b++) {
+        float16 si = 0.0f;
+        float sq = 0.0f;
+        float av[16], ov[16];
+        for (uint r = 0; r < 16; r++)
+            fmt_affine(codes + rows[r], b, &av[r], &ov[r]);
+        for (uint t = 0; t < KVQ_CB; t++) {
+            uint wv[16];
+            for (uint r = 0; r < 16; r++)
+                wv[r] = codes[rows[r] + b * KVQ_CB + t];
+            const uint16 word = vload16(0, wv);
+#pragma unroll
+            for (uint u = 0; u < 32 / KVQ_CB; u++) {
+                const uint c = b * FMT_BLOCK + t * (32 / KVQ_CB) + u;
+#if defined(KVQ_FMT_Q8_0)
+                const int16 v = as_int16(word << (24u - 8u * u)) >> 24;
+#elif defined(KVQ_FMT_Q4_0)
+                const int16 v = as_int16((word >> (4u * u)) & 15u) - 8;
+#else
+                const int16 v = as_int16((word >> (4u * u)) & 15u);
+#endif
+                si += q[c] * convert_float16(v);
+                sq += q[c];
+            }
+        }
+        acc += vload16(0, av) * si + vload16(0, ov) * sq;
+    }
+    store_lanes(acc, n - jb, out + (size_t)i * n + jb);
+}
+#endif

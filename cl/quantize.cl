@@ -199,26 +199,10 @@ void put16(__global uint *out, stream_writer *w, uint p, uint chunk)
     w->cur |= chunk << (p & 31);
 }
 
-/* The 16 lanes of b (each 0 or 1) as a 16-bit number, lane j at bit j. */
-uint pack_lanes(uint16 b)
-{
-    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    b <<= lane;
-    uint8 a = b.lo | b.hi;
-    uint4 c = a.lo | a.hi;
-    uint2 d = c.lo | c.hi;
-    return d.x | d.y;
-}
-
 /* Lanes of a (bits 0–15) and b (bits 16–31), each 0 or 1, as one word. */
 uint pack_lanes32(uint16 a, uint16 b)
 {
-    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    uint16 x = (a << lane) | (b << (lane + 16u));
-    uint8 y = x.lo | x.hi;
-    uint4 z = y.lo | y.hi;
-    uint2 t = z.lo | z.hi;
-    return t.x | t.y;
+    return lanes_to_bits(a) | lanes_to_bits(b) << 16;
 }
 
 __kernel void kvq_quantize_vec(__global const float *x, const uint count,
@@ -260,6 +244,30 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
      * strictly below u, i.e. ties go to the lower level. C[idx] (for the norm
      * correction and the QJL residual) is a tree of selects on the planes. */
     const int need_cv = norm_correct || eden || m;
+#if KVQ_LB <= 4 && defined(__AVX512F__)
+    /* Up to 16 levels, the same search with the probed threshold and C[idx]
+     * each one table lookup (one vpermps) instead of a tree of selects. */
+    float tp[16], cp[16];
+    for (int c = 0; c < 16; c++) {
+        cp[c] = c < (1 << KVQ_LB) ? centroids[c] : 0.0f;
+        tp[c] = c + 1 < (1 << KVQ_LB) ? thresholds[c] : 0.0f;
+    }
+    const float16 ttab = vload16(0, tp), ctab = vload16(0, cp);
+#pragma unroll
+    for (int i = 0; i < KVQ_NV; i++) {
+        const float16 uc = u[i] * inv;
+        uint16 k16 = 0;
+#pragma unroll
+        for (int j = KVQ_LB - 1; j >= 0; j--) {
+            const int16 gt = isgreater(uc, lut16(ttab, k16 + (uint)((1 << j) - 1)));
+            k16 |= as_uint16(gt) & (uint16)(1u << j);
+        }
+        idx[i] = k16;
+        cv[i] = need_cv ? lut16(ctab, k16) : 0.0f;
+        if (need_cv)
+            acc += eden ? uc * cv[i] : cv[i] * cv[i];
+    }
+#else
     float tt[(1 << KVQ_LB) - 1], ct[1 << KVQ_LB];
     for (int c = 0; c < (1 << KVQ_LB); c++) {
         ct[c] = centroids[c];
@@ -304,6 +312,7 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
         }
     }
 #endif
+#endif
     const float csum = hsum16(acc);      /* ‖C[idx]‖², or ⟨u, C[idx]⟩ with eden */
     float stored = stored_norm(nu, csum, norm_correct, eden, half_side);
 
@@ -322,7 +331,7 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
     for (int k = 0; k < KVQ_LB; k++)
 #pragma unroll
         for (int i = 0; i < KVQ_NV; i++)
-            put16(out, &w, (uint)(k * KVQ_D + 16 * i), pack_lanes((idx[i] >> k) & 1u));
+            put16(out, &w, (uint)(k * KVQ_D + 16 * i), lanes_to_bits((idx[i] >> k) & 1u));
 #endif
 
     /* QJL: residual in the rotated domain, its norm and projection signs */

@@ -30,16 +30,18 @@ __kernel void kvq_rotate_vec(__global float *x, const uint count, __global const
     const uint v = get_global_id(0);
     if (v >= count)
         return;
-    __global float *row = x + (size_t)v * KVQ_D;
+    /* rows are whole multiples of 64 bytes: aligned vector loads and
+     * stores (vstore16 is split into three stores by PoCL) */
+    __global float16 *row = (__global float16 *)(x + (size_t)v * KVQ_D);
     float16 buf[KVQ_NV];
 #pragma unroll
     for (int i = 0; i < KVQ_NV; i++)
-        buf[i] = vload16(i, row);
+        buf[i] = row[i];
     if (inverse)
         vec_rotate_inverse(buf, signs, rounds);
     else
         vec_rotate_forward(buf, signs, rounds);
 #pragma unroll
     for (int i = 0; i < KVQ_NV; i++)
-        vstore16(buf[i] * scale, i, row);
+        row[i] = buf[i] * scale;
 }

@@ -287,6 +287,8 @@ int kvq__dev_logits(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem codes, cl_mem
     kvq_variant variant = kvq__dev_select(ctx, KVQ_OP_LOGITS, kc);
     if (variant == KVQ_VARIANT_FORMAT)
         return kvq__dev_format_logits(ctx, kc, codes, gammas, qr, j0, n, nq, out);
+    if (variant == KVQ_VARIANT_TABLE)
+        return kvq__dev_logits_table(ctx, kc, codes, norms, gammas, qr, sq, j0, n, nq, out);
     int vec = variant == KVQ_VARIANT_VECTOR;
     if (vec) {
         char opts[64];

@@ -189,6 +189,7 @@ int kvq__dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq__dev_codec *d)
                  "-cl-fp32-correctly-rounded-divide-sqrt", kp->dim, kp->code_bits,
                  kp->block_params, name, kp->group, kp->group_axis);
     }
+    d->block_params = kp->block_params;
     d->bits = kp->mse_bits;
     d->m = kp->qjl_m;
     d->qjl_scale = (float)kp->qjl_scale;

@@ -56,6 +56,7 @@ typedef struct kvq__dev_codec {
     float qjl_scale;                /* κ of the QJL estimate κ·γ·⟨S q, z⟩ (kp.qjl_scale) */
     int symmetric;                  /* float centroids satisfy C[L−1−i] = −C[i] exactly */
     int format;                     /* enum kvq_format; 0 for rotation + MSE + QJL codecs */
+    int block_params;               /* a block format's fp16 fields per block (0 otherwise) */
     char format_opts[128];          /* build options of cl/formats.cl for that format */
     size_t words;
     cl_mem thresholds, centroids;   /* floats; NULL without MSE */
@@ -86,12 +87,22 @@ typedef enum kvq__dev_op {
 /* VECTOR: one work-item per vector in float16 registers, no barriers and no
  * local memory (the CPU tuning). GROUP: work-groups sharing local memory, or
  * one work-item per output element (what every device runs). FORMAT: the
- * deployed formats' kernels of cl/formats.cl (quantize, dequantize, logits). */
-typedef enum kvq_variant { KVQ_VARIANT_GROUP, KVQ_VARIANT_VECTOR, KVQ_VARIANT_FORMAT } kvq_variant;
+ * deployed formats' kernels of cl/formats.cl (quantize, dequantize, logits).
+ * TABLE: logits by table lookup (cl/logits.cl), the CPU tuning for up to 4
+ * MSE bits and QJL signs. */
+typedef enum kvq_variant {
+    KVQ_VARIANT_GROUP,
+    KVQ_VARIANT_VECTOR,
+    KVQ_VARIANT_FORMAT,
+    KVQ_VARIANT_TABLE
+} kvq_variant;
 
 /* The variant of op for codec d on ctx, from the context's capabilities and
  * options: the only place a launcher's kernel choice is made. */
 kvq_variant kvq__dev_select(const kvq_ctx *ctx, kvq__dev_op op, const kvq__dev_codec *d);
+/* Whether a deployed format's logits run 16 keys per work-item
+ * (kvq_format_logits_vec, the CPU tuning of the block formats). */
+int kvq__dev_format_logits_vec(const kvq_ctx *ctx, const kvq__dev_codec *d);
 
 /* Whether a rotation that is not dense still runs as a GEMM with its
  * matrix (select.c): the kernels would see no sign rounds. */
@@ -112,6 +123,10 @@ void kvq__dev_attention_last_chunking(size_t *chunk, size_t *chunks_run);
 int kvq__dev_logits(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem codes, cl_mem norms,
                    cl_mem gammas, cl_mem qr, cl_mem sq, size_t j0, size_t n, size_t nq,
                    cl_mem out);
+/* The same by table lookup (cl/logits.cl; kvq__dev_select picked TABLE). */
+int kvq__dev_logits_table(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem codes, cl_mem norms,
+                          cl_mem gammas, cl_mem qr, cl_mem sq, size_t j0, size_t n, size_t nq,
+                          cl_mem out);
 /* Softmax pass 1 (row maxima, sums, top-k) over nq rows of n logits of keys
  * j0 … j0+n−1 (see attention.cl); query i sees the first vis0 + i keys of all
  * (vis0 = every key without a causal mask). */

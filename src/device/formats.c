@@ -42,13 +42,14 @@ int kvq__dev_format_logits(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, 
                           cl_mem qr, size_t j0, size_t n, size_t nq, cl_mem out)
 {
     cl_kernel k;
-    int st;
-    KVQ_TRY(st, kvq__rt_kernel(ctx, "common+formats", d->format_opts, "kvq_format_logits", &k));
+    int st, vec = kvq__dev_format_logits_vec(ctx, d);
+    KVQ_TRY(st, kvq__rt_kernel(ctx, "common+formats", d->format_opts,
+                               vec ? "kvq_format_logits_vec" : "kvq_format_logits", &k));
     cl_uint words = (cl_uint)d->words, uj0 = (cl_uint)j0, un = (cl_uint)n, unq = (cl_uint)nq;
     kvq__arg a[] = {{sizeof codes, &codes}, {sizeof tside, &tside}, {4, &words}, {sizeof qr, &qr},
                    {4, &uj0}, {4, &un}, {4, &unq}, {sizeof out, &out}};
     KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
-    size_t g[2] = {n, nq};
+    size_t g[2] = {vec ? (n + 15) / 16 : n, nq};
     st = kvq__dev_launch(ctx, k, 2, g, NULL);
 cleanup:
     return st;

@@ -33,6 +33,13 @@ int kvq__dev_rotation_as_matrix(int dim)
     return dim < 2;
 }
 
+/* kvq_logits_lut decodes nibbles of whole plane words, 32/d·16 keys to a
+ * vector (so d/32 divides 16), and reads QJL signs in whole words. */
+static int logits_table_fits(const kvq__dev_codec *d)
+{
+    return d->dim % 32 == 0 && 16 % (d->dim / 32) == 0 && d->bits <= 4 && d->m % 32 == 0;
+}
+
 /* kvq_rotate holds the vector in local memory. */
 static size_t rotate_local(const kvq__dev_codec *d)
 {
@@ -75,13 +82,19 @@ kvq_variant kvq__dev_select(const kvq_ctx *ctx, kvq__dev_op op, const kvq__dev_c
     if (!r->vector_fits(d))
         return KVQ_VARIANT_GROUP;
     if (ctx->caps.vector_kernels)
-        return KVQ_VARIANT_VECTOR;
+        return op == KVQ_OP_LOGITS && logits_table_fits(d) ? KVQ_VARIANT_TABLE
+                                                           : KVQ_VARIANT_VECTOR;
     /* a work-group kernel whose buffers exceed local memory cannot run; the
      * vector kernel needs none, so it is slower on a GPU but correct */
     size_t need = r->group_local(d) + r->scratch_per_item;
     if (ctx->caps.local_mem && need > ctx->caps.local_mem)
         return KVQ_VARIANT_VECTOR;
     return KVQ_VARIANT_GROUP;
+}
+
+int kvq__dev_format_logits_vec(const kvq_ctx *ctx, const kvq__dev_codec *d)
+{
+    return ctx->caps.vector_kernels && d->block_params > 0;
 }
 
 size_t kvq__dev_group(kvq_ctx *ctx, cl_kernel k, size_t want)

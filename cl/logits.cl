@@ -1,0 +1,198 @@
+/* logits.cl — compressed-domain logits by table lookup, the CPU path for
+ * up to 4 MSE bits and for QJL signs (doc/kernels.md §2). One work-item
+ * computes 16 keys against every query; the codes are decoded once per key
+ * and reused for a block of KVQ_QB queries held in registers.
+ *
+ * Built with KVQ_D (a multiple of 32 dividing 512), KVQ_LB (MSE bits, 0…4),
+ * KVQ_M (QJL signs, a multiple of 32, or 0) and KVQ_QB (queries per register
+ * block). */
+
+#if !defined(KVQ_LB) || !defined(KVQ_QB) || !defined(KVQ_M)
+#error "KVQ_LB, KVQ_M and KVQ_QB must be defined"
+#endif
+
+#define LUT_NB (KVQ_D / 32)     /* plane words per key and plane (blocks of 32 coordinates) */
+#define LUT_KPV (16 / LUT_NB)   /* keys per MSE vector: lane key·LUT_NB + block */
+#define LUT_STEPS 32            /* coordinates per block: one MSE step each */
+#define LUT_QROW (LUT_STEPS * 16)   /* floats of one query's MSE table */
+
+/* The query tables of kvq_logits_lut, one work-item per (row, query),
+ * queries padded with zero rows of qt to a whole block of KVQ_QB:
+ * rows 0…31 of qt[i] are the MSE steps, row s = 4·t + j holding, in lane
+ * key·LUT_NB + b, the coordinate b·32 + 4·t + j of qr_i (the coordinate
+ * that kvq_logits_lut's nibble j, shifted by 4·t, indexes in that lane);
+ * row g of st[i] (g < m/4) holds, at v, Σ_{b<4} ±sq_i[4g + b] with + where
+ * bit b of v is set (a nibble of sign bits → its partial sum). */
+__kernel void kvq_logits_lut_tables(__global const float *qr, __global const float *sq,
+                                    const uint m, const uint nq, __global float *qt,
+                                    __global float *st)
+{
+    const uint row = get_global_id(0), i = get_global_id(1);
+    if (row < LUT_STEPS) {
+        const uint t = row / 4, j = row % 4;
+        __global float *o = qt + (size_t)i * LUT_QROW + row * 16;
+        for (uint l = 0; l < 16; l++)
+            o[l] = i < nq ? qr[(size_t)i * KVQ_D + (l % LUT_NB) * 32 + 4 * t + j] : 0.0f;
+    } else if (i < nq && row - LUT_STEPS < m / 4) {
+        const uint g = row - LUT_STEPS;
+        __global const float *s = sq + (size_t)i * m + 4 * g;
+        __global float *o = st + ((size_t)i * (m / 4) + g) * 16;
+        for (uint v = 0; v < 16; v++) {
+            float acc = 0.0f;
+            for (uint b = 0; b < 4; b++)
+                acc += ((v >> b) & 1u) ? s[b] : -s[b];
+            o[v] = acc;
+        }
+    }
+}
+
+/* The 16 lanes of a (lane key·LUT_NB + block) summed over the blocks, into
+ * out[0…LUT_KPV). */
+void lut_fold(float16 a, float *out)
+{
+#if LUT_NB == 1
+    vstore16(a, 0, out);
+#elif LUT_NB == 2
+    vstore8(a.even + a.odd, 0, out);
+#elif LUT_NB == 4
+    float8 b = a.even + a.odd;
+    vstore4(b.even + b.odd, 0, out);
+#elif LUT_NB == 8
+    float8 b = a.even + a.odd;
+    float4 c = b.even + b.odd;
+    vstore2(c.even + c.odd, 0, out);
+#else
+    float8 b = a.even + a.odd;
+    float4 c = b.even + b.odd;
+    float2 e = c.even + c.odd;
+    out[0] = e.x + e.y;
+#endif
+}
+
+/* out[i][j] = ν_j ⟨qr_i, C[idx_j]⟩ + qjl_scale · γ_j ⟨sq_i, z_j⟩ for keys
+ * j0 … j0+n−1 (as kvq_logits_codes), 16 keys per work-item, from the
+ * tables of kvq_logits_lut_tables.
+ *
+ * MSE: the LUT_NB words of a plane of LUT_KPV keys fill one uint16 (lane
+ * key·LUT_NB + block). Nibble word j gathers bit k of coordinate 4·t + j
+ * at bit 4·t + k (a rotation and a masked merge per plane), so that
+ * (nib_j >> 4t) mod 16 is that coordinate's code and one table lookup
+ * decodes 16 lanes, reused by KVQ_QB queries (their rows of qt are in the
+ * same permuted order). QJL: lanes are keys; each nibble of sign bits
+ * indexes the query's table of 16 partial sums; with MSE bits too it is
+ * added to the stored MSE part. */
+__kernel void kvq_logits_lut(__global const uint *codes, __global const float *norms,
+                             __global const float *gammas, const uint words,
+                             __global const float *centroids, __global const float *qt,
+                             __global const float *st, const float qjl_scale, const uint j0,
+                             const uint n, const uint nq, __global float *out)
+{
+    const uint jb = get_global_id(0) * 16;
+    if (jb >= n)
+        return;
+#if KVQ_LB > 0
+    float ct[16];
+    for (int c = 0; c < 16; c++)
+        ct[c] = c < (1 << KVQ_LB) ? centroids[c] : 0.0f;
+    const float16 ctab = vload16(0, ct);
+    /* the plane words of the LUT_NB vectors; their nibble words are
+     * rebuilt per block of queries (a few operations against the block's
+     * 512·KVQ_QB FMAs), which keeps registers for the accumulators */
+    uint w[LUT_NB][KVQ_LB * 16];
+    float nu[16];
+#pragma unroll
+    for (int v = 0; v < LUT_NB; v++)
+#pragma unroll
+        for (int r = 0; r < LUT_KPV; r++) {
+            const uint kr = j0 + min(jb + v * LUT_KPV + r, n - 1);
+            nu[v * LUT_KPV + r] = norms[kr];
+#pragma unroll
+            for (int k = 0; k < KVQ_LB; k++)
+#pragma unroll
+                for (int b = 0; b < LUT_NB; b++)
+                    w[v][k * 16 + r * LUT_NB + b] = codes[(size_t)kr * words + k * LUT_NB + b];
+        }
+    const uint cnt = min(16u, n - jb);
+    for (uint i0 = 0; i0 < nq; i0 += KVQ_QB) {
+        /* the tables are padded to whole blocks of queries; rows are
+         * 64-byte aligned, so these are plain vector loads */
+        __global const float16 *qb = (__global const float16 *)(qt + (size_t)i0 * LUT_QROW);
+        float dot[KVQ_QB][16];
+        for (uint v = 0; v < LUT_NB; v++) {
+            float16 acc[KVQ_QB];
+#pragma unroll
+            for (int qi = 0; qi < KVQ_QB; qi++)
+                acc[qi] = 0.0f;
+            /* one nibble word at a time (registers for the accumulators);
+             * the rolled loop over j keeps the schedule FMA-major, where a
+             * fully unrolled one had LLVM decode all 32 steps first and
+             * chain each query's FMAs */
+#pragma unroll 1
+            for (int j = 0; j < 4; j++) {
+                uint16 nb = 0;
+#pragma unroll
+                for (int k = 0; k < KVQ_LB; k++)
+                    nb = bitselect(nb, rotate(vload16(k, w[v]), (uint16)((k - j) & 31)),
+                                   (uint16)(0x11111111u << k));
+#pragma unroll
+                for (int t = 0; t < 8; t++) {
+                    const float16 c = lut16(ctab, nb);
+                    nb >>= 4;
+#pragma unroll
+                    for (int qi = 0; qi < KVQ_QB; qi++)
+                        acc[qi] = fma(qb[qi * LUT_STEPS + 4 * t + j], c, acc[qi]);
+                }
+            }
+#pragma unroll
+            for (int qi = 0; qi < KVQ_QB; qi++)
+                lut_fold(acc[qi], dot[qi] + v * LUT_KPV);
+        }
+        const float16 nu16 = vload16(0, nu);
+#pragma unroll
+        for (int qi = 0; qi < KVQ_QB; qi++) {
+            if (i0 + qi >= nq)
+                break;
+            store_lanes(nu16 * vload16(0, dot[qi]), cnt, out + (size_t)(i0 + qi) * n + jb);
+        }
+    }
+#endif
+#if KVQ_M > 0
+    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const uint16 key = j0 + min(jb + lane, (uint16)(n - 1));
+    const float16 g = qjl_scale * (float16)(gammas[key.s0], gammas[key.s1], gammas[key.s2],
+                                            gammas[key.s3], gammas[key.s4], gammas[key.s5],
+                                            gammas[key.s6], gammas[key.s7], gammas[key.s8],
+                                            gammas[key.s9], gammas[key.sa], gammas[key.sb],
+                                            gammas[key.sc], gammas[key.sd], gammas[key.se],
+                                            gammas[key.sf]);
+    uint zr[KVQ_M / 2];     /* the KVQ_M/32 sign words of 16 keys, word-major */
+    for (uint r = 0; r < 16; r++) {
+        __global const uint *row = codes + (size_t)(j0 + min(jb + r, n - 1)) * words +
+                                   KVQ_LB * LUT_NB;
+#pragma unroll
+        for (int w = 0; w < KVQ_M / 32; w++)
+            zr[w * 16 + r] = row[w];
+    }
+    for (uint i = 0; i < nq; i++) {
+        __global const float *sb = st + (size_t)i * (KVQ_M / 4) * 16;
+        float16 sa = 0.0f;
+#pragma unroll
+        for (int w = 0; w < KVQ_M / 32; w++) {
+            const uint16 z = vload16(w, zr);
+#pragma unroll
+            for (int t = 0; t < 8; t++)
+                sa += lut16(vload16(8 * w + t, sb), z >> (uint)(4 * t));
+        }
+        __global float *o = out + (size_t)i * n + jb;
+        const uint cnt = min(16u, n - jb);
+        float16 l = g * sa;
+#if KVQ_LB > 0
+        float prev[16] = {0};
+        for (uint r = 0; r < cnt; r++)
+            prev[r] = o[r];
+        l += vload16(0, prev);
+#endif
+        store_lanes(l, cnt, o);
+    }
+#endif
+}
