@@ -150,49 +150,89 @@ uint chunk_visible(const uint vis0, const uint i, const uint j0, const uint n)
     return lim <= j0 ? 0u : (uint)min((ulong)n, lim - j0);
 }
 
-/* Pass 1 over one chunk, one work-group per query: row maxima and scaled sums
- * for both log-sum-exps, Σ e^{ℓ−max}·δ for the mean logit error under p, and
- * the chunk's top-k of both rows: stats[q] is a record of KVQ_STATS slots,
- * top_val/top_idx[q] hold KVQ_TOPK_LISTS lists of k (reference, quantized).
- * Only the keys the query sees count (chunk_visible); a chunk it cannot see
- * leaves max −inf, sums 0 and empty lists, which the merge ignores. */
-__kernel void kvq_softmax_pass1(__global const float *lref, __global const float *lq,
-                                const uint n, const uint j0, const uint k, const uint vis0,
+/* Sums count per-work-item accumulators over the work-group in place with
+ * one tree (scratch: local size × count floats): the same additions, in
+ * the same order, as count calls of wg_sum, for log2 of the group size
+ * barriers instead of count times as many. */
+void wg_sum_slots(float *acc, const uint count, __local float *scratch)
+{
+    const uint lid = get_local_id(0), ls = get_local_size(0);
+    for (uint s = 0; s < count; s++)
+        scratch[s * ls + lid] = acc[s];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint h = ls >> 1; h > 0; h >>= 1) {
+        if (lid < h)
+            for (uint s = 0; s < count; s++)
+                scratch[s * ls + lid] += scratch[s * ls + lid + h];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    for (uint s = 0; s < count; s++)
+        acc[s] = scratch[s * ls];
+    barrier(CLK_LOCAL_MEM_FENCE);
+}
+
+/* Pass 1 over one chunk of one logits row per query, one work-group per
+ * query: the row's maximum and scaled sum (for its log-sum-exp), its top-k
+ * candidates, and, for a quantized row l against the trial's reference
+ * lref with probabilities p (with_delta = 1), Σ p·(l − lref); stats[q] is
+ * a record of KVQ_STATS slots, top_val/top_idx[q] a list of k. Only the
+ * keys the query sees count (chunk_visible); a chunk it cannot see leaves
+ * max −inf, sums 0 and an empty list, which the merge ignores. sv holds
+ * two floats per work-item. */
+__kernel void kvq_softmax_pass1(__global const float *l, __global const float *lref,
+                                __global const float *p, const uint with_delta, const uint n,
+                                const uint j0, const uint k, const uint vis0,
                                 __global float *stats, __global float *top_val,
                                 __global uint *top_idx, __local float *sv, __local float *lv,
                                 __local uint *li)
 {
     const uint i = get_group_id(0), lid = get_local_id(0), ls = get_local_size(0);
-    __global const float *a = lref + (size_t)i * n, *b = lq + (size_t)i * n;
+    const size_t row = (size_t)i * n;
+    __global const float *b = l + row;
     const uint nv = chunk_visible(vis0, i, j0, n);
-    float ma = -INFINITY, mb = -INFINITY;
-    for (uint j = lid; j < nv; j += ls) {
-        ma = fmax(ma, a[j]);
+    float mb = -INFINITY;
+    for (uint j = lid; j < nv; j += ls)
         mb = fmax(mb, b[j]);
-    }
-    ma = wg_max(ma, sv);
     mb = wg_max(mb, sv);
-    float sa = 0.0f, sb = 0.0f, t = 0.0f;
+    float acc[2] = {0.0f, 0.0f};
     for (uint j = lid; j < nv; j += ls) {
-        float ea = exp(a[j] - ma);
-        sa += ea;
-        sb += exp(b[j] - mb);
-        t += ea * (b[j] - a[j]);
+        acc[0] += exp(b[j] - mb);
+        if (with_delta)
+            acc[1] += p[row + j] * (b[j] - lref[row + j]);
     }
-    sa = wg_sum(sa, sv);
-    sb = wg_sum(sb, sv);
-    t = wg_sum(t, sv);
+    wg_sum_slots(acc, 2, sv);
     if (lid == 0) {
         __global float *s = stats + (size_t)i * KVQ_STATS;
-        s[KVQ_STAT_REF_MAX] = ma;
-        s[KVQ_STAT_REF_SUM] = sa;
-        s[KVQ_STAT_QUANT_MAX] = mb;
-        s[KVQ_STAT_QUANT_SUM] = sb;
-        s[KVQ_STAT_DELTA_SUM] = t;
+        s[KVQ_STAT_MAX] = mb;
+        s[KVQ_STAT_SUM] = acc[0];
+        s[KVQ_STAT_P_DELTA] = acc[1];
     }
-    const size_t top = (size_t)i * KVQ_TOPK_LISTS * k;
-    wg_topk(a, nv, j0, k, lv, li, top_val + top, top_idx + top);
-    wg_topk(b, nv, j0, k, lv, li, top_val + top + k, top_idx + top + k);
+    wg_topk(b, nv, j0, k, lv, li, top_val + (size_t)i * k, top_idx + (size_t)i * k);
+}
+
+/* The reference probabilities of one chunk, one work-group per query, from
+ * the query's log-sum-exp lse[q]: p = e^{ℓ − lse} on the keys the query
+ * sees, 0 on the others, and the chunk's share −Σ p·(ℓ − lse) of H(p) in
+ * ent[q]. Made once per trial; every scheme of the trial reads p. */
+__kernel void kvq_softmax_probs(__global const float *l, const uint n, const uint j0,
+                                const uint vis0, __global const float *lse,
+                                __global float *p_out, __global float *ent, __local float *sv)
+{
+    const uint i = get_group_id(0), lid = get_local_id(0), ls = get_local_size(0);
+    const size_t row = (size_t)i * n;
+    const uint nv = chunk_visible(vis0, i, j0, n);
+    const float c = lse[i];
+    float h = 0.0f;
+    for (uint j = nv + lid; j < n; j += ls)
+        p_out[row + j] = 0.0f;
+    for (uint j = lid; j < nv; j += ls) {
+        float la = l[row + j] - c, p = exp(la);
+        h -= p * la;
+        p_out[row + j] = p;
+    }
+    h = wg_sum(h, sv);
+    if (lid == 0)
+        ent[i] = h;
 }
 
 /* expm1(x) − x without cancellation for small |x|. */
@@ -217,30 +257,31 @@ float js_term(float p, float q, float y)
     return r;
 }
 
-/* Pass 2 over one chunk, one work-group per query, given per-query constants
- * (a record of KVQ_CONSTS slots): the KVQ_ACCS sums of layout.h's
- * KVQ_ACC_SLOTS. Writes p and p̃ of the chunk for the output products:
- * 0 for the keys the query does not see (chunk_visible), which add nothing. */
+/* Pass 2 over one chunk, one work-group per query, given the trial's
+ * reference logits and probabilities p and per-query constants (a record
+ * of KVQ_CONSTS slots): the KVQ_ACCS sums of layout.h's KVQ_ACC_SLOTS.
+ * Writes p̃ of the chunk for the output product: 0 for the keys the query
+ * does not see (chunk_visible), which add nothing. sv holds KVQ_ACCS
+ * floats per work-item. */
 __kernel void kvq_softmax_pass2(__global const float *lref, __global const float *lq,
-                                const uint n, const uint j0, const uint vis0,
-                                __global const float *consts,
-                                __global float *sums, __global float *p_out,
-                                __global float *pq_out, __local float *sv)
+                                __global const float *p_ref, const uint n, const uint j0,
+                                const uint vis0, __global const float *consts,
+                                __global float *sums, __global float *pq_out,
+                                __local float *sv)
 {
     const uint i = get_group_id(0), lid = get_local_id(0), ls = get_local_size(0);
-    __global const float *a = lref + (size_t)i * n, *b = lq + (size_t)i * n;
+    const size_t row = (size_t)i * n;
+    __global const float *a = lref + row, *b = lq + row, *pr = p_ref + row;
     const uint nv = chunk_visible(vis0, i, j0, n);
     __global const float *c = consts + (size_t)i * KVQ_CONSTS;
     const float lse_a = c[KVQ_CONST_LSE_REF], lse_b = c[KVQ_CONST_LSE_QUANT];
     const float mu = c[KVQ_CONST_MU], g_est = c[KVQ_CONST_G_EST];
     float acc[KVQ_ACCS] = {0};
-    for (uint j = nv + lid; j < n; j += ls) {
-        p_out[(size_t)i * n + j] = 0.0f;
-        pq_out[(size_t)i * n + j] = 0.0f;
-    }
+    for (uint j = nv + lid; j < n; j += ls)
+        pq_out[row + j] = 0.0f;
     for (uint j = lid; j < nv; j += ls) {
         float la = a[j] - lse_a, lb = b[j] - lse_b;
-        float p = exp(la), pq = exp(lb);
+        float p = pr[j], pq = exp(lb);
         float delta = b[j] - a[j], x = delta - mu;
         if (p > 0.0f) {
             float em = expm1(x);
@@ -254,19 +295,16 @@ __kernel void kvq_softmax_pass2(__global const float *lref, __global const float
             acc[KVQ_ACC_JS2] += pq * M_LN2_F;
             acc[KVQ_ACC_TV2] += pq;
         }
-        acc[KVQ_ACC_ENT_REF] -= p * la;
         acc[KVQ_ACC_ENT_QUANT] -= pq * lb;
         acc[KVQ_ACC_DELTA_SQ] += delta * delta;
         acc[KVQ_ACC_DELTA] += delta;
         acc[KVQ_ACC_KL_REV_DIRECT] += pq * (lb - la);
-        p_out[(size_t)i * n + j] = p;
-        pq_out[(size_t)i * n + j] = pq;
+        pq_out[row + j] = pq;
     }
-    for (uint s = 0; s < KVQ_ACCS; s++) {
-        float tot = wg_sum(acc[s], sv);
-        if (lid == 0)
-            sums[(size_t)i * KVQ_ACCS + s] = tot;
-    }
+    wg_sum_slots(acc, KVQ_ACCS, sv);
+    if (lid == 0)
+        for (uint s = 0; s < KVQ_ACCS; s++)
+            sums[(size_t)i * KVQ_ACCS + s] = acc[s];
 }
 
 /* o_rot[i][c] += Σ_j p̃[i][j] · ν_j · C[idx_jc] over the chunk's keys. */

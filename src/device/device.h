@@ -4,6 +4,7 @@
 
 #include "runtime/runtime.h"
 #include "core/core.h"
+#include "device/backend.h"
 
 /* A device buffer from the pool filled with bytes of host data (src may be NULL). */
 int kvq__dev_upload(kvq_ctx *ctx, const void *src, size_t bytes, cl_mem *out);
@@ -98,17 +99,67 @@ void kvq__dev_attention_last_chunking(size_t *chunk, size_t *chunks_run);
 int kvq__dev_logits(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem codes, cl_mem norms,
                    cl_mem gammas, cl_mem qr, cl_mem sq, size_t j0, size_t n, size_t nq,
                    cl_mem out);
-/* Softmax pass 1 (row maxima, sums, top-k) over nq rows of n logits of keys
- * j0 … j0+n−1 (see attention.cl); query i sees the first vis0 + i keys of all
- * (vis0 = every key without a causal mask). */
-int kvq__dev_softmax_pass1(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t j0,
+/* The logits rows pass 1 reads: a row l of each query and, for quantized
+ * logits, the trial's reference rows lref and probabilities p (both NULL
+ * for the reference row itself). */
+typedef struct kvq__dev_rows {
+    cl_mem l, lref, p;
+} kvq__dev_rows;
+/* Softmax pass 1 (row maximum and sum, Σ p·δ, top-k) over nq rows of n
+ * logits of keys j0 … j0+n−1 (see attention.cl); query i sees the first
+ * vis0 + i keys of all (vis0 = every key without a causal mask). */
+int kvq__dev_softmax_pass1(kvq_ctx *ctx, int dim, const kvq__dev_rows *rows, size_t n, size_t j0,
                           size_t vis0, size_t k, size_t nq, cl_mem stats, cl_mem topv,
                           cl_mem topi);
-/* Softmax pass 2 (divergence sums, p and p̃) over nq rows given per-query
- * constants; j0 and vis0 as for pass 1. */
-int kvq__dev_softmax_pass2(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t j0,
-                          size_t vis0, size_t nq, cl_mem consts, cl_mem sums, cl_mem p,
-                          cl_mem pq);
+/* Softmax pass 2 (divergence sums and p̃) over nq rows given the trial's
+ * reference rows and probabilities and per-query constants; j0 and vis0
+ * as for pass 1. */
+int kvq__dev_softmax_pass2(kvq_ctx *ctx, int dim, const kvq__dev_rows *rows, size_t n, size_t j0,
+                          size_t vis0, size_t nq, cl_mem consts, cl_mem sums, cl_mem pq);
+
+/* Pass-1 results of m queries over the chunks of a row: the device records
+ * of one chunk and the host copies of all of them (records of KVQ_STATS
+ * floats, lists of k candidates). */
+typedef struct kvq__chunk_stats {
+    cl_mem stats, topv, topi;
+    float *h_stats, *h_topv;
+    cl_uint *h_topi;
+} kvq__chunk_stats;
+int kvq__chunk_stats_alloc(kvq_ctx *ctx, size_t m, size_t k, size_t nchunks, kvq__chunk_stats *s);
+void kvq__chunk_stats_free(kvq_ctx *ctx, kvq__chunk_stats *s);
+/* Pass 1 on chunk c (keys j0 … j0+n−1) and the download of its results. */
+int kvq__dev_chunk_stats(kvq_ctx *ctx, int dim, const kvq__dev_rows *rows, size_t c, size_t j0,
+                        size_t n, size_t vis0, size_t k, size_t m, kvq__chunk_stats *s);
+/* Query i's log-sum-exp merged over the chunks in double (and its maximum
+ * logit in *max_out unless NULL). */
+double kvq__chunk_stats_lse(const kvq__chunk_stats *s, size_t nchunks, size_t m, size_t i,
+                            double *max_out);
+/* Query i's top-k keys over the chunks' candidates into sel (value
+ * descending, then index ascending, as the host ranks them); returns how many. */
+size_t kvq__chunk_stats_topk(const kvq__chunk_stats *s, size_t nchunks, size_t m, size_t k,
+                             size_t i, cl_uint *sel);
+/* Keys per chunk for m queries of n keys: $KVQ_CHUNK_KEYS, else as many as
+ * one allocation of m rows holds. */
+size_t kvq__dev_chunk_keys(const kvq_ctx *ctx, size_t m, size_t n);
+
+/* The trial reference (doc/metrics.md §4.2): what attention computes
+ * without the codecs, made once per trial and read by every scheme of it:
+ * q, K and V on the device, the float32 reference logits and probabilities
+ * p of each key chunk, and per query the log-sum-exp, top-k, p_max,
+ * entropy and reference output P·V. */
+struct kvq__trial {
+    kvq_attention_job job;        /* the tensors and sizes (codec fields unused) */
+    size_t m, n, d, k, chunk, nchunks;
+    size_t vis0;                  /* keys query 0 sees; query i sees vis0 + i (capped at n) */
+    float scale;
+    cl_mem q, kx, vx, lse;
+    cl_mem *lref, *p;             /* per chunk: m × chunk floats */
+    double *lse_h, *p_max, *entropy;
+    cl_uint *top;                 /* query i's ntop[i] reference top-k keys at i·k */
+    size_t *ntop;
+    float *oref;                  /* m × d, on the host */
+};
+
 /* Rotated-domain MSE reconstruction out[v] = ν_v·C[idx_v] (count × dim). */
 int kvq__dev_recon_rot(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem norms,
                       size_t count, cl_mem out);
@@ -140,6 +191,9 @@ int kvq__cl_dequantize(kvq_ctx *ctx, const struct kvq_codec *c, const struct kvq
                       float *xhat);
 int kvq__cl_rotate(kvq_ctx *ctx, const struct kvq_rotation *r, float *x, size_t count,
                   int inverse);
-int kvq__cl_attention(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out);
+int kvq__cl_attention(kvq_ctx *ctx, kvq__trial *t, const kvq_attention_job *job,
+                     kvq_attention_out *out);
+int kvq__cl_trial_open(kvq_ctx *ctx, const kvq_attention_job *job, kvq__trial **out);
+void kvq__cl_trial_close(kvq_ctx *ctx, kvq__trial *t);
 
 #endif

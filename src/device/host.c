@@ -57,14 +57,29 @@ static int host_rotate(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t cou
     return KVQ_OK;
 }
 
-static int host_attention(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out)
+/* The double-precision reference recomputes everything per scheme: it
+ * makes no trial reference. */
+static int host_attention(kvq_ctx *ctx, kvq__trial *t, const kvq_attention_job *job,
+                          kvq_attention_out *out)
 {
-    (void)ctx;
+    (void)ctx, (void)t;
     return kvq__reference_attention(job, out);
+}
+
+static int host_trial_open(kvq_ctx *ctx, const kvq_attention_job *job, kvq__trial **out)
+{
+    (void)ctx, (void)job;
+    *out = NULL;
+    return KVQ_OK;
+}
+
+static void host_trial_close(kvq_ctx *ctx, kvq__trial *t)
+{
+    (void)ctx, (void)t;
 }
 
 const kvq__backend kvq__backend_host = {
     .name = "host", .open = host_open, .close = host_close, .try_build = host_try_build,
     .quantize = host_quantize, .dequantize = host_dequantize, .rotate = host_rotate,
-    .attention = host_attention,
+    .attention = host_attention, .trial_open = host_trial_open, .trial_close = host_trial_close,
 };
