@@ -201,7 +201,7 @@ static int export_logits(run *r, size_t c, size_t j0, size_t n)
 /* The rows of chunk c: the quantized logits against the trial's reference. */
 static kvq__dev_rows chunk_rows(const run *r, size_t c)
 {
-    return (kvq__dev_rows){.l = r->lq, .lref = r->t->lref[c], .p = r->t->p[c]};
+    return (kvq__dev_rows){.l = r->lq, .lref = r->t->lref[c], .p = r->t->p[c], .e = r->pq};
 }
 
 /* The quantized log-sum-exp of query i and μ = E_p[δ], merged in double. */
@@ -242,6 +242,7 @@ static int upload_consts(run *r)
         ci[KVQ_CONST_LSE_QUANT] = (float)lb;
         ci[KVQ_CONST_MU] = (float)mu;
         ci[KVQ_CONST_G_EST] = (float)expm1(lb - la - mu);
+        ci[KVQ_CONST_LOG1P_G] = (float)(lb - la - mu);
         topk_agreement(r, i, &r->out->queries[i]);
     }
     cl_int cs = clEnqueueWriteBuffer(r->ctx->queue, r->consts, CL_TRUE, 0,
@@ -251,20 +252,20 @@ static int upload_consts(run *r)
 }
 
 int kvq__dev_softmax_pass2(kvq_ctx *ctx, int dim, const kvq__dev_rows *rows, size_t n, size_t j0,
-                          size_t vis0, size_t nq, cl_mem consts, cl_mem sums, cl_mem pq)
+                          size_t vis0, size_t nq, cl_mem stats, cl_mem consts, cl_mem sums)
 {
     cl_kernel k;
     int st;
     cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, uv = (cl_uint)vis0;
     KVQ_TRY(st, kvq__dev_kernel(ctx, "attention", dim, "kvq_softmax_pass2", &k));
     size_t item = KVQ_ACCS * sizeof(float);
-    size_t ls = kvq__dev_group_local(ctx, k, 256, 0, item), g = ls * nq;
+    size_t ls = kvq__dev_group_local(ctx, k, kvq__dev_row_group(ctx), 0, item), g = ls * nq;
     if (!ls)
         return kvq__dev_no_local(ctx, "kvq_softmax_pass2", item);
     kvq__arg a[] = {{sizeof(cl_mem), &rows->lref}, {sizeof(cl_mem), &rows->l},
-                   {sizeof(cl_mem), &rows->p}, {4, &un}, {4, &uj0}, {4, &uv},
-                   {sizeof(cl_mem), &consts}, {sizeof(cl_mem), &sums}, {sizeof(cl_mem), &pq},
-                   {ls * item, NULL}};
+                   {sizeof(cl_mem), &rows->p}, {sizeof(cl_mem), &rows->e},
+                   {sizeof(cl_mem), &stats}, {4, &un}, {4, &uj0}, {4, &uv},
+                   {sizeof(cl_mem), &consts}, {sizeof(cl_mem), &sums}, {ls * item, NULL}};
     KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
     st = kvq__dev_launch(ctx, k, 1, &g, &ls);
 cleanup:
@@ -279,17 +280,17 @@ static int pass2(run *r, size_t c, size_t j0, size_t n)
     cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, nq = (cl_uint)r->m;
     kvq__dev_rows rows = chunk_rows(r, c);
     KVQ_TRY(st, kvq__dev_softmax_pass2(r->ctx, (int)r->d, &rows, n, j0, r->t->vis0, r->m,
-                                      r->consts, r->sums, r->pq));
+                                      r->cs.stats, r->consts, r->sums));
     KVQ_TRY(st, kvq__dev_download(r->ctx, r->sums, 0, r->h_sums + c * r->m * KVQ_ACCS,
                                  r->m * KVQ_ACCS * 4));
     if (value_gemm(r)) {
         if (r->vrot)
-            KVQ_TRY(st, kvq__blas_sgemm_at(r->ctx, 0, 0, r->m, r->d, n, 1.0f, r->pq, 0, n, r->vrot,
-                                          j0 * r->d, r->d, 1.0f, r->orot, 0, r->d));
+            KVQ_TRY(st, kvq__blas_sgemm_out_at(r->ctx, 0, 0, r->m, r->d, n, 1.0f, r->pq, 0, n,
+                                              r->vrot, j0 * r->d, r->d, 1.0f, r->orot, 0, r->d));
         if (r->vc.m)
-            st = kvq__blas_sgemm_at(r->ctx, 0, 0, r->m, (size_t)r->vc.m, n, 1.0f, r->pq, 0, n,
-                                   r->vz, j0 * (size_t)r->vc.m, (size_t)r->vc.m, 1.0f, r->acc, 0,
-                                   (size_t)r->vc.m);
+            st = kvq__blas_sgemm_out_at(r->ctx, 0, 0, r->m, (size_t)r->vc.m, n, 1.0f, r->pq, 0,
+                                       n, r->vz, j0 * (size_t)r->vc.m, (size_t)r->vc.m, 1.0f,
+                                       r->acc, 0, (size_t)r->vc.m);
         goto cleanup;
     }
     cl_uint bits = (cl_uint)r->vc.bits, words = (cl_uint)r->vc.words, m = (cl_uint)r->vc.m;
@@ -322,9 +323,9 @@ static int finish_outputs(run *r)
     int st;
     KVQ_TRY(st, kvq__dev_rotate(r->ctx, &r->vc, r->orot, r->m, 1, 1.0f));
     if (r->vc.m)
-        st = kvq__blas_sgemm(r->ctx, 0, 0, r->m, r->d, (size_t)r->vc.m,
-                            (float)(sqrt(M_PI / 2.0) / r->vc.m), r->acc, (size_t)r->vc.m,
-                            r->vc.s, r->d, 1.0f, r->orot, r->d);
+        st = kvq__blas_sgemm_out_at(r->ctx, 0, 0, r->m, r->d, (size_t)r->vc.m,
+                                   (float)(sqrt(M_PI / 2.0) / r->vc.m), r->acc, 0,
+                                   (size_t)r->vc.m, r->vc.s, 0, r->d, 1.0f, r->orot, 0, r->d);
 cleanup:
     return st;
 }
@@ -473,8 +474,13 @@ static int device_run(run *r)
     KVQ_TRY(st, upload_consts(r));
     for (size_t c = 0; c < r->nchunks; c++) {
         size_t j0 = c * r->chunk, n = r->n - j0 < r->chunk ? r->n - j0 : r->chunk;
-        if (r->nchunks > 1)
+        kvq__dev_rows rows = chunk_rows(r, c);
+        /* over several chunks, the chunk's logits and pass-1 rows again */
+        if (r->nchunks > 1) {
             KVQ_TRY(st, chunk_logits(r, j0, n));
+            KVQ_TRY(st, kvq__dev_softmax_pass1(r->ctx, (int)r->d, &rows, n, j0, r->t->vis0, r->k,
+                                              r->m, r->cs.stats, r->cs.topv, r->cs.topi));
+        }
         KVQ_TRY(st, pass2(r, c, j0, n));
     }
     KVQ_TRY(st, finish_outputs(r));

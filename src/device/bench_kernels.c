@@ -123,7 +123,7 @@ static int setup(kvq_ctx *ctx, bench_state *s)
         for (size_t i = 0; i < mq; i++) {   /* lse of n standard normal logits ≈ ln n + ½ */
             float *ci = consts + KVQ_CONSTS * i;
             ci[KVQ_CONST_LSE_REF] = ci[KVQ_CONST_LSE_QUANT] = (float)(log((double)n) + 0.5);
-            ci[KVQ_CONST_MU] = ci[KVQ_CONST_G_EST] = 0.0f;
+            ci[KVQ_CONST_MU] = ci[KVQ_CONST_G_EST] = ci[KVQ_CONST_LOG1P_G] = 0.0f;
         }
         st = kvq__dev_upload(ctx, consts, mq * KVQ_CONSTS * sizeof *consts, &s->e);
         free(consts);
@@ -190,10 +190,10 @@ static int enqueue(kvq_ctx *ctx, bench_state *s)
         st = kvq__blas_sgemm(ctx, 0, 1, mq, n, d, 1.0f, s->b, d, s->a, d, 0.0f, s->c, n);
         break;
     case KVQ_BENCH_SOFTMAX: {   /* one scheme's share: the trial reference is made once per trial */
-        kvq__dev_rows rows = {.l = s->b, .lref = s->a, .p = s->g};
+        kvq__dev_rows rows = {.l = s->b, .lref = s->a, .p = s->g, .e = s->c2};
         KVQ_TRY(st, kvq__dev_softmax_pass1(ctx, w->dim, &rows, n, 0, n, KVQ_TOPK_MAX, mq, s->c,
                                           s->d, s->d));
-        st = kvq__dev_softmax_pass2(ctx, w->dim, &rows, n, 0, n, mq, s->e, s->f, s->c2);
+        st = kvq__dev_softmax_pass2(ctx, w->dim, &rows, n, 0, n, mq, s->c, s->e, s->f);
     }
         break;
     default:

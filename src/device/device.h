@@ -99,23 +99,38 @@ void kvq__dev_attention_last_chunking(size_t *chunk, size_t *chunks_run);
 int kvq__dev_logits(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem codes, cl_mem norms,
                    cl_mem gammas, cl_mem qr, cl_mem sq, size_t j0, size_t n, size_t nq,
                    cl_mem out);
-/* The logits rows pass 1 reads: a row l of each query and, for quantized
- * logits, the trial's reference rows lref and probabilities p (both NULL
- * for the reference row itself). */
+/* The logits rows of the softmax passes: a row l of each query and, for
+ * quantized logits, the trial's reference rows lref and probabilities p
+ * (both NULL for the reference row itself); pass 1 writes e^{l − max} to
+ * e, which pass 2 turns into p̃ in place. */
 typedef struct kvq__dev_rows {
-    cl_mem l, lref, p;
+    cl_mem l, lref, p, e;
 } kvq__dev_rows;
-/* Softmax pass 1 (row maximum and sum, Σ p·δ, top-k) over nq rows of n
+/* Softmax pass 1 (row maximum and sum, Σ p·δ, top-k, e) over nq rows of n
  * logits of keys j0 … j0+n−1 (see attention.cl); query i sees the first
  * vis0 + i keys of all (vis0 = every key without a causal mask). */
 int kvq__dev_softmax_pass1(kvq_ctx *ctx, int dim, const kvq__dev_rows *rows, size_t n, size_t j0,
                           size_t vis0, size_t k, size_t nq, cl_mem stats, cl_mem topv,
                           cl_mem topi);
-/* Softmax pass 2 (divergence sums and p̃) over nq rows given the trial's
- * reference rows and probabilities and per-query constants; j0 and vis0
- * as for pass 1. */
+/* Softmax pass 2 (divergence sums, p̃ into rows->e) over nq rows given the
+ * trial's reference rows and probabilities, pass 1's e and stats of the
+ * same chunk and per-query constants; j0 and vis0 as for pass 1. */
 int kvq__dev_softmax_pass2(kvq_ctx *ctx, int dim, const kvq__dev_rows *rows, size_t n, size_t j0,
-                          size_t vis0, size_t nq, cl_mem consts, cl_mem sums, cl_mem pq);
+                          size_t vis0, size_t nq, cl_mem stats, cl_mem consts, cl_mem sums);
+/* The same for the attention outputs (P·V, P̃·V̂, A·S): on the host CBLAS
+ * where kvq__dev_host_blas says so. The logits stay with CLBlast, whose
+ * rounding every result so far was made with: the logit bias, a mean of δ
+ * near 0, moves by more than 1e-4 relative with another summation order,
+ * the outputs' errors by less than 1e-5 (doc/metrics.md §4.2). */
+int kvq__blas_sgemm_out_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                          float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b,
+                          size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
+                          size_t ldc);
+/* Whether the output GEMMs of ctx run on the host CBLAS (built with one, and a CPU
+ * device whose buffers are host memory) instead of CLBlast. */
+int kvq__dev_host_blas(const kvq_ctx *ctx);
+/* Work-items per query of the softmax kernels (one work-group per query). */
+size_t kvq__dev_row_group(const kvq_ctx *ctx);
 
 /* Pass-1 results of m queries over the chunks of a row: the device records
  * of one chunk and the host copies of all of them (records of KVQ_STATS
@@ -153,6 +168,7 @@ struct kvq__trial {
     size_t vis0;                  /* keys query 0 sees; query i sees vis0 + i (capped at n) */
     float scale;
     cl_mem q, kx, vx, lse;
+    cl_mem kt;                    /* Kᵀ, d × n: the reference logits' operand */
     cl_mem *lref, *p;             /* per chunk: m × chunk floats */
     double *lse_h, *p_max, *entropy;
     cl_uint *top;                 /* query i's ntop[i] reference top-k keys at i·k */

@@ -27,7 +27,8 @@
     X(LSE_REF)      /* log Σ e^ℓ */                                           \
     X(LSE_QUANT)    /* log Σ e^ℓ̃ */                                           \
     X(MU)           /* E_p[δ] */                                              \
-    X(G_EST)        /* expm1(lse_quant − lse_ref − μ) */
+    X(G_EST)        /* expm1(lse_quant − lse_ref − μ) */                      \
+    X(LOG1P_G)      /* lse_quant − lse_ref − μ = log1p(G_EST) */
 
 /* Pass-2 accumulators, one record per query and chunk (kvq_softmax_pass2),
  * with x = δ − μ and y = p̃/p − 1. */

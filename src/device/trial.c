@@ -30,7 +30,7 @@ int kvq__dev_softmax_pass1(kvq_ctx *ctx, int dim, const kvq__dev_rows *rows, siz
     KVQ_TRY(st, kvq__dev_kernel(ctx, "attention", dim, "kvq_softmax_pass1", &kern));
     /* per work-item: two reduction floats and a k-entry list of values and indices */
     size_t item = 2 * sizeof(float) + k * (sizeof(float) + sizeof(cl_uint));
-    size_t ls = kvq__dev_group_local(ctx, kern, 256, 0, item);
+    size_t ls = kvq__dev_group_local(ctx, kern, kvq__dev_row_group(ctx), 0, item);
     if (!ls)
         return kvq__dev_no_local(ctx, "kvq_softmax_pass1", item);
     cl_uint un = (cl_uint)n, uj0 = (cl_uint)j0, kk = (cl_uint)k, uv = (cl_uint)vis0;
@@ -39,7 +39,7 @@ int kvq__dev_softmax_pass1(kvq_ctx *ctx, int dim, const kvq__dev_rows *rows, siz
     kvq__arg a[] = {{sizeof(cl_mem), &rows->l}, {sizeof(cl_mem), &lref}, {sizeof(cl_mem), &p},
                    {4, &delta}, {4, &un}, {4, &uj0}, {4, &kk}, {4, &uv},
                    {sizeof(cl_mem), &stats}, {sizeof(cl_mem), &topv}, {sizeof(cl_mem), &topi},
-                   {ls * 2 * 4, NULL}, {ls * k * 4, NULL}, {ls * k * 4, NULL}};
+                   {sizeof(cl_mem), &rows->e}, {ls * 2 * 4, NULL}, {ls * k * 4, NULL}, {ls * k * 4, NULL}};
     KVQ_TRY(st, kvq__dev_args(kern, a, sizeof a / sizeof a[0]));
     size_t g = ls * nq;
     st = kvq__dev_launch(ctx, kern, 1, &g, &ls);
@@ -144,9 +144,11 @@ static int reference_logits(kvq_ctx *ctx, kvq__trial *t, kvq__chunk_stats *s)
         size_t j0 = c * t->chunk, n = t->n - j0 < t->chunk ? t->n - j0 : t->chunk;
         KVQ_TRY(st, kvq__pool_acquire(ctx, t->m * t->chunk * 4, &t->lref[c]));
         KVQ_TRY(st, kvq__pool_acquire(ctx, t->m * t->chunk * 4, &t->p[c]));
-        KVQ_TRY(st, kvq__blas_sgemm_at(ctx, 0, 1, t->m, n, t->d, t->scale, t->q, 0, t->d, t->kx,
-                                      j0 * t->d, t->d, 0.0f, t->lref[c], 0, n));
-        kvq__dev_rows rows = {.l = t->lref[c]};
+        /* Q·(Kᵀ)[:, j0 …]: CLBlast's NN kernel gives the TN kernel's sums (every
+         * result so far) at 0.4 → 8 GFLOP/s on a CPU (doc/metrics.md §4.2) */
+        KVQ_TRY(st, kvq__blas_sgemm_at(ctx, 0, 0, t->m, n, t->d, t->scale, t->q, 0, t->d, t->kt,
+                                      j0, t->n, 0.0f, t->lref[c], 0, n));
+        kvq__dev_rows rows = {.l = t->lref[c], .e = t->p[c]};   /* p is made later */
         st = kvq__dev_chunk_stats(ctx, (int)t->d, &rows, c, j0, n, t->vis0, t->k, t->m, s);
     }
     for (size_t i = 0; i < t->m && !st; i++) {
@@ -175,7 +177,8 @@ static int reference_probs(kvq_ctx *ctx, kvq__trial *t)
     KVQ_TRY(st, kvq__pool_acquire(ctx, t->m * t->d * 4, &oref));
     KVQ_TRY(st, kvq__dev_zero(ctx, oref, t->m * t->d * 4));
     KVQ_TRY(st, kvq__dev_kernel(ctx, "attention", (int)t->d, "kvq_softmax_probs", &k));
-    size_t ls = kvq__dev_group_local(ctx, k, 256, 0, sizeof(float)), g = ls * t->m;
+    size_t ls = kvq__dev_group_local(ctx, k, kvq__dev_row_group(ctx), 0, sizeof(float));
+    size_t g = ls * t->m;
     if (!ls) {
         st = kvq__dev_no_local(ctx, "kvq_softmax_probs", sizeof(float));
         goto cleanup;
@@ -192,8 +195,8 @@ static int reference_probs(kvq_ctx *ctx, kvq__trial *t)
         for (size_t i = 0; i < t->m; i++)
             t->entropy[i] += h[i];
         /* o += P · V[j0 … j0+n) */
-        KVQ_TRY(st, kvq__blas_sgemm_at(ctx, 0, 0, t->m, t->d, n, 1.0f, t->p[c], 0, n, t->vx,
-                                      j0 * t->d, t->d, 1.0f, oref, 0, t->d));
+        KVQ_TRY(st, kvq__blas_sgemm_out_at(ctx, 0, 0, t->m, t->d, n, 1.0f, t->p[c], 0, n, t->vx,
+                                          j0 * t->d, t->d, 1.0f, oref, 0, t->d));
     }
     st = kvq__dev_download(ctx, oref, 0, t->oref, t->m * t->d * 4);
 cleanup:
@@ -233,7 +236,15 @@ static int trial_alloc(kvq_ctx *ctx, const kvq_attention_job *job, kvq__trial *t
         return KVQ_ERR_NOMEM;
     KVQ_TRY(st, kvq__dev_upload(ctx, job->q, md * 4, &t->q));
     KVQ_TRY(st, kvq__dev_upload(ctx, job->k, nd * 4, &t->kx));
-    st = kvq__dev_upload(ctx, job->v, nd * 4, &t->vx);
+    KVQ_TRY(st, kvq__dev_upload(ctx, job->v, nd * 4, &t->vx));
+    float *kt = malloc(nd * sizeof *kt);
+    if (!kt)
+        return KVQ_ERR_NOMEM;
+    for (size_t j = 0; j < t->n; j++)
+        for (size_t c = 0; c < t->d; c++)
+            kt[c * t->n + j] = job->k[j * t->d + c];
+    st = kvq__dev_upload(ctx, kt, nd * 4, &t->kt);
+    free(kt);
 cleanup:
     return st;
 }
@@ -248,6 +259,7 @@ void kvq__cl_trial_close(kvq_ctx *ctx, kvq__trial *t)
     }
     kvq__pool_release(ctx, t->q);
     kvq__pool_release(ctx, t->kx);
+    kvq__pool_release(ctx, t->kt);
     kvq__pool_release(ctx, t->vx);
     kvq__pool_release(ctx, t->lse);
     free(t->lref);
