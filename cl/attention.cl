@@ -93,8 +93,52 @@ void topk_insert(float *tv, uint *ti, uint *cnt, uint k, float v, uint idx)
     ti[p] = idx;
 }
 
+/* ---- The softmax passes step through a row 16 keys at a time in float16
+ * registers (one AVX-512 instruction per step on a CPU, whose work-items
+ * are not vectorised across a loop like these); a work-item takes blocks
+ * lid·16, (lid + ls)·16, … and the lanes past the visible keys are masked. */
+
+/* The lanes of block jb that are keys below nv. */
+int16 live16(const uint jb, const uint nv)
+{
+    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    return (int16)((int)jb) + lane < (int16)((int)nv);
+}
+
+/* r[jb … jb+15], fill in the lanes at or past nv (never read). */
+float16 load16(__global const float *r, const uint jb, const uint nv, const float fill)
+{
+    if (jb + 16 <= nv)
+        return vload16(0, r + jb);
+    float t[16];
+    for (uint u = 0; u < 16; u++)
+        t[u] = jb + u < nv ? r[jb + u] : fill;
+    return vload16(0, t);
+}
+
+/* r[jb … jb+15] = v for the lanes below nv. */
+void store16(__global float *r, const uint jb, const uint nv, const float16 v)
+{
+    if (jb + 16 <= nv) {
+        vstore16(v, 0, r + jb);
+        return;
+    }
+    float t[16];
+    vstore16(v, 0, t);
+    for (uint u = 0; jb + u < nv; u++)
+        r[jb + u] = t[u];
+}
+
+float hmax16(const float16 v)
+{
+    float8 a = fmax(v.lo, v.hi);
+    float4 b = fmax(a.lo, a.hi);
+    float2 c = fmax(b.lo, b.hi);
+    return fmax(c.x, c.y);
+}
+
 /* Top-k of row[0..n) into out_val/out_idx (global key index j0 + j): each
- * work-item keeps a sorted list of its own elements, then the lists are
+ * work-item keeps a sorted list of its own blocks' elements, then the lists are
  * merged pairwise in local memory (lv, li: local size × k entries) — log2
  * of the group size barriers instead of k full reductions. Empty slots are
  * (−inf, 0xffffffff). */
@@ -105,8 +149,14 @@ void wg_topk(__global const float *row, const uint n, const uint j0, const uint 
     const uint lid = get_local_id(0), ls = get_local_size(0);
     float tv[KVQ_TOPK_MAX];
     uint ti[KVQ_TOPK_MAX], cnt = 0;
-    for (uint j = lid; j < n; j += ls)
-        topk_insert(tv, ti, &cnt, k, row[j], j);
+    /* a work-item meets its keys in increasing order, so a key equal to
+     * its k-th value ranks after it: a block without a larger value is skipped */
+    for (uint jb = lid * 16; jb < n; jb += ls * 16) {
+        if (cnt == k && !any(load16(row, jb, n, -INFINITY) > (float16)tv[k - 1]))
+            continue;
+        for (uint u = 0; u < 16 && jb + u < n; u++)
+            topk_insert(tv, ti, &cnt, k, row[jb + u], jb + u);
+    }
     for (uint r = 0; r < k; r++) {
         lv[lid * k + r] = r < cnt ? tv[r] : -INFINITY;
         li[lid * k + r] = r < cnt ? ti[r] : 0xffffffffu;
@@ -150,123 +200,182 @@ uint chunk_visible(const uint vis0, const uint i, const uint j0, const uint n)
     return lim <= j0 ? 0u : (uint)min((ulong)n, lim - j0);
 }
 
-/* Pass 1 over one chunk, one work-group per query: row maxima and scaled sums
- * for both log-sum-exps, Σ e^{ℓ−max}·δ for the mean logit error under p, and
- * the chunk's top-k of both rows: stats[q] is a record of KVQ_STATS slots,
- * top_val/top_idx[q] hold KVQ_TOPK_LISTS lists of k (reference, quantized).
- * Only the keys the query sees count (chunk_visible); a chunk it cannot see
- * leaves max −inf, sums 0 and empty lists, which the merge ignores. */
-__kernel void kvq_softmax_pass1(__global const float *lref, __global const float *lq,
-                                const uint n, const uint j0, const uint k, const uint vis0,
+/* Sums count per-work-item accumulators over the work-group in place with
+ * one tree (scratch: local size × count floats): the same additions, in
+ * the same order, as count calls of wg_sum, for log2 of the group size
+ * barriers instead of count times as many. */
+void wg_sum_slots(float *acc, const uint count, __local float *scratch)
+{
+    const uint lid = get_local_id(0), ls = get_local_size(0);
+    for (uint s = 0; s < count; s++)
+        scratch[s * ls + lid] = acc[s];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint h = ls >> 1; h > 0; h >>= 1) {
+        if (lid < h)
+            for (uint s = 0; s < count; s++)
+                scratch[s * ls + lid] += scratch[s * ls + lid + h];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    for (uint s = 0; s < count; s++)
+        acc[s] = scratch[s * ls];
+    barrier(CLK_LOCAL_MEM_FENCE);
+}
+
+/* Pass 1 over one chunk of one logits row per query, one work-group per
+ * query: the row's maximum and scaled sum (for its log-sum-exp), its top-k
+ * candidates, and, for a quantized row l against the trial's reference
+ * lref with probabilities p (with_delta = 1), Σ p·(l − lref); stats[q] is
+ * a record of KVQ_STATS slots, top_val/top_idx[q] a list of k, and e_out
+ * gets e^{l − max} of the keys the query sees (pass 2 scales it into p̃
+ * instead of taking another exponential). Only the
+ * keys the query sees count (chunk_visible); a chunk it cannot see leaves
+ * max −inf, sums 0 and an empty list, which the merge ignores. sv holds
+ * two floats per work-item. */
+__kernel void kvq_softmax_pass1(__global const float *l, __global const float *lref,
+                                __global const float *p, const uint with_delta, const uint n,
+                                const uint j0, const uint k, const uint vis0,
                                 __global float *stats, __global float *top_val,
-                                __global uint *top_idx, __local float *sv, __local float *lv,
-                                __local uint *li)
+                                __global uint *top_idx, __global float *e_out,
+                                __local float *sv, __local float *lv, __local uint *li)
 {
     const uint i = get_group_id(0), lid = get_local_id(0), ls = get_local_size(0);
-    __global const float *a = lref + (size_t)i * n, *b = lq + (size_t)i * n;
+    const size_t row = (size_t)i * n;
+    __global const float *b = l + row;
     const uint nv = chunk_visible(vis0, i, j0, n);
-    float ma = -INFINITY, mb = -INFINITY;
-    for (uint j = lid; j < nv; j += ls) {
-        ma = fmax(ma, a[j]);
-        mb = fmax(mb, b[j]);
+    float16 mv = -INFINITY;
+    for (uint jb = lid * 16; jb < nv; jb += ls * 16)
+        mv = fmax(mv, load16(b, jb, nv, -INFINITY));
+    const float mb = wg_max(hmax16(mv), sv);
+    float16 sum = 0.0f, pd = 0.0f;
+    for (uint jb = lid * 16; jb < nv; jb += ls * 16) {
+        float16 bv = load16(b, jb, nv, -INFINITY), e = exp(bv - mb);
+        sum += e;
+        store16(e_out + row, jb, nv, e);
+        if (with_delta)
+            pd += select((float16)0.0f,
+                         load16(p + row, jb, nv, 0.0f) * (bv - load16(lref + row, jb, nv, 0.0f)),
+                         live16(jb, nv));
     }
-    ma = wg_max(ma, sv);
-    mb = wg_max(mb, sv);
-    float sa = 0.0f, sb = 0.0f, t = 0.0f;
-    for (uint j = lid; j < nv; j += ls) {
-        float ea = exp(a[j] - ma);
-        sa += ea;
-        sb += exp(b[j] - mb);
-        t += ea * (b[j] - a[j]);
-    }
-    sa = wg_sum(sa, sv);
-    sb = wg_sum(sb, sv);
-    t = wg_sum(t, sv);
+    float acc[2] = {hsum16(sum), hsum16(pd)};
+    wg_sum_slots(acc, 2, sv);
     if (lid == 0) {
         __global float *s = stats + (size_t)i * KVQ_STATS;
-        s[KVQ_STAT_REF_MAX] = ma;
-        s[KVQ_STAT_REF_SUM] = sa;
-        s[KVQ_STAT_QUANT_MAX] = mb;
-        s[KVQ_STAT_QUANT_SUM] = sb;
-        s[KVQ_STAT_DELTA_SUM] = t;
+        s[KVQ_STAT_MAX] = mb;
+        s[KVQ_STAT_SUM] = acc[0];
+        s[KVQ_STAT_P_DELTA] = acc[1];
     }
-    const size_t top = (size_t)i * KVQ_TOPK_LISTS * k;
-    wg_topk(a, nv, j0, k, lv, li, top_val + top, top_idx + top);
-    wg_topk(b, nv, j0, k, lv, li, top_val + top + k, top_idx + top + k);
+    wg_topk(b, nv, j0, k, lv, li, top_val + (size_t)i * k, top_idx + (size_t)i * k);
 }
 
-/* expm1(x) − x without cancellation for small |x|. */
-float expm1_minus_x(float x)
+/* The reference probabilities of one chunk, one work-group per query, from
+ * the query's log-sum-exp lse[q]: p = e^{ℓ − lse} on the keys the query
+ * sees, 0 on the others, and the chunk's share −Σ p·(ℓ − lse) of H(p) in
+ * ent[q]. Made once per trial; every scheme of the trial reads p. */
+__kernel void kvq_softmax_probs(__global const float *l, const uint n, const uint j0,
+                                const uint vis0, __global const float *lse,
+                                __global float *p_out, __global float *ent, __local float *sv)
 {
-    if (fabs(x) < 0.01f)
-        return x * x * (0.5f + x * (1.0f / 6.0f + x * (1.0f / 24.0f + x * (1.0f / 120.0f))));
-    return expm1(x) - x;
+    const uint i = get_group_id(0), lid = get_local_id(0), ls = get_local_size(0);
+    const size_t row = (size_t)i * n;
+    const uint nv = chunk_visible(vis0, i, j0, n);
+    const float c = lse[i];
+    float h = 0.0f;
+    for (uint j = nv + lid; j < n; j += ls)
+        p_out[row + j] = 0.0f;
+    for (uint j = lid; j < nv; j += ls) {
+        float la = l[row + j] - c, p = exp(la);
+        h -= p * la;
+        p_out[row + j] = p;
+    }
+    h = wg_sum(h, sv);
+    if (lid == 0)
+        ent[i] = h;
 }
 
-/* Per-key Jensen–Shannon sum p·log(2p/(p+q)) + q·log(2q/(p+q)), with
- * q = p(1+y): a series in y where the logs cancel (|y| < 0.01), else direct. */
-float js_term(float p, float q, float y)
+/* expm1(x) − x without cancellation for small |x|, given em = expm1(x). */
+float16 expm1_minus_x16(const float16 x, const float16 em)
 {
-    if (fabs(y) < 0.01f)
-        return p * y * y * (0.25f + y * (-0.125f + y * (7.0f / 96.0f)));
-    float mid = p + q, r = 0.0f;
-    if (p > 0.0f)
-        r += p * log(2.0f * p / mid);
-    if (q > 0.0f)
-        r += q * log(2.0f * q / mid);
+    float16 series = x * x * (0.5f + x * (1.0f / 6.0f + x * (1.0f / 24.0f + x * (1.0f / 120.0f))));
+    return select(em - x, series, fabs(x) < 0.01f);
+}
+
+/* Per-key Jensen–Shannon sum p·log(2p/(p+q)) + q·log(2q/(p+q)) with
+ * q = p(1+y) and lr = log(q/p) = log1p(y) (doc/metrics.md §4.2): a series
+ * in y where the logs cancel (|y| < 0.01), else p·((1+y)·lr −
+ * (2+y)·log1p(y/2)), the same sum with one logarithm; from y = 1 on, where
+ * 1 + y may overflow (and for y NaN, where G_est overflowed), the sum
+ * itself from p and q, taken only in a block that has such a key. */
+float16 js_term16(const float16 p, const float16 q, const float16 y, const float16 lr)
+{
+    float16 series = p * y * y * (0.25f + y * (-0.125f + y * (7.0f / 96.0f)));
+    float16 direct = p * ((1.0f + y) * lr - (2.0f + y) * log1p(0.5f * y));
+    float16 r = select(direct, series, fabs(y) < 0.01f);
+    int16 far = !(y < 1.0f);   /* with y NaN, where G_est overflowed */
+    if (any(far)) {
+        float16 m = p + q;
+        float16 qterm = select((float16)0.0f, q * log(2.0f * q / m), q > 0.0f);
+        r = select(r, p * log(2.0f * p / m) + qterm, far);
+    }
     return r;
 }
 
-/* Pass 2 over one chunk, one work-group per query, given per-query constants
- * (a record of KVQ_CONSTS slots): the KVQ_ACCS sums of layout.h's
- * KVQ_ACC_SLOTS. Writes p and p̃ of the chunk for the output products:
- * 0 for the keys the query does not see (chunk_visible), which add nothing. */
+/* Pass 2 over one chunk, one work-group per query, given the trial's
+ * reference logits and probabilities p, pass 1's e = e^{ℓ̃ − max} of the
+ * chunk and its record in stats, and per-query constants (a record of
+ * KVQ_CONSTS slots): the KVQ_ACCS sums of layout.h's KVQ_ACC_SLOTS. Turns
+ * e into p̃ = e·e^{max − lse(ℓ̃)} in place, 0 for the keys the query does not
+ * see (chunk_visible), which add nothing to the output product. Per key
+ * one expm1 and, where |y| ≥ 0.01, one log1p. sv holds KVQ_ACCS floats per
+ * work-item. */
 __kernel void kvq_softmax_pass2(__global const float *lref, __global const float *lq,
-                                const uint n, const uint j0, const uint vis0,
-                                __global const float *consts,
-                                __global float *sums, __global float *p_out,
-                                __global float *pq_out, __local float *sv)
+                                __global const float *p_ref, __global float *e_pq,
+                                __global const float *stats, const uint n, const uint j0,
+                                const uint vis0, __global const float *consts,
+                                __global float *sums, __local float *sv)
 {
     const uint i = get_group_id(0), lid = get_local_id(0), ls = get_local_size(0);
-    __global const float *a = lref + (size_t)i * n, *b = lq + (size_t)i * n;
+    const size_t row = (size_t)i * n;
+    __global const float *a = lref + row, *b = lq + row, *pr = p_ref + row;
+    __global float *e = e_pq + row;
     const uint nv = chunk_visible(vis0, i, j0, n);
     __global const float *c = consts + (size_t)i * KVQ_CONSTS;
     const float lse_a = c[KVQ_CONST_LSE_REF], lse_b = c[KVQ_CONST_LSE_QUANT];
     const float mu = c[KVQ_CONST_MU], g_est = c[KVQ_CONST_G_EST];
-    float acc[KVQ_ACCS] = {0};
-    for (uint j = nv + lid; j < n; j += ls) {
-        p_out[(size_t)i * n + j] = 0.0f;
-        pq_out[(size_t)i * n + j] = 0.0f;
+    const float log1p_g = c[KVQ_CONST_LOG1P_G], inv_1g = 1.0f / (1.0f + g_est);
+    const float to_pq = nv ? exp(stats[(size_t)i * KVQ_STATS + KVQ_STAT_MAX] - lse_b) : 0.0f;
+    float16 v[KVQ_ACCS];
+    for (uint s = 0; s < KVQ_ACCS; s++)
+        v[s] = 0.0f;
+    for (uint j = nv + lid; j < n; j += ls)
+        e[j] = 0.0f;
+    for (uint jb = lid * 16; jb < nv; jb += ls * 16) {
+        /* masked lanes: p = p̃ = δ = 0, which add 0 to every sum */
+        float16 av = load16(a, jb, nv, 0.0f), bv = load16(b, jb, nv, 0.0f);
+        float16 p = load16(pr, jb, nv, 0.0f), pq = load16(e, jb, nv, 0.0f) * to_pq;
+        float16 la = av - lse_a, lb = bv - lse_b;
+        float16 delta = bv - av, x = delta - mu;
+        float16 em = expm1(x);
+        float16 y = (em - g_est) * inv_1g;
+        int16 pos = p > 0.0f;
+        float16 zero = 0.0f;
+        v[KVQ_ACC_KL_SERIES] += select(zero, p * expm1_minus_x16(x, em), pos);
+        v[KVQ_ACC_KL_REV] += select(zero, p * x * em, pos);
+        v[KVQ_ACC_JS2] += select(pq * M_LN2_F, js_term16(p, pq, y, x - log1p_g), pos);
+        v[KVQ_ACC_TV2] += select(pq, select(fabs(pq - p), p * fabs(y), fabs(y) < 1.0f), pos);
+        v[KVQ_ACC_VAR_DELTA] += select(zero, p * x * x, pos);
+        v[KVQ_ACC_ENT_QUANT] -= pq * lb;
+        v[KVQ_ACC_DELTA_SQ] += delta * delta;
+        v[KVQ_ACC_DELTA] += delta;
+        v[KVQ_ACC_KL_REV_DIRECT] += pq * (lb - la);
+        store16(e, jb, nv, pq);
     }
-    for (uint j = lid; j < nv; j += ls) {
-        float la = a[j] - lse_a, lb = b[j] - lse_b;
-        float p = exp(la), pq = exp(lb);
-        float delta = b[j] - a[j], x = delta - mu;
-        if (p > 0.0f) {
-            float em = expm1(x);
-            float y = (em - g_est) / (1.0f + g_est);
-            acc[KVQ_ACC_KL_SERIES] += p * expm1_minus_x(x);
-            acc[KVQ_ACC_KL_REV] += p * x * em;
-            acc[KVQ_ACC_JS2] += js_term(p, pq, y);
-            acc[KVQ_ACC_TV2] += fabs(y) < 1.0f ? p * fabs(y) : fabs(pq - p);
-            acc[KVQ_ACC_VAR_DELTA] += p * x * x;
-        } else {
-            acc[KVQ_ACC_JS2] += pq * M_LN2_F;
-            acc[KVQ_ACC_TV2] += pq;
-        }
-        acc[KVQ_ACC_ENT_REF] -= p * la;
-        acc[KVQ_ACC_ENT_QUANT] -= pq * lb;
-        acc[KVQ_ACC_DELTA_SQ] += delta * delta;
-        acc[KVQ_ACC_DELTA] += delta;
-        acc[KVQ_ACC_KL_REV_DIRECT] += pq * (lb - la);
-        p_out[(size_t)i * n + j] = p;
-        pq_out[(size_t)i * n + j] = pq;
-    }
-    for (uint s = 0; s < KVQ_ACCS; s++) {
-        float tot = wg_sum(acc[s], sv);
-        if (lid == 0)
-            sums[(size_t)i * KVQ_ACCS + s] = tot;
-    }
+    float acc[KVQ_ACCS];
+    for (uint s = 0; s < KVQ_ACCS; s++)
+        acc[s] = hsum16(v[s]);
+    wg_sum_slots(acc, KVQ_ACCS, sv);
+    if (lid == 0)
+        for (uint s = 0; s < KVQ_ACCS; s++)
+            sums[(size_t)i * KVQ_ACCS + s] = acc[s];
 }
 
 /* o_rot[i][c] += Σ_j p̃[i][j] · ν_j · C[idx_jc] over the chunk's keys. */

@@ -9,24 +9,58 @@
 #include "internal.h"
 #include "analysis/kv_codes.h"
 #include "base/clock.h"
+#include "device/backend.h"
 
 /* One trial's tensors: K and V as row sources (in memory, or made chunk
- * by chunk), Q in memory. */
+ * by chunk), Q in memory; its attention jobs (one per run of queries, see
+ * trial_jobs; codecs unset) and their trial references, which every scheme
+ * of the trial shares (doc/metrics.md §4.2). */
 typedef struct trial_data {
     float *k, *v, *q;             /* owned arrays (K and V: NULL when not in memory) */
     const kvq__rows *krows, *vrows; /* → kmem, vmem or kgen, vgen (not movable) */
     kvq__rows kmem, vmem;
     kvq__source_rows kgen, vgen;
     kvq__kv_rows kreal, vreal;
-    size_t keys, queries;
+    size_t keys, queries, runs;
+    kvq_attention_job *jobs;
+    kvq__trial **refs;
 } trial_data;
 
-static void trial_free(trial_data *t)
+static void trial_free(kvq_ctx *ctx, trial_data *t)
 {
+    for (size_t r = 0; t->refs && r < t->runs; r++)
+        kvq__trial_close(ctx, t->refs[r]);
+    free(t->refs);
+    free(t->jobs);
     free(t->k);
     free(t->v);
     free(t->q);
     memset(t, 0, sizeof *t);
+}
+
+/* Grouped-query attention folds g query heads into one head's queries,
+ * each a run of the same M/g positions: under the causal mask each run is
+ * its own job, so that position j of every run sees the same keys. Makes
+ * the jobs and their trial references on ctx. */
+static int trial_jobs(kvq_ctx *ctx, const kvq__experiment *e, trial_data *t)
+{
+    size_t g = e->causal && e->real && e->real->q.data && e->real->q_group > 1
+                   ? e->real->q_group : 1, mg = t->queries / g;
+    int st = KVQ_OK;
+    t->runs = g;
+    t->jobs = calloc(g, sizeof *t->jobs);
+    t->refs = calloc(g, sizeof *t->refs);
+    if (!t->jobs || !t->refs)
+        return KVQ_ERR_NOMEM;
+    for (size_t r = 0; r < g && !st; r++) {
+        t->jobs[r] = (kvq_attention_job){.dim = e->dim, .keys = t->keys, .queries = mg,
+                                         .sharpness = e->sharpness, .topk = e->topk,
+                                         .q = t->q + r * mg * (size_t)e->dim,
+                                         .k = t->krows->data, .v = t->vrows->data,
+                                         .causal = e->causal};
+        st = kvq__trial_open(ctx, &t->jobs[r], t->krows, t->vrows, &t->refs[r]);
+    }
+    return st;
 }
 
 /* Synthetic K and V of (source, trial), generated whole. */
@@ -140,22 +174,15 @@ static int run_scheme(kvq_ctx *ctx, const kvq__experiment *e, const kvq_scheme *
     int st = qm ? KVQ_OK : KVQ_ERR_NOMEM;
     if (!st)
         st = kvq__kv_codes_make_rows(&kv, ctx, s, e->dim, e->seed, trial, t->krows, t->vrows);
-    /* Grouped-query attention folds g query heads into one head's queries,
-     * each a run of the same M/g positions: under the causal mask each run
-     * is its own job, so that position j of every run sees the same keys. */
-    size_t g = e->causal && e->real && e->real->q.data && e->real->q_group > 1
-                   ? e->real->q_group : 1, mg = t->queries / g;
-    for (size_t r = 0; r < g && !st; r++) {
-        kvq_attention_job job = {.dim = e->dim, .keys = t->keys, .queries = mg,
-                                 .sharpness = e->sharpness, .topk = e->topk,
-                                 .q = t->q + r * mg * (size_t)e->dim, .k = t->krows->data,
-                                 .v = t->vrows->data,
-                                 .k_codec = kv.k_codec, .v_codec = kv.v_codec,
-                                 .k_codes = &kv.k_codes, .v_codes = &kv.v_codes,
-                                 .causal = e->causal};
-        out.queries = qm + r * mg;
+    for (size_t r = 0; r < t->runs && !st; r++) {
+        kvq_attention_job job = t->jobs[r];
+        job.k_codec = kv.k_codec;
+        job.v_codec = kv.v_codec;
+        job.k_codes = &kv.k_codes;
+        job.v_codes = &kv.v_codes;
+        out.queries = qm + r * job.queries;
         out.want_vector_errors = 1;
-        st = kvq__attention_rows(ctx, &job, t->krows, t->vrows, &out);
+        st = kvq__attention_run_trial(ctx, t->refs[r], &job, t->krows, t->vrows, &out);
     }
     if (!st) {
         kvq__trial_aggregate(qm, t->queries, &out.k_err, &out.v_err, metrics);
@@ -234,6 +261,8 @@ static int run_source(kvq_ctx *ctx, const kvq__experiment *e, size_t s, kvq__res
             continue;
         trial_data td = {0};
         st = src ? trial_synthetic(ctx, e, src, (uint32_t)t, &td) : trial_real(e, (uint32_t)t, &td);
+        if (!st)
+            st = trial_jobs(ctx, e, &td);
         for (size_t c = 0; c < e->nschemes && !st; c++) {
             if (item0 + c < begin || item0 + c >= end)
                 continue;
@@ -250,7 +279,7 @@ static int run_source(kvq_ctx *ctx, const kvq__experiment *e, size_t s, kvq__res
             if (e->progress)
                 e->progress(e->progress_arg, ++*done, total);
         }
-        trial_free(&td);
+        trial_free(ctx, &td);
     }
     return st;
 }

@@ -31,22 +31,58 @@ KVQ_API int kvq_rotate(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t cou
     return kvq__ctx_backend(ctx)->rotate(ctx, r, x, count, inverse);
 }
 
-/* Checks that the job's sizes and tensors agree (keys and queries index
- * 32-bit kernel arguments; top-k fits the kernels' private lists; a causal
+/* Checks that the job's tensors and sizes agree (K and V come as row
+ * sources, see rows_valid; keys and queries index 32-bit kernel arguments; top-k fits the kernels' private lists; a causal
  * job gives every query at least key 0). */
+static int tensors_valid(const kvq_attention_job *j)
+{
+    return j && j->q && j->keys != 0 && j->queries != 0 &&
+           j->keys <= 0xffffffffu && j->queries <= 0xffffffffu &&
+           (j->causal == 0 || j->causal == 1) && !(j->causal && j->queries > j->keys) &&
+           j->dim > 0 && j->topk >= 0 && j->topk <= KVQ_TOPK_MAX && isfinite(j->sharpness);
+}
+
+/* tensors_valid, and the codecs and codes agree with the job. */
 static int job_valid(const kvq_attention_job *j, const kvq_attention_out *o)
 {
-    if (!j || !o || !o->queries || !j->q || !j->k_codec || !j->v_codec ||
-        !j->k_codes || !j->v_codes || j->keys == 0 || j->queries == 0 ||
-        j->keys > 0xffffffffu || j->queries > 0xffffffffu ||
-        (j->causal != 0 && j->causal != 1) || (j->causal && j->queries > j->keys))
+    if (!o || !o->queries || !tensors_valid(j) || !j->k_codec || !j->v_codec || !j->k_codes ||
+        !j->v_codes)
         return 0;
     if (kvq_codec_dim(j->k_codec) != j->dim || kvq_codec_dim(j->v_codec) != j->dim)
         return 0;
     return j->k_codes->count >= j->keys && j->v_codes->count >= j->keys &&
            j->k_codes->words == kvq__codec_words(j->k_codec) &&
-           j->v_codes->words == kvq__codec_words(j->v_codec) && j->topk >= 0 &&
-           j->topk <= KVQ_TOPK_MAX && isfinite(j->sharpness);
+           j->v_codes->words == kvq__codec_words(j->v_codec);
+}
+
+static int rows_valid(const kvq__rows *r, const kvq_attention_job *j)
+{
+    return r && r->count >= j->keys && r->dim == j->dim && (r->data || r->read);
+}
+
+int kvq__trial_open(kvq_ctx *ctx, const kvq_attention_job *job, const kvq__rows *k,
+                    const kvq__rows *v, kvq__trial **out)
+{
+    if (!out)
+        return KVQ_ERR_INVALID_ARG;
+    *out = NULL;
+    if (!ctx || !tensors_valid(job) || !rows_valid(k, job) || !rows_valid(v, job))
+        return KVQ_ERR_INVALID_ARG;
+    return kvq__ctx_backend(ctx)->trial_open(ctx, job, k, v, out);
+}
+
+void kvq__trial_close(kvq_ctx *ctx, kvq__trial *t)
+{
+    if (ctx && t)
+        kvq__ctx_backend(ctx)->trial_close(ctx, t);
+}
+
+int kvq__attention_run_trial(kvq_ctx *ctx, kvq__trial *t, const kvq_attention_job *job,
+                             const kvq__rows *k, const kvq__rows *v, kvq_attention_out *out)
+{
+    if (!ctx || !job_valid(job, out) || !rows_valid(k, job) || !rows_valid(v, job))
+        return KVQ_ERR_INVALID_ARG;
+    return kvq__ctx_backend(ctx)->attention(ctx, t, job, k, v, out);
 }
 
 KVQ_API int kvq_attention_run(kvq_ctx *ctx, const kvq_attention_job *job, kvq_attention_out *out)
@@ -58,17 +94,10 @@ KVQ_API int kvq_attention_run(kvq_ctx *ctx, const kvq_attention_job *job, kvq_at
     return kvq__attention_rows(ctx, job, &k, &v, out);
 }
 
-static int rows_valid(const kvq__rows *r, const kvq_attention_job *j)
-{
-    return r && r->count >= j->keys && r->dim == j->dim && (r->data || r->read);
-}
-
 int kvq__attention_rows(kvq_ctx *ctx, const kvq_attention_job *job, const kvq__rows *k,
                         const kvq__rows *v, kvq_attention_out *out)
 {
-    if (!ctx || !job_valid(job, out) || !rows_valid(k, job) || !rows_valid(v, job))
-        return KVQ_ERR_INVALID_ARG;
-    return kvq__ctx_backend(ctx)->attention(ctx, job, k, v, out);
+    return kvq__attention_run_trial(ctx, NULL, job, k, v, out);
 }
 
 size_t kvq__chunk_rows(const kvq_ctx *ctx, int dim, size_t g)

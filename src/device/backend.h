@@ -10,6 +10,11 @@
 #include "kvq.h"
 #include "base/rows.h"
 
+/* The trial reference (doc/metrics.md §4.2): what attention computes from
+ * q, K and V alone, made once and shared by every scheme of a trial. Each
+ * backend defines it (or, sharing nothing, makes none). */
+typedef struct kvq__trial kvq__trial;
+
 typedef struct kvq__backend {
     const char *name;
     /* Acquires what the backend needs on ctx (device info and options are set). */
@@ -24,13 +29,32 @@ typedef struct kvq__backend {
                     kvq_qtensor *out);
     int (*dequantize)(kvq_ctx *ctx, const kvq_codec *c, const kvq_qtensor *t, float *xhat);
     int (*rotate)(kvq_ctx *ctx, const kvq_rotation *r, float *x, size_t count, int inverse);
-    /* K and V come from k and v (job->k and job->v are not read). */
-    int (*attention)(kvq_ctx *ctx, const kvq_attention_job *job, const kvq__rows *k,
-                     const kvq__rows *v, kvq_attention_out *out);
+    /* attention runs the job against trial t, made by trial_open from a job
+     * with the same q, sizes and row sources, or (t NULL) against its own;
+     * K and V come from k and v (job->k and job->v are not read). */
+    int (*attention)(kvq_ctx *ctx, kvq__trial *t, const kvq_attention_job *job,
+                     const kvq__rows *k, const kvq__rows *v, kvq_attention_out *out);
+    /* The trial reference of job over K and V from k and v (its codec
+     * fields unused); *out may be NULL when the backend shares nothing
+     * between the schemes of a trial. */
+    int (*trial_open)(kvq_ctx *ctx, const kvq_attention_job *job, const kvq__rows *k,
+                      const kvq__rows *v, kvq__trial **out);
+    void (*trial_close)(kvq_ctx *ctx, kvq__trial *t);
 } kvq__backend;
 
 extern const kvq__backend kvq__backend_host;
 extern const kvq__backend kvq__backend_opencl;
+
+/* The experiment runner's entry points: a trial reference for the schemes
+ * of one trial over K and V from the row sources k and v (job's codec
+ * fields unused; checked like kvq_attention_run), attention of one scheme
+ * against it (the job must have the trial's q, row sources, sizes,
+ * sharpness, top-k and mask), and its release (NULL is fine). */
+int kvq__trial_open(kvq_ctx *ctx, const kvq_attention_job *job, const kvq__rows *k,
+                    const kvq__rows *v, kvq__trial **out);
+int kvq__attention_run_trial(kvq_ctx *ctx, kvq__trial *t, const kvq_attention_job *job,
+                             const kvq__rows *k, const kvq__rows *v, kvq_attention_out *out);
+void kvq__trial_close(kvq_ctx *ctx, kvq__trial *t);
 
 /* The backend that runs a device type (enum kvq_device_type). */
 const kvq__backend *kvq__backend_for(int device_type);

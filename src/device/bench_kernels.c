@@ -21,7 +21,7 @@ typedef struct bench_state {
     const kvq_bench_work *w;
     kvq_codec *codec;
     kvq__dev_codec dc;
-    cl_mem a, b, c, d, e, f, g;   /* meaning depends on the kind */
+    cl_mem a, b, c, d, e, f, g, c2;   /* meaning depends on the kind */
 } bench_state;
 
 const char *kvq_bench_clblast_version(void)
@@ -114,7 +114,7 @@ static int setup(kvq_ctx *ctx, bench_state *s)
         KVQ_TRY(st, upload_normals(ctx, mq * n, 12, 1.0f, &s->b));
         KVQ_TRY(st, kvq__pool_acquire(ctx, mq * KVQ_STATS * 4, &s->c));
         /* top values and indices share one buffer (the timing ignores them) */
-        KVQ_TRY(st, kvq__pool_acquire(ctx, mq * KVQ_TOPK_LISTS * KVQ_TOPK_MAX * 4 * 2, &s->d));
+        KVQ_TRY(st, kvq__pool_acquire(ctx, mq * KVQ_TOPK_MAX * 4 * 2, &s->d));
         float *consts = malloc(mq * KVQ_CONSTS * sizeof *consts);
         if (!consts) {
             st = KVQ_ERR_NOMEM;
@@ -123,13 +123,20 @@ static int setup(kvq_ctx *ctx, bench_state *s)
         for (size_t i = 0; i < mq; i++) {   /* lse of n standard normal logits ≈ ln n + ½ */
             float *ci = consts + KVQ_CONSTS * i;
             ci[KVQ_CONST_LSE_REF] = ci[KVQ_CONST_LSE_QUANT] = (float)(log((double)n) + 0.5);
-            ci[KVQ_CONST_MU] = ci[KVQ_CONST_G_EST] = 0.0f;
+            ci[KVQ_CONST_MU] = ci[KVQ_CONST_G_EST] = ci[KVQ_CONST_LOG1P_G] = 0.0f;
         }
         st = kvq__dev_upload(ctx, consts, mq * KVQ_CONSTS * sizeof *consts, &s->e);
         free(consts);
         KVQ_TRY(st, st);
         KVQ_TRY(st, kvq__pool_acquire(ctx, mq * KVQ_ACCS * 4, &s->f));
-        KVQ_TRY(st, kvq__pool_acquire(ctx, mq * n * 4 * 2, &s->g));   /* p and p̃ */
+        /* the reference p (uniform: every key takes the p > 0 path), then p̃ */
+        float *p = malloc(mq * n * sizeof *p);
+        for (size_t i = 0; p && i < mq * n; i++)
+            p[i] = 1.0f / (float)n;
+        st = p ? kvq__dev_upload(ctx, p, mq * n * sizeof *p, &s->g) : KVQ_ERR_NOMEM;
+        free(p);
+        KVQ_TRY(st, st);
+        KVQ_TRY(st, kvq__pool_acquire(ctx, mq * n * 4, &s->c2));
         break;
     }
     default:
@@ -182,10 +189,12 @@ static int enqueue(kvq_ctx *ctx, bench_state *s)
     case KVQ_BENCH_SGEMM:
         st = kvq__blas_sgemm(ctx, 0, 1, mq, n, d, 1.0f, s->b, d, s->a, d, 0.0f, s->c, n);
         break;
-    case KVQ_BENCH_SOFTMAX:
-        KVQ_TRY(st, kvq__dev_softmax_pass1(ctx, w->dim, s->a, s->b, n, 0, n, KVQ_TOPK_MAX, mq,
-                                          s->c, s->d, s->d));
-        st = kvq__dev_softmax_pass2(ctx, w->dim, s->a, s->b, n, 0, n, mq, s->e, s->f, s->g, s->g);
+    case KVQ_BENCH_SOFTMAX: {   /* one scheme's share: the trial reference is made once per trial */
+        kvq__dev_rows rows = {.l = s->b, .lref = s->a, .p = s->g, .e = s->c2};
+        KVQ_TRY(st, kvq__dev_softmax_pass1(ctx, w->dim, &rows, n, 0, n, KVQ_TOPK_MAX, mq, s->c,
+                                          s->d, s->d));
+        st = kvq__dev_softmax_pass2(ctx, w->dim, &rows, n, 0, n, mq, s->c, s->e, s->f);
+    }
         break;
     default:
         st = KVQ_ERR_INVALID_ARG;
@@ -233,7 +242,7 @@ cleanup:
 /* Returns the workload's buffers to the pool. */
 static void teardown(kvq_ctx *ctx, bench_state *s)
 {
-    cl_mem *bufs[] = {&s->a, &s->b, &s->c, &s->d, &s->e, &s->f, &s->g};
+    cl_mem *bufs[] = {&s->a, &s->b, &s->c, &s->d, &s->e, &s->f, &s->g, &s->c2};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         kvq__pool_release(ctx, *bufs[i]);
     kvq__dev_codec_release(ctx, &s->dc);

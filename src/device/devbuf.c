@@ -1,10 +1,17 @@
 /* devbuf.c — buffers, kernel arguments, launches and CLBlast calls for the
  * launchers, each OpenCL call checked and its call site recorded. */
+#include "config.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <clblast_c.h>
+#ifdef HAVE_CBLAS
+#include <pthread.h>
+
+#include <cblas.h>
+#endif
 
 #include "device/device.h"
 
@@ -104,6 +111,65 @@ static int blas_status(CLBlastStatusCode s, const char *call, int line)
     return s > -1000 ? (int)s : KVQ_ERR_UNSUPPORTED;
 }
 
+#ifdef HAVE_CBLAS
+/* Maps the whole of buf into host memory (blocking: what the queue wrote
+ * before is there); on a CPU device the buffer already is host memory. */
+static int map_all(kvq_ctx *ctx, cl_mem buf, cl_map_flags flags, float **out)
+{
+    size_t bytes = 0;
+    cl_int cs = clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
+    if (cs == CL_SUCCESS)
+        *out = clEnqueueMapBuffer(ctx->queue, buf, CL_TRUE, flags, 0, bytes, 0, NULL, NULL, &cs);
+    return cs == CL_SUCCESS ? KVQ_OK : kvq__rt_fail(cs, "clEnqueueMapBuffer", __FILE__, __LINE__);
+}
+
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+void openblas_set_num_threads(int n);
+
+/* The CPU's cores already run the device's work-items: OpenBLAS's own
+ * threads, spinning between calls, only took time from them (about a
+ * third more CPU time in `kvq sweep`), so the host GEMMs run on the
+ * calling thread unless $OPENBLAS_NUM_THREADS says otherwise. */
+static void one_blas_thread(void)
+{
+    if (!getenv("OPENBLAS_NUM_THREADS"))
+        openblas_set_num_threads(1);
+}
+#endif
+
+/* The GEMM by the host CBLAS on the mapped buffers. */
+static int host_sgemm(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                      float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off,
+                      size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc)
+{
+    float *pa = NULL, *pb = NULL, *pc = NULL;
+    int st;
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, one_blas_thread);
+#endif
+    KVQ_TRY(st, map_all(ctx, a, CL_MAP_READ, &pa));
+    KVQ_TRY(st, map_all(ctx, b, CL_MAP_READ, &pb));
+    KVQ_TRY(st, map_all(ctx, c, CL_MAP_READ | CL_MAP_WRITE, &pc));
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, pa + a_off,
+                (int)lda, pb + b_off, (int)ldb, beta, pc + c_off, (int)ldc);
+cleanup:
+    {
+        cl_mem bufs[] = {a, b, c};
+        float *ptrs[] = {pa, pb, pc};
+        for (int i = 0; i < 3; i++) {
+            cl_int cs = ptrs[i] ? clEnqueueUnmapMemObject(ctx->queue, bufs[i], ptrs[i], 0, NULL,
+                                                          NULL)
+                                : CL_SUCCESS;
+            if (cs != CL_SUCCESS && !st)
+                st = kvq__rt_fail(cs, "clEnqueueUnmapMemObject", __FILE__, __LINE__);
+        }
+    }
+    return st;
+}
+#endif
+
 int kvq__blas_sgemm_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                       float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off,
                       size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc)
@@ -116,6 +182,20 @@ int kvq__blas_sgemm_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t 
                                        m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c,
                                        c_off, ldc, &ctx->queue, NULL);
     return blas_status(s, "CLBlastSgemm", __LINE__);
+}
+
+int kvq__blas_sgemm_out_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                          float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b,
+                          size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
+                          size_t ldc)
+{
+#ifdef HAVE_CBLAS
+    if (m && n && kvq__dev_host_blas(ctx))
+        return host_sgemm(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb,
+                          beta, c, c_off, ldc);
+#endif
+    return kvq__blas_sgemm_at(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb,
+                             beta, c, c_off, ldc);
 }
 
 int kvq__blas_sgemm(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,

@@ -5,6 +5,7 @@
 #include "runtime/runtime.h"
 #include "core/core.h"
 #include "base/rows.h"
+#include "device/backend.h"
 
 /* A device buffer from the pool filled with bytes of host data (src may be NULL). */
 int kvq__dev_upload(kvq_ctx *ctx, const void *src, size_t bytes, cl_mem *out);
@@ -127,17 +128,87 @@ int kvq__dev_logits(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem codes, cl_mem
 int kvq__dev_logits_table(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem codes, cl_mem norms,
                           cl_mem gammas, cl_mem qr, cl_mem sq, size_t j0, size_t n, size_t nq,
                           cl_mem out);
-/* Softmax pass 1 (row maxima, sums, top-k) over nq rows of n logits of keys
- * j0 … j0+n−1 (see attention.cl); query i sees the first vis0 + i keys of all
- * (vis0 = every key without a causal mask). */
-int kvq__dev_softmax_pass1(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t j0,
+/* The logits rows of the softmax passes: a row l of each query and, for
+ * quantized logits, the trial's reference rows lref and probabilities p
+ * (both NULL for the reference row itself); pass 1 writes e^{l − max} to
+ * e, which pass 2 turns into p̃ in place. */
+typedef struct kvq__dev_rows {
+    cl_mem l, lref, p, e;
+} kvq__dev_rows;
+/* Softmax pass 1 (row maximum and sum, Σ p·δ, top-k, e) over nq rows of n
+ * logits of keys j0 … j0+n−1 (see attention.cl); query i sees the first
+ * vis0 + i keys of all (vis0 = every key without a causal mask). */
+int kvq__dev_softmax_pass1(kvq_ctx *ctx, int dim, const kvq__dev_rows *rows, size_t n, size_t j0,
                           size_t vis0, size_t k, size_t nq, cl_mem stats, cl_mem topv,
                           cl_mem topi);
-/* Softmax pass 2 (divergence sums, p and p̃) over nq rows given per-query
- * constants; j0 and vis0 as for pass 1. */
-int kvq__dev_softmax_pass2(kvq_ctx *ctx, int dim, cl_mem lref, cl_mem lq, size_t n, size_t j0,
-                          size_t vis0, size_t nq, cl_mem consts, cl_mem sums, cl_mem p,
-                          cl_mem pq);
+/* Softmax pass 2 (divergence sums, p̃ into rows->e) over nq rows given the
+ * trial's reference rows and probabilities, pass 1's e and stats of the
+ * same chunk and per-query constants; j0 and vis0 as for pass 1. */
+int kvq__dev_softmax_pass2(kvq_ctx *ctx, int dim, const kvq__dev_rows *rows, size_t n, size_t j0,
+                          size_t vis0, size_t nq, cl_mem stats, cl_mem consts, cl_mem sums);
+/* The same for the attention outputs (P·V, P̃·V̂, A·S): on the host CBLAS
+ * where kvq__dev_host_blas says so. The logits stay with CLBlast, whose
+ * rounding every result so far was made with: the logit bias, a mean of δ
+ * near 0, moves by more than 1e-4 relative with another summation order,
+ * the outputs' errors by less than 1e-5 (doc/metrics.md §4.2). */
+int kvq__blas_sgemm_out_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                          float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b,
+                          size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
+                          size_t ldc);
+/* Whether the output GEMMs of ctx run on the host CBLAS (built with one, and a CPU
+ * device whose buffers are host memory) instead of CLBlast. */
+int kvq__dev_host_blas(const kvq_ctx *ctx);
+/* Work-items per query of the softmax kernels (one work-group per query). */
+size_t kvq__dev_row_group(const kvq_ctx *ctx);
+
+/* Pass-1 results of m queries over the chunks of a row: the device records
+ * of one chunk and the host copies of all of them (records of KVQ_STATS
+ * floats, lists of k candidates). */
+typedef struct kvq__chunk_stats {
+    cl_mem stats, topv, topi;
+    float *h_stats, *h_topv;
+    cl_uint *h_topi;
+} kvq__chunk_stats;
+int kvq__chunk_stats_alloc(kvq_ctx *ctx, size_t m, size_t k, size_t nchunks, kvq__chunk_stats *s);
+void kvq__chunk_stats_free(kvq_ctx *ctx, kvq__chunk_stats *s);
+/* Pass 1 on chunk c (keys j0 … j0+n−1) and the download of its results. */
+int kvq__dev_chunk_stats(kvq_ctx *ctx, int dim, const kvq__dev_rows *rows, size_t c, size_t j0,
+                        size_t n, size_t vis0, size_t k, size_t m, kvq__chunk_stats *s);
+/* Query i's log-sum-exp merged over the chunks in double (and its maximum
+ * logit in *max_out unless NULL). */
+double kvq__chunk_stats_lse(const kvq__chunk_stats *s, size_t nchunks, size_t m, size_t i,
+                            double *max_out);
+/* Query i's top-k keys over the chunks' candidates into sel (value
+ * descending, then index ascending, as the host ranks them); returns how many. */
+size_t kvq__chunk_stats_topk(const kvq__chunk_stats *s, size_t nchunks, size_t m, size_t k,
+                             size_t i, cl_uint *sel);
+/* Keys per chunk for m queries of n keys of head dimension d whose chunks
+ * start at multiples of token group g: kvq__chunk_rows, at most what one
+ * allocation of m logits rows holds; all keys when they fit. */
+size_t kvq__dev_chunk_keys(const kvq_ctx *ctx, size_t m, size_t n, size_t d, size_t g);
+
+/* The trial reference (doc/metrics.md §4.2): what attention computes
+ * without the codecs, made once per trial and read by every scheme of it:
+ * q on the device, the float32 reference logits and probabilities p of
+ * each key chunk, and per query the log-sum-exp, top-k, p_max, entropy and
+ * reference output P·V. K and V are read from their row sources one chunk
+ * at a time (doc/scaling.md §6); with a single chunk they stay on the
+ * device for the schemes' vector errors. */
+struct kvq__trial {
+    kvq_attention_job job;        /* the tensors and sizes (codec fields unused) */
+    const kvq__rows *krows, *vrows;
+    size_t m, n, d, k, chunk, nchunks;
+    size_t vis0;                  /* keys query 0 sees; query i sees vis0 + i (capped at n) */
+    float scale;
+    cl_mem q, lse;
+    cl_mem kx, vx;                /* K and V (chunk × d); kept only with a single chunk */
+    cl_mem *lref, *p;             /* per chunk: m × chunk floats */
+    double *lse_h, *p_max, *entropy;
+    cl_uint *top;                 /* query i's ntop[i] reference top-k keys at i·k */
+    size_t *ntop;
+    float *oref;                  /* m × d, on the host */
+};
+
 /* Rotated-domain MSE reconstruction out[v] = ν_v·C[idx_v] (count × dim). */
 int kvq__dev_recon_rot(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem norms,
                       size_t count, cl_mem out);
@@ -200,7 +271,13 @@ int kvq__cl_dequantize(kvq_ctx *ctx, const struct kvq_codec *c, const struct kvq
                       float *xhat);
 int kvq__cl_rotate(kvq_ctx *ctx, const struct kvq_rotation *r, float *x, size_t count,
                   int inverse);
-int kvq__cl_attention(kvq_ctx *ctx, const kvq_attention_job *job, const kvq__rows *k,
-                      const kvq__rows *v, kvq_attention_out *out);
+int kvq__cl_attention(kvq_ctx *ctx, kvq__trial *t, const kvq_attention_job *job,
+                      const kvq__rows *k, const kvq__rows *v, kvq_attention_out *out);
+int kvq__cl_trial_open(kvq_ctx *ctx, const kvq_attention_job *job, const kvq__rows *k,
+                       const kvq__rows *v, kvq__trial **out);
+void kvq__cl_trial_close(kvq_ctx *ctx, kvq__trial *t);
+/* kvq__cl_trial_open with chunks of the given number of keys. */
+int kvq__cl_trial_open_chunked(kvq_ctx *ctx, const kvq_attention_job *job, const kvq__rows *k,
+                               const kvq__rows *v, size_t chunk, kvq__trial **out);
 
 #endif

@@ -71,14 +71,16 @@ static const float *whole_rows(const kvq__rows *r, size_t n, float **owned, int 
     return kvq__rows_get(r, 0, n, *owned, st);
 }
 
-/* The reference needs K and V whole: rows that are not in memory are read. */
-static int host_attention(kvq_ctx *ctx, const kvq_attention_job *job, const kvq__rows *k,
-                          const kvq__rows *v, kvq_attention_out *out)
+/* The double-precision reference recomputes everything per scheme (it
+ * makes no trial reference) and needs K and V whole: rows that are not in
+ * memory are read. */
+static int host_attention(kvq_ctx *ctx, kvq__trial *t, const kvq_attention_job *job,
+                          const kvq__rows *k, const kvq__rows *v, kvq_attention_out *out)
 {
     float *kown, *vown;
     int st, sv;
     kvq_attention_job j = *job;
-    (void)ctx;
+    (void)ctx, (void)t;
     j.k = whole_rows(k, job->keys, &kown, &st);
     j.v = whole_rows(v, job->keys, &vown, &sv);
     if (!st)
@@ -90,8 +92,21 @@ static int host_attention(kvq_ctx *ctx, const kvq_attention_job *job, const kvq_
     return st;
 }
 
+static int host_trial_open(kvq_ctx *ctx, const kvq_attention_job *job, const kvq__rows *k,
+                           const kvq__rows *v, kvq__trial **out)
+{
+    (void)ctx, (void)job, (void)k, (void)v;
+    *out = NULL;
+    return KVQ_OK;
+}
+
+static void host_trial_close(kvq_ctx *ctx, kvq__trial *t)
+{
+    (void)ctx, (void)t;
+}
+
 const kvq__backend kvq__backend_host = {
     .name = "host", .open = host_open, .close = host_close, .try_build = host_try_build,
     .quantize = host_quantize, .dequantize = host_dequantize, .rotate = host_rotate,
-    .attention = host_attention,
+    .attention = host_attention, .trial_open = host_trial_open, .trial_close = host_trial_close,
 };

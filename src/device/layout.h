@@ -13,25 +13,22 @@
  * this size, and pass 1 reserves local size × k entries of local memory. */
 #define KVQ_TOPK_MAX 8
 
-/* Candidate lists per query and chunk in the top-k buffers: the reference
- * row's k entries, then the quantized row's. */
-#define KVQ_TOPK_LISTS 2
-
-/* Pass-1 statistics, one record per query and chunk (kvq_softmax_pass1):
- * the row maxima and scaled sums of both log-sum-exps, and Σ e^{ℓ−max}·δ. */
+/* Pass-1 statistics of one logits row, one record per query and chunk
+ * (kvq_softmax_pass1): the row's maximum and scaled sum for its log-sum-exp
+ * and, for a quantized row ℓ̃ against the trial's reference ℓ with its
+ * probabilities p, Σ p·δ (δ = ℓ̃ − ℓ, so the chunks' values add up to μ). */
 #define KVQ_STAT_SLOTS(X)                                                     \
-    X(REF_MAX)      /* max_j ℓ_j */                                           \
-    X(REF_SUM)      /* Σ_j e^{ℓ_j − max} */                                   \
-    X(QUANT_MAX)    /* max_j ℓ̃_j */                                           \
-    X(QUANT_SUM)    /* Σ_j e^{ℓ̃_j − max} */                                   \
-    X(DELTA_SUM)    /* Σ_j e^{ℓ_j − max}·δ_j, δ = ℓ̃ − ℓ */
+    X(MAX)          /* max_j ℓ_j */                                           \
+    X(SUM)          /* Σ_j e^{ℓ_j − max} */                                   \
+    X(P_DELTA)      /* Σ_j p_j·δ_j (0 for the reference row) */
 
 /* Per-query constants of pass 2, merged over chunks by the host. */
 #define KVQ_CONST_SLOTS(X)                                                    \
     X(LSE_REF)      /* log Σ e^ℓ */                                           \
     X(LSE_QUANT)    /* log Σ e^ℓ̃ */                                           \
     X(MU)           /* E_p[δ] */                                              \
-    X(G_EST)        /* expm1(lse_quant − lse_ref − μ) */
+    X(G_EST)        /* expm1(lse_quant − lse_ref − μ) */                      \
+    X(LOG1P_G)      /* lse_quant − lse_ref − μ = log1p(G_EST) */
 
 /* Pass-2 accumulators, one record per query and chunk (kvq_softmax_pass2),
  * with x = δ − μ and y = p̃/p − 1. */
@@ -40,7 +37,6 @@
     X(KL_REV)       /* Σ p·x·(e^x − 1): reverse KL from the series */         \
     X(JS2)          /* 2·JS */                                                \
     X(TV2)          /* 2·TV */                                                \
-    X(ENT_REF)      /* H(p) */                                                \
     X(ENT_QUANT)    /* H(p̃) */                                                \
     X(VAR_DELTA)    /* Var_p(δ) */                                            \
     X(DELTA_SQ)     /* Σ δ² */                                                \

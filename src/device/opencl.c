@@ -6,5 +6,6 @@
 const kvq__backend kvq__backend_opencl = {
     .name = "opencl", .open = kvq__rt_open, .close = kvq__rt_close, .try_build = kvq__rt_try_build,
     .quantize = kvq__cl_quantize, .dequantize = kvq__cl_dequantize, .rotate = kvq__cl_rotate,
-    .attention = kvq__cl_attention,
+    .attention = kvq__cl_attention, .trial_open = kvq__cl_trial_open,
+    .trial_close = kvq__cl_trial_close,
 };

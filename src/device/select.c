@@ -1,6 +1,8 @@
 /* select.c — which kernel variant each operation runs, and how large a
  * work-group may be, from the context's capabilities (device limits capped
  * by KVQ_DEVICE_LIMITS) and options (KVQ_PORTABLE_KERNELS). */
+#include "config.h"
+
 #include <stdio.h>
 
 #include "device/device.h"
@@ -95,6 +97,27 @@ kvq_variant kvq__dev_select(const kvq_ctx *ctx, kvq__dev_op op, const kvq__dev_c
 int kvq__dev_format_logits_vec(const kvq_ctx *ctx, const kvq__dev_codec *d)
 {
     return ctx->caps.vector_kernels && d->block_params > 0;
+}
+
+/* A GPU wants many work-items per query; on a CPU each work-item already
+ * steps through its row in float16 registers, so one per query needs no
+ * reduction trees or top-k merges at all. */
+size_t kvq__dev_row_group(const kvq_ctx *ctx)
+{
+    return ctx->caps.vector_kernels ? 1 : 256;
+}
+
+/* CLBlast's untuned kernels reach a few GFLOP/s on a CPU, a host CBLAS
+ * tens of them on the same buffers, which a CPU device keeps in host
+ * memory (doc/metrics.md §4.2). */
+int kvq__dev_host_blas(const kvq_ctx *ctx)
+{
+#ifdef HAVE_CBLAS
+    return ctx->caps.vector_kernels;
+#else
+    (void)ctx;
+    return 0;
+#endif
 }
 
 size_t kvq__dev_group(kvq_ctx *ctx, cl_kernel k, size_t want)
