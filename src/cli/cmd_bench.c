@@ -43,28 +43,6 @@ static void usage(FILE *f)
           "  --quiet        no progress lines on stderr\n", f);
 }
 
-/* OpenBLAS chooses its kernels when it loads, before main: when it fell back to its
- * generic core on a CPU it does not know, kvq bench runs itself again with
- * OPENBLAS_CORETYPE naming the kernels this CPU supports, so that the peer is what
- * a correctly configured OpenBLAS gives (bench/README.md, "Peers"). Returns only
- * when nothing needs doing or the exec failed. */
-static void retune_openblas(int argc, char **argv, int verbose)
-{
-    const char *core = kvq__peer_retune();
-    char **av = core ? calloc((size_t)argc + 2, sizeof *av) : NULL;
-    if (!av)
-        return;
-    if (verbose)
-        fprintf(stderr, "kvq: bench: OpenBLAS chose its generic Prescott kernels on this CPU; "
-                        "running again with OPENBLAS_CORETYPE=%s\n", core);
-    av[0] = "kvq";
-    memcpy(av + 1, argv, (size_t)argc * sizeof *av);
-    if (setenv("OPENBLAS_CORETYPE", core, 1) == 0)
-        execv("/proc/self/exe", av);
-    fprintf(stderr, "kvq: bench: could not run again; OpenBLAS keeps its generic kernels\n");
-    free(av);
-}
-
 /* `kvq bench`: parses the options and runs the benchmark suite. */
 int kvq_cmd_bench(int argc, char **argv)
 {
@@ -100,7 +78,6 @@ int kvq_cmd_bench(int argc, char **argv)
             return kvq_cli_error(argv[i], "unknown option for 'kvq bench' (try --help)");
         }
     }
-    retune_openblas(argc, argv, o.verbose);
     int st = kvq_bench_suite(&o, stdout);
     if (st == KVQ_ERR_NO_DEVICE || st == KVQ_ERR_BAD_SPEC)
         return kvq_cli_error(o.device ? o.device : "--device", "%s", kvq_strerror(st));

@@ -2,8 +2,11 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "bench/peers.h"
 #include "cli/cli.h"
 #include "kvq.h"
 #include "internal.h"
@@ -40,7 +43,29 @@ static void usage(FILE *f)
           "  KVQ_CHUNK_KEYS        work on K and V in chunks of this many keys (default 64 MiB)\n"
           "  KVQ_PORTABLE_KERNELS  1: the work-group (GPU-style) kernels on CPUs too\n"
           "  KVQ_DEVICE_LIMITS     wg=N,local=BYTES: plan kernels within GPU-like limits\n"
+          "  OPENBLAS_CORETYPE     OpenBLAS's kernels (kvq sets it when OpenBLAS fell back\n"
+          "                        to its generic core on an AVX2/AVX-512 CPU)\n"
           "\nexit status: 0 success, 1 runtime failure, 2 usage or input error\n", f);
+}
+
+/* OpenBLAS picks its kernels when it is loaded, before main. When it fell
+ * back to its generic Prescott kernels on a CPU it does not recognise (0.3.21
+ * on Sapphire/Emerald Rapids), kvq runs itself again with OPENBLAS_CORETYPE
+ * naming the kernels the CPU supports: the host GEMMs of CPU devices
+ * (doc/metrics.md §4.2) and kvq bench's peers then run 2–4× faster. Set the
+ * variable (to anything) to keep OpenBLAS's own choice. Returns when nothing
+ * needs doing or the exec failed. */
+static void retune_openblas(int argc, char **argv)
+{
+    const char *core = kvq__peer_retune();
+    char **av = core ? calloc((size_t)argc + 1, sizeof *av) : NULL;
+    if (!av)
+        return;
+    memcpy(av, argv, (size_t)argc * sizeof *av);
+    if (setenv("OPENBLAS_CORETYPE", core, 1) == 0)
+        execv("/proc/self/exe", av);
+    unsetenv("OPENBLAS_CORETYPE");
+    free(av);
 }
 
 /* The kvq command: dispatches to the subcommand named by argv[1]. */
@@ -59,8 +84,10 @@ int main(int argc, char **argv)
         return KVQ_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
+        if (!strcmp(argv[1], commands[i].name)) {
+            retune_openblas(argc, argv);
             return commands[i].run(argc - 1, argv + 1);
+        }
     kvq_cli_error(argv[1], "unknown command (try 'kvq --help')");
     return KVQ_EXIT_USAGE;
 }
