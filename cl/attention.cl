@@ -431,15 +431,6 @@ uint16 gather_words(__global const uint *codes, uint16 offs, uint add)
                     codes[offs.sc], codes[offs.sd], codes[offs.se], codes[offs.sf]);
 }
 
-/* tab[idx] lane by lane, for tables longer than 32 entries. */
-float16 gather_table(__private const float *tab, uint16 idx)
-{
-    return (float16)(tab[idx.s0], tab[idx.s1], tab[idx.s2], tab[idx.s3], tab[idx.s4],
-                     tab[idx.s5], tab[idx.s6], tab[idx.s7], tab[idx.s8], tab[idx.s9],
-                     tab[idx.sa], tab[idx.sb], tab[idx.sc], tab[idx.sd], tab[idx.se],
-                     tab[idx.sf]);
-}
-
 #if KVQ_LB > 0
 /* Σ_c q_c · C[idx_c] for 16 keys (lanes) whose rows start at offs.
  * Up to 6 bits the codebook's symmetry C[L−1−i] = −C[i] (checked by the host

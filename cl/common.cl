@@ -212,6 +212,15 @@ float16 lut16(float16 tab, uint16 idx)
 #endif
 }
 
+/* tab[idx] lane by lane, for tables longer than 16 entries (PoCL scalarises it). */
+float16 gather_table(__private const float *tab, uint16 idx)
+{
+    return (float16)(tab[idx.s0], tab[idx.s1], tab[idx.s2], tab[idx.s3], tab[idx.s4],
+                     tab[idx.s5], tab[idx.s6], tab[idx.s7], tab[idx.s8], tab[idx.s9],
+                     tab[idx.sa], tab[idx.sb], tab[idx.sc], tab[idx.sd], tab[idx.se],
+                     tab[idx.sf]);
+}
+
 /* The 16 lanes of b (each 0 or 1) as a 16-bit number, lane j at bit j:
  * one vpmovd2m where AVX-512DQ exists, else a shift per lane and an OR
  * tree. */

@@ -3,7 +3,8 @@
  * computes 16 keys against every query; the codes are decoded once per key
  * and reused for a block of KVQ_QB queries held in registers.
  *
- * Built with KVQ_D (a multiple of 32 dividing 512), KVQ_LB (MSE bits, 0…4),
+ * Built with KVQ_D (a multiple of 32 dividing 512), KVQ_LB (MSE bits, 0…6;
+ * 5 and 6 need a symmetric codebook, C[L−1−i] = −C[i]),
  * KVQ_M (QJL signs, a multiple of 32, or 0) and KVQ_QB (queries per register
  * block). */
 
@@ -91,10 +92,24 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
     if (jb >= n)
         return;
 #if KVQ_LB > 0
-    float ct[16];
-    for (int c = 0; c < 16; c++)
-        ct[c] = c < (1 << KVQ_LB) ? centroids[c] : 0.0f;
-    const float16 ctab = vload16(0, ct);
+    /* Up to 4 bits the nibble is the code and ctab the codebook. Above,
+     * the codebook is symmetric: the top plane is the sign (0: negative),
+     * the other planes XOR its complement index the positive half M (as
+     * in kvq_logits_codes_vec); the nibble holds the magnitude's low 4
+     * bits, with 6 bits plane 4 picks between M's two halves. */
+#define LUT_NIB (KVQ_LB < 4 ? KVQ_LB : 4)
+    float ct[2][16];
+    for (int c = 0; c < 32; c++) {
+#if KVQ_LB <= 4
+        ct[c / 16][c % 16] = c < (1 << KVQ_LB) ? centroids[c] : 0.0f;
+#else
+        ct[c / 16][c % 16] = c < (1 << (KVQ_LB - 1)) ? centroids[(1 << (KVQ_LB - 1)) + c] : 0.0f;
+#endif
+    }
+    const float16 ctab = vload16(0, ct[0]);
+#if KVQ_LB == 6
+    const float16 ctab_hi = vload16(0, ct[1]);
+#endif
     /* the plane words of the LUT_NB vectors; their nibble words are
      * rebuilt per block of queries (a few operations against the block's
      * 512·KVQ_QB FMAs), which keeps registers for the accumulators */
@@ -112,6 +127,13 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
                 for (int b = 0; b < LUT_NB; b++)
                     w[v][k * 16 + r * LUT_NB + b] = codes[(size_t)kr * words + k * LUT_NB + b];
         }
+#if KVQ_LB > 4
+#pragma unroll
+    for (int v = 0; v < LUT_NB; v++)
+#pragma unroll
+        for (int k = 0; k < KVQ_LB - 1; k++)
+            vstore16(vload16(k, w[v]) ^ ~vload16(KVQ_LB - 1, w[v]), k, w[v]);
+#endif
     const uint cnt = min(16u, n - jb);
     for (uint i0 = 0; i0 < nq; i0 += KVQ_QB) {
         /* the tables are padded to whole blocks of queries; rows are
@@ -131,12 +153,32 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
             for (int j = 0; j < 4; j++) {
                 uint16 nb = 0;
 #pragma unroll
-                for (int k = 0; k < KVQ_LB; k++)
+                for (int k = 0; k < LUT_NIB; k++)
                     nb = bitselect(nb, rotate(vload16(k, w[v]), (uint16)((k - j) & 31)),
                                    (uint16)(0x11111111u << k));
+#if KVQ_LB > 4
+                /* coordinate 4t + j's negative flag (and 6-bit magnitude bit 4)
+                 * at bit 4t of these, moved to bit 31 for step t */
+                uint16 neg = ~vload16(KVQ_LB - 1, w[v]) >> (uint)j;
+#if KVQ_LB == 6
+                uint16 hi = vload16(4, w[v]) >> (uint)j;
+#endif
+#endif
 #pragma unroll
                 for (int t = 0; t < 8; t++) {
+#if KVQ_LB <= 4
                     const float16 c = lut16(ctab, nb);
+#else
+#if KVQ_LB == 6
+                    const float16 mag = select(lut16(ctab, nb), lut16(ctab_hi, nb),
+                                               as_int16(hi << 31));
+                    hi >>= 4;
+#else
+                    const float16 mag = lut16(ctab, nb);
+#endif
+                    const float16 c = as_float16(as_uint16(mag) ^ (neg << 31));
+                    neg >>= 4;
+#endif
                     nb >>= 4;
 #pragma unroll
                     for (int qi = 0; qi < KVQ_QB; qi++)

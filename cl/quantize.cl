@@ -145,9 +145,25 @@ __kernel void kvq_signs_dense(__global const uint *codes, __global const float *
     out[(size_t)v * m + l] = b ? g : -g;
 }
 
+/* acc = Σ_l z_l·S_l (z ∈ ±1) over the m sign bits of w from bit first, in
+ * KVQ_NV float16 registers; S's rows stay in cache for every work-item. */
+void qjl_sum16(__global const uint *w, uint first, uint m, __global const float *s,
+               float16 *acc)
+{
+#pragma unroll
+    for (int i = 0; i < KVQ_NV; i++)
+        acc[i] = 0.0f;
+    for (uint l = 0; l < m; l++) {
+        __global const float *row = s + (size_t)l * KVQ_D;
+        const float sg = stream_bit(w, first + l) ? 1.0f : -1.0f;
+#pragma unroll
+        for (int i = 0; i < KVQ_NV; i++)
+            acc[i] += sg * vload16(i, row);
+    }
+}
+
 /* x̂[v] += scale·γ_v·Σ_l z_vl·S_l — the dequantized QJL residual, straight
- * from the packed sign bits, one work-item per vector in KVQ_NV float16
- * registers (the CPU path; S's rows stay in cache for every work-item). */
+ * from the packed sign bits, one work-item per vector (the CPU path). */
 __kernel void kvq_qjl_add_vec(__global const uint *codes, __global const float *gammas,
                               const uint bits, const uint m, const uint words,
                               const uint count, const float scale, __global const float *s,
@@ -156,19 +172,8 @@ __kernel void kvq_qjl_add_vec(__global const uint *codes, __global const float *
     const uint v = get_global_id(0);
     if (v >= count)
         return;
-    __global const uint *w = codes + (size_t)v * words;
     float16 acc[KVQ_NV];
-#pragma unroll
-    for (int i = 0; i < KVQ_NV; i++)
-        acc[i] = 0.0f;
-    const uint first = bits * KVQ_D;
-    for (uint l = 0; l < m; l++) {
-        __global const float *row = s + (size_t)l * KVQ_D;
-        const float sg = stream_bit(w, first + l) ? 1.0f : -1.0f;
-#pragma unroll
-        for (int i = 0; i < KVQ_NV; i++)
-            acc[i] += sg * vload16(i, row);
-    }
+    qjl_sum16(codes + (size_t)v * words, bits * KVQ_D, m, s, acc);
     const float g = scale * gammas[v];
     __global float *o = xhat + (size_t)v * KVQ_D;
 #pragma unroll
@@ -362,5 +367,117 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
     if (w.word < words)
         out[w.word] = w.cur;
     norms[v] = stored;
+}
+
+/* ---- Dequantization with one work-item per vector (the CPU path), the
+ * same operations in the same order as kvq_dequantize_rot, kvq_rotate_vec
+ * (inverse, scale 1) and kvq_qjl_add_vec, so x̂ is bit for bit theirs. */
+
+/* x̂ of vector v into u: ν·C[idx] (rotated domain), then Rᵀ when inverse,
+ * then the QJL residual scale·γ·Σ_l z_l S_l when m > 0. */
+void dequantize16(__global const uint *codes, __global const float *norms,
+                  __global const float *gammas, __global const float *centroids,
+                  __global const float *signs, uint rounds, uint inverse,
+                  __global const float *s, uint m, uint words, float scale, uint v,
+                  float16 *u)
+{
+    __global const uint *w = codes + (size_t)v * words;
+    const float nu = norms[v];
+#if KVQ_LB == 0
+#pragma unroll
+    for (int i = 0; i < KVQ_NV; i++)
+        u[i] = nu * 0.0f;
+#else
+    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    float ct[1 << KVQ_LB];
+    for (int c = 0; c < (1 << KVQ_LB); c++)
+        ct[c] = centroids[c];
+#if KVQ_LB <= 4
+    float cp[16];
+    for (int c = 0; c < 16; c++)
+        cp[c] = c < (1 << KVQ_LB) ? ct[c] : 0.0f;
+    const float16 ctab = vload16(0, cp);
+#endif
+#pragma unroll
+    for (int i = 0; i < KVQ_NV; i++) {
+        uint16 idx = 0;
+#pragma unroll
+        for (int k = 0; k < KVQ_LB; k++) {
+            const uint p = (uint)(k * KVQ_D + 16 * i);   /* 16 lanes in one word */
+            idx |= (((uint16)(w[p >> 5] >> (p & 31)) >> lane) & 1u) << (uint)k;
+        }
+#if KVQ_LB <= 4
+        u[i] = nu * lut16(ctab, idx);
+#else
+        u[i] = nu * gather_table(ct, idx);
+#endif
+    }
+#endif
+    if (inverse)
+        vec_rotate_inverse(u, signs, rounds);
+    if (m) {
+        float16 acc[KVQ_NV];
+        qjl_sum16(w, KVQ_LB * KVQ_D, m, s, acc);
+        const float g = scale * gammas[v];
+#pragma unroll
+        for (int i = 0; i < KVQ_NV; i++)
+            u[i] = u[i] + g * acc[i];
+    }
+}
+
+__kernel void kvq_dequantize_vec(__global const uint *codes, __global const float *norms,
+                                 __global const float *gammas, __global const float *centroids,
+                                 __global const float *signs, const uint rounds,
+                                 const uint inverse, __global const float *s, const uint m,
+                                 const uint words, const float scale, const uint count,
+                                 __global float *xhat)
+{
+    const uint v = get_global_id(0);
+    if (v >= count)
+        return;
+    float16 u[KVQ_NV];
+    dequantize16(codes, norms, gammas, centroids, signs, rounds, inverse, s, m, words, scale,
+                 v, u);
+    __global float *o = xhat + (size_t)v * KVQ_D;
+#pragma unroll
+    for (int i = 0; i < KVQ_NV; i++)
+        vstore16(u[i], i, o);
+}
+
+/* kvq_vector_errors of x against its dequantized codes, without writing x̂:
+ * err[v] = {‖x − x̂‖²/‖x‖², ½‖x/‖x‖ − x̂/‖x̂‖‖²} ({−1, −1} for a zero x, a
+ * direction error of 1 for a zero x̂), summed lane-wise then pairwise. */
+__kernel void kvq_vector_errors_codes(__global const uint *codes, __global const float *norms,
+                                      __global const float *gammas,
+                                      __global const float *centroids,
+                                      __global const float *signs, const uint rounds,
+                                      __global const float *s, const uint m, const uint words,
+                                      const float scale, const uint count,
+                                      __global const float *x, __global float *err)
+{
+    const uint v = get_global_id(0);
+    if (v >= count)
+        return;
+    float16 b[KVQ_NV], a[KVQ_NV];
+    dequantize16(codes, norms, gammas, centroids, signs, rounds, 1, s, m, words, scale, v, b);
+    __global const float *row = x + (size_t)v * KVQ_D;
+    float16 sa = 0.0f, sb = 0.0f, sd = 0.0f, sdir = 0.0f;
+#pragma unroll
+    for (int i = 0; i < KVQ_NV; i++) {
+        a[i] = vload16(i, row);
+        const float16 d = a[i] - b[i];
+        sa += a[i] * a[i];
+        sb += b[i] * b[i];
+        sd += d * d;
+    }
+    const float na = hsum16(sa), nb = hsum16(sb);
+    const float ia = na > 0.0f ? 1.0f / sqrt(na) : 0.0f, ib = nb > 0.0f ? 1.0f / sqrt(nb) : 0.0f;
+#pragma unroll
+    for (int i = 0; i < KVQ_NV; i++) {
+        const float16 d = b[i] * ib - a[i] * ia;
+        sdir += d * d;
+    }
+    err[KVQ_VEC_ERRS * v] = na > 0.0f ? hsum16(sd) / na : -1.0f;
+    err[KVQ_VEC_ERRS * v + 1] = na > 0.0f ? (nb > 0.0f ? 0.5f * hsum16(sdir) : 1.0f) : -1.0f;
 }
 #endif

@@ -552,16 +552,25 @@ static int vector_errors(run *r, int t, const kvq__dev_codec *dc, cl_mem codes, 
     cl_kernel k;
     int st;
     cl_uint un = (cl_uint)n;
-    KVQ_TRY(st, kvq__pool_acquire(r->ctx, n * r->d * 4, &xh));
     KVQ_TRY(st, kvq__pool_acquire(r->ctx, n * KVQ_VEC_ERRS * 4, &err));
-    if (dc->out_channels)
-        KVQ_TRY(st, kvq__dev_out_dequantize(r->ctx, dc, o, n, xh));
-    else
-        KVQ_TRY(st, kvq__dev_dequantize(r->ctx, dc, codes, norms, gammas, n, xh));
-    KVQ_TRY(st, kvq__dev_kernel(r->ctx, "attention", (int)r->d, "kvq_vector_errors", &k));
-    kvq__arg a[] = {{sizeof(cl_mem), &x}, {sizeof(cl_mem), &xh}, {4, &un}, {sizeof(cl_mem), &err}};
-    KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
-    KVQ_TRY(st, kvq__dev_launch(r->ctx, k, 1, &n, NULL));
+    /* straight from the codes where one kernel can (CPU devices), else x̂ first */
+    st = dc->out_channels ? KVQ_ERR_UNSUPPORTED
+                          : kvq__dev_vector_errors_codes(r->ctx, dc, codes, norms, gammas, x, n,
+                                                         err);
+    if (st == KVQ_ERR_UNSUPPORTED) {
+        KVQ_TRY(st, kvq__pool_acquire(r->ctx, n * r->d * 4, &xh));
+        if (dc->out_channels)
+            KVQ_TRY(st, kvq__dev_out_dequantize(r->ctx, dc, o, n, xh));
+        else
+            KVQ_TRY(st, kvq__dev_dequantize(r->ctx, dc, codes, norms, gammas, n, xh));
+        KVQ_TRY(st, kvq__dev_kernel(r->ctx, "attention", (int)r->d, "kvq_vector_errors", &k));
+        kvq__arg a[] = {{sizeof(cl_mem), &x}, {sizeof(cl_mem), &xh}, {4, &un},
+                        {sizeof(cl_mem), &err}};
+        KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
+        KVQ_TRY(st, kvq__dev_launch(r->ctx, k, 1, &n, NULL));
+    } else if (st) {
+        goto cleanup;
+    }
     if (!(h = malloc(n * KVQ_VEC_ERRS * sizeof *h))) {
         st = KVQ_ERR_NOMEM;
         goto cleanup;

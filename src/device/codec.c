@@ -302,11 +302,62 @@ cleanup:
     return st;
 }
 
+/* Whether kvq_dequantize_vec can make x̂ (inverse rotated too when
+ * inverse): the vector kernels apply and R is Walsh–Hadamard rounds that
+ * its registers can run (or no rotation at all), not a dense matrix. */
+static int dequantize_fused(const kvq_ctx *ctx, const kvq__dev_codec *d, int inverse)
+{
+    if (kvq__dev_select(ctx, KVQ_OP_DEQUANTIZE, d) != KVQ_VARIANT_VECTOR || d->out_channels)
+        return 0;
+    return !inverse || (!d->matrix && (!d->rounds ||
+                        kvq__dev_select(ctx, KVQ_OP_ROTATE, d) == KVQ_VARIANT_VECTOR));
+}
+
+/* Launches kvq_dequantize_vec, or kvq_vector_errors_codes against x when x
+ * is set (doc/kernels.md §4): one work-item per vector, bits compiled in. */
+static int dequantize_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem norms,
+                          cl_mem gammas, size_t count, int inverse, int with_qjl, cl_mem x,
+                          cl_mem out)
+{
+    cl_kernel k;
+    int st;
+    char opts[64];
+    snprintf(opts, sizeof opts, "-DKVQ_D=%d -DKVQ_LB=%d", d->dim, d->bits);
+    KVQ_TRY(st, kvq__rt_kernel(ctx, "common+quantize", opts,
+                               x ? "kvq_vector_errors_codes" : "kvq_dequantize_vec", &k));
+    cl_uint rounds = (cl_uint)d->rounds, inv = (cl_uint)inverse, words = (cl_uint)d->words;
+    cl_uint m = with_qjl ? (cl_uint)d->m : 0, n = (cl_uint)count;
+    cl_mem s = d->s ? d->s : d->signs, g = gammas ? gammas : norms;
+    float scale = d->qjl_scale;
+    /* the two kernels' arguments differ only in inverse (dequantize) and x (errors) */
+    kvq__arg a[14] = {{sizeof codes, &codes}, {sizeof norms, &norms}, {sizeof g, &g},
+                      {sizeof d->centroids, &d->centroids}, {sizeof d->signs, &d->signs},
+                      {4, &rounds}};
+    size_t na = 6;
+    if (!x)
+        a[na++] = (kvq__arg){4, &inv};
+    a[na++] = (kvq__arg){sizeof s, &s};
+    a[na++] = (kvq__arg){4, &m};
+    a[na++] = (kvq__arg){4, &words};
+    a[na++] = (kvq__arg){4, &scale};
+    a[na++] = (kvq__arg){4, &n};
+    if (x)
+        a[na++] = (kvq__arg){sizeof x, &x};
+    a[na++] = (kvq__arg){sizeof out, &out};
+    KVQ_TRY(st, kvq__dev_args(k, a, na));
+    size_t ls = kvq__dev_group(ctx, k, 16), global = (count + ls - 1) / ls * ls;
+    st = kvq__dev_launch(ctx, k, 1, &global, &ls);
+cleanup:
+    return st;
+}
+
 int kvq__dev_recon_rot(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem norms,
                       size_t count, cl_mem out)
 {
     cl_kernel k;
     int st;
+    if (dequantize_fused(ctx, d, 0))
+        return dequantize_vec(ctx, d, codes, norms, NULL, count, 0, 0, NULL, out);
     cl_uint bits = (cl_uint)d->bits, words = (cl_uint)d->words, n = (cl_uint)count;
     KVQ_TRY(st, kvq__dev_kernel(ctx, "quantize", d->dim, "kvq_dequantize_rot", &k));
     kvq__arg a[] = {{sizeof codes, &codes}, {sizeof norms, &norms},
@@ -315,6 +366,15 @@ int kvq__dev_recon_rot(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_m
     st = kvq__dev_run_coords(ctx, k, a, sizeof a / sizeof a[0], d->dim, count);
 cleanup:
     return st;
+}
+
+int kvq__dev_vector_errors_codes(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes,
+                                 cl_mem norms, cl_mem gammas, cl_mem x, size_t count,
+                                 cl_mem err)
+{
+    if (!dequantize_fused(ctx, d, 1))
+        return KVQ_ERR_UNSUPPORTED;
+    return dequantize_vec(ctx, d, codes, norms, gammas, count, 1, 1, x, err);
 }
 
 int kvq__dev_signs_dense(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem gammas,
@@ -362,6 +422,8 @@ int kvq__dev_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_
     int st;
     if (kvq__dev_select(ctx, KVQ_OP_DEQUANTIZE, d) == KVQ_VARIANT_FORMAT)
         return kvq__dev_format_dequantize(ctx, d, codes, gammas, count, xhat);
+    if (dequantize_fused(ctx, d, 1))
+        return dequantize_vec(ctx, d, codes, norms, gammas, count, 1, 1, NULL, xhat);
     KVQ_TRY(st, kvq__dev_recon_rot(ctx, d, codes, norms, count, xhat));
     KVQ_TRY(st, kvq__dev_rotate(ctx, d, xhat, count, 1, 1.0f));
     if (!d->m)

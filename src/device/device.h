@@ -212,6 +212,12 @@ struct kvq__trial {
 /* Rotated-domain MSE reconstruction out[v] = ν_v·C[idx_v] (count × dim). */
 int kvq__dev_recon_rot(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem norms,
                       size_t count, cl_mem out);
+/* The errors of kvq_vector_errors (err: count × KVQ_VEC_ERRS) of x against
+ * its codes, from the codes without writing x̂; KVQ_ERR_UNSUPPORTED where
+ * only kvq__dev_dequantize can make x̂ (work-group kernels, dense R). */
+int kvq__dev_vector_errors_codes(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes,
+                                 cl_mem norms, cl_mem gammas, cl_mem x, size_t count,
+                                 cl_mem err);
 /* Dense QJL signs out[v][l] = scale·γ_v·z_vl (count × m). */
 int kvq__dev_signs_dense(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem gammas,
                         size_t count, float scale, cl_mem out);

@@ -36,10 +36,12 @@ int kvq__dev_rotation_as_matrix(int dim)
 }
 
 /* kvq_logits_lut decodes nibbles of whole plane words, 32/d·16 keys to a
- * vector (so d/32 divides 16), and reads QJL signs in whole words. */
+ * vector (so d/32 divides 16), and reads QJL signs in whole words; 5 and 6
+ * bits take the sign and magnitude of a symmetric codebook. */
 static int logits_table_fits(const kvq__dev_codec *d)
 {
-    return d->dim % 32 == 0 && 16 % (d->dim / 32) == 0 && d->bits <= 4 && d->m % 32 == 0;
+    return d->dim % 32 == 0 && 16 % (d->dim / 32) == 0 && d->m % 32 == 0 &&
+           (d->bits <= 4 || (d->bits <= 6 && d->symmetric));
 }
 
 /* kvq_rotate holds the vector in local memory. */
