@@ -509,6 +509,14 @@ static void body(kvq_ctx *ctx, const char *spec, kvq_ctx *host)
     conf_case cf = {"q4_1", 0, 128, 1000, 2, 1.0f, 1.0, 0};
     ok(st == 0 && check_chunking(ctx, chunked, &cf, tag++),
        "q4_1: 4 chunks of <= 300 keys give the one-chunk results");
+    /* the table kernel's 5 and 6 bits in 16-query register blocks and a
+     * remainder (last, so the cases above keep their data) */
+    static const conf_case blocks[] = {{"KV", 5, 128, 1000, 37, 1.0f, 1.0, 0},
+                                       {"KQV", 6, 128, 777, 20, 1.0f, 1.0, 0},
+                                       {"QKQV", 6, 128, 500, 16, 1.0f, 1.0, 0}};
+    for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
+        ok(check_case(ctx, host, &blocks[i], tag++, &w), "%s n=%d d=%d N=%zu M=%zu",
+           blocks[i].scheme, blocks[i].bits, blocks[i].dim, blocks[i].keys, blocks[i].queries);
     diag("worst deviations on %s: logits %.3g (of s+|l|), KL %.3g, JS %.3g, TV %.3g, "
          "entropy %.3g, out_rel_err/out_dir_err %.3g, vector errors %.3g (relative); "
          "logit_bias %.3g (of the RMS logit error); top-1 differs in %zu, top-k recall in %zu "
@@ -522,5 +530,5 @@ int main(void)
 {
     return conf_main(3 * 8 + sizeof dims / sizeof dims[0] * 3 * 2 +
                          sizeof odd_dims / sizeof odd_dims[0] * 3 * 2 + 4 + 3 + 1 + 5 + 2 + 6 +
-                         2 + 1 + NFORMAT_CASES + NOUTLIER_CASES + 1 + 1, body);
+                         2 + 1 + NFORMAT_CASES + NOUTLIER_CASES + 1 + 1 + 3, body);
 }

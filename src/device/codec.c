@@ -314,7 +314,7 @@ static int dequantize_fused(const kvq_ctx *ctx, const kvq__dev_codec *d, int inv
 }
 
 /* Launches kvq_dequantize_vec, or kvq_vector_errors_codes against x when x
- * is set (doc/kernels.md §4): one work-item per vector, bits compiled in. */
+ * is set (doc/kernels.md §3.1): one work-item per vector, bits compiled in. */
 static int dequantize_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem norms,
                           cl_mem gammas, size_t count, int inverse, int with_qjl, cl_mem x,
                           cl_mem out)
