@@ -272,6 +272,12 @@ static void plan(suite *s)
     s->logits_n = quick ? 4096 : 65536;
     s->logits_m = quick ? 8 : 64;
     s->softmax_m = quick ? 8 : 64;
+    if (s->o->membound_only) {
+        s->mem_n = membound_keys(s);
+        plan_membound(s);
+        plan_peers(s);
+        return;
+    }
     add_copy(s, s->copy_floats, 0);
     for (int d = 64; d <= 256; d *= 2)
         add_wht(s, d, s->vec_bytes / (4u * (size_t)d), 0);

@@ -17,6 +17,7 @@ typedef struct kvq_bench_opts {
     const char *device;  /* device spec (NULL: $KVQ_DEVICE or the default) */
     int verbose;         /* progress on stderr */
     size_t mem_keys;     /* keys of the memory-bound set (0: fp32 keys >= 4 x the LLC, >= 1 Mi) */
+    int membound_only;   /* only the memory-bound set and its peers */
 } kvq_bench_opts;
 
 /* Runs the suite and prints the report to out; progress goes to stderr.

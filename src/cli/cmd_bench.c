@@ -13,7 +13,7 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: kvq bench [--json] [--quick] [--repeats N] [--no-host] [--membound-keys N]\n"
+    fputs("usage: kvq bench [--json] [--quick] [--membound-only] [--repeats N] [--no-host] [--membound-keys N]\n"
           "                 [--device SPEC] [--quiet]\n\n"
           "Times kvq's OpenCL kernels in one context and queue: a float4 copy (the\n"
           "device's memory roofline), batched WHT (d = 64, 128, 256), fused quantization\n"
@@ -34,6 +34,9 @@ static void usage(FILE *f)
           "  --json         one JSON object on stdout (\"results\", \"ratios\", \"ratios_membound\",\n"
           "                 \"openblas\", \"ratio_sizes\", \"ceilings\", \"targets\", ...)\n"
           "  --quick        small shapes (a smoke test; the ratios are not meaningful)\n"
+          "  --membound-only\n"
+          "                 only the memory-bound set (copy, WHT, quantize, logits, CLBlast)\n"
+          "                 and the OpenBLAS peers: the [perf] ratios in a few minutes\n"
           "  --repeats N    timed repeats per workload, 1..1000 (default 5)\n"
           "  --no-host      skip the host reference timings (opencl_vs_host is then 0)\n"
           "  --membound-keys N\n"
@@ -70,6 +73,8 @@ int kvq_cmd_bench(int argc, char **argv)
             o.json = 1;
         } else if (!strcmp(argv[i], "--quick")) {
             o.quick = 1;
+        } else if (!strcmp(argv[i], "--membound-only")) {
+            o.membound_only = 1;
         } else if (!strcmp(argv[i], "--no-host")) {
             o.host = 0;
         } else if (!strcmp(argv[i], "--quiet")) {
