@@ -16,6 +16,9 @@
 #define LUT_KPV (16 / LUT_NB)   /* keys per MSE vector: lane key·LUT_NB + block */
 #define LUT_STEPS 32            /* coordinates per block: one MSE step each */
 #define LUT_QROW (LUT_STEPS * 16)   /* floats of one query's MSE table */
+/* Accumulators per query: a small block of queries has too few independent
+ * FMA chains to hide the FMA latency, so its steps alternate among four. */
+#define LUT_ACC (KVQ_QB >= 4 ? 1 : 4)
 
 /* The query tables of kvq_logits_lut, one work-item per (row, query),
  * queries padded with zero rows of qt to a whole block of KVQ_QB:
@@ -116,7 +119,24 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
     uint w[LUT_NB][KVQ_LB * 16];
     float nu[16];
 #pragma unroll
-    for (int v = 0; v < LUT_NB; v++)
+    for (int v = 0; v < LUT_NB; v++) {
+#if LUT_NB == 4
+        /* d = 128: a plane of a key is 4 words, one 128-bit load; the
+         * vector of a plane is four of them (four loads and inserts,
+         * where word by word it took 16 loads and stores) */
+        uint kr[4];
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            kr[r] = j0 + min(jb + v * 4 + r, n - 1);
+            nu[v * 4 + r] = norms[kr[r]];
+        }
+#pragma unroll
+        for (int k = 0; k < KVQ_LB; k++)
+            vstore16((uint16)(vload4(0, codes + (size_t)kr[0] * words + k * 4),
+                              vload4(0, codes + (size_t)kr[1] * words + k * 4),
+                              vload4(0, codes + (size_t)kr[2] * words + k * 4),
+                              vload4(0, codes + (size_t)kr[3] * words + k * 4)), k, w[v]);
+#else
 #pragma unroll
         for (int r = 0; r < LUT_KPV; r++) {
             const uint kr = j0 + min(jb + v * LUT_KPV + r, n - 1);
@@ -127,6 +147,8 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
                 for (int b = 0; b < LUT_NB; b++)
                     w[v][k * 16 + r * LUT_NB + b] = codes[(size_t)kr * words + k * LUT_NB + b];
         }
+#endif
+    }
 #if KVQ_LB > 4
 #pragma unroll
     for (int v = 0; v < LUT_NB; v++)
@@ -141,10 +163,12 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
         __global const float16 *qb = (__global const float16 *)(qt + (size_t)i0 * LUT_QROW);
         float dot[KVQ_QB][16];
         for (uint v = 0; v < LUT_NB; v++) {
-            float16 acc[KVQ_QB];
+            float16 acc[KVQ_QB][LUT_ACC];
 #pragma unroll
             for (int qi = 0; qi < KVQ_QB; qi++)
-                acc[qi] = 0.0f;
+#pragma unroll
+                for (int a = 0; a < LUT_ACC; a++)
+                    acc[qi][a] = 0.0f;
             /* one nibble word at a time (registers for the accumulators);
              * the rolled loop over j keeps the schedule FMA-major, where a
              * fully unrolled one had LLVM decode all 32 steps first and
@@ -182,12 +206,17 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
                     nb >>= 4;
 #pragma unroll
                     for (int qi = 0; qi < KVQ_QB; qi++)
-                        acc[qi] = fma(qb[qi * LUT_STEPS + 4 * t + j], c, acc[qi]);
+                        acc[qi][t % LUT_ACC] = fma(qb[qi * LUT_STEPS + 4 * t + j], c,
+                                                   acc[qi][t % LUT_ACC]);
                 }
             }
 #pragma unroll
-            for (int qi = 0; qi < KVQ_QB; qi++)
-                lut_fold(acc[qi], dot[qi] + v * LUT_KPV);
+            for (int qi = 0; qi < KVQ_QB; qi++) {
+#pragma unroll
+                for (int a = 1; a < LUT_ACC; a++)
+                    acc[qi][0] += acc[qi][a];
+                lut_fold(acc[qi][0], dot[qi] + v * LUT_KPV);
+            }
         }
         const float16 nu16 = vload16(0, nu);
 #pragma unroll
@@ -217,14 +246,15 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
     }
     for (uint i = 0; i < nq; i++) {
         __global const float *sb = st + (size_t)i * (KVQ_M / 4) * 16;
-        float16 sa = 0.0f;
+        float16 sp[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
         for (int w = 0; w < KVQ_M / 32; w++) {
             const uint16 z = vload16(w, zr);
 #pragma unroll
             for (int t = 0; t < 8; t++)
-                sa += lut16(vload16(8 * w + t, sb), z >> (uint)(4 * t));
+                sp[t % 4] += lut16(vload16(8 * w + t, sb), z >> (uint)(4 * t));
         }
+        const float16 sa = (sp[0] + sp[1]) + (sp[2] + sp[3]);
         __global float *o = out + (size_t)i * n + jb;
         const uint cnt = min(16u, n - jb);
         float16 l = g * sa;
