@@ -27,12 +27,23 @@ int kvq__dev_upload(kvq_ctx *ctx, const void *src, size_t bytes, cl_mem *out)
     return st;
 }
 
+/* Writes up to this size go from a host copy without blocking: a blocking
+ * write waits for the device's queue (tens of µs on PoCL), the copy costs
+ * less (doc/kernels.md §6). */
+#define KVQ_STAGE_MAX ((size_t)128 << 10)
+
 int kvq__dev_write(kvq_ctx *ctx, cl_mem buf, size_t offset, const void *src, size_t bytes)
 {
     if (!bytes)
         return KVQ_OK;
-    cl_int cs = clEnqueueWriteBuffer(ctx->queue, buf, CL_TRUE, offset, bytes, src, 0, NULL, NULL);
-    return cs == CL_SUCCESS ? KVQ_OK : kvq__rt_fail(cs, "clEnqueueWriteBuffer", __FILE__, __LINE__);
+    void *copy = bytes <= KVQ_STAGE_MAX ? kvq__stage_copy(ctx, src, bytes) : NULL;
+    cl_int cs = clEnqueueWriteBuffer(ctx->queue, buf, copy ? CL_FALSE : CL_TRUE, offset, bytes,
+                                     copy ? copy : src, 0, NULL, NULL);
+    if (cs != CL_SUCCESS)
+        return kvq__rt_fail(cs, "clEnqueueWriteBuffer", __FILE__, __LINE__);
+    if (!copy)          /* the in-order queue ran every earlier write too */
+        kvq__stage_done(ctx);
+    return KVQ_OK;
 }
 
 int kvq__dev_download(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t bytes)
@@ -40,7 +51,10 @@ int kvq__dev_download(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t
     if (!bytes)
         return KVQ_OK;
     cl_int cs = clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, offset, bytes, dst, 0, NULL, NULL);
-    return cs == CL_SUCCESS ? KVQ_OK : kvq__rt_fail(cs, "clEnqueueReadBuffer", __FILE__, __LINE__);
+    if (cs != CL_SUCCESS)
+        return kvq__rt_fail(cs, "clEnqueueReadBuffer", __FILE__, __LINE__);
+    kvq__stage_done(ctx);
+    return KVQ_OK;
 }
 
 int kvq__dev_zero(kvq_ctx *ctx, cl_mem buf, size_t bytes)
@@ -120,7 +134,10 @@ static int map_all(kvq_ctx *ctx, cl_mem buf, cl_map_flags flags, float **out)
     cl_int cs = clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
     if (cs == CL_SUCCESS)
         *out = clEnqueueMapBuffer(ctx->queue, buf, CL_TRUE, flags, 0, bytes, 0, NULL, NULL, &cs);
-    return cs == CL_SUCCESS ? KVQ_OK : kvq__rt_fail(cs, "clEnqueueMapBuffer", __FILE__, __LINE__);
+    if (cs != CL_SUCCESS)
+        return kvq__rt_fail(cs, "clEnqueueMapBuffer", __FILE__, __LINE__);
+    kvq__stage_done(ctx);
+    return KVQ_OK;
 }
 
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS

@@ -65,6 +65,12 @@ cleanup:
 
 void kvq__rt_close(kvq_ctx *ctx)
 {
+    if (ctx->queue)
+        clFinish(ctx->queue);     /* staged writes read their copies until they run */
+    kvq__stage_done(ctx);
+    free(ctx->staging.copies);
+    ctx->staging.copies = NULL;
+    ctx->staging.cap = 0;
     for (size_t i = 0; i < ctx->nkernels; i++) {
         clReleaseKernel(ctx->kernels[i].kernel);
         free(ctx->kernels[i].key);

@@ -1,6 +1,7 @@
 /* pool.c — a per-context cache of device buffers in size classes, so that
  * batches and trials reuse memory instead of allocating it every time. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "runtime.h"
 
@@ -149,6 +150,40 @@ void kvq__pool_destroy(kvq_ctx *ctx)
     free(p->entries);
     p->entries = NULL;
     p->count = p->cap = 0;
+}
+
+/* At most this much host memory waits in staged copies (a blocking write
+ * then drains them). */
+#define KVQ_STAGE_LIMIT ((size_t)8 << 20)
+
+void *kvq__stage_copy(kvq_ctx *ctx, const void *src, size_t bytes)
+{
+    kvq__staging *s = &ctx->staging;
+    if (s->bytes + bytes > KVQ_STAGE_LIMIT)
+        return NULL;
+    if (s->count == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        void **grown = realloc(s->copies, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        s->copies = grown;
+        s->cap = cap;
+    }
+    void *copy = malloc(bytes);
+    if (!copy)
+        return NULL;
+    memcpy(copy, src, bytes);
+    s->copies[s->count++] = copy;
+    s->bytes += bytes;
+    return copy;
+}
+
+void kvq__stage_done(kvq_ctx *ctx)
+{
+    kvq__staging *s = &ctx->staging;
+    for (size_t i = 0; i < s->count; i++)
+        free(s->copies[i]);
+    s->count = s->bytes = 0;
 }
 
 /* Copies the buffer pool counters of a context. */

@@ -29,6 +29,14 @@ typedef struct kvq__pool {
     kvq_pool_stats stats;
 } kvq__pool;
 
+/* Host copies of small buffer writes enqueued without blocking: each lives
+ * until the in-order queue has run its write, which any later blocking
+ * read, map or write proves (doc/kernels.md §6). */
+typedef struct kvq__staging {
+    void **copies;
+    size_t count, cap, bytes;
+} kvq__staging;
+
 /* One built program, keyed by embedded source name and build options. */
 typedef struct kvq__program_entry {
     char *key;
@@ -79,6 +87,7 @@ struct kvq_ctx {
     kvq__kernel_entry *kernels;
     size_t nkernels;
     kvq__pool pool;
+    kvq__staging staging;
 };
 
 /* Reads every KVQ_* variable into o; a malformed value is KVQ_ERR_BAD_SPEC
@@ -136,6 +145,11 @@ void kvq__pool_release(kvq_ctx *ctx, cl_mem mem);
 void kvq__pool_trim(kvq_ctx *ctx);
 /* Releases everything; used by kvq_ctx_destroy. */
 void kvq__pool_destroy(kvq_ctx *ctx);
+/* A host copy of src for a non-blocking write, kept until kvq__stage_done;
+ * NULL when staging would hold too much (then write blocking). */
+void *kvq__stage_copy(kvq_ctx *ctx, const void *src, size_t bytes);
+/* Frees the staged copies: call only once the queue has run their writes. */
+void kvq__stage_done(kvq_ctx *ctx);
 /* The size class a request of bytes is rounded up to. */
 size_t kvq__pool_size_class(size_t bytes);
 
