@@ -10,13 +10,6 @@
 #define KVQ_WILCOXON_EXACT_MAX 25
 #define KVQ_ALPHA 0.05
 
-/* qsort order for doubles (no NaN reaches it). */
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Copies the non-NaN entries of x into a new array; *m gets their count. */
 static double *finite_copy(const double *x, size_t n, size_t *m)
 {
@@ -30,24 +23,107 @@ static double *finite_copy(const double *x, size_t n, size_t *m)
     return y;
 }
 
-/* Quantile of sorted s[0..n) at prob, linear interpolation (type 7). */
-static double quantile_sorted(const double *s, size_t n, double prob)
+/* Exchanges a[i] and a[j] when a[j] < a[i]. */
+static void order2(double *a, size_t i, size_t j)
+{
+    if (a[j] < a[i]) {
+        double t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
+/* Hoare partition of a[0..n), n >= 2: returns j with a[0..j] <= a[j+1..n),
+ * both parts non-empty. The pivot is the median of the first, middle and
+ * last entries, put in order first; the middle index (n − 1)/2 is below
+ * n − 1, which keeps the upper part non-empty. Equal values stop both
+ * scans, so runs of ties split evenly instead of degrading. */
+static size_t partition(double *a, size_t n)
+{
+    size_t mid = (n - 1) / 2, i = 0, j = n - 1;
+    order2(a, 0, mid);
+    order2(a, mid, n - 1);
+    order2(a, 0, mid);
+    double pivot = a[mid];
+    for (;;) {
+        while (a[i] < pivot)
+            i++;
+        while (pivot < a[j])
+            j--;
+        if (i >= j)
+            return j;
+        double t = a[i];
+        a[i++] = a[j];
+        a[j--] = t;
+    }
+}
+
+/* Rearranges a[0..n) so that a[k] is the value a sort would put there, with
+ * nothing larger before it and nothing smaller after it (quickselect). */
+static void select_nth(double *a, size_t n, size_t k)
+{
+    while (n > 1) {
+        size_t j = partition(a, n);
+        if (k <= j) {
+            n = j + 1;
+        } else {
+            a += j + 1;
+            n -= j + 1;
+            k -= j + 1;
+        }
+    }
+}
+
+/* Smallest of a[0..n), n >= 1. */
+static double min_of(const double *a, size_t n)
+{
+    double m = a[0];
+    for (size_t i = 1; i < n; i++)
+        m = a[i] < m ? a[i] : m;
+    return m;
+}
+
+/* Quantile at prob of a[0..n) with linear interpolation (type 7) between the
+ * order statistics s_lo and s_lo+1 of h = (n − 1)·prob, lo = ⌊h⌋. Only
+ * a[from..n) is searched: the caller guarantees s_lo is in there (the
+ * entries before `from` are no larger than any of it). s_lo is selected
+ * and s_lo+1 is the minimum of what lies above it, so the result equals
+ * quantile-of-a-sorted-copy exactly, without sorting. Returns lo. */
+static size_t quantile_select(double *a, size_t n, size_t from, double prob, double *q)
 {
     double h = (double)(n - 1) * prob;
     size_t lo = (size_t)floor(h);
     if (lo + 1 >= n)
-        return s[n - 1];
-    return s[lo] + (h - (double)lo) * (s[lo + 1] - s[lo]);
+        lo = n - 1;
+    select_nth(a + from, n - from, lo - from);
+    *q = lo + 1 >= n ? a[lo]
+                     : a[lo] + (h - (double)lo) * (min_of(a + lo + 1, n - lo - 1) - a[lo]);
+    return lo;
 }
 
-/* Means of `b` resamples of y[0..m), indices uniform from the rng. The index
- * is (u32 · m) >> 32: its bias, at most m / 2^32, is negligible here. */
+/* Words per batch of resample_means. */
+#define KVQ_BOOT_WORDS 2048
+
+/* Means of `b` resamples of y[0..m) (doc/statistics.md §2), indices
+ * uniform from the rng. The index is (u32 · m) >> 32: its bias, at most
+ * m / 2^32, is negligible here. The words come KVQ_BOOT_WORDS at a time, in
+ * stream order, so the sums add the same values in the same order as
+ * word-by-word draws would. */
 static void resample_means(const double *y, size_t m, int b, kvq__rng *rng, double *means)
 {
+    uint32_t w[KVQ_BOOT_WORDS];
+    size_t have = 0, used = 0;
     for (int r = 0; r < b; r++) {
         double s = 0;
-        for (size_t i = 0; i < m; i++)
-            s += y[((uint64_t)kvq__rng_u32(rng) * m) >> 32];
+        for (size_t i = 0; i < m; i++) {
+            if (used == have) {
+                uint64_t left = (uint64_t)(b - r) * m - i;
+                have = left < KVQ_BOOT_WORDS ? (size_t)left : KVQ_BOOT_WORDS;
+                kvq__rng_fill_u32(rng, w, have);
+                used = 0;
+            }
+            s += y[((uint64_t)w[used++] * m) >> 32];
+        }
         means[r] = s / (double)m;
     }
 }
@@ -73,9 +149,9 @@ int kvq__bootstrap_ci(const double *x, size_t n, int resamples, double level,
         kvq__rng rng;
         kvq__rng_init(&rng, seed, KVQ_RNG_BOOTSTRAP, stream);
         resample_means(y, m, b, &rng, means);
-        qsort(means, (size_t)b, sizeof *means, cmp_double);
-        *lo = quantile_sorted(means, (size_t)b, 0.5 * (1 - level));
-        *hi = quantile_sorted(means, (size_t)b, 0.5 * (1 + level));
+        /* the upper quantile's order statistic is at or above the lower's */
+        size_t k = quantile_select(means, (size_t)b, 0, 0.5 * (1 - level), lo);
+        quantile_select(means, (size_t)b, k, 0.5 * (1 + level), hi);
     }
     free(means);
     free(y);
