@@ -10,13 +10,6 @@
 #define KVQ_WILCOXON_EXACT_MAX 25
 #define KVQ_ALPHA 0.05
 
-/* qsort order for doubles (no NaN reaches it). */
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Copies the non-NaN entries of x into a new array; *m gets their count. */
 static double *finite_copy(const double *x, size_t n, size_t *m)
 {
@@ -30,24 +23,227 @@ static double *finite_copy(const double *x, size_t n, size_t *m)
     return y;
 }
 
-/* Quantile of sorted s[0..n) at prob, linear interpolation (type 7). */
-static double quantile_sorted(const double *s, size_t n, double prob)
+/* Exchanges a[i] and a[j] when a[j] < a[i]. */
+static void order2(double *a, size_t i, size_t j)
 {
-    double h = (double)(n - 1) * prob;
-    size_t lo = (size_t)floor(h);
-    if (lo + 1 >= n)
-        return s[n - 1];
-    return s[lo] + (h - (double)lo) * (s[lo + 1] - s[lo]);
+    if (a[j] < a[i]) {
+        double t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
 }
 
-/* Means of `b` resamples of y[0..m), indices uniform from the rng. The index
- * is (u32 · m) >> 32: its bias, at most m / 2^32, is negligible here. */
+/* Hoare partition of a[0..n), n >= 2: returns j with a[0..j] <= a[j+1..n),
+ * both parts non-empty. The pivot is the median of the first, middle and
+ * last entries, put in order first; the middle index (n − 1)/2 is below
+ * n − 1, which keeps the upper part non-empty. Equal values stop both
+ * scans, so runs of ties split evenly instead of degrading. */
+static size_t partition(double *a, size_t n)
+{
+    size_t mid = (n - 1) / 2, i = 0, j = n - 1;
+    order2(a, 0, mid);
+    order2(a, mid, n - 1);
+    order2(a, 0, mid);
+    double pivot = a[mid];
+    for (;;) {
+        while (a[i] < pivot)
+            i++;
+        while (pivot < a[j])
+            j--;
+        if (i >= j)
+            return j;
+        double t = a[i];
+        a[i++] = a[j];
+        a[j--] = t;
+    }
+}
+
+/* Rearranges a[0..n) so that a[k] is the value a sort would put there, with
+ * nothing larger before it and nothing smaller after it (quickselect). */
+static void select_nth(double *a, size_t n, size_t k)
+{
+    while (n > 1) {
+        size_t j = partition(a, n);
+        if (k <= j) {
+            n = j + 1;
+        } else {
+            a += j + 1;
+            n -= j + 1;
+            k -= j + 1;
+        }
+    }
+}
+
+/* Smallest of a[0..n), n >= 1. */
+static double min_of(const double *a, size_t n)
+{
+    double m = a[0];
+    for (size_t i = 1; i < n; i++)
+        m = a[i] < m ? a[i] : m;
+    return m;
+}
+
+/* s_k of a[0..n) (the value a sort would put at k) and s_k+1 (k + 1 < n;
+ * else s_k again): s_k by selection, s_k+1 as the minimum of what lies above
+ * it. Order statistics are the same values however they are found, ties
+ * included, so this equals reading a sorted copy. */
+static void order_pair(double *a, size_t n, size_t k, double s[2])
+{
+    select_nth(a, n, k);
+    s[0] = a[k];
+    s[1] = k + 1 < n ? min_of(a + k + 1, n - k - 1) : a[k];
+}
+
+/* Values of the sample that narrow() draws, and the least n it is used for. */
+#define KVQ_SAMPLE 512
+#define KVQ_NARROW_MIN (4 * KVQ_SAMPLE)
+
+/* A rank in the sample at which at least `need` of n values lie at or below
+ * its value, but for a miss of more than 4 standard deviations plus 4. */
+static size_t sample_rank(size_t need, size_t n)
+{
+    double e = (double)need * KVQ_SAMPLE / (double)n;
+    return (size_t)(e + 4 * sqrt(e) + 4);
+}
+
+/* Floyd–Rivest style narrowing for the two bounds: thresholds t < u read off
+ * an evenly spaced sample, then a[0..n) is rearranged as [≤ t | … | ≥ u]
+ * with *c1 entries at the front and *c2 at the back. When *c1 >= k1 + 2,
+ * s_k1 and s_k1+1 are among the front entries at the same ranks; when
+ * *c2 >= n − k2, s_k2 and s_k2+1 are among the back ones. Both scans are
+ * branches that go one way ~95% of the time, far cheaper than partitioning
+ * all of a. Leaves both counts 0 when the thresholds would overlap. */
+static void narrow(double *a, size_t n, size_t k1, size_t k2, size_t *c1, size_t *c2)
+{
+    double smp[KVQ_SAMPLE], x;
+    size_t stride = n / KVQ_SAMPLE, j1 = sample_rank(k1 + 2, n);
+    size_t up = sample_rank(n - k2, n), front = 0, back = n;
+    *c1 = *c2 = 0;
+    if (up >= KVQ_SAMPLE || j1 >= KVQ_SAMPLE - 1 - up)
+        return;
+    size_t j2 = KVQ_SAMPLE - 1 - up;
+    for (size_t j = 0; j < KVQ_SAMPLE; j++)
+        smp[j] = a[j * stride];
+    select_nth(smp, KVQ_SAMPLE, j1);
+    select_nth(smp + j1 + 1, KVQ_SAMPLE - j1 - 1, j2 - j1 - 1);
+    double t = smp[j1], u = smp[j2];
+    if (!(t < u))
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (a[i] <= t) {
+            x = a[i];
+            a[i] = a[front];
+            a[front++] = x;
+        }
+    for (size_t i = n; i-- > front;)
+        if (a[i] >= u) {
+            x = a[i];
+            a[i] = a[--back];
+            a[back] = x;
+        }
+    *c1 = front;
+    *c2 = n - back;
+}
+
+/* Rank ⌊h⌋ of a type-7 position h in n values, at most n − 1. */
+static size_t rank_at(double h, size_t n)
+{
+    size_t k = (size_t)floor(h);
+    return k < n ? k : n - 1;
+}
+
+/* The type-7 quantile at position h from s = {s_k, s_k+1}, k = ⌊h⌋: linear
+ * interpolation between the two order statistics (s_k alone past the end). */
+static double interpolate(double h, size_t k, size_t n, const double s[2])
+{
+    return k + 1 >= n ? s[0] : s[0] + (h - (double)k) * (s[1] - s[0]);
+}
+
+/* The percentile bounds at (1 ∓ level)/2 of a[0..n), as a sort would give
+ * them (doc/statistics.md §2), rearranging a: the four order statistics
+ * they need, from the narrowed ends where narrowing found them, else by
+ * selection over all of a. */
+static void ci_bounds(double *a, size_t n, double level, double *lo, double *hi)
+{
+    double h1 = (double)(n - 1) * (0.5 * (1 - level));
+    double h2 = (double)(n - 1) * (0.5 * (1 + level));
+    size_t k1 = rank_at(h1, n), k2 = rank_at(h2, n), c1 = 0, c2 = 0;
+    double s1[2], s2[2];
+    if (n >= KVQ_NARROW_MIN)
+        narrow(a, n, k1, k2, &c1, &c2);
+    if (c1 >= k1 + 2) {
+        order_pair(a, c1, k1, s1);
+    } else {
+        order_pair(a, n, k1, s1);
+        c2 = 0;                     /* that selection moved the back entries */
+    }
+    if (c2 >= n - k2)
+        order_pair(a + (n - c2), c2, k2 - (n - c2), s2);
+    else
+        order_pair(a, n, k2, s2);
+    *lo = interpolate(h1, k1, n, s1);
+    *hi = interpolate(h2, k2, n, s2);
+}
+
+/* Words per batch of resample_means. */
+#define KVQ_BOOT_WORDS 2048
+/* Resamples summed side by side. */
+#define KVQ_BOOT_GROUP 4
+
+/* y[(w · m) >> 32]: the value word w picks, uniform over y[0..m). The bias,
+ * at most m / 2^32, is negligible here. */
+#define KVQ_PICK(y, w, m) ((y)[((uint64_t)(w) * (m)) >> 32])
+
+/* Means of KVQ_BOOT_GROUP consecutive resamples whose words are w[g·m + i].
+ * Each mean is its own sum in index order, as one resample alone would add
+ * it; the sums only advance together, so their additions overlap in time
+ * instead of waiting on one another. */
+static void resample_group(const double *y, size_t m, const uint32_t *w, double *means)
+{
+    const uint32_t *w1 = w + m, *w2 = w + 2 * m, *w3 = w + 3 * m;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i < m; i++) {
+        s0 += KVQ_PICK(y, w[i], m);
+        s1 += KVQ_PICK(y, w1[i], m);
+        s2 += KVQ_PICK(y, w2[i], m);
+        s3 += KVQ_PICK(y, w3[i], m);
+    }
+    means[0] = s0 / (double)m;
+    means[1] = s1 / (double)m;
+    means[2] = s2 / (double)m;
+    means[3] = s3 / (double)m;
+}
+
+/* Means of `b` resamples of y[0..m) (doc/statistics.md §2): resample r takes
+ * words r·m … r·m + m − 1 of the rng's stream. Whole groups of resamples come
+ * from batches of up to KVQ_BOOT_WORDS words; what is left (fewer than a
+ * group, or m too large for a batch to hold a group) is summed one resample
+ * at a time, with the words still drawn in batches, in stream order. */
 static void resample_means(const double *y, size_t m, int b, kvq__rng *rng, double *means)
 {
-    for (int r = 0; r < b; r++) {
+    uint32_t w[KVQ_BOOT_WORDS];
+    size_t per = KVQ_BOOT_WORDS / m / KVQ_BOOT_GROUP * KVQ_BOOT_GROUP;   /* per batch */
+    size_t r = 0, nb = (size_t)b;
+    while (per && nb - r >= KVQ_BOOT_GROUP) {
+        size_t left = (nb - r) / KVQ_BOOT_GROUP * KVQ_BOOT_GROUP;
+        size_t nr = left < per ? left : per;
+        kvq__rng_fill_u32(rng, w, nr * m);
+        for (size_t g = 0; g < nr; g += KVQ_BOOT_GROUP)
+            resample_group(y, m, w + g * m, means + r + g);
+        r += nr;
+    }
+    size_t have = 0, used = 0;
+    for (; r < nb; r++) {
         double s = 0;
-        for (size_t i = 0; i < m; i++)
-            s += y[((uint64_t)kvq__rng_u32(rng) * m) >> 32];
+        for (size_t i = 0; i < m; i++) {
+            if (used == have) {
+                uint64_t left = (uint64_t)(nb - r) * m - i;
+                have = left < KVQ_BOOT_WORDS ? (size_t)left : KVQ_BOOT_WORDS;
+                kvq__rng_fill_u32(rng, w, have);
+                used = 0;
+            }
+            s += KVQ_PICK(y, w[used++], m);
+        }
         means[r] = s / (double)m;
     }
 }
@@ -73,9 +269,7 @@ int kvq__bootstrap_ci(const double *x, size_t n, int resamples, double level,
         kvq__rng rng;
         kvq__rng_init(&rng, seed, KVQ_RNG_BOOTSTRAP, stream);
         resample_means(y, m, b, &rng, means);
-        qsort(means, (size_t)b, sizeof *means, cmp_double);
-        *lo = quantile_sorted(means, (size_t)b, 0.5 * (1 - level));
-        *hi = quantile_sorted(means, (size_t)b, 0.5 * (1 + level));
+        ci_bounds(means, (size_t)b, level, lo, hi);
     }
     free(means);
     free(y);

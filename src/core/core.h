@@ -22,6 +22,12 @@ void kvq__philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t o
 /* Philox block b of stream (seed, purpose, trial). */
 void kvq__core_block(uint64_t seed, uint32_t purpose, uint32_t trial, uint64_t b,
                      uint32_t out[4]);
+/* Blocks first … first + nblocks − 1 of stream (seed, purpose, trial) into
+ * out[4·nblocks], the same words as kvq__core_block, computed
+ * KVQ__PHILOX_LANES blocks at a time (doc/quantization.md §2). */
+#define KVQ__PHILOX_LANES 16
+void kvq__core_blocks(uint64_t seed, uint32_t purpose, uint32_t trial, uint64_t first,
+                      size_t nblocks, uint32_t *out);
 /* Word i of stream (seed, purpose, trial). */
 uint32_t kvq__core_word(uint64_t seed, uint32_t purpose, uint32_t trial, uint64_t i);
 double kvq__core_uniform(uint32_t u);
@@ -39,6 +45,9 @@ typedef struct kvq__rng {
 } kvq__rng;
 void kvq__rng_init(kvq__rng *rng, uint64_t seed, uint32_t purpose, uint32_t trial);
 uint32_t kvq__rng_u32(kvq__rng *rng);
+/* The next n words, as n calls of kvq__rng_u32 would give them, the whole
+ * blocks among them by kvq__core_blocks. */
+void kvq__rng_fill_u32(kvq__rng *rng, uint32_t *out, size_t n);
 /* (u + 0.5) · 2^-32, in (0, 1). */
 double kvq__rng_uniform(kvq__rng *rng);
 /* Box–Muller from two consecutive words (rng->next advances by 2). */
