@@ -170,9 +170,10 @@ int kvq__dev_prepare_queries(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem qr, 
     int st;
     KVQ_TRY(st, kvq__dev_rotate(ctx, kc, qr, nq, 0, scale));
     KVQ_TRY(st, kvq__pool_acquire(ctx, (kc->m ? nq * kc->m : 1) * 4, sq));
+    /* S′q by the host BLAS on a CPU device, where CLBlast's TN kernel is slow */
     if (kc->m)
-        st = kvq__blas_sgemm(ctx, 0, 1, nq, (size_t)kc->m, dim, 1.0f, qr, dim, kc->sprime, dim,
-                             0.0f, *sq, (size_t)kc->m);
+        st = kvq__blas_sgemm_out_at(ctx, 0, 1, nq, (size_t)kc->m, dim, 1.0f, qr, 0, dim,
+                                    kc->sprime, 0, dim, 0.0f, *sq, 0, (size_t)kc->m);
 cleanup:
     return st;
 }

@@ -146,7 +146,8 @@ int kvq__dev_softmax_pass1(kvq_ctx *ctx, int dim, const kvq__dev_rows *rows, siz
  * same chunk and per-query constants; j0 and vis0 as for pass 1. */
 int kvq__dev_softmax_pass2(kvq_ctx *ctx, int dim, const kvq__dev_rows *rows, size_t n, size_t j0,
                           size_t vis0, size_t nq, cl_mem stats, cl_mem consts, cl_mem sums);
-/* The same for the attention outputs (P·V, P̃·V̂, A·S): on the host CBLAS
+/* The same for the attention outputs (P·V, P̃·V̂, A·S) and the queries' QJL
+ * sketch S′q (which came out bit-identical to CLBlast's): on the host CBLAS
  * where kvq__dev_host_blas says so. The logits stay with CLBlast, whose
  * rounding every result so far was made with: the logit bias, a mean of δ
  * near 0, moves by more than 1e-4 relative with another summation order,
