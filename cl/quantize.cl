@@ -204,10 +204,12 @@ void put16(__global uint *out, stream_writer *w, uint p, uint chunk)
     w->cur |= chunk << (p & 31);
 }
 
-/* Lanes of a (bits 0–15) and b (bits 16–31), each 0 or 1, as one word. */
-uint pack_lanes32(uint16 a, uint16 b)
+/* Plane k's 16 bits of register i of the codes k16, at planes[k·KVQ_NV + i]. */
+KVQ_INLINE void put_planes(uint *planes, int i, uint16 k16)
 {
-    return lanes_to_bits(a) | lanes_to_bits(b) << 16;
+#pragma unroll
+    for (int k = 0; k < KVQ_LB; k++)
+        planes[k * KVQ_NV + i] = lanes_to_bits((k16 >> (uint)k) & 1u);
 }
 
 __kernel void kvq_quantize_vec(__global const float *x, const uint count,
@@ -233,12 +235,15 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
 
     /* codes and ‖C[idx]‖² */
     const float inv = nu > 0.0f ? 1.0f / nu : 0.0f;
-    uint16 idx[KVQ_NV];
+    /* the code's bit planes, 16 bits per register and plane, collected as
+     * the search goes (keeping the KVQ_NV index vectors live until the end
+     * spilled registers) */
+    uint planes[KVQ_LB > 0 ? KVQ_LB * KVQ_NV : 1];
     acc = 0.0f;
 #if KVQ_LB == 0
 #pragma unroll
     for (int i = 0; i < KVQ_NV; i++) {
-        idx[i] = 0;
+
         cv[i] = 0.0f;
     }
 #else
@@ -267,7 +272,7 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
             const int16 gt = isgreater(uc, lut16(ttab, k16 + (uint)((1 << j) - 1)));
             k16 |= as_uint16(gt) & (uint16)(1u << j);
         }
-        idx[i] = k16;
+        put_planes(planes, i, k16);
         cv[i] = need_cv ? lut16(ctab, k16) : 0.0f;
         if (need_cv)
             acc += eden ? uc * cv[i] : cv[i] * cv[i];
@@ -299,7 +304,7 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
             mk[j] = isgreater(uc, lv[0]);
             k16 |= as_uint16(mk[j]) & (uint16)(1u << j);
         }
-        idx[i] = k16;
+        put_planes(planes, i, k16);
         if (need_cv) {
             float16 lv[1 << KVQ_LB];
 #pragma unroll
@@ -328,7 +333,7 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
     for (int k = 0; k < KVQ_LB; k++)
 #pragma unroll
         for (int i = 0; i < KVQ_NV; i += 2)
-            out[k * (KVQ_D / 32) + i / 2] = pack_lanes32((idx[i] >> k) & 1u, (idx[i + 1] >> k) & 1u);
+            out[k * (KVQ_D / 32) + i / 2] = planes[k * KVQ_NV + i] | planes[k * KVQ_NV + i + 1] << 16;
     stream_writer w = {0, KVQ_LB * KVQ_D / 32};
 #else
     stream_writer w = {0, 0};
@@ -336,7 +341,7 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
     for (int k = 0; k < KVQ_LB; k++)
 #pragma unroll
         for (int i = 0; i < KVQ_NV; i++)
-            put16(out, &w, (uint)(k * KVQ_D + 16 * i), lanes_to_bits((idx[i] >> k) & 1u));
+            put16(out, &w, (uint)(k * KVQ_D + 16 * i), planes[k * KVQ_NV + i]);
 #endif
 
     /* QJL: residual in the rotated domain, its norm and projection signs */
