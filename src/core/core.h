@@ -75,6 +75,39 @@ int kvq__rotation_at(int kind, int dim);
 /* The spec token of a rotation kind ("none", "wht", "wht2", "dense"), "?" if none. */
 const char *kvq__rotation_name(int kind);
 
+/* ---- Realized matrices shared by a trial's codecs (doc/quantization.md §5.9) ---- */
+
+/* Everything a realized random matrix depends on. */
+typedef struct kvq__memo_key {
+    uint64_t seed;
+    uint32_t purpose, trial;    /* the stream (doc/quantization.md §2.4) */
+    int rows, cols;
+    int kind;                   /* enum kvq__memo_kind: what is drawn from the stream */
+} kvq__memo_key;
+
+enum kvq__memo_kind {
+    KVQ__MEMO_GAUSS = 1,        /* i.i.d. N(0, 1) floats (QJL's S) */
+    KVQ__MEMO_HAAR,             /* the dense Haar rotation, doubles */
+    KVQ__MEMO_SQJL              /* √d times the Haar rotation, floats (sqjl's S) */
+};
+
+/* Fills out (the block of the key) with the numbers of k; 0 or a kvq status. */
+typedef int (*kvq__memo_make)(const kvq__memo_key *k, void *out);
+
+/* The shared block of `bytes` bytes for key k, made by make on first use;
+ * thread-safe. Every 0 return takes a reference for kvq__memo_release. */
+int kvq__memo_acquire(const kvq__memo_key *k, size_t bytes, kvq__memo_make make,
+                      const void **out);
+/* Drops a reference of a block of kvq__memo_acquire (NULL: nothing). */
+void kvq__memo_release(const void *p);
+/* Blocks that no one holds but the memo keeps, and their bytes (for the
+ * tests). It keeps at most these: every tensor and kind of a few trials run
+ * side by side (parallel workers), small beside a run's data; a block
+ * larger than the byte bound is freed when released. */
+size_t kvq__memo_idle(size_t *bytes);
+#define KVQ__MEMO_IDLE_MAX 16
+#define KVQ__MEMO_IDLE_BYTES ((size_t)64 << 20)
+
 /* ---- Codebooks and rotations (doc/quantization.md §3–4) ---- */
 
 struct kvq_codebook {

@@ -9,7 +9,7 @@
 struct kvq_rotation {
     int kind, dim, rounds;
     float *signs;       /* rounds × dim values ±1 */
-    double *matrix;     /* dense: dim × dim, row-major */
+    const double *matrix;   /* dense: dim × dim, row-major; a memo block */
 };
 
 /* Sylvester butterfly: log2(dim) passes of (a, b) → (a + b, a − b). */
@@ -52,13 +52,14 @@ static void draw_signs(kvq_rotation *r, uint64_t seed, uint32_t purpose, uint32_
     }
 }
 
-/* Dense Haar rotation: orthonormalize the columns of a Gaussian matrix by
- * modified Gram–Schmidt, twice ("twice is enough"), which is Q of G = QR with
- * diag(R) > 0. q holds the columns, column j at q[j·dim]. */
-static int draw_dense(kvq_rotation *r, uint64_t seed, uint32_t purpose, uint32_t trial)
+/* Dense Haar rotation (the memo's maker for KVQ__MEMO_HAAR): orthonormalize
+ * the columns of a Gaussian matrix by modified Gram–Schmidt, twice ("twice
+ * is enough"), which is Q of G = QR with diag(R) > 0. q holds the columns,
+ * column j at q[j·dim]; out gets R row-major. */
+static int draw_dense(const kvq__memo_key *k, void *out)
 {
-    int d = r->dim;
-    double *q = malloc((size_t)d * d * sizeof *q);
+    int d = k->rows;
+    double *q = malloc((size_t)d * d * sizeof *q), *matrix = out;
     float *row = malloc((size_t)d * sizeof *row);
     if (!q || !row) {
         free(q);
@@ -66,20 +67,20 @@ static int draw_dense(kvq_rotation *r, uint64_t seed, uint32_t purpose, uint32_t
         return KVQ_ERR_NOMEM;
     }
     for (int i = 0; i < d; i++) {          /* G[i][j] = normal i·d + j, stored by column */
-        kvq__rng_fill_normal(seed, purpose, trial, (uint64_t)i * d, row, (size_t)d);
+        kvq__rng_fill_normal(k->seed, k->purpose, k->trial, (uint64_t)i * d, row, (size_t)d);
         for (int j = 0; j < d; j++)
             q[(size_t)j * d + i] = row[j];
     }
     for (int j = 0; j < d; j++) {
         double *qj = q + (size_t)j * d;
         for (int pass = 0; pass < 2; pass++)
-            for (int k = 0; k < j; k++) {
-                const double *qk = q + (size_t)k * d;
+            for (int c = 0; c < j; c++) {
+                const double *qc = q + (size_t)c * d;
                 double dot = 0.0;
                 for (int i = 0; i < d; i++)
-                    dot += qk[i] * qj[i];
+                    dot += qc[i] * qj[i];
                 for (int i = 0; i < d; i++)
-                    qj[i] -= dot * qk[i];
+                    qj[i] -= dot * qc[i];
             }
         double nrm = 0.0;
         for (int i = 0; i < d; i++)
@@ -90,10 +91,21 @@ static int draw_dense(kvq_rotation *r, uint64_t seed, uint32_t purpose, uint32_t
     }
     for (int i = 0; i < d; i++)            /* row-major R[i][j] = q column j, entry i */
         for (int j = 0; j < d; j++)
-            r->matrix[(size_t)i * d + j] = q[(size_t)j * d + i];
+            matrix[(size_t)i * d + j] = q[(size_t)j * d + i];
     free(q);
     free(row);
     return 0;
+}
+
+/* The dense rotation of (seed, purpose, trial) at dim, shared with every
+ * codec of the trial that draws the same one (doc/quantization.md §5.9). */
+static int dense_get(kvq_rotation *r, uint64_t seed, uint32_t purpose, uint32_t trial)
+{
+    kvq__memo_key k = {seed, purpose, trial, r->dim, r->dim, KVQ__MEMO_HAAR};
+    const void *p;
+    int st = kvq__memo_acquire(&k, (size_t)r->dim * r->dim * sizeof *r->matrix, draw_dense, &p);
+    r->matrix = p;
+    return st;
 }
 
 /* Sign rounds of each kind. */
@@ -141,8 +153,7 @@ int kvq__rotation_create_any(kvq_rotation **out, int kind, int dim, uint64_t see
         draw_signs(r, seed, purpose, trial);
     }
     if (kind == KVQ_ROT_DENSE) {
-        r->matrix = malloc((size_t)dim * dim * sizeof *r->matrix);
-        if (!r->matrix || (st = draw_dense(r, seed, purpose, trial)) != 0)
+        if ((st = dense_get(r, seed, purpose, trial)) != 0)
             goto fail;
     }
     *out = r;
@@ -157,7 +168,7 @@ void kvq_rotation_destroy(kvq_rotation *r)
     if (!r)
         return;
     free(r->signs);
-    free(r->matrix);
+    kvq__memo_release(r->matrix);
     free(r);
 }
 

@@ -51,7 +51,7 @@ struct kvq_codec {
     int tensor;                 /* 0 = K, 1 = V */
     kvq_rotation *rot;          /* set by the rotation stage (always present) */
     const kvq_codebook *cb;     /* set by the MSE stage */
-    float *S;                   /* m × dim, row-major; set by the QJL stage */
+    const float *S;             /* m × dim, row-major; set by the QJL stage (a memo block) */
     uint32_t rot_purpose;       /* the rotation's stream purpose; 0 = ROT_K / ROT_V */
     struct kvq_codec *part[2];  /* out<c>@<b2>: the codec of the other d − c channels,
                                  * then the outliers' MSE(b2) codec (stage_out.c) */

@@ -92,12 +92,13 @@ static void kernel(const kvq_codec_spec *s, kvq__codec_kparams *kp)
 
 /* sqjl: S = √d·Q, Q the dense Haar rotation (doc/quantization.md §3.4)
  * drawn from the tensor's SQJL stream: orthogonal rows, each uniform on the
- * sphere of radius √d. */
-static int orthogonal(float *S, int d, uint64_t seed, int tensor, uint32_t trial)
+ * sphere of radius √d. The memo's maker for KVQ__MEMO_SQJL. */
+static int orthogonal(const kvq__memo_key *k, void *out)
 {
     kvq_rotation *q = NULL;
-    int st = kvq__rotation_create_any(&q, KVQ_ROT_DENSE, d, seed,
-                                      tensor ? KVQ_RNG_SQJL_V : KVQ_RNG_SQJL_K, trial);
+    float *S = out;
+    int d = k->cols;
+    int st = kvq__rotation_create_any(&q, KVQ_ROT_DENSE, d, k->seed, k->purpose, k->trial);
     if (st)
         return st;
     const double *mat = kvq__rotation_matrix(q);
@@ -108,21 +109,32 @@ static int orthogonal(float *S, int d, uint64_t seed, int tensor, uint32_t trial
     return 0;
 }
 
-/* S: for qjl, S[i][j] = normal i·dim + j of the tensor's QJL stream. */
+/* qjl: S[i][j] = normal i·dim + j of the tensor's QJL stream. The memo's
+ * maker for KVQ__MEMO_GAUSS. */
+static int gaussian(const kvq__memo_key *k, void *out)
+{
+    kvq__rng_fill_normal(k->seed, k->purpose, k->trial, 0, out, (size_t)k->rows * k->cols);
+    return 0;
+}
+
+/* S, shared with every codec of the trial that has the same one
+ * (doc/quantization.md §5.9). */
 static int realize(kvq_codec *c, uint64_t seed, int tensor, uint32_t trial)
 {
-    size_t n = (size_t)c->kp.qjl_m * c->kp.dim;
-    if (!(c->S = malloc(n * sizeof *c->S)))
-        return KVQ_ERR_NOMEM;
-    if (c->spec.sqjl)
-        return orthogonal(c->S, c->kp.dim, seed, tensor, trial);
-    kvq__rng_fill_normal(seed, tensor ? KVQ_RNG_QJL_V : KVQ_RNG_QJL_K, trial, 0, c->S, n);
-    return 0;
+    int sq = c->spec.sqjl;
+    kvq__memo_key k = {seed, sq ? (tensor ? KVQ_RNG_SQJL_V : KVQ_RNG_SQJL_K)
+                                : (tensor ? KVQ_RNG_QJL_V : KVQ_RNG_QJL_K),
+                       trial, c->kp.qjl_m, c->kp.dim, sq ? KVQ__MEMO_SQJL : KVQ__MEMO_GAUSS};
+    size_t bytes = (size_t)k.rows * k.cols * sizeof *c->S;
+    const void *p;
+    int st = kvq__memo_acquire(&k, bytes, sq ? orthogonal : gaussian, &p);
+    c->S = p;
+    return st;
 }
 
 static void release(kvq_codec *c)
 {
-    free(c->S);
+    kvq__memo_release(c->S);
 }
 
 static double norm2(const double *x, int n)
