@@ -442,10 +442,23 @@ cleanup:
     return st;
 }
 
-/* KVQ_ERR_NONFINITE if any of n floats is NaN or Inf. */
+/* KVQ_ERR_NONFINITE if any of n floats is NaN or Inf: its exponent bits are
+ * all ones. Blocks of 64 are ORed without branches, which the compiler turns
+ * into vector code (isfinite per element cost a quarter of a millisecond per
+ * scheme of the main job). */
 static int check_finite(const float *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    const uint32_t exp_mask = 0x7f800000u;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        uint32_t u[64], bad = 0;
+        memcpy(u, x + i, sizeof u);
+        for (int j = 0; j < 64; j++)
+            bad |= (uint32_t)((u[j] & exp_mask) == exp_mask);
+        if (bad)
+            return KVQ_ERR_NONFINITE;
+    }
+    for (; i < n; i++)
         if (!isfinite(x[i]))
             return KVQ_ERR_NONFINITE;
     return KVQ_OK;
