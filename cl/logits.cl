@@ -16,6 +16,18 @@
 #define LUT_KPV (16 / LUT_NB)   /* keys per MSE vector: lane key·LUT_NB + block */
 #define LUT_STEPS 32            /* coordinates per block: one MSE step each */
 #define LUT_QROW (LUT_STEPS * 16)   /* floats of one query's MSE table */
+/* Logits of a work-item's 16 keys into a query's row: whole aligned rows of
+ * a large output (over 32 MiB) bypass the cache with a streaming store, so
+ * the row's lines are not read first and do not evict the codes and query
+ * tables; small outputs, which the softmax passes read next, stay cached. */
+void store_row16(float16 v, uint cnt, __global float *o, int stream)
+{
+    if (stream && cnt == 16)
+        __builtin_nontemporal_store(v, (__global float16 *)o);
+    else
+        store_lanes(v, cnt, o);
+}
+
 /* Accumulators per query: a small block of queries has too few independent
  * FMA chains to hide the FMA latency, so its steps alternate among four. */
 #define LUT_ACC (KVQ_QB >= 4 ? 1 : 4)
@@ -94,6 +106,9 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
     const uint jb = get_global_id(0) * 16;
     if (jb >= n)
         return;
+    /* with both parts the QJL pass reads the MSE part back: keep it cached */
+    const int stream = !(KVQ_LB > 0 && KVQ_M > 0) && n % 16 == 0 &&
+                       (size_t)nq * n >= ((size_t)8 << 20);
 #if KVQ_LB > 0
     /* Up to 4 bits the nibble is the code and ctab the codebook. Above,
      * the codebook is symmetric: the top plane is the sign (0: negative),
@@ -223,7 +238,8 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
         for (int qi = 0; qi < KVQ_QB; qi++) {
             if (i0 + qi >= nq)
                 break;
-            store_lanes(nu16 * vload16(0, dot[qi]), cnt, out + (size_t)(i0 + qi) * n + jb);
+            store_row16(nu16 * vload16(0, dot[qi]), cnt, out + (size_t)(i0 + qi) * n + jb,
+                        stream);
         }
     }
 #endif
@@ -264,7 +280,7 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
             prev[r] = o[r];
         l += vload16(0, prev);
 #endif
-        store_lanes(l, cnt, o);
+        store_row16(l, cnt, o, stream);
     }
 #endif
 }
