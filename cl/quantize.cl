@@ -204,6 +204,29 @@ void put16(__global uint *out, stream_writer *w, uint p, uint chunk)
     w->cur |= chunk << (p & 31);
 }
 
+/* Lane t = hsum16(v[t]) for 16 vectors, by the same folds in the same
+ * order (lo + hi to 8, 4, 2 and 1 lanes), done for several rows per add. */
+float16 hsum16x16(const float16 *v)
+{
+    float16 a[8], b[4], c[2];
+#pragma unroll
+    for (int t = 0; t < 8; t++)
+        a[t] = (float16)(v[2 * t].lo, v[2 * t + 1].lo) + (float16)(v[2 * t].hi, v[2 * t + 1].hi);
+#pragma unroll
+    for (int t = 0; t < 4; t++) {
+        const float16 x = a[2 * t], y = a[2 * t + 1];
+        b[t] = (float16)(x.s0123, x.s89ab, y.s0123, y.s89ab) +
+               (float16)(x.s4567, x.scdef, y.s4567, y.scdef);
+    }
+#pragma unroll
+    for (int t = 0; t < 2; t++) {
+        const float16 x = b[2 * t], y = b[2 * t + 1];
+        c[t] = (float16)(x.s01, x.s45, x.s89, x.scd, y.s01, y.s45, y.s89, y.scd) +
+               (float16)(x.s23, x.s67, x.sab, x.sef, y.s23, y.s67, y.sab, y.sef);
+    }
+    return (float16)(c[0].even, c[1].even) + (float16)(c[0].odd, c[1].odd);
+}
+
 /* Plane k's 16 bits of register i of the codes k16, at planes[k·KVQ_NV + i]. */
 KVQ_INLINE void put_planes(uint *planes, int i, uint16 k16)
 {
@@ -355,6 +378,21 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
         float gamma = sqrt(hsum16(acc));
         for (uint l0 = 0; l0 < m; l0 += 16) {
             uint chunk = 0;
+            if (l0 + 16 <= m) {
+                /* 16 projections at once, their sums as hsum16's folds */
+                float16 dv[16];
+#pragma unroll
+                for (int t = 0; t < 16; t++) {
+                    __global const float *srow = sprime + (size_t)(l0 + t) * KVQ_D;
+                    dv[t] = 0.0f;
+#pragma unroll
+                    for (int i = 0; i < KVQ_NV; i++)
+                        dv[t] += vload16(i, srow) * u[i];
+                }
+                chunk = lanes_to_bits(as_uint16(hsum16x16(dv) >= 0.0f) & 1u);
+                put16(out, &w, KVQ_LB * KVQ_D + l0, chunk);
+                continue;
+            }
             for (uint t = 0; t < 16 && l0 + t < m; t++) {
                 __global const float *srow = sprime + (size_t)(l0 + t) * KVQ_D;
                 float16 d = 0.0f;
