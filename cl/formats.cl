@@ -629,4 +629,40 @@ __kernel void kvq_format_quantize_vec(__global const float *x, const uint count,
 #endif
     norms[v] = overflow ? INFINITY : sqrt(hsum16(nn));
 }
+
+/* kvq_format_dequantize for fp8, fp16 and KIVI on CPUs (doc/kernels.md §4.1):
+ * one work-item per 16 coordinates of a vector, decoded as the logits
+ * kernel decodes them (the same floats as the scalar kernel). */
+__kernel void kvq_format_dequantize_vec(__global const uint *codes, __global const uint *tside,
+                                        const uint words, const uint count,
+                                        __global float *out)
+{
+    const uint c = get_global_id(0) * 16, v = get_global_id(1);
+    if (c >= KVQ_D || v >= count)
+        return;
+    __global const uint *w = codes + (size_t)v * words;
+    float16 x;
+#if defined(KVQ_FMT_KIVI)
+    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    uint16 code = 0;
+    for (uint k = 0; k < KVQ_CB; k++) {
+        const uint p = k * KVQ_D + c;   /* 16 bits, inside one word (d % 16 = 0) */
+        code |= (((uint16)(w[p >> 5] >> (p & 31)) >> lane) & 1u) << k;
+    }
+#if KVQ_AXIS == 1
+    const uint16 s = vload16(0, tside + kivi_slot(v, c));
+#else
+    uint sw[16];
+    for (uint r = 0; r < 16; r++)
+        sw[r] = tside[kivi_slot(v, c + r)];
+    const uint16 s = vload16(0, sw);
+#endif
+    x = convert_float16(code) * half16_bits(s) + half16_bits(s >> 16);
+#elif defined(MF_M)
+    x = minifloat16(convert_uint16(as_uchar16(vload4(0, w + c / 4))), MF_M, 7 - MF_M, MF_BIAS, 0);
+#else
+    x = half16_bits(convert_uint16(as_ushort16(vload8(0, w + c / 2))));
+#endif
+    vstore16(x, 0, out + (size_t)v * KVQ_D + c);
+}
 #endif

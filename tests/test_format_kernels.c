@@ -2,8 +2,8 @@
  * (doc/kernels.md §4.1) against the one-key / scalar kernels that GPUs and
  * KVQ_PORTABLE_KERNELS=1 run (those are held to the host reference by
  * test_conf_attention and test_conf_quantize): the logits bit for bit (the
- * same sums in the same order), and the quantized codes and side words bit
- * for bit. Edges: fewer keys than a work-item's 16 lanes and a remainder, a
+ * same sums in the same order), and the quantized codes, side words and
+ * dequantized x̂ bit for bit. Edges: fewer keys than a work-item's 16 lanes and a remainder, a
  * window of keys starting at j0 > 0, d = 16 … 1024, KIVI groups under 16
  * tokens, straddling 16 and dividing neither N nor d, on K and on V. */
 #include "conformance.h"
@@ -96,23 +96,26 @@ cleanup:
 }
 
 /* Codes and side words of case c's keys quantized on ctx into codes / side
- * (norms are summed in another order by the CPU kernel and not compared). */
+ * (norms are summed in another order by the CPU kernel and not compared),
+ * and x̂ of those codes into xhat. */
 static int quantize_on(kvq_ctx *ctx, const fmt_case *c, kvq_codec *codec, const float *x,
-                       uint32_t *codes, uint32_t *side, size_t side_words, int *vec)
+                       uint32_t *codes, uint32_t *side, size_t side_words, float *xhat, int *vec)
 {
     kvq__dev_codec dc = {0};
     cl_mem b[4] = {NULL, NULL, NULL, NULL};   /* x, codes, norms, side words */
     size_t n = c->keys;
     int st;
     KVQ_TRY(st, kvq__dev_codec_upload(ctx, codec, &dc));
-    *vec = kvq__dev_format_quantize_vec(ctx, &dc);
+    *vec = kvq__dev_format_vec16(ctx, &dc);
     KVQ_TRY(st, kvq__dev_upload(ctx, x, n * (size_t)c->dim * 4, &b[0]));
     KVQ_TRY(st, kvq__pool_acquire(ctx, n * dc.words * 4, &b[1]));
     KVQ_TRY(st, kvq__pool_acquire(ctx, n * 4, &b[2]));
     KVQ_TRY(st, kvq__dev_upload(ctx, NULL, side_words * 4, &b[3]));
     KVQ_TRY(st, kvq__dev_format_quantize(ctx, &dc, b[0], n, b[1], b[2], b[3]));
     KVQ_TRY(st, kvq__dev_download(ctx, b[1], 0, codes, n * dc.words * 4));
-    st = kvq__dev_download(ctx, b[3], 0, side, side_words * 4);
+    KVQ_TRY(st, kvq__dev_download(ctx, b[3], 0, side, side_words * 4));
+    KVQ_TRY(st, kvq__dev_format_dequantize(ctx, &dc, b[1], b[3], n, b[0]));
+    st = kvq__dev_download(ctx, b[0], 0, xhat, n * (size_t)c->dim * 4);
 cleanup:
     release(ctx, b, &dc);
     return st;
@@ -123,7 +126,7 @@ typedef struct run {
     kvq_codec *codec;
     size_t words, side_words;
     uint32_t *codes, *side;
-    float *q, *x, *out[2];
+    float *q, *x, *out[2], *xhat[2];
     uint32_t *qcodes[2], *qside[2];
 } run;
 
@@ -138,6 +141,7 @@ static void run_free(run *r)
         free(r->out[k]);
         free(r->qcodes[k]);
         free(r->qside[k]);
+        free(r->xhat[k]);
     }
 }
 
@@ -160,9 +164,10 @@ static int run_make(const fmt_case *c, uint32_t tag, run *r)
         r->out[k] = malloc(c->queries * c->keys * sizeof(float));
         r->qcodes[k] = malloc(c->keys * r->words * 4);
         r->qside[k] = malloc(r->side_words * 4);
+        r->xhat[k] = malloc(c->keys * (size_t)c->dim * sizeof(float));
     }
     return r->codes && r->side && r->q && r->x && r->out[0] && r->out[1] && r->qcodes[0] &&
-                   r->qcodes[1] && r->qside[0] && r->qside[1]
+                   r->qcodes[1] && r->qside[0] && r->qside[1] && r->xhat[0] && r->xhat[1]
                ? 0
                : -1;
 }
@@ -180,7 +185,7 @@ static void check(kvq_ctx *ctx[2], size_t i)
                        &lvec[k]);
         if (!st)
             st = quantize_on(ctx[k], c, r.codec, r.x, r.qcodes[k], r.qside[k], r.side_words,
-                             &qvec[k]);
+                             r.xhat[k], &qvec[k]);
     }
     if (st)
         diag("%s d=%d: %s (%s)", desc, c->dim, kvq_strerror(st), kvq_error_detail());
@@ -191,8 +196,9 @@ static void check(kvq_ctx *ctx[2], size_t i)
        c->tensor ? "V" : "K", c->dim, c->keys, c->j0, c->queries, whole ? "16-key" : "one-key");
     ok(!st && qvec[0] == (c->dim % 16 == 0) && !qvec[1] &&
            !memcmp(r.qcodes[0], r.qcodes[1], c->keys * r.words * 4) &&
-           !memcmp(r.qside[0], r.qside[1], r.side_words * 4),
-       "%s on %s d=%d N=%zu: codes and side words of the CPU quantizer = the scalar kernel's",
+           !memcmp(r.qside[0], r.qside[1], r.side_words * 4) &&
+           !memcmp(r.xhat[0], r.xhat[1], c->keys * (size_t)c->dim * sizeof(float)),
+       "%s on %s d=%d N=%zu: codes, side words and x̂ of the CPU kernels = the scalar ones'",
        desc, c->tensor ? "V" : "K", c->dim, c->keys);
     run_free(&r);
 }

@@ -105,9 +105,10 @@ int kvq__dev_format_logits_vec(const kvq_ctx *ctx, const kvq__dev_codec *d)
     return ctx->caps.vector_kernels && whole;
 }
 
-/* kvq_format_quantize_vec steps through 16 coordinates of fp8, fp16 or
- * KIVI at a time (the block formats keep their kernel). */
-int kvq__dev_format_quantize_vec(const kvq_ctx *ctx, const kvq__dev_codec *d)
+/* kvq_format_quantize_vec and kvq_format_dequantize_vec step through 16
+ * coordinates of fp8, fp16 or KIVI at a time (the block formats keep their
+ * kernels). */
+int kvq__dev_format_vec16(const kvq_ctx *ctx, const kvq__dev_codec *d)
 {
     return ctx->caps.vector_kernels && d->format && d->block_params == 0 && d->dim % 16 == 0;
 }
