@@ -96,30 +96,44 @@ static entry *add(suite *s, const char *kind, int k, int dim, int bits, int qjl,
     return e;
 }
 
-/* The deployed formats timed (doc/schemes.md §6; KIVI's group words are not
- * part of these workloads). */
-static const int bench_formats[] = {KVQ_FORMAT_Q8_0, KVQ_FORMAT_Q4_0, KVQ_FORMAT_Q4_1,
-                                    KVQ_FORMAT_FP8E4M3, KVQ_FORMAT_FP16};
+/* The deployed formats timed (doc/schemes.md §6; KIVI at 4 and 2 bits with
+ * its default group of 32 tokens, its K side words in the logits' bytes). */
+static const kvq_codec_spec bench_formats[] = {
+    {.format = KVQ_FORMAT_Q8_0},    {.format = KVQ_FORMAT_Q4_0},
+    {.format = KVQ_FORMAT_Q4_1},    {.format = KVQ_FORMAT_FP8E4M3},
+    {.format = KVQ_FORMAT_FP8E5M2}, {.format = KVQ_FORMAT_FP16},
+    {.format = KVQ_FORMAT_KIVI, .format_bits = 4},
+    {.format = KVQ_FORMAT_KIVI, .format_bits = 2}};
 #define NBENCH_FORMATS (sizeof bench_formats / sizeof bench_formats[0])
+
+/* A format's name as the codec spec spells it ("kivi4"), and its bytes per
+ * key at d = 128. */
+static double format_of(size_t i, char *name, size_t len)
+{
+    kvq_budget b;
+    kvq_codec_spec_format(&bench_formats[i], name, len);
+    kvq_codec_budget(&bench_formats[i], 128, &b);
+    return b.bytes_per_token;
+}
 
 /* Quantization (GB/s of input, against the copy roofline) and decode logits
  * (M = 1, against CLBlast's SGEMV on fp32 keys) of every format. */
 static void plan_formats(suite *s)
 {
     for (size_t i = 0; i < NBENCH_FORMATS; i++) {
-        const char *name = kvq__format_name(bench_formats[i]);
-        kvq_codec_spec sp = {.format = bench_formats[i]};
-        kvq_budget b;
-        kvq_codec_budget(&sp, 128, &b);
+        char name[32];
+        double bytes = format_of(i, name, sizeof name);
         size_t count = s->vec_bytes / (4u * 128);
         entry *e = add(s, "quantize", KVQ_BENCH_QUANTIZE, 128, 0, 0, count, 0, 0);
-        e->w.format = bench_formats[i];
+        e->w.format = bench_formats[i].format;
+        e->w.format_bits = bench_formats[i].format_bits;
         snprintf(e->label, sizeof e->label, "quantize %s", name);
         e->bytes = 4.0 * (double)count * 128;
         e = add(s, "logits", KVQ_BENCH_LOGITS, 128, 0, 0, s->logits_n, 1, 0);
-        e->w.format = bench_formats[i];
+        e->w.format = bench_formats[i].format;
+        e->w.format_bits = bench_formats[i].format_bits;
         snprintf(e->label, sizeof e->label, "logits %s M=1", name);
-        e->bytes = (double)s->logits_n * b.bytes_per_token + 4.0 * (double)s->logits_n;
+        e->bytes = (double)s->logits_n * bytes + 4.0 * (double)s->logits_n;
     }
 }
 
@@ -869,17 +883,14 @@ static void print_formats(FILE *f, const suite *s)
     const entry *copy = find(s, "copy float4", 0), *sgemv = find(s, "clblast sgemv M=1", 0);
     fprintf(f, "\n%-10s %16s %18s %12s\n", "format", "quantize/copy", "logits vs sgemv", "byte ratio");
     for (size_t i = 0; i < NBENCH_FORMATS; i++) {
-        char lq[48], ll[48];
-        const char *name = kvq__format_name(bench_formats[i]);
-        kvq_codec_spec sp = {.format = bench_formats[i]};
-        kvq_budget b;
-        kvq_codec_budget(&sp, 128, &b);
+        char lq[48], ll[48], name[32];
+        double bytes = format_of(i, name, sizeof name);
         snprintf(lq, sizeof lq, "quantize %s", name);
         snprintf(ll, sizeof ll, "logits %s M=1", name);
         fprintf(f, "%-10s", name);
         cell(f, " %*.3f", 16, bwratio(find(s, lq, 0), copy, 0));
         cell(f, " %*.3f", 18, tratio(sgemv, find(s, ll, 0), 0));
-        fprintf(f, " %12.2f\n", 512.0 / b.bytes_per_token);
+        fprintf(f, " %12.2f\n", 512.0 / bytes);
     }
 }
 

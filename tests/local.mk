@@ -11,7 +11,7 @@ KVQ_C_TESTS = \
 	tests/test_metrics tests/test_stats tests/test_findings tests/test_report \
 	tests/test_attention_ref tests/test_runner tests/test_real_fixture \
 	tests/test_stage_eden tests/test_stage_sqjl tests/test_pareto tests/test_stage_out \
-	tests/test_batch tests/test_memo
+	tests/test_batch tests/test_memo tests/test_format_kernels
 KVQ_SH_TESTS = \
 	tests/exports.sh tests/cli_devices.sh tests/cli_codebook.sh tests/fuzz_smoke.sh \
 	tests/conf_gpu_limits.sh tests/cli_run.sh tests/cli_formats.sh tests/bench_smoke.sh \

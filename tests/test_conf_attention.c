@@ -345,6 +345,14 @@ static const conf_case format_list[] = {
     {"q4_0", 0, 128, 500, 3, 30.0f, 1.0, 0},    {"fp8e4m3", 0, 128, 500, 3, 30.0f, 1.0, 0},
     {"kivi2", 0, 128, 1000, 4, 1.0f, 1.0, 0},   {"k=kivi4g64,v=kivi3g48", 0, 128, 777, 1, 1.0f, 1.0, 0},
     {"kivi8g7", 0, 16, 301, 3, 1.0f, 1.0, 0},   {"k=kivi2,v=q8_0", 0, 64, 500, 5, 30.0f, 1.0, 0},
+    /* the 16-keys-per-work-item kernels' edges: fewer keys than lanes, d = 20
+     * (whole fp8/fp16 words, not whole 32-bit blocks), d = 1024, KIVI groups
+     * under 16 keys (lanes in several groups) and groups that straddle a
+     * work-item's 16 keys and do not divide N */
+    {"fp8e4m3", 0, 64, 5, 2, 1.0f, 1.0, 0},     {"fp8e5m2", 0, 20, 100, 2, 1.0f, 1.0, 0},
+    {"fp16", 0, 1024, 33, 2, 1.0f, 1.0, 0},     {"fp8e5m2", 0, 1024, 40, 1, 30.0f, 1.0, 0},
+    {"kivi4g7", 0, 32, 301, 3, 1.0f, 1.0, 0},   {"kivi3g40", 0, 64, 203, 2, 1.0f, 1.0, 0},
+    {"kivi2", 0, 1024, 50, 1, 1.0f, 1.0, 0},    {"kivi1g16", 0, 128, 9, 2, 1.0f, 1.0, 0},
 };
 #define NFORMAT_CASES (sizeof format_list / sizeof format_list[0])
 

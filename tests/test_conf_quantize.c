@@ -423,10 +423,13 @@ cleanup:
     return check_done(c, &a, &b, &io, good);
 }
 
-/* KIVI cases: (bits, group, tensor, dim, count). */
+/* KIVI cases: (bits, group, tensor, dim, count); the last two for the CPU
+ * kernel's 16-channel steps: a K group that divides neither N nor 16, a V
+ * group of 16 at d = 48. */
 static const int kivi_cases[][5] = {{2, 32, 0, 128, 301}, {2, 32, 1, 128, 301},
                                     {4, 64, 0, 64, 100},  {3, 48, 1, 128, 67},
-                                    {8, 7, 0, 16, 50},    {1, 1024, 1, 1024, 20}};
+                                    {8, 7, 0, 16, 50},    {1, 1024, 1, 1024, 20},
+                                    {3, 5, 0, 32, 53},    {4, 16, 1, 48, 40}};
 #define NKIVI (sizeof kivi_cases / sizeof kivi_cases[0])
 
 /* fp8 on every finite half value (a superset of the fp8 codes, of their

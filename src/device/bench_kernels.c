@@ -9,6 +9,7 @@
 #include <clblast_c.h>
 
 #include "base/clock.h"
+#include "core/stage.h"
 #include "device/bench_kernels.h"
 #include "device/device.h"
 #include "device/layout.h"
@@ -64,11 +65,19 @@ static int make_codec(kvq_ctx *ctx, bench_state *s)
     kvq_codec_spec spec = {.rotation = KVQ_ROT_WHT, .mse_bits = s->w->bits,
                            .qjl = s->w->qjl ? 1 : 0, .norm_bits = 32};
     if (s->w->format)
-        spec = (kvq_codec_spec){.format = s->w->format};
+        spec = (kvq_codec_spec){.format = s->w->format, .format_bits = s->w->format_bits};
     int st = kvq_codec_create(&s->codec, &spec, s->w->dim, 7, 0, 0);
     if (!st)
         st = kvq__dev_codec_upload(ctx, s->codec, &s->dc);
     return st;
+}
+
+/* Words of the per-vector / tensor-level side buffer (gammas, or KIVI's
+ * group words, which K holds per group of tokens and channel). */
+static size_t side_words(const bench_state *s, size_t n)
+{
+    size_t t = kvq__codec_tside_words(s->codec, n);
+    return t > n ? t : n;
 }
 
 /* Allocates and fills the buffers of the workload. */
@@ -91,13 +100,14 @@ static int setup(kvq_ctx *ctx, bench_state *s)
         KVQ_TRY(st, upload_normals(ctx, n * d, 3, 1.0f, &s->a));
         KVQ_TRY(st, kvq__pool_acquire(ctx, n * s->dc.words * 4, &s->b));
         KVQ_TRY(st, kvq__pool_acquire(ctx, n * 4, &s->c));
-        KVQ_TRY(st, kvq__pool_acquire(ctx, n * 4, &s->d));
+        KVQ_TRY(st, kvq__pool_acquire(ctx, side_words(s, n) * 4, &s->d));
         break;
     case KVQ_BENCH_LOGITS:
         KVQ_TRY(st, make_codec(ctx, s));
         KVQ_TRY(st, upload_words(ctx, n * s->dc.words, 4, &s->a));
         KVQ_TRY(st, upload_normals(ctx, n, 5, 0.1f, &s->b));    /* norms (sign irrelevant) */
-        KVQ_TRY(st, upload_normals(ctx, n, 6, 0.1f, &s->c));    /* gammas */
+        /* gammas; as KIVI's group words, random fp16 pairs (the timing ignores values) */
+        KVQ_TRY(st, upload_normals(ctx, side_words(s, n), 6, 0.1f, &s->c));
         KVQ_TRY(st, upload_normals(ctx, mq * d, 7, 0.1f, &s->d));
         KVQ_TRY(st, upload_normals(ctx, mq * (s->dc.m ? (size_t)s->dc.m : 1), 8, 0.1f, &s->e));
         KVQ_TRY(st, kvq__pool_acquire(ctx, mq * n * 4, &s->f));

@@ -24,8 +24,9 @@ typedef struct kvq_bench_work {
     int bits, qjl;       /* codec of QUANTIZE / LOGITS: wht + mse<bits> (+ qjl with m = d) */
     size_t count;        /* floats (COPY), vectors or keys */
     size_t queries;      /* M of LOGITS / SGEMM / SOFTMAX */
-    int format;          /* QUANTIZE / LOGITS: a deployed format (enum kvq_format, not KIVI)
-                          * instead of wht + mse; 0 for none */
+    int format;          /* QUANTIZE / LOGITS: a deployed format (enum kvq_format) instead
+                          * of wht + mse; 0 for none */
+    int format_bits;     /* KIVI's bits (its group is the default 32) */
 } kvq_bench_work;
 
 /* Runs the workload warmups + repeats times on ctx (an OpenCL context), each

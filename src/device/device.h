@@ -102,8 +102,11 @@ typedef enum kvq_variant {
  * options: the only place a launcher's kernel choice is made. */
 kvq_variant kvq__dev_select(const kvq_ctx *ctx, kvq__dev_op op, const kvq__dev_codec *d);
 /* Whether a deployed format's logits run 16 keys per work-item
- * (kvq_format_logits_vec, the CPU tuning of the block formats). */
+ * (kvq_format_logits_vec, the CPU tuning of the formats). */
 int kvq__dev_format_logits_vec(const kvq_ctx *ctx, const kvq__dev_codec *d);
+/* Whether a deployed format quantizes and dequantizes 16 coordinates a
+ * step (kvq_format_quantize_vec / _dequantize_vec: fp8, fp16 and KIVI on CPUs). */
+int kvq__dev_format_vec16(const kvq_ctx *ctx, const kvq__dev_codec *d);
 
 /* Whether a rotation that is not dense still runs as a GEMM with its
  * matrix (select.c): the kernels would see no sign rounds. */

@@ -4,13 +4,14 @@
  * format_opts). */
 #include "device/device.h"
 
-/* Quantization, one work-item per vector. */
+/* Quantization, one work-item per vector (16 coordinates a step on CPUs). */
 int kvq__dev_format_quantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count,
                             cl_mem codes, cl_mem norms, cl_mem tside)
 {
     cl_kernel k;
-    int st;
-    KVQ_TRY(st, kvq__rt_kernel(ctx, "common+formats", d->format_opts, "kvq_format_quantize", &k));
+    int st, vec = kvq__dev_format_vec16(ctx, d);
+    KVQ_TRY(st, kvq__rt_kernel(ctx, "common+formats", d->format_opts,
+                               vec ? "kvq_format_quantize_vec" : "kvq_format_quantize", &k));
     cl_uint n = (cl_uint)count, words = (cl_uint)d->words;
     kvq__arg a[] = {{sizeof x, &x}, {4, &n}, {4, &words}, {sizeof codes, &codes},
                    {sizeof norms, &norms}, {sizeof tside, &tside}};
@@ -21,23 +22,25 @@ cleanup:
     return st;
 }
 
-/* x̂, one work-item per coordinate. */
+/* x̂, one work-item per coordinate (per 16 coordinates on CPUs). */
 int kvq__dev_format_dequantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem tside,
                               size_t count, cl_mem xhat)
 {
     cl_kernel k;
-    int st;
-    KVQ_TRY(st, kvq__rt_kernel(ctx, "common+formats", d->format_opts, "kvq_format_dequantize",
-                               &k));
+    int st, vec = kvq__dev_format_vec16(ctx, d);
+    KVQ_TRY(st, kvq__rt_kernel(ctx, "common+formats", d->format_opts,
+                               vec ? "kvq_format_dequantize_vec" : "kvq_format_dequantize", &k));
     cl_uint n = (cl_uint)count, words = (cl_uint)d->words;
     kvq__arg a[] = {{sizeof codes, &codes}, {sizeof tside, &tside}, {4, &words}, {4, &n},
                    {sizeof xhat, &xhat}};
-    st = kvq__dev_run_coords(ctx, k, a, sizeof a / sizeof a[0], d->dim, count);
+    st = kvq__dev_run_coords(ctx, k, a, sizeof a / sizeof a[0], vec ? d->dim / 16 : d->dim,
+                             count);
 cleanup:
     return st;
 }
 
-/* Logits of keys j0 … j0+n−1 against nq queries, one work-item per (key, query). */
+/* Logits of keys j0 … j0+n−1 against nq queries, one work-item per (key, query)
+ * or, on CPUs, per 16 keys and query. */
 int kvq__dev_format_logits(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem tside,
                           cl_mem qr, size_t j0, size_t n, size_t nq, cl_mem out)
 {

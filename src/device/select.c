@@ -96,9 +96,21 @@ kvq_variant kvq__dev_select(const kvq_ctx *ctx, kvq__dev_op op, const kvq__dev_c
     return KVQ_VARIANT_GROUP;
 }
 
+/* kvq_format_logits_vec reads whole code words: blocks of 32 always fill
+ * them, fp8 and fp16 codes when d is a multiple of 4, KIVI's bit planes
+ * when d is a multiple of 32. */
 int kvq__dev_format_logits_vec(const kvq_ctx *ctx, const kvq__dev_codec *d)
 {
-    return ctx->caps.vector_kernels && d->block_params > 0;
+    int whole = d->block_params > 0 || d->dim % (d->format == KVQ_FORMAT_KIVI ? 32 : 4) == 0;
+    return ctx->caps.vector_kernels && whole;
+}
+
+/* kvq_format_quantize_vec and kvq_format_dequantize_vec step through 16
+ * coordinates of fp8, fp16 or KIVI at a time (the block formats keep their
+ * kernels). */
+int kvq__dev_format_vec16(const kvq_ctx *ctx, const kvq__dev_codec *d)
+{
+    return ctx->caps.vector_kernels && d->format && d->block_params == 0 && d->dim % 16 == 0;
 }
 
 /* A GPU wants many work-items per query; on a CPU each work-item already
