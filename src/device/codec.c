@@ -109,9 +109,7 @@ static int rotate_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t co
     cl_uint n = (cl_uint)count, r = (cl_uint)d->rounds, inv = (cl_uint)inverse;
     kvq__arg args[] = {{sizeof x, &x}, {sizeof n, &n}, {sizeof d->signs, &d->signs},
                       {sizeof r, &r}, {sizeof inv, &inv}, {sizeof scale, &scale}};
-    KVQ_TRY(st, kvq__dev_args(k, args, sizeof args / sizeof args[0]));
-    size_t ls = kvq__dev_group(ctx, k, 16), global = (count + ls - 1) / ls * ls;
-    st = kvq__dev_launch(ctx, k, 1, &global, &ls);
+    st = kvq__dev_run_vectors(ctx, k, args, sizeof args / sizeof args[0], count);
 cleanup:
     return st;
 }
@@ -240,9 +238,7 @@ static int quantize_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t 
         {sizeof nc, &nc}, {sizeof eden, &eden}, {sizeof half, &half}, {sizeof sp, &sp}, {sizeof m, &m},
         {sizeof words, &words}, {sizeof codes, &codes}, {sizeof norms, &norms},
         {sizeof gammas, &gammas}};
-    KVQ_TRY(st, kvq__dev_args(k, args, sizeof args / sizeof args[0]));
-    size_t ls = kvq__dev_group(ctx, k, 16), global = (count + ls - 1) / ls * ls;
-    st = kvq__dev_launch(ctx, k, 1, &global, &ls);
+    st = kvq__dev_run_vectors(ctx, k, args, sizeof args / sizeof args[0], count);
 cleanup:
     return st;
 }
@@ -344,9 +340,7 @@ static int dequantize_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, c
     if (x)
         a[na++] = (kvq__arg){sizeof x, &x};
     a[na++] = (kvq__arg){sizeof out, &out};
-    KVQ_TRY(st, kvq__dev_args(k, a, na));
-    size_t ls = kvq__dev_group(ctx, k, 16), global = (count + ls - 1) / ls * ls;
-    st = kvq__dev_launch(ctx, k, 1, &global, &ls);
+    st = kvq__dev_run_vectors(ctx, k, a, na, count);
 cleanup:
     return st;
 }

@@ -102,6 +102,16 @@ int kvq__dev_run_coords(kvq_ctx *ctx, cl_kernel k, const kvq__arg *args, size_t 
     return kvq__dev_launch(ctx, k, 2, g, NULL);
 }
 
+int kvq__dev_run_vectors(kvq_ctx *ctx, cl_kernel k, const kvq__arg *args, size_t nargs,
+                         size_t count)
+{
+    int st = kvq__dev_args(k, args, nargs);
+    if (st != KVQ_OK)
+        return st;
+    size_t ls = kvq__dev_group(ctx, k, 16), global = (count + ls - 1) / ls * ls;
+    return kvq__dev_launch(ctx, k, 1, &global, &ls);
+}
+
 void kvq__dev_options(int dim, char *buf, size_t len)
 {
     snprintf(buf, len, "-DKVQ_D=%d", dim);

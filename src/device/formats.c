@@ -15,9 +15,7 @@ int kvq__dev_format_quantize(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, si
     cl_uint n = (cl_uint)count, words = (cl_uint)d->words;
     kvq__arg a[] = {{sizeof x, &x}, {4, &n}, {4, &words}, {sizeof codes, &codes},
                    {sizeof norms, &norms}, {sizeof tside, &tside}};
-    KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
-    size_t ls = kvq__dev_group(ctx, k, 16), global = (count + ls - 1) / ls * ls;
-    st = kvq__dev_launch(ctx, k, 1, &global, &ls);
+    st = kvq__dev_run_vectors(ctx, k, a, sizeof a / sizeof a[0], count);
 cleanup:
     return st;
 }
