@@ -543,35 +543,43 @@ static int collect(run *r)
     return st;
 }
 
+/* err ← kvq_vector_errors of x against x̂, made first by the codec's own
+ * dequantization (the path where no kernel reads the codes directly). */
+static int errors_via_xhat(run *r, const kvq__dev_codec *dc, cl_mem codes, cl_mem norms,
+                           cl_mem gammas, const kvq__dev_out_tensor *o, cl_mem x, size_t n,
+                           cl_mem err)
+{
+    cl_mem xh = NULL;
+    cl_kernel k;
+    int st;
+    cl_uint un = (cl_uint)n;
+    KVQ_TRY(st, kvq__pool_acquire(r->ctx, n * r->d * 4, &xh));
+    if (dc->out_channels)
+        KVQ_TRY(st, kvq__dev_out_dequantize(r->ctx, dc, o, n, xh));
+    else
+        KVQ_TRY(st, kvq__dev_dequantize(r->ctx, dc, codes, norms, gammas, n, xh));
+    KVQ_TRY(st, kvq__dev_kernel(r->ctx, "attention", (int)r->d, "kvq_vector_errors", &k));
+    kvq__arg a[] = {{sizeof(cl_mem), &x}, {sizeof(cl_mem), &xh}, {4, &un}, {sizeof(cl_mem), &err}};
+    KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
+    st = kvq__dev_launch(r->ctx, k, 1, &n, NULL);
+cleanup:
+    kvq__pool_release(r->ctx, xh);
+    return st;
+}
+
 /* Adds the relative MSE and direction error of x̂ against x over the n
  * keys of the loaded chunk of tensor t (0 K, 1 V) to the run's sums. */
 static int vector_errors(run *r, int t, const kvq__dev_codec *dc, cl_mem codes, cl_mem norms,
                          cl_mem gammas, const kvq__dev_out_tensor *o, cl_mem x, size_t n)
 {
-    cl_mem xh = NULL, err = NULL;
+    cl_mem err = NULL;
     float *h = NULL;
-    cl_kernel k;
     int st;
-    cl_uint un = (cl_uint)n;
     KVQ_TRY(st, kvq__pool_acquire(r->ctx, n * KVQ_VEC_ERRS * 4, &err));
-    /* straight from the codes where one kernel can (CPU devices), else x̂ first */
-    st = dc->out_channels ? KVQ_ERR_UNSUPPORTED
-                          : kvq__dev_vector_errors_codes(r->ctx, dc, codes, norms, gammas, x, n,
-                                                         err);
-    if (st == KVQ_ERR_UNSUPPORTED) {
-        KVQ_TRY(st, kvq__pool_acquire(r->ctx, n * r->d * 4, &xh));
-        if (dc->out_channels)
-            KVQ_TRY(st, kvq__dev_out_dequantize(r->ctx, dc, o, n, xh));
-        else
-            KVQ_TRY(st, kvq__dev_dequantize(r->ctx, dc, codes, norms, gammas, n, xh));
-        KVQ_TRY(st, kvq__dev_kernel(r->ctx, "attention", (int)r->d, "kvq_vector_errors", &k));
-        kvq__arg a[] = {{sizeof(cl_mem), &x}, {sizeof(cl_mem), &xh}, {4, &un},
-                        {sizeof(cl_mem), &err}};
-        KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
-        KVQ_TRY(st, kvq__dev_launch(r->ctx, k, 1, &n, NULL));
-    } else if (st) {
-        goto cleanup;
-    }
+    if (kvq__dev_errors_from_codes(r->ctx, dc))
+        KVQ_TRY(st, kvq__dev_vector_errors_codes(r->ctx, dc, codes, norms, gammas, x, n, err));
+    else
+        KVQ_TRY(st, errors_via_xhat(r, dc, codes, norms, gammas, o, x, n, err));
     if (!(h = malloc(n * KVQ_VEC_ERRS * sizeof *h))) {
         st = KVQ_ERR_NOMEM;
         goto cleanup;
@@ -587,7 +595,6 @@ static int vector_errors(run *r, int t, const kvq__dev_codec *dc, cl_mem codes, 
     }
 cleanup:
     free(h);
-    kvq__pool_release(r->ctx, xh);
     kvq__pool_release(r->ctx, err);
     return st;
 }

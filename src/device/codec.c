@@ -362,12 +362,15 @@ cleanup:
     return st;
 }
 
+int kvq__dev_errors_from_codes(const kvq_ctx *ctx, const kvq__dev_codec *d)
+{
+    return dequantize_fused(ctx, d, 1);
+}
+
 int kvq__dev_vector_errors_codes(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes,
                                  cl_mem norms, cl_mem gammas, cl_mem x, size_t count,
                                  cl_mem err)
 {
-    if (!dequantize_fused(ctx, d, 1))
-        return KVQ_ERR_UNSUPPORTED;
     return dequantize_vec(ctx, d, codes, norms, gammas, count, 1, 1, x, err);
 }
 

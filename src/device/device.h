@@ -220,9 +220,12 @@ struct kvq__trial {
 /* Rotated-domain MSE reconstruction out[v] = ν_v·C[idx_v] (count × dim). */
 int kvq__dev_recon_rot(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem norms,
                       size_t count, cl_mem out);
+/* Whether kvq__dev_vector_errors_codes can serve d: not where only
+ * kvq__dev_dequantize can make x̂ (work-group kernels, dense R, the out
+ * stage). */
+int kvq__dev_errors_from_codes(const kvq_ctx *ctx, const kvq__dev_codec *d);
 /* The errors of kvq_vector_errors (err: count × KVQ_VEC_ERRS) of x against
- * its codes, from the codes without writing x̂; KVQ_ERR_UNSUPPORTED where
- * only kvq__dev_dequantize can make x̂ (work-group kernels, dense R). */
+ * its codes, from the codes without writing x̂. */
 int kvq__dev_vector_errors_codes(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes,
                                  cl_mem norms, cl_mem gammas, cl_mem x, size_t count,
                                  cl_mem err);
