@@ -15,17 +15,18 @@ typedef struct command {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
+    int blas;           /* runs attention (host GEMMs) or the OpenBLAS peers */
 } command;
 
 static const command commands[] = {
-    {"devices", kvq_cmd_devices, "list OpenCL devices and the host reference; resolve a device spec"},
-    {"codebook", kvq_cmd_codebook, "Lloyd-Max codebook of the hypersphere Beta law for (dim, bits)"},
-    {"run", kvq_cmd_run, "one scheme and budget on one data source: every metric with CIs"},
-    {"sweep", kvq_cmd_sweep, "a grid of schemes x budgets x sources; CSV, JSON, Markdown, plots"},
-    {"findings", kvq_cmd_findings, "the main job: the paper grid and a verdict on each finding"},
-    {"merge", kvq_cmd_merge, "shards' partial results (sweep|findings --shard I/N) into one report"},
-    {"compare", kvq_cmd_compare, "the same workloads on several devices: agreement and speed"},
-    {"bench", kvq_cmd_bench, "the benchmark suite: kernels vs the copy roofline, CLBlast and the host"},
+    {"devices", kvq_cmd_devices, "list OpenCL devices and the host reference; resolve a device spec", 0},
+    {"codebook", kvq_cmd_codebook, "Lloyd-Max codebook of the hypersphere Beta law for (dim, bits)", 0},
+    {"run", kvq_cmd_run, "one scheme and budget on one data source: every metric with CIs", 1},
+    {"sweep", kvq_cmd_sweep, "a grid of schemes x budgets x sources; CSV, JSON, Markdown, plots", 1},
+    {"findings", kvq_cmd_findings, "the main job: the paper grid and a verdict on each finding", 1},
+    {"merge", kvq_cmd_merge, "shards' partial results (sweep|findings --shard I/N) into one report", 0},
+    {"compare", kvq_cmd_compare, "the same workloads on several devices: agreement and speed", 1},
+    {"bench", kvq_cmd_bench, "the benchmark suite: kernels vs the copy roofline, CLBlast and the host", 1},
 };
 
 static void usage(FILE *f)
@@ -50,11 +51,11 @@ static void usage(FILE *f)
 
 /* OpenBLAS picks its kernels when it is loaded, before main. When it fell
  * back to its generic Prescott kernels on a CPU it does not recognise (0.3.21
- * on Sapphire/Emerald Rapids), kvq runs itself again with OPENBLAS_CORETYPE
- * naming the kernels the CPU supports: the host GEMMs of CPU devices
- * (doc/metrics.md §4.2) and kvq bench's peers then run 2–4× faster. Set the
- * variable (to anything) to keep OpenBLAS's own choice. Returns when nothing
- * needs doing or the exec failed. */
+ * on Sapphire/Emerald Rapids), a command that computes runs itself again
+ * with OPENBLAS_CORETYPE naming the kernels the CPU supports: the host GEMMs
+ * of CPU devices (doc/metrics.md §4.2) and kvq bench's peers then run 2–4×
+ * faster. Set the variable (to anything) to keep OpenBLAS's own choice.
+ * Returns when nothing needs doing or the exec failed. */
 static void retune_openblas(int argc, char **argv)
 {
     const char *core = kvq__peer_retune();
@@ -85,7 +86,8 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) {
-            retune_openblas(argc, argv);
+            if (commands[i].blas)
+                retune_openblas(argc, argv);
             return commands[i].run(argc - 1, argv + 1);
         }
     kvq_cli_error(argv[1], "unknown command (try 'kvq --help')");
