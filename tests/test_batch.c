@@ -33,16 +33,18 @@ static uint64_t pick(uint64_t n)
     return (pick_state * 0x2545f4914f6cdd1dULL >> 11) % n;
 }
 
-/* kvq__core_blocks at lengths around the lane count and at random offsets,
- * including runs that cross a 2^32-block boundary (ctr[1] changes). */
+/* kvq__core_blocks at lengths around the lane count and the wide batch
+ * (64 blocks on AVX-512 CPUs, then 16 at a time, then a short tail) and at
+ * random offsets, including runs that cross a 2^32-block boundary (ctr[1]
+ * changes) inside any batch. */
 static void test_blocks(void)
 {
-    enum { MAXB = 70 };
+    enum { MAXB = 200 };
     static uint32_t out[4 * (MAXB + 1)];
     int bad = 0, runs = 0;
     for (int t = 0; t < 300; t++) {
         size_t nb = t < MAXB ? (size_t)t : (size_t)pick(MAXB + 1);
-        uint64_t first = t % 3 == 0 ? ((uint64_t)1 << 32) - pick(20) : pick((uint64_t)1 << 40);
+        uint64_t first = t % 3 == 0 ? ((uint64_t)1 << 32) - pick(MAXB) : pick((uint64_t)1 << 40);
         uint32_t purpose = (uint32_t)pick(12), trial = (uint32_t)pick(1000);
         out[4 * nb] = 0xdeadbeefu;                    /* must stay untouched */
         kvq__core_blocks(SEED, purpose, trial, first, nb, out);

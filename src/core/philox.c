@@ -58,22 +58,8 @@ static void stream_key(uint64_t seed, uint32_t key[2])
     key[1] = (uint32_t)(seed >> 32);
 }
 
-/* x86-64 with glibc's ifunc: the batch gets an AVX-512 clone, picked at load
- * time on CPUs that have it (products of 16 lanes in one instruction,
- * ~1.5× the SSE2 default here); elsewhere the portable loop alone. Integer
- * operations only, so every clone gives the same words. */
-#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define KVQ__LANES_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
-#endif
-#endif
-#ifndef KVQ__LANES_CLONES
-#define KVQ__LANES_CLONES
-#endif
-
 /* Blocks b … b + KVQ__PHILOX_LANES − 1 of stream (seed's key, purpose,
- * trial), block by block (4 words each) into out. */
-KVQ__LANES_CLONES
+ * trial), block by block (4 words each) into out: the portable batch. */
 static void lane_blocks(const uint32_t key[2], uint32_t purpose, uint32_t trial, uint64_t b,
                         uint32_t out[4 * KVQ__PHILOX_LANES])
 {
@@ -94,14 +80,112 @@ static void lane_blocks(const uint32_t key[2], uint32_t purpose, uint32_t trial,
     }
 }
 
-/* Blocks first … first + nblocks − 1, KVQ__PHILOX_LANES at a time; a
- * short last batch goes through a scratch buffer. */
+/* On x86-64 CPUs with AVX-512 the batches run through intrinsics instead,
+ * picked once at run time. The compiler's version of the lane loop above
+ * multiplies with vpmullq (a 64-bit product: three µops, ~15 cycles of
+ * latency) and keeps one batch in flight, so each round waits on the last;
+ * here the 32×32→64 products are vpmuludq on the even and the odd lanes, and
+ * KVQ__AVX512_BATCHES batches advance together to hide the latency (7.3 →
+ * 1.9 ns per block on the development machine). Integer operations only:
+ * the same words as the portable loop. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define KVQ__AVX512_BATCHES 8
+#define KVQ__AVX512 __attribute__((target("avx512f")))
+
+/* High and low 32-bit halves of the 16 lane products a · m: vpmuludq on the
+ * even lanes and on the odd ones (moved down), then each half put back in
+ * its lane by one masked swap of neighbouring words. */
+KVQ__AVX512 static inline void mul_hilo(__m512i a, __m512i m, __m512i *hi, __m512i *lo)
+{
+    __m512i even_p = _mm512_mul_epu32(a, m);                          /* lanes 0, 2, … */
+    __m512i odd_p = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);   /* lanes 1, 3, … */
+    *hi = _mm512_mask_shuffle_epi32(odd_p, 0x5555, even_p, _MM_PERM_CDAB);
+    *lo = _mm512_mask_shuffle_epi32(even_p, 0xAAAA, odd_p, _MM_PERM_CDAB);
+}
+
+/* The 4 × 16 words of one batch, word-major in c[0..3], block-major into out. */
+KVQ__AVX512 static inline void store_blocks(const __m512i c[4], uint32_t *out)
+{
+    __m512i t0 = _mm512_unpacklo_epi32(c[0], c[1]), t1 = _mm512_unpackhi_epi32(c[0], c[1]);
+    __m512i t2 = _mm512_unpacklo_epi32(c[2], c[3]), t3 = _mm512_unpackhi_epi32(c[2], c[3]);
+    /* u_k: block 4j + k in 128-bit lane j */
+    __m512i u0 = _mm512_unpacklo_epi64(t0, t2), u1 = _mm512_unpackhi_epi64(t0, t2);
+    __m512i u2 = _mm512_unpacklo_epi64(t1, t3), u3 = _mm512_unpackhi_epi64(t1, t3);
+    __m512i v0 = _mm512_shuffle_i32x4(u0, u1, 0x44), v1 = _mm512_shuffle_i32x4(u2, u3, 0x44);
+    __m512i v2 = _mm512_shuffle_i32x4(u0, u1, 0xEE), v3 = _mm512_shuffle_i32x4(u2, u3, 0xEE);
+    _mm512_storeu_si512(out, _mm512_shuffle_i32x4(v0, v1, 0x88));
+    _mm512_storeu_si512(out + 16, _mm512_shuffle_i32x4(v0, v1, 0xDD));
+    _mm512_storeu_si512(out + 32, _mm512_shuffle_i32x4(v2, v3, 0x88));
+    _mm512_storeu_si512(out + 48, _mm512_shuffle_i32x4(v2, v3, 0xDD));
+}
+
+/* KVQ__AVX512_BATCHES · 16 blocks from block b on. */
+KVQ__AVX512 static void avx512_blocks(const uint32_t key[2], uint32_t purpose, uint32_t trial,
+                                      uint64_t b, uint32_t *out)
+{
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i m0 = _mm512_set1_epi64(PHILOX_M0), m1 = _mm512_set1_epi64(PHILOX_M1);
+    __m512i c[KVQ__AVX512_BATCHES][4];
+    for (int j = 0; j < KVQ__AVX512_BATCHES; j++) {
+        uint64_t first = b + 16u * (uint64_t)j;
+        __m512i lo = _mm512_set1_epi32((int)(uint32_t)first);
+        c[j][0] = _mm512_add_epi32(lo, iota);
+        /* the counter's high word, plus the carry out of the low one */
+        __mmask16 carry = _mm512_cmplt_epu32_mask(c[j][0], lo);
+        __m512i hi = _mm512_set1_epi32((int)(uint32_t)(first >> 32));
+        c[j][1] = _mm512_mask_add_epi32(hi, carry, hi, _mm512_set1_epi32(1));
+        c[j][2] = _mm512_set1_epi32((int)trial);
+        c[j][3] = _mm512_set1_epi32((int)purpose);
+    }
+    uint32_t k0 = key[0], k1 = key[1];
+    for (int r = 0; r < 10; r++) {
+        if (r > 0) {
+            k0 += PHILOX_W0;
+            k1 += PHILOX_W1;
+        }
+        const __m512i vk0 = _mm512_set1_epi32((int)k0), vk1 = _mm512_set1_epi32((int)k1);
+        for (int j = 0; j < KVQ__AVX512_BATCHES; j++) {
+            __m512i hi0, lo0, hi1, lo1;
+            mul_hilo(c[j][0], m0, &hi0, &lo0);
+            mul_hilo(c[j][2], m1, &hi1, &lo1);
+            c[j][0] = _mm512_ternarylogic_epi32(hi1, c[j][1], vk0, 0x96);   /* a ^ b ^ c */
+            c[j][2] = _mm512_ternarylogic_epi32(hi0, c[j][3], vk1, 0x96);
+            c[j][1] = lo1;
+            c[j][3] = lo0;
+        }
+    }
+    for (int j = 0; j < KVQ__AVX512_BATCHES; j++)
+        store_blocks(c[j], out + 64 * j);
+}
+
+/* Whether this CPU runs avx512_blocks (asked once). */
+static int use_avx512(void)
+{
+    static int known = -1;
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
+    return known;
+}
+#define KVQ__WIDE_BLOCKS (16 * KVQ__AVX512_BATCHES)
+#endif
+
+/* Blocks first … first + nblocks − 1: wide batches where the CPU has them,
+ * then KVQ__PHILOX_LANES at a time; a short last batch goes through a
+ * scratch buffer. */
 void kvq__core_blocks(uint64_t seed, uint32_t purpose, uint32_t trial, uint64_t first,
                       size_t nblocks, uint32_t *out)
 {
     uint32_t key[2], tail[4 * KVQ__PHILOX_LANES];
     stream_key(seed, key);
     size_t done = 0;
+#ifdef KVQ__WIDE_BLOCKS
+    if (nblocks >= KVQ__WIDE_BLOCKS && use_avx512())
+        for (; nblocks - done >= KVQ__WIDE_BLOCKS; done += KVQ__WIDE_BLOCKS)
+            avx512_blocks(key, purpose, trial, first + done, out + 4 * done);
+#endif
     for (; nblocks - done >= KVQ__PHILOX_LANES; done += KVQ__PHILOX_LANES)
         lane_blocks(key, purpose, trial, first + done, out + 4 * done);
     if (done < nblocks) {
