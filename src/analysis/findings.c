@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "base/workers.h"
 
 #define NO_CELL ((size_t)-1)   /* comparison against the constant 1 */
 
@@ -154,24 +155,51 @@ void kvq__cell_summary(const kvq__cell *c, int metric, uint64_t seed, double *me
                      ci_lo, ci_hi);
 }
 
-/* Fills the summary cache of every cell that lacks one for r->seed. */
+/* Work of kvq__results_summarize: which cells, and their new summaries. */
+typedef struct summary_job {
+    kvq__results *r;
+    double **s;          /* s[i]: cell i's 3 · KVQ_METRIC_COUNT values, or NULL to keep */
+} summary_job;
+
+/* One cell's summaries, into its own slot (kvq__for_each item). */
+static void summarize_cell(void *arg, size_t i)
+{
+    summary_job *j = arg;
+    double *s = j->s[i];
+    for (int m = 0; s && m < KVQ_METRIC_COUNT; m++)
+        kvq__cell_summary(&j->r->cells[i], m, j->r->seed, &s[3 * m], &s[3 * m + 1], &s[3 * m + 2]);
+}
+
+/* Fills the summary cache of every cell that lacks one for r->seed; the
+ * cells' bootstraps are independent and run in parallel (doc/statistics.md §2). */
 int kvq__results_summarize(kvq__results *r)
 {
-    for (size_t i = 0; r && i < r->count; i++) {
+    if (!r || !r->count)
+        return KVQ_OK;
+    summary_job j = {.r = r, .s = calloc(r->count, sizeof(double *))};
+    int st = j.s ? KVQ_OK : KVQ_ERR_NOMEM;
+    for (size_t i = 0; i < r->count && !st; i++) {
         kvq__cell *c = &r->cells[i];
         if (c->summary && c->summary_seed == r->seed)
             continue;
-        double *s = malloc(3 * KVQ_METRIC_COUNT * sizeof *s);
-        if (!s)
-            return KVQ_ERR_NOMEM;
-        free(c->summary);
-        c->summary = NULL;
-        for (int m = 0; m < KVQ_METRIC_COUNT; m++)
-            kvq__cell_summary(c, m, r->seed, &s[3 * m], &s[3 * m + 1], &s[3 * m + 2]);
-        c->summary = s;
-        c->summary_seed = r->seed;
+        if (!(j.s[i] = malloc(3 * KVQ_METRIC_COUNT * sizeof(double))))
+            st = KVQ_ERR_NOMEM;
     }
-    return KVQ_OK;
+    if (!st) {
+        kvq__for_each(r->count, summarize_cell, &j);
+        for (size_t i = 0; i < r->count; i++) {
+            if (!j.s[i])
+                continue;
+            free(r->cells[i].summary);
+            r->cells[i].summary = j.s[i];
+            r->cells[i].summary_seed = r->seed;
+            j.s[i] = NULL;
+        }
+    }
+    for (size_t i = 0; j.s && i < r->count; i++)
+        free(j.s[i]);
+    free(j.s);
+    return st;
 }
 
 /* ---- findings ----------------------------------------------------------- */
@@ -187,6 +215,7 @@ const char *kvq__verdict_name(int verdict)
 typedef struct reg_entry {
     size_t a, b;     /* cell indices (b = NO_CELL: against 1) */
     int metric;
+    int nomem;       /* its comparison ran out of memory */
     kvq__comparison c;
 } reg_entry;
 
@@ -243,7 +272,8 @@ static int grid_varies(const kvq__results *r)
     return 0;
 }
 
-/* Index of the (a, b, metric) hypothesis, computing it on first use. */
+/* Index of the (a, b, metric) hypothesis, registering it on first use;
+ * reg_compute computes it once all are known. */
 static size_t reg_get(builder *bd, size_t a, size_t b, int metric, int *flip)
 {
     for (size_t i = 0; i < bd->nreg; i++) {
@@ -263,31 +293,40 @@ static size_t reg_get(builder *bd, size_t a, size_t b, int metric, int *flip)
         bd->reg = n;
         bd->capreg = cap;
     }
-    const kvq__cell *ca = &bd->r->cells[a];
-    size_t t = ca->trials;
-    double *ones = NULL;
-    const double *vb;
-    if (b == NO_CELL) {
-        if (!(ones = malloc((t ? t : 1) * sizeof *ones)))
-            return NO_CELL;
-        for (size_t i = 0; i < t; i++)
-            ones[i] = 1;
-        vb = ones;
-    } else {
-        vb = bd->r->cells[b].per_trial[metric];
-        t = t < bd->r->cells[b].trials ? t : bd->r->cells[b].trials;
-    }
     reg_entry *e = &bd->reg[bd->nreg];
     memset(e, 0, sizeof *e);
     e->a = a;
     e->b = b;
     e->metric = metric;
-    int rc = kvq__compare_paired(ca->per_trial[metric], vb, t, bd->seed, (uint32_t)bd->nreg, &e->c);
-    free(ones);
-    if (rc == KVQ_ERR_NOMEM)
-        return NO_CELL;
     *flip = 0;
     return bd->nreg++;
+}
+
+/* Computes registry entry i, a paired comparison on stream i (kvq__for_each
+ * item: the entries are independent, each writes its own). */
+static void reg_compute(void *arg, size_t i)
+{
+    builder *bd = arg;
+    reg_entry *e = &bd->reg[i];
+    const kvq__cell *ca = &bd->r->cells[e->a];
+    size_t t = ca->trials;
+    double *ones = NULL;
+    const double *vb;
+    if (e->b == NO_CELL) {
+        if (!(ones = malloc((t ? t : 1) * sizeof *ones))) {
+            e->nomem = 1;
+            return;
+        }
+        for (size_t k = 0; k < t; k++)
+            ones[k] = 1;
+        vb = ones;
+    } else {
+        vb = bd->r->cells[e->b].per_trial[e->metric];
+        t = t < bd->r->cells[e->b].trials ? t : bd->r->cells[e->b].trials;
+    }
+    e->nomem = kvq__compare_paired(ca->per_trial[e->metric], vb, t, bd->seed, (uint32_t)i,
+                                   &e->c) == KVQ_ERR_NOMEM;
+    free(ones);
 }
 
 /* Appends an evidence cell for a vs b on metric to finding fid. */
@@ -453,6 +492,11 @@ int kvq__findings_evaluate(const kvq__results *r, uint64_t seed, kvq__findings *
     build_f1(&bd, &fs->f[KVQ_FINDING_F1]);
     build_f2_f3(&bd, &fs->f[KVQ_FINDING_F2], &fs->f[KVQ_FINDING_F3]);
     build_jensen(&bd, &fs->f[KVQ_FINDING_JENSEN]);
+    if (bd.status == KVQ_OK)
+        kvq__for_each(bd.nreg, reg_compute, &bd);
+    for (size_t i = 0; i < bd.nreg && bd.status == KVQ_OK; i++)
+        if (bd.reg[i].nomem)
+            bd.status = KVQ_ERR_NOMEM;
     if (bd.status == KVQ_OK) {
         kvq__comparison *c = malloc((bd.nreg ? bd.nreg : 1) * sizeof *c);
         if (!c) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "base/workers.h"
 
 const int kvq__pareto_metrics[KVQ_PARETO_METRICS] = {KVQ_METRIC_KL, KVQ_METRIC_OUT_REL_ERR,
                                                      KVQ_METRIC_K_DIR_ERR};
@@ -40,45 +41,73 @@ static int by_bits(const void *a, const void *b)
     return p->cell < q->cell ? -1 : p->cell > q->cell;
 }
 
+/* One comparison "q beats p" of a frontier, computed by compare_pair. */
+typedef struct pair_job {
+    size_t q, p;
+    int st;
+    kvq__comparison c;
+} pair_job;
+
+typedef struct frontier_job {
+    const kvq__results *r;
+    uint64_t seed;
+    const kvq__pareto_point *g;
+    pair_job *pairs;
+} frontier_job;
+
+/* kvq__for_each item: the paired comparison of pair i, on its own stream. */
+static void compare_pair(void *arg, size_t i)
+{
+    frontier_job *f = arg;
+    pair_job *j = &f->pairs[i];
+    const kvq__pareto_point *gp = &f->g[j->p], *gq = &f->g[j->q];
+    const kvq__cell *cp = &f->r->cells[gp->cell], *cq = &f->r->cells[gq->cell];
+    int m = gp->metric;
+    /* the stream names the pair, so each bootstrap is reproducible alone */
+    uint32_t stream = (uint32_t)(0x9a000000u + (gq->cell * 4099u + gp->cell) * 4u +
+                                 (uint32_t)(m & 3));
+    j->st = kvq__compare_paired(cq->per_trial[m], cp->per_trial[m], cp->trials, f->seed,
+                                stream, &j->c);
+}
+
 /* The frontier of points g[0..n) (one metric, one configuration, sorted by
  * bits): every comparison "q beats p" with bits(q) ≤ bits(p) in one Holm
- * family; p is on the frontier when no q wins. */
+ * family; p is on the frontier when no q wins. The comparisons are
+ * independent bootstraps and run in parallel (doc/statistics.md §2). */
 static int frontier(const kvq__results *r, uint64_t seed, kvq__pareto_point *g, size_t n,
                     size_t *comparisons)
 {
-    size_t cap = n * n, k = 0;
+    size_t cap = n * n, np = 0, k = 0;
+    pair_job *pairs = malloc((cap ? cap : 1) * sizeof *pairs);
     kvq__comparison *c = malloc((cap ? cap : 1) * sizeof *c);
-    size_t (*pair)[2] = malloc((cap ? cap : 1) * sizeof *pair);
-    int st = c && pair ? KVQ_OK : KVQ_ERR_NOMEM;
+    int st = c && pairs ? KVQ_OK : KVQ_ERR_NOMEM;
     for (size_t p = 0; p < n && !st; p++)
-        for (size_t q = 0; q < n && !st; q++) {
+        for (size_t q = 0; q < n; q++) {
             const kvq__cell *cp = &r->cells[g[p].cell], *cq = &r->cells[g[q].cell];
-            if (q == p || kvq__cell_eff_bits(cq) > kvq__cell_eff_bits(cp) + BITS_EPS)
-                continue;
-            int m = g[p].metric;
-            /* the stream names the pair, so each bootstrap is reproducible alone */
-            uint32_t stream = (uint32_t)(0x9a000000u + (g[q].cell * 4099u + g[p].cell) * 4u +
-                                         (uint32_t)(m & 3));
-            st = kvq__compare_paired(cq->per_trial[m], cp->per_trial[m], cp->trials, seed,
-                                     stream, &c[k]);
-            if (st == KVQ_ERR_INVALID_ARG) {   /* no pair without NaN: no evidence */
-                st = KVQ_OK;
-                continue;
-            }
-            pair[k][0] = q;
-            pair[k++][1] = p;
+            if (q != p && kvq__cell_eff_bits(cq) <= kvq__cell_eff_bits(cp) + BITS_EPS)
+                pairs[np++] = (pair_job){.q = q, .p = p};
         }
+    if (!st)
+        kvq__for_each(np, compare_pair, &(frontier_job){r, seed, g, pairs});
+    for (size_t i = 0; i < np && !st; i++) {
+        if (pairs[i].st == KVQ_ERR_INVALID_ARG)   /* no pair without NaN: no evidence */
+            continue;
+        if ((st = pairs[i].st))
+            break;
+        c[k] = pairs[i].c;
+        pairs[k++] = pairs[i];
+    }
     if (!st) {
         kvq__comparisons_finalize(c, k);
         for (size_t i = 0; i < k; i++)
-            if (c[i].verdict < 0 && g[pair[i][1]].beaten_by == KVQ_PARETO_NONE) {
-                g[pair[i][1]].beaten_by = g[pair[i][0]].cell;
-                g[pair[i][1]].on_frontier = 0;
+            if (c[i].verdict < 0 && g[pairs[i].p].beaten_by == KVQ_PARETO_NONE) {
+                g[pairs[i].p].beaten_by = g[pairs[i].q].cell;
+                g[pairs[i].p].on_frontier = 0;
             }
         *comparisons += k;
     }
     free(c);
-    free(pair);
+    free(pairs);
     return st;
 }
 
