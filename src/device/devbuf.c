@@ -7,9 +7,8 @@
 #include <string.h>
 
 #include <clblast_c.h>
-#ifdef HAVE_CBLAS
 #include <pthread.h>
-
+#ifdef HAVE_CBLAS
 #include <cblas.h>
 #endif
 
@@ -203,11 +202,19 @@ int kvq__blas_sgemm_at(kvq_ctx *ctx, int trans_a, int trans_b, size_t m, size_t 
 {
     if (!m || !n)
         return KVQ_OK;
+    /* CLBlast 1.5's first call for a device builds its program and database
+     * caches without a lock (fixed upstream in CLBlast PR #495, 2023): two
+     * contexts' threads (`--devices`) calling at once crashed in
+     * clblast::Database. The call only enqueues, so holding a lock for it
+     * costs nothing measurable. */
+    static pthread_mutex_t clblast_lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&clblast_lock);
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor,
                                        trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
                                        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo,
                                        m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c,
                                        c_off, ldc, &ctx->queue, NULL);
+    pthread_mutex_unlock(&clblast_lock);
     return blas_status(s, "CLBlastSgemm", __LINE__);
 }
 
