@@ -1,7 +1,8 @@
 #!/bin/sh
 # cli_multidevice.sh — `kvq sweep|findings --devices LIST` (doc/scaling.md §4):
 # one process, one thread per context, each running a block of the work
-# items. The same device twice gives one run's JSON exactly (timing aside);
+# items, and `--streams N` (§4.1), N contexts on one device. The same device
+# twice, or any number of streams, gives one run's JSON exactly (timing aside);
 # an OpenCL device with the host reference agrees with a host run within the
 # conformance tolerances (doc/conformance.md §1) — the blocks the OpenCL
 # device ran round in float, the host's in double.
@@ -12,7 +13,7 @@ n=0
 t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 . "${top_srcdir:-.}/tests/device.sh"
 device_pick
-echo "1..6"
+echo "1..9"
 untime_json() { sed 's/,"timing":{"seconds":[^}]*}//g' "$1"; }
 args="--schemes KV,KQV,QKQV --bits 2,4 --dist gauss,t5 --trials 3 --keys 128 --queries 8 --dim 64 --quiet --json"
 
@@ -48,3 +49,17 @@ t $? "three contexts, one work item"
 t $? "an unknown device in the list"
 "$kvq" sweep $args --devices host --device host >/dev/null 2>"$tmp/e"; [ $? = 2 ] && grep -q "^kvq: --devices: give either" "$tmp/e"
 t $? "--device and --devices together"
+
+# 7: streams on one device: 1 and 3 give the same JSON (the OpenCL device if
+# there is one, else the host reference)
+on="${dev:-host}"
+"$kvq" sweep $args --device "$on" --streams 1 >"$tmp/s1.json" &&
+  "$kvq" sweep $args --device "$on" --streams 3 >"$tmp/s3.json" &&
+  untime_json "$tmp/s1.json" >"$tmp/a" && untime_json "$tmp/s3.json" >"$tmp/b" && [ -s "$tmp/a" ] && cmp -s "$tmp/a" "$tmp/b"
+t $? "--streams 3 equals --streams 1 on $on apart from timing"
+
+# 8-9: usage errors
+"$kvq" sweep $args --streams 0 >/dev/null 2>"$tmp/e"; [ $? = 2 ] && grep -q "^kvq: --streams: 0 is out of range 1..16" "$tmp/e"
+t $? "--streams 0"
+"$kvq" sweep $args --devices host --streams 2 >/dev/null 2>"$tmp/e"; [ $? = 2 ] && grep -q "^kvq: --devices: give either --streams or --devices" "$tmp/e"
+t $? "--streams and --devices together"

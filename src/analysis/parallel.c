@@ -9,6 +9,15 @@
 #include "internal.h"
 #include "analysis/partial.h"
 
+/* The caller's progress callback, fed by every block's thread in turn
+ * with the items done by all of them. */
+typedef struct shared_progress {
+    pthread_mutex_t lock;
+    size_t done, total;
+    void (*fn)(void *arg, size_t done, size_t total);
+    void *arg;
+} shared_progress;
+
 /* One thread's block. */
 typedef struct block {
     kvq_ctx *ctx;
@@ -16,6 +25,17 @@ typedef struct block {
     kvq__partial p;          /* its values */
     int st;
 } block;
+
+/* A block's progress callback: one more item done somewhere. */
+static void block_progress(void *arg, size_t done, size_t total)
+{
+    shared_progress *sp = arg;
+    (void)done;
+    (void)total;
+    pthread_mutex_lock(&sp->lock);
+    sp->fn(sp->arg, ++sp->done, sp->total);
+    pthread_mutex_unlock(&sp->lock);
+}
 
 /* Thread body: runs the block, keeps its values, frees its table. */
 static void *run_block(void *arg)
@@ -49,12 +69,16 @@ int kvq__experiment_run_parallel(kvq_ctx *const *ctxs, size_t n, const kvq__expe
     block *b = calloc(n, sizeof *b);
     pthread_t *th = calloc(n, sizeof *th);
     unsigned char *running = calloc(n, 1);
+    shared_progress sp = {.total = end > begin ? end - begin : 0, .fn = e->progress,
+                          .arg = e->progress_arg};
+    pthread_mutex_init(&sp.lock, NULL);
     int st = b && th && running ? KVQ_OK : KVQ_ERR_NOMEM;
     for (size_t i = 0; i < n && !st; i++) {
         size_t lo, hi;
         kvq__shard_range(end > begin ? end - begin : 0, i, n, &lo, &hi);
         b[i] = (block){.ctx = ctxs[i], .e = *e};
-        b[i].e.progress = NULL;   /* the progress bar is not shared between threads */
+        b[i].e.progress = e->progress ? block_progress : NULL;
+        b[i].e.progress_arg = &sp;
         b[i].e.item_begin = b[i].p.begin = begin + lo;
         b[i].e.item_end = b[i].p.end = begin + hi;
         b[i].p.total = total;
@@ -80,5 +104,6 @@ int kvq__experiment_run_parallel(kvq_ctx *const *ctxs, size_t n, const kvq__expe
     blocks_free(b, n);
     free(th);
     free(running);
+    pthread_mutex_destroy(&sp.lock);
     return st;
 }

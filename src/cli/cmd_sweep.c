@@ -19,6 +19,8 @@
 #define MAX_SCHEMES 256
 #define MAX_SOURCES 128
 #define MAX_BUDGETS 16
+/* K and V of one trial above this are not held once per stream (--streams). */
+#define KVQ_STREAM_KV_BYTES ((size_t)64 << 20)
 
 /* One sweep's grid and options. */
 typedef struct sweep {
@@ -26,6 +28,7 @@ typedef struct sweep {
     const char *schemes, *bits, *dists, *ranks, *out_dir;
     const char *shard, *partial;   /* --shard I/N, --partial FILE (doc/scaling.md §2) */
     const char *devices;           /* --devices all|LIST (doc/scaling.md §4) */
+    long streams;                  /* --streams N; 0: automatic (doc/scaling.md §4.1) */
     int findings;             /* the main job: print the verdicts */
     double t0, t_grid;        /* start and grid time, for the timing line */
 } sweep;
@@ -62,7 +65,11 @@ static const char sweep_help[] =
     "                     runs its shard and rank 0 writes the reports\n"
     "  --partial FILE     where --shard writes its partial result\n"
     "  --devices all|LIST spread the work over several devices at once, one thread\n"
-    "                     each (all: every OpenCL device; the host only when named)\n";
+    "                     each (all: every OpenCL device; the host only when named)\n"
+    "  --streams N        host threads, each with its own context and queue on the\n"
+    "                     device, running trials side by side so that one's host work\n"
+    "                     overlaps another's kernels (1..16; default 2 on an OpenCL\n"
+    "                     CPU device for synthetic data, else 1); same numbers\n";
 
 static const char findings_help[] =
     "usage: kvq findings [--out DIR] [sweep options]\n\n"
@@ -86,6 +93,8 @@ static int parse(sweep *s, int argc, char **argv)
         int k = kvq_cli_opts_parse(&s->o, argc, argv, &i);
         if (!k)
             k = kvq_cli_str_opts(lists, sizeof lists / sizeof lists[0], s, argc, argv, &i);
+        if (!k && kvq_cli_is(argv[i], "--streams"))
+            k = kvq_cli_int_value(argc, argv, &i, "--streams", 1, 16, &s->streams) ? -1 : 1;
         if (k < 0)
             return KVQ_EXIT_USAGE;
         if (!k)
@@ -468,6 +477,39 @@ static void devices_name(kvq_ctx *const *ctxs, size_t n, char *buf, size_t len)
             snprintf(buf, len, "mixed");
 }
 
+/* Host streams on ctx (doc/scaling.md §4.1): --streams, else 2 on an
+ * OpenCL CPU device for synthetic data when there are trials to share, a
+ * trial's K and V are small enough to be held twice and no MPI ranks share
+ * the cores, else 1. */
+static size_t streams_for(const sweep *s, kvq_ctx *ctx, const grid *g)
+{
+    if (s->streams)
+        return (size_t)s->streams;
+    if (kvq_mpi_size() > 1 || g->e.real)   /* ranks share the cores; real data: as given */
+        return 1;
+    size_t kv_bytes = 2 * g->e.keys * (size_t)g->e.dim * sizeof(float);
+    return kvq_ctx_device(ctx)->type == KVQ_DEVICE_CPU && g->e.trials > 1 &&
+                   kv_bytes <= KVQ_STREAM_KV_BYTES ? 2 : 1;
+}
+
+/* Runs the experiment on ctx and, for more than one stream, on more
+ * contexts of the same device, each in a thread of its own; the items and
+ * numbers are those of one stream. A context that cannot be opened leaves
+ * its share to the others. */
+static int run_streams(sweep *s, kvq_ctx *ctx, grid *g, kvq__results *res)
+{
+    kvq_ctx *ctxs[16] = {ctx};
+    size_t n = 1, want = streams_for(s, ctx, g);
+    const char *spec = s->o.device ? s->o.device : kvq_device_spec_default();
+    while (n < want && kvq_ctx_create(&ctxs[n], spec) == KVQ_OK)
+        n++;
+    int st = n > 1 ? kvq__experiment_run_parallel(ctxs, n, &g->e, res)
+                   : kvq__experiment_run(ctx, &g->e, res);
+    for (size_t i = 1; i < n; i++)
+        kvq_ctx_destroy(ctxs[i]);
+    return st;
+}
+
 /* Runs the whole grid in this process on one device (every layer of real
  * data) and reports; exit status. */
 static int run_whole(sweep *s, grid *g)
@@ -491,7 +533,7 @@ static int run_whole(sweep *s, grid *g)
     }
     if (g->real.label)
         rc = run_layers(s, ctx, &g->real, &g->e, res);
-    else if ((st = kvq__experiment_run(ctx, &g->e, res)))
+    else if ((st = run_streams(s, ctx, g, res)))
         rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
     if (!rc) {
         s->t_grid = kvq__mono_s() - s->t0;
@@ -537,8 +579,9 @@ static int run_split(sweep *s, grid *g)
         goto cleanup;
     if (s->out_dir && (!mpi || !kvq_mpi_rank()) && (rc = make_dir(s->out_dir)))
         goto cleanup;
-    if (s->devices && s->o.device) {
-        rc = kvq_cli_error("--devices", "give either --device or --devices");
+    if (s->devices && (s->o.device || s->streams)) {
+        rc = kvq_cli_error("--devices", "give either %s or --devices",
+                           s->o.device ? "--device" : "--streams");
         goto cleanup;
     }
     if (s->devices ? !(ctxs = kvq_cli_open_devices(s->devices, &nctx, &rc))
@@ -559,7 +602,7 @@ static int run_split(sweep *s, grid *g)
     if ((st = kvq__results_create(&res, s->o.seed)) ||
         (st = part.end == part.begin ? kvq__experiment_cells(&g->e, part.device, res)
               : ctxs                 ? kvq__experiment_run_parallel(ctxs, nctx, &g->e, res)
-                                     : kvq__experiment_run(ctx, &g->e, res)) ||
+                                     : run_streams(s, ctx, g, res)) ||
         ((mpi || s->shard) && (st = kvq__partial_collect(&part, &g->e, res))))
         rc = kvq_cli_report_failure(ctx, &s->o, s->findings ? "findings" : "sweep", st);
     else if (!mpi) {
