@@ -1,7 +1,7 @@
 #!/bin/sh
 # cli_multidevice.sh — `kvq sweep|findings --devices LIST` (doc/scaling.md §4):
 # one process, one thread per context, each running a block of the work
-# items, and `--streams N` (§4.1), N contexts on one device. The same device
+# items, and `--streams N` (doc/scaling.md §4.1), N contexts on one device. The same device
 # twice, or any number of streams, gives one run's JSON exactly (timing aside);
 # an OpenCL device with the host reference agrees with a host run within the
 # conformance tolerances (doc/conformance.md §1) — the blocks the OpenCL

@@ -2,14 +2,17 @@
  * give exactly what the one-at-a-time definitions give (doc/statistics.md §2,
  * doc/quantization.md §2): Philox blocks by batch against kvq__philox4x32_10
  * one block at a time, kvq__rng_fill_u32 and kvq__rng_fill_normal against
- * word-by-word draws, and the bootstrap CI against a plain reference kept here
- * (word-by-word indices, qsort, type-7 quantiles), compared bit for bit. */
+ * word-by-word draws, the bootstrap CI against a plain reference kept here
+ * (word-by-word indices, qsort, type-7 quantiles), compared bit for bit, and
+ * the parallel loop that runs the report's bootstraps against a serial one. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kvq.h"
 #include "internal.h"
+#include "base/workers.h"
 #include "tap.h"
 
 #define SEED 0x5eed0000cafeULL
@@ -181,13 +184,58 @@ static void test_bootstrap(void)
        "%d differ", cases, tied, bad);
 }
 
+/* kvq__for_each, which runs the report's bootstraps in parallel: every item
+ * exactly once (counted per item, atomically), for no items, one item, and
+ * more items than threads; and its results, item by item, are the serial
+ * loop's (here: a bootstrap CI per item, compared bit for bit). */
+typedef struct each_job {
+    atomic_int *calls;
+    double (*x)[12], *lo, *hi;
+} each_job;
+
+static void each_item(void *arg, size_t i)
+{
+    each_job *j = arg;
+    atomic_fetch_add(&j->calls[i], 1);
+    kvq__bootstrap_ci(j->x[i], 12, 2000, 0.95, SEED, (uint32_t)i, &j->lo[i], &j->hi[i]);
+}
+
+static void test_for_each(void)
+{
+    enum { N = 300 };
+    static atomic_int calls[N];
+    static double x[N][12], lo[N], hi[N];
+    int bad_calls = 0, bad_ci = 0;
+    for (size_t i = 0; i < N; i++)
+        for (int t = 0; t < 12; t++)
+            x[i][t] = (double)pick(1000) / 7.0;
+    const size_t sizes[] = {0, 1, N};
+    for (int s = 0; s < 3; s++) {
+        for (size_t i = 0; i < N; i++)
+            atomic_init(&calls[i], 0);
+        each_job j = {calls, x, lo, hi};
+        kvq__for_each(sizes[s], each_item, &j);
+        for (size_t i = 0; i < N; i++)
+            bad_calls += atomic_load(&calls[i]) != (i < sizes[s]);
+    }
+    for (size_t i = 0; i < N; i++) {
+        double l, h;
+        kvq__bootstrap_ci(x[i], 12, 2000, 0.95, SEED, (uint32_t)i, &l, &h);
+        bad_ci += l != lo[i] || h != hi[i];
+    }
+    ok(bad_calls == 0 && bad_ci == 0,
+       "kvq__for_each: every item once for 0, 1 and %d items (%d wrong counts); parallel CIs = "
+       "serial bit for bit (%d differ)", N, bad_calls, bad_ci);
+}
+
 int main(void)
 {
-    plan(5);
+    plan(6);
     diag("seed %llu", (unsigned long long)SEED);
     test_blocks();
     test_fill_u32();
     test_fill_normal();
     test_bootstrap();
+    test_for_each();
     return exit_status();
 }
