@@ -1,4 +1,4 @@
-/* tuning.h — CLBlast tuning parameters kvq keeps per device (doc/kernels.md §9):
+/* tuning.h — CLBlast tuning parameters kvq keeps per device (doc/scaling.md §7):
  * the kernels kvq tunes, the parser of the CLBlast tuners' JSON output, and
  * the cache file (its text format, its place, its parser and writer). Bottom
  * layer: no OpenCL, no CLBlast, nothing else of kvq. Every parser is strict

@@ -1,7 +1,7 @@
 /* cmd_tune.c — `kvq tune`: CLBlast's own tuners (clblast-utils) run for one
  * OpenCL device, their best fp32 parameters stored in kvq's tuning cache,
  * and kvq's CLBlast SGEMM timed with CLBlast's parameters and with the
- * tuned ones (doc/kernels.md §9). */
+ * tuned ones (doc/scaling.md §7). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -185,8 +185,9 @@ static int wait_tuner(pid_t pid, const char *dir, int first_phase, int *status)
     }
 }
 
-/* Runs one tuner in dir with its output in dir/<tuner>.log; 0 when it
- * exited 0, 1 after saying how it ended otherwise, -1 when it could not run.
+/* Runs one tuner in dir, its output (millions of lines when it skips
+ * candidates) to /dev/null; 0 when it exited 0, 1 after saying how it ended
+ * and how to run it by hand otherwise, -1 when it could not run.
  * --quick stops a GEMM tuner after its first phase (a fixed set of
  * configurations that no fraction shrinks: 46 for XgemmDirect, 578 for
  * Xgemm); a fraction near 1 keeps that phase from walking millions of
@@ -194,7 +195,7 @@ static int wait_tuner(pid_t pid, const char *dir, int first_phase, int *status)
 static int run_tuner(const char *dir, const kvq__tune_kind *k, const kvq_device_info *di,
                      const tune_opts *o)
 {
-    char plat[16], dev[16], frac[32], m[16], n[16], kk[16], log[4200];
+    char plat[16], dev[16], frac[32], m[16], n[16], kk[16];
     int first_phase = o->quick && k->gemm, status;
     double f = o->fraction > 0 ? o->fraction
                : first_phase   ? 0.5
@@ -206,7 +207,6 @@ static int run_tuner(const char *dir, const kvq__tune_kind *k, const kvq_device_
     snprintf(m, sizeof m, "%zu", shapes[0].m);
     snprintf(n, sizeof n, "%zu", shapes[0].n);
     snprintf(kk, sizeof kk, "%d", SGEMM_DIM);
-    snprintf(log, sizeof log, "%s/%s.log", dir, k->tuner);
     /* the copy/transpose tuners keep their own 1024² size: PoCL aborts on
      * some of their configurations at small sizes */
     const char *argv[] = {k->tuner, "-platform", plat, "-device", dev, "-precision", "32",
@@ -218,7 +218,7 @@ static int run_tuner(const char *dir, const kvq__tune_kind *k, const kvq_device_
     if (pid < 0)
         return kvq_cli_fail(k->tuner, "cannot start: %s", strerror(errno)), -1;
     if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fd = open("/dev/null", O_WRONLY);
         if (fd < 0 || chdir(dir) != 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
             _exit(127);
         execvp(k->tuner, (char *const *)argv);
@@ -230,9 +230,14 @@ static int run_tuner(const char *dir, const kvq__tune_kind *k, const kvq_device_
     if (rc == 0)
         return 0;
     if (WIFSIGNALED(status))
-        fprintf(stderr, "kvq tune: %s died of signal %d\n", k->tuner, WTERMSIG(status));
+        fprintf(stderr, "kvq tune: %s died of signal %d; to see why run:", k->tuner,
+                WTERMSIG(status));
     else
-        fprintf(stderr, "kvq tune: %s exited %d\n", k->tuner, WEXITSTATUS(status));
+        fprintf(stderr, "kvq tune: %s exited %d; to see why run:", k->tuner,
+                WEXITSTATUS(status));
+    for (const char *const *a = argv; *a; a++)
+        fprintf(stderr, " %s", *a);
+    fputc('\n', stderr);
     return 1;
 }
 
@@ -378,7 +383,7 @@ static int tune_all(kvq_ctx *ctx, const tune_opts *o, unsigned mask, kvq__tune_k
         got += n > 0;
     }
     if (!rc && !got)
-        rc = kvq_cli_fail("tune", "no tuner produced parameters (logs were in %s)", dir);
+        rc = kvq_cli_fail("tune", "no tuner produced parameters");
     remove_dir(dir);
     return rc;
 }

@@ -18,7 +18,7 @@ int kvq__device_resolve(const kvq_device_info *list, size_t count, const char *s
  * kvq_ctx_build_log. */
 int kvq__ctx_try_build(kvq_ctx *ctx, const char *source, const char *options);
 
-/* Installs set's CLBlast parameters for ctx's device (doc/kernels.md §9);
+/* Installs set's CLBlast parameters for ctx's device (doc/scaling.md §7);
  * rebuild: also drop the programs CLBlast built before, so the next GEMM
  * uses them. 0, or -1 with the reason in err (parameters CLBlast refuses). */
 int kvq__ctx_clblast_apply(kvq_ctx *ctx, const kvq__tune_set *set, int rebuild, char *err,

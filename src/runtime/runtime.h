@@ -109,7 +109,7 @@ void kvq__rt_close(kvq_ctx *ctx);
 int kvq__rt_try_build(kvq_ctx *ctx, const char *source, const char *options);
 
 /* Installs the CLBlast parameters of the device's tuning cache file, when
- * KVQ_CLBLAST_TUNED allows and the file exists (doc/kernels.md §9); a file
+ * KVQ_CLBLAST_TUNED allows and the file exists (doc/scaling.md §7); a file
  * that cannot be used leaves one warning line on stderr and CLBlast's own
  * parameters. Never fails the context. */
 void kvq__rt_clblast_tuning(kvq_ctx *ctx);

@@ -1,5 +1,5 @@
 /* tuned.c — CLBlast's parameters for a device from kvq's tuning cache
- * (doc/kernels.md §9): read once per context, installed with
+ * (doc/scaling.md §7): read once per context, installed with
  * CLBlastOverrideParameters before kvq's first GEMM on it. */
 #include <stdio.h>
 #include <string.h>
