@@ -357,8 +357,11 @@ static int parse_ms(const char *s, size_t len, double *out)
 {
     char buf[32];
     char *end;
-    if (len == 0 || len >= sizeof buf || strspn(s, "0123456789.") < len)
+    if (len == 0 || len >= sizeof buf)
         return -1;
+    for (size_t i = 0; i < len; i++)
+        if ((s[i] < '0' || s[i] > '9') && s[i] != '.')
+            return -1;
     memcpy(buf, s, len);
     buf[len] = '\0';
     double v = strtod(buf, &end);

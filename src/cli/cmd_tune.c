@@ -241,6 +241,18 @@ static int run_tuner(const char *dir, const kvq__tune_kind *k, const kvq_device_
     return 1;
 }
 
+/* Reads and parses one tuner output file; 0, or -1 with the reason in err. */
+static int read_output(const char *path, kvq__tune_kernel *k, char *err, size_t errlen)
+{
+    char *text;
+    size_t len;
+    if (kvq__tune_read_file(path, KVQ__TUNE_TUNER_BYTES, &text, &len, err, errlen))
+        return -1;
+    int rc = kvq__tune_parse_tuner(text, len, k, err, errlen);
+    free(text);
+    return rc;
+}
+
 /* Parses each clblast_*.json the tuners left in dir, keeping per kernel the
  * one with the shortest best time; removes what it read. Returns how many
  * it used, or -1 after printing why one could not be read. */
@@ -256,17 +268,14 @@ static int collect(const char *dir, kvq__tune_kernel best[], size_t nk,
         size_t n = strlen(e->d_name);
         if (strncmp(e->d_name, "clblast_", 8) || n < 13 || strcmp(e->d_name + n - 5, ".json"))
             continue;
-        char path[4400], err[256], *text;
-        size_t len;
+        char path[4400], err[256];
         kvq__tune_kernel k;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (kvq__tune_read_file(path, KVQ__TUNE_TUNER_BYTES, &text, &len, err, sizeof err) ||
-            (kvq__tune_parse_tuner(text, len, &k, err, sizeof err) && (free(text), 1))) {
+        if (read_output(path, &k, err, sizeof err)) {
             kvq_cli_fail(e->d_name, "tuner output: %s", err);
             rc = -1;
             break;
         }
-        free(text);
         unlink(path);
         size_t i = (size_t)(k.kind - kinds);
         if (i < nk && (!best[i].kind || k.best_ms < best[i].best_ms))
