@@ -825,6 +825,22 @@ static void json_sizes(FILE *f, const suite *s)
     fputs("}}", f);
 }
 
+/* Whose parameters CLBlast runs: kvq tune's (installed from its cache,
+ * doc/scaling.md §7), or, without them, its database's, which its C API
+ * cannot say whether it knew the device. */
+static const char *tuned_word(const suite *s)
+{
+    return kvq__ctx_clblast_tuned(s->dev) ? "kvq tune" : "unknown";
+}
+
+static const char *tuned_note(const suite *s)
+{
+    return kvq__ctx_clblast_tuned(s->dev)
+               ? "parameters from kvq tune's cache, installed with CLBlastOverrideParameters"
+               : "CLBlast's C API cannot report whether its database had an entry for this "
+                 "device; see bench/README.md";
+}
+
 /* The whole report as one JSON object. */
 static void print_json(FILE *f, const suite *s, double seconds)
 {
@@ -835,10 +851,8 @@ static void print_json(FILE *f, const suite *s, double seconds)
     fputs("{\"device\":{", f);
     kvq__json_strings(f, device, sizeof device / sizeof device[0]);
     fprintf(f, ",\"compute_units\":%u},", di->compute_units);
-    fprintf(f, "\"clblast\":{\"version\":\"%s\",\"tuned\":\"unknown\",\"tuned_note\":"
-               "\"CLBlast's C API cannot report whether its database had an entry for this "
-               "device; see bench/README.md\"},",
-            kvq_bench_clblast_version());
+    fprintf(f, "\"clblast\":{\"version\":\"%s\",\"tuned\":\"%s\",\"tuned_note\":\"%s\"},",
+            kvq_bench_clblast_version(), tuned_word(s), tuned_note(s));
     fprintf(f, "\"config\":{\"repeats\":%d,\"warmups\":1,\"quick\":%s,\"time_basis\":"
                "\"median of OpenCL event times (wall-clock ratios in ratios_wall); ratios "
                "against OpenBLAS use wall times in every object\"},",
@@ -918,8 +932,8 @@ static void print_ratios(FILE *f, const suite *s, int mem, const target *t, size
 static void print_header(FILE *f, const suite *s)
 {
     const kvq_device_info *di = kvq_ctx_device(s->dev);
-    fprintf(f, "kvq bench on %s / %s (driver %s), CLBlast %s (tuned entry: unknown)\n",
-            di->platform, di->name, di->driver, kvq_bench_clblast_version());
+    fprintf(f, "kvq bench on %s / %s (driver %s), CLBlast %s (tuned: %s)\n", di->platform,
+            di->name, di->driver, kvq_bench_clblast_version(), tuned_word(s));
     const char *coretype = getenv("OPENBLAS_CORETYPE");
     coretype = coretype && *coretype ? coretype : NULL;
     if (kvq__peer_available())

@@ -1,6 +1,7 @@
 #!/bin/sh
 # fuzz_smoke.sh — a short libFuzzer run of the .npy and .safetensors parsers and of
-# the text parsers (scheme specs, sources, grid lists, CLI numbers)
+# the text parsers (scheme specs, sources, grid lists, CLI numbers), and of the
+# CLBlast tuning parsers (tuner JSON, kvq's cache file)
 # (KVQ_FUZZ_SECONDS each, default 10), seeded with tests/data. Skipped when
 # clang cannot link a libFuzzer program. Crashing inputs are kept in the
 # current directory as fuzz_<parser>-crash-*.
@@ -16,12 +17,13 @@ if ! command -v "$CLANG" >/dev/null 2>&1 ||
     echo "1..0 # SKIP no libFuzzer"
     exit 0
 fi
-echo "1..6"
+echo "1..8"
 n=0
 fail=0
-for t in npy safetensors spec; do
+for t in npy safetensors spec tune; do
     n=$((n + 1))
     case $t in
+    tune) srcs="$top_srcdir/src/base/tuning.c" ;;
     spec) srcs="$top_srcdir/src/base/*.c $top_srcdir/src/core/*.c $top_srcdir/src/data/*.c
                 $top_srcdir/src/cli/util.c $top_srcdir/src/cli/grid.c" ;;
     *) srcs="$top_srcdir/src/base/file.c $top_srcdir/src/data/util.c $top_srcdir/src/data/npy.c
@@ -44,6 +46,9 @@ for t in npy safetensors spec; do
           printf 'KQV\ngauss\nfull' >"$work/corpus_spec/1"
           printf 'k=wht:mse4,v=wht2:mse3+qjl+nc\nt3+needle2\n8' >"$work/corpus_spec/2"
           printf '2-6\nKV,k=none:mse4,v=dense:qjl64+nb16\noutlier4x10' >"$work/corpus_spec/3" ;;
+    tune) seeds="tune/*"
+          printf 'kvq-clblast-tune 1\ndevice d\ndriver 1\nkernel Xgemm KWG=32 VWM=4\n' \
+              >"$work/corpus_tune/1" ;;
     esac
     for s in $seeds; do
         for f in "$top_srcdir"/tests/data/$s; do

@@ -54,5 +54,6 @@ int kvq_cmd_findings(int argc, char **argv);
 int kvq_cmd_compare(int argc, char **argv);
 int kvq_cmd_bench(int argc, char **argv);
 int kvq_cmd_merge(int argc, char **argv);
+int kvq_cmd_tune(int argc, char **argv);
 
 #endif

@@ -26,6 +26,7 @@ static const command commands[] = {
     {"findings", kvq_cmd_findings, "the main job: the paper grid and a verdict on each finding", 1},
     {"merge", kvq_cmd_merge, "shards' partial results (sweep|findings --shard I/N) into one report", 0},
     {"compare", kvq_cmd_compare, "the same workloads on several devices: agreement and speed", 1},
+    {"tune", kvq_cmd_tune, "run CLBlast's tuners for a device; kvq then uses the parameters", 0},
     {"bench", kvq_cmd_bench, "the benchmark suite: kernels vs the copy roofline, CLBlast and the host", 1},
 };
 
@@ -44,6 +45,8 @@ static void usage(FILE *f)
           "  KVQ_CHUNK_KEYS        work on K and V in chunks of this many keys (default 64 MiB)\n"
           "  KVQ_PORTABLE_KERNELS  1: the work-group (GPU-style) kernels on CPUs too\n"
           "  KVQ_DEVICE_LIMITS     wg=N,local=BYTES: plan kernels within GPU-like limits\n"
+          "  KVQ_CLBLAST_TUNED     0: CLBlast runs its own parameters, not kvq tune's\n"
+          "  KVQ_CACHE_DIR         where kvq tune keeps its cache (default ~/.cache/kvq)\n"
           "  OPENBLAS_CORETYPE     OpenBLAS's kernels (kvq sets it when OpenBLAS fell back\n"
           "                        to its generic core on an AVX2/AVX-512 CPU)\n"
           "\nexit status: 0 success, 1 runtime failure, 2 usage or input error\n", f);

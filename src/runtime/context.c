@@ -55,6 +55,8 @@ KVQ_API int kvq_ctx_create(kvq_ctx **out, const char *spec)
     ctx->pool.stats.limit = ctx->opts.pool_limit ? ctx->opts.pool_limit : ctx->info.global_mem;
     ctx->backend = kvq__backend_for(ctx->info.type);
     KVQ_TRY(st, ctx->backend->open(ctx));
+    if (!ctx->is_host)
+        kvq__rt_clblast_tuning(ctx);
     *out = ctx;
     ctx = NULL;
 cleanup:

@@ -4,6 +4,7 @@
 #define KVQ_RUNTIME_DEVICES_H
 
 #include "kvq.h"
+#include "base/tuning.h"
 
 /* Every OpenCL device of every platform, then the host, into a malloc'd
  * array (kvq__device_list_free). */
@@ -16,5 +17,13 @@ int kvq__device_resolve(const kvq_device_info *list, size_t count, const char *s
  * fixed flags) to check that it compiles; KVQ_ERR_BUILD keeps the log for
  * kvq_ctx_build_log. */
 int kvq__ctx_try_build(kvq_ctx *ctx, const char *source, const char *options);
+
+/* Installs set's CLBlast parameters for ctx's device (doc/scaling.md §7);
+ * rebuild: also drop the programs CLBlast built before, so the next GEMM
+ * uses them. 0, or -1 with the reason in err (parameters CLBlast refuses). */
+int kvq__ctx_clblast_apply(kvq_ctx *ctx, const kvq__tune_set *set, int rebuild, char *err,
+                           size_t errlen);
+/* 1 when CLBlast runs kvq's tuned parameters on ctx's device. */
+int kvq__ctx_clblast_tuned(const kvq_ctx *ctx);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "base/tuning.h"
 
 /* Records "NAME: 'text': why" as the error detail; returns KVQ_ERR_BAD_SPEC. */
 static int bad_option(const char *name, const char *text, const char *why)
@@ -77,11 +78,18 @@ int kvq__options_read(kvq__options *o)
     const char *spec = kvq_device_spec_default();
     const char *extra = getenv("KVQ_CL_BUILD_OPTIONS");
     const char *portable = getenv("KVQ_PORTABLE_KERNELS");
+    const char *tuned = getenv("KVQ_CLBLAST_TUNED");
+    char dir[4096];
     if ((spec && !(o->device = strdup(spec))) || (extra && !(o->build_options = strdup(extra)))) {
         st = KVQ_ERR_NOMEM;
         goto cleanup;
     }
     o->portable_kernels = portable && *portable && strcmp(portable, "0");
+    o->clblast_tuned = !tuned || strcmp(tuned, "0");
+    if (kvq__tune_cache_dir(dir, sizeof dir) == 0 && !(o->cache_dir = strdup(dir))) {
+        st = KVQ_ERR_NOMEM;
+        goto cleanup;
+    }
     if ((st = read_bytes("KVQ_POOL_LIMIT", &o->pool_limit)) ||
         (st = read_bytes("KVQ_CHUNK_KEYS", &chunk)) || (st = read_limits(o)))
         goto cleanup;
@@ -96,7 +104,8 @@ void kvq__options_free(kvq__options *o)
 {
     free(o->device);
     free(o->build_options);
-    o->device = o->build_options = NULL;
+    free(o->cache_dir);
+    o->device = o->build_options = o->cache_dir = NULL;
 }
 
 void kvq__caps_init(kvq__caps *c, const kvq_device_info *info, const kvq__options *o)

@@ -59,6 +59,8 @@ typedef struct kvq__options {
     int limited;                /* KVQ_DEVICE_LIMITS given: */
     size_t limit_wg;            /*   wg=, work-items per group (0: no cap) */
     uint64_t limit_local;       /*   local=, bytes of local memory (0: no cap) */
+    int clblast_tuned;          /* KVQ_CLBLAST_TUNED not "0": apply the tuning cache */
+    char *cache_dir;            /* KVQ_CACHE_DIR, else the XDG cache (NULL: none known) */
 } kvq__options;
 
 /* What the launchers may assume of the device: its limits, capped by
@@ -88,6 +90,7 @@ struct kvq_ctx {
     size_t nkernels;
     kvq__pool pool;
     kvq__staging staging;
+    int clblast_tuned;          /* CLBlast runs parameters kvq tune stored for this device */
 };
 
 /* Reads every KVQ_* variable into o; a malformed value is KVQ_ERR_BAD_SPEC
@@ -104,6 +107,12 @@ int kvq__rt_open(kvq_ctx *ctx);
 void kvq__rt_close(kvq_ctx *ctx);
 /* Builds source to check that it compiles; keeps the log on failure. */
 int kvq__rt_try_build(kvq_ctx *ctx, const char *source, const char *options);
+
+/* Installs the CLBlast parameters of the device's tuning cache file, when
+ * KVQ_CLBLAST_TUNED allows and the file exists (doc/scaling.md §7); a file
+ * that cannot be used leaves one warning line on stderr and CLBlast's own
+ * parameters. Never fails the context. */
+void kvq__rt_clblast_tuning(kvq_ctx *ctx);
 
 /* Records why a request failed (for kvq_error_detail()); returns status. */
 int kvq__rt_explain(int status, const char *why);
