@@ -145,40 +145,116 @@ __kernel void kvq_signs_dense(__global const uint *codes, __global const float *
     out[(size_t)v * m + l] = b ? g : -g;
 }
 
-/* acc = Σ_l z_l·S_l (z ∈ ±1) over the m sign bits of w from bit first, in
- * KVQ_NV float16 registers; S's rows stay in cache for every work-item. */
-void qjl_sum16(__global const uint *w, uint first, uint m, __global const float *s,
-               float16 *acc)
+/* ---- The QJL residual Σ_l z_l·S_l (z ∈ ±1) of KVQ_QJL_VECS vectors per
+ * work-item (the CPU path, doc/kernels.md §3.2): each S row loaded into
+ * registers serves all of them, a tile of KVQ_QJL_TILE float16 columns at a
+ * time; z_l·S_l is one fma with z_l = ±1.0 (exact), and every coordinate
+ * still adds its m terms in the order l = 0 … m − 1. */
+
+/* Tiles of at most four float16 columns, as even as they come: with four
+ * vectors, 16 accumulators and 4 row registers of AVX-512's 32. (A d below
+ * 16, as an outlier part's, compiles this file but never runs it.) */
+#define KVQ_QJL_TILES (KVQ_NV > 4 ? (KVQ_NV + 3) / 4 : 1)
+#define KVQ_QJL_TILE ((KVQ_NV + KVQ_QJL_TILES - 1) / KVQ_QJL_TILES)
+
+/* acc + z·r for z = ±1.0: the product is exact, so one fma rounds as the
+ * add of ±r does; without a hardware fma, the multiply and the add. */
+KVQ_INLINE float16 add_signed(float16 acc, float16 z, float16 r)
 {
+#if defined(FP_FAST_FMAF) || defined(__FMA__)
+    return fma(z, r, acc);
+#else
+    return acc + z * r;
+#endif
+}
+
+/* sg[16·j + t] = ±1.0 for sign bit p + t of vector j (p a multiple of 16,
+ * so the 16 bits sit in one word): bit 1 → +1.0, bit 0 → −1.0. */
+KVQ_INLINE void qjl_signs16(__global const uint *const *w, uint p, float *sg)
+{
+    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 #pragma unroll
-    for (int i = 0; i < KVQ_NV; i++)
-        acc[i] = 0.0f;
-    for (uint l = 0; l < m; l++) {
-        __global const float *row = s + (size_t)l * KVQ_D;
-        const float sg = stream_bit(w, first + l) ? 1.0f : -1.0f;
-#pragma unroll
-        for (int i = 0; i < KVQ_NV; i++)
-            acc[i] += sg * vload16(i, row);
+    for (int j = 0; j < KVQ_QJL_VECS; j++) {
+        const uint16 bit = ((uint16)(w[j][p >> 5] >> (p & 31)) >> lane) & 1u;
+        vstore16(as_float16(((bit ^ 1u) << 31) | 0x3f800000u), 0, sg + 16 * j);
     }
 }
 
+/* q[j][i] = Σ_l z_jl·S_l (columns i) over the m sign bits of the code words
+ * w[j] from bit first, a multiple of 16. */
+KVQ_INLINE void qjl_sums(__global const uint *const *w, uint first, uint m,
+                         __global const float *s, float16 q[KVQ_QJL_VECS][KVQ_NV])
+{
+    float sg[16 * KVQ_QJL_VECS];
+#pragma unroll
+    for (int i0 = 0; i0 < KVQ_NV; i0 += KVQ_QJL_TILE) {
+        float16 acc[KVQ_QJL_VECS][KVQ_QJL_TILE];
+#pragma unroll
+        for (int j = 0; j < KVQ_QJL_VECS; j++)
+#pragma unroll
+            for (int i = 0; i < KVQ_QJL_TILE; i++)
+                acc[j][i] = 0.0f;
+        for (uint l0 = 0; l0 < m; l0 += 16) {
+            qjl_signs16(w, first + l0, sg);
+            const uint n = min(16u, m - l0);
+            for (uint t = 0; t < n; t++) {
+                __global const float *row = s + (size_t)(l0 + t) * KVQ_D;
+                float16 r[KVQ_QJL_TILE];
+#pragma unroll
+                for (int i = 0; i < KVQ_QJL_TILE; i++)
+                    if (i0 + i < KVQ_NV)
+                        r[i] = vload16(i0 + i, row);
+#pragma unroll
+                for (int j = 0; j < KVQ_QJL_VECS; j++) {
+                    const float16 z = (float16)sg[16 * j + t];
+#pragma unroll
+                    for (int i = 0; i < KVQ_QJL_TILE; i++)
+                        if (i0 + i < KVQ_NV)
+                            acc[j][i] = add_signed(acc[j][i], z, r[i]);
+                }
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < KVQ_QJL_VECS; j++)
+#pragma unroll
+            for (int i = 0; i < KVQ_QJL_TILE; i++)
+                if (i0 + i < KVQ_NV)
+                    q[j][i0 + i] = acc[j][i];
+    }
+}
+
+/* The code words of the work-item's vectors v0 … v0 + KVQ_QJL_VECS − 1; past
+ * count, the last vector again (its sums are computed and dropped). */
+KVQ_INLINE void qjl_words(__global const uint *codes, uint words, uint v0, uint count,
+                          __global const uint **w)
+{
+#pragma unroll
+    for (int j = 0; j < KVQ_QJL_VECS; j++)
+        w[j] = codes + (size_t)min(v0 + (uint)j, count - 1) * words;
+}
+
 /* x̂[v] += scale·γ_v·Σ_l z_vl·S_l — the dequantized QJL residual, straight
- * from the packed sign bits, one work-item per vector (the CPU path). */
+ * from the packed sign bits, KVQ_QJL_VECS vectors per work-item (the CPU
+ * path). */
 __kernel void kvq_qjl_add_vec(__global const uint *codes, __global const float *gammas,
                               const uint bits, const uint m, const uint words,
                               const uint count, const float scale, __global const float *s,
                               __global float *xhat)
 {
-    const uint v = get_global_id(0);
-    if (v >= count)
+    const uint v0 = get_global_id(0) * KVQ_QJL_VECS;
+    if (v0 >= count)
         return;
-    float16 acc[KVQ_NV];
-    qjl_sum16(codes + (size_t)v * words, bits * KVQ_D, m, s, acc);
-    const float g = scale * gammas[v];
-    __global float *o = xhat + (size_t)v * KVQ_D;
+    __global const uint *w[KVQ_QJL_VECS];
+    float16 q[KVQ_QJL_VECS][KVQ_NV];
+    qjl_words(codes, words, v0, count, w);
+    qjl_sums(w, bits * KVQ_D, m, s, q);
+    for (uint j = 0; j < KVQ_QJL_VECS && v0 + j < count; j++) {
+        const float g = scale * gammas[v0 + j];
+        __global float *o = xhat + (size_t)(v0 + j) * KVQ_D;
 #pragma unroll
-    for (int i = 0; i < KVQ_NV; i++)
-        vstore16(vload16(i, o) + g * acc[i], i, o);
+        for (int i = 0; i < KVQ_NV; i++)
+            vstore16(vload16(i, o) + g * q[j][i], i, o);
+    }
 }
 
 /* ---- Fused quantization with one work-item per vector (the CPU path):
@@ -412,16 +488,17 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
     norms[v] = stored;
 }
 
-/* ---- Dequantization with one work-item per vector (the CPU path), the
+/* ---- Dequantization on the CPU path: the QJL sums of KVQ_QJL_VECS vectors
+ * per work-item together (qjl_sums), then each vector in registers. The
  * same operations in the same order as kvq_dequantize_rot, kvq_rotate_vec
  * (inverse, scale 1) and kvq_qjl_add_vec, so x̂ is bit for bit theirs. */
 
 /* x̂ of vector v into u: ν·C[idx] (rotated domain), then Rᵀ when inverse,
- * then the QJL residual scale·γ·Σ_l z_l S_l when m > 0. */
+ * then the QJL residual scale·γ·q (q = Σ_l z_l S_l, from qjl_sums) when m > 0. */
 void dequantize16(__global const uint *codes, __global const float *norms,
                   __global const float *gammas, __global const float *centroids,
                   __global const float *signs, uint rounds, uint inverse,
-                  __global const float *s, uint m, uint words, float scale, uint v,
+                  const float16 *q, uint m, uint words, float scale, uint v,
                   float16 *u)
 {
     __global const uint *w = codes + (size_t)v * words;
@@ -459,13 +536,23 @@ void dequantize16(__global const uint *codes, __global const float *norms,
     if (inverse)
         vec_rotate_inverse(u, signs, rounds);
     if (m) {
-        float16 acc[KVQ_NV];
-        qjl_sum16(w, KVQ_LB * KVQ_D, m, s, acc);
         const float g = scale * gammas[v];
 #pragma unroll
         for (int i = 0; i < KVQ_NV; i++)
-            u[i] = u[i] + g * acc[i];
+            u[i] = u[i] + g * q[i];
     }
+}
+
+/* The QJL sums of the work-item's vectors from v0 (none when m = 0). */
+KVQ_INLINE void dequantize_qjl(__global const uint *codes, __global const float *s, uint m,
+                               uint words, uint v0, uint count,
+                               float16 q[KVQ_QJL_VECS][KVQ_NV])
+{
+    if (!m)
+        return;
+    __global const uint *w[KVQ_QJL_VECS];
+    qjl_words(codes, words, v0, count, w);
+    qjl_sums(w, KVQ_LB * KVQ_D, m, s, q);
 }
 
 __kernel void kvq_dequantize_vec(__global const uint *codes, __global const float *norms,
@@ -475,34 +562,34 @@ __kernel void kvq_dequantize_vec(__global const uint *codes, __global const floa
                                  const uint words, const float scale, const uint count,
                                  __global float *xhat)
 {
-    const uint v = get_global_id(0);
-    if (v >= count)
+    const uint v0 = get_global_id(0) * KVQ_QJL_VECS;
+    if (v0 >= count)
         return;
-    float16 u[KVQ_NV];
-    dequantize16(codes, norms, gammas, centroids, signs, rounds, inverse, s, m, words, scale,
-                 v, u);
-    __global float *o = xhat + (size_t)v * KVQ_D;
+    float16 q[KVQ_QJL_VECS][KVQ_NV];
+    dequantize_qjl(codes, s, m, words, v0, count, q);
+    for (uint j = 0; j < KVQ_QJL_VECS && v0 + j < count; j++) {
+        float16 u[KVQ_NV];
+        dequantize16(codes, norms, gammas, centroids, signs, rounds, inverse, q[j], m, words,
+                     scale, v0 + j, u);
+        __global float *o = xhat + (size_t)(v0 + j) * KVQ_D;
 #pragma unroll
-    for (int i = 0; i < KVQ_NV; i++)
-        vstore16(u[i], i, o);
+        for (int i = 0; i < KVQ_NV; i++)
+            vstore16(u[i], i, o);
+    }
 }
 
-/* kvq_vector_errors of x against its dequantized codes, without writing x̂:
- * err[v] = {‖x − x̂‖²/‖x‖², ½‖x/‖x‖ − x̂/‖x̂‖‖²} ({−1, −1} for a zero x, a
- * direction error of 1 for a zero x̂), summed lane-wise then pairwise. */
-__kernel void kvq_vector_errors_codes(__global const uint *codes, __global const float *norms,
-                                      __global const float *gammas,
-                                      __global const float *centroids,
-                                      __global const float *signs, const uint rounds,
-                                      __global const float *s, const uint m, const uint words,
-                                      const float scale, const uint count,
-                                      __global const float *x, __global float *err)
+/* kvq_vector_errors of vector v of x against its dequantized codes (q its
+ * QJL sums), without writing x̂: err[v] = {‖x − x̂‖²/‖x‖², ½‖x/‖x‖ − x̂/‖x̂‖‖²}
+ * ({−1, −1} for a zero x, a direction error of 1 for a zero x̂), summed
+ * lane-wise then pairwise. */
+void vector_errors16(__global const uint *codes, __global const float *norms,
+                     __global const float *gammas, __global const float *centroids,
+                     __global const float *signs, uint rounds, const float16 *q, uint m,
+                     uint words, float scale, uint v, __global const float *x,
+                     __global float *err)
 {
-    const uint v = get_global_id(0);
-    if (v >= count)
-        return;
     float16 b[KVQ_NV], a[KVQ_NV];
-    dequantize16(codes, norms, gammas, centroids, signs, rounds, 1, s, m, words, scale, v, b);
+    dequantize16(codes, norms, gammas, centroids, signs, rounds, 1, q, m, words, scale, v, b);
     __global const float *row = x + (size_t)v * KVQ_D;
     float16 sa = 0.0f, sb = 0.0f, sd = 0.0f, sdir = 0.0f;
 #pragma unroll
@@ -522,5 +609,25 @@ __kernel void kvq_vector_errors_codes(__global const uint *codes, __global const
     }
     err[KVQ_VEC_ERRS * v] = na > 0.0f ? hsum16(sd) / na : -1.0f;
     err[KVQ_VEC_ERRS * v + 1] = na > 0.0f ? (nb > 0.0f ? 0.5f * hsum16(sdir) : 1.0f) : -1.0f;
+}
+
+/* kvq_vector_errors of x against its dequantized codes, KVQ_QJL_VECS vectors
+ * per work-item. */
+__kernel void kvq_vector_errors_codes(__global const uint *codes, __global const float *norms,
+                                      __global const float *gammas,
+                                      __global const float *centroids,
+                                      __global const float *signs, const uint rounds,
+                                      __global const float *s, const uint m, const uint words,
+                                      const float scale, const uint count,
+                                      __global const float *x, __global float *err)
+{
+    const uint v0 = get_global_id(0) * KVQ_QJL_VECS;
+    if (v0 >= count)
+        return;
+    float16 q[KVQ_QJL_VECS][KVQ_NV];
+    dequantize_qjl(codes, s, m, words, v0, count, q);
+    for (uint j = 0; j < KVQ_QJL_VECS && v0 + j < count; j++)
+        vector_errors16(codes, norms, gammas, centroids, signs, rounds, q[j], m, words, scale,
+                        v0 + j, x, err);
 }
 #endif

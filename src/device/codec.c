@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "device/device.h"
+#include "device/layout.h"
 #include "core/stage.h"
 
 static int upload_doubles(kvq_ctx *ctx, const double *v, size_t n, cl_mem *out)
@@ -309,8 +310,16 @@ static int dequantize_fused(const kvq_ctx *ctx, const kvq__dev_codec *d, int inv
                         kvq__dev_select(ctx, KVQ_OP_ROTATE, d) == KVQ_VARIANT_VECTOR));
 }
 
+/* Work-items of the kernels that rebuild the QJL residual of count vectors,
+ * KVQ_QJL_VECS to each (doc/kernels.md §3.2). */
+static size_t qjl_items(size_t count)
+{
+    return (count + KVQ_QJL_VECS - 1) / KVQ_QJL_VECS;
+}
+
 /* Launches kvq_dequantize_vec, or kvq_vector_errors_codes against x when x
- * is set (doc/kernels.md §3.1): one work-item per vector, bits compiled in. */
+ * is set (doc/kernels.md §3.1): KVQ_QJL_VECS vectors per work-item, bits
+ * compiled in. */
 static int dequantize_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem norms,
                           cl_mem gammas, size_t count, int inverse, int with_qjl, cl_mem x,
                           cl_mem out)
@@ -340,7 +349,7 @@ static int dequantize_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, c
     if (x)
         a[na++] = (kvq__arg){sizeof x, &x};
     a[na++] = (kvq__arg){sizeof out, &out};
-    st = kvq__dev_run_vectors(ctx, k, a, na, count);
+    st = kvq__dev_run_vectors(ctx, k, a, na, qjl_items(count));
 cleanup:
     return st;
 }
@@ -392,7 +401,8 @@ cleanup:
     return st;
 }
 
-/* x̂ += κ·γ·Sᵀz by the one-work-item-per-vector kernel (CPU path). */
+/* x̂ += κ·γ·Sᵀz by the vector kernel, KVQ_QJL_VECS vectors per work-item
+ * (CPU path). */
 static int qjl_add_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_mem gammas,
                        size_t count, cl_mem xhat)
 {
@@ -406,7 +416,7 @@ static int qjl_add_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem codes, cl_m
                    {sizeof m, &m}, {sizeof words, &words}, {sizeof n, &n},
                    {sizeof scale, &scale}, {sizeof d->s, &d->s}, {sizeof xhat, &xhat}};
     KVQ_TRY(st, kvq__dev_args(k, a, sizeof a / sizeof a[0]));
-    size_t g = count;
+    size_t g = qjl_items(count);
     st = kvq__dev_launch(ctx, k, 1, &g, NULL);
 cleanup:
     return st;

@@ -24,8 +24,9 @@ int kvq__dev_args(cl_kernel k, const kvq__arg *args, size_t n);
 /* Enqueues a 1-D or 2-D range; local may be NULL (implementation's choice). */
 int kvq__dev_launch(kvq_ctx *ctx, cl_kernel k, cl_uint dims, const size_t *global,
                    const size_t *local);
-/* Sets the arguments and enqueues one work-item per vector of count, in
- * groups of 16 (the CPU kernels that hold a vector in registers). */
+/* Sets the arguments and enqueues count work-items, one per vector (or per
+ * KVQ_QJL_VECS vectors), in groups of 16 (the CPU kernels that hold a
+ * vector in registers). */
 int kvq__dev_run_vectors(kvq_ctx *ctx, cl_kernel k, const kvq__arg *args, size_t nargs,
                          size_t count);
 /* Sets the arguments and enqueues one work-item per coordinate of count

@@ -54,4 +54,10 @@ enum { KVQ_ACC_SLOTS(KVQ_LAYOUT_ACC) KVQ_ACCS };
  * direction error, both −1 for a zero vector. */
 #define KVQ_VEC_ERRS 2
 
+/* Vectors per work-item of the kernels that rebuild the QJL residual
+ * Σ_l z_l·S_l one vector per register set (kvq_qjl_add_vec,
+ * kvq_dequantize_vec, kvq_vector_errors_codes): each S row they load
+ * serves that many vectors (doc/kernels.md §3.2). */
+#define KVQ_QJL_VECS 4
+
 #endif
