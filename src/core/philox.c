@@ -1,5 +1,9 @@
 /* philox.c — Philox4x32-10 and the counter-based streams built on it (doc/quantization.md §2). */
+/* config.h says whether libmvec was found; the fuzz targets build this file
+ * alone, without it, and take the scalar normals. */
+#ifdef HAVE_CONFIG_H
 #include "config.h"
+#endif
 
 #include <math.h>
 #include <string.h>
