@@ -1,5 +1,5 @@
 /* workers.c — kvq__for_each: threads take the next item from a shared
- * counter until none is left (doc/statistics.md §7). */
+ * counter until none is left (doc/statistics.md §2). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 /* workers.h — a parallel loop over independent items on the online cores,
- * for the report's statistics (doc/statistics.md §7). */
+ * for the report's statistics (doc/statistics.md §2). */
 #ifndef KVQ_BASE_WORKERS_H
 #define KVQ_BASE_WORKERS_H
 
