@@ -9,6 +9,18 @@
 /* Most MSE bit planes a code has (a private array of this size per key). */
 #define KVQ_MSE_BITS_MAX 8
 
+/* Floats a device codebook's threshold and centroid tables hold at least,
+ * zeros past their end: the CPU quantize kernel loads a codebook of up to
+ * 16 levels as one float16 each, with no per-vector table set-up. */
+#define KVQ_CODEBOOK_MIN 16
+
+/* Vectors per work-item of kvq_quantize_vec at d = 16·nv and lb MSE bits:
+ * the QJL projections load each row of S′ once for all of them. Two
+ * vectors' residuals and partial sums fit AVX-512's 32 registers up to
+ * d = 128; above 6 bits the search's trees of selects are too large for
+ * LLVM to unroll twice. */
+#define KVQ_QUANT_VECS(nv, lb) ((nv) <= 8 && (lb) <= 6 ? 2 : 1)
+
 /* Largest k of top-k recall: each work-item keeps a private sorted list of
  * this size, and pass 1 reserves local size × k entries of local memory. */
 #define KVQ_TOPK_MAX 8
