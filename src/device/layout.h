@@ -17,9 +17,9 @@
 /* Vectors per work-item of kvq_quantize_vec at d = 16·nv and lb MSE bits:
  * the QJL projections load each row of S′ once for all of them. Two
  * vectors' residuals and partial sums fit AVX-512's 32 registers up to
- * d = 128; above 6 bits the search's trees of selects are too large for
- * LLVM to unroll twice. */
-#define KVQ_QUANT_VECS(nv, lb) ((nv) <= 8 && (lb) <= 6 ? 2 : 1)
+ * d = 128; above 5 bits the search's trees of selects spill when there
+ * are two (6 bits measured 1.6 × slower) or are too large to unroll. */
+#define KVQ_QUANT_VECS(nv, lb) ((nv) <= 8 && (lb) <= 5 ? 2 : 1)
 
 /* Largest k of top-k recall: each work-item keeps a private sorted list of
  * this size, and pass 1 reserves local size × k entries of local memory. */
