@@ -129,16 +129,31 @@ float round_to_half(float v)
 #define KVQ_INLINE
 #endif
 
-/* Natural-order Hadamard H_16 over the lanes of v: four constant-geometry
- * stages y_j = x_2j + x_2j+1, y_j+8 = x_2j − x_2j+1 (H_16 = (P·(I⊗H_2))⁴),
- * each two lane permutations, a sign multiply (exact) and an add. */
+/* Natural-order Hadamard H_16 over the lanes of v, in place: the butterfly
+ * on lane bit b (b = 0…3) leaves v_j + v_j^2^b where bit b of j is 0 and
+ * v_j^2^b − v_j where it is 1. With t the partner lanes (one permutation)
+ * that is t + s·v, s = ±1 by lane; s·v is exact, so one fused multiply-add
+ * rounds exactly as the add or subtract would: one shuffle and one FMA per
+ * stage. Without a fast FMA, the multiply and the add apart (same values). */
+KVQ_INLINE float16 lanes_butterfly(float16 v, float16 t, float16 s)
+{
+#if defined(__FMA__) || defined(FP_FAST_FMAF)
+    return fma(v, s, t);
+#else
+    return t + v * s;
+#endif
+}
+
 KVQ_INLINE float16 lanes_hadamard(float16 v)
 {
-    const float16 sg = (float16)(1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1, -1);
-#pragma unroll
-    for (int s = 0; s < 4; s++)
-        v = v.s02468ace02468ace + v.s13579bdf13579bdf * sg;
-    return v;
+    const float16 s1 = (float16)(1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1);
+    const float16 s2 = (float16)(1, 1, -1, -1, 1, 1, -1, -1, 1, 1, -1, -1, 1, 1, -1, -1);
+    const float16 s4 = (float16)(1, 1, 1, 1, -1, -1, -1, -1, 1, 1, 1, 1, -1, -1, -1, -1);
+    const float16 s8 = (float16)(1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1, -1);
+    v = lanes_butterfly(v, v.s1032547698badcfe, s1);
+    v = lanes_butterfly(v, v.s23016745ab89efcd, s2);
+    v = lanes_butterfly(v, v.s45670123cdef89ab, s4);
+    return lanes_butterfly(v, v.s89abcdef01234567, s8);
 }
 
 /* Unnormalised H_D on v: H_D = H_NV ⊗ H_16 for index 16·i + j. Compiled

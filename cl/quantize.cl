@@ -257,126 +257,182 @@ __kernel void kvq_qjl_add_vec(__global const uint *codes, __global const float *
     }
 }
 
-/* ---- Fused quantization with one work-item per vector (the CPU path):
- * the vector lives in KVQ_NV float16 registers; KVQ_LB (MSE bits) is a
- * compile-time constant. Same results as kvq_quantize up to float rounding
- * order (norms, the rotation and the QJL projections sum in another order). */
+/* ---- Fused quantization, KVQ_QUANT_VECS(KVQ_NV, KVQ_LB) vectors per work-item
+ * (the CPU path, doc/kernels.md §3): a vector lives in KVQ_NV float16
+ * registers; KVQ_LB (MSE bits) is a compile-time constant. Same results as
+ * kvq_quantize up to float rounding order (norms, the rotation and the QJL
+ * projections sum in another order). */
 #ifdef KVQ_LB
 
-/* Sequential writer of a vector's packed bit stream in 16-bit chunks. */
-typedef struct stream_writer {
-    uint cur, word;
-} stream_writer;
+#define KVQ_QV KVQ_QUANT_VECS(KVQ_NV, KVQ_LB)
 
-/* Puts 16 bits at stream position p (a multiple of 16, increasing). */
-void put16(__global uint *out, stream_writer *w, uint p, uint chunk)
+/* Puts the 16-bit chunk of a vector's packed bit stream that starts at bit
+ * p (a multiple of 16) with one 16-bit store: bits p … p + 15 are the low
+ * half of their 32-bit word when p % 32 = 0, the high half otherwise. */
+KVQ_INLINE void put16(__global uint *out, uint p, uint chunk)
 {
-    uint wi = p >> 5;
-    if (wi != w->word) {
-        out[w->word] = w->cur;
-        w->cur = 0;
-        w->word = wi;
-    }
-    w->cur |= chunk << (p & 31);
+#ifdef __ENDIAN_LITTLE__
+    ((__global ushort *)out)[p >> 4] = (ushort)chunk;
+#else
+    ((__global ushort *)out)[(p >> 4) ^ 1u] = (ushort)chunk;
+#endif
 }
 
-/* Lane t = hsum16(v[t]) for 16 vectors, by the same folds in the same
- * order (lo + hi to 8, 4, 2 and 1 lanes), done for several rows per add. */
-float16 hsum16x16(const float16 *v)
+/* hsum16x16's folds one level at a time (lo + hi to 8, 4, 2 and 1 lanes,
+ * two vectors per add), so that a caller can fold rows as it makes them:
+ * rows 2t and 2t + 1 → a_t; a_2t, a_2t+1 → b_t; b → c; c_0, c_1 → lane t =
+ * hsum16(row t). */
+KVQ_INLINE float16 fold8(float16 x, float16 y)
 {
-    float16 a[8], b[4], c[2];
-#pragma unroll
-    for (int t = 0; t < 8; t++)
-        a[t] = (float16)(v[2 * t].lo, v[2 * t + 1].lo) + (float16)(v[2 * t].hi, v[2 * t + 1].hi);
-#pragma unroll
-    for (int t = 0; t < 4; t++) {
-        const float16 x = a[2 * t], y = a[2 * t + 1];
-        b[t] = (float16)(x.s0123, x.s89ab, y.s0123, y.s89ab) +
-               (float16)(x.s4567, x.scdef, y.s4567, y.scdef);
-    }
-#pragma unroll
-    for (int t = 0; t < 2; t++) {
-        const float16 x = b[2 * t], y = b[2 * t + 1];
-        c[t] = (float16)(x.s01, x.s45, x.s89, x.scd, y.s01, y.s45, y.s89, y.scd) +
-               (float16)(x.s23, x.s67, x.sab, x.sef, y.s23, y.s67, y.sab, y.sef);
-    }
-    return (float16)(c[0].even, c[1].even) + (float16)(c[0].odd, c[1].odd);
+    return (float16)(x.lo, y.lo) + (float16)(x.hi, y.hi);
 }
 
-/* Plane k's 16 bits of register i of the codes k16, at planes[k·KVQ_NV + i]. */
-KVQ_INLINE void put_planes(uint *planes, int i, uint16 k16)
+KVQ_INLINE float16 fold4(float16 x, float16 y)
 {
-#pragma unroll
-    for (int k = 0; k < KVQ_LB; k++)
-        planes[k * KVQ_NV + i] = lanes_to_bits((k16 >> (uint)k) & 1u);
+    return (float16)(x.s0123, x.s89ab, y.s0123, y.s89ab) +
+           (float16)(x.s4567, x.scdef, y.s4567, y.scdef);
 }
 
-__kernel void kvq_quantize_vec(__global const float *x, const uint count,
-                               __global const float *signs, const uint rounds,
-                               __global const float *thresholds,
-                               __global const float *centroids, const uint norm_correct,
-                               const uint eden, const uint half_side, __global const float *sprime, const uint m,
-                               const uint words, __global uint *codes, __global float *norms,
-                               __global float *gammas)
+KVQ_INLINE float16 fold2(float16 x, float16 y)
 {
-    const uint v = get_global_id(0);
-    if (v >= count)
-        return;
-    __global const float *row = x + (size_t)v * KVQ_D;
-    float16 u[KVQ_NV], cv[KVQ_NV], acc = 0.0f;
+    return (float16)(x.s01, x.s45, x.s89, x.scd, y.s01, y.s45, y.s89, y.scd) +
+           (float16)(x.s23, x.s67, x.sab, x.sef, y.s23, y.s67, y.sab, y.sef);
+}
+
+KVQ_INLINE float16 fold1(float16 x, float16 y)
+{
+    return (float16)(x.even, y.even) + (float16)(x.odd, y.odd);
+}
+
+/* Σ_i S′_row[16i + lane]·r[16i + lane] for the KVQ_QV residuals r[j], lane
+ * by lane in the order i = 0, 1, …: each register of the row is loaded once
+ * for all of them. (hsum16 of it is the projection ⟨S′_row, r_j⟩.) */
+KVQ_INLINE void project_row(__global const float *row, float16 (*r)[KVQ_NV], float16 *d)
+{
+    /* Above d = 256 the residuals live in memory anyway (more registers
+     * than AVX-512 has), and sixteen fully unrolled rows of them make a
+     * block that LLVM 15's instruction selection takes minutes over. */
+#if KVQ_NV > 16
+#pragma unroll 4
+#else
 #pragma unroll
+#endif
     for (int i = 0; i < KVQ_NV; i++) {
-        u[i] = vload16(i, row);
-        acc += u[i] * u[i];
+        const float16 s = vload16(i, row);
+#pragma unroll
+        for (int j = 0; j < KVQ_QV; j++)
+            d[j] = i ? d[j] + s * r[j][i] : s * r[j][i];
     }
-    const float nu = sqrt(hsum16(acc));
-    vec_rotate_forward(u, signs, rounds);
+}
 
-    /* codes and ‖C[idx]‖² */
-    const float inv = nu > 0.0f ? 1.0f / nu : 0.0f;
-    /* the code's bit planes, 16 bits per register and plane, collected as
-     * the search goes (keeping the KVQ_NV index vectors live until the end
-     * spilled registers) */
-    uint planes[KVQ_LB > 0 ? KVQ_LB * KVQ_NV : 1];
-    acc = 0.0f;
+/* The sign bits of 16 projections ⟨S′_l0+t, r_j⟩ ≥ 0 (t = 0 … 15) into
+ * the streams out[j] at bit p: the rows' partial sums folded in pairs as
+ * soon as they are made (as hsum16x16, which keeps registers free for more
+ * than one vector), then one mask move per vector. Each sum is hsum16 of
+ * its row's lanes; a lane that starts from its first product instead of
+ * 0 + it differs at most in the sign of a zero, which ≥ 0 does not see. */
+KVQ_INLINE void qjl_project_signs16(__global const float *sprime, uint l0, float16 (*r)[KVQ_NV],
+                            __global uint **out, uint p)
+{
+    float16 c[2][KVQ_QV];
+#pragma unroll
+    for (int q = 0; q < 2; q++) {
+        float16 b[2][KVQ_QV];
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            float16 a[2][KVQ_QV];
+#pragma unroll
+            for (int o = 0; o < 2; o++) {
+                const uint t = (uint)(8 * q + 4 * h + 2 * o);
+                float16 d0[KVQ_QV], d1[KVQ_QV];
+                project_row(sprime + (size_t)(l0 + t) * KVQ_D, r, d0);
+                project_row(sprime + (size_t)(l0 + t + 1) * KVQ_D, r, d1);
+#pragma unroll
+                for (int j = 0; j < KVQ_QV; j++)
+                    a[o][j] = fold8(d0[j], d1[j]);
+            }
+#pragma unroll
+            for (int j = 0; j < KVQ_QV; j++)
+                b[h][j] = fold4(a[0][j], a[1][j]);
+        }
+#pragma unroll
+        for (int j = 0; j < KVQ_QV; j++)
+            c[q][j] = fold2(b[0][j], b[1][j]);
+    }
+#pragma unroll
+    for (int j = 0; j < KVQ_QV; j++)
+        put16(out[j], p, lanes_to_bits(as_uint16(fold1(c[0][j], c[1][j]) >= 0.0f) & 1u));
+}
+
+/* QJL signs of the residuals r[j] (rotated domain) against the m rows of
+ * S′ into the streams out[j] from bit KVQ_LB·KVQ_D: 16 rows at a time, the
+ * last m mod 16 one by one (hsum16 each). */
+KVQ_INLINE void qjl_signs(__global const float *sprime, uint m, float16 (*r)[KVQ_NV],
+                          __global uint **out)
+{
+    const uint p0 = KVQ_LB * KVQ_D;
+    uint l0 = 0;
+    for (; l0 + 16 <= m; l0 += 16)
+        qjl_project_signs16(sprime, l0, r, out, p0 + l0);
+    if (l0 == m)
+        return;
+    uint chunk[KVQ_QV] = {0};
+    for (uint t = 0; l0 + t < m; t++) {
+        float16 d[KVQ_QV];
+        project_row(sprime + (size_t)(l0 + t) * KVQ_D, r, d);
+#pragma unroll
+        for (int j = 0; j < KVQ_QV; j++)
+            chunk[j] |= (hsum16(d[j]) >= 0.0f ? 1u : 0u) << t;
+    }
+#pragma unroll
+    for (int j = 0; j < KVQ_QV; j++)
+        put16(out[j], p0 + l0, chunk[j]);
+}
+
+/* Codes of u (KVQ_NV registers, ‖·‖ = 1/inv): bit plane k of the 16 lanes
+ * of register i is stored at stream bit k·KVQ_D + 16·i of out; cv ← C[idx]
+ * where need_cv (else 0). Returns ‖C[idx]‖², or ⟨u·inv, C[idx]⟩ with eden.
+ * Ties go to the lower level (idx = the number of thresholds below u). */
+KVQ_INLINE float search_codes(const float16 *u, float inv, __global const float *thresholds,
+                              __global const float *centroids, uint eden, int need_cv,
+                              float16 *cv, __global uint *out)
+{
+    float16 acc = 0.0f;
 #if KVQ_LB == 0
 #pragma unroll
-    for (int i = 0; i < KVQ_NV; i++) {
-
+    for (int i = 0; i < KVQ_NV; i++)
         cv[i] = 0.0f;
-    }
-#else
-    /* Branch-free binary search, 16 lanes at a time: at level j the probed
-     * threshold t[k + 2^j − 1] is picked from the candidates by a tree of
-     * selects on the bits decided so far (OpenCL's variable shuffle is
-     * scalarised by PoCL; a select is one blend). idx = number of thresholds
-     * strictly below u, i.e. ties go to the lower level. C[idx] (for the norm
-     * correction and the QJL residual) is a tree of selects on the planes. */
-    const int need_cv = norm_correct || eden || m;
-#if KVQ_LB <= 4 && defined(__AVX512F__)
-    /* Up to 16 levels, the same search with the probed threshold and C[idx]
-     * each one table lookup (one vpermps) instead of a tree of selects. */
-    float tp[16], cp[16];
-    for (int c = 0; c < 16; c++) {
-        cp[c] = c < (1 << KVQ_LB) ? centroids[c] : 0.0f;
-        tp[c] = c + 1 < (1 << KVQ_LB) ? thresholds[c] : 0.0f;
-    }
-    const float16 ttab = vload16(0, tp), ctab = vload16(0, cp);
+#elif KVQ_LB <= 4 && defined(__AVX512F__)
+    /* Branch-free binary search, 16 lanes at a time: q is the index of the
+     * threshold probed at level j, k + 2^j − 1 with k the bits decided above
+     * j, so the next one is q ± 2^(j−1); the probed threshold and C[idx] are
+     * each one lookup (vpermps, common.cl lut16), and the comparison's mask
+     * is plane j's 16 bits as it stands. Both tables hold 16 floats
+     * (KVQ_CODEBOOK_MIN, zeros past the codebook), so they load in one go. */
+    const float16 ttab = vload16(0, thresholds), ctab = vload16(0, centroids);
 #pragma unroll
     for (int i = 0; i < KVQ_NV; i++) {
         const float16 uc = u[i] * inv;
-        uint16 k16 = 0;
+        uint16 q = (uint16)((1u << (KVQ_LB - 1)) - 1u);
+        int16 gt;
 #pragma unroll
         for (int j = KVQ_LB - 1; j >= 0; j--) {
-            const int16 gt = isgreater(uc, lut16(ttab, k16 + (uint)((1 << j) - 1)));
-            k16 |= as_uint16(gt) & (uint16)(1u << j);
+            gt = isgreater(uc, lut16(ttab, q));
+            put16(out, (uint)(j * KVQ_D + 16 * i), lanes_to_bits(as_uint16(gt) & 1u));
+            if (j > 0)
+                q = select(q - (1u << (j - 1)), q + (1u << (j - 1)), gt);
         }
-        put_planes(planes, i, k16);
-        cv[i] = need_cv ? lut16(ctab, k16) : 0.0f;
-        if (need_cv)
+        cv[i] = 0.0f;
+        if (need_cv) {
+            cv[i] = lut16(ctab, q - as_uint16(gt));    /* k = q + 1 where u > t_q */
             acc += eden ? uc * cv[i] : cv[i] * cv[i];
+        }
     }
 #else
+    /* The same search with the probed threshold at level j picked from the
+     * candidates by a tree of selects on the bits decided so far (OpenCL's
+     * variable shuffle is scalarised by PoCL; a select is one blend), and
+     * C[idx] a tree of selects on the planes. */
     float tt[(1 << KVQ_LB) - 1], ct[1 << KVQ_LB];
     for (int c = 0; c < (1 << KVQ_LB); c++) {
         ct[c] = centroids[c];
@@ -387,7 +443,6 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
     for (int i = 0; i < KVQ_NV; i++) {
         const float16 uc = u[i] * inv;
         int16 mk[KVQ_LB];
-        uint16 k16 = 0;
 #pragma unroll
         for (int j = KVQ_LB - 1; j >= 0; j--) {
             float16 lv[1 << (KVQ_LB - 1)];
@@ -401,9 +456,9 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
                 for (int c = 0; c < (1 << (nd - 1 - b)); c++)
                     lv[c] = select(lv[2 * c], lv[2 * c + 1], mk[j + 1 + b]);
             mk[j] = isgreater(uc, lv[0]);
-            k16 |= as_uint16(mk[j]) & (uint16)(1u << j);
+            put16(out, (uint)(j * KVQ_D + 16 * i), lanes_to_bits(as_uint16(mk[j]) & 1u));
         }
-        put_planes(planes, i, k16);
+        cv[i] = 0.0f;
         if (need_cv) {
             float16 lv[1 << KVQ_LB];
 #pragma unroll
@@ -416,76 +471,65 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
                     lv[c] = select(lv[2 * c], lv[2 * c + 1], mk[b]);
             cv[i] = lv[0];
             acc += eden ? uc * cv[i] : cv[i] * cv[i];
-        } else {
-            cv[i] = 0.0f;
         }
     }
 #endif
-#endif
-    const float csum = hsum16(acc);      /* ‖C[idx]‖², or ⟨u, C[idx]⟩ with eden */
-    float stored = stored_norm(nu, csum, norm_correct, eden, half_side);
+    return hsum16(acc);
+}
 
-    __global uint *out = codes + (size_t)v * words;
-#if KVQ_NV % 2 == 0
-    /* whole plane words: two 16-lane chunks per word */
+__kernel void kvq_quantize_vec(__global const float *x, const uint count,
+                               __global const float *signs, const uint rounds,
+                               __global const float *thresholds,
+                               __global const float *centroids, const uint norm_correct,
+                               const uint eden, const uint half_side, __global const float *sprime, const uint m,
+                               const uint words, __global uint *codes, __global float *norms,
+                               __global float *gammas)
+{
+    const uint v0 = get_global_id(0) * KVQ_QV;
+    if (v0 >= count)
+        return;
+    const int need_cv = norm_correct || eden || m;
+    /* past count, the last vector again (same results written twice) */
+    float16 u[KVQ_QV][KVQ_NV];
+    __global uint *out[KVQ_QV];
 #pragma unroll
-    for (int k = 0; k < KVQ_LB; k++)
-#pragma unroll
-        for (int i = 0; i < KVQ_NV; i += 2)
-            out[k * (KVQ_D / 32) + i / 2] = planes[k * KVQ_NV + i] | planes[k * KVQ_NV + i + 1] << 16;
-    stream_writer w = {0, KVQ_LB * KVQ_D / 32};
-#else
-    stream_writer w = {0, 0};
-#pragma unroll
-    for (int k = 0; k < KVQ_LB; k++)
-#pragma unroll
-        for (int i = 0; i < KVQ_NV; i++)
-            put16(out, &w, (uint)(k * KVQ_D + 16 * i), planes[k * KVQ_NV + i]);
-#endif
-
-    /* QJL: residual in the rotated domain, its norm and projection signs */
-    if (m) {
-        acc = 0.0f;
+    for (int j = 0; j < KVQ_QV; j++) {
+        const uint v = min(v0 + (uint)j, count - 1);
+        __global const float *row = x + (size_t)v * KVQ_D;
+        float16 cv[KVQ_NV], acc = 0.0f;
 #pragma unroll
         for (int i = 0; i < KVQ_NV; i++) {
-            u[i] = u[i] - stored * cv[i];
-            acc += u[i] * u[i];
+            u[j][i] = vload16(i, row);
+            acc += u[j][i] * u[j][i];
         }
-        float gamma = sqrt(hsum16(acc));
-        for (uint l0 = 0; l0 < m; l0 += 16) {
-            uint chunk = 0;
-            if (l0 + 16 <= m) {
-                /* 16 projections at once, their sums as hsum16's folds */
-                float16 dv[16];
+        const float nu = sqrt(hsum16(acc));
+        vec_rotate_forward(u[j], signs, rounds);
+        const float inv = nu > 0.0f ? 1.0f / nu : 0.0f;
+        out[j] = codes + (size_t)v * words;
+        /* ‖C[idx]‖², or ⟨u, C[idx]⟩ with eden */
+        const float csum = search_codes(u[j], inv, thresholds, centroids, eden, need_cv, cv, out[j]);
+        const float stored = stored_norm(nu, csum, norm_correct, eden, half_side);
+        norms[v] = stored;
+        if (m) {
+            /* QJL: the residual in the rotated domain and its norm γ */
+            acc = 0.0f;
 #pragma unroll
-                for (int t = 0; t < 16; t++) {
-                    __global const float *srow = sprime + (size_t)(l0 + t) * KVQ_D;
-                    dv[t] = 0.0f;
-#pragma unroll
-                    for (int i = 0; i < KVQ_NV; i++)
-                        dv[t] += vload16(i, srow) * u[i];
-                }
-                chunk = lanes_to_bits(as_uint16(hsum16x16(dv) >= 0.0f) & 1u);
-                put16(out, &w, KVQ_LB * KVQ_D + l0, chunk);
-                continue;
+            for (int i = 0; i < KVQ_NV; i++) {
+                u[j][i] = u[j][i] - stored * cv[i];
+                acc += u[j][i] * u[j][i];
             }
-            for (uint t = 0; t < 16 && l0 + t < m; t++) {
-                __global const float *srow = sprime + (size_t)(l0 + t) * KVQ_D;
-                float16 d = 0.0f;
-#pragma unroll
-                for (int i = 0; i < KVQ_NV; i++)
-                    d += vload16(i, srow) * u[i];
-                chunk |= (hsum16(d) >= 0.0f ? 1u : 0u) << t;
-            }
-            put16(out, &w, KVQ_LB * KVQ_D + l0, chunk);
+            const float gamma = sqrt(hsum16(acc));
+            gammas[v] = half_side ? round_to_half(gamma) : gamma;
         }
-        if (half_side)
-            gamma = round_to_half(gamma);
-        gammas[v] = gamma;
     }
-    if (w.word < words)
-        out[w.word] = w.cur;
-    norms[v] = stored;
+    if (m)
+        qjl_signs(sprime, m, u, out);
+    /* a stream of an odd number of 16-bit chunks: its last word's top half */
+    const uint chunks = KVQ_LB * KVQ_NV + (m + 15) / 16;
+    if (chunks % 2)
+#pragma unroll
+        for (int j = 0; j < KVQ_QV; j++)
+            put16(out[j], 16 * chunks, 0u);
 }
 
 /* ---- Dequantization on the CPU path: the QJL sums of KVQ_QJL_VECS vectors

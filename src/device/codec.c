@@ -11,16 +11,23 @@
 #include "device/layout.h"
 #include "core/stage.h"
 
-static int upload_doubles(kvq_ctx *ctx, const double *v, size_t n, cl_mem *out)
+/* Uploads the n doubles v as floats, followed by zeros up to len floats. */
+static int upload_padded(kvq_ctx *ctx, const double *v, size_t n, size_t len, cl_mem *out)
 {
-    float *f = malloc((n ? n : 1) * sizeof *f);
+    len = len > n ? len : n;
+    float *f = calloc(len ? len : 1, sizeof *f);
     if (!f)
         return KVQ_ERR_NOMEM;
     for (size_t i = 0; i < n; i++)
         f[i] = (float)v[i];
-    int st = kvq__dev_upload(ctx, f, n * sizeof *f, out);
+    int st = kvq__dev_upload(ctx, f, len * sizeof *f, out);
     free(f);
     return st;
+}
+
+static int upload_doubles(kvq_ctx *ctx, const double *v, size_t n, cl_mem *out)
+{
+    return upload_padded(ctx, v, n, n, out);
 }
 
 /* Uploads the matrix of a rotation that is not dense, column j = R e_j,
@@ -201,8 +208,10 @@ int kvq__dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq__dev_codec *d)
         d->symmetric = 1;
         for (int i = 0; i < cb->levels; i++)
             d->symmetric &= (float)cb->centroids[cb->levels - 1 - i] == -(float)cb->centroids[i];
-        KVQ_TRY(st, upload_doubles(ctx, cb->thresholds, (size_t)cb->levels - 1, &d->thresholds));
-        KVQ_TRY(st, upload_doubles(ctx, cb->centroids, (size_t)cb->levels, &d->centroids));
+        KVQ_TRY(st, upload_padded(ctx, cb->thresholds, (size_t)cb->levels - 1, KVQ_CODEBOOK_MIN,
+                                  &d->thresholds));
+        KVQ_TRY(st, upload_padded(ctx, cb->centroids, (size_t)cb->levels, KVQ_CODEBOOK_MIN,
+                                  &d->centroids));
     } else {
         KVQ_TRY(st, kvq__dev_upload(ctx, NULL, 4, &d->thresholds));
         KVQ_TRY(st, kvq__dev_upload(ctx, NULL, 4, &d->centroids));
@@ -220,7 +229,8 @@ cleanup:
     return st;
 }
 
-/* Launches kvq_quantize_vec (one work-item per vector, bits compiled in). */
+/* Launches kvq_quantize_vec (KVQ_QUANT_VECS vectors per work-item, bits
+ * compiled in). */
 static int quantize_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t count,
                         cl_mem codes, cl_mem norms, cl_mem gammas)
 {
@@ -239,7 +249,8 @@ static int quantize_vec(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t 
         {sizeof nc, &nc}, {sizeof eden, &eden}, {sizeof half, &half}, {sizeof sp, &sp}, {sizeof m, &m},
         {sizeof words, &words}, {sizeof codes, &codes}, {sizeof norms, &norms},
         {sizeof gammas, &gammas}};
-    st = kvq__dev_run_vectors(ctx, k, args, sizeof args / sizeof args[0], count);
+    size_t per = KVQ_QUANT_VECS(d->dim / 16, d->bits);
+    st = kvq__dev_run_vectors(ctx, k, args, sizeof args / sizeof args[0], (count + per - 1) / per);
 cleanup:
     return st;
 }

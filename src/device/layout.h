@@ -9,6 +9,20 @@
 /* Most MSE bit planes a code has (a private array of this size per key). */
 #define KVQ_MSE_BITS_MAX 8
 
+/* Floats a device codebook's threshold and centroid tables hold at least,
+ * zeros past their end: the CPU quantize kernel loads a codebook of up to
+ * 16 levels as one float16 each, with no per-vector table set-up. */
+#define KVQ_CODEBOOK_MIN 16
+
+/* Vectors per work-item of kvq_quantize_vec at d = 16·nv and lb MSE bits:
+ * the QJL projections load each row of S′ once for all of them. Two
+ * vectors' residuals and partial sums fit AVX-512's 32 registers up to
+ * d = 128 and 4 bits, where the search is a table lookup. With trees of
+ * selects (5 bits and up) two vectors spill (6 bits measured 1.6 × slower)
+ * and at 5 bits, d = 128 PoCL's LLVM 15 did not finish compiling the
+ * kernel in 13 minutes. */
+#define KVQ_QUANT_VECS(nv, lb) ((nv) <= 8 && (lb) <= 4 ? 2 : 1)
+
 /* Largest k of top-k recall: each work-item keeps a private sorted list of
  * this size, and pass 1 reserves local size × k entries of local memory. */
 #define KVQ_TOPK_MAX 8
