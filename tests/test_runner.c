@@ -141,6 +141,31 @@ static int gqa_causal(kvq_ctx *host, const kvq_scheme *s)
     return good;
 }
 
+/* A grid whose schemes share codecs: KQV's V codec at 3 bits is QKQV's,
+ * and the third scheme is the first again, so the runner copies codes an
+ * earlier scheme of the trial made. Each cell must still equal the trial
+ * recomputed alone. Returns 1 when all do. */
+static int shared_codecs(kvq_ctx *host, const kvq_source *src)
+{
+    kvq_scheme s[3];
+    kvq__results *r = NULL;
+    int good = !kvq__results_create(&r, SEED) && !kvq_scheme_parse("KQV", 3, &s[0], NULL, 0) &&
+               !kvq_scheme_parse("QKQV", 3, &s[1], NULL, 0) && (s[2] = s[0], 1);
+    kvq__experiment e = {.dim = DIM, .keys = KEYS, .queries = QUERIES, .sharpness = TAU,
+                         .trials = TRIALS, .seed = SEED, .schemes = s, .nschemes = 3,
+                         .sources = src, .nsources = 1, .layer = -1};
+    good = good && kvq__experiment_run(host, &e, r) == 0 && r->count == 3;
+    for (size_t c = 0; good && c < 3; c++)
+        for (uint32_t t = 0; good && t < TRIALS; t++) {
+            double m[KVQ_METRIC_COUNT], b;
+            good = !recompute(src, &s[c], t, m, &b);
+            for (int k = 0; good && k < KVQ_METRIC_COUNT; k++)
+                good = same(r->cells[c].per_trial[k][t], m[k]);
+        }
+    kvq__results_free(r);
+    return good;
+}
+
 int main(void)
 {
     kvq_scheme schemes[3];
@@ -157,7 +182,7 @@ int main(void)
                          .trials = TRIALS, .seed = SEED, .schemes = schemes, .nschemes = 3,
                          .sources = sources, .nsources = 2, .layer = -1,
                          .progress = on_progress, .progress_arg = &pr};
-    plan(13);
+    plan(14);
     ok(!st && kvq__experiment_run(host, &e, r) == 0 && r->count == 6, "runs 2 sources × 3 schemes");
     if (st || r->count != 6) {
         skip(12, "no results");
@@ -233,6 +258,8 @@ int main(void)
        "no source and no real data: KVQ_ERR_INVALID_ARG, nothing appended");
     ok(gqa_causal(host, &schemes[1]), "grouped queries under the causal mask: each query head's "
        "positions restart (= the query heads as separate causal jobs)");
+    ok(shared_codecs(host, &sources[0]), "schemes that share codecs (KQV and QKQV at 3 bits: V; "
+       "KQV twice: both) take the codes made first, and every metric = a recomputation");
 cleanup:
     kvq__results_free(r);
     kvq_ctx_destroy(host);

@@ -37,10 +37,28 @@ int kvq__kv_codes_make_rows(kvq__kv_codes *c, kvq_ctx *ctx, const kvq_scheme *s,
                            uint64_t seed, uint32_t trial, const kvq__rows *k,
                            const kvq__rows *v)
 {
+    return kvq__kv_codes_make_reusing(c, ctx, s, dim, seed, trial, k, v, NULL, NULL);
+}
+
+/* The codes of one tensor: a copy of from's, or quantized from rows x. */
+static int tensor_codes(kvq_ctx *ctx, const kvq_codec *c, const kvq__rows *x,
+                        const kvq_qtensor *from, kvq_qtensor *out)
+{
+    if (!from)
+        return kvq__quantize_rows(ctx, c, x, out);
+    kvq__qtensor_clear(out);
+    return kvq__qtensor_copy(c, from, out);
+}
+
+int kvq__kv_codes_make_reusing(kvq__kv_codes *c, kvq_ctx *ctx, const kvq_scheme *s, int dim,
+                              uint64_t seed, uint32_t trial, const kvq__rows *k,
+                              const kvq__rows *v, const kvq_qtensor *k_from,
+                              const kvq_qtensor *v_from)
+{
     int st = codecs_make(c, s, dim, seed, trial, k->count);
     if (!st)
-        st = kvq__quantize_rows(ctx, c->k_codec, k, &c->k_codes);
-    return st ? st : kvq__quantize_rows(ctx, c->v_codec, v, &c->v_codes);
+        st = tensor_codes(ctx, c->k_codec, k, k_from, &c->k_codes);
+    return st ? st : tensor_codes(ctx, c->v_codec, v, v_from, &c->v_codes);
 }
 
 void kvq__kv_codes_free(kvq__kv_codes *c)

@@ -30,6 +30,15 @@ int kvq__kv_codes_make_rows(kvq__kv_codes *c, kvq_ctx *ctx, const kvq_scheme *s,
                            uint64_t seed, uint32_t trial, const kvq__rows *k,
                            const kvq__rows *v);
 
+/* kvq__kv_codes_make_rows, taking K's codes as a copy of k_from and V's of
+ * v_from where they are not NULL: the codes an earlier scheme of the same
+ * trial made with a codec of the same spec, which are these codes bit for
+ * bit (the codec's randomness is a function of seed, tensor and trial). */
+int kvq__kv_codes_make_reusing(kvq__kv_codes *c, kvq_ctx *ctx, const kvq_scheme *s, int dim,
+                              uint64_t seed, uint32_t trial, const kvq__rows *k,
+                              const kvq__rows *v, const kvq_qtensor *k_from,
+                              const kvq_qtensor *v_from);
+
 /* Frees the codecs and codes (a zeroed c is fine). */
 void kvq__kv_codes_free(kvq__kv_codes *c);
 

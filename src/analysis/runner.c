@@ -162,10 +162,66 @@ static double qjl_bound(const kvq__experiment *e, const trial_data *t, const kvq
     return M_PI / (2.0 * m) * e->sharpness * e->sharpness / e->dim * q2 * g2;
 }
 
-/* Quantizes K and V with the scheme's codecs and runs attention; fills the
- * trial's metrics (and the QJL variance pair when K has a QJL stage). */
+/* Which schemes of a trial make the same codes: every scheme of a trial
+ * quantizes the same K and V with the randomness of (seed, tensor, trial),
+ * so two codecs of one spec give the same codes (QKQV's V is KQV's at the
+ * same budget). from[c][x] is the first scheme before c whose codec for
+ * tensor x (0 K, 1 V) has c's spec, or NO_SCHEME; keep[c] says that a
+ * later scheme takes codes from c. */
+#define NO_SCHEME SIZE_MAX
+typedef struct code_reuse {
+    size_t (*from)[2];
+    unsigned char *keep;
+} code_reuse;
+
+static int spec_eq(const kvq_codec_spec *a, const kvq_codec_spec *b)
+{
+    return memcmp(a, b, sizeof *a) == 0;
+}
+
+static int reuse_plan(const kvq__experiment *e, code_reuse *r)
+{
+    size_t n = e->nschemes;
+    r->from = malloc(n * sizeof *r->from);
+    r->keep = calloc(n, 1);
+    if (!r->from || !r->keep)
+        return KVQ_ERR_NOMEM;
+    for (size_t c = 0; c < n; c++)
+        for (int x = 0; x < 2; x++) {
+            const kvq_codec_spec *sc = x ? &e->schemes[c].v : &e->schemes[c].k;
+            r->from[c][x] = NO_SCHEME;
+            for (size_t b = 0; b < c && r->from[c][x] == NO_SCHEME; b++)
+                if (spec_eq(sc, x ? &e->schemes[b].v : &e->schemes[b].k))
+                    r->from[c][x] = b;
+            if (r->from[c][x] != NO_SCHEME)
+                r->keep[r->from[c][x]] = 1;
+        }
+    return KVQ_OK;
+}
+
+static void reuse_free(code_reuse *r)
+{
+    free(r->from);
+    free(r->keep);
+}
+
+/* Tensor x's codes of the scheme that c takes them from, when that scheme
+ * ran in this trial (held[b] set), else NULL. */
+static const kvq_qtensor *reused(const code_reuse *r, const kvq__kv_codes *held, size_t c, int x)
+{
+    size_t b = r->from[c][x];
+    if (b == NO_SCHEME || !held[b].k_codec)
+        return NULL;
+    return x ? &held[b].v_codes : &held[b].k_codes;
+}
+
+/* Quantizes K and V with the scheme's codecs (or copies the codes an
+ * earlier scheme of the trial made with the same ones) and runs attention;
+ * fills the trial's metrics (and the QJL variance pair when K has a QJL
+ * stage). The codes stay in *kv for the caller to keep or free. */
 static int run_scheme(kvq_ctx *ctx, const kvq__experiment *e, const kvq_scheme *s,
-                      uint32_t trial, const trial_data *t, double metrics[KVQ_METRIC_COUNT],
+                      uint32_t trial, const trial_data *t, const kvq_qtensor *from[2],
+                      kvq__kv_codes *kv_out, double metrics[KVQ_METRIC_COUNT],
                       double *qjl_measured, double *qjl_bound_out)
 {
     kvq__kv_codes kv = {0};
@@ -173,7 +229,8 @@ static int run_scheme(kvq_ctx *ctx, const kvq__experiment *e, const kvq_scheme *
     kvq_attention_out out = {0};
     int st = qm ? KVQ_OK : KVQ_ERR_NOMEM;
     if (!st)
-        st = kvq__kv_codes_make_rows(&kv, ctx, s, e->dim, e->seed, trial, t->krows, t->vrows);
+        st = kvq__kv_codes_make_reusing(&kv, ctx, s, e->dim, e->seed, trial, t->krows, t->vrows,
+                                        from[0], from[1]);
     for (size_t r = 0; r < t->runs && !st; r++) {
         kvq_attention_job job = t->jobs[r];
         job.k_codec = kv.k_codec;
@@ -190,7 +247,7 @@ static int run_scheme(kvq_ctx *ctx, const kvq__experiment *e, const kvq_scheme *
         *qjl_bound_out =
             s->k.qjl ? qjl_bound(e, t, &kv.k_codes, kvq__codec_qjl_m(kv.k_codec)) : NAN;
     }
-    kvq__kv_codes_free(&kv);
+    *kv_out = kv;
     free(qm);
     return st;
 }
@@ -253,7 +310,9 @@ static int run_source(kvq_ctx *ctx, const kvq__experiment *e, size_t s, kvq__res
     const kvq_source *src = e->real ? NULL : &e->sources[s];
     size_t begin, end;
     double m[KVQ_METRIC_COUNT];
-    int st = KVQ_OK;
+    code_reuse reuse = {0};
+    kvq__kv_codes *held = calloc(e->nschemes, sizeof *held);
+    int st = held ? reuse_plan(e, &reuse) : KVQ_ERR_NOMEM;
     item_range(e, &begin, &end);
     for (size_t t = 0; t < e->trials && !st; t++) {
         size_t item0 = (s * e->trials + t) * e->nschemes;
@@ -268,7 +327,13 @@ static int run_source(kvq_ctx *ctx, const kvq__experiment *e, size_t s, kvq__res
                 continue;
             kvq__cell *cell = &r->cells[first + c];
             double t0 = kvq__mono_s(), qm = NAN, qb = NAN;
-            st = run_scheme(ctx, e, &e->schemes[c], (uint32_t)t, &td, m, &qm, &qb);
+            const kvq_qtensor *from[2] = {reused(&reuse, held, c, 0), reused(&reuse, held, c, 1)};
+            kvq__kv_codes kv;
+            st = run_scheme(ctx, e, &e->schemes[c], (uint32_t)t, &td, from, &kv, m, &qm, &qb);
+            if (reuse.keep[c] && !st)
+                held[c] = kv;
+            else
+                kvq__kv_codes_free(&kv);
             cell->seconds += kvq__mono_s() - t0;
             for (int k = 0; k < KVQ_METRIC_COUNT && !st; k++)
                 cell->per_trial[k][t] = m[k];
@@ -279,8 +344,12 @@ static int run_source(kvq_ctx *ctx, const kvq__experiment *e, size_t s, kvq__res
             if (e->progress)
                 e->progress(e->progress_arg, ++*done, total);
         }
+        for (size_t c = 0; c < e->nschemes; c++)
+            kvq__kv_codes_free(&held[c]);
         trial_free(ctx, &td);
     }
+    reuse_free(&reuse);
+    free(held);
     return st;
 }
 

@@ -155,6 +155,10 @@ struct kvq_qtensor {
 int kvq__qtensor_init(kvq_qtensor *t, const kvq_codec *c, size_t count);
 /* Frees the arrays and zeroes *t; safe on a zeroed struct. */
 void kvq__qtensor_clear(kvq_qtensor *t);
+/* A fresh tensor for codec c holding the same vectors as from (made by a
+ * codec of the same spec and dimension); KVQ_ERR_INVALID_ARG if the
+ * layouts differ. */
+int kvq__qtensor_copy(const kvq_codec *c, const kvq_qtensor *from, kvq_qtensor *to);
 /* Vectors [j0, j0 + n) of t as a tensor of their own that points into t
  * (a key chunk, doc/scaling.md §6); j0 must be a multiple of
  * kvq__codec_token_group(c). The out stage stores each part's codes for

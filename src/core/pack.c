@@ -106,6 +106,26 @@ void kvq__qtensor_clear(kvq_qtensor *t)
     memset(t, 0, sizeof *t);
 }
 
+int kvq__qtensor_copy(const kvq_codec *c, const kvq_qtensor *from, kvq_qtensor *to)
+{
+    int st = kvq__qtensor_init(to, c, from->count);
+    if (st)
+        return st;
+    if (to->words != from->words || to->tside_words != from->tside_words ||
+        !to->gammas != !from->gammas) {
+        kvq__qtensor_clear(to);
+        return KVQ_ERR_INVALID_ARG;
+    }
+    size_t n = from->count;
+    memcpy(to->codes, from->codes, n * to->words * sizeof *to->codes);
+    memcpy(to->norms, from->norms, n * sizeof *to->norms);
+    if (to->gammas)
+        memcpy(to->gammas, from->gammas, n * sizeof *to->gammas);
+    if (to->tside_words)
+        memcpy(to->tside, from->tside, to->tside_words * sizeof *to->tside);
+    return KVQ_OK;
+}
+
 /* The tensor-level words of vectors [j0, j0 + n) start at this word: the
  * out stage's per-vector norms follow its channel list; KIVI's K scales
  * are per group of G tokens (j0 a multiple of G), its V scales per token. */
