@@ -353,11 +353,17 @@ typedef struct kvq_attention_job {
                                      * queries <= keys; doc/metrics.md §1.5) */
 } kvq_attention_job;
 
+/* want_vector_errors of kvq_attention_out: 0 none, KVQ_VECTOR_ERRORS (or
+ * any other value) both tensors', KVQ_VECTOR_ERRORS_K or _V one tensor's. */
+#define KVQ_VECTOR_ERRORS 1
+#define KVQ_VECTOR_ERRORS_K 2
+#define KVQ_VECTOR_ERRORS_V 4
+
 /* Where kvq_attention_run puts its results (a record). queries is required;
  * the others are optional (NULL: not returned). */
 typedef struct kvq_attention_out {
     kvq_query_metrics *queries;     /* [queries] */
-    kvq_vector_errors k_err, v_err; /* filled when want_vector_errors */
+    kvq_vector_errors k_err, v_err; /* filled as want_vector_errors asks */
     int want_vector_errors;
     float *logits_ref, *logits_quant; /* [queries × keys] */
     float *out_ref, *out_quant;       /* [queries × dim] */

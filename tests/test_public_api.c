@@ -50,6 +50,23 @@ static void fill(float *x, size_t n, double phase)
         x[i] = (float)sin(0.37 * (double)i + phase) + 0.25f * (float)cos(1.3 * (double)i);
 }
 
+/* Runs job on ctx asking for K's errors alone, then V's alone: each must
+ * equal that tensor's errors in both (a run that asked for both) and leave
+ * the other tensor's record as it was (here zero). */
+static int one_tensor_errors(kvq_ctx *ctx, const kvq_attention_job *job,
+                             const kvq_attention_out *both)
+{
+    kvq_query_metrics qm[M];
+    kvq_attention_out ko = {.queries = qm, .want_vector_errors = KVQ_VECTOR_ERRORS_K};
+    kvq_attention_out vo = {.queries = qm, .want_vector_errors = KVQ_VECTOR_ERRORS_V};
+    if (kvq_attention_run(ctx, job, &ko) != KVQ_OK || kvq_attention_run(ctx, job, &vo) != KVQ_OK)
+        return 0;
+    return ko.k_err.rel_mse == both->k_err.rel_mse && ko.k_err.dir_err == both->k_err.dir_err &&
+           ko.v_err.rel_mse == 0 && ko.v_err.dir_err == 0 &&
+           vo.v_err.rel_mse == both->v_err.rel_mse && vo.v_err.dir_err == both->v_err.dir_err &&
+           vo.k_err.rel_mse == 0 && vo.k_err.dir_err == 0 && both->v_err.rel_mse > 0;
+}
+
 /* Quantize K and V with the KQV preset on the host context and run attention. */
 static void test_attention(void)
 {
@@ -97,6 +114,18 @@ static void test_attention(void)
         sane &= qm[i].kl >= 0 && qm[i].kl < 0.1 && qm[i].top1 >= 0 && qm[i].top1 <= 1;
     ok(sane && out.k_err.rel_mse > 0 && out.k_err.rel_mse < 0.02,
        "attention: kl in [0, 0.1), k_rel_mse %.4f", out.k_err.rel_mse);
+    ok(one_tensor_errors(ctx, &job, &out), "attention on the host: KVQ_VECTOR_ERRORS_K / _V "
+       "fill that tensor's errors alone, the same as with both");
+    kvq_ctx *dev = NULL;
+    if (kvq_ctx_create(&dev, NULL) == KVQ_OK && !kvq_ctx_is_host(dev)) {
+        kvq_attention_out both = {.queries = qm, .want_vector_errors = KVQ_VECTOR_ERRORS};
+        ok(kvq_attention_run(dev, &job, &both) == KVQ_OK && one_tensor_errors(dev, &job, &both),
+           "attention on %s: KVQ_VECTOR_ERRORS_K / _V fill that tensor's errors alone",
+           kvq_ctx_device(dev)->name);
+    } else {
+        skip(1, "no OpenCL device");
+    }
+    kvq_ctx_destroy(dev);
 
     kvq_qtensor_destroy(kq);
     kvq_qtensor_destroy(vq);
@@ -168,7 +197,7 @@ static void test_status(void)
 
 int main(void)
 {
-    plan(27);
+    plan(29);
     test_devices();
     test_codebook();
     test_attention();

@@ -205,23 +205,38 @@ static void reuse_free(code_reuse *r)
     free(r->keep);
 }
 
-/* Tensor x's codes of the scheme that c takes them from, when that scheme
- * ran in this trial (held[b] set), else NULL. */
-static const kvq_qtensor *reused(const code_reuse *r, const kvq__kv_codes *held, size_t c, int x)
+/* A scheme's codes and their vector errors, kept for the later schemes of
+ * the trial that share its codecs (the errors of equal codes are equal). */
+typedef struct held_codes {
+    kvq__kv_codes kv;
+    kvq_vector_errors err[2];
+} held_codes;
+
+/* What scheme c takes from the scheme it shares tensor x's codec with,
+ * when that scheme ran in this trial (held[b] set), else NULL. */
+static const held_codes *reused(const code_reuse *r, const held_codes *held, size_t c, int x)
 {
     size_t b = r->from[c][x];
-    if (b == NO_SCHEME || !held[b].k_codec)
-        return NULL;
-    return x ? &held[b].v_codes : &held[b].k_codes;
+    return b == NO_SCHEME || !held[b].kv.k_codec ? NULL : &held[b];
 }
 
-/* Quantizes K and V with the scheme's codecs (or copies the codes an
- * earlier scheme of the trial made with the same ones) and runs attention;
- * fills the trial's metrics (and the QJL variance pair when K has a QJL
- * stage). The codes stay in *kv for the caller to keep or free. */
+/* The KVQ_VECTOR_ERRORS* request for the tensors not taken from another
+ * scheme. */
+static int errors_wanted(const held_codes *from[2])
+{
+    if (from[0] && from[1])
+        return 0;
+    return from[0] ? KVQ_VECTOR_ERRORS_V : from[1] ? KVQ_VECTOR_ERRORS_K : KVQ_VECTOR_ERRORS;
+}
+
+/* Quantizes K and V with the scheme's codecs and runs attention; a tensor
+ * whose codec an earlier scheme of the trial shares (from[x]) takes that
+ * scheme's codes and vector errors instead. Fills the trial's metrics (and
+ * the QJL variance pair when K has a QJL stage); the codes and errors stay
+ * in *mine for the caller to keep or free. */
 static int run_scheme(kvq_ctx *ctx, const kvq__experiment *e, const kvq_scheme *s,
-                      uint32_t trial, const trial_data *t, const kvq_qtensor *from[2],
-                      kvq__kv_codes *kv_out, double metrics[KVQ_METRIC_COUNT],
+                      uint32_t trial, const trial_data *t, const held_codes *from[2],
+                      held_codes *mine, double metrics[KVQ_METRIC_COUNT],
                       double *qjl_measured, double *qjl_bound_out)
 {
     kvq__kv_codes kv = {0};
@@ -230,7 +245,8 @@ static int run_scheme(kvq_ctx *ctx, const kvq__experiment *e, const kvq_scheme *
     int st = qm ? KVQ_OK : KVQ_ERR_NOMEM;
     if (!st)
         st = kvq__kv_codes_make_reusing(&kv, ctx, s, e->dim, e->seed, trial, t->krows, t->vrows,
-                                        from[0], from[1]);
+                                        from[0] ? &from[0]->kv.k_codes : NULL,
+                                        from[1] ? &from[1]->kv.v_codes : NULL);
     for (size_t r = 0; r < t->runs && !st; r++) {
         kvq_attention_job job = t->jobs[r];
         job.k_codec = kv.k_codec;
@@ -238,16 +254,20 @@ static int run_scheme(kvq_ctx *ctx, const kvq__experiment *e, const kvq_scheme *
         job.k_codes = &kv.k_codes;
         job.v_codes = &kv.v_codes;
         out.queries = qm + r * job.queries;
-        out.want_vector_errors = 1;
+        out.want_vector_errors = errors_wanted(from);
         st = kvq__attention_run_trial(ctx, t->refs[r], &job, t->krows, t->vrows, &out);
     }
+    if (from[0])
+        out.k_err = from[0]->err[0];
+    if (from[1])
+        out.v_err = from[1]->err[1];
     if (!st) {
         kvq__trial_aggregate(qm, t->queries, &out.k_err, &out.v_err, metrics);
         *qjl_measured = s->k.qjl ? metrics[KVQ_METRIC_LOGIT_MSE] : NAN;
         *qjl_bound_out =
             s->k.qjl ? qjl_bound(e, t, &kv.k_codes, kvq__codec_qjl_m(kv.k_codec)) : NAN;
     }
-    *kv_out = kv;
+    *mine = (held_codes){.kv = kv, .err = {out.k_err, out.v_err}};
     free(qm);
     return st;
 }
@@ -311,7 +331,7 @@ static int run_source(kvq_ctx *ctx, const kvq__experiment *e, size_t s, kvq__res
     size_t begin, end;
     double m[KVQ_METRIC_COUNT];
     code_reuse reuse = {0};
-    kvq__kv_codes *held = calloc(e->nschemes, sizeof *held);
+    held_codes *held = calloc(e->nschemes, sizeof *held);
     int st = held ? reuse_plan(e, &reuse) : KVQ_ERR_NOMEM;
     item_range(e, &begin, &end);
     for (size_t t = 0; t < e->trials && !st; t++) {
@@ -327,13 +347,13 @@ static int run_source(kvq_ctx *ctx, const kvq__experiment *e, size_t s, kvq__res
                 continue;
             kvq__cell *cell = &r->cells[first + c];
             double t0 = kvq__mono_s(), qm = NAN, qb = NAN;
-            const kvq_qtensor *from[2] = {reused(&reuse, held, c, 0), reused(&reuse, held, c, 1)};
-            kvq__kv_codes kv;
-            st = run_scheme(ctx, e, &e->schemes[c], (uint32_t)t, &td, from, &kv, m, &qm, &qb);
+            const held_codes *from[2] = {reused(&reuse, held, c, 0), reused(&reuse, held, c, 1)};
+            held_codes mine;
+            st = run_scheme(ctx, e, &e->schemes[c], (uint32_t)t, &td, from, &mine, m, &qm, &qb);
             if (reuse.keep[c] && !st)
-                held[c] = kv;
+                held[c] = mine;
             else
-                kvq__kv_codes_free(&kv);
+                kvq__kv_codes_free(&mine.kv);
             cell->seconds += kvq__mono_s() - t0;
             for (int k = 0; k < KVQ_METRIC_COUNT && !st; k++)
                 cell->per_trial[k][t] = m[k];
@@ -345,7 +365,7 @@ static int run_source(kvq_ctx *ctx, const kvq__experiment *e, size_t s, kvq__res
                 e->progress(e->progress_arg, ++*done, total);
         }
         for (size_t c = 0; c < e->nschemes; c++)
-            kvq__kv_codes_free(&held[c]);
+            kvq__kv_codes_free(&held[c].kv);
         trial_free(ctx, &td);
     }
     reuse_free(&reuse);

@@ -166,11 +166,20 @@ int kvq__reference_attention(const kvq_attention_job *j, kvq_attention_out *out)
         export_row(out->out_quant ? out->out_quant + i * (size_t)j->dim : NULL, w.oq,
                    (size_t)j->dim);
     }
-    if (!st && out->want_vector_errors) {
+    if (!st && kvq__wants_errors(out, 0)) {
         st = kvq__codec_dequantize(j->k_codec, j->k_codes, w.khat);
         vector_errors(j->k, w.khat, j->keys, j->dim, &out->k_err, w.a, w.b);
-        vector_errors(j->v, w.vhat, j->keys, j->dim, &out->v_err, w.a, w.b);
     }
+    if (!st && kvq__wants_errors(out, 1))
+        vector_errors(j->v, w.vhat, j->keys, j->dim, &out->v_err, w.a, w.b);
     work_free(&w);
     return st;
+}
+
+int kvq__wants_errors(const kvq_attention_out *out, int x)
+{
+    int w = out->want_vector_errors;
+    if (w == KVQ_VECTOR_ERRORS_K || w == KVQ_VECTOR_ERRORS_V)
+        return w == (x ? KVQ_VECTOR_ERRORS_V : KVQ_VECTOR_ERRORS_K);
+    return w != 0;
 }

@@ -244,6 +244,9 @@ int kvq__scheme_preset_kv(const char *name, int bk, int bv, kvq_scheme *s);
 /* The double-precision reference of a job: what the host context runs and
  * the oracle of the conformance tests. */
 int kvq__reference_attention(const kvq_attention_job *job, kvq_attention_out *out);
+/* Whether out asks for the vector errors of tensor x (0 K, 1 V), as
+ * kvq.h's KVQ_VECTOR_ERRORS* say. */
+int kvq__wants_errors(const kvq_attention_out *out, int x);
 /* Keys query i of job sees: every key, or the causal prefix (doc/metrics.md §1.5). */
 size_t kvq__visible_keys(const kvq_attention_job *job, size_t i);
 

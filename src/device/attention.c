@@ -599,14 +599,16 @@ cleanup:
     return st;
 }
 
-/* Both tensors' errors over the loaded chunk of n keys. */
+/* The errors the run wants (both tensors', or one's) over the loaded
+ * chunk of n keys. */
 static int chunk_vector_errors(run *r, size_t n)
 {
-    int st;
-    if (!r->out->want_vector_errors)
-        return KVQ_OK;
-    KVQ_TRY(st, vector_errors(r, 0, &r->kc, r->kcodes, r->knorms, r->kgammas, &r->kout, r->kx, n));
-    st = vector_errors(r, 1, &r->vc, r->vcodes, r->vnorms, r->vgammas, &r->vout, r->vx, n);
+    int st = KVQ_OK;
+    if (kvq__wants_errors(r->out, 0))
+        KVQ_TRY(st, vector_errors(r, 0, &r->kc, r->kcodes, r->knorms, r->kgammas, &r->kout,
+                                  r->kx, n));
+    if (kvq__wants_errors(r->out, 1))
+        st = vector_errors(r, 1, &r->vc, r->vcodes, r->vnorms, r->vgammas, &r->vout, r->vx, n);
 cleanup:
     return st;
 }
@@ -684,10 +686,10 @@ static int device_run(run *r)
     }
     KVQ_TRY(st, finish_outputs(r));
     KVQ_TRY(st, collect(r));
-    if (r->out->want_vector_errors) {
+    if (kvq__wants_errors(r->out, 0))
         finish_vector_errors(r, 0, &r->out->k_err);
+    if (kvq__wants_errors(r->out, 1))
         finish_vector_errors(r, 1, &r->out->v_err);
-    }
 cleanup:
     return st;
 }
