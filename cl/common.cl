@@ -129,31 +129,33 @@ float round_to_half(float v)
 #define KVQ_INLINE
 #endif
 
-/* Natural-order Hadamard H_16 over the lanes of v, in place: the butterfly
- * on lane bit b (b = 0…3) leaves v_j + v_j^2^b where bit b of j is 0 and
- * v_j^2^b − v_j where it is 1. With t the partner lanes (one permutation)
- * that is t + s·v, s = ±1 by lane; s·v is exact, so one fused multiply-add
- * rounds exactly as the add or subtract would: one shuffle and one FMA per
- * stage. Without a fast FMA, the multiply and the add apart (same values). */
-KVQ_INLINE float16 lanes_butterfly(float16 v, float16 t, float16 s)
+/* acc + z·r where z·r is exact (z = ±1 lane by lane): one fused
+ * multiply-add then rounds exactly as the add or subtract of r would.
+ * Without a fast FMA, the multiply and the add apart (same values). */
+KVQ_INLINE float16 add_signed(float16 acc, float16 z, float16 r)
 {
 #if defined(__FMA__) || defined(FP_FAST_FMAF)
-    return fma(v, s, t);
+    return fma(z, r, acc);
 #else
-    return t + v * s;
+    return acc + z * r;
 #endif
 }
 
+/* Natural-order Hadamard H_16 over the lanes of v, in place: the butterfly
+ * on lane bit b (b = 0…3) leaves v_j + v_j^2^b where bit b of j is 0 and
+ * v_j^2^b − v_j where it is 1. With t the partner lanes (one permutation)
+ * that is t + s·v, s = ±1 by lane (add_signed): one shuffle and one FMA
+ * per stage. */
 KVQ_INLINE float16 lanes_hadamard(float16 v)
 {
     const float16 s1 = (float16)(1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1);
     const float16 s2 = (float16)(1, 1, -1, -1, 1, 1, -1, -1, 1, 1, -1, -1, 1, 1, -1, -1);
     const float16 s4 = (float16)(1, 1, 1, 1, -1, -1, -1, -1, 1, 1, 1, 1, -1, -1, -1, -1);
     const float16 s8 = (float16)(1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1, -1);
-    v = lanes_butterfly(v, v.s1032547698badcfe, s1);
-    v = lanes_butterfly(v, v.s23016745ab89efcd, s2);
-    v = lanes_butterfly(v, v.s45670123cdef89ab, s4);
-    return lanes_butterfly(v, v.s89abcdef01234567, s8);
+    v = add_signed(v.s1032547698badcfe, v, s1);
+    v = add_signed(v.s23016745ab89efcd, v, s2);
+    v = add_signed(v.s45670123cdef89ab, v, s4);
+    return add_signed(v.s89abcdef01234567, v, s8);
 }
 
 /* Unnormalised H_D on v: H_D = H_NV ⊗ H_16 for index 16·i + j. Compiled

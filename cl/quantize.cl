@@ -157,17 +157,6 @@ __kernel void kvq_signs_dense(__global const uint *codes, __global const float *
 #define KVQ_QJL_TILES (KVQ_NV > 4 ? (KVQ_NV + 3) / 4 : 1)
 #define KVQ_QJL_TILE ((KVQ_NV + KVQ_QJL_TILES - 1) / KVQ_QJL_TILES)
 
-/* acc + z·r for z = ±1.0: the product is exact, so one fma rounds as the
- * add of ±r does; without a hardware fma, the multiply and the add. */
-KVQ_INLINE float16 add_signed(float16 acc, float16 z, float16 r)
-{
-#if defined(FP_FAST_FMAF) || defined(__FMA__)
-    return fma(z, r, acc);
-#else
-    return acc + z * r;
-#endif
-}
-
 /* sg[16·j + t] = ±1.0 for sign bit p + t of vector j (p a multiple of 16,
  * so the 16 bits sit in one word): bit 1 → +1.0, bit 0 → −1.0. */
 KVQ_INLINE void qjl_signs16(__global const uint *const *w, uint p, float *sg)
