@@ -37,9 +37,9 @@ static uint64_t pick(uint64_t n)
 }
 
 /* kvq__core_blocks at lengths around the lane count and the wide batch
- * (64 blocks on AVX-512 CPUs, then 16 at a time, then a short tail) and at
- * random offsets, including runs that cross a 2^32-block boundary (ctr[1]
- * changes) inside any batch. */
+ * (128 blocks on AVX-512 CPUs, a last partial one through scratch, then 16
+ * at a time, then a short tail) and at random offsets, including runs that
+ * cross a 2^32-block boundary (ctr[1] changes) inside any batch. */
 static void test_blocks(void)
 {
     enum { MAXB = 200 };

@@ -178,7 +178,9 @@ static int use_avx512(void)
 #define KVQ__WIDE_BLOCKS (16 * KVQ__AVX512_BATCHES)
 #endif
 
-/* Blocks first … first + nblocks − 1: wide batches where the CPU has them,
+/* Blocks first … first + nblocks − 1: wide batches where the CPU has them
+ * (the last through a scratch buffer when two lane batches or more are
+ * left: one wide batch costs about what two lane batches do),
  * then KVQ__PHILOX_LANES at a time; a short last batch goes through a
  * scratch buffer. */
 void kvq__core_blocks(uint64_t seed, uint32_t purpose, uint32_t trial, uint64_t first,
@@ -188,9 +190,16 @@ void kvq__core_blocks(uint64_t seed, uint32_t purpose, uint32_t trial, uint64_t 
     stream_key(seed, key);
     size_t done = 0;
 #ifdef KVQ__WIDE_BLOCKS
-    if (nblocks >= KVQ__WIDE_BLOCKS && use_avx512())
+    if (nblocks >= KVQ__PHILOX_LANES && use_avx512()) {
         for (; nblocks - done >= KVQ__WIDE_BLOCKS; done += KVQ__WIDE_BLOCKS)
             avx512_blocks(key, purpose, trial, first + done, out + 4 * done);
+        if (nblocks - done >= 2 * KVQ__PHILOX_LANES) {
+            uint32_t wide[4 * KVQ__WIDE_BLOCKS];
+            avx512_blocks(key, purpose, trial, first + done, wide);
+            memcpy(out + 4 * done, wide, 4 * (nblocks - done) * sizeof *out);
+            return;
+        }
+    }
 #endif
     for (; nblocks - done >= KVQ__PHILOX_LANES; done += KVQ__PHILOX_LANES)
         lane_blocks(key, purpose, trial, first + done, out + 4 * done);
