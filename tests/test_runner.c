@@ -1,7 +1,9 @@
 /* test_runner.c — the experiment runner (kvq__experiment_run) on the host:
  * every per-trial metric recomputed from data drawn here for (seed, purpose,
  * trial), the QJL variance bound from its formula, effective bits by hand,
- * cell labels and progress. */
+ * cell labels and progress; on the default OpenCL device, where the runner
+ * quantizes K and V from the trial's device copies, every metric equal to
+ * the trial recomputed through the public calls on that device. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +38,17 @@ static void on_progress(void *arg, size_t done, size_t total)
     p->calls++;
 }
 
+/* Codes of x on ctx through kvq_quantize, or (NULL) the host codec. */
+static int quantize_on(kvq_ctx *ctx, const kvq_codec *c, const float *x, kvq_qtensor *out)
+{
+    return ctx ? kvq_quantize(ctx, c, x, KEYS, out) : kvq__codec_quantize(c, x, KEYS, out);
+}
+
 /* One trial recomputed outside the runner: K, V, Q straight from
  * kvq_source_generate for (SEED, DATA_K/V/Q, t), codecs seeded (SEED, 0/1, t),
- * the host reference, the per-trial aggregate and the QJL bound formula. */
-static int recompute(const kvq_source *src, const kvq_scheme *s, uint32_t t,
+ * the reference (on ctx through the public calls, or with ctx NULL the host
+ * reference), the per-trial aggregate and the QJL bound formula. */
+static int recompute(kvq_ctx *ctx, const kvq_source *src, const kvq_scheme *s, uint32_t t,
                      double m[KVQ_METRIC_COUNT], double *bound)
 {
     float k[KEYS * DIM], v[KEYS * DIM], q[QUERIES * DIM];
@@ -52,14 +61,14 @@ static int recompute(const kvq_source *src, const kvq_scheme *s, uint32_t t,
              kvq_source_generate(src, SEED, KVQ_RNG_DATA_Q, t, QUERIES, DIM, q) ||
              kvq_codec_create(&kc, &s->k, DIM, SEED, 0, t) || kvq_codec_create(&vc, &s->v, DIM, SEED, 1, t) ||
              kvq__qtensor_init(&kq, kc, KEYS) || kvq__qtensor_init(&vq, vc, KEYS) ||
-             kvq__codec_quantize(kc, k, KEYS, &kq) || kvq__codec_quantize(vc, v, KEYS, &vq);
+             quantize_on(ctx, kc, k, &kq) || quantize_on(ctx, vc, v, &vq);
     if (!st) {
         kvq_attention_job job = {.dim = DIM, .keys = KEYS, .queries = QUERIES, .sharpness = TAU,
                                  .q = q, .k = k, .v = v, .k_codec = kc, .v_codec = vc,
                                  .k_codes = &kq, .v_codes = &vq};
         out.queries = qm;
         out.want_vector_errors = 1;
-        st = kvq__reference_attention(&job, &out);
+        st = ctx ? kvq_attention_run(ctx, &job, &out) : kvq__reference_attention(&job, &out);
     }
     if (!st)
         kvq__trial_aggregate(qm, QUERIES, &out.k_err, &out.v_err, m);
@@ -145,7 +154,7 @@ static int gqa_causal(kvq_ctx *host, const kvq_scheme *s)
  * and the third scheme is the first again, so the runner copies codes an
  * earlier scheme of the trial made. Each cell must still equal the trial
  * recomputed alone. Returns 1 when all do. */
-static int shared_codecs(kvq_ctx *host, const kvq_source *src)
+static int shared_codecs(kvq_ctx *ctx, const kvq_source *src)
 {
     kvq_scheme s[3];
     kvq__results *r = NULL;
@@ -154,11 +163,11 @@ static int shared_codecs(kvq_ctx *host, const kvq_source *src)
     kvq__experiment e = {.dim = DIM, .keys = KEYS, .queries = QUERIES, .sharpness = TAU,
                          .trials = TRIALS, .seed = SEED, .schemes = s, .nschemes = 3,
                          .sources = src, .nsources = 1, .layer = -1};
-    good = good && kvq__experiment_run(host, &e, r) == 0 && r->count == 3;
+    good = good && kvq__experiment_run(ctx, &e, r) == 0 && r->count == 3;
     for (size_t c = 0; good && c < 3; c++)
         for (uint32_t t = 0; good && t < TRIALS; t++) {
             double m[KVQ_METRIC_COUNT], b;
-            good = !recompute(src, &s[c], t, m, &b);
+            good = !recompute(kvq_ctx_is_host(ctx) ? NULL : ctx, src, &s[c], t, m, &b);
             for (int k = 0; good && k < KVQ_METRIC_COUNT; k++)
                 good = same(r->cells[c].per_trial[k][t], m[k]);
         }
@@ -182,10 +191,10 @@ int main(void)
                          .trials = TRIALS, .seed = SEED, .schemes = schemes, .nschemes = 3,
                          .sources = sources, .nsources = 2, .layer = -1,
                          .progress = on_progress, .progress_arg = &pr};
-    plan(14);
+    plan(15);
     ok(!st && kvq__experiment_run(host, &e, r) == 0 && r->count == 6, "runs 2 sources × 3 schemes");
     if (st || r->count != 6) {
-        skip(12, "no results");
+        skip(14, "no results");
         goto cleanup;
     }
     ok(pr.calls == 18 && pr.last == 18 && pr.total == 18 && pr.monotone,
@@ -214,7 +223,7 @@ int main(void)
         const kvq__cell *cell = &r->cells[c];
         for (uint32_t t = 0; t < TRIALS; t++) {
             double m[KVQ_METRIC_COUNT], b;
-            if (recompute(&sources[c / 3], &schemes[c % 3], t, m, &b)) {
+            if (recompute(NULL, &sources[c / 3], &schemes[c % 3], t, m, &b)) {
                 data = 0;
                 continue;
             }
@@ -260,6 +269,14 @@ int main(void)
        "positions restart (= the query heads as separate causal jobs)");
     ok(shared_codecs(host, &sources[0]), "schemes that share codecs (KQV and QKQV at 3 bits: V; "
        "KQV twice: both) take the codes made first, and every metric = a recomputation");
+    kvq_ctx *dev = NULL;
+    if (kvq_ctx_create(&dev, kvq_device_spec_default()) || kvq_ctx_is_host(dev))
+        skip(1, "no OpenCL device");
+    else
+        ok(shared_codecs(dev, &sources[0]), "on %s: every metric of the runner (K and V quantized "
+           "from the trial's device copies) = the trial through kvq_quantize and "
+           "kvq_attention_run on the same device", kvq_ctx_device(dev)->name);
+    kvq_ctx_destroy(dev);
 cleanup:
     kvq__results_free(r);
     kvq_ctx_destroy(host);

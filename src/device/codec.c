@@ -460,11 +460,11 @@ cleanup:
     return st;
 }
 
-/* KVQ_ERR_NONFINITE if any of n floats is NaN or Inf: its exponent bits are
- * all ones. Blocks of 64 are ORed without branches, which the compiler turns
- * into vector code (isfinite per element cost a quarter of a millisecond per
- * scheme of the main job). */
-static int check_finite(const float *x, size_t n)
+/* A float is NaN or ±Inf when its exponent bits are all ones. Blocks of 64
+ * are ORed without branches, which the compiler turns into vector code
+ * (isfinite per element cost a quarter of a millisecond per scheme of the
+ * main job). */
+int kvq__floats_finite(const float *x, size_t n)
 {
     const uint32_t exp_mask = 0x7f800000u;
     size_t i = 0;
@@ -474,12 +474,17 @@ static int check_finite(const float *x, size_t n)
         for (int j = 0; j < 64; j++)
             bad |= (uint32_t)((u[j] & exp_mask) == exp_mask);
         if (bad)
-            return KVQ_ERR_NONFINITE;
+            return 0;
     }
     for (; i < n; i++)
         if (!isfinite(x[i]))
-            return KVQ_ERR_NONFINITE;
-    return KVQ_OK;
+            return 0;
+    return 1;
+}
+
+static int check_finite(const float *x, size_t n)
+{
+    return kvq__floats_finite(x, n) ? KVQ_OK : KVQ_ERR_NONFINITE;
 }
 
 /* Like the host codec: a norm or γ that the side format cannot hold (16-bit
@@ -504,13 +509,14 @@ static int part_dequantize(void *ctx, const kvq_codec *part, const kvq_qtensor *
     return kvq__cl_dequantize(ctx, part, t, xhat);
 }
 
-/* Quantizes count host vectors (count × dim floats) with codec into out. */
+/* Quantizes count host vectors (count × dim floats) with codec into out;
+ * an array an open trial holds on the device is read from there. */
 int kvq__cl_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t count,
                     kvq_qtensor *out)
 {
     kvq__dev_codec d = {0};
-    cl_mem xb = NULL, codes = NULL, norms = NULL, gammas = NULL;
-    int st;
+    cl_mem xb = NULL, codes = NULL, norms = NULL, gammas = NULL, held;
+    int st, finite;
     size_t dim = (size_t)kvq_codec_dim(c), tside = kvq__codec_tside_words(c, count);
 
     if (!out || out->count < count || out->words != kvq__codec_words(c))
@@ -519,14 +525,19 @@ int kvq__cl_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t co
      * of the data alone), each part through the kernels (doc/schemes.md §7.4) */
     if (kvq__codec_kparams_get(c)->out_channels)
         return kvq__out_quantize_by(c, x, count, out, part_quantize, ctx);
-    KVQ_TRY(st, check_finite(x, count * dim));
+    held = kvq__dev_mirror_find(ctx, x, count * dim, &finite);
+    if (held && !finite)
+        return KVQ_ERR_NONFINITE;
+    if (!held)
+        KVQ_TRY(st, check_finite(x, count * dim));
     KVQ_TRY(st, kvq__dev_codec_upload(ctx, c, &d));
-    KVQ_TRY(st, kvq__dev_upload(ctx, x, count * dim * sizeof(float), &xb));
+    if (!held)
+        KVQ_TRY(st, kvq__dev_upload(ctx, x, count * dim * sizeof(float), &xb));
     KVQ_TRY(st, kvq__pool_acquire(ctx, count * d.words * sizeof(cl_uint), &codes));
     KVQ_TRY(st, kvq__pool_acquire(ctx, count * sizeof(float), &norms));
     /* γ, or a format's tensor-level side words (KIVI), in one buffer */
     KVQ_TRY(st, kvq__pool_acquire(ctx, (count > tside ? count : tside) * 4, &gammas));
-    KVQ_TRY(st, kvq__dev_quantize(ctx, &d, xb, count, codes, norms, gammas));
+    KVQ_TRY(st, kvq__dev_quantize(ctx, &d, held ? held : xb, count, codes, norms, gammas));
     KVQ_TRY(st, kvq__dev_download(ctx, codes, 0, out->codes, count * d.words * sizeof(cl_uint)));
     KVQ_TRY(st, kvq__dev_download(ctx, norms, 0, out->norms, count * sizeof(float)));
     if (d.m)

@@ -294,6 +294,12 @@ int kvq__cl_attention(kvq_ctx *ctx, kvq__trial *t, const kvq_attention_job *job,
 int kvq__cl_trial_open(kvq_ctx *ctx, const kvq_attention_job *job, const kvq__rows *k,
                        const kvq__rows *v, kvq__trial **out);
 void kvq__cl_trial_close(kvq_ctx *ctx, kvq__trial *t);
+/* The device buffer holding host array x of n floats for an open trial,
+ * or NULL; *finite says whether x is all finite, checked once per trial
+ * (doc/kernels.md §6). */
+cl_mem kvq__dev_mirror_find(kvq_ctx *ctx, const float *x, size_t n, int *finite);
+/* Whether all n floats are finite (neither NaN nor ±Inf). */
+int kvq__floats_finite(const float *x, size_t n);
 /* kvq__cl_trial_open with chunks of the given number of keys. */
 int kvq__cl_trial_open_chunked(kvq_ctx *ctx, const kvq_attention_job *job, const kvq__rows *k,
                                const kvq__rows *v, size_t chunk, kvq__trial **out);

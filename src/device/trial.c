@@ -278,10 +278,45 @@ cleanup:
     return st;
 }
 
+/* Records that buffer mem holds host array x of n floats while the trial
+ * is open; with no slot free the array is simply uploaded when needed. */
+static void mirror_add(kvq_ctx *ctx, const float *x, size_t n, cl_mem mem)
+{
+    for (int i = 0; i < KVQ__MIRRORS; i++)
+        if (!ctx->mirrors[i].mem) {
+            ctx->mirrors[i] = (kvq__mirror){.host = x, .floats = n, .mem = mem, .finite = -1};
+            return;
+        }
+}
+
+static void mirror_drop(kvq_ctx *ctx, cl_mem mem)
+{
+    for (int i = 0; mem && i < KVQ__MIRRORS; i++)
+        if (ctx->mirrors[i].mem == mem)
+            ctx->mirrors[i] = (kvq__mirror){0};
+}
+
+cl_mem kvq__dev_mirror_find(kvq_ctx *ctx, const float *x, size_t n, int *finite)
+{
+    for (int i = 0; i < KVQ__MIRRORS; i++) {
+        kvq__mirror *m = &ctx->mirrors[i];
+        if (m->mem && m->host == x && m->floats == n) {
+            if (m->finite < 0)
+                m->finite = kvq__floats_finite(x, n);
+            *finite = m->finite;
+            return m->mem;
+        }
+    }
+    *finite = 0;
+    return NULL;
+}
+
 void kvq__cl_trial_close(kvq_ctx *ctx, kvq__trial *t)
 {
     if (!t)
         return;
+    mirror_drop(ctx, t->kx);
+    mirror_drop(ctx, t->vx);
     for (size_t c = 0; c < t->nchunks; c++) {
         kvq__pool_release(ctx, t->lref ? t->lref[c] : NULL);
         kvq__pool_release(ctx, t->p ? t->p[c] : NULL);
@@ -329,6 +364,10 @@ int kvq__cl_trial_open_chunked(kvq_ctx *ctx, const kvq_attention_job *job, const
         kvq__pool_release(ctx, t->vx);
         t->kx = t->vx = NULL;
     }
+    if (!st && t->kx && k->data)     /* the schemes' codecs quantize K and V from here */
+        mirror_add(ctx, k->data, t->n * t->d, t->kx);
+    if (!st && t->vx && v->data)
+        mirror_add(ctx, v->data, t->n * t->d, t->vx);
     if (st)
         kvq__cl_trial_close(ctx, t);
     else

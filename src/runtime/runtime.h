@@ -37,6 +37,19 @@ typedef struct kvq__staging {
     size_t count, cap, bytes;
 } kvq__staging;
 
+/* A host array that an open trial holds in a device buffer (device/trial.c):
+ * the OpenCL backend's quantize reads the buffer rather than uploading the
+ * array again. finite: 1 or 0 once checked, −1 before. */
+typedef struct kvq__mirror {
+    const float *host;
+    size_t floats;
+    cl_mem mem;
+    int finite;
+} kvq__mirror;
+
+/* Mirrors a context keeps: K and V of two open trials. */
+#define KVQ__MIRRORS 4
+
 /* One built program, keyed by embedded source name and build options. */
 typedef struct kvq__program_entry {
     char *key;
@@ -90,6 +103,7 @@ struct kvq_ctx {
     size_t nkernels;
     kvq__pool pool;
     kvq__staging staging;
+    kvq__mirror mirrors[KVQ__MIRRORS];
     int clblast_tuned;          /* CLBlast runs parameters kvq tune stored for this device */
 };
 
