@@ -1,5 +1,6 @@
 /* test_runtime.c — the OpenCL runtime on a real device: context, program
- * build and cache, build failures with logs, build options, buffer pool. */
+ * build and cache, sibling contexts sharing programs, build failures with
+ * logs, build options, buffer pool. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,25 @@ cleanup:
     kvq__pool_release(ctx, a);
     kvq__pool_release(ctx, b);
     return good;
+}
+
+/* A sibling of ctx (a stream's context): the same OpenCL context and built
+ * program, its own queue and kernel objects. Returns it, or NULL. */
+static kvq_ctx *check_sibling(kvq_ctx *ctx)
+{
+    kvq_ctx *sib = NULL;
+    cl_program p1 = NULL, p2 = NULL;
+    cl_kernel k1 = NULL, k2 = NULL;
+    int st = kvq__ctx_sibling(ctx, &sib);
+    ok(st == KVQ_OK && sib->context == ctx->context && sib->queue && sib->queue != ctx->queue,
+       "sibling: the parent's OpenCL context, a queue of its own");
+    st = st || kvq__rt_program(ctx, "copy", "-DKVQ_SIBLING", &p1) ||
+         kvq__rt_program(sib, "copy", "-DKVQ_SIBLING", &p2);
+    ok(!st && p1 && p1 == p2, "sibling: a program the parent built is not built again");
+    st = st || kvq__rt_kernel(ctx, "copy", "", "kvq_copy4", &k1) ||
+         kvq__rt_kernel(sib, "copy", "", "kvq_copy4", &k2);
+    ok(!st && k1 && k2 && k1 != k2, "sibling: kernel objects of its own (arguments per thread)");
+    return sib;
 }
 
 /* Acquire/release cycles: second round must be served from the cache. */
@@ -155,7 +175,7 @@ int main(void)
         kvq_ctx_destroy(ctx);
         skip_all_device("no OpenCL device (the default device is the host)");
     }
-    plan(26);
+    plan(31);
     if (!ok(st == 0, "context on the default device: %s", kvq_strerror(st)))
         return exit_status();
     diag("device: %s (%s)", ctx->info.name, ctx->info.platform);
@@ -173,7 +193,10 @@ int main(void)
        "caller options are applied");
 
     check_pool_reuse(ctx);
+    kvq_ctx *sib = check_sibling(ctx);
     kvq_ctx_destroy(ctx);
+    ok(sib && check_copy(sib), "sibling runs kernels after its parent is destroyed");
+    kvq_ctx_destroy(sib);
     check_pool_limit();
     check_build_options();
     check_device_limits();

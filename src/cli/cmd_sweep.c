@@ -66,10 +66,11 @@ static const char sweep_help[] =
     "  --partial FILE     where --shard writes its partial result\n"
     "  --devices all|LIST spread the work over several devices at once, one thread\n"
     "                     each (all: every OpenCL device; the host only when named)\n"
-    "  --streams N        host threads, each with its own context and queue on the\n"
-    "                     device, running trials side by side so that one's host work\n"
-    "                     overlaps another's kernels (1..16; default 2 on an OpenCL\n"
-    "                     CPU device for synthetic data, else 1); same numbers\n";
+    "  --streams N        host threads, each with its own queue on the device (one\n"
+    "                     OpenCL context: kernels built once), running trials side\n"
+    "                     by side so that one's host work overlaps another's kernels\n"
+    "                     (1..16; default 2 on an OpenCL CPU device for synthetic\n"
+    "                     data, else 1); same numbers\n";
 
 static const char findings_help[] =
     "usage: kvq findings [--out DIR] [sweep options]\n\n"
@@ -492,16 +493,16 @@ static size_t streams_for(const sweep *s, kvq_ctx *ctx, const grid *g)
                    kv_bytes <= KVQ_STREAM_KV_BYTES ? 2 : 1;
 }
 
-/* Runs the experiment on ctx and, for more than one stream, on more
- * contexts of the same device, each in a thread of its own; the items and
- * numbers are those of one stream. A context that cannot be opened leaves
- * its share to the others. */
+/* Runs the experiment on ctx and, for more than one stream, on sibling
+ * contexts of it (one OpenCL context, its programs built once, a queue
+ * each), each in a thread of its own; the items and numbers are those of
+ * one stream. A context that cannot be opened leaves its share to the
+ * others. */
 static int run_streams(sweep *s, kvq_ctx *ctx, grid *g, kvq__results *res)
 {
     kvq_ctx *ctxs[16] = {ctx};
     size_t n = 1, want = streams_for(s, ctx, g);
-    const char *spec = s->o.device ? s->o.device : kvq_device_spec_default();
-    while (n < want && kvq_ctx_create(&ctxs[n], spec) == KVQ_OK)
+    while (n < want && kvq__ctx_sibling(ctx, &ctxs[n]) == KVQ_OK)
         n++;
     int st = n > 1 ? kvq__experiment_run_parallel(ctxs, n, &g->e, res)
                    : kvq__experiment_run(ctx, &g->e, res);

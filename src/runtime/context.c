@@ -13,6 +13,43 @@
 
 int kvq__rt_device_ids(int p, int d, cl_platform_id *plat, cl_device_id *dev);
 
+static kvq__programs *programs_new(void)
+{
+    kvq__programs *p = calloc(1, sizeof *p);
+    if (p && pthread_mutex_init(&p->lock, NULL)) {
+        free(p);
+        return NULL;
+    }
+    if (p)
+        p->refs = 1;
+    return p;
+}
+
+static void programs_release(kvq__programs *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    int last = --p->refs == 0;
+    pthread_mutex_unlock(&p->lock);
+    if (!last)
+        return;
+    for (size_t i = 0; i < p->count; i++) {
+        clReleaseProgram(p->entries[i].program);
+        free(p->entries[i].key);
+    }
+    free(p->entries);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+static int open_queue(kvq_ctx *ctx)
+{
+    cl_int st;
+    ctx->queue = clCreateCommandQueue(ctx->context, ctx->device, CL_QUEUE_PROFILING_ENABLE, &st);
+    return st == CL_SUCCESS ? KVQ_OK : kvq__rt_fail(st, "clCreateCommandQueue", __FILE__, __LINE__);
+}
+
 int kvq__rt_open(kvq_ctx *ctx)
 {
     cl_int st;
@@ -20,14 +57,28 @@ int kvq__rt_open(kvq_ctx *ctx)
                                &ctx->platform, &ctx->device);
     if (rc)
         return rc;
+    if (!(ctx->programs = programs_new()))
+        return KVQ_ERR_NOMEM;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
     ctx->context = clCreateContext(props, 1, &ctx->device, NULL, NULL, &st);
     if (st != CL_SUCCESS)
         return kvq__rt_fail(st, "clCreateContext", __FILE__, __LINE__);
-    ctx->queue = clCreateCommandQueue(ctx->context, ctx->device, CL_QUEUE_PROFILING_ENABLE, &st);
+    return open_queue(ctx);
+}
+
+int kvq__rt_open_sibling(kvq_ctx *ctx, const kvq_ctx *parent)
+{
+    cl_int st = clRetainContext(parent->context);
     if (st != CL_SUCCESS)
-        return kvq__rt_fail(st, "clCreateCommandQueue", __FILE__, __LINE__);
-    return KVQ_OK;
+        return kvq__rt_fail(st, "clRetainContext", __FILE__, __LINE__);
+    ctx->platform = parent->platform;
+    ctx->device = parent->device;
+    ctx->context = parent->context;
+    ctx->programs = parent->programs;
+    pthread_mutex_lock(&ctx->programs->lock);
+    ctx->programs->refs++;
+    pthread_mutex_unlock(&ctx->programs->lock);
+    return open_queue(ctx);
 }
 
 /* Opens a context on the device the spec names (NULL: $KVQ_DEVICE, else
@@ -77,22 +128,41 @@ void kvq__rt_close(kvq_ctx *ctx)
         clReleaseKernel(ctx->kernels[i].kernel);
         free(ctx->kernels[i].key);
     }
-    for (size_t i = 0; i < ctx->nprograms; i++) {
-        clReleaseProgram(ctx->programs[i].program);
-        free(ctx->programs[i].key);
-    }
+    programs_release(ctx->programs);
     kvq__pool_destroy(ctx);
     if (ctx->queue)
         clReleaseCommandQueue(ctx->queue);
     if (ctx->context)
         clReleaseContext(ctx->context);
     free(ctx->kernels);
-    free(ctx->programs);
     ctx->kernels = NULL;
     ctx->programs = NULL;
-    ctx->nkernels = ctx->nprograms = 0;
+    ctx->nkernels = 0;
     ctx->queue = NULL;
     ctx->context = NULL;
+}
+
+int kvq__ctx_sibling(kvq_ctx *parent, kvq_ctx **out)
+{
+    int st;
+    kvq_ctx *ctx;
+    *out = NULL;
+    if (parent->is_host)
+        return kvq_ctx_create(out, "host");
+    if (!(ctx = calloc(1, sizeof *ctx)))
+        return KVQ_ERR_NOMEM;
+    KVQ_TRY(st, kvq__options_read(&ctx->opts));
+    ctx->info = parent->info;
+    ctx->caps = parent->caps;
+    ctx->backend = parent->backend;
+    ctx->pool.stats.limit = parent->pool.stats.limit;
+    ctx->clblast_tuned = parent->clblast_tuned;   /* CLBlast's parameters are per device */
+    KVQ_TRY(st, kvq__rt_open_sibling(ctx, parent));
+    *out = ctx;
+    ctx = NULL;
+cleanup:
+    kvq_ctx_destroy(ctx);
+    return st;
 }
 
 /* Releases a context and what its backend holds. */
@@ -257,39 +327,50 @@ bad:
     return NULL;
 }
 
-int kvq__rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_program *out)
+/* The program of key in p, built from the named sources on a miss; the
+ * caller holds p's lock, so a sibling that wants it meanwhile waits for
+ * this build instead of making its own. */
+static int program_locked(kvq_ctx *ctx, kvq__programs *p, char *key, const char *name,
+                          const char *options, cl_program *out)
 {
-    char *key = NULL, *src = NULL;
+    char *src = NULL;
     int st = KVQ_ERR_NOMEM;
-
-    if (ctx->is_host)
-        return KVQ_ERR_INVALID_ARG;
-    key = make_key(name, options ? options : "");
-    if (!key)
-        return st;
-    for (size_t i = 0; i < ctx->nprograms; i++)
-        if (!strcmp(ctx->programs[i].key, key)) {
-            *out = ctx->programs[i].program;
+    for (size_t i = 0; i < p->count; i++)
+        if (!strcmp(p->entries[i].key, key)) {
+            *out = p->entries[i].program;
             free(key);
             return KVQ_OK;
         }
-    kvq__program_entry *g = realloc(ctx->programs, (ctx->nprograms + 1) * sizeof *g);
+    kvq__program_entry *g = realloc(p->entries, (p->count + 1) * sizeof *g);
     if (!g)
         goto cleanup;
-    ctx->programs = g;
+    p->entries = g;
     src = joined_source(name);
     if (!src) {
         st = KVQ_ERR_INVALID_ARG;
         goto cleanup;
     }
     KVQ_TRY(st, build_source(ctx, src, options, out));
-    g[ctx->nprograms].key = key;
-    g[ctx->nprograms].program = *out;
-    ctx->nprograms++;
+    g[p->count].key = key;
+    g[p->count].program = *out;
+    p->count++;
     key = NULL;
 cleanup:
     free(key);
     free(src);
+    return st;
+}
+
+int kvq__rt_program(kvq_ctx *ctx, const char *name, const char *options, cl_program *out)
+{
+    if (ctx->is_host)
+        return KVQ_ERR_INVALID_ARG;
+    char *key = make_key(name, options ? options : "");
+    if (!key)
+        return KVQ_ERR_NOMEM;
+    pthread_mutex_lock(&ctx->programs->lock);
+    int st = program_locked(ctx, ctx->programs, key, name, options, out);
+    pthread_mutex_unlock(&ctx->programs->lock);
     return st;
 }
 

@@ -23,6 +23,10 @@ int kvq__ctx_try_build(kvq_ctx *ctx, const char *source, const char *options);
  * uses them. 0, or -1 with the reason in err (parameters CLBlast refuses). */
 int kvq__ctx_clblast_apply(kvq_ctx *ctx, const kvq__tune_set *set, int rebuild, char *err,
                            size_t errlen);
+/* A second context on parent's device that shares its OpenCL context and
+ * built programs, with its own queue, kernels and buffers: a stream of the
+ * same run (doc/scaling.md §4.1). A host parent gets another host context. */
+int kvq__ctx_sibling(kvq_ctx *parent, kvq_ctx **out);
 /* 1 when CLBlast runs kvq's tuned parameters on ctx's device. */
 int kvq__ctx_clblast_tuned(const kvq_ctx *ctx);
 

@@ -9,6 +9,8 @@
 #else
 #include <CL/cl.h>
 #endif
+#include <pthread.h>
+
 #include "kvq.h"
 
 /* From cl_ext.h (cl_khr_icd); defined here so kvq needs only CL/cl.h. */
@@ -56,6 +58,17 @@ typedef struct kvq__program_entry {
     cl_program program;
 } kvq__program_entry;
 
+/* The programs built in one OpenCL context, shared by the kvq contexts
+ * that run on it (a context and its streams' siblings): a program is built
+ * once, under the lock, and each kvq context makes its own kernel objects
+ * from it (a kernel's arguments are not safe to set from two threads). */
+typedef struct kvq__programs {
+    pthread_mutex_t lock;
+    kvq__program_entry *entries;
+    size_t count;
+    int refs;
+} kvq__programs;
+
 /* One kernel object of a cached program, keyed by program key and name. */
 typedef struct kvq__kernel_entry {
     char *key;
@@ -97,8 +110,7 @@ struct kvq_ctx {
     cl_context context;
     cl_command_queue queue;
     char *build_log;
-    kvq__program_entry *programs;
-    size_t nprograms;
+    kvq__programs *programs;
     kvq__kernel_entry *kernels;
     size_t nkernels;
     kvq__pool pool;
@@ -117,6 +129,8 @@ void kvq__caps_init(kvq__caps *c, const kvq_device_info *info, const kvq__option
 
 /* Opens the OpenCL context and queue of ctx->info (the OpenCL backend's open). */
 int kvq__rt_open(kvq_ctx *ctx);
+/* Opens ctx on parent's OpenCL context and programs with a queue of its own. */
+int kvq__rt_open_sibling(kvq_ctx *ctx, const kvq_ctx *parent);
 /* Releases every OpenCL object of ctx (the OpenCL backend's close). */
 void kvq__rt_close(kvq_ctx *ctx);
 /* Builds source to check that it compiles; keeps the log on failure. */
