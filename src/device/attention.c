@@ -387,10 +387,9 @@ static int upload_consts(run *r)
         ci[KVQ_CONST_LOG1P_G] = (float)(lb - la - mu);
         topk_agreement(r, i, &r->out->queries[i]);
     }
-    cl_int cs = clEnqueueWriteBuffer(r->ctx->queue, r->consts, CL_TRUE, 0,
-                                     r->m * KVQ_CONSTS * sizeof *c, c, 0, NULL, NULL);
+    int st = kvq__dev_write(r->ctx, r->consts, 0, c, r->m * KVQ_CONSTS * sizeof *c);
     free(c);
-    return cs == CL_SUCCESS ? KVQ_OK : kvq__rt_fail(cs, "clEnqueueWriteBuffer", __FILE__, __LINE__);
+    return st;
 }
 
 int kvq__dev_softmax_pass2(kvq_ctx *ctx, int dim, const kvq__dev_rows *rows, size_t n, size_t j0,
@@ -423,8 +422,9 @@ static int pass2(run *r, size_t c, size_t j0, size_t n)
     kvq__dev_rows rows = chunk_rows(r, c);
     KVQ_TRY(st, kvq__dev_softmax_pass2(r->ctx, (int)r->d, &rows, n, j0, r->t->vis0, r->m,
                                       r->cs.stats, r->consts, r->sums));
-    KVQ_TRY(st, kvq__dev_download(r->ctx, r->sums, 0, r->h_sums + c * r->m * KVQ_ACCS,
-                                 r->m * KVQ_ACCS * 4));
+    /* read by collect(), after its blocking read of õ */
+    KVQ_TRY(st, kvq__dev_download_then(r->ctx, r->sums, 0, r->h_sums + c * r->m * KVQ_ACCS,
+                                      r->m * KVQ_ACCS * 4));
     if (value_gemm(r)) {
         if (r->vrot)
             KVQ_TRY(st, kvq__blas_sgemm_out_at(r->ctx, 0, 0, r->m, r->d, n, 1.0f, r->pq, 0, n,
@@ -567,24 +567,29 @@ cleanup:
     return st;
 }
 
-/* Adds the relative MSE and direction error of x̂ against x over the n
- * keys of the loaded chunk of tensor t (0 K, 1 V) to the run's sums. */
-static int vector_errors(run *r, int t, const kvq__dev_codec *dc, cl_mem codes, cl_mem norms,
-                         cl_mem gammas, const kvq__dev_out_tensor *o, cl_mem x, size_t n)
+/* Enqueues the relative MSE and direction error of x̂ against x over the n
+ * keys of the loaded chunk of one tensor, and their read into h (n ×
+ * KVQ_VEC_ERRS floats, filled once the queue has run it). */
+static int vector_errors(run *r, const kvq__dev_codec *dc, cl_mem codes, cl_mem norms,
+                         cl_mem gammas, const kvq__dev_out_tensor *o, cl_mem x, size_t n,
+                         float *h)
 {
     cl_mem err = NULL;
-    float *h = NULL;
     int st;
     KVQ_TRY(st, kvq__pool_acquire(r->ctx, n * KVQ_VEC_ERRS * 4, &err));
     if (kvq__dev_errors_from_codes(r->ctx, dc))
         KVQ_TRY(st, kvq__dev_vector_errors_codes(r->ctx, dc, codes, norms, gammas, x, n, err));
     else
         KVQ_TRY(st, errors_via_xhat(r, dc, codes, norms, gammas, o, x, n, err));
-    if (!(h = malloc(n * KVQ_VEC_ERRS * sizeof *h))) {
-        st = KVQ_ERR_NOMEM;
-        goto cleanup;
-    }
-    KVQ_TRY(st, kvq__dev_download(r->ctx, err, 0, h, n * KVQ_VEC_ERRS * sizeof *h));
+    st = kvq__dev_download_then(r->ctx, err, 0, h, n * KVQ_VEC_ERRS * sizeof *h);
+cleanup:
+    kvq__pool_release(r->ctx, err);   /* the in-order queue reads it before any reuse */
+    return st;
+}
+
+/* Adds tensor t's (0 K, 1 V) errors of n keys in h to the run's sums. */
+static void add_vector_errors(run *r, int t, const float *h, size_t n)
+{
     for (size_t v = 0; v < n; v++) {
         const float *e = h + KVQ_VEC_ERRS * v;
         if (e[0] < 0)
@@ -593,23 +598,32 @@ static int vector_errors(run *r, int t, const kvq__dev_codec *dc, cl_mem codes, 
         r->err_sums[t][1] += e[1];
         r->err_used[t]++;
     }
-cleanup:
-    free(h);
-    kvq__pool_release(r->ctx, err);
-    return st;
 }
 
 /* The errors the run wants (both tensors', or one's) over the loaded
- * chunk of n keys. */
+ * chunk of n keys, with one wait for the device. */
 static int chunk_vector_errors(run *r, size_t n)
 {
-    int st = KVQ_OK;
-    if (kvq__wants_errors(r->out, 0))
-        KVQ_TRY(st, vector_errors(r, 0, &r->kc, r->kcodes, r->knorms, r->kgammas, &r->kout,
-                                  r->kx, n));
-    if (kvq__wants_errors(r->out, 1))
-        st = vector_errors(r, 1, &r->vc, r->vcodes, r->vnorms, r->vgammas, &r->vout, r->vx, n);
+    int st = KVQ_OK, want[2] = {kvq__wants_errors(r->out, 0), kvq__wants_errors(r->out, 1)};
+    if (!want[0] && !want[1])
+        return KVQ_OK;
+    float *h = malloc(2 * n * KVQ_VEC_ERRS * sizeof *h);
+    if (!h)
+        return KVQ_ERR_NOMEM;
+    if (want[0])
+        KVQ_TRY(st, vector_errors(r, &r->kc, r->kcodes, r->knorms, r->kgammas, &r->kout, r->kx,
+                                  n, h));
+    if (want[1])
+        KVQ_TRY(st, vector_errors(r, &r->vc, r->vcodes, r->vnorms, r->vgammas, &r->vout, r->vx,
+                                  n, h + n * KVQ_VEC_ERRS));
+    KVQ_TRY(st, kvq__dev_wait(r->ctx));
+    for (int t = 0; t < 2; t++)
+        if (want[t])
+            add_vector_errors(r, t, h + t * n * KVQ_VEC_ERRS, n);
 cleanup:
+    if (st)     /* a read into h may still be queued */
+        kvq__dev_wait(r->ctx);
+    free(h);
     return st;
 }
 
@@ -734,6 +748,8 @@ int kvq__cl_attention(kvq_ctx *ctx, kvq__trial *t, const kvq_attention_job *job,
     r.chunk = r.t->chunk;
     r.nchunks = r.t->nchunks;
     st = device_run(&r);
+    if (st)     /* reads into the run's host arrays may still be queued */
+        kvq__dev_wait(ctx);
     release_run(&r);
     kvq__cl_trial_close(ctx, own);
     return st;

@@ -538,14 +538,17 @@ int kvq__cl_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t co
     /* γ, or a format's tensor-level side words (KIVI), in one buffer */
     KVQ_TRY(st, kvq__pool_acquire(ctx, (count > tside ? count : tside) * 4, &gammas));
     KVQ_TRY(st, kvq__dev_quantize(ctx, &d, held ? held : xb, count, codes, norms, gammas));
-    KVQ_TRY(st, kvq__dev_download(ctx, codes, 0, out->codes, count * d.words * sizeof(cl_uint)));
-    KVQ_TRY(st, kvq__dev_download(ctx, norms, 0, out->norms, count * sizeof(float)));
+    KVQ_TRY(st, kvq__dev_download_then(ctx, codes, 0, out->codes,
+                                      count * d.words * sizeof(cl_uint)));
     if (d.m)
-        KVQ_TRY(st, kvq__dev_download(ctx, gammas, 0, out->gammas, count * sizeof(float)));
+        KVQ_TRY(st, kvq__dev_download_then(ctx, gammas, 0, out->gammas, count * sizeof(float)));
     if (tside)
-        KVQ_TRY(st, kvq__dev_download(ctx, gammas, 0, out->tside, tside * 4));
+        KVQ_TRY(st, kvq__dev_download_then(ctx, gammas, 0, out->tside, tside * 4));
+    KVQ_TRY(st, kvq__dev_download(ctx, norms, 0, out->norms, count * sizeof(float)));
     st = check_side(out, count, d.m);
 cleanup:
+    if (st)     /* reads into out may still be queued: the caller may free it */
+        clFinish(ctx->queue);
     kvq__pool_release(ctx, xb);
     kvq__pool_release(ctx, codes);
     kvq__pool_release(ctx, norms);

@@ -45,13 +45,34 @@ int kvq__dev_write(kvq_ctx *ctx, cl_mem buf, size_t offset, const void *src, siz
     return KVQ_OK;
 }
 
-int kvq__dev_download(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t bytes)
+static int read_buffer(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t bytes,
+                       cl_bool blocking)
 {
     if (!bytes)
         return KVQ_OK;
-    cl_int cs = clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, offset, bytes, dst, 0, NULL, NULL);
+    cl_int cs = clEnqueueReadBuffer(ctx->queue, buf, blocking, offset, bytes, dst, 0, NULL, NULL);
     if (cs != CL_SUCCESS)
         return kvq__rt_fail(cs, "clEnqueueReadBuffer", __FILE__, __LINE__);
+    if (blocking)
+        kvq__stage_done(ctx);
+    return KVQ_OK;
+}
+
+int kvq__dev_download(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t bytes)
+{
+    return read_buffer(ctx, buf, offset, dst, bytes, CL_TRUE);
+}
+
+int kvq__dev_download_then(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t bytes)
+{
+    return read_buffer(ctx, buf, offset, dst, bytes, CL_FALSE);
+}
+
+int kvq__dev_wait(kvq_ctx *ctx)
+{
+    cl_int cs = clFinish(ctx->queue);
+    if (cs != CL_SUCCESS)
+        return kvq__rt_fail(cs, "clFinish", __FILE__, __LINE__);
     kvq__stage_done(ctx);
     return KVQ_OK;
 }

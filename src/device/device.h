@@ -13,6 +13,12 @@ int kvq__dev_upload(kvq_ctx *ctx, const void *src, size_t bytes, cl_mem *out);
 int kvq__dev_write(kvq_ctx *ctx, cl_mem buf, size_t offset, const void *src, size_t bytes);
 /* Blocking read of bytes from a device buffer at offset. */
 int kvq__dev_download(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t bytes);
+/* The same read without waiting: dst is filled once a later blocking read
+ * returns (the queue runs in order), and must not be used before. Several
+ * results then cost one wait for the device instead of one each. */
+int kvq__dev_download_then(kvq_ctx *ctx, cl_mem buf, size_t offset, void *dst, size_t bytes);
+/* Waits until the queue has run everything enqueued so far. */
+int kvq__dev_wait(kvq_ctx *ctx);
 /* Sets bytes of a buffer to zero. */
 int kvq__dev_zero(kvq_ctx *ctx, cl_mem buf, size_t bytes);
 /* Sets kernel arguments from a table of (size, pointer) pairs. */

@@ -54,11 +54,13 @@ int kvq__dev_chunk_stats(kvq_ctx *ctx, int dim, const kvq__dev_rows *rows, size_
     size_t tops = m * k;
     KVQ_TRY(st, kvq__dev_softmax_pass1(ctx, dim, rows, n, j0, vis0, k, m, s->stats, s->topv,
                                       s->topi));
-    KVQ_TRY(st, kvq__dev_download(ctx, s->stats, 0, s->h_stats + c * m * KVQ_STATS,
-                                 m * KVQ_STATS * 4));
-    KVQ_TRY(st, kvq__dev_download(ctx, s->topv, 0, s->h_topv + c * tops, tops * 4));
+    KVQ_TRY(st, kvq__dev_download_then(ctx, s->stats, 0, s->h_stats + c * m * KVQ_STATS,
+                                      m * KVQ_STATS * 4));
+    KVQ_TRY(st, kvq__dev_download_then(ctx, s->topv, 0, s->h_topv + c * tops, tops * 4));
     st = kvq__dev_download(ctx, s->topi, 0, s->h_topi + c * tops, tops * 4);
 cleanup:
+    if (st)     /* reads into s may still be queued: the caller may free it */
+        clFinish(ctx->queue);
     return st;
 }
 
