@@ -185,7 +185,7 @@ static void test_bootstrap(void)
 {
     static const double levels[] = {0.95, 0.5, 0.9, 0.99, 0.999, 0.01, 0.8};
     static const int bs[] = {10000, 1, 2, 3, 5, 64, 101, 2047, 2049, 4097};
-    int bad = 0, cases = 0, tied = 0;
+    int bad = 0, cases = 0, tied = 0, ibad = 0, icases = 0;
     for (int t = 0; t < 120; t++) {
         double x[40];
         size_t n = t < 10 ? (size_t)t + 2 : (size_t)pick(39) + 2;
@@ -206,9 +206,21 @@ static void test_bootstrap(void)
         bad += !same;
         tied += ties;
         cases++;
+        if (t % 7 == 3)
+            continue;
+        /* the indices drawn once for (n, b, stream), as the cells of one metric share them */
+        uint32_t *idx = kvq__bootstrap_indices(n, b, SEED, stream);
+        rc = idx ? kvq__bootstrap_ci_indexed(x, n, b, idx, level, &lo, &hi) : -1;
+        ibad += rc != 0 || memcmp(&lo, &rlo, sizeof lo) != 0 || memcmp(&hi, &rhi, sizeof hi) != 0;
+        icases++;
+        free(idx);
     }
     ok(bad == 0, "bootstrap CI = plain reference bit for bit in %d cases (%d with tied means): "
        "%d differ", cases, tied, bad);
+    ok(ibad == 0 && !kvq__bootstrap_indices(1, 100, SEED, 0) &&
+       !kvq__bootstrap_indices(2, 1 << 24, SEED, 0),
+       "through shared resample indices: the same bounds bit for bit in %d cases (%d differ); "
+       "none for one value or above KVQ_BOOT_INDICES_MAX", icases, ibad);
 }
 
 /* kvq__for_each, which runs the report's bootstraps in parallel: every item
@@ -257,7 +269,7 @@ static void test_for_each(void)
 
 int main(void)
 {
-    plan(7);
+    plan(8);
     diag("seed %llu", (unsigned long long)SEED);
     test_blocks();
     test_fill_u32();

@@ -38,6 +38,17 @@ void kvq__trial_aggregate(const kvq_query_metrics *q, size_t m,
 int kvq__bootstrap_ci(const double *x, size_t n, int resamples,
                              double level, uint64_t seed, uint32_t stream,
                              double *lo, double *hi);
+/* The resample indices kvq__bootstrap_ci draws for m values (resample r
+ * takes values idx[r·m … r·m + m − 1]): they depend on (seed, stream, m,
+ * resamples) alone, so samples of one size on one stream can share them
+ * (the cells' summaries of one metric, doc/statistics.md §2). NULL for
+ * m < 2, above KVQ_BOOT_INDICES_MAX indices, or without memory. */
+#define KVQ_BOOT_INDICES_MAX ((size_t)1 << 24)
+uint32_t *kvq__bootstrap_indices(size_t m, int resamples, uint64_t seed, uint32_t stream);
+/* kvq__bootstrap_ci of n values x without NaN through indices made for m =
+ * n: the same bounds bit for bit. */
+int kvq__bootstrap_ci_indexed(const double *x, size_t n, int resamples, const uint32_t *idx,
+                              double level, double *lo, double *hi);
 /* Wilcoxon signed-rank test of paired differences d, two-sided p. Zero and
  * NaN differences are dropped (Wilcoxon's method); |d| ties get midranks.
  * Up to 25 nonzero differences: exact permutation distribution of the

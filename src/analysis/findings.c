@@ -155,19 +155,57 @@ void kvq__cell_summary(const kvq__cell *c, int metric, uint64_t seed, double *me
                      ci_lo, ci_hi);
 }
 
-/* Work of kvq__results_summarize: which cells, and their new summaries. */
+/* Work of kvq__results_summarize for one metric: which cells, their new
+ * summaries, and the resample indices of n trials shared by its cells. */
 typedef struct summary_job {
     kvq__results *r;
     double **s;          /* s[i]: cell i's 3 · KVQ_METRIC_COUNT values, or NULL to keep */
+    int metric;
+    size_t n;
+    const uint32_t *idx; /* kvq__bootstrap_indices(n, …, stream = metric), or NULL */
 } summary_job;
 
-/* One cell's summaries, into its own slot (kvq__for_each item). */
+static int no_nan(const double *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (isnan(x[i]))
+            return 0;
+    return 1;
+}
+
+/* One cell's summary of the job's metric, into its own slot (kvq__for_each
+ * item): through the shared indices when the cell has n values, none NaN. */
 static void summarize_cell(void *arg, size_t i)
 {
     summary_job *j = arg;
-    double *s = j->s[i];
-    for (int m = 0; s && m < KVQ_METRIC_COUNT; m++)
-        kvq__cell_summary(&j->r->cells[i], m, j->r->seed, &s[3 * m], &s[3 * m + 1], &s[3 * m + 2]);
+    const kvq__cell *c = &j->r->cells[i];
+    const double *x = c->per_trial[j->metric];
+    double *s = j->s[i] ? j->s[i] + 3 * j->metric : NULL;
+    if (!s)
+        return;
+    if (j->idx && x && c->trials == j->n && no_nan(x, c->trials)) {
+        s[0] = nan_mean(x, c->trials);
+        kvq__bootstrap_ci_indexed(x, c->trials, 0, j->idx, 0.95, &s[1], &s[2]);
+    } else {
+        kvq__cell_summary(c, j->metric, j->r->seed, &s[0], &s[1], &s[2]);
+    }
+}
+
+/* The summaries of every cell slot j->s holds, metric by metric: the cells
+ * of one metric resample on one stream, so the indices of the first such
+ * cell's trial count are drawn once for all of them. */
+static void summarize_cells(summary_job *j)
+{
+    for (size_t i = 0; i < j->r->count && !j->n; i++)
+        if (j->s[i])
+            j->n = j->r->cells[i].trials;
+    for (int m = 0; m < KVQ_METRIC_COUNT; m++) {
+        uint32_t *idx = kvq__bootstrap_indices(j->n, 0, j->r->seed, (uint32_t)m);
+        j->metric = m;
+        j->idx = idx;
+        kvq__for_each(j->r->count, summarize_cell, j);
+        free(idx);
+    }
 }
 
 /* Fills the summary cache of every cell that lacks one for r->seed; the
@@ -186,7 +224,7 @@ int kvq__results_summarize(kvq__results *r)
             st = KVQ_ERR_NOMEM;
     }
     if (!st) {
-        kvq__for_each(r->count, summarize_cell, &j);
+        summarize_cells(&j);
         for (size_t i = 0; i < r->count; i++) {
             if (!j.s[i])
                 continue;

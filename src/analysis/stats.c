@@ -248,6 +248,42 @@ static void resample_means(const double *y, size_t m, int b, kvq__rng *rng, doub
     }
 }
 
+uint32_t *kvq__bootstrap_indices(size_t m, int resamples, uint64_t seed, uint32_t stream)
+{
+    size_t b = (size_t)(resamples > 0 ? resamples : KVQ_BOOT_DEFAULT), total = b * m;
+    if (m < 2 || total / m != b || total > KVQ_BOOT_INDICES_MAX)
+        return NULL;
+    uint32_t *idx = malloc(total * sizeof *idx);
+    if (!idx)
+        return NULL;
+    kvq__rng rng;
+    kvq__rng_init(&rng, seed, KVQ_RNG_BOOTSTRAP, stream);
+    kvq__rng_fill_u32(&rng, idx, total);
+    for (size_t i = 0; i < total; i++)
+        idx[i] = (uint32_t)(((uint64_t)idx[i] * m) >> 32);   /* KVQ_PICK's index */
+    return idx;
+}
+
+int kvq__bootstrap_ci_indexed(const double *x, size_t n, int resamples, const uint32_t *idx,
+                              double level, double *lo, double *hi)
+{
+    size_t b = (size_t)(resamples > 0 ? resamples : KVQ_BOOT_DEFAULT);
+    double *means = malloc(b * sizeof *means);
+    *lo = *hi = NAN;
+    if (!means)
+        return KVQ_ERR_NOMEM;
+    for (size_t r = 0; r < b; r++) {
+        const uint32_t *w = idx + r * n;
+        double s = 0;
+        for (size_t i = 0; i < n; i++)
+            s += x[w[i]];
+        means[r] = s / (double)n;
+    }
+    ci_bounds(means, b, level, lo, hi);
+    free(means);
+    return KVQ_OK;
+}
+
 int kvq__bootstrap_ci(const double *x, size_t n, int resamples, double level,
                      uint64_t seed, uint32_t stream, double *lo, double *hi)
 {
