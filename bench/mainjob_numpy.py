@@ -301,9 +301,11 @@ def main():
     ap.add_argument("--bits", default="2-6", help="budgets, e.g. 2-6 or 4 (default 2-6)")
     ap.add_argument("--topk", type=int, default=8)
     ap.add_argument("--trials", type=int, default=4, help="numpy trials per timed repeat")
-    ap.add_argument("--kvq-trials", default="8,32",
-                    help="the two trial counts of the kvq runs (default 8,32)")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--kvq-trials", default="8,64",
+                    help="the two trial counts of the kvq runs (default 8,64: a sweep's "
+                         "wall time varies by a tenth of a second or more between runs, and "
+                         "the marginal cost divides that by the extra scheme-trials)")
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-kvq", action="store_true", help="time numpy only")
     ap.add_argument("--quick", action="store_true",
