@@ -123,7 +123,7 @@ static void test_fill_normal_long(void)
 {
     enum { N = 1 << 22 };
     float *out = malloc(N * sizeof *out);
-    uint32_t *w = malloc(2 * N * sizeof *w);
+    uint32_t *w = malloc((2 * N + 4) * sizeof *w);   /* N / 2 + 1 blocks */
     size_t bad = N;
     if (out && w) {
         bad = 0;
