@@ -21,6 +21,8 @@
 #define MAX_BUDGETS 16
 /* K and V of one trial above this are not held once per stream (--streams). */
 #define KVQ_STREAM_KV_BYTES ((size_t)64 << 20)
+/* Streams by default on an OpenCL CPU device (doc/scaling.md §4.1). */
+#define KVQ_CPU_STREAMS 3
 
 /* One sweep's grid and options. */
 typedef struct sweep {
@@ -69,7 +71,7 @@ static const char sweep_help[] =
     "  --streams N        host threads, each with its own queue on the device (one\n"
     "                     OpenCL context: kernels built once), running trials side\n"
     "                     by side so that one's host work overlaps another's kernels\n"
-    "                     (1..16; default 2 on an OpenCL CPU device for synthetic\n"
+    "                     (1..16; default 3 on an OpenCL CPU device for synthetic\n"
     "                     data, else 1); same numbers\n";
 
 static const char findings_help[] =
@@ -478,10 +480,11 @@ static void devices_name(kvq_ctx *const *ctxs, size_t n, char *buf, size_t len)
             snprintf(buf, len, "mixed");
 }
 
-/* Host streams on ctx (doc/scaling.md §4.1): --streams, else 2 on an
- * OpenCL CPU device for synthetic data when there are trials to share, a
- * trial's K and V are small enough to be held twice and no MPI ranks share
- * the cores, else 1. */
+/* Host streams on ctx (doc/scaling.md §4.1): --streams, else
+ * KVQ_CPU_STREAMS (at most one per trial) on an OpenCL CPU device for
+ * synthetic data when there are trials to share, a trial's K and V are
+ * small enough to be held once per stream and no MPI ranks share the
+ * cores, else 1. */
 static size_t streams_for(const sweep *s, kvq_ctx *ctx, const grid *g)
 {
     if (s->streams)
@@ -489,8 +492,9 @@ static size_t streams_for(const sweep *s, kvq_ctx *ctx, const grid *g)
     if (kvq_mpi_size() > 1 || g->e.real)   /* ranks share the cores; real data: as given */
         return 1;
     size_t kv_bytes = 2 * g->e.keys * (size_t)g->e.dim * sizeof(float);
-    return kvq_ctx_device(ctx)->type == KVQ_DEVICE_CPU && g->e.trials > 1 &&
-                   kv_bytes <= KVQ_STREAM_KV_BYTES ? 2 : 1;
+    if (kvq_ctx_device(ctx)->type != KVQ_DEVICE_CPU || kv_bytes > KVQ_STREAM_KV_BYTES)
+        return 1;
+    return g->e.trials < KVQ_CPU_STREAMS ? (size_t)g->e.trials : KVQ_CPU_STREAMS;
 }
 
 /* Runs the experiment on ctx and, for more than one stream, on sibling
