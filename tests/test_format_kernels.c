@@ -111,6 +111,9 @@ static int quantize_on(kvq_ctx *ctx, const fmt_case *c, kvq_codec *codec, const 
     KVQ_TRY(st, kvq__pool_acquire(ctx, n * dc.words * 4, &b[1]));
     KVQ_TRY(st, kvq__pool_acquire(ctx, n * 4, &b[2]));
     KVQ_TRY(st, kvq__dev_upload(ctx, NULL, side_words * 4, &b[3]));
+    /* words past the keys' own (side_words covers j0 + keys rows) are
+     * compared too: zero, not whatever the pool's buffer held */
+    KVQ_TRY(st, kvq__dev_zero(ctx, b[3], side_words * 4));
     KVQ_TRY(st, kvq__dev_format_quantize(ctx, &dc, b[0], n, b[1], b[2], b[3]));
     KVQ_TRY(st, kvq__dev_download(ctx, b[1], 0, codes, n * dc.words * 4));
     KVQ_TRY(st, kvq__dev_download(ctx, b[3], 0, side, side_words * 4));

@@ -2,14 +2,16 @@
  * every per-trial metric recomputed from data drawn here for (seed, purpose,
  * trial), the QJL variance bound from its formula, effective bits by hand,
  * cell labels and progress; on the default OpenCL device, where the runner
- * quantizes K and V from the trial's device copies, every metric equal to
- * the trial recomputed through the public calls on that device. */
+ * quantizes K and V from the trial's device copies and takes device codecs
+ * from the context's cache, every metric equal to the trial recomputed
+ * through the public calls on a fresh context of that device. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kvq.h"
 #include "internal.h"
+#include "runtime/devices.h"
 #include "tap.h"
 
 #define SEED 31u
@@ -46,11 +48,15 @@ static int quantize_on(kvq_ctx *ctx, const kvq_codec *c, const float *x, kvq_qte
 
 /* One trial recomputed outside the runner: K, V, Q straight from
  * kvq_source_generate for (SEED, DATA_K/V/Q, t), codecs seeded (SEED, 0/1, t),
- * the reference (on ctx through the public calls, or with ctx NULL the host
- * reference), the per-trial aggregate and the QJL bound formula. */
-static int recompute(kvq_ctx *ctx, const kvq_source *src, const kvq_scheme *s, uint32_t t,
+ * the reference (through the public calls on a fresh sibling of ctx, which
+ * holds no codec or tensor the runner left on the device, or with ctx NULL
+ * the host reference), the per-trial aggregate and the QJL bound formula. */
+static int recompute(kvq_ctx *on, const kvq_source *src, const kvq_scheme *s, uint32_t t,
                      double m[KVQ_METRIC_COUNT], double *bound)
 {
+    kvq_ctx *ctx = NULL;
+    if (on && kvq__ctx_sibling(on, &ctx))
+        return -1;
     float k[KEYS * DIM], v[KEYS * DIM], q[QUERIES * DIM];
     kvq_codec *kc = NULL, *vc = NULL;
     kvq_qtensor kq = {0}, vq = {0};
@@ -86,6 +92,7 @@ static int recompute(kvq_ctx *ctx, const kvq_source *src, const kvq_scheme *s, u
     kvq__qtensor_clear(&vq);
     kvq_codec_destroy(kc);
     kvq_codec_destroy(vc);
+    kvq_ctx_destroy(ctx);
     return st;
 }
 
@@ -274,8 +281,9 @@ int main(void)
         skip(1, "no OpenCL device");
     else
         ok(shared_codecs(dev, &sources[0]), "on %s: every metric of the runner (K and V quantized "
-           "from the trial's device copies) = the trial through kvq_quantize and "
-           "kvq_attention_run on the same device", kvq_ctx_device(dev)->name);
+           "from the trial's device copies, device codecs from the context's cache) = the trial "
+           "through kvq_quantize and kvq_attention_run on a fresh context of the same device",
+           kvq_ctx_device(dev)->name);
     kvq_ctx_destroy(dev);
 cleanup:
     kvq__results_free(r);

@@ -99,6 +99,8 @@ int kvq__codec_create_part(kvq_codec **out, const kvq_codec_spec *spec, int dim,
     c->kp.dim = dim;
     c->tensor = tensor;
     c->rot_purpose = purpose;
+    c->key = (kvq__codec_key){.spec = c->spec, .seed = seed, .dim = dim, .tensor = tensor,
+                              .trial = trial, .purpose = purpose};
     list_stages(c);
     for (int i = 0; i < c->nstages && st == 0; i++)
         if (c->stages[i]->realize)
@@ -122,6 +124,15 @@ void kvq_codec_destroy(kvq_codec *c)
 }
 
 int kvq_codec_dim(const kvq_codec *c) { return c->kp.dim; }
+const kvq__codec_key *kvq__codec_key_get(const kvq_codec *c) { return &c->key; }
+
+int kvq__codec_key_eq(const kvq__codec_key *a, const kvq__codec_key *b)
+{
+    /* field by field: the struct may have padding; the spec is all ints */
+    return memcmp(&a->spec, &b->spec, sizeof a->spec) == 0 && a->seed == b->seed &&
+           a->dim == b->dim && a->tensor == b->tensor && a->trial == b->trial &&
+           a->purpose == b->purpose;
+}
 const kvq_codec_spec *kvq_codec_spec_get(const kvq_codec *c) { return &c->spec; }
 const kvq_rotation *kvq__codec_rotation(const kvq_codec *c) { return c->rot; }
 const kvq_codebook *kvq__codec_codebook(const kvq_codec *c) { return c->cb; }

@@ -41,6 +41,18 @@ typedef struct kvq__codec_kparams {
 /* The derived kernel parameters of a codec. */
 const kvq__codec_kparams *kvq__codec_kparams_get(const kvq_codec *c);
 
+/* What a codec is made from: its rotation, codebook and S are a pure
+ * function of these (Philox streams of seed, purpose, tensor and trial), so
+ * two codecs with equal keys (kvq__codec_key_eq) are the same codec. */
+typedef struct kvq__codec_key {
+    kvq_codec_spec spec;        /* resolved */
+    uint64_t seed;
+    int dim, tensor;
+    uint32_t trial, purpose;
+} kvq__codec_key;
+const kvq__codec_key *kvq__codec_key_get(const kvq_codec *c);
+int kvq__codec_key_eq(const kvq__codec_key *a, const kvq__codec_key *b);
+
 /* A realized codec. The stage files read and fill it; nothing outside
  * src/core sees its layout. */
 struct kvq_codec {
@@ -53,6 +65,7 @@ struct kvq_codec {
     const kvq_codebook *cb;     /* set by the MSE stage */
     const float *S;             /* m × dim, row-major; set by the QJL stage (a memo block) */
     uint32_t rot_purpose;       /* the rotation's stream purpose; 0 = ROT_K / ROT_V */
+    kvq__codec_key key;         /* what it was made from (kvq__codec_key_get) */
     struct kvq_codec *part[2];  /* out<c>@<b2>: the codec of the other d − c channels,
                                  * then the outliers' MSE(b2) codec (stage_out.c) */
 };

@@ -156,9 +156,14 @@ int kvq__dev_rotate(kvq_ctx *ctx, const kvq__dev_codec *d, cl_mem x, size_t coun
     return rotate_group(ctx, d, x, count, inverse, scale);
 }
 
-/* Returns a device codec's buffers to the pool. */
+/* Returns a device codec's buffers to the pool, or a cached one's
+ * reference to the cache. */
 void kvq__dev_codec_release(kvq_ctx *ctx, kvq__dev_codec *d)
 {
+    if (d->cache_slot) {
+        kvq__dev_codec_cache_drop(ctx, d);
+        return;
+    }
     kvq__pool_release(ctx, d->thresholds);
     kvq__pool_release(ctx, d->centroids);
     kvq__pool_release(ctx, d->signs);
@@ -172,8 +177,7 @@ void kvq__dev_codec_release(kvq_ctx *ctx, kvq__dev_codec *d)
     memset(d, 0, sizeof *d);
 }
 
-/* Uploads a codec's codebook, rotation signs, S and S·Rᵀ to the device. */
-int kvq__dev_codec_upload(kvq_ctx *ctx, const kvq_codec *c, kvq__dev_codec *d)
+int kvq__dev_codec_make(kvq_ctx *ctx, const kvq_codec *c, kvq__dev_codec *d)
 {
     const kvq__codec_kparams *kp = kvq__codec_kparams_get(c);
     const kvq_codebook *cb = kvq__codec_codebook(c);

@@ -82,8 +82,22 @@ typedef struct kvq__dev_codec {
     int out_channels;
     struct kvq__dev_codec *parts;   /* two, or NULL */
     cl_mem order;                   /* the bound tensor's channels: the parts' columns in order */
+    int cache_slot;                 /* 1 + its entry in the context's codec cache, or 0: own buffers */
 } kvq__dev_codec;
+struct kvq__codec_key;
+
+/* The device form of codec c: from the context's cache of recent codecs
+ * when one was made from the same key (codec_cache.c), else uploaded. */
 int kvq__dev_codec_upload(kvq_ctx *ctx, const struct kvq_codec *c, kvq__dev_codec *d);
+/* Uploads codec c's codebook, rotation signs, S and S·Rᵀ into fresh buffers. */
+int kvq__dev_codec_make(kvq_ctx *ctx, const struct kvq_codec *c, kvq__dev_codec *d);
+/* Keeps d (made by kvq__dev_codec_make from key) in the context's cache,
+ * handed out once more; when the cache cannot take it d keeps its buffers. */
+void kvq__dev_codec_cache_put(kvq_ctx *ctx, const struct kvq__codec_key *key, kvq__dev_codec *d);
+/* Gives back a cached codec's reference (release of a cache_slot codec). */
+void kvq__dev_codec_cache_drop(kvq_ctx *ctx, kvq__dev_codec *d);
+/* Releases every cached codec (the context is closing). */
+void kvq__dev_codec_cache_free(kvq_ctx *ctx);
 /* Local memory of kvq_quantize besides its reduction scratch: u, r, idx and z. */
 size_t kvq__dev_quantize_local(const kvq__dev_codec *d);
 

@@ -116,6 +116,7 @@ struct kvq_ctx {
     kvq__pool pool;
     kvq__staging staging;
     kvq__mirror mirrors[KVQ__MIRRORS];
+    struct kvq__dev_codec_cache *codecs;  /* src/device/codec_cache.c; NULL until used */
     int clblast_tuned;          /* CLBlast runs parameters kvq tune stored for this device */
 };
 
