@@ -14,10 +14,11 @@ vectorised numpy, in float32 for the tensors and float64 for the metrics.
 
 It times the whole per-trial work (data, reference, every scheme, metrics),
 median over repeats after a warm-up, divided by the schemes of a trial: seconds
-per scheme-trial. Then it times `kvq sweep` on the same grid (warm kernel cache:
-one untimed run first) at two trial counts; the difference divided by the extra
-scheme-trials is kvq's marginal cost per scheme-trial (start-up, context
-creation and the per-cell reports cancel out). It prints
+per scheme-trial. It times `kvq sweep` on the same grid (warm kernel cache:
+one untimed run first) at two trial counts, each repeat right after a numpy
+repeat; the difference of the medians divided by the extra scheme-trials is
+kvq's marginal cost per scheme-trial (start-up, context creation and the
+per-cell reports cancel out). It prints
 `mainjob_vs_numpy = numpy per scheme-trial / kvq per scheme-trial`.
 
 The numbers are not kvq's (other random data, no Philox): the script prints the
@@ -245,50 +246,72 @@ def run_trial(rng, grid, a, books, h):
     return out
 
 
-def time_numpy(a, grid, books):
-    h = hadamard(a.dim)
-    rng = np.random.default_rng(a.seed)
-    run_trial(rng, grid, a, books, h)                       # warm-up
-    times, sums = [], {}
+class NumpySide:
+    """The numpy job: one timed repeat is a.trials whole trials."""
+
+    def __init__(self, a, grid, books):
+        self.a, self.grid, self.books = a, grid, books
+        self.h = hadamard(a.dim)
+        self.rng = np.random.default_rng(a.seed)
+        self.times, self.sums, self.last = [], {}, None
+        run_trial(self.rng, grid, a, books, self.h)        # warm-up
+
+    def repeat(self):
+        t0 = time.perf_counter()
+        for _ in range(self.a.trials):
+            self.last = run_trial(self.rng, self.grid, self.a, self.books, self.h)
+            for key, m in self.last.items():
+                self.sums.setdefault(key, []).append(m["kl"])
+        self.times.append(time.perf_counter() - t0)
+
+    def result(self):
+        per = float(np.median(self.times)) / (self.a.trials * len(self.grid))
+        return per, {key: float(np.mean(x)) for key, x in self.sums.items()}, self.last
+
+
+class KvqSide:
+    """`kvq sweep` on the grid: wall seconds per run at the two trial counts
+    (one untimed run first fills the kernel cache) and its KL means."""
+
+    def __init__(self, a, grid):
+        self.a, self.grid = a, grid
+        schemes = ",".join(sorted({g[0] for g in grid}))
+        self.base = [a.kvq, "sweep", "--keys", str(a.keys), "--queries", str(a.queries),
+                     "--dim", str(a.dim), "--schemes", schemes, "--bits", a.bits, "--topk",
+                     str(a.topk), "--json"]
+        self.times = {t: [] for t in a.kvq_trials}
+        self.out = None
+        self.run(2)
+
+    def run(self, trials):
+        t0 = time.perf_counter()
+        self.out = subprocess.run(self.base + ["--trials", str(trials)], check=True,
+                                  capture_output=True, text=True).stdout
+        if trials in self.times:
+            self.times[trials].append(time.perf_counter() - t0)
+
+    def result(self):
+        t1, t2 = self.a.kvq_trials
+        med = {t: float(np.median(x)) for t, x in self.times.items()}
+        kl = {(c["config"]["scheme"], c["config"]["bits"]): c["metrics"]["kl"]["mean"]
+              for c in json.loads(self.out)}
+        marginal = (med[t2] - med[t1]) / ((t2 - t1) * len(self.grid))
+        whole = med[t2] / (t2 * len(self.grid))
+        return marginal, whole, med, kl
+
+
+def measure(a, grid, books):
+    """The numpy repeats and the kvq runs at both trial counts, interleaved
+    (numpy, kvq at t1, kvq at t2, then again), so that a drift of the
+    machine's speed during the benchmark — this VM's moves by ±10 % over
+    minutes — weighs on both sides alike instead of on whichever ran later."""
+    np_side = NumpySide(a, grid, books)
+    kvq_side = None if a.no_kvq else KvqSide(a, grid)
     for _ in range(a.repeats):
-        t0 = time.perf_counter()
-        for _ in range(a.trials):
-            res = run_trial(rng, grid, a, books, h)
-            for key, m in res.items():
-                sums.setdefault(key, []).append(m["kl"])
-        times.append(time.perf_counter() - t0)
-    per = float(np.median(times)) / (a.trials * len(grid))
-    return per, {key: float(np.mean(x)) for key, x in sums.items()}, res
-
-
-def time_kvq(a, grid):
-    """Wall seconds of `kvq sweep` on the grid at the two trial counts (median of
-    repeats, after one untimed run that fills the kernel cache) and its KL means."""
-    schemes = ",".join(sorted({g[0] for g in grid}))
-    base = [a.kvq, "sweep", "--keys", str(a.keys), "--queries", str(a.queries), "--dim",
-            str(a.dim), "--schemes", schemes, "--bits", a.bits, "--topk", str(a.topk),
-            "--json"]
-    t1, t2 = a.kvq_trials
-
-    def run(trials):
-        t0 = time.perf_counter()
-        out = subprocess.run(base + ["--trials", str(trials)], check=True,
-                             capture_output=True, text=True).stdout
-        return time.perf_counter() - t0, out
-
-    run(2)
-    med = {}
-    for trials in (t1, t2):
-        ts = []
-        for _ in range(a.repeats):
-            t, out = run(trials)
-            ts.append(t)
-        med[trials] = float(np.median(ts))
-    kl = {(c["config"]["scheme"], c["config"]["bits"]): c["metrics"]["kl"]["mean"]
-          for c in json.loads(out)}
-    marginal = (med[t2] - med[t1]) / ((t2 - t1) * len(grid))
-    whole = med[t2] / (t2 * len(grid))
-    return marginal, whole, med, kl
+        np_side.repeat()
+        for trials in ([] if kvq_side is None else a.kvq_trials):
+            kvq_side.run(trials)
+    return np_side.result(), None if kvq_side is None else kvq_side.result()
 
 
 def main():
@@ -332,14 +355,14 @@ def main():
     for _, n in grid:
         for b in {n, n - 1} - {0}:
             books.get(b)
-    np_per, np_kl, last = time_numpy(a, grid, books)
+    (np_per, np_kl, last), kvq_res = measure(a, grid, books)
     res = {"shape": {"keys": a.keys, "queries": a.queries, "dim": a.dim, "topk": a.topk},
            "grid": ["%s@%d" % g for g in grid], "numpy": {"version": np.__version__,
            "blas": blas, "trials_per_repeat": a.trials, "repeats": a.repeats,
            "s_per_scheme_trial": np_per, "metrics_per_scheme": len(METRICS)}}
     assert all(set(m) == set(METRICS) for m in last.values())
     if not a.no_kvq:
-        marginal, whole, med, kvq_kl = time_kvq(a, grid)
+        marginal, whole, med, kvq_kl = kvq_res
         res["kvq"] = {"s_per_scheme_trial": marginal, "s_per_scheme_trial_whole_run": whole,
                       "sweep_wall_s": {str(t): med[t] for t in a.kvq_trials},
                       "repeats": a.repeats}
