@@ -110,6 +110,12 @@ float16 lut_fold4(float16 a0, float16 a1, float16 a2, float16 a3)
  * same permuted order). QJL: lanes are keys; each nibble of sign bits
  * indexes the query's table of 16 partial sums; with MSE bits too it is
  * added to the stored MSE part. */
+#if KVQ_LB > 0 && KVQ_M > 0
+#define LUT_BOTH_PARTS 1    /* in the preprocessor: clang warns on && of constants */
+#else
+#define LUT_BOTH_PARTS 0
+#endif
+
 __kernel void kvq_logits_lut(__global const uint *codes, __global const float *norms,
                              __global const float *gammas, const uint words,
                              __global const float *centroids, __global const float *qt,
@@ -120,7 +126,7 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
     if (jb >= n)
         return;
     /* with both parts the QJL pass reads the MSE part back: keep it cached */
-    const int stream = !(KVQ_LB > 0 && KVQ_M > 0) && n % 16 == 0 &&
+    const int stream = !LUT_BOTH_PARTS && n % 16 == 0 &&
                        (size_t)nq * n >= ((size_t)8 << 20);
 #if KVQ_LB > 0
     /* Up to 4 bits the nibble is the code and ctab the codebook. Above,
