@@ -192,7 +192,8 @@ static void ci_bounds(double *a, size_t n, double level, double *lo, double *hi)
 
 /* y[(w · m) >> 32]: the value word w picks, uniform over y[0..m). The bias,
  * at most m / 2^32, is negligible here. */
-#define KVQ_PICK(y, w, m) ((y)[((uint64_t)(w) * (m)) >> 32])
+#define KVQ_PICK_INDEX(w, m) (((uint64_t)(w) * (m)) >> 32)
+#define KVQ_PICK(y, w, m) ((y)[KVQ_PICK_INDEX(w, m)])
 
 /* Means of KVQ_BOOT_GROUP consecutive resamples whose words are w[g·m + i].
  * Each mean is its own sum in index order, as one resample alone would add
@@ -260,7 +261,7 @@ uint32_t *kvq__bootstrap_indices(size_t m, int resamples, uint64_t seed, uint32_
     kvq__rng_init(&rng, seed, KVQ_RNG_BOOTSTRAP, stream);
     kvq__rng_fill_u32(&rng, idx, total);
     for (size_t i = 0; i < total; i++)
-        idx[i] = (uint32_t)(((uint64_t)idx[i] * m) >> 32);   /* KVQ_PICK's index */
+        idx[i] = (uint32_t)KVQ_PICK_INDEX(idx[i], m);
     return idx;
 }
 

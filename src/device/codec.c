@@ -552,7 +552,7 @@ int kvq__cl_quantize(kvq_ctx *ctx, const kvq_codec *c, const float *x, size_t co
     st = check_side(out, count, d.m);
 cleanup:
     if (st)     /* reads into out may still be queued: the caller may free it */
-        clFinish(ctx->queue);
+        kvq__dev_wait(ctx);
     kvq__pool_release(ctx, xb);
     kvq__pool_release(ctx, codes);
     kvq__pool_release(ctx, norms);

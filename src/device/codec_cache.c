@@ -66,7 +66,9 @@ static entry *make_room(kvq_ctx *ctx, struct kvq__dev_codec_cache *c, size_t byt
     }
 }
 
-void kvq__dev_codec_cache_put(kvq_ctx *ctx, const kvq__codec_key *key, kvq__dev_codec *d)
+/* Keeps d (made by kvq__dev_codec_make from key) in the context's cache,
+ * handed out once more; when the cache cannot take it d keeps its buffers. */
+static void cache_put(kvq_ctx *ctx, const kvq__codec_key *key, kvq__dev_codec *d)
 {
     size_t bytes = codec_bytes(d);
     if (bytes > CACHE_BYTES || (!ctx->codecs && !(ctx->codecs = calloc(1, sizeof *ctx->codecs))))
@@ -114,6 +116,6 @@ int kvq__dev_codec_upload(kvq_ctx *ctx, const kvq_codec *codec, kvq__dev_codec *
     }
     int st = kvq__dev_codec_make(ctx, codec, d);
     if (!st)
-        kvq__dev_codec_cache_put(ctx, key, d);
+        cache_put(ctx, key, d);
     return st;
 }

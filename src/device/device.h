@@ -84,16 +84,11 @@ typedef struct kvq__dev_codec {
     cl_mem order;                   /* the bound tensor's channels: the parts' columns in order */
     int cache_slot;                 /* 1 + its entry in the context's codec cache, or 0: own buffers */
 } kvq__dev_codec;
-struct kvq__codec_key;
-
 /* The device form of codec c: from the context's cache of recent codecs
  * when one was made from the same key (codec_cache.c), else uploaded. */
 int kvq__dev_codec_upload(kvq_ctx *ctx, const struct kvq_codec *c, kvq__dev_codec *d);
 /* Uploads codec c's codebook, rotation signs, S and S·Rᵀ into fresh buffers. */
 int kvq__dev_codec_make(kvq_ctx *ctx, const struct kvq_codec *c, kvq__dev_codec *d);
-/* Keeps d (made by kvq__dev_codec_make from key) in the context's cache,
- * handed out once more; when the cache cannot take it d keeps its buffers. */
-void kvq__dev_codec_cache_put(kvq_ctx *ctx, const struct kvq__codec_key *key, kvq__dev_codec *d);
 /* Gives back a cached codec's reference (release of a cache_slot codec). */
 void kvq__dev_codec_cache_drop(kvq_ctx *ctx, kvq__dev_codec *d);
 /* Releases every cached codec (the context is closing). */

@@ -3,11 +3,11 @@
 #include "device/backend.h"
 #include "device/device.h"
 
-/* The device layer's per-context state goes before the runtime's objects. */
+/* The device layer's per-context state goes before the runtime's objects
+ * (its buffers go back to the pool, which kvq__rt_close releases after the
+ * queue has finished). */
 static void cl_close(kvq_ctx *ctx)
 {
-    if (ctx->queue)
-        clFinish(ctx->queue);
     kvq__dev_codec_cache_free(ctx);
     kvq__rt_close(ctx);
 }

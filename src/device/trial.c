@@ -60,7 +60,7 @@ int kvq__dev_chunk_stats(kvq_ctx *ctx, int dim, const kvq__dev_rows *rows, size_
     st = kvq__dev_download(ctx, s->topi, 0, s->h_topi + c * tops, tops * 4);
 cleanup:
     if (st)     /* reads into s may still be queued: the caller may free it */
-        clFinish(ctx->queue);
+        kvq__dev_wait(ctx);
     return st;
 }
 
