@@ -238,6 +238,25 @@ float16 gather_table(__private const float *tab, uint16 idx)
                      tab[idx.sf]);
 }
 
+/* p[idx] lane by lane, for 16 words at any offsets: one vpgatherdd where
+ * AVX-512 exists (PoCL's CPU memory is one address space), else 16 loads. */
+uint16 gather16_u32(__global const uint *p, uint16 idx)
+{
+#ifdef __AVX512F__
+    return as_uint16(__builtin_ia32_gathersiv16si((int16)0, (const void *)(size_t)p,
+                                                  as_int16(idx), (ushort)0xffff, 4));
+#else
+    return (uint16)(p[idx.s0], p[idx.s1], p[idx.s2], p[idx.s3], p[idx.s4], p[idx.s5],
+                    p[idx.s6], p[idx.s7], p[idx.s8], p[idx.s9], p[idx.sa], p[idx.sb],
+                    p[idx.sc], p[idx.sd], p[idx.se], p[idx.sf]);
+#endif
+}
+
+float16 gather16_f32(__global const float *p, uint16 idx)
+{
+    return as_float16(gather16_u32((__global const uint *)p, idx));
+}
+
 /* The 16 lanes of b (each 0 or 1) as a 16-bit number, lane j at bit j:
  * one vpmovd2m where AVX-512DQ exists, else a shift per lane and an OR
  * tree. */

@@ -13,9 +13,7 @@
 #endif
 
 #define LUT_NB (KVQ_D / 32)     /* plane words per key and plane (blocks of 32 coordinates) */
-#define LUT_KPV (16 / LUT_NB)   /* keys per MSE vector: lane key·LUT_NB + block */
 #define LUT_STEPS 32            /* coordinates per block: one MSE step each */
-#define LUT_QROW (LUT_STEPS * 16)   /* floats of one query's MSE table */
 /* Logits of a work-item's 16 keys into a query's row: whole aligned rows of
  * a large output (over 32 MiB) bypass the cache with a streaming store, so
  * the row's lines are not read first and do not evict the codes and query
@@ -32,23 +30,19 @@ void store_row16(float16 v, uint cnt, __global float *o, int stream)
  * FMA chains to hide the FMA latency, so its steps alternate among four. */
 #define LUT_ACC (KVQ_QB >= 4 ? 1 : 4)
 
-/* The query tables of kvq_logits_lut, one work-item per (row, query),
- * queries padded with zero rows of qt to a whole block of KVQ_QB:
- * rows 0…31 of qt[i] are the MSE steps, row s = 4·t + j holding, in lane
- * key·LUT_NB + b, the coordinate b·32 + 4·t + j of qr_i (the coordinate
- * that kvq_logits_lut's nibble j, shifted by 4·t, indexes in that lane);
- * row g of st[i] (g < m/4) holds, at v, Σ_{b<4} ±sq_i[4g + b] with + where
- * bit b of v is set (a nibble of sign bits → its partial sum). */
+/* The query tables of kvq_logits_lut, one work-item per (row, query):
+ * rows 0…31 copy the queries into qt, padded with zero rows to a whole
+ * block of KVQ_QB (row r copies coordinates r, r + 32, …); row 32 + g of
+ * st[i] (g < m/4) holds, at v, Σ_{b<4} ±sq_i[4g + b] with + where bit b of
+ * v is set (a nibble of sign bits → its partial sum). */
 __kernel void kvq_logits_lut_tables(__global const float *qr, __global const float *sq,
                                     const uint m, const uint nq, __global float *qt,
                                     __global float *st)
 {
     const uint row = get_global_id(0), i = get_global_id(1);
     if (row < LUT_STEPS) {
-        const uint t = row / 4, j = row % 4;
-        __global float *o = qt + (size_t)i * LUT_QROW + row * 16;
-        for (uint l = 0; l < 16; l++)
-            o[l] = i < nq ? qr[(size_t)i * KVQ_D + (l % LUT_NB) * 32 + 4 * t + j] : 0.0f;
+        for (uint c = row; c < KVQ_D; c += LUT_STEPS)
+            qt[(size_t)i * KVQ_D + c] = i < nq ? qr[(size_t)i * KVQ_D + c] : 0.0f;
     } else if (i < nq && row - LUT_STEPS < m / 4) {
         const uint g = row - LUT_STEPS;
         __global const float *s = sq + (size_t)i * m + 4 * g;
@@ -62,54 +56,98 @@ __kernel void kvq_logits_lut_tables(__global const float *qr, __global const flo
     }
 }
 
-/* The 16 lanes of a (lane key·LUT_NB + block) summed over the blocks, into
- * out[0…LUT_KPV). */
-void lut_fold(float16 a, float *out)
-{
-#if LUT_NB == 1
-    vstore16(a, 0, out);
-#elif LUT_NB == 2
-    vstore8(a.even + a.odd, 0, out);
-#elif LUT_NB == 4
-    float8 b = a.even + a.odd;
-    vstore4(b.even + b.odd, 0, out);
-#elif LUT_NB == 8
-    float8 b = a.even + a.odd;
-    float4 c = b.even + b.odd;
-    vstore2(c.even + c.odd, 0, out);
-#else
-    float8 b = a.even + a.odd;
-    float4 c = b.even + b.odd;
-    float2 e = c.even + c.odd;
-    out[0] = e.x + e.y;
-#endif
-}
+#if KVQ_LB > 0
+#define LUT_NIB (KVQ_LB < 4 ? KVQ_LB : 4)
+#define LUT_PW (KVQ_LB * LUT_NB)    /* MSE plane words per key */
 
-#if LUT_NB == 4
-/* lut_fold of four queries' accumulators at once, lanes (query, key) of
- * the result: the same additions (blocks 0 + 1 and 2 + 3, then their sum),
- * two queries per add, where four separate folds spent about three times
- * the shuffles. */
-float16 lut_fold4(float16 a0, float16 a1, float16 a2, float16 a3)
+/* One block of 32 coordinates for KVQ_QB queries: acc[qi] = Σ over the
+ * block of qb[qi][x] · C[code_x], x in the order 4t + j, j major (lane =
+ * key). decode 0 reads the block's decoded codes from dec; 1 decodes them
+ * from the plane words; 2 also keeps them in dec for later query blocks. */
+void lut_block(const int decode, const uint b, __private const uint16 *pw, const float16 ctab,
+               const float16 ctab_hi, __private float16 *dec, __global const float *qb,
+               __private float16 *out)
 {
-    const float16 p01 = (float16)(a0.even, a1.even) + (float16)(a0.odd, a1.odd);
-    const float16 p23 = (float16)(a2.even, a3.even) + (float16)(a2.odd, a3.odd);
-    return (float16)(p01.even, p23.even) + (float16)(p01.odd, p23.odd);
+    float16 acc[KVQ_QB][LUT_ACC];
+#pragma unroll
+    for (int qi = 0; qi < KVQ_QB; qi++)
+#pragma unroll
+        for (int a = 0; a < LUT_ACC; a++)
+            acc[qi][a] = 0.0f;
+    /* the rolled loop over j keeps the schedule FMA-major (doc/kernels.md §2.2) */
+#pragma unroll 1
+    for (uint j = 0; j < 4; j++) {
+        uint16 nb = 0;
+#if KVQ_LB > 4
+        uint16 neg = 0, hi = 0;
+#endif
+        if (decode) {
+#pragma unroll
+            for (int k = 0; k < LUT_NIB; k++)
+                nb = bitselect(nb, rotate(pw[k * LUT_NB + b], (uint16)((k - j) & 31)),
+                               (uint16)(0x11111111u << k));
+#if KVQ_LB > 4
+            /* coordinate 4t + j's negative flag (and 6-bit magnitude bit 4)
+             * at bit 4t of these, moved to bit 31 for step t */
+            neg = ~pw[(KVQ_LB - 1) * LUT_NB + b] >> j;
+#if KVQ_LB == 6
+            hi = pw[4 * LUT_NB + b] >> j;
+#endif
+#endif
+        }
+#pragma unroll
+        for (int t = 0; t < 8; t++) {
+            const uint x = 4 * t + j;
+            float16 c;
+            if (decode) {
+#if KVQ_LB <= 4
+                c = lut16(ctab, nb);
+#else
+#if KVQ_LB == 6
+                const float16 mag = select(lut16(ctab, nb), lut16(ctab_hi, nb),
+                                           as_int16(hi << 31));
+                hi >>= 4;
+#else
+                const float16 mag = lut16(ctab, nb);
+#endif
+                c = as_float16(as_uint16(mag) ^ (neg << 31));
+                neg >>= 4;
+#endif
+                nb >>= 4;
+                if (decode == 2)
+                    dec[x] = c;
+            } else {
+                c = dec[x];
+            }
+#pragma unroll
+            for (int qi = 0; qi < KVQ_QB; qi++)
+                acc[qi][t % LUT_ACC] = fma((float16)qb[qi * KVQ_D + x], c, acc[qi][t % LUT_ACC]);
+        }
+    }
+#pragma unroll
+    for (int qi = 0; qi < KVQ_QB; qi++) {
+#pragma unroll
+        for (int a = 1; a < LUT_ACC; a++)
+            acc[qi][0] += acc[qi][a];
+        out[qi] = acc[qi][0];
+    }
 }
 #endif
 
 /* out[i][j] = ν_j ⟨qr_i, C[idx_j]⟩ + qjl_scale · γ_j ⟨sq_i, z_j⟩ for keys
- * j0 … j0+n−1 (as kvq_logits_codes), 16 keys per work-item, from the
- * tables of kvq_logits_lut_tables.
+ * j0 … j0+n−1 (as kvq_logits_codes), 16 keys per work-item, lane = key,
+ * from the tables of kvq_logits_lut_tables.
  *
- * MSE: the LUT_NB words of a plane of LUT_KPV keys fill one uint16 (lane
- * key·LUT_NB + block). Nibble word j gathers bit k of coordinate 4·t + j
- * at bit 4·t + k (a rotation and a masked merge per plane), so that
- * (nib_j >> 4t) mod 16 is that coordinate's code and one table lookup
- * decodes 16 lanes, reused by KVQ_QB queries (their rows of qt are in the
- * same permuted order). QJL: lanes are keys; each nibble of sign bits
- * indexes the query's table of 16 partial sums; with MSE bits too it is
- * added to the stored MSE part. */
+ * MSE: word b of plane k holds bit k of coordinates 32b … 32b+31. Nibble
+ * word j gathers bit k of coordinate 4·t + j at bit 4·t + k (a rotation and
+ * a masked merge per plane), so that (nib_j >> 4t) mod 16 is that
+ * coordinate's code and one table lookup decodes 16 keys. The first block
+ * of queries decodes each coordinate once into dec; every block then costs
+ * a load of the decoded vector and KVQ_QB FMAs per coordinate, the query
+ * operand a broadcast load. The blocks of 32 coordinates are summed
+ * pairwise at the end. QJL: each nibble of sign bits indexes the query's
+ * table of 16 partial sums; with MSE bits too it is added to the stored
+ * MSE part. */
 #if KVQ_LB > 0 && KVQ_M > 0
 #define LUT_BOTH_PARTS 1    /* in the preprocessor: clang warns on && of constants */
 #else
@@ -128,13 +166,15 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
     /* with both parts the QJL pass reads the MSE part back: keep it cached */
     const int stream = !LUT_BOTH_PARTS && n % 16 == 0 &&
                        (size_t)nq * n >= ((size_t)8 << 20);
+    const uint cnt = min(16u, n - jb);
+    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const uint16 key = j0 + min(jb + lane, (uint16)(n - 1));
 #if KVQ_LB > 0
     /* Up to 4 bits the nibble is the code and ctab the codebook. Above,
      * the codebook is symmetric: the top plane is the sign (0: negative),
      * the other planes XOR its complement index the positive half M (as
      * in kvq_logits_codes_vec); the nibble holds the magnitude's low 4
      * bits, with 6 bits plane 4 picks between M's two halves. */
-#define LUT_NIB (KVQ_LB < 4 ? KVQ_LB : 4)
     float ct[2][16];
     for (int c = 0; c < 32; c++) {
 #if KVQ_LB <= 4
@@ -143,141 +183,60 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
         ct[c / 16][c % 16] = c < (1 << (KVQ_LB - 1)) ? centroids[(1 << (KVQ_LB - 1)) + c] : 0.0f;
 #endif
     }
-    const float16 ctab = vload16(0, ct[0]);
-#if KVQ_LB == 6
-    const float16 ctab_hi = vload16(0, ct[1]);
-#endif
-    /* the plane words of the LUT_NB vectors; their nibble words are
-     * rebuilt per block of queries (a few operations against the block's
-     * 512·KVQ_QB FMAs), which keeps registers for the accumulators */
-    uint w[LUT_NB][KVQ_LB * 16];
-    float nu[16];
+    const float16 ctab = vload16(0, ct[0]), ctab_hi = vload16(0, ct[1]);
+    uint16 pw[LUT_PW];
+    const uint16 row = (key - j0 - jb) * words;
+    __global const uint *base = codes + (size_t)(j0 + jb) * words;
 #pragma unroll
-    for (int v = 0; v < LUT_NB; v++) {
-#if LUT_NB == 4
-        /* d = 128: a plane of a key is 4 words, one 128-bit load; the
-         * vector of a plane is four of them (four loads and inserts,
-         * where word by word it took 16 loads and stores) */
-        uint kr[4];
-#pragma unroll
-        for (int r = 0; r < 4; r++) {
-            kr[r] = j0 + min(jb + v * 4 + r, n - 1);
-            nu[v * 4 + r] = norms[kr[r]];
-        }
-#pragma unroll
-        for (int k = 0; k < KVQ_LB; k++)
-            vstore16((uint16)(vload4(0, codes + (size_t)kr[0] * words + k * 4),
-                              vload4(0, codes + (size_t)kr[1] * words + k * 4),
-                              vload4(0, codes + (size_t)kr[2] * words + k * 4),
-                              vload4(0, codes + (size_t)kr[3] * words + k * 4)), k, w[v]);
-#else
-#pragma unroll
-        for (int r = 0; r < LUT_KPV; r++) {
-            const uint kr = j0 + min(jb + v * LUT_KPV + r, n - 1);
-            nu[v * LUT_KPV + r] = norms[kr];
-#pragma unroll
-            for (int k = 0; k < KVQ_LB; k++)
-#pragma unroll
-                for (int b = 0; b < LUT_NB; b++)
-                    w[v][k * 16 + r * LUT_NB + b] = codes[(size_t)kr * words + k * LUT_NB + b];
-        }
-#endif
-    }
+    for (int x = 0; x < LUT_PW; x++)
+        pw[x] = gather16_u32(base + x, row);
 #if KVQ_LB > 4
 #pragma unroll
-    for (int v = 0; v < LUT_NB; v++)
+    for (int k = 0; k < KVQ_LB - 1; k++)
 #pragma unroll
-        for (int k = 0; k < KVQ_LB - 1; k++)
-            vstore16(vload16(k, w[v]) ^ ~vload16(KVQ_LB - 1, w[v]), k, w[v]);
+        for (int b = 0; b < LUT_NB; b++)
+            pw[k * LUT_NB + b] ^= ~pw[(KVQ_LB - 1) * LUT_NB + b];
 #endif
-    const uint cnt = min(16u, n - jb);
+    const float16 nu16 = gather16_f32(norms + j0 + jb, key - j0 - jb);
+    float16 dec[KVQ_D];
     for (uint i0 = 0; i0 < nq; i0 += KVQ_QB) {
-        /* the tables are padded to whole blocks of queries; rows are
-         * 64-byte aligned, so these are plain vector loads */
-        __global const float16 *qb = (__global const float16 *)(qt + (size_t)i0 * LUT_QROW);
-        float dot[KVQ_QB][16];
-        for (uint v = 0; v < LUT_NB; v++) {
-            float16 acc[KVQ_QB][LUT_ACC];
-#pragma unroll
-            for (int qi = 0; qi < KVQ_QB; qi++)
-#pragma unroll
-                for (int a = 0; a < LUT_ACC; a++)
-                    acc[qi][a] = 0.0f;
-            /* one nibble word at a time (registers for the accumulators);
-             * the rolled loop over j keeps the schedule FMA-major, where a
-             * fully unrolled one had LLVM decode all 32 steps first and
-             * chain each query's FMAs */
+        __global const float *qb = qt + (size_t)i0 * KVQ_D;
+        float16 part[LUT_NB][KVQ_QB];
+        /* peeled: the first block of queries decodes, and keeps the
+         * decoded codes when more blocks follow */
+        if (i0 == 0 && nq <= KVQ_QB) {
 #pragma unroll 1
-            for (int j = 0; j < 4; j++) {
-                uint16 nb = 0;
-#pragma unroll
-                for (int k = 0; k < LUT_NIB; k++)
-                    nb = bitselect(nb, rotate(vload16(k, w[v]), (uint16)((k - j) & 31)),
-                                   (uint16)(0x11111111u << k));
-#if KVQ_LB > 4
-                /* coordinate 4t + j's negative flag (and 6-bit magnitude bit 4)
-                 * at bit 4t of these, moved to bit 31 for step t */
-                uint16 neg = ~vload16(KVQ_LB - 1, w[v]) >> (uint)j;
-#if KVQ_LB == 6
-                uint16 hi = vload16(4, w[v]) >> (uint)j;
-#endif
-#endif
-#pragma unroll
-                for (int t = 0; t < 8; t++) {
-#if KVQ_LB <= 4
-                    const float16 c = lut16(ctab, nb);
-#else
-#if KVQ_LB == 6
-                    const float16 mag = select(lut16(ctab, nb), lut16(ctab_hi, nb),
-                                               as_int16(hi << 31));
-                    hi >>= 4;
-#else
-                    const float16 mag = lut16(ctab, nb);
-#endif
-                    const float16 c = as_float16(as_uint16(mag) ^ (neg << 31));
-                    neg >>= 4;
-#endif
-                    nb >>= 4;
-#pragma unroll
-                    for (int qi = 0; qi < KVQ_QB; qi++)
-                        acc[qi][t % LUT_ACC] = fma(qb[qi * LUT_STEPS + 4 * t + j], c,
-                                                   acc[qi][t % LUT_ACC]);
-                }
-            }
-#pragma unroll
-            for (int qi = 0; qi < KVQ_QB; qi++)
-#pragma unroll
-                for (int a = 1; a < LUT_ACC; a++)
-                    acc[qi][0] += acc[qi][a];
-#if LUT_NB == 4 && KVQ_QB % 4 == 0
-#pragma unroll
-            for (int qi = 0; qi < KVQ_QB; qi += 4) {
-                const float16 f = lut_fold4(acc[qi][0], acc[qi + 1][0], acc[qi + 2][0],
-                                            acc[qi + 3][0]);
-                vstore4(f.s0123, 0, dot[qi] + v * 4);
-                vstore4(f.s4567, 0, dot[qi + 1] + v * 4);
-                vstore4(f.s89ab, 0, dot[qi + 2] + v * 4);
-                vstore4(f.scdef, 0, dot[qi + 3] + v * 4);
-            }
-#else
-#pragma unroll
-            for (int qi = 0; qi < KVQ_QB; qi++)
-                lut_fold(acc[qi][0], dot[qi] + v * LUT_KPV);
-#endif
+            for (uint b = 0; b < LUT_NB; b++)
+                lut_block(1, b, pw, ctab, ctab_hi, dec + b * LUT_STEPS, qb + b * LUT_STEPS,
+                          part[b]);
+        } else if (i0 == 0) {
+#pragma unroll 1
+            for (uint b = 0; b < LUT_NB; b++)
+                lut_block(2, b, pw, ctab, ctab_hi, dec + b * LUT_STEPS, qb + b * LUT_STEPS,
+                          part[b]);
+        } else {
+#pragma unroll 1
+            for (uint b = 0; b < LUT_NB; b++)
+                lut_block(0, b, pw, ctab, ctab_hi, dec + b * LUT_STEPS, qb + b * LUT_STEPS,
+                          part[b]);
         }
-        const float16 nu16 = vload16(0, nu);
+        /* blocks summed pairwise: (0 + 1) + (2 + 3), … */
+#pragma unroll
+        for (int s = 1; s < LUT_NB; s *= 2)
+#pragma unroll
+            for (int b = 0; b + s < LUT_NB; b += 2 * s)
+#pragma unroll
+                for (int qi = 0; qi < KVQ_QB; qi++)
+                    part[b][qi] += part[b + s][qi];
 #pragma unroll
         for (int qi = 0; qi < KVQ_QB; qi++) {
             if (i0 + qi >= nq)
                 break;
-            store_row16(nu16 * vload16(0, dot[qi]), cnt, out + (size_t)(i0 + qi) * n + jb,
-                        stream);
+            store_row16(nu16 * part[0][qi], cnt, out + (size_t)(i0 + qi) * n + jb, stream);
         }
     }
 #endif
 #if KVQ_M > 0
-    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const uint16 key = j0 + min(jb + lane, (uint16)(n - 1));
     const float16 g = qjl_scale * (float16)(gammas[key.s0], gammas[key.s1], gammas[key.s2],
                                             gammas[key.s3], gammas[key.s4], gammas[key.s5],
                                             gammas[key.s6], gammas[key.s7], gammas[key.s8],
@@ -304,7 +263,6 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
         }
         const float16 sa = (sp[0] + sp[1]) + (sp[2] + sp[3]);
         __global float *o = out + (size_t)i * n + jb;
-        const uint cnt = min(16u, n - jb);
         float16 l = g * sa;
 #if KVQ_LB > 0
         float prev[16] = {0};

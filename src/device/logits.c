@@ -5,9 +5,6 @@
 
 #include "device/device.h"
 
-/* Floats of one query's MSE table (kvq_logits_lut_tables: 32 rows of 16). */
-#define QT_FLOATS 512
-
 /* Queries per register block: 16 accumulators leave room for the nibble
  * words, the table and the decoded values in AVX-512's 32 registers. */
 static int query_block(size_t nq)
@@ -29,7 +26,7 @@ int kvq__dev_logits_table(kvq_ctx *ctx, const kvq__dev_codec *kc, cl_mem codes, 
              kc->bits, kc->m, qb);
     KVQ_TRY(status, kvq__rt_kernel(ctx, "common+logits", opts, "kvq_logits_lut_tables", &kt));
     KVQ_TRY(status, kvq__rt_kernel(ctx, "common+logits", opts, "kvq_logits_lut", &k));
-    KVQ_TRY(status, kvq__pool_acquire(ctx, padded * QT_FLOATS * sizeof(float), &qt));
+    KVQ_TRY(status, kvq__pool_acquire(ctx, padded * (size_t)kc->dim * sizeof(float), &qt));
     KVQ_TRY(status, kvq__pool_acquire(ctx, (kc->m ? nq * (size_t)kc->m * 4 : 1) * sizeof(float),
                                       &st));
     cl_uint m = (cl_uint)kc->m, words = (cl_uint)kc->words, unq = (cl_uint)nq;
