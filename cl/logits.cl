@@ -146,12 +146,23 @@ void lut_block(const int decode, const uint b, __private const uint16 *pw, const
  * a load of the decoded vector and KVQ_QB FMAs per coordinate, the query
  * operand a broadcast load. The blocks of 32 coordinates are summed
  * pairwise at the end. QJL: each nibble of sign bits indexes the query's
- * table of 16 partial sums; with MSE bits too it is added to the stored
- * MSE part. */
-#if KVQ_LB > 0 && KVQ_M > 0
-#define LUT_BOTH_PARTS 1    /* in the preprocessor: clang warns on && of constants */
-#else
-#define LUT_BOTH_PARTS 0
+ * table of 16 partial sums; with MSE bits too its term is added to the MSE
+ * part before the store. */
+#if KVQ_M > 0
+/* ⟨sq_i, z⟩ for 16 keys from the query's table sb of nibble partial sums:
+ * a shift, a lookup and an add per four signs. */
+float16 lut_qjl(__private const uint16 *zr, __global const float *sb)
+{
+    float16 sp[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+    for (int w = 0; w < KVQ_M / 32; w++) {
+        const uint16 z = zr[w];
+#pragma unroll
+        for (int t = 0; t < 8; t++)
+            sp[t % 4] += lut16(vload16(8 * w + t, sb), z >> (uint)(4 * t));
+    }
+    return (sp[0] + sp[1]) + (sp[2] + sp[3]);
+}
 #endif
 
 __kernel void kvq_logits_lut(__global const uint *codes, __global const float *norms,
@@ -163,12 +174,19 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
     const uint jb = get_global_id(0) * 16;
     if (jb >= n)
         return;
-    /* with both parts the QJL pass reads the MSE part back: keep it cached */
-    const int stream = !LUT_BOTH_PARTS && n % 16 == 0 &&
-                       (size_t)nq * n >= ((size_t)8 << 20);
+    const int stream = n % 16 == 0 && (size_t)nq * n >= ((size_t)8 << 20);
     const uint cnt = min(16u, n - jb);
+    /* lane r holds key j0 + jb + rel_r (the last key again past n) */
     const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const uint16 key = j0 + min(jb + lane, (uint16)(n - 1));
+    const uint16 rel = min(lane, (uint16)(n - 1 - jb)), row = rel * words;
+    __global const uint *base = codes + (size_t)(j0 + jb) * words;
+#if KVQ_M > 0
+    const float16 g = qjl_scale * gather16_f32(gammas + j0 + jb, rel);
+    uint16 zr[KVQ_M / 32];  /* the sign words of the 16 keys */
+#pragma unroll
+    for (int w = 0; w < KVQ_M / 32; w++)
+        zr[w] = gather16_u32(base + KVQ_LB * LUT_NB + w, row);
+#endif
 #if KVQ_LB > 0
     /* Up to 4 bits the nibble is the code and ctab the codebook. Above,
      * the codebook is symmetric: the top plane is the sign (0: negative),
@@ -185,8 +203,6 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
     }
     const float16 ctab = vload16(0, ct[0]), ctab_hi = vload16(0, ct[1]);
     uint16 pw[LUT_PW];
-    const uint16 row = (key - j0 - jb) * words;
-    __global const uint *base = codes + (size_t)(j0 + jb) * words;
 #pragma unroll
     for (int x = 0; x < LUT_PW; x++)
         pw[x] = gather16_u32(base + x, row);
@@ -197,7 +213,7 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
         for (int b = 0; b < LUT_NB; b++)
             pw[k * LUT_NB + b] ^= ~pw[(KVQ_LB - 1) * LUT_NB + b];
 #endif
-    const float16 nu16 = gather16_f32(norms + j0 + jb, key - j0 - jb);
+    const float16 nu16 = gather16_f32(norms + j0 + jb, rel);
     float16 dec[KVQ_D];
     for (uint i0 = 0; i0 < nq; i0 += KVQ_QB) {
         __global const float *qb = qt + (size_t)i0 * KVQ_D;
@@ -232,45 +248,20 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
         for (int qi = 0; qi < KVQ_QB; qi++) {
             if (i0 + qi >= nq)
                 break;
-            store_row16(nu16 * part[0][qi], cnt, out + (size_t)(i0 + qi) * n + jb, stream);
-        }
-    }
-#endif
+            float16 l = nu16 * part[0][qi];
 #if KVQ_M > 0
-    const float16 g = qjl_scale * (float16)(gammas[key.s0], gammas[key.s1], gammas[key.s2],
-                                            gammas[key.s3], gammas[key.s4], gammas[key.s5],
-                                            gammas[key.s6], gammas[key.s7], gammas[key.s8],
-                                            gammas[key.s9], gammas[key.sa], gammas[key.sb],
-                                            gammas[key.sc], gammas[key.sd], gammas[key.se],
-                                            gammas[key.sf]);
-    uint zr[KVQ_M / 2];     /* the KVQ_M/32 sign words of 16 keys, word-major */
-    for (uint r = 0; r < 16; r++) {
-        __global const uint *row = codes + (size_t)(j0 + min(jb + r, n - 1)) * words +
-                                   KVQ_LB * LUT_NB;
-#pragma unroll
-        for (int w = 0; w < KVQ_M / 32; w++)
-            zr[w * 16 + r] = row[w];
-    }
-    for (uint i = 0; i < nq; i++) {
-        __global const float *sb = st + (size_t)i * (KVQ_M / 4) * 16;
-        float16 sp[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-        for (int w = 0; w < KVQ_M / 32; w++) {
-            const uint16 z = vload16(w, zr);
-#pragma unroll
-            for (int t = 0; t < 8; t++)
-                sp[t % 4] += lut16(vload16(8 * w + t, sb), z >> (uint)(4 * t));
-        }
-        const float16 sa = (sp[0] + sp[1]) + (sp[2] + sp[3]);
-        __global float *o = out + (size_t)i * n + jb;
-        float16 l = g * sa;
-#if KVQ_LB > 0
-        float prev[16] = {0};
-        for (uint r = 0; r < cnt; r++)
-            prev[r] = o[r];
-        l += vload16(0, prev);
+            /* apart from the product: a fused multiply-add would round
+             * otherwise than the sum of the two parts */
+            const float16 lq = g * lut_qjl(zr, st + (size_t)(i0 + qi) * (KVQ_M / 4) * 16);
+            l = lq + l;
 #endif
-        store_row16(l, cnt, o, stream);
+            store_row16(l, cnt, out + (size_t)(i0 + qi) * n + jb, stream);
+        }
     }
+#endif
+#if KVQ_M > 0 && KVQ_LB == 0
+    for (uint i = 0; i < nq; i++)
+        store_row16(g * lut_qjl(zr, st + (size_t)i * (KVQ_M / 4) * 16), cnt,
+                    out + (size_t)i * n + jb, stream);
 #endif
 }
