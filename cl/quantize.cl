@@ -392,28 +392,34 @@ KVQ_INLINE float search_codes(const float16 *u, float inv, __global const float 
     for (int i = 0; i < KVQ_NV; i++)
         cv[i] = 0.0f;
 #elif KVQ_LB <= 4 && defined(__AVX512F__)
-    /* Branch-free binary search, 16 lanes at a time: q is the index of the
-     * threshold probed at level j, k + 2^j − 1 with k the bits decided above
-     * j, so the next one is q ± 2^(j−1); the probed threshold and C[idx] are
-     * each one lookup (vpermps, common.cl lut16), and the comparison's mask
-     * is plane j's 16 bits as it stands. Both tables hold 16 floats
+    /* Branch-free binary search, 16 lanes at a time. The threshold probed
+     * at level j is t[p + 2^j − 1], p = Σ_{l>j} 2^l·bit_l the bits decided
+     * above j, and the code is p + bit_0 at the end; so p grows by one
+     * masked add per level, and the threshold is one lookup (vpermps,
+     * common.cl lut16) in the table shifted by 2^j − 1. The comparison's
+     * mask is plane j's 16 bits as it stands. Both tables hold 16 floats
      * (KVQ_CODEBOOK_MIN, zeros past the codebook), so they load in one go. */
+    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const float16 ttab = vload16(0, thresholds), ctab = vload16(0, centroids);
+    float16 tj[KVQ_LB];
+#pragma unroll
+    for (int j = 0; j < KVQ_LB; j++)
+        tj[j] = lut16(ttab, lane + ((1u << j) - 1u));
 #pragma unroll
     for (int i = 0; i < KVQ_NV; i++) {
         const float16 uc = u[i] * inv;
-        uint16 q = (uint16)((1u << (KVQ_LB - 1)) - 1u);
+        uint16 p = 0;
         int16 gt;
 #pragma unroll
         for (int j = KVQ_LB - 1; j >= 0; j--) {
-            gt = isgreater(uc, lut16(ttab, q));
+            gt = isgreater(uc, lut16(tj[j], p));
             put16(out, (uint)(j * KVQ_D + 16 * i), lanes_to_bits(as_uint16(gt) & 1u));
             if (j > 0)
-                q = select(q - (1u << (j - 1)), q + (1u << (j - 1)), gt);
+                p = select(p, p + (1u << j), gt);
         }
         cv[i] = 0.0f;
         if (need_cv) {
-            cv[i] = lut16(ctab, q - as_uint16(gt));    /* k = q + 1 where u > t_q */
+            cv[i] = lut16(ctab, select(p, p + 1u, gt));
             acc += eden ? uc * cv[i] : cv[i] * cv[i];
         }
     }
