@@ -56,6 +56,37 @@ __kernel void kvq_logits_lut_tables(__global const float *qr, __global const flo
     }
 }
 
+/* Lanes a0 b0 a1 b1 … a7 b7, and the same of the high halves. */
+uint16 zip_lo(uint16 a, uint16 b)
+{
+    return (uint16)(a.s0, b.s0, a.s1, b.s1, a.s2, b.s2, a.s3, b.s3, a.s4, b.s4, a.s5, b.s5,
+                    a.s6, b.s6, a.s7, b.s7);
+}
+
+uint16 zip_hi(uint16 a, uint16 b)
+{
+    return (uint16)(a.s8, b.s8, a.s9, b.s9, a.sa, b.sa, a.sb, b.sb, a.sc, b.sc, a.sd, b.sd,
+                    a.se, b.se, a.sf, b.sf);
+}
+
+/* m ← mᵀ for 16 rows of 16 words: four rounds of the perfect shuffle
+ * (rows i and i + 8 zipped into rows 2i and 2i + 1), 64 two-register
+ * permutations, where 16 gathers load each word on its own. */
+void transpose16(uint16 *m)
+{
+    for (int round = 0; round < 4; round++) {
+        uint16 t[16];
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            t[2 * i] = zip_lo(m[i], m[i + 8]);
+            t[2 * i + 1] = zip_hi(m[i], m[i + 8]);
+        }
+#pragma unroll
+        for (int i = 0; i < 16; i++)
+            m[i] = t[i];
+    }
+}
+
 #if KVQ_LB > 0
 #define LUT_NIB (KVQ_LB < 4 ? KVQ_LB : 4)
 #define LUT_PW (KVQ_LB * LUT_NB)    /* MSE plane words per key */
@@ -203,9 +234,20 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
     }
     const float16 ctab = vload16(0, ct[0]), ctab_hi = vload16(0, ct[1]);
     uint16 pw[LUT_PW];
+#if LUT_PW % 16 == 0
+    /* whole rows of 16 words: vector loads and a transpose */
+#pragma unroll
+    for (int c = 0; c < LUT_PW; c += 16) {
+#pragma unroll
+        for (int r = 0; r < 16; r++)
+            pw[c + r] = vload16(0, base + (size_t)min((uint)r, n - 1 - jb) * words + c);
+        transpose16(pw + c);
+    }
+#else
 #pragma unroll
     for (int x = 0; x < LUT_PW; x++)
         pw[x] = gather16_u32(base + x, row);
+#endif
 #if KVQ_LB > 4
 #pragma unroll
     for (int k = 0; k < KVQ_LB - 1; k++)
