@@ -27,6 +27,11 @@
 #define MEM_LLC_FACTOR 4.0  /* memory-bound: fp32 keys at least this many times the LLC */
 #define MEM_KEYS_STEP 65536 /* the automatic memory-bound key count is a multiple of this */
 #define SLOW_RUN_S 2.0      /* see repeats_for() */
+/* A memory-bound workload repeats until its timed runs add up to MEM_TIMED_S,
+ * at most MEM_MAX_REPEATS times: the 1-query logits take 5–20 ms a run, and
+ * the median of five moved by a quarter from one bench to the next. */
+#define MEM_TIMED_S 1.0
+#define MEM_MAX_REPEATS 41
 
 /* Median and minimum of a set of timings (seconds). */
 typedef struct stat2 {
@@ -526,6 +531,20 @@ static int repeats_for(const suite *s, const entry *e)
     return c && c->bytes > 0 && tmed(c, 1) * e->bytes / c->bytes > SLOW_RUN_S ? 3 : r;
 }
 
+/* The most timed runs of an entry, and the timed seconds it repeats for
+ * (MEM_TIMED_S): more runs for short memory-bound workloads only, and not
+ * in a --quick smoke test. */
+static int max_runs(const suite *s, const entry *e)
+{
+    return e->mem && !s->o->quick && e->runs > 3 && e->runs < MEM_MAX_REPEATS ? MEM_MAX_REPEATS
+                                                                               : e->runs;
+}
+
+static double min_timed(const suite *s, const entry *e)
+{
+    return e->mem && !s->o->quick ? MEM_TIMED_S : 0;
+}
+
 /* ---- the OpenBLAS peer ---- */
 
 /* Host copies of the fp32 keys and queries of the device's SGEMV/SGEMM workloads
@@ -554,20 +573,24 @@ static int peer_data(suite *s, size_t n)
  * (which returns when the result is written): the peer's wall time. */
 static int peer_time(suite *s, entry *e)
 {
-    double t[MAX_REPEATS];
+    double t[MAX_REPEATS], timed = 0;
     size_t n = e->w.count, m = e->w.queries;
-    int st = peer_data(s, n);
-    for (int r = -1; !st && r < e->runs; r++) {
+    int st = peer_data(s, n), r = -1, max = max_runs(s, e);
+    for (; !st && (r < e->runs || (r < max && timed < min_timed(s, e))); r++) {
         double t0 = kvq__mono_s();
         if (m == 1)
             kvq__peer_sgemv(n, 128, s->peer_keys, s->peer_q, s->peer_out);
         else
             kvq__peer_sgemm(m, n, 128, s->peer_q, s->peer_keys, s->peer_out);
-        if (r >= 0)
+        if (r >= 0) {
             t[r] = kvq__mono_s() - t0;
+            timed += t[r];
+        }
     }
-    if (!st)
+    if (!st) {
+        e->runs = r;
         e->wall = summarize(t, e->runs);
+    }
     return st;
 }
 
@@ -578,8 +601,11 @@ static int measure(suite *s, entry *e)
     int r = e->runs = repeats_for(s, e);
     if (s->o->verbose)
         fprintf(stderr, "kvq bench: %-27s ...", e->label);
-    int st = e->peer ? peer_time(s, e) : kvq_bench_device_run(s->dev, &e->w, 1, r, ev, wall);
+    int st = e->peer ? peer_time(s, e)
+                     : kvq_bench_device_run_for(s->dev, &e->w, 1, r, max_runs(s, e),
+                                                min_timed(s, e), ev, wall, &e->runs);
     if (!st && !e->peer) {
+        r = e->runs;
         e->ev = summarize(ev, r);
         e->wall = summarize(wall, r);
         if (e->host_ref)
@@ -955,8 +981,10 @@ static void print_header(FILE *f, const suite *s)
                    "N = %zu keys, d = 128, fp32 keys %.0f MiB\n",
                 MEM_SUFFIX + 1, s->mem_n, key_bytes / 1048576.0);
     fprintf(f, "%d repeats after 1 warm-up (3 for a memory-bound workload predicted to take "
-               "over %.0f s a run); times in ms (median / min); GB/s and GFLOP/s from the "
-               "median event time (host wall time for openblas)\n\n", s->o->repeats, SLOW_RUN_S);
+               "over %.0f s a run; a shorter memory-bound one repeats until %.0f s of timed "
+               "runs, at most %d); times in ms (median / min); GB/s and GFLOP/s from the "
+               "median event time (host wall time for openblas)\n\n", s->o->repeats, SLOW_RUN_S,
+            MEM_TIMED_S, MEM_MAX_REPEATS);
 }
 
 static void print_table(FILE *f, const suite *s, double seconds)

@@ -259,23 +259,34 @@ static void teardown(kvq_ctx *ctx, bench_state *s)
     kvq_codec_destroy(s->codec);
 }
 
-int kvq_bench_device_run(kvq_ctx *ctx, const kvq_bench_work *w, int warmups, int repeats,
-                         double *event_s, double *wall_s)
+int kvq_bench_device_run_for(kvq_ctx *ctx, const kvq_bench_work *w, int warmups, int repeats,
+                             int max_repeats, double min_s, double *event_s, double *wall_s,
+                             int *runs)
 {
     bench_state s;
-    int st;
-    double ev, wall;
+    int st, r = 0;
+    double ev, wall, timed = 0;
     /* the workloads are OpenCL kernels: a context without a queue has none to run */
-    if (!ctx || !ctx->queue || !w || repeats < 1 || warmups < 0)
+    if (!ctx || !ctx->queue || !w || repeats < 1 || warmups < 0 || max_repeats < repeats)
         return KVQ_ERR_INVALID_ARG;
     memset(&s, 0, sizeof s);
     s.w = w;
     KVQ_TRY(st, setup(ctx, &s));
-    for (int r = 0; r < warmups; r++)
+    for (int i = 0; i < warmups; i++)
         KVQ_TRY(st, timed_run(ctx, &s, &ev, &wall));
-    for (int r = 0; r < repeats; r++)
+    for (; r < repeats || (r < max_repeats && timed < min_s); r++) {
         KVQ_TRY(st, timed_run(ctx, &s, &event_s[r], &wall_s[r]));
+        timed += wall_s[r];
+    }
 cleanup:
+    if (runs)
+        *runs = r;
     teardown(ctx, &s);
     return st;
+}
+
+int kvq_bench_device_run(kvq_ctx *ctx, const kvq_bench_work *w, int warmups, int repeats,
+                         double *event_s, double *wall_s)
+{
+    return kvq_bench_device_run_for(ctx, w, warmups, repeats, repeats, 0, event_s, wall_s, NULL);
 }

@@ -37,6 +37,13 @@ typedef struct kvq_bench_work {
 int kvq_bench_device_run(kvq_ctx *ctx, const kvq_bench_work *w, int warmups, int repeats,
                          double *event_s, double *wall_s);
 
+/* kvq_bench_device_run, then more timed runs while their wall times add up to
+ * less than min_s, up to max_repeats in all (event_s and wall_s hold that
+ * many); *runs: the timed runs made. */
+int kvq_bench_device_run_for(kvq_ctx *ctx, const kvq_bench_work *w, int warmups, int repeats,
+                             int max_repeats, double min_s, double *event_s, double *wall_s,
+                             int *runs);
+
 /* CLBlast's version as "major.minor.patch" (from its header). */
 const char *kvq_bench_clblast_version(void);
 
