@@ -254,6 +254,12 @@ __kernel void kvq_qjl_add_vec(__global const uint *codes, __global const float *
 #ifdef KVQ_LB
 
 #define KVQ_QV KVQ_QUANT_VECS(KVQ_NV, KVQ_LB)
+/* Vectors ahead of its own that a work-item asks the cache for. PoCL hands
+ * each thread whole work-groups of 16 work-items, so a thread's reads jump
+ * from group to group, which the hardware prefetcher seems not to follow:
+ * with the prefetch the 4-bit kernel read 12.8-14.1 GB/s of input at
+ * N = 2.5 M where it read 10.4-11.1 (14 with the input in the cache). */
+#define KVQ_PF_VECS 16
 
 /* Puts the 16-bit chunk of a vector's packed bit stream that starts at bit
  * p (a multiple of 16) with one 16-bit store: bits p … p + 15 are the low
@@ -484,6 +490,15 @@ __kernel void kvq_quantize_vec(__global const float *x, const uint count,
     if (v0 >= count)
         return;
     const int need_cv = norm_correct || eden || m;
+#ifdef __x86_64__
+    {   /* PoCL's CPU memory is one address space (as in common.cl gather16_u32) */
+        const uint ahead = min(v0 + KVQ_PF_VECS, count - 1);
+        __global const float *pf = x + (size_t)ahead * KVQ_D;
+#pragma unroll
+        for (int c = 0; c < KVQ_QV * KVQ_D / 16; c++)
+            __builtin_prefetch((const void *)(size_t)(pf + 16 * c));
+    }
+#endif
     /* past count, the last vector again (same results written twice) */
     float16 u[KVQ_QV][KVQ_NV];
     __global uint *out[KVQ_QV];
