@@ -534,15 +534,15 @@ static int repeats_for(const suite *s, const entry *e)
 /* The most timed runs of an entry, and the timed seconds it repeats for
  * (MEM_TIMED_S): more runs for short memory-bound workloads only, and not
  * in a --quick smoke test. */
-static int max_runs(const suite *s, const entry *e)
-{
-    return e->mem && !s->o->quick && e->runs > 3 && e->runs < MEM_MAX_REPEATS ? MEM_MAX_REPEATS
-                                                                               : e->runs;
-}
-
 static double min_timed(const suite *s, const entry *e)
 {
     return e->mem && !s->o->quick ? MEM_TIMED_S : 0;
+}
+
+static int max_runs(const suite *s, const entry *e)
+{
+    return min_timed(s, e) > 0 && e->runs > 3 && e->runs < MEM_MAX_REPEATS ? MEM_MAX_REPEATS
+                                                                           : e->runs;
 }
 
 /* ---- the OpenBLAS peer ---- */

@@ -101,7 +101,7 @@ void topk_insert(float *tv, uint *ti, uint *cnt, uint k, float v, uint idx)
 /* The lanes of block jb that are keys below nv. */
 int16 live16(const uint jb, const uint nv)
 {
-    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const int16 lane = as_int16(KVQ_LANES16);
     return (int16)((int)jb) + lane < (int16)((int)nv);
 }
 
@@ -531,7 +531,7 @@ __kernel void kvq_logits_codes_vec(__global const uint *codes, __global const fl
     const uint jb = get_global_id(0) * 16, i = get_global_id(1);
     if (jb >= n || i >= nq)
         return;
-    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const uint16 lane = KVQ_LANES16;
     const uint16 key = j0 + min(jb + lane, (uint16)(n - 1));
     const uint16 offs = key * words;
     float16 l = 0.0f;

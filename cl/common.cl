@@ -238,6 +238,9 @@ float16 gather_table(__private const float *tab, uint16 idx)
                      tab[idx.sf]);
 }
 
+/* Each lane's own index. */
+#define KVQ_LANES16 ((uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+
 /* p[idx] lane by lane, for 16 words at any offsets: one vpgatherdd where
  * AVX-512 exists (PoCL's CPU memory is one address space), else 16 loads. */
 uint16 gather16_u32(__global const uint *p, uint16 idx)
@@ -265,8 +268,7 @@ uint lanes_to_bits(uint16 b)
 #ifdef __AVX512DQ__
     return __builtin_ia32_cvtd2mask512(as_int16(b << 31u));
 #else
-    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    b <<= lane;
+    b <<= KVQ_LANES16;
     uint8 a = b.lo | b.hi;
     uint4 c = a.lo | a.hi;
     uint2 d = c.lo | c.hi;

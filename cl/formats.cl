@@ -565,7 +565,7 @@ __kernel void kvq_format_quantize_vec(__global const float *x, const uint count,
     for (uint i = 0; i < words; i++)
         out[i] = 0;
 #if KVQ_AXIS == 1
-    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const uint16 lane = KVQ_LANES16;
     const uint r0 = v / KVQ_G * KVQ_G, span = min((uint)KVQ_G, count - r0);
     for (uint c = 0; c < KVQ_D; c += 16) {
         __global const float *p = x + (size_t)r0 * KVQ_D + c;
@@ -643,7 +643,7 @@ __kernel void kvq_format_dequantize_vec(__global const uint *codes, __global con
     __global const uint *w = codes + (size_t)v * words;
     float16 x;
 #if defined(KVQ_FMT_KIVI)
-    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const uint16 lane = KVQ_LANES16;
     uint16 code = 0;
     for (uint k = 0; k < KVQ_CB; k++) {
         const uint p = k * KVQ_D + c;   /* 16 bits, inside one word (d % 16 = 0) */

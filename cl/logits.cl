@@ -208,7 +208,7 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
     const int stream = n % 16 == 0 && (size_t)nq * n >= ((size_t)8 << 20);
     const uint cnt = min(16u, n - jb);
     /* lane r holds key j0 + jb + rel_r (the last key again past n) */
-    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const uint16 lane = KVQ_LANES16;
     const uint16 rel = min(lane, (uint16)(n - 1 - jb)), row = rel * words;
     __global const uint *base = codes + (size_t)(j0 + jb) * words;
 #if KVQ_M > 0
@@ -260,23 +260,19 @@ __kernel void kvq_logits_lut(__global const uint *codes, __global const float *n
     for (uint i0 = 0; i0 < nq; i0 += KVQ_QB) {
         __global const float *qb = qt + (size_t)i0 * KVQ_D;
         float16 part[LUT_NB][KVQ_QB];
-        /* peeled: the first block of queries decodes, and keeps the
-         * decoded codes when more blocks follow */
-        if (i0 == 0 && nq <= KVQ_QB) {
+        /* the first block of queries decodes, and keeps the decoded codes
+         * when more blocks follow; a constant mode per call keeps the
+         * block's loop free of the choice */
 #pragma unroll 1
-            for (uint b = 0; b < LUT_NB; b++)
-                lut_block(1, b, pw, ctab, ctab_hi, dec + b * LUT_STEPS, qb + b * LUT_STEPS,
-                          part[b]);
-        } else if (i0 == 0) {
-#pragma unroll 1
-            for (uint b = 0; b < LUT_NB; b++)
-                lut_block(2, b, pw, ctab, ctab_hi, dec + b * LUT_STEPS, qb + b * LUT_STEPS,
-                          part[b]);
-        } else {
-#pragma unroll 1
-            for (uint b = 0; b < LUT_NB; b++)
-                lut_block(0, b, pw, ctab, ctab_hi, dec + b * LUT_STEPS, qb + b * LUT_STEPS,
-                          part[b]);
+        for (uint b = 0; b < LUT_NB; b++) {
+            __private float16 *db = dec + b * LUT_STEPS;
+            __global const float *qbb = qb + b * LUT_STEPS;
+            if (i0 > 0)
+                lut_block(0, b, pw, ctab, ctab_hi, db, qbb, part[b]);
+            else if (nq > KVQ_QB)
+                lut_block(2, b, pw, ctab, ctab_hi, db, qbb, part[b]);
+            else
+                lut_block(1, b, pw, ctab, ctab_hi, db, qbb, part[b]);
         }
         /* blocks summed pairwise: (0 + 1) + (2 + 3), … */
 #pragma unroll

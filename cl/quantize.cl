@@ -161,7 +161,7 @@ __kernel void kvq_signs_dense(__global const uint *codes, __global const float *
  * so the 16 bits sit in one word): bit 1 → +1.0, bit 0 → −1.0. */
 KVQ_INLINE void qjl_signs16(__global const uint *const *w, uint p, float *sg)
 {
-    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const uint16 lane = KVQ_LANES16;
 #pragma unroll
     for (int j = 0; j < KVQ_QJL_VECS; j++) {
         const uint16 bit = ((uint16)(w[j][p >> 5] >> (p & 31)) >> lane) & 1u;
@@ -405,7 +405,7 @@ KVQ_INLINE float search_codes(const float16 *u, float inv, __global const float 
      * common.cl lut16) in the table shifted by 2^j − 1. The comparison's
      * mask is plane j's 16 bits as it stands. Both tables hold 16 floats
      * (KVQ_CODEBOOK_MIN, zeros past the codebook), so they load in one go. */
-    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const uint16 lane = KVQ_LANES16;
     const float16 ttab = vload16(0, thresholds), ctab = vload16(0, centroids);
     float16 tj[KVQ_LB];
 #pragma unroll
@@ -562,7 +562,7 @@ void dequantize16(__global const uint *codes, __global const float *norms,
     for (int i = 0; i < KVQ_NV; i++)
         u[i] = nu * 0.0f;
 #else
-    const uint16 lane = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const uint16 lane = KVQ_LANES16;
     float ct[1 << KVQ_LB];
     for (int c = 0; c < (1 << KVQ_LB); c++)
         ct[c] = centroids[c];
